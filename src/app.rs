@@ -1,0 +1,105 @@
+//! Shared state of a running API, and starting and stopping it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{PasswordHasher, TokenKeys};
+use crate::cache::{Redis, Revocations};
+use crate::config::Config;
+use crate::queue::Broker;
+
+/// Everything a request handler may need; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub redis: Redis,
+    pub broker: Broker,
+    pub tokens: TokenKeys,
+    pub hasher: PasswordHasher,
+    pub revocations: Revocations,
+}
+
+/// Why the process could not start: one line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "cannot reach PostgreSQL at {url}: {reason}. Start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or point DATABASE_URL at a running server"
+    )]
+    Database { url: String, reason: String },
+    #[error("REDIS_URL is not a Redis URL: {0}")]
+    RedisUrl(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: SocketAddr, reason: String },
+}
+
+impl AppState {
+    /// Connects to every part. PostgreSQL must answer; Redis and RabbitMQ may
+    /// be down (a warning each) and are reconnected in the background.
+    pub async fn connect(config: Config) -> Result<Self, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let db =
+            crate::db::connect_and_migrate(&config.database_url, config.database_max_connections)
+                .await
+                .map_err(|err| StartError::Database {
+                    url: crate::config::redact_url(&config.database_url),
+                    reason: format!("{err:#}"),
+                })?;
+        let redis = Redis::connect(&config.redis_url, &config.redis_key_prefix)
+            .await
+            .map_err(|err| StartError::RedisUrl(err.to_string()))?;
+        let broker = Broker::connect(&config.amqp_url).await;
+        let secret = match &config.jwt_secret {
+            Some(secret) => secret.as_bytes().to_vec(),
+            None => {
+                tracing::warn!(
+                    "JWT_SECRET is not set: using a random key, so tokens end with this process and are not shared between replicas"
+                );
+                rand::random::<[u8; 32]>().to_vec()
+            }
+        };
+        let tokens = TokenKeys::new(&secret, config.access_token_ttl());
+        let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl());
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            redis,
+            broker,
+            tokens,
+            hasher: PasswordHasher::default(),
+            revocations,
+        })
+    }
+}
+
+/// Binds the API's listener (before anything else starts, so a taken port fails fast).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| StartError::Bind {
+            addr,
+            reason: err.to_string(),
+        })
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled, then lets
+/// in-flight requests finish.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let router = crate::http::router(state);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+}

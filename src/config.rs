@@ -1,0 +1,181 @@
+//! Settings, read from flags and the environment, with defaults that work
+//! against local services on their standard ports.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Every setting of the process. Each flag can also be set by the environment
+/// variable of the same name in upper case (see `.env.example`).
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// PostgreSQL; the database is created if missing and migrated at start.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        default_value = "postgres://postgres@127.0.0.1:5432/boxoffice"
+    )]
+    pub database_url: String,
+
+    /// Largest number of PostgreSQL connections this process opens.
+    #[arg(
+        long,
+        env = "DATABASE_MAX_CONNECTIONS",
+        global = true,
+        default_value_t = 20
+    )]
+    pub database_max_connections: u32,
+
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        global = true,
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub redis_url: String,
+
+    /// Prefix of every Redis key this process writes, so several deployments
+    /// (or tests) can share one Redis.
+    #[arg(
+        long,
+        env = "REDIS_KEY_PREFIX",
+        global = true,
+        default_value = "boxoffice:"
+    )]
+    pub redis_key_prefix: String,
+
+    /// RabbitMQ; the vhost in the URL is honoured.
+    #[arg(
+        long,
+        env = "AMQP_URL",
+        global = true,
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    pub amqp_url: String,
+
+    /// SMTP server for emails; unset: emails are written as `.eml` files under MAIL_DIR.
+    #[arg(long, env = "SMTP_URL", global = true)]
+    pub smtp_url: Option<String>,
+
+    #[arg(long, env = "MAIL_DIR", global = true, default_value = "var/mail")]
+    pub mail_dir: String,
+
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        global = true,
+        default_value = "Boxoffice <tickets@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// Base of links in emails.
+    #[arg(
+        long,
+        env = "PUBLIC_URL",
+        global = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+
+    /// HMAC key of access tokens, at least 32 bytes. Unset: a random key per
+    /// start (tokens die with the process and are not shared between replicas).
+    #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(
+        long,
+        env = "ACCESS_TOKEN_TTL_SECS",
+        global = true,
+        default_value_t = 900
+    )]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a refresh token, in seconds (default 30 days).
+    #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", global = true, default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+
+    #[arg(
+        long,
+        env = "BIND_ADDR",
+        global = true,
+        default_value = "127.0.0.1:8080"
+    )]
+    pub bind_addr: SocketAddr,
+
+    /// `off` disables every rate limit (load tests, benchmarks).
+    #[arg(long, env = "RATE_LIMITS", global = true, default_value = "on")]
+    pub rate_limits: String,
+
+    /// `true`: the client IP for rate limits comes from `X-Forwarded-For`.
+    #[arg(
+        long,
+        env = "TRUST_PROXY_HEADERS",
+        global = true,
+        default_value_t = false
+    )]
+    pub trust_proxy_headers: bool,
+}
+
+impl Config {
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_secs)
+    }
+
+    pub fn refresh_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.refresh_token_ttl_secs)
+    }
+
+    /// Checks what clap cannot: returns one readable message per problem.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                return Err(format!(
+                    "JWT_SECRET must be at least 32 bytes, it has {}",
+                    secret.len()
+                ));
+            }
+        }
+        if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
+            return Err("token lifetimes must be positive".into());
+        }
+        if !matches!(self.rate_limits.as_str(), "on" | "off") {
+            return Err(format!(
+                "RATE_LIMITS must be `on` or `off`, not `{}`",
+                self.rate_limits
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A URL fit for logs: the password, if any, replaced by `***`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "<unparseable URL>".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_url_hides_the_password_only() {
+        assert_eq!(
+            redact_url("amqp://guest:secret@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1:5432/boxoffice"),
+            "postgres://postgres@127.0.0.1:5432/boxoffice"
+        );
+    }
+}

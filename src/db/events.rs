@@ -1,0 +1,279 @@
+//! The `events` and `ticket_types` tables.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::event::{EventStatus, Schedule};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub organizer_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub venue: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub sales_start: Option<DateTime<Utc>>,
+    pub sales_end: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "String")]
+    pub status: EventStatus,
+    pub published_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl EventRow {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            sales_start: self.sales_start,
+            sales_end: self.sales_end,
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TicketTypeRow {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub name: String,
+    pub price_cents: i64,
+    pub currency: String,
+    pub capacity: i32,
+    pub remaining: i32,
+    pub max_per_order: i32,
+}
+
+/// The editable fields of an event, already validated.
+#[derive(Debug, Clone)]
+pub struct EventFields {
+    pub title: String,
+    pub description: String,
+    pub venue: String,
+    pub schedule: Schedule,
+}
+
+/// The fields of a ticket type, already validated.
+#[derive(Debug, Clone)]
+pub struct TicketTypeFields {
+    pub name: String,
+    pub price_cents: i64,
+    pub currency: String,
+    pub capacity: i32,
+    pub max_per_order: i32,
+}
+
+pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
+
+const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
+     sales_start, sales_end, status, published_at, created_at, updated_at";
+const TICKET_TYPE_COLUMNS: &str =
+    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order";
+
+pub async fn insert_event(
+    conn: &mut PgConnection,
+    organizer_id: Uuid,
+    fields: &EventFields,
+    status: EventStatus,
+) -> Result<EventRow, sqlx::Error> {
+    let s = &fields.schedule;
+    sqlx::query_as(&format!(
+        "INSERT INTO events (id, organizer_id, title, description, venue, starts_at, ends_at,
+                             sales_start, sales_end, status, published_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $10 = 'published' THEN now() END)
+         RETURNING {EVENT_COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(organizer_id)
+    .bind(&fields.title)
+    .bind(&fields.description)
+    .bind(&fields.venue)
+    .bind(s.starts_at)
+    .bind(s.ends_at)
+    .bind(s.sales_start)
+    .bind(s.sales_end)
+    .bind(status.as_str())
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn insert_ticket_type(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    fields: &TicketTypeFields,
+) -> Result<TicketTypeRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO ticket_types (id, event_id, name, price_cents, currency, capacity, remaining, max_per_order)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
+         RETURNING {TICKET_TYPE_COLUMNS}"
+    ))
+    .bind(Uuid::now_v7())
+    .bind(event_id)
+    .bind(&fields.name)
+    .bind(fields.price_cents)
+    .bind(&fields.currency)
+    .bind(fields.capacity)
+    .bind(fields.max_per_order)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn find_event(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Like [`find_event`], locking the row until the caller's transaction ends.
+pub async fn lock_event(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The ticket types of the given events, in creation order.
+pub async fn ticket_types_of(
+    conn: &mut PgConnection,
+    event_ids: &[Uuid],
+) -> Result<Vec<TicketTypeRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {TICKET_TYPE_COLUMNS} FROM ticket_types WHERE event_id = ANY($1) ORDER BY id"
+    ))
+    .bind(event_ids)
+    .fetch_all(conn)
+    .await
+}
+
+/// Which events a list shows.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    /// Only this organizer's events, in any status; otherwise published events only.
+    pub organizer_id: Option<Uuid>,
+    /// A `LIKE` pattern matched case-insensitively against title, venue and description.
+    pub text_pattern: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset cursor: rows strictly after this `(starts_at, id)`.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<Vec<EventRow>, sqlx::Error> {
+    let (after_start, after_id) = f.after.unzip();
+    sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+         WHERE CASE WHEN $1::uuid IS NULL THEN status = 'published' ELSE organizer_id = $1 END
+           AND ($2::text IS NULL OR (title || ' ' || venue || ' ' || description) ILIKE $2)
+           AND ($3::timestamptz IS NULL OR starts_at >= $3)
+           AND ($4::timestamptz IS NULL OR starts_at < $4)
+           AND ($5::timestamptz IS NULL OR (starts_at, id) > ($5, $6::uuid))
+         ORDER BY starts_at, id
+         LIMIT $7"
+    ))
+    .bind(f.organizer_id)
+    .bind(&f.text_pattern)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(after_start)
+    .bind(after_id)
+    .bind(f.limit)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn update_event(
+    conn: &mut PgConnection,
+    id: Uuid,
+    fields: &EventFields,
+) -> Result<EventRow, sqlx::Error> {
+    let s = &fields.schedule;
+    sqlx::query_as(&format!(
+        "UPDATE events SET title = $2, description = $3, venue = $4, starts_at = $5, ends_at = $6,
+                sales_start = $7, sales_end = $8, updated_at = now()
+         WHERE id = $1 RETURNING {EVENT_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&fields.title)
+    .bind(&fields.description)
+    .bind(&fields.venue)
+    .bind(s.starts_at)
+    .bind(s.ends_at)
+    .bind(s.sales_start)
+    .bind(s.sales_end)
+    .fetch_one(conn)
+    .await
+}
+
+/// Moves an event to `status`; publishing stamps `published_at` the first time.
+pub async fn set_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: EventStatus,
+) -> Result<EventRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE events SET status = $2, updated_at = now(),
+                published_at = CASE WHEN $2 = 'published' THEN coalesce(published_at, now()) ELSE published_at END
+         WHERE id = $1 RETURNING {EVENT_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(status.as_str())
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn delete_event(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM events WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn lock_ticket_type(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    id: Uuid,
+) -> Result<Option<TicketTypeRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {TICKET_TYPE_COLUMNS} FROM ticket_types WHERE id = $1 AND event_id = $2 FOR UPDATE"
+    ))
+    .bind(id)
+    .bind(event_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Writes new fields; `remaining` moves by the change in capacity, so what is
+/// sold stays sold. The caller has checked that capacity stays at or above it.
+pub async fn update_ticket_type(
+    conn: &mut PgConnection,
+    id: Uuid,
+    fields: &TicketTypeFields,
+) -> Result<TicketTypeRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE ticket_types SET name = $2, price_cents = $3, currency = $4,
+                remaining = remaining + ($5 - capacity), capacity = $5, max_per_order = $6, updated_at = now()
+         WHERE id = $1 RETURNING {TICKET_TYPE_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(&fields.name)
+    .bind(fields.price_cents)
+    .bind(&fields.currency)
+    .bind(fields.capacity)
+    .bind(fields.max_per_order)
+    .fetch_one(conn)
+    .await
+}

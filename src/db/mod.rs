@@ -1,0 +1,59 @@
+//! PostgreSQL: connecting, migrating, and the queries, one module per table family.
+//! Query functions take a connection or transaction; the caller commits.
+
+pub mod events;
+pub mod sessions;
+pub mod users;
+
+use std::time::Duration;
+
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, migrate::Migrator};
+
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// Connects to `url`, creating the database if it is missing, and migrates it.
+pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    if !Postgres::database_exists(url).await? {
+        // Another process may create it at the same moment; only a failure
+        // that leaves no database behind is an error.
+        if let Err(err) = Postgres::create_database(url).await {
+            if !Postgres::database_exists(url).await? {
+                return Err(err.into());
+            }
+        }
+        tracing::info!(database = %crate::config::redact_url(url), "created database");
+    }
+    let pool = pool(url, max_connections).await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// A pool whose callers wait at most a few seconds for a connection, so an
+/// unreachable database turns into a 503 instead of a hung request.
+pub async fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(url)
+        .await
+}
+
+/// Whether `err` means "the database cannot be reached" rather than a bad query.
+pub fn is_unreachable(err: &sqlx::Error) -> bool {
+    use sqlx::Error::*;
+    match err {
+        PoolTimedOut | PoolClosed | Io(_) | Tls(_) | WorkerCrashed => true,
+        // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
+        Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => false,
+    }
+}
+
+/// The constraint a database error violated, if any.
+pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
+    err.as_database_error().and_then(|e| e.constraint())
+}

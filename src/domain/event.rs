@@ -1,0 +1,208 @@
+//! Events and ticket types: status, schedule and the rules they obey.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::Violations;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum EventStatus {
+    Draft,
+    Published,
+    Cancelled,
+}
+
+impl EventStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Published => "published",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl TryFrom<String> for EventStatus {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        match value.as_str() {
+            "draft" => Ok(Self::Draft),
+            "published" => Ok(Self::Published),
+            "cancelled" => Ok(Self::Cancelled),
+            other => Err(format!("unknown event status {other:?}")),
+        }
+    }
+}
+
+pub const TITLE_MAX: usize = 200;
+pub const VENUE_MAX: usize = 200;
+pub const DESCRIPTION_MAX: usize = 10_000;
+pub const TICKET_TYPE_NAME_MAX: usize = 100;
+pub const CAPACITY_MAX: i64 = 1_000_000;
+pub const MAX_PER_ORDER_MAX: i64 = 100;
+pub const DEFAULT_MAX_PER_ORDER: i64 = 10;
+pub const DEFAULT_CURRENCY: &str = "EUR";
+/// One billion in major units: a sanity bound, not a business rule.
+pub const PRICE_CENTS_MAX: i64 = 100_000_000_000;
+
+/// When an event happens and when its tickets are sold, as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub sales_start: Option<DateTime<Utc>>,
+    pub sales_end: Option<DateTime<Utc>>,
+}
+
+impl Schedule {
+    /// Sales close at `sales_end`, or when the event starts.
+    pub fn effective_sales_end(&self) -> DateTime<Utc> {
+        self.sales_end.unwrap_or(self.starts_at)
+    }
+
+    /// Sales open at `sales_start`, or when the event was published.
+    pub fn effective_sales_start(
+        &self,
+        published_at: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        self.sales_start.or(published_at)
+    }
+
+    /// Whether tickets can be bought at `now` (the event must also be published).
+    pub fn sales_open_at(&self, now: DateTime<Utc>, published_at: Option<DateTime<Utc>>) -> bool {
+        match self.effective_sales_start(published_at) {
+            Some(start) => start <= now && now < self.effective_sales_end(),
+            None => false,
+        }
+    }
+
+    /// The rules between the four times. With `now`, the start must also lie
+    /// after it (new events, or a start being moved).
+    pub fn check(&self, now: Option<DateTime<Utc>>, v: &mut Violations) {
+        if now.is_some_and(|now| self.starts_at <= now) {
+            v.add("starts_at", "must be in the future");
+        }
+        let event_end = self.ends_at.unwrap_or(self.starts_at);
+        if let Some(ends_at) = self.ends_at {
+            if ends_at < self.starts_at {
+                v.add("ends_at", "must not be before starts_at");
+            }
+        }
+        if let Some(sales_end) = self.sales_end {
+            if sales_end > event_end {
+                v.add("sales_end", "must not be after the event ends");
+            }
+        }
+        if let Some(sales_start) = self.sales_start {
+            if sales_start >= self.effective_sales_end() {
+                v.add(
+                    "sales_start",
+                    "must be before sales end (sales_end, or starts_at when unset)",
+                );
+            }
+        }
+    }
+}
+
+/// A currency code: three ASCII letters, upper-cased.
+pub fn parse_currency(raw: &str) -> Result<String, String> {
+    let code = raw.trim().to_ascii_uppercase();
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(code)
+    } else {
+        Err("must be an ISO 4217 code of three letters, like EUR".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    fn at(hours: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_900_000_000, 0).unwrap() + Duration::hours(hours)
+    }
+
+    fn schedule(starts: i64) -> Schedule {
+        Schedule {
+            starts_at: at(starts),
+            ends_at: None,
+            sales_start: None,
+            sales_end: None,
+        }
+    }
+
+    fn problems(s: Schedule, now: i64) -> Vec<String> {
+        let mut v = Violations::new();
+        s.check(Some(at(now)), &mut v);
+        v.finish()
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn a_plain_future_event_is_fine() {
+        assert!(problems(schedule(10), 0).is_empty());
+    }
+
+    #[test]
+    fn past_starts_and_inverted_times_are_named() {
+        assert_eq!(problems(schedule(-1), 0), ["starts_at"]);
+        let s = Schedule {
+            ends_at: Some(at(5)),
+            ..schedule(10)
+        };
+        assert_eq!(problems(s, 0), ["ends_at"]);
+        let s = Schedule {
+            sales_start: Some(at(10)),
+            ..schedule(10)
+        };
+        assert_eq!(problems(s, 0), ["sales_start"]);
+        let s = Schedule {
+            sales_end: Some(at(12)),
+            ..schedule(10)
+        };
+        assert_eq!(problems(s, 0), ["sales_end"]);
+        let s = Schedule {
+            ends_at: Some(at(14)),
+            sales_end: Some(at(12)),
+            ..schedule(10)
+        };
+        assert!(problems(s, 0).is_empty());
+    }
+
+    #[test]
+    fn sales_open_from_publication_until_the_start_by_default() {
+        let s = schedule(10);
+        assert!(
+            !s.sales_open_at(at(1), None),
+            "an unpublished event sells nothing"
+        );
+        assert!(s.sales_open_at(at(1), Some(at(0))));
+        assert!(
+            !s.sales_open_at(at(10), Some(at(0))),
+            "sales close when the event starts"
+        );
+        let s = Schedule {
+            sales_start: Some(at(2)),
+            sales_end: Some(at(5)),
+            ..schedule(10)
+        };
+        assert!(!s.sales_open_at(at(1), Some(at(0))));
+        assert!(s.sales_open_at(at(2), Some(at(0))));
+        assert!(!s.sales_open_at(at(5), Some(at(0))));
+    }
+
+    #[test]
+    fn currencies_are_three_letters() {
+        assert_eq!(parse_currency("eur").unwrap(), "EUR");
+        assert!(parse_currency("EURO").is_err());
+        assert!(parse_currency("E1R").is_err());
+    }
+}

@@ -1,0 +1,8 @@
+//! Plain types and rules, checked before any query runs. Nothing here talks to
+//! a database or a network, so all of it is unit-tested beside the code.
+
+pub mod account;
+pub mod event;
+pub mod validation;
+
+pub use validation::{FieldError, Violations};

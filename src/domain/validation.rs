@@ -1,0 +1,136 @@
+//! Collecting field-level problems so a request learns about all of them at once.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One problem with one field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field, as a path into the request body (`ticket_types[0].capacity`).
+    pub field: String,
+    pub message: String,
+}
+
+/// The problems found so far in one request.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldError>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Records `result`'s error under `field`, passing its value through.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
+    /// A single-line text of `min..=max` characters after trimming, without
+    /// control characters (they would end up in email headers and CSV cells).
+    pub fn line(&mut self, field: &str, value: &str, min: usize, max: usize) -> Option<String> {
+        self.check(field, text(value, min, max, false))
+    }
+
+    /// Like [`Self::line`], but line breaks and tabs are allowed.
+    pub fn paragraph(
+        &mut self,
+        field: &str,
+        value: &str,
+        min: usize,
+        max: usize,
+    ) -> Option<String> {
+        self.check(field, text(value, min, max, true))
+    }
+
+    /// An integer within `min..=max`.
+    pub fn range(&mut self, field: &str, value: i64, min: i64, max: i64) -> Option<i64> {
+        if (min..=max).contains(&value) {
+            Some(value)
+        } else {
+            self.add(field, format!("must be between {min} and {max}"));
+            None
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when nothing was found, else every problem.
+    pub fn finish(self) -> Result<(), Vec<FieldError>> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
+fn text(value: &str, min: usize, max: usize, multiline: bool) -> Result<String, String> {
+    let trimmed = value.trim();
+    let allowed = |c: char| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'));
+    if let Some(bad) = trimmed.chars().find(|c| !allowed(*c)) {
+        return Err(format!(
+            "must not contain the control character U+{:04X}",
+            bad as u32
+        ));
+    }
+    let len = trimmed.chars().count();
+    if len < min {
+        return Err(if min == 1 {
+            "must not be empty".into()
+        } else {
+            format!("must be at least {min} characters")
+        });
+    }
+    if len > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_trimmed_and_bounded() {
+        let mut v = Violations::new();
+        assert_eq!(v.line("name", "  Ada  ", 1, 5).as_deref(), Some("Ada"));
+        assert_eq!(v.line("name", "   ", 1, 5), None);
+        assert_eq!(v.line("name", "abcdef", 1, 5), None);
+        assert_eq!(v.finish().unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_paragraphs_keep_line_breaks() {
+        let mut v = Violations::new();
+        assert_eq!(v.line("name", "Ada\r\nBcc: x@y", 1, 50), None);
+        assert_eq!(v.line("name", "nul\0byte", 1, 50), None);
+        assert!(v.paragraph("description", "two\nlines", 0, 50).is_some());
+        assert_eq!(v.paragraph("description", "nul\0", 0, 50), None);
+        let errors = v.finish().unwrap_err();
+        assert_eq!(errors.len(), 3);
+        assert!(errors[1].message.contains("U+0000"));
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        let mut v = Violations::new();
+        assert!(v.line("name", "ééééé", 1, 5).is_some());
+        assert!(v.is_empty());
+    }
+}

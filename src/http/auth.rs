@@ -1,0 +1,249 @@
+//! Accounts: register, login, refresh, logout, me.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::extract::{CurrentUser, Json};
+use crate::app::AppState;
+use crate::auth::refresh;
+use crate::db::{self, sessions::Rotation};
+use crate::domain::Violations;
+use crate::domain::account::{Email, Password};
+use crate::error::{ApiError, ApiResult, Problem};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Compared case-insensitively; stored lower-cased.
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    /// 1 to 200 characters.
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<db::users::UserRow> for User {
+    fn from(row: db::users::UserRow) -> Self {
+        Self {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenPair {
+    /// A JWT for `Authorization: Bearer ...`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// Exchange it once at `/api/v1/auth/refresh` for a new pair.
+    pub refresh_token: String,
+}
+
+pub const NAME_MAX: usize = 200;
+
+/// Create an account.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = User),
+        (status = 409, description = "Email taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn register(
+    State(state): State<AppState>,
+    Json(req): Json<RegisterRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let mut v = Violations::new();
+    let email = v.check("email", Email::parse(&req.email));
+    let password = v.check("password", Password::parse(&req.password));
+    let name = v.line("name", &req.name, 1, NAME_MAX);
+    v.finish()?;
+    let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+        unreachable!("every field checked above")
+    };
+
+    let hash = state.hasher.hash(password.expose()).await?;
+    let mut conn = state.db.acquire().await?;
+    let user = db::users::insert(&mut conn, email.as_str(), &name, &hash)
+        .await
+        .map_err(|err| {
+            if db::violated_constraint(&err) == Some(db::users::EMAIL_TAKEN) {
+                ApiError::EmailTaken
+            } else {
+                err.into()
+            }
+        })?;
+    tracing::info!(user.id = %user.id, user.email = %email.redacted(), "account created");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, "/api/v1/me")],
+        axum::Json(User::from(user)),
+    ))
+}
+
+/// Log in with email and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenPair),
+        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(state): State<AppState>,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<axum::Json<TokenPair>> {
+    // An address that cannot exist is treated like an unknown one: same answer, same work.
+    let user = match Email::parse(&req.email) {
+        Ok(email) => {
+            let mut conn = state.db.acquire().await?;
+            db::users::find_by_email(&mut conn, email.as_str()).await?
+        }
+        Err(_) => None,
+    };
+    let matches = state
+        .hasher
+        .verify(
+            &req.password,
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )
+        .await?;
+    let Some(user) = user.filter(|_| matches) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+
+    let (refresh_token, refresh_hash) = refresh::generate();
+    let mut conn = state.db.acquire().await?;
+    let session_id =
+        db::sessions::create(&mut conn, user.id, &refresh_hash, refresh_expiry(&state)).await?;
+    tracing::info!(user.id = %user.id, session.id = %session_id, "logged in");
+    Ok(axum::Json(token_pair(
+        &state,
+        user.id,
+        session_id,
+        refresh_token,
+    )?))
+}
+
+/// Exchange a refresh token for a new pair; the old one stops working.
+///
+/// Presenting a refresh token that was already exchanged ends its whole
+/// session: someone else holds a copy.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new pair", body = TokenPair),
+        (status = 401, description = "Unknown, expired, reused or revoked refresh token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn refresh_tokens(
+    State(state): State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> ApiResult<axum::Json<TokenPair>> {
+    let (new_token, new_hash) = refresh::generate();
+    let mut tx = state.db.begin().await?;
+    let rotation = db::sessions::rotate(
+        &mut tx,
+        &refresh::hash(&req.refresh_token),
+        &new_hash,
+        refresh_expiry(&state),
+    )
+    .await?;
+    tx.commit().await?;
+    match rotation {
+        Rotation::Rotated {
+            user_id,
+            session_id,
+        } => Ok(axum::Json(token_pair(
+            &state, user_id, session_id, new_token,
+        )?)),
+        Rotation::Reused { session_id } => {
+            tracing::warn!(session.id = %session_id, "refresh token reused; session revoked");
+            state.revocations.remember(session_id).await;
+            Err(ApiError::Unauthorized(
+                "this refresh token was already used; the session has been ended",
+            ))
+        }
+        Rotation::Invalid => Err(ApiError::Unauthorized(
+            "the refresh token is invalid or expired",
+        )),
+    }
+}
+
+/// End the current session: its access and refresh tokens stop working at once.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user.id = %user.id))]
+pub async fn logout(State(state): State<AppState>, user: CurrentUser) -> ApiResult<StatusCode> {
+    let mut conn = state.db.acquire().await?;
+    db::sessions::revoke(&mut conn, user.session_id, "logout").await?;
+    state.revocations.remember(user.session_id).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's account.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller", body = User),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<axum::Json<User>> {
+    let mut conn = state.db.acquire().await?;
+    let row = db::users::find(&mut conn, user.id)
+        .await?
+        .ok_or(ApiError::Unauthorized("this account no longer exists"))?;
+    Ok(axum::Json(row.into()))
+}
+
+fn refresh_expiry(state: &AppState) -> DateTime<Utc> {
+    Utc::now() + state.config.refresh_token_ttl()
+}
+
+fn token_pair(
+    state: &AppState,
+    user_id: Uuid,
+    session_id: Uuid,
+    refresh_token: String,
+) -> ApiResult<TokenPair> {
+    Ok(TokenPair {
+        access_token: state.tokens.issue(user_id, session_id)?,
+        token_type: "Bearer",
+        expires_in: state.tokens.ttl().as_secs(),
+        refresh_token,
+    })
+}

@@ -1,0 +1,243 @@
+//! Starting an isolated app per test, and the calls most tests make.
+
+use std::net::SocketAddr;
+
+use boxoffice::app::{self, AppState};
+use boxoffice::config::Config;
+use clap::Parser;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const JWT_SECRET: &str = "integration-tests-secret-0123456789abcdef";
+pub const PASSWORD: &str = "correct horse battery";
+
+#[derive(Parser)]
+struct TestCli {
+    #[command(flatten)]
+    config: Config,
+}
+
+/// A config for an isolated app: its own database and Redis prefix.
+/// `extra` are more flags, e.g. `["--redis-url", "redis://127.0.0.1:1"]`.
+pub fn test_config(extra: &[&str]) -> Config {
+    let server = std::env::var("TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let id = Uuid::new_v4().simple().to_string();
+    let database_url = format!("{server}/boxoffice_test_{id}");
+    let prefix = format!("test:{id}:");
+    let mut args = vec![
+        "test",
+        "--database-url",
+        &database_url,
+        "--database-max-connections",
+        "5",
+        "--redis-key-prefix",
+        &prefix,
+        "--jwt-secret",
+        JWT_SECRET,
+        "--bind-addr",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    TestCli::parse_from(args).config
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(test_config(&[])).await
+}
+
+pub async fn spawn_app_with(config: Config) -> TestApp {
+    let listener = app::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let state = AppState::connect(config).await.expect("app starts");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app::serve(state.clone(), listener, shutdown.clone()));
+    TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        state,
+        shutdown,
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The problem `code` of an error response (and checks its content type).
+    pub fn code(&self) -> &str {
+        assert_eq!(
+            self.headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap()),
+            Some("application/problem+json"),
+            "not a problem response: {self:?}"
+        );
+        self.body["code"].as_str().unwrap_or_default()
+    }
+
+    /// The fields named in a validation problem.
+    pub fn fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .map(|e| e["field"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub fn db(&self) -> &PgPool {
+        &self.state.db
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body read");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        // 503 is a designed answer (a part is down); any other 5xx is a bug.
+        assert!(
+            status.as_u16() < 500 || status == StatusCode::SERVICE_UNAVAILABLE,
+            "server error {status}: {body}"
+        );
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A JSON request, with a bearer token when `token` is given.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn register(&self, email: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": email, "password": PASSWORD, "name": "Test User"}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers a fresh user and logs in: (access token, refresh token).
+    pub async fn user(&self) -> (String, String) {
+        let email = format!("{}@example.org", Uuid::new_v4().simple());
+        assert_eq!(self.register(&email).await.status, StatusCode::CREATED);
+        let reply = self.login(&email, PASSWORD).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        (
+            reply.body["access_token"].as_str().unwrap().into(),
+            reply.body["refresh_token"].as_str().unwrap().into(),
+        )
+    }
+
+    /// Creates an event as `token`'s user; `overrides` replace fields of a valid default body.
+    pub async fn create_event(&self, token: &str, overrides: Value) -> Reply {
+        let mut body = event_body();
+        for (key, value) in overrides.as_object().expect("an object") {
+            body[key] = value.clone();
+        }
+        self.post("/api/v1/events", Some(token), body).await
+    }
+
+    /// Creates a published event and returns its JSON.
+    pub async fn published_event(&self, token: &str, overrides: Value) -> Value {
+        let mut overrides = overrides;
+        overrides["status"] = json!("published");
+        let reply = self.create_event(token, overrides).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+        reply.body
+    }
+}
+
+/// A valid event body starting in 30 days.
+pub fn event_body() -> Value {
+    json!({
+        "title": "Night of Rust",
+        "description": "Talks and music",
+        "venue": "Main Hall, Berlin",
+        "starts_at": in_days(30),
+        "ticket_types": [{"name": "Standard", "price_cents": 2500, "capacity": 100}]
+    })
+}
+
+/// An RFC 3339 time `days` from now (fractional days allowed).
+pub fn in_days(days: impl Into<f64>) -> String {
+    let days = days.into();
+    let at = chrono::Utc::now() + chrono::Duration::seconds((days * 86_400.0) as i64);
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,9 @@
+//! The integration tests: one binary, one module per area, each test against
+//! its own database and Redis key prefix on the real services.
+
+mod auth;
+mod errors;
+mod events;
+mod helpers;
+mod openapi;
+mod ops;

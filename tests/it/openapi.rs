@@ -1,0 +1,81 @@
+//! The served OpenAPI document matches the routes.
+
+use std::collections::BTreeSet;
+
+use reqwest::StatusCode;
+
+use crate::helpers::spawn_app;
+
+/// Every route of the API. A route added to the router but not here (or the
+/// other way round) fails the test below.
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("get", "/api/v1/me"),
+    ("get", "/api/v1/me/events"),
+    ("post", "/api/v1/events"),
+    ("get", "/api/v1/events"),
+    ("get", "/api/v1/events/{id}"),
+    ("patch", "/api/v1/events/{id}"),
+    ("delete", "/api/v1/events/{id}"),
+    ("post", "/api/v1/events/{id}/publish"),
+    ("post", "/api/v1/events/{id}/cancel"),
+    ("post", "/api/v1/events/{id}/ticket-types"),
+    ("patch", "/api/v1/events/{id}/ticket-types/{ticket_type_id}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+];
+
+#[tokio::test]
+async fn the_served_document_lists_exactly_the_routes() {
+    let app = spawn_app().await;
+    let doc = app.get("/openapi.json", None).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(doc.body["openapi"].as_str().unwrap().starts_with("3.1"));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc.body["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            assert!(
+                operation["responses"]
+                    .as_object()
+                    .is_some_and(|r| !r.is_empty()),
+                "{method} {path}"
+            );
+            documented.insert((method.clone(), path.clone()));
+        }
+    }
+    let expected: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(documented, expected);
+    assert_eq!(
+        doc.body["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc.body["components"]["schemas"]["Problem"].is_object());
+
+    // Each documented route is really served (not a 404 from the fallback).
+    for (method, path) in ROUTES {
+        let path = path
+            .replace("{id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{ticket_type_id}", &uuid::Uuid::now_v7().to_string());
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let reply = app.call(method.clone(), &path, None, None).await;
+        assert!(
+            !(reply.status == StatusCode::NOT_FOUND && reply.body["detail"] == "route not found")
+                && reply.status != StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path} is documented but not served"
+        );
+    }
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_from_vendored_assets() {
+    let app = spawn_app().await;
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("swagger"));
+}
