@@ -8,9 +8,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{PasswordHasher, TokenKeys};
-use crate::cache::{Redis, Revocations};
+use crate::booking::catalog::Catalog;
+use crate::cache::{BookingCache, Redis, Revocations};
 use crate::config::Config;
-use crate::queue::Broker;
+use crate::queue::{Broker, Topology};
 
 /// Everything a request handler may need; cheap to clone.
 #[derive(Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub hasher: PasswordHasher,
     pub revocations: Revocations,
+    pub bookings: BookingCache,
+    pub catalog: Catalog,
 }
 
 /// Why the process could not start: one line for the operator.
@@ -33,6 +36,10 @@ pub enum StartError {
         "cannot reach PostgreSQL at {url}: {reason}. Start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or point DATABASE_URL at a running server"
     )]
     Database { url: String, reason: String },
+    #[error(
+        "cannot reach RabbitMQ at {url}: {reason}. Start it (rabbitmq-server -detached) or point AMQP_URL at a running broker"
+    )]
+    Broker { url: String, reason: String },
     #[error("REDIS_URL is not a Redis URL: {0}")]
     RedisUrl(String),
     #[error("cannot listen on {addr}: {reason}")]
@@ -44,17 +51,17 @@ impl AppState {
     /// be down (a warning each) and are reconnected in the background.
     pub async fn connect(config: Config) -> Result<Self, StartError> {
         config.validate().map_err(StartError::Config)?;
-        let db =
-            crate::db::connect_and_migrate(&config.database_url, config.database_max_connections)
-                .await
-                .map_err(|err| StartError::Database {
-                    url: crate::config::redact_url(&config.database_url),
-                    reason: format!("{err:#}"),
-                })?;
+        let db = crate::db::connect_and_migrate(&config.database_url, config.database_max_connections).await.map_err(
+            |err| StartError::Database {
+                url: crate::config::redact_url(&config.database_url),
+                reason: format!("{err:#}"),
+            },
+        )?;
         let redis = Redis::connect(&config.redis_url, &config.redis_key_prefix)
             .await
             .map_err(|err| StartError::RedisUrl(err.to_string()))?;
-        let broker = Broker::connect(&config.amqp_url).await;
+        let topology = Topology::from_config(&config);
+        let broker = Broker::connect(&config.amqp_url, topology, config.amqp_publish_channels).await;
         let secret = match &config.jwt_secret {
             Some(secret) => secret.as_bytes().to_vec(),
             None => {
@@ -68,6 +75,8 @@ impl AppState {
         let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl());
         Ok(Self {
             config: Arc::new(config),
+            bookings: BookingCache::new(redis.clone()),
+            catalog: Catalog::new(db.clone()),
             db,
             redis,
             broker,
@@ -80,26 +89,14 @@ impl AppState {
 
 /// Binds the API's listener (before anything else starts, so a taken port fails fast).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|err| StartError::Bind {
-            addr,
-            reason: err.to_string(),
-        })
+    TcpListener::bind(addr).await.map_err(|err| StartError::Bind { addr, reason: err.to_string() })
 }
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then lets
 /// in-flight requests finish.
-pub async fn serve(
-    state: AppState,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
+pub async fn serve(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
     let router = crate::http::router(state);
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
 }

@@ -23,26 +23,43 @@ pub enum Command {
     Serve,
     /// The HTTP API only.
     Api,
+    /// The booking worker only (run as many as you like).
+    Worker,
     /// Create the database if missing, apply migrations, exit.
     Migrate,
+    /// Inspect or replay the booking dead-letter queue.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum DlqCommand {
+    /// Print the parked messages, one JSON object per line, leaving them in place.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Send parked messages back to the booking queue.
+    Replay {
+        /// Every parked message.
+        #[arg(long, conflicts_with = "booking")]
+        all: bool,
+        /// Only the message of this booking.
+        #[arg(long, required_unless_present = "all")]
+        booking: Option<uuid::Uuid>,
+    },
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     crate::telemetry::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_command(
-        cli.command.unwrap_or(Command::Serve),
-        cli.config,
-    )) {
+    match runtime.block_on(run_command(cli.command.unwrap_or(Command::Serve), cli.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err}");
@@ -56,28 +73,71 @@ async fn run_command(command: Command, config: Config) -> Result<(), StartError>
     match command {
         Command::Migrate => {
             config.validate().map_err(StartError::Config)?;
-            crate::db::connect_and_migrate(&config.database_url, 2)
-                .await
-                .map_err(|err| StartError::Database {
-                    url: crate::config::redact_url(&config.database_url),
-                    reason: format!("{err:#}"),
-                })?;
+            crate::db::connect_and_migrate(&config.database_url, 2).await.map_err(|err| StartError::Database {
+                url: crate::config::redact_url(&config.database_url),
+                reason: format!("{err:#}"),
+            })?;
             tracing::info!("database is migrated");
             Ok(())
         }
-        Command::Serve | Command::Api => {
-            let listener = app::bind(config.bind_addr).await?;
+        Command::Serve | Command::Api | Command::Worker => {
+            let listener = match command {
+                Command::Worker => None,
+                _ => Some(app::bind(config.bind_addr).await?),
+            };
             let state = AppState::connect(config).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
-            tracing::info!(addr = %state.config.bind_addr, "listening; API docs at /docs");
-            if let Err(err) = app::serve(state, listener, shutdown).await {
-                tracing::error!(error = %err, "server stopped with an error");
+            let worker = match command {
+                Command::Api => None,
+                _ => Some(tokio::spawn(crate::worker::run(state.clone(), shutdown.clone()))),
+            };
+            if let Some(listener) = listener {
+                tracing::info!(addr = %state.config.bind_addr, "listening; API docs at /docs");
+                if let Err(err) = app::serve(state, listener, shutdown.clone()).await {
+                    tracing::error!(error = %err, "server stopped with an error");
+                }
+                // The API is done: stop the worker too, whatever stopped the server.
+                shutdown.cancel();
+            }
+            if let Some(worker) = worker {
+                let _ = worker.await;
             }
             tracing::info!("stopped");
             Ok(())
         }
+        Command::Dlq(dlq) => run_dlq(dlq, config).await,
     }
+}
+
+async fn run_dlq(command: DlqCommand, config: Config) -> Result<(), StartError> {
+    let topology = crate::queue::Topology::from_config(&config);
+    let broker = crate::queue::Broker::connect(&config.amqp_url, topology.clone(), 1).await;
+    let connection = broker
+        .connection()
+        .map_err(|reason| StartError::Broker { url: crate::config::redact_url(&config.amqp_url), reason })?;
+    let failed = |err: lapin::Error| StartError::Broker {
+        url: crate::config::redact_url(&config.amqp_url),
+        reason: err.to_string(),
+    };
+    match command {
+        DlqCommand::List { limit } => {
+            let letters = crate::worker::dlq::list(&connection, &topology, limit).await.map_err(failed)?;
+            for letter in &letters {
+                println!("{}", serde_json::to_string(letter).unwrap_or_default());
+            }
+            eprintln!("{} message(s) in {}", letters.len(), topology.dead_queue());
+        }
+        DlqCommand::Replay { all, booking } => {
+            let selection = match (all, booking) {
+                (_, Some(id)) => crate::worker::dlq::Selection::Booking(id),
+                _ => crate::worker::dlq::Selection::All,
+            };
+            let count = crate::worker::dlq::replay(&connection, &topology, selection).await.map_err(failed)?;
+            eprintln!("replayed {count} message(s) to {}", topology.queue());
+        }
+    }
+    Ok(())
 }
 
 /// Cancels `token` on Ctrl-C or SIGTERM.

@@ -11,49 +11,53 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// PostgreSQL; the database is created if missing and migrated at start.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        global = true,
-        default_value = "postgres://postgres@127.0.0.1:5432/boxoffice"
-    )]
+    #[arg(long, env = "DATABASE_URL", global = true, default_value = "postgres://postgres@127.0.0.1:5432/boxoffice")]
     pub database_url: String,
 
     /// Largest number of PostgreSQL connections this process opens.
-    #[arg(
-        long,
-        env = "DATABASE_MAX_CONNECTIONS",
-        global = true,
-        default_value_t = 20
-    )]
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", global = true, default_value_t = 20)]
     pub database_max_connections: u32,
 
-    #[arg(
-        long,
-        env = "REDIS_URL",
-        global = true,
-        default_value = "redis://127.0.0.1:6379"
-    )]
+    #[arg(long, env = "REDIS_URL", global = true, default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
 
     /// Prefix of every Redis key this process writes, so several deployments
     /// (or tests) can share one Redis.
-    #[arg(
-        long,
-        env = "REDIS_KEY_PREFIX",
-        global = true,
-        default_value = "boxoffice:"
-    )]
+    #[arg(long, env = "REDIS_KEY_PREFIX", global = true, default_value = "boxoffice:")]
     pub redis_key_prefix: String,
 
     /// RabbitMQ; the vhost in the URL is honoured.
-    #[arg(
-        long,
-        env = "AMQP_URL",
-        global = true,
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
+    #[arg(long, env = "AMQP_URL", global = true, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     pub amqp_url: String,
+
+    /// Prefix of every exchange and queue name, so deployments (and tests)
+    /// can share a vhost.
+    #[arg(long, env = "AMQP_QUEUE_PREFIX", global = true, default_value = "boxoffice.")]
+    pub amqp_queue_prefix: String,
+
+    /// Type of the booking and dead-letter queues: `quorum` (replicated, the
+    /// default) or `classic` (single-node development and the test suite, where
+    /// hundreds of short-lived quorum queues would only slow the broker down).
+    #[arg(long, env = "AMQP_QUEUE_TYPE", global = true, default_value = "quorum")]
+    pub amqp_queue_type: String,
+
+    /// Queues unused this long are deleted by RabbitMQ (for tests; unset in production).
+    #[arg(long, env = "AMQP_QUEUE_EXPIRES_MS", global = true, hide = true)]
+    pub amqp_queue_expires_ms: Option<u32>,
+
+    /// Channels the API publishes booking requests on, each with many
+    /// unconfirmed publishes in flight.
+    #[arg(long, env = "AMQP_PUBLISH_CHANNELS", global = true, default_value_t = 4)]
+    pub amqp_publish_channels: usize,
+
+    /// Booking requests the worker decides in one PostgreSQL transaction.
+    #[arg(long, env = "WORKER_BATCH_SIZE", global = true, default_value_t = 200)]
+    pub worker_batch_size: u16,
+
+    /// Tries of a booking request that keeps failing before it goes to the
+    /// dead-letter queue (retries wait 1 s, 5 s, 30 s, then 120 s each).
+    #[arg(long, env = "BOOKING_MAX_ATTEMPTS", global = true, default_value_t = 8)]
+    pub booking_max_attempts: u32,
 
     /// SMTP server for emails; unset: emails are written as `.eml` files under MAIL_DIR.
     #[arg(long, env = "SMTP_URL", global = true)]
@@ -62,21 +66,11 @@ pub struct Config {
     #[arg(long, env = "MAIL_DIR", global = true, default_value = "var/mail")]
     pub mail_dir: String,
 
-    #[arg(
-        long,
-        env = "MAIL_FROM",
-        global = true,
-        default_value = "Boxoffice <tickets@localhost>"
-    )]
+    #[arg(long, env = "MAIL_FROM", global = true, default_value = "Boxoffice <tickets@localhost>")]
     pub mail_from: String,
 
     /// Base of links in emails.
-    #[arg(
-        long,
-        env = "PUBLIC_URL",
-        global = true,
-        default_value = "http://127.0.0.1:8080"
-    )]
+    #[arg(long, env = "PUBLIC_URL", global = true, default_value = "http://127.0.0.1:8080")]
     pub public_url: String,
 
     /// HMAC key of access tokens, at least 32 bytes. Unset: a random key per
@@ -85,24 +79,14 @@ pub struct Config {
     pub jwt_secret: Option<String>,
 
     /// Lifetime of an access token, in seconds.
-    #[arg(
-        long,
-        env = "ACCESS_TOKEN_TTL_SECS",
-        global = true,
-        default_value_t = 900
-    )]
+    #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", global = true, default_value_t = 900)]
     pub access_token_ttl_secs: u64,
 
     /// Lifetime of a refresh token, in seconds (default 30 days).
     #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", global = true, default_value_t = 30 * 24 * 3600)]
     pub refresh_token_ttl_secs: u64,
 
-    #[arg(
-        long,
-        env = "BIND_ADDR",
-        global = true,
-        default_value = "127.0.0.1:8080"
-    )]
+    #[arg(long, env = "BIND_ADDR", global = true, default_value = "127.0.0.1:8080")]
     pub bind_addr: SocketAddr,
 
     /// `off` disables every rate limit (load tests, benchmarks).
@@ -110,12 +94,7 @@ pub struct Config {
     pub rate_limits: String,
 
     /// `true`: the client IP for rate limits comes from `X-Forwarded-For`.
-    #[arg(
-        long,
-        env = "TRUST_PROXY_HEADERS",
-        global = true,
-        default_value_t = false
-    )]
+    #[arg(long, env = "TRUST_PROXY_HEADERS", global = true, default_value_t = false)]
     pub trust_proxy_headers: bool,
 }
 
@@ -132,20 +111,29 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if let Some(secret) = &self.jwt_secret {
             if secret.len() < 32 {
-                return Err(format!(
-                    "JWT_SECRET must be at least 32 bytes, it has {}",
-                    secret.len()
-                ));
+                return Err(format!("JWT_SECRET must be at least 32 bytes, it has {}", secret.len()));
             }
         }
-        if self.access_token_ttl_secs == 0 || self.refresh_token_ttl_secs == 0 {
-            return Err("token lifetimes must be positive".into());
+        if !(1..=24 * 3600).contains(&self.access_token_ttl_secs) {
+            return Err("ACCESS_TOKEN_TTL_SECS must be between 1 and 86400 (one day)".into());
+        }
+        if !(1..=366 * 24 * 3600).contains(&self.refresh_token_ttl_secs) {
+            return Err("REFRESH_TOKEN_TTL_SECS must be between 1 and 31622400 (one year)".into());
+        }
+        if !(1..=1000).contains(&self.worker_batch_size) {
+            return Err("WORKER_BATCH_SIZE must be between 1 and 1000".into());
+        }
+        if !(1..=64).contains(&self.amqp_publish_channels) {
+            return Err("AMQP_PUBLISH_CHANNELS must be between 1 and 64".into());
+        }
+        if !matches!(self.amqp_queue_type.as_str(), "quorum" | "classic") {
+            return Err(format!("AMQP_QUEUE_TYPE must be `quorum` or `classic`, not `{}`", self.amqp_queue_type));
+        }
+        if self.booking_max_attempts == 0 {
+            return Err("BOOKING_MAX_ATTEMPTS must be at least 1".into());
         }
         if !matches!(self.rate_limits.as_str(), "on" | "off") {
-            return Err(format!(
-                "RATE_LIMITS must be `on` or `off`, not `{}`",
-                self.rate_limits
-            ));
+            return Err(format!("RATE_LIMITS must be `on` or `off`, not `{}`", self.rate_limits));
         }
         Ok(())
     }
@@ -169,10 +157,7 @@ mod tests {
 
     #[test]
     fn redact_url_hides_the_password_only() {
-        assert_eq!(
-            redact_url("amqp://guest:secret@127.0.0.1:5672/%2f"),
-            "amqp://guest:***@127.0.0.1:5672/%2f"
-        );
+        assert_eq!(redact_url("amqp://guest:secret@127.0.0.1:5672/%2f"), "amqp://guest:***@127.0.0.1:5672/%2f");
         assert_eq!(
             redact_url("postgres://postgres@127.0.0.1:5432/boxoffice"),
             "postgres://postgres@127.0.0.1:5432/boxoffice"

@@ -19,8 +19,7 @@ pub struct Problem {
     pub detail: String,
     /// A stable machine-readable word: `validation_failed`, `email_taken`, ...
     pub code: String,
-    /// One entry per invalid field (validation failures only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// One entry per invalid field (empty unless validation failed).
     pub errors: Vec<FieldError>,
 }
 
@@ -48,6 +47,8 @@ pub enum ApiError {
     /// A state conflict with a specific code word (`sold_out`, `sales_closed`, ...).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
     /// A part of the system cannot be reached; try again later.
@@ -59,22 +60,16 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::Conflict {
-            code: "conflict",
-            detail: detail.into(),
-        }
+        Self::Conflict { code: "conflict", detail: detail.into() }
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        Self::Validation(vec![FieldError {
-            field: field.into(),
-            message: message.into(),
-        }])
+        Self::Validation(vec![FieldError { field: field.into(), message: message.into() }])
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -100,6 +95,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::EmailTaken => "email_taken",
             Self::Conflict { code, .. } => code,
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -132,19 +128,13 @@ impl IntoResponse for ApiError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         match status {
             StatusCode::UNAUTHORIZED => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             StatusCode::SERVICE_UNAVAILABLE => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from_static(RETRY_AFTER_SECS),
-                );
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
             }
             _ => {}
         }

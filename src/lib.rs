@@ -6,9 +6,11 @@
 pub mod app;
 /// Cryptography of accounts: password hashing and access tokens.
 pub mod auth;
-/// Redis: revoked sessions (and later the read cache, rate limits, idempotency).
+/// The life of a booking: accepted, allocated, cancelled.
+pub mod booking;
+/// Redis: revoked sessions, idempotency keys, pending bookings, sold-out flags.
 pub mod cache;
-/// Subcommands (`serve`, `api`, `migrate`) and process start-up.
+/// Subcommands (`serve`, `api`, `worker`, `migrate`, `dlq`) and process start-up.
 pub mod cli;
 /// Settings from environment and flags.
 pub mod config;
@@ -20,7 +22,9 @@ pub mod domain;
 pub mod error;
 /// The HTTP layer: router, extractors, one module per resource, OpenAPI.
 pub mod http;
-/// RabbitMQ: the connection (and later the booking topology).
+/// RabbitMQ: the connection, the booking topology, publishing with confirms.
 pub mod queue;
 /// Logging.
 pub mod telemetry;
+/// The booking consumer: batches from the queue, retries, dead letters.
+pub mod worker;

@@ -9,9 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use argon2::Argon2;
-use argon2::password_hash::{
-    PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng,
-};
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng};
 use tokio::sync::{OnceCell, Semaphore};
 
 #[derive(Clone)]
@@ -25,10 +23,7 @@ pub struct PasswordHasher {
 impl Default for PasswordHasher {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
-            permits: Arc::new(Semaphore::new(cores * 2)),
-            dummy_hash: Arc::new(OnceCell::new()),
-        }
+        Self { permits: Arc::new(Semaphore::new(cores * 2)), dummy_hash: Arc::new(OnceCell::new()) }
     }
 }
 
@@ -55,11 +50,8 @@ impl PasswordHasher {
         let password = password.to_owned();
         let matches = self
             .blocking(move || {
-                let parsed = PasswordHash::new(&hash)
-                    .map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
-                Ok(Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok())
+                let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
+                Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
             })
             .await?;
         Ok(known && matches)
@@ -78,14 +70,8 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .context("password hasher closed")?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .context("password hashing task failed")?
+        let _permit = self.permits.acquire().await.context("password hasher closed")?;
+        tokio::task::spawn_blocking(work).await.context("password hashing task failed")?
     }
 }
 

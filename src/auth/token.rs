@@ -40,12 +40,7 @@ impl TokenKeys {
         validation.validate_nbf = true;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
-            ttl,
-        }
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation, ttl }
     }
 
     pub fn ttl(&self) -> Duration {
@@ -64,19 +59,13 @@ impl TokenKeys {
             nbf: now,
             exp: now + self.ttl.as_secs() as i64,
         };
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
     /// The claims of a token signed with this key, of the right algorithm,
     /// already valid and not yet expired; `None` for anything else.
     pub fn verify(&self, token: &str) -> Option<AccessClaims> {
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .ok()
-            .map(|data| data.claims)
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).ok().map(|data| data.claims)
     }
 }
 
@@ -93,9 +82,7 @@ mod tests {
     #[test]
     fn an_issued_token_verifies() {
         let (user, session) = (Uuid::now_v7(), Uuid::now_v7());
-        let claims = keys()
-            .verify(&keys().issue(user, session).unwrap())
-            .unwrap();
+        let claims = keys().verify(&keys().issue(user, session).unwrap()).unwrap();
         assert_eq!((claims.sub, claims.sid), (user, session));
     }
 
@@ -110,18 +97,10 @@ mod tests {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
         payload["sub"] = serde_json::json!(Uuid::now_v7());
         let forged = URL_SAFE_NO_PAD.encode(payload.to_string());
-        assert!(
-            keys()
-                .verify(&format!("{}.{forged}.{}", parts[0], parts[2]))
-                .is_none()
-        );
+        assert!(keys().verify(&format!("{}.{forged}.{}", parts[0], parts[2])).is_none());
 
         let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
-        assert!(
-            keys()
-                .verify(&format!("{none_header}.{}.", parts[1]))
-                .is_none()
-        );
+        assert!(keys().verify(&format!("{none_header}.{}.", parts[1])).is_none());
         assert!(keys().verify("not-a-jwt").is_none());
     }
 
@@ -138,12 +117,9 @@ mod tests {
                 nbf,
                 exp,
             };
-            let token = jsonwebtoken::encode(
-                &Header::new(Algorithm::HS256),
-                &claims,
-                &EncodingKey::from_secret(&[7u8; 32]),
-            )
-            .unwrap();
+            let token =
+                jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&[7u8; 32]))
+                    .unwrap();
             assert!(keys().verify(&token).is_none());
         }
     }

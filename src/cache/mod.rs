@@ -4,6 +4,7 @@
 //! short timeout and its caller has a PostgreSQL fallback, so a slow or absent
 //! Redis costs speed, not correctness.
 
+pub mod bookings;
 pub mod revocations;
 
 use std::sync::{Arc, OnceLock, Weak};
@@ -12,6 +13,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, Pipeline};
 
+pub use bookings::BookingCache;
 pub use revocations::Revocations;
 
 /// Longest wait for one Redis round trip before the caller falls back.
@@ -27,6 +29,8 @@ pub enum CacheError {
     Timeout(Duration),
     #[error(transparent)]
     Redis(#[from] redis::RedisError),
+    #[error("unreadable {0} in Redis")]
+    Corrupt(&'static str),
 }
 
 #[derive(Clone)]
@@ -45,12 +49,7 @@ impl Redis {
     /// not parse is an error.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
-        let redis = Self {
-            inner: Arc::new(Inner {
-                conn: OnceLock::new(),
-                prefix: prefix.to_owned(),
-            }),
-        };
+        let redis = Self { inner: Arc::new(Inner { conn: OnceLock::new(), prefix: prefix.to_owned() }) };
         if let Err(err) = try_connect(&redis.inner, &client).await {
             tracing::warn!(
                 "Redis is unreachable at {}: {err}. Starting without it (no cache, no rate limits); \
@@ -74,13 +73,17 @@ impl Redis {
     /// Runs `pipe` with the short timeout. Use `.cmd(..)` on a fresh
     /// `redis::pipe()` for single commands too: one code path for all calls.
     pub async fn query<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, CacheError> {
-        let mut conn = self
-            .inner
-            .conn
-            .get()
-            .cloned()
-            .ok_or(CacheError::NotConnected)?;
+        let mut conn = self.inner.conn.get().cloned().ok_or(CacheError::NotConnected)?;
         match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async(&mut conn)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(CacheError::Timeout(CALL_TIMEOUT)),
+        }
+    }
+
+    /// Runs a Lua script with the short timeout (loading it on first use).
+    pub async fn invoke<T: FromRedisValue>(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<T, CacheError> {
+        let mut conn = self.inner.conn.get().cloned().ok_or(CacheError::NotConnected)?;
+        match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async(&mut conn)).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(CacheError::Timeout(CALL_TIMEOUT)),
         }
@@ -88,9 +91,7 @@ impl Redis {
 
     /// `Ok` when Redis answers a PING now.
     pub async fn ping(&self) -> Result<(), CacheError> {
-        self.query::<(String,)>(redis::pipe().cmd("PING"))
-            .await
-            .map(|_| ())
+        self.query::<(String,)>(redis::pipe().cmd("PING")).await.map(|_| ())
     }
 }
 

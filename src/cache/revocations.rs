@@ -6,8 +6,9 @@
 //! missing (or Redis is down) checks go to PostgreSQL and the copy is redone.
 //! Revocation checks therefore never fail open.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -24,18 +25,20 @@ pub struct Revocations {
     /// How long a revocation matters: the lifetime of an access token.
     horizon: Duration,
     reloading: Arc<AtomicBool>,
+    /// Revocations not yet in Redis (it failed): answered from here meanwhile.
+    unsynced: Arc<Mutex<HashSet<Uuid>>>,
 }
+
+/// The marker lives this long; it is set again by the next check that finds
+/// it missing. A revocation that could not reach Redis is thus honoured by
+/// every replica within this time, even if the marker could not be deleted.
+const MARKER_TTL: Duration = Duration::from_secs(60);
 
 impl Revocations {
     pub fn new(redis: Redis, db: PgPool, access_token_ttl: Duration) -> Self {
         // A little longer than the token lifetime, for clock leeway.
         let horizon = access_token_ttl + Duration::from_secs(30);
-        Self {
-            redis,
-            db,
-            horizon,
-            reloading: Arc::new(AtomicBool::new(false)),
-        }
+        Self { redis, db, horizon, reloading: Arc::new(AtomicBool::new(false)), unsynced: Arc::default() }
     }
 
     fn marker(&self) -> String {
@@ -47,11 +50,11 @@ impl Revocations {
     }
 
     pub async fn is_revoked(&self, session_id: Uuid) -> Result<bool, sqlx::Error> {
+        if self.unsynced.lock().expect("poisoned").contains(&session_id) {
+            return Ok(true);
+        }
         let mut pipe = redis::pipe();
-        pipe.cmd("EXISTS")
-            .arg(self.marker())
-            .cmd("EXISTS")
-            .arg(self.session_key(session_id));
+        pipe.cmd("EXISTS").arg(self.marker()).cmd("EXISTS").arg(self.session_key(session_id));
         match self.redis.query::<(bool, bool)>(&pipe).await {
             Ok((true, revoked)) => return Ok(revoked),
             Ok((false, _)) => self.spawn_reload(),
@@ -64,21 +67,34 @@ impl Revocations {
         db::sessions::is_revoked(&mut conn, session_id).await
     }
 
-    /// Copies a revocation that PostgreSQL already holds into Redis. Should
-    /// Redis miss it, the marker is dropped so checks go to PostgreSQL.
+    /// Copies a revocation that PostgreSQL already holds into Redis. Until
+    /// that succeeds, this process answers "revoked" from memory and keeps
+    /// retrying in the background; other replicas rely on the marker's short
+    /// lifetime (they go back to PostgreSQL within [`MARKER_TTL`]).
     pub async fn remember(&self, session_id: Uuid) {
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(self.session_key(session_id))
-            .arg(1)
-            .arg("EX")
-            .arg(self.horizon.as_secs());
-        if self.redis.query::<()>(&pipe).await.is_err() {
-            let _ = self
-                .redis
-                .query::<()>(redis::pipe().cmd("DEL").arg(self.marker()))
-                .await;
+        self.unsynced.lock().expect("poisoned").insert(session_id);
+        if self.write(session_id).await.is_ok() {
+            self.unsynced.lock().expect("poisoned").remove(&session_id);
+            return;
         }
+        let _ = self.redis.query::<()>(redis::pipe().cmd("DEL").arg(self.marker()).ignore()).await;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + this.horizon;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if this.write(session_id).await.is_ok() {
+                    break;
+                }
+            }
+            this.unsynced.lock().expect("poisoned").remove(&session_id);
+        });
+    }
+
+    async fn write(&self, session_id: Uuid) -> Result<(), super::CacheError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(self.session_key(session_id)).arg(1).arg("EX").arg(self.horizon.as_secs()).ignore();
+        self.redis.query::<()>(&pipe).await
     }
 
     fn spawn_reload(&self) {
@@ -100,21 +116,12 @@ impl Revocations {
         let revoked = db::sessions::revoked_since(&mut conn, since).await?;
         let mut pipe = redis::pipe();
         for (session_id, revoked_at) in &revoked {
-            let left =
-                (self.horizon.as_secs() as i64 - (Utc::now() - *revoked_at).num_seconds()).max(1);
-            pipe.cmd("SET")
-                .arg(self.session_key(*session_id))
-                .arg(1)
-                .arg("EX")
-                .arg(left)
-                .ignore();
+            let left = (self.horizon.as_secs() as i64 - (Utc::now() - *revoked_at).num_seconds()).max(1);
+            pipe.cmd("SET").arg(self.session_key(*session_id)).arg(1).arg("EX").arg(left).ignore();
         }
-        pipe.cmd("SET").arg(self.marker()).arg(1).ignore();
+        pipe.cmd("SET").arg(self.marker()).arg(1).arg("EX").arg(MARKER_TTL.as_secs()).ignore();
         self.redis.query::<()>(&pipe).await?;
-        tracing::info!(
-            revoked = revoked.len(),
-            "revoked sessions copied into Redis"
-        );
+        tracing::info!(revoked = revoked.len(), "revoked sessions copied into Redis");
         Ok(())
     }
 }

@@ -70,8 +70,7 @@ pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
      sales_start, sales_end, status, published_at, created_at, updated_at";
-const TICKET_TYPE_COLUMNS: &str =
-    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order";
+const TICKET_TYPE_COLUMNS: &str = "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order";
 
 pub async fn insert_event(
     conn: &mut PgConnection,
@@ -121,40 +120,24 @@ pub async fn insert_ticket_type(
     .await
 }
 
-pub async fn find_event(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<EventRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1"))
+pub async fn find_event(conn: &mut PgConnection, id: Uuid) -> Result<Option<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1")).bind(id).fetch_optional(conn).await
+}
+
+/// Like [`find_event`], locking the row until the caller's transaction ends.
+pub async fn lock_event(conn: &mut PgConnection, id: Uuid) -> Result<Option<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 FOR UPDATE"))
         .bind(id)
         .fetch_optional(conn)
         .await
 }
 
-/// Like [`find_event`], locking the row until the caller's transaction ends.
-pub async fn lock_event(
-    conn: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<EventRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
-}
-
 /// The ticket types of the given events, in creation order.
-pub async fn ticket_types_of(
-    conn: &mut PgConnection,
-    event_ids: &[Uuid],
-) -> Result<Vec<TicketTypeRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {TICKET_TYPE_COLUMNS} FROM ticket_types WHERE event_id = ANY($1) ORDER BY id"
-    ))
-    .bind(event_ids)
-    .fetch_all(conn)
-    .await
+pub async fn ticket_types_of(conn: &mut PgConnection, event_ids: &[Uuid]) -> Result<Vec<TicketTypeRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {TICKET_TYPE_COLUMNS} FROM ticket_types WHERE event_id = ANY($1) ORDER BY id"))
+        .bind(event_ids)
+        .fetch_all(conn)
+        .await
 }
 
 /// Which events a list shows.
@@ -194,11 +177,7 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<Vec<EventRo
     .await
 }
 
-pub async fn update_event(
-    conn: &mut PgConnection,
-    id: Uuid,
-    fields: &EventFields,
-) -> Result<EventRow, sqlx::Error> {
+pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventFields) -> Result<EventRow, sqlx::Error> {
     let s = &fields.schedule;
     sqlx::query_as(&format!(
         "UPDATE events SET title = $2, description = $3, venue = $4, starts_at = $5, ends_at = $6,
@@ -218,11 +197,7 @@ pub async fn update_event(
 }
 
 /// Moves an event to `status`; publishing stamps `published_at` the first time.
-pub async fn set_status(
-    conn: &mut PgConnection,
-    id: Uuid,
-    status: EventStatus,
-) -> Result<EventRow, sqlx::Error> {
+pub async fn set_status(conn: &mut PgConnection, id: Uuid, status: EventStatus) -> Result<EventRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE events SET status = $2, updated_at = now(),
                 published_at = CASE WHEN $2 = 'published' THEN coalesce(published_at, now()) ELSE published_at END
@@ -235,10 +210,7 @@ pub async fn set_status(
 }
 
 pub async fn delete_event(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM events WHERE id = $1")
-        .bind(id)
-        .execute(conn)
-        .await?;
+    sqlx::query("DELETE FROM events WHERE id = $1").bind(id).execute(conn).await?;
     Ok(())
 }
 

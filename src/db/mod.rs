@@ -1,6 +1,7 @@
 //! PostgreSQL: connecting, migrating, and the queries, one module per table family.
 //! Query functions take a connection or transaction; the caller commits.
 
+pub mod bookings;
 pub mod events;
 pub mod sessions;
 pub mod users;
@@ -33,11 +34,7 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> anyhow::Res
 /// A pool whose callers wait at most a few seconds for a connection, so an
 /// unreachable database turns into a 503 instead of a hung request.
 pub async fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(3))
-        .connect(url)
-        .await
+    PgPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(3)).connect(url).await
 }
 
 /// Whether `err` means "the database cannot be reached" rather than a bad query.
@@ -46,9 +43,7 @@ pub fn is_unreachable(err: &sqlx::Error) -> bool {
     match err {
         PoolTimedOut | PoolClosed | Io(_) | Tls(_) | WorkerCrashed => true,
         // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
-        Database(db) => db
-            .code()
-            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        Database(db) => db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
         _ => false,
     }
 }

@@ -64,14 +64,7 @@ pub async fn rotate(
     .bind(old_hash)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(PresentedToken {
-        session_id,
-        user_id,
-        expires_at,
-        rotated_at,
-        revoked_at,
-    }) = row
-    else {
+    let Some(PresentedToken { session_id, user_id, expires_at, rotated_at, revoked_at }) = row else {
         return Ok(Rotation::Invalid);
     };
     if revoked_at.is_some() || expires_at <= Utc::now() {
@@ -91,19 +84,12 @@ pub async fn rotate(
     .bind(new_expires_at)
     .execute(conn)
     .await?;
-    Ok(Rotation::Rotated {
-        user_id,
-        session_id,
-    })
+    Ok(Rotation::Rotated { user_id, session_id })
 }
 
 /// Ends a session: its refresh tokens stop working, and so do its access
 /// tokens once the revocation check sees it.
-pub async fn revoke(
-    conn: &mut PgConnection,
-    session_id: Uuid,
-    reason: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn revoke(conn: &mut PgConnection, session_id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL")
         .bind(session_id)
         .bind(reason)
@@ -114,11 +100,10 @@ pub async fn revoke(
 
 /// Whether the session is revoked (an unknown session counts as revoked).
 pub async fn is_revoked(conn: &mut PgConnection, session_id: Uuid) -> Result<bool, sqlx::Error> {
-    let live: Option<bool> =
-        sqlx::query_scalar("SELECT revoked_at IS NULL FROM sessions WHERE id = $1")
-            .bind(session_id)
-            .fetch_optional(conn)
-            .await?;
+    let live: Option<bool> = sqlx::query_scalar("SELECT revoked_at IS NULL FROM sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_optional(conn)
+        .await?;
     Ok(live != Some(true))
 }
 
@@ -127,8 +112,5 @@ pub async fn revoked_since(
     conn: &mut PgConnection,
     since: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, DateTime<Utc>)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, revoked_at FROM sessions WHERE revoked_at > $1")
-        .bind(since)
-        .fetch_all(conn)
-        .await
+    sqlx::query_as("SELECT id, revoked_at FROM sessions WHERE revoked_at > $1").bind(since).fetch_all(conn).await
 }

@@ -33,10 +33,7 @@ pub async fn insert(
     .await
 }
 
-pub async fn find_by_email(
-    conn: &mut PgConnection,
-    email: &str,
-) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn find_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as("SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1")
         .bind(email)
         .fetch_optional(conn)

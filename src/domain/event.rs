@@ -48,6 +48,13 @@ pub const DEFAULT_CURRENCY: &str = "EUR";
 /// One billion in major units: a sanity bound, not a business rule.
 pub const PRICE_CENTS_MAX: i64 = 100_000_000_000;
 
+/// Whether `t` lies in years 1..=9999: what RFC 3339 can write and
+/// PostgreSQL can store (chrono parses far wider years).
+pub fn in_supported_range(t: DateTime<Utc>) -> bool {
+    use chrono::Datelike;
+    (1..=9999).contains(&t.year())
+}
+
 /// When an event happens and when its tickets are sold, as stored.
 #[derive(Debug, Clone, Copy)]
 pub struct Schedule {
@@ -64,10 +71,7 @@ impl Schedule {
     }
 
     /// Sales open at `sales_start`, or when the event was published.
-    pub fn effective_sales_start(
-        &self,
-        published_at: Option<DateTime<Utc>>,
-    ) -> Option<DateTime<Utc>> {
+    pub fn effective_sales_start(&self, published_at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
         self.sales_start.or(published_at)
     }
 
@@ -82,6 +86,22 @@ impl Schedule {
     /// The rules between the four times. With `now`, the start must also lie
     /// after it (new events, or a start being moved).
     pub fn check(&self, now: Option<DateTime<Utc>>, v: &mut Violations) {
+        let times = [
+            ("starts_at", Some(self.starts_at)),
+            ("ends_at", self.ends_at),
+            ("sales_start", self.sales_start),
+            ("sales_end", self.sales_end),
+        ];
+        let mut out_of_range = false;
+        for (field, time) in times {
+            if time.is_some_and(|t| !in_supported_range(t)) {
+                v.add(field, "must be a time between the years 1 and 9999");
+                out_of_range = true;
+            }
+        }
+        if out_of_range {
+            return;
+        }
         if now.is_some_and(|now| self.starts_at <= now) {
             v.add("starts_at", "must be in the future");
         }
@@ -98,10 +118,7 @@ impl Schedule {
         }
         if let Some(sales_start) = self.sales_start {
             if sales_start >= self.effective_sales_end() {
-                v.add(
-                    "sales_start",
-                    "must be before sales end (sales_end, or starts_at when unset)",
-                );
+                v.add("sales_start", "must be before sales end (sales_end, or starts_at when unset)");
             }
         }
     }
@@ -127,23 +144,13 @@ mod tests {
     }
 
     fn schedule(starts: i64) -> Schedule {
-        Schedule {
-            starts_at: at(starts),
-            ends_at: None,
-            sales_start: None,
-            sales_end: None,
-        }
+        Schedule { starts_at: at(starts), ends_at: None, sales_start: None, sales_end: None }
     }
 
     fn problems(s: Schedule, now: i64) -> Vec<String> {
         let mut v = Violations::new();
         s.check(Some(at(now)), &mut v);
-        v.finish()
-            .err()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|e| e.field)
-            .collect()
+        v.finish().err().unwrap_or_default().into_iter().map(|e| e.field).collect()
     }
 
     #[test]
@@ -154,49 +161,33 @@ mod tests {
     #[test]
     fn past_starts_and_inverted_times_are_named() {
         assert_eq!(problems(schedule(-1), 0), ["starts_at"]);
-        let s = Schedule {
-            ends_at: Some(at(5)),
-            ..schedule(10)
-        };
+        let s = Schedule { ends_at: Some(at(5)), ..schedule(10) };
         assert_eq!(problems(s, 0), ["ends_at"]);
-        let s = Schedule {
-            sales_start: Some(at(10)),
-            ..schedule(10)
-        };
+        let s = Schedule { sales_start: Some(at(10)), ..schedule(10) };
         assert_eq!(problems(s, 0), ["sales_start"]);
-        let s = Schedule {
-            sales_end: Some(at(12)),
-            ..schedule(10)
-        };
+        let s = Schedule { sales_end: Some(at(12)), ..schedule(10) };
         assert_eq!(problems(s, 0), ["sales_end"]);
-        let s = Schedule {
-            ends_at: Some(at(14)),
-            sales_end: Some(at(12)),
-            ..schedule(10)
-        };
+        let s = Schedule { ends_at: Some(at(14)), sales_end: Some(at(12)), ..schedule(10) };
         assert!(problems(s, 0).is_empty());
     }
 
     #[test]
     fn sales_open_from_publication_until_the_start_by_default() {
         let s = schedule(10);
-        assert!(
-            !s.sales_open_at(at(1), None),
-            "an unpublished event sells nothing"
-        );
+        assert!(!s.sales_open_at(at(1), None), "an unpublished event sells nothing");
         assert!(s.sales_open_at(at(1), Some(at(0))));
-        assert!(
-            !s.sales_open_at(at(10), Some(at(0))),
-            "sales close when the event starts"
-        );
-        let s = Schedule {
-            sales_start: Some(at(2)),
-            sales_end: Some(at(5)),
-            ..schedule(10)
-        };
+        assert!(!s.sales_open_at(at(10), Some(at(0))), "sales close when the event starts");
+        let s = Schedule { sales_start: Some(at(2)), sales_end: Some(at(5)), ..schedule(10) };
         assert!(!s.sales_open_at(at(1), Some(at(0))));
         assert!(s.sales_open_at(at(2), Some(at(0))));
         assert!(!s.sales_open_at(at(5), Some(at(0))));
+    }
+
+    #[test]
+    fn times_outside_years_1_to_9999_are_named() {
+        let far = "+10000-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let s = Schedule { sales_end: Some(far), ..schedule(10) };
+        assert_eq!(problems(s, 0), ["sales_end"]);
     }
 
     #[test]

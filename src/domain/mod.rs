@@ -2,6 +2,7 @@
 //! a database or a network, so all of it is unit-tested beside the code.
 
 pub mod account;
+pub mod booking;
 pub mod event;
 pub mod validation;
 

@@ -21,10 +21,7 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        });
+        self.0.push(FieldError { field: field.into(), message: message.into() });
     }
 
     /// Records `result`'s error under `field`, passing its value through.
@@ -45,13 +42,7 @@ impl Violations {
     }
 
     /// Like [`Self::line`], but line breaks and tabs are allowed.
-    pub fn paragraph(
-        &mut self,
-        field: &str,
-        value: &str,
-        min: usize,
-        max: usize,
-    ) -> Option<String> {
+    pub fn paragraph(&mut self, field: &str, value: &str, min: usize, max: usize) -> Option<String> {
         self.check(field, text(value, min, max, true))
     }
 
@@ -71,11 +62,7 @@ impl Violations {
 
     /// `Ok(())` when nothing was found, else every problem.
     pub fn finish(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.0)
-        }
+        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
     }
 }
 
@@ -83,18 +70,11 @@ fn text(value: &str, min: usize, max: usize, multiline: bool) -> Result<String, 
     let trimmed = value.trim();
     let allowed = |c: char| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'));
     if let Some(bad) = trimmed.chars().find(|c| !allowed(*c)) {
-        return Err(format!(
-            "must not contain the control character U+{:04X}",
-            bad as u32
-        ));
+        return Err(format!("must not contain the control character U+{:04X}", bad as u32));
     }
     let len = trimmed.chars().count();
     if len < min {
-        return Err(if min == 1 {
-            "must not be empty".into()
-        } else {
-            format!("must be at least {min} characters")
-        });
+        return Err(if min == 1 { "must not be empty".into() } else { format!("must be at least {min} characters") });
     }
     if len > max {
         return Err(format!("must be at most {max} characters"));

@@ -37,12 +37,7 @@ pub struct User {
 
 impl From<db::users::UserRow> for User {
     fn from(row: db::users::UserRow) -> Self {
-        Self {
-            id: row.id,
-            email: row.email,
-            name: row.name,
-            created_at: row.created_at,
-        }
+        Self { id: row.id, email: row.email, name: row.name, created_at: row.created_at }
     }
 }
 
@@ -81,10 +76,7 @@ pub const NAME_MAX: usize = 200;
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
-pub async fn register(
-    State(state): State<AppState>,
-    Json(req): Json<RegisterRequest>,
-) -> ApiResult<impl IntoResponse> {
+pub async fn register(State(state): State<AppState>, Json(req): Json<RegisterRequest>) -> ApiResult<impl IntoResponse> {
     let mut v = Violations::new();
     let email = v.check("email", Email::parse(&req.email));
     let password = v.check("password", Password::parse(&req.password));
@@ -96,21 +88,11 @@ pub async fn register(
 
     let hash = state.hasher.hash(password.expose()).await?;
     let mut conn = state.db.acquire().await?;
-    let user = db::users::insert(&mut conn, email.as_str(), &name, &hash)
-        .await
-        .map_err(|err| {
-            if db::violated_constraint(&err) == Some(db::users::EMAIL_TAKEN) {
-                ApiError::EmailTaken
-            } else {
-                err.into()
-            }
-        })?;
+    let user = db::users::insert(&mut conn, email.as_str(), &name, &hash).await.map_err(|err| {
+        if db::violated_constraint(&err) == Some(db::users::EMAIL_TAKEN) { ApiError::EmailTaken } else { err.into() }
+    })?;
     tracing::info!(user.id = %user.id, user.email = %email.redacted(), "account created");
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, "/api/v1/me")],
-        axum::Json(User::from(user)),
-    ))
+    Ok((StatusCode::CREATED, [(header::LOCATION, "/api/v1/me")], axum::Json(User::from(user))))
 }
 
 /// Log in with email and password.
@@ -121,10 +103,7 @@ pub async fn register(
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
-pub async fn login(
-    State(state): State<AppState>,
-    Json(req): Json<LoginRequest>,
-) -> ApiResult<axum::Json<TokenPair>> {
+pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult<axum::Json<TokenPair>> {
     // An address that cannot exist is treated like an unknown one: same answer, same work.
     let user = match Email::parse(&req.email) {
         Ok(email) => {
@@ -133,28 +112,16 @@ pub async fn login(
         }
         Err(_) => None,
     };
-    let matches = state
-        .hasher
-        .verify(
-            &req.password,
-            user.as_ref().map(|u| u.password_hash.as_str()),
-        )
-        .await?;
+    let matches = state.hasher.verify(&req.password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
     let Some(user) = user.filter(|_| matches) else {
         return Err(ApiError::InvalidCredentials);
     };
 
     let (refresh_token, refresh_hash) = refresh::generate();
     let mut conn = state.db.acquire().await?;
-    let session_id =
-        db::sessions::create(&mut conn, user.id, &refresh_hash, refresh_expiry(&state)).await?;
+    let session_id = db::sessions::create(&mut conn, user.id, &refresh_hash, refresh_expiry(&state)).await?;
     tracing::info!(user.id = %user.id, session.id = %session_id, "logged in");
-    Ok(axum::Json(token_pair(
-        &state,
-        user.id,
-        session_id,
-        refresh_token,
-    )?))
+    Ok(axum::Json(token_pair(&state, user.id, session_id, refresh_token)?))
 }
 
 /// Exchange a refresh token for a new pair; the old one stops working.
@@ -174,31 +141,19 @@ pub async fn refresh_tokens(
 ) -> ApiResult<axum::Json<TokenPair>> {
     let (new_token, new_hash) = refresh::generate();
     let mut tx = state.db.begin().await?;
-    let rotation = db::sessions::rotate(
-        &mut tx,
-        &refresh::hash(&req.refresh_token),
-        &new_hash,
-        refresh_expiry(&state),
-    )
-    .await?;
+    let rotation =
+        db::sessions::rotate(&mut tx, &refresh::hash(&req.refresh_token), &new_hash, refresh_expiry(&state)).await?;
     tx.commit().await?;
     match rotation {
-        Rotation::Rotated {
-            user_id,
-            session_id,
-        } => Ok(axum::Json(token_pair(
-            &state, user_id, session_id, new_token,
-        )?)),
+        Rotation::Rotated { user_id, session_id } => {
+            Ok(axum::Json(token_pair(&state, user_id, session_id, new_token)?))
+        }
         Rotation::Reused { session_id } => {
             tracing::warn!(session.id = %session_id, "refresh token reused; session revoked");
             state.revocations.remember(session_id).await;
-            Err(ApiError::Unauthorized(
-                "this refresh token was already used; the session has been ended",
-            ))
+            Err(ApiError::Unauthorized("this refresh token was already used; the session has been ended"))
         }
-        Rotation::Invalid => Err(ApiError::Unauthorized(
-            "the refresh token is invalid or expired",
-        )),
+        Rotation::Invalid => Err(ApiError::Unauthorized("the refresh token is invalid or expired")),
     }
 }
 
@@ -224,9 +179,8 @@ pub async fn logout(State(state): State<AppState>, user: CurrentUser) -> ApiResu
     ))]
 pub async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<axum::Json<User>> {
     let mut conn = state.db.acquire().await?;
-    let row = db::users::find(&mut conn, user.id)
-        .await?
-        .ok_or(ApiError::Unauthorized("this account no longer exists"))?;
+    let row =
+        db::users::find(&mut conn, user.id).await?.ok_or(ApiError::Unauthorized("this account no longer exists"))?;
     Ok(axum::Json(row.into()))
 }
 
@@ -234,12 +188,7 @@ fn refresh_expiry(state: &AppState) -> DateTime<Utc> {
     Utc::now() + state.config.refresh_token_ttl()
 }
 
-fn token_pair(
-    state: &AppState,
-    user_id: Uuid,
-    session_id: Uuid,
-    refresh_token: String,
-) -> ApiResult<TokenPair> {
+fn token_pair(state: &AppState, user_id: Uuid, session_id: Uuid, refresh_token: String) -> ApiResult<TokenPair> {
     Ok(TokenPair {
         access_token: state.tokens.issue(user_id, session_id)?,
         token_type: "Bearer",

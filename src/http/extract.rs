@@ -24,9 +24,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         if !is_json(req.headers()) {
-            return Err(ApiError::UnsupportedMediaType(
-                "expected a body with Content-Type: application/json".into(),
-            ));
+            return Err(ApiError::UnsupportedMediaType("expected a body with Content-Type: application/json".into()));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -40,29 +38,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Parses `bytes` as a `T`, classifying failures as 400 (syntax) or 422 (shape).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Syntax first (cheap: nothing is allocated), so broken JSON is a 400 even
     // where its first bytes already have the wrong shape for `T`.
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(|err| {
-        ApiError::BadRequest(format!("the body is not valid JSON: {}", message_of(&err)))
-    })?;
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|err| ApiError::BadRequest(format!("the body is not valid JSON: {}", message_of(&err))))?;
+    // Every body of this API is an object; serde would also take an array
+    // for a struct, silently binding fields by position.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -70,15 +63,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_data() {
             ApiError::Validation(vec![field_error(&path, &message_of(&inner))])
         } else {
-            ApiError::BadRequest(format!(
-                "the body is not valid JSON: {}",
-                message_of(&inner)
-            ))
+            ApiError::BadRequest(format!("the body is not valid JSON: {}", message_of(&inner)))
         }
     })?;
-    de.end().map_err(|err| {
-        ApiError::BadRequest(format!("the body is not valid JSON: {}", message_of(&err)))
-    })?;
+    de.end().map_err(|err| ApiError::BadRequest(format!("the body is not valid JSON: {}", message_of(&err))))?;
     Ok(value)
 }
 
@@ -94,9 +82,7 @@ fn message_of(err: &serde_json::Error) -> String {
 /// Names the field a serde message is about. For a missing field serde
 /// reports the enclosing object, so its name is taken from the message.
 fn field_error(path: &str, message: &str) -> FieldError {
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next());
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
     let field = match (missing, path) {
         (Some(name), "." | "") => name.to_owned(),
         (Some(name), parent) => format!("{parent}.{name}"),
@@ -123,9 +109,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| Path(value))
-            .map_err(|rejection| {
-                ApiError::BadRequest(format!("invalid path: {}", rejection.body_text()))
-            })
+            .map_err(|rejection| ApiError::BadRequest(format!("invalid path: {}", rejection.body_text())))
     }
 }
 
@@ -139,9 +123,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))
-            .map_err(|rejection| {
-                ApiError::BadRequest(format!("invalid query string: {}", rejection.body_text()))
-            })
+            .map_err(|rejection| ApiError::BadRequest(format!("invalid query string: {}", rejection.body_text())))
     }
 }
 
@@ -159,9 +141,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized(
-                "this route needs an access token (Authorization: Bearer ...)",
-            ))?;
+            .ok_or(ApiError::Unauthorized("this route needs an access token (Authorization: Bearer ...)"))?;
         authenticate(header.as_bytes(), state).await
     }
 }
@@ -175,9 +155,7 @@ impl FromRequestParts<AppState> for MaybeUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match parts.headers.get(header::AUTHORIZATION) {
             None => Ok(MaybeUser(None)),
-            Some(header) => authenticate(header.as_bytes(), state)
-                .await
-                .map(|user| MaybeUser(Some(user))),
+            Some(header) => authenticate(header.as_bytes(), state).await.map(|user| MaybeUser(Some(user))),
         }
     }
 }
@@ -191,14 +169,9 @@ async fn authenticate(header: &[u8], state: &AppState) -> Result<CurrentUser, Ap
     }
     let claims = state.tokens.verify(token.trim()).ok_or(INVALID)?;
     if state.revocations.is_revoked(claims.sid).await? {
-        return Err(ApiError::Unauthorized(
-            "this session has ended; log in again",
-        ));
+        return Err(ApiError::Unauthorized("this session has ended; log in again"));
     }
-    Ok(CurrentUser {
-        id: claims.sub,
-        session_id: claims.sid,
-    })
+    Ok(CurrentUser { id: claims.sub, session_id: claims.sid })
 }
 
 #[cfg(test)]
@@ -222,26 +195,15 @@ mod tests {
 
     fn fields(err: ApiError) -> Vec<(String, String)> {
         match err {
-            ApiError::Validation(errors) => {
-                errors.into_iter().map(|e| (e.field, e.message)).collect()
-            }
+            ApiError::Validation(errors) => errors.into_iter().map(|e| (e.field, e.message)).collect(),
             other => panic!("expected a validation error, got {other:?}"),
         }
     }
 
     #[test]
     fn broken_json_is_a_bad_request() {
-        for body in [
-            &b"{"[..],
-            b"{\"name\": }",
-            b"",
-            br#"{"name": "x", "items": []} trailing"#,
-            b"\xff",
-        ] {
-            assert!(
-                matches!(parse_json::<Body>(body), Err(ApiError::BadRequest(_))),
-                "{body:?}"
-            );
+        for body in [&b"{"[..], b"{\"name\": }", b"", br#"{"name": "x", "items": []} trailing"#, b"\xff"] {
+            assert!(matches!(parse_json::<Body>(body), Err(ApiError::BadRequest(_))), "{body:?}");
         }
     }
 
@@ -251,17 +213,12 @@ mod tests {
         assert_eq!(fields(err)[0].0, "items[0].count");
         let err = parse_json::<Body>(br#"{"items": []}"#).unwrap_err();
         assert_eq!(fields(err), [("name".to_owned(), "is required".to_owned())]);
-        let err = parse_json::<Body>(br#"{"name": "x", "items": [{"count": 1, "extra": 2}]}"#)
-            .unwrap_err();
-        assert_eq!(
-            fields(err),
-            [(
-                "items[0].extra".to_owned(),
-                "is not a known field".to_owned()
-            )]
-        );
+        let err = parse_json::<Body>(br#"{"name": "x", "items": [{"count": 1, "extra": 2}]}"#).unwrap_err();
+        assert_eq!(fields(err), [("items[0].extra".to_owned(), "is not a known field".to_owned())]);
         let err = parse_json::<Body>(br#""just a string""#).unwrap_err();
         assert_eq!(fields(err)[0].0, "body");
+        let err = parse_json::<Body>(br#"["x", []]"#).unwrap_err();
+        assert_eq!(fields(err)[0].0, "body", "no binding fields by position");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Handlers stay thin: parse, call the rules and queries, map to a response.
 
 pub mod auth;
+pub mod bookings;
 pub mod events;
 pub mod extract;
 pub mod ops;
@@ -32,6 +33,7 @@ use crate::error::{ApiError, Problem};
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "events", description = "Events and ticket types"),
+        (name = "bookings", description = "Booking tickets: accepted onto a queue, decided by the worker"),
         (name = "ops", description = "Health and readiness"),
     )
 )]
@@ -44,12 +46,7 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }
@@ -65,15 +62,16 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::me))
         .routes(routes!(events::my_events))
         .routes(routes!(events::create_event, events::list_events))
-        .routes(routes!(
-            events::get_event,
-            events::update_event,
-            events::delete_event
-        ))
+        .routes(routes!(events::get_event, events::update_event, events::delete_event))
         .routes(routes!(events::publish_event))
         .routes(routes!(events::cancel_event))
         .routes(routes!(events::add_ticket_type))
         .routes(routes!(events::update_ticket_type))
+        .routes(routes!(bookings::create_booking))
+        .routes(routes!(bookings::get_booking))
+        .routes(routes!(bookings::cancel_booking))
+        .routes(routes!(bookings::my_bookings))
+        .routes(routes!(bookings::event_queue))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
 }
@@ -90,11 +88,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        .layer(CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| -> Response {
-                ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
-            },
-        ))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response {
+            ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
+        }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

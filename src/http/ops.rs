@@ -40,8 +40,7 @@ pub async fn healthz() -> axum::Json<Health> {
 ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
     let postgres = async {
-        match tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&state.db)).await
-        {
+        match tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&state.db)).await {
             Ok(Ok(_)) => "ok".to_owned(),
             Ok(Err(err)) => format!("error: {err}"),
             Err(_) => format!("error: no answer within {CHECK_TIMEOUT:?}"),
@@ -59,18 +58,6 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Re
         Err(err) => format!("error: {err}"),
     };
     let ready = [&postgres, &redis, &rabbitmq].iter().all(|s| *s == "ok");
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        axum::Json(Readiness {
-            status: if ready { "ok" } else { "degraded" },
-            postgres,
-            redis,
-            rabbitmq,
-        }),
-    )
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(Readiness { status: if ready { "ok" } else { "degraded" }, postgres, redis, rabbitmq }))
 }

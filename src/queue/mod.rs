@@ -1,15 +1,42 @@
-//! RabbitMQ: a broker connection that is re-established on its own.
+//! RabbitMQ: the broker connection (re-established on its own), the booking
+//! topology, and publishing with publisher confirms.
 
+pub mod message;
+pub mod topology;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use lapin::{Connection, ConnectionProperties};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::publisher_confirm::Confirmation;
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+pub use message::BookingRequested;
+pub use topology::Topology;
 
 const RECONNECT_MIN: Duration = Duration::from_millis(500);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Connecting and declaring the topology (quorum queues are slow to create under load).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest wait for the broker to confirm a publish before answering 503.
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A handle on the broker connection; cheap to clone.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("RabbitMQ is not connected: {0}")]
+    NotConnected(String),
+    #[error("RabbitMQ refused the message")]
+    Refused,
+    #[error("RabbitMQ did not confirm within {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Amqp(#[from] lapin::Error),
+}
+
+/// A handle on the broker connection and its pool of publishing channels;
+/// cheap to clone.
 #[derive(Clone)]
 pub struct Broker {
     inner: Arc<Inner>,
@@ -17,25 +44,34 @@ pub struct Broker {
 
 struct Inner {
     url: String,
+    topology: Topology,
+    channels: usize,
+    next: AtomicUsize,
     state: Mutex<State>,
 }
 
 enum State {
-    Connected(Arc<Connection>),
+    Connected { connection: Arc<Connection>, publishers: Vec<Channel> },
     Down(String),
 }
 
 impl Broker {
-    /// Connects to `url` once; when that fails the handle starts disconnected
-    /// (with one warning line). Either way a background task keeps the
-    /// connection up for as long as the handle lives.
-    pub async fn connect(url: &str) -> Self {
-        let broker = Self {
-            inner: Arc::new(Inner {
-                url: url.to_owned(),
-                state: Mutex::new(State::Down("not connected yet".into())),
-            }),
+    /// Connects to `url` once and declares the topology; when that fails the
+    /// handle starts disconnected (with one warning line). Either way a
+    /// background task keeps the connection up for as long as the handle lives.
+    ///
+    /// `channels` publishing channels are opened, each in confirm mode: many
+    /// publishes are in flight on each at once, so the API never waits for
+    /// one request's confirm before sending the next.
+    pub async fn connect(url: &str, topology: Topology, channels: usize) -> Self {
+        let inner = Inner {
+            url: url.to_owned(),
+            topology,
+            channels: channels.max(1),
+            next: AtomicUsize::new(0),
+            state: Mutex::new(State::Down("not connected yet".into())),
         };
+        let broker = Self { inner: Arc::new(inner) };
         if let Err(err) = broker.inner.connect_once().await {
             tracing::warn!(
                 "RabbitMQ is unreachable at {}: {err}. Starting without it (bookings answer 503); \
@@ -47,28 +83,106 @@ impl Broker {
         broker
     }
 
+    pub fn topology(&self) -> &Topology {
+        &self.inner.topology
+    }
+
     /// The live connection, or why there is none.
     pub fn connection(&self) -> Result<Arc<Connection>, String> {
         match &*self.inner.state.lock().expect("broker state poisoned") {
-            State::Connected(conn) if conn.status().connected() => Ok(conn.clone()),
-            State::Connected(_) => Err("connection lost, reconnecting".into()),
+            State::Connected { connection, .. } if connection.status().connected() => Ok(connection.clone()),
+            State::Connected { .. } => Err("connection lost, reconnecting".into()),
             State::Down(reason) => Err(reason.clone()),
+        }
+    }
+
+    /// Publishes a booking request as a persistent message and waits for the
+    /// broker's confirm: `Ok` means RabbitMQ has it safely in the queue.
+    pub async fn publish_booking(&self, message: &BookingRequested) -> Result<(), PublishError> {
+        let channel = self.publisher()?;
+        let payload = serde_json::to_vec(message).expect("a booking request serializes");
+        let properties = persistent_json(&message.booking_id.to_string(), FieldTable::default());
+        let topology = &self.inner.topology;
+        publish_confirmed(&channel, &topology.exchange(), topology.routing_key(), &payload, properties).await
+    }
+
+    fn publisher(&self) -> Result<Channel, PublishError> {
+        let state = self.inner.state.lock().expect("broker state poisoned");
+        match &*state {
+            State::Connected { publishers, .. } => {
+                let index = self.inner.next.fetch_add(1, Ordering::Relaxed) % publishers.len();
+                let channel = &publishers[index];
+                if channel.status().connected() {
+                    Ok(channel.clone())
+                } else {
+                    Err(PublishError::NotConnected("channel closed, reconnecting".into()))
+                }
+            }
+            State::Down(reason) => Err(PublishError::NotConnected(reason.clone())),
         }
     }
 }
 
+/// Properties of every message: persistent (survives a broker restart), JSON.
+pub fn persistent_json(message_id: &str, headers: FieldTable) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(message_id.into())
+        .with_headers(headers)
+}
+
+/// Publishes with `mandatory` (an unroutable message is an error, not a
+/// silent loss) on a channel in confirm mode, and waits for the confirm.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    payload: &[u8],
+    properties: BasicProperties,
+) -> Result<(), PublishError> {
+    let options = BasicPublishOptions { mandatory: true, ..Default::default() };
+    let confirm = async {
+        let pending = channel.basic_publish(exchange, routing_key, options, payload, properties).await?;
+        pending.await
+    };
+    match tokio::time::timeout(CONFIRM_TIMEOUT, confirm).await {
+        Ok(Ok(Confirmation::Ack(None))) => Ok(()),
+        Ok(Ok(_)) => Err(PublishError::Refused),
+        Ok(Err(err)) => Err(err.into()),
+        Err(_) => Err(PublishError::Timeout(CONFIRM_TIMEOUT)),
+    }
+}
+
+/// A channel in confirm mode.
+pub async fn confirm_channel(connection: &Connection) -> lapin::Result<Channel> {
+    let channel = connection.create_channel().await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    Ok(channel)
+}
+
 impl Inner {
     async fn connect_once(&self) -> Result<(), String> {
-        let attempt = Connection::connect(&self.url, ConnectionProperties::default());
+        let attempt = async {
+            let connection = Connection::connect(&self.url, ConnectionProperties::default()).await?;
+            let setup = connection.create_channel().await?;
+            self.topology.declare(&setup).await?;
+            let _ = setup.close(200, "topology declared").await;
+            let mut publishers = Vec::with_capacity(self.channels);
+            for _ in 0..self.channels {
+                publishers.push(confirm_channel(&connection).await?);
+            }
+            Ok::<_, lapin::Error>((connection, publishers))
+        };
         let result = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-            Ok(Ok(conn)) => Ok(conn),
+            Ok(Ok(connected)) => Ok(connected),
             Ok(Err(err)) => Err(err.to_string()),
             Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
         };
         let mut state = self.state.lock().expect("broker state poisoned");
         match result {
-            Ok(conn) => {
-                *state = State::Connected(Arc::new(conn));
+            Ok((connection, publishers)) => {
+                *state = State::Connected { connection: Arc::new(connection), publishers };
                 Ok(())
             }
             Err(err) => {
@@ -78,18 +192,24 @@ impl Inner {
         }
     }
 
-    fn is_connected(&self) -> bool {
-        matches!(&*self.state.lock().expect("broker state poisoned"), State::Connected(c) if c.status().connected())
+    fn is_healthy(&self) -> bool {
+        match &*self.state.lock().expect("broker state poisoned") {
+            State::Connected { connection, publishers } => {
+                connection.status().connected() && publishers.iter().all(|c| c.status().connected())
+            }
+            State::Down(_) => false,
+        }
     }
 }
 
-/// Watches the connection and reconnects with growing delays when it drops.
+/// Watches the connection and its channels; rebuilds both, with growing
+/// delays, when anything drops.
 async fn supervise(inner: Weak<Inner>) {
     let mut delay = RECONNECT_MIN;
     loop {
         tokio::time::sleep(delay).await;
         let Some(inner) = inner.upgrade() else { return };
-        if inner.is_connected() {
+        if inner.is_healthy() {
             delay = RECONNECT_MIN;
             continue;
         }

@@ -28,20 +28,14 @@ async fn a_registered_user_logs_in_and_sees_their_account() {
     assert_eq!(me.status, StatusCode::OK);
     assert_eq!(me.body["id"], reply.body["id"]);
 
-    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users")
-        .fetch_one(app.db())
-        .await
-        .unwrap();
+    let hash: String = sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(app.db()).await.unwrap();
     assert!(hash.starts_with("$argon2id$"), "stored {hash}");
 }
 
 #[tokio::test]
 async fn registering_an_email_twice_in_another_case_is_email_taken() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.register("grace@example.org").await.status,
-        StatusCode::CREATED
-    );
+    assert_eq!(app.register("grace@example.org").await.status, StatusCode::CREATED);
     let again = app.register("Grace@EXAMPLE.org").await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.code(), "email_taken");
@@ -51,11 +45,7 @@ async fn registering_an_email_twice_in_another_case_is_email_taken() {
 async fn registration_names_every_invalid_field() {
     let app = spawn_app().await;
     let reply = app
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({"email": "not-an-email", "password": "short", "name": "  "}),
-        )
+        .post("/api/v1/auth/register", None, json!({"email": "not-an-email", "password": "short", "name": "  "}))
         .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reply.code(), "validation_failed");
@@ -98,29 +88,14 @@ async fn a_wrong_password_and_an_unknown_email_get_the_same_answer() {
 async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
     let app = spawn_app().await;
     let (_, refresh) = app.user().await;
-    let first = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": refresh}),
-        )
-        .await;
+    let first = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh})).await;
     assert_eq!(first.status, StatusCode::OK);
     let new_refresh = first.body["refresh_token"].as_str().unwrap();
     assert_ne!(new_refresh, refresh);
     let new_access = first.body["access_token"].as_str().unwrap();
-    assert_eq!(
-        app.get("/api/v1/me", Some(new_access)).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/me", Some(new_access)).await.status, StatusCode::OK);
 
-    let unknown = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": "made-up"}),
-        )
-        .await;
+    let unknown = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": "made-up"})).await;
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.code(), "unauthorized");
 }
@@ -129,44 +104,18 @@ async fn refresh_rotates_and_the_old_refresh_token_stops_working() {
 async fn reusing_a_rotated_refresh_token_ends_the_whole_session() {
     let app = spawn_app().await;
     let (access, stolen) = app.user().await;
-    let rotated = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": stolen}),
-        )
-        .await;
-    let (new_access, new_refresh) = (
-        rotated.body["access_token"].as_str().unwrap(),
-        rotated.body["refresh_token"].as_str().unwrap(),
-    );
+    let rotated = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": stolen})).await;
+    let (new_access, new_refresh) =
+        (rotated.body["access_token"].as_str().unwrap(), rotated.body["refresh_token"].as_str().unwrap());
 
-    let reuse = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": stolen}),
-        )
-        .await;
+    let reuse = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": stolen})).await;
     assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
 
     // Every token of the family is dead: the legitimate holder must log in again.
-    let after = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": new_refresh}),
-        )
-        .await;
+    let after = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": new_refresh})).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        app.get("/api/v1/me", Some(new_access)).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.get("/api/v1/me", Some(&access)).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/v1/me", Some(new_access)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/api/v1/me", Some(&access)).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -178,10 +127,7 @@ async fn concurrent_refreshes_of_one_token_let_at_most_one_through() {
         app.post("/api/v1/auth/refresh", None, body.clone()),
         app.post("/api/v1/auth/refresh", None, body.clone())
     );
-    let ok = [&a, &b]
-        .iter()
-        .filter(|r| r.status == StatusCode::OK)
-        .count();
+    let ok = [&a, &b].iter().filter(|r| r.status == StatusCode::OK).count();
     assert!(ok <= 1, "both refreshes succeeded: {a:?} {b:?}");
 }
 
@@ -190,74 +136,44 @@ async fn logout_ends_the_session_at_once() {
     let app = spawn_app().await;
     let (access, refresh) = app.user().await;
     let (other_access, _) = app.user().await;
-    let reply = app
-        .call(Method::POST, "/api/v1/auth/logout", Some(&access), None)
-        .await;
+    let reply = app.call(Method::POST, "/api/v1/auth/logout", Some(&access), None).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
 
     let me = app.get("/api/v1/me", Some(&access)).await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me.code(), "unauthorized");
-    let refreshed = app
-        .post(
-            "/api/v1/auth/refresh",
-            None,
-            json!({"refresh_token": refresh}),
-        )
-        .await;
+    let refreshed = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh})).await;
     assert_eq!(refreshed.status, StatusCode::UNAUTHORIZED);
     // Other sessions are untouched.
-    assert_eq!(
-        app.get("/api/v1/me", Some(&other_access)).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&other_access)).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn a_logout_survives_redis_forgetting_it() {
     let app = spawn_app().await;
     let (access, _) = app.user().await;
-    app.call(Method::POST, "/api/v1/auth/logout", Some(&access), None)
-        .await;
+    app.call(Method::POST, "/api/v1/auth/logout", Some(&access), None).await;
 
     // Redis keeps nothing on disk; a restart empties it. Simulate by deleting our keys.
     let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", app.state.config.redis_key_prefix))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{}*", app.state.config.redis_key_prefix)).query_async(&mut conn).await.unwrap();
     assert!(!keys.is_empty(), "the logout was not written to Redis");
-    let _: () = redis::cmd("DEL")
-        .arg(&keys)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
 
-    assert_eq!(
-        app.get("/api/v1/me", Some(&access)).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&access)).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn forged_expired_and_malformed_access_tokens_are_401() {
     let app = spawn_app().await;
     let (access, refresh) = app.user().await;
-    let claims: serde_json::Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(access.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(access.split('.').nth(1).unwrap()).unwrap()).unwrap();
     let sign = |claims: &serde_json::Value, key: &[u8]| {
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            claims,
-            &jsonwebtoken::EncodingKey::from_secret(key),
-        )
-        .unwrap()
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), claims, &jsonwebtoken::EncodingKey::from_secret(key))
+            .unwrap()
     };
 
     let mut expired = claims.clone();
@@ -268,24 +184,10 @@ async fn forged_expired_and_malformed_access_tokens_are_401() {
     let mut other_user = claims.clone();
     other_user["sub"] = json!(Uuid::now_v7());
     let parts: Vec<&str> = access.split('.').collect();
-    let tampered = format!(
-        "{}.{}.{}",
-        parts[0],
-        URL_SAFE_NO_PAD.encode(other_user.to_string()),
-        parts[2]
-    );
-    let alg_none = format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#),
-        parts[1]
-    );
+    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(other_user.to_string()), parts[2]);
+    let alg_none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
 
-    assert_eq!(
-        app.get("/api/v1/me", Some(&sign(&claims, JWT_SECRET.as_bytes())))
-            .await
-            .status,
-        StatusCode::OK
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&sign(&claims, JWT_SECRET.as_bytes()))).await.status, StatusCode::OK);
     for token in [
         sign(&claims, b"another-key-another-key-another-key"),
         sign(&expired, JWT_SECRET.as_bytes()),
@@ -300,14 +202,43 @@ async fn forged_expired_and_malformed_access_tokens_are_401() {
         assert_eq!(reply.code(), "unauthorized");
         assert_eq!(reply.headers["www-authenticate"], "Bearer");
     }
-    let basic = app
-        .send(
-            app.client
-                .get(app.url("/api/v1/me"))
-                .header("authorization", "Basic dTpw"),
-        )
-        .await;
+    let basic = app.send(app.client.get(app.url("/api/v1/me")).header("authorization", "Basic dTpw")).await;
     assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
     let missing = app.get("/api/v1/me", None).await;
     assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn logging_out_twice_or_without_a_token_is_401() {
+    let app = spawn_app().await;
+    let (access, _) = app.user().await;
+    assert_eq!(app.call(Method::POST, "/api/v1/auth/logout", Some(&access), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.call(Method::POST, "/api/v1/auth/logout", Some(&access), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.call(Method::POST, "/api/v1/auth/logout", None, None).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn login_and_refresh_name_missing_fields_and_survive_huge_passwords() {
+    let app = spawn_app().await;
+    let login = app.post("/api/v1/auth/login", None, json!({"email": "a@example.org"})).await;
+    assert_eq!(login.fields(), ["password"]);
+    let refresh = app.post("/api/v1/auth/refresh", None, json!({})).await;
+    assert_eq!(refresh.fields(), ["refresh_token"]);
+    app.register("big@example.org").await;
+    let huge = app.login("big@example.org", &"p".repeat(60_000)).await;
+    assert_eq!(huge.status, StatusCode::UNAUTHORIZED);
+    let as_array = app.post("/api/v1/auth/login", None, json!(["big@example.org", PASSWORD])).await;
+    assert_eq!(as_array.fields(), ["body"], "fields are never bound by position");
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_is_401() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::test_config(&["--refresh-token-ttl-secs", "1"])).await;
+    let (_, refresh) = app.user().await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let reply = app.post("/api/v1/auth/refresh", None, json!({"refresh_token": refresh})).await;
+    assert_eq!((reply.status, reply.code()), (StatusCode::UNAUTHORIZED, "unauthorized"));
 }

@@ -49,11 +49,7 @@ async fn wrong_types_missing_and_unknown_fields_are_422_naming_the_field() {
         (nul, "title"),
     ] {
         let reply = app.post("/api/v1/events", Some(&token), body).await;
-        assert_eq!(
-            reply.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "{field}: {reply:?}"
-        );
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {reply:?}");
         assert_eq!(reply.code(), "validation_failed");
         assert_eq!(reply.fields(), [field]);
     }
@@ -62,19 +58,11 @@ async fn wrong_types_missing_and_unknown_fields_are_422_naming_the_field() {
 #[tokio::test]
 async fn a_wrong_content_type_is_415() {
     let app = spawn_app().await;
-    let reply = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/auth/login"))
-                .header("content-type", "text/plain")
-                .body("{}"),
-        )
-        .await;
+    let reply =
+        app.send(app.client.post(app.url("/api/v1/auth/login")).header("content-type", "text/plain").body("{}")).await;
     assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(reply.code(), "unsupported_media_type");
-    let none = app
-        .send(app.client.post(app.url("/api/v1/auth/login")).body("{}"))
-        .await;
+    let none = app.send(app.client.post(app.url("/api/v1/auth/login")).body("{}")).await;
     assert_eq!(none.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
@@ -89,9 +77,7 @@ async fn a_body_over_64_kib_is_413() {
     assert_eq!(reply.code(), "payload_too_large");
     // Without a Content-Length (chunked) the limit still holds.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
-        .await
-        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
     let head = "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
                 Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
     stream.write_all(head.as_bytes()).await.unwrap();
@@ -114,18 +100,13 @@ async fn a_path_id_that_is_not_a_uuid_is_400() {
     for (method, path) in [
         (Method::GET, "/api/v1/events/not-a-uuid"),
         (Method::DELETE, "/api/v1/events/123"),
-        (
-            Method::PATCH,
-            "/api/v1/events/00000000-0000-0000-0000-000000000000/ticket-types/x",
-        ),
+        (Method::PATCH, "/api/v1/events/00000000-0000-0000-0000-000000000000/ticket-types/x"),
     ] {
         let reply = app.call(method, path, Some(&token), Some(json!({}))).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{path}");
         assert_eq!(reply.code(), "bad_request");
     }
-    let unknown = app
-        .get(&format!("/api/v1/events/{}", uuid::Uuid::now_v7()), None)
-        .await;
+    let unknown = app.get(&format!("/api/v1/events/{}", uuid::Uuid::now_v7()), None).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 }
 
@@ -133,15 +114,9 @@ async fn a_path_id_that_is_not_a_uuid_is_400() {
 async fn unknown_routes_and_methods_get_problems_too() {
     let app = spawn_app().await;
     let missing = app.get("/api/v1/nothing-here", None).await;
-    assert_eq!(
-        (missing.status, missing.code()),
-        (StatusCode::NOT_FOUND, "not_found")
-    );
+    assert_eq!((missing.status, missing.code()), (StatusCode::NOT_FOUND, "not_found"));
     let method = app.call(Method::PUT, "/api/v1/events", None, None).await;
-    assert_eq!(
-        (method.status, method.code()),
-        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-    );
+    assert_eq!((method.status, method.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
 }
 
 #[tokio::test]
@@ -149,12 +124,7 @@ async fn a_huge_or_deeply_nested_body_is_refused_cleanly() {
     let app = spawn_app().await;
     let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
     let reply = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/auth/login"))
-                .header("content-type", "application/json")
-                .body(deep),
-        )
+        .send(app.client.post(app.url("/api/v1/auth/login")).header("content-type", "application/json").body(deep))
         .await;
     // Valid syntax, wrong shape: refused without recursing 20,000 frames deep.
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);

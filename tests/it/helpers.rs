@@ -23,13 +23,22 @@ struct TestCli {
 /// A config for an isolated app: its own database and Redis prefix.
 /// `extra` are more flags, e.g. `["--redis-url", "redis://127.0.0.1:1"]`.
 pub fn test_config(extra: &[&str]) -> Config {
-    let server = std::env::var("TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let server = std::env::var("TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
     let id = Uuid::new_v4().simple().to_string();
     let database_url = format!("{server}/boxoffice_test_{id}");
     let prefix = format!("test:{id}:");
+    let queue_prefix = format!("test.{id}.");
     let mut args = vec![
         "test",
+        "--amqp-queue-prefix",
+        &queue_prefix,
+        // Test queues vanish five minutes after their last use; classic ones,
+        // because creating and expiring hundreds of quorum queues a run stalls
+        // the broker (the quorum topology has its own test).
+        "--amqp-queue-expires-ms",
+        "300000",
+        "--amqp-queue-type",
+        "classic",
         "--database-url",
         &database_url,
         "--database-max-connections",
@@ -58,24 +67,25 @@ impl Drop for TestApp {
     }
 }
 
+/// The API and a worker, like `boxoffice serve`.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(test_config(&[])).await
 }
 
 pub async fn spawn_app_with(config: Config) -> TestApp {
-    let listener = app::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind");
+    let app = spawn_api_with(config).await;
+    app.spawn_worker(app.state.clone());
+    app
+}
+
+/// The API alone, like `boxoffice api`.
+pub async fn spawn_api_with(config: Config) -> TestApp {
+    let listener = app::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let state = AppState::connect(config).await.expect("app starts");
     let shutdown = CancellationToken::new();
     tokio::spawn(app::serve(state.clone(), listener, shutdown.clone()));
-    TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        state,
-        shutdown,
-    }
+    TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), state, shutdown }
 }
 
 /// A response, read whole.
@@ -90,9 +100,7 @@ impl Reply {
     /// The problem `code` of an error response (and checks its content type).
     pub fn code(&self) -> &str {
         assert_eq!(
-            self.headers
-                .get("content-type")
-                .map(|v| v.to_str().unwrap()),
+            self.headers.get("content-type").map(|v| v.to_str().unwrap()),
             Some("application/problem+json"),
             "not a problem response: {self:?}"
         );
@@ -103,17 +111,18 @@ impl Reply {
     pub fn fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|errors| {
-                errors
-                    .iter()
-                    .map(|e| e["field"].as_str().unwrap().to_owned())
-                    .collect()
-            })
+            .map(|errors| errors.iter().map(|e| e["field"].as_str().unwrap().to_owned()).collect())
             .unwrap_or_default()
     }
 }
 
 impl TestApp {
+    /// Runs one more worker in this process (with `state`'s connections),
+    /// stopped with the app.
+    pub fn spawn_worker(&self, state: AppState) {
+        tokio::spawn(boxoffice::worker::run(state, self.shutdown.clone()));
+    }
+
     pub fn db(&self) -> &PgPool {
         &self.state.db
     }
@@ -130,29 +139,15 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         // 503 is a designed answer (a part is down); any other 5xx is a bug.
-        assert!(
-            status.as_u16() < 500 || status == StatusCode::SERVICE_UNAVAILABLE,
-            "server error {status}: {body}"
-        );
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        assert!(status.as_u16() < 500 || status == StatusCode::SERVICE_UNAVAILABLE, "server error {status}: {body}");
+        Reply { status, headers, body }
     }
 
     /// A JSON request, with a bearer token when `token` is given.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -176,21 +171,12 @@ impl TestApp {
     }
 
     pub async fn register(&self, email: &str) -> Reply {
-        self.post(
-            "/api/v1/auth/register",
-            None,
-            json!({"email": email, "password": PASSWORD, "name": "Test User"}),
-        )
-        .await
+        self.post("/api/v1/auth/register", None, json!({"email": email, "password": PASSWORD, "name": "Test User"}))
+            .await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Reply {
-        self.post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": email, "password": password}),
-        )
-        .await
+        self.post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await
     }
 
     /// Registers a fresh user and logs in: (access token, refresh token).
@@ -199,10 +185,7 @@ impl TestApp {
         assert_eq!(self.register(&email).await.status, StatusCode::CREATED);
         let reply = self.login(&email, PASSWORD).await;
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-        (
-            reply.body["access_token"].as_str().unwrap().into(),
-            reply.body["refresh_token"].as_str().unwrap().into(),
-        )
+        (reply.body["access_token"].as_str().unwrap().into(), reply.body["refresh_token"].as_str().unwrap().into())
     }
 
     /// Creates an event as `token`'s user; `overrides` replace fields of a valid default body.
@@ -240,4 +223,101 @@ pub fn in_days(days: impl Into<f64>) -> String {
     let days = days.into();
     let at = chrono::Utc::now() + chrono::Duration::seconds((days * 86_400.0) as i64);
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+impl TestApp {
+    /// `POST /api/v1/bookings`, with an Idempotency-Key when given.
+    pub async fn book(&self, token: &str, ticket_type_id: &str, quantity: i64, key: Option<&str>) -> Reply {
+        let mut request = self
+            .client
+            .post(self.url("/api/v1/bookings"))
+            .bearer_auth(token)
+            .json(&json!({"ticket_type_id": ticket_type_id, "quantity": quantity}));
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        self.send(request).await
+    }
+
+    /// A published event with one ticket type of `capacity` seats: (event, ticket type id).
+    pub async fn on_sale(&self, token: &str, capacity: i64, max_per_order: i64) -> (Value, String) {
+        let event = self
+            .published_event(
+                token,
+                json!({"ticket_types": [{"name": "Standard", "price_cents": 1000, "capacity": capacity, "max_per_order": max_per_order}]}),
+            )
+            .await;
+        let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+        (event, tt)
+    }
+
+    /// Waits until every booking in `ids` has a final status in PostgreSQL.
+    pub async fn wait_final(&self, ids: &[Uuid], within: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let done: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM bookings WHERE id = ANY($1) AND status <> 'pending'")
+                    .bind(ids)
+                    .fetch_one(self.db())
+                    .await
+                    .unwrap();
+            if done == ids.len() as i64 {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "only {done} of {} bookings final in time", ids.len());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Checks the booking invariants of a ticket type and returns the confirmed seats:
+    /// capacity = remaining + confirmed seats, remaining >= 0, one valid ticket per confirmed seat.
+    pub async fn check_invariants(&self, ticket_type_id: &str) -> i64 {
+        let tt: Uuid = ticket_type_id.parse().unwrap();
+        let (capacity, remaining): (i32, i32) =
+            sqlx::query_as("SELECT capacity, remaining FROM ticket_types WHERE id = $1")
+                .bind(tt)
+                .fetch_one(self.db())
+                .await
+                .unwrap();
+        let confirmed: i64 = sqlx::query_scalar(
+            "SELECT coalesce(sum(quantity), 0)::bigint FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'",
+        )
+        .bind(tt)
+        .fetch_one(self.db())
+        .await
+        .unwrap();
+        let tickets: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = $1 AND status = 'valid'")
+                .bind(tt)
+                .fetch_one(self.db())
+                .await
+                .unwrap();
+        assert!(remaining >= 0);
+        assert_eq!(i64::from(capacity), i64::from(remaining) + confirmed, "capacity = remaining + confirmed");
+        assert_eq!(tickets, confirmed, "one valid ticket per confirmed seat");
+        let mismatched: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM bookings b WHERE b.status = 'confirmed' AND b.ticket_type_id = $1
+               AND b.quantity <> (SELECT count(*) FROM tickets t WHERE t.booking_id = b.id)",
+        )
+        .bind(tt)
+        .fetch_one(self.db())
+        .await
+        .unwrap();
+        assert_eq!(mismatched, 0, "every confirmed booking has one ticket per seat");
+        confirmed
+    }
+
+    /// Logs in `count` fresh users concurrently and returns their access tokens.
+    pub async fn users(&self, count: usize) -> Vec<String> {
+        futures::future::join_all((0..count).map(|_| self.user())).await.into_iter().map(|(t, _)| t).collect()
+    }
+}
+
+/// Ids of the bookings in the 202 replies.
+pub fn accepted_ids(replies: &[Reply]) -> Vec<Uuid> {
+    replies
+        .iter()
+        .filter(|r| r.status == StatusCode::ACCEPTED)
+        .map(|r| r.body["id"].as_str().unwrap().parse().unwrap())
+        .collect()
 }

@@ -2,8 +2,10 @@
 //! its own database and Redis key prefix on the real services.
 
 mod auth;
+mod bookings;
 mod errors;
 mod events;
 mod helpers;
 mod openapi;
 mod ops;
+mod proxy;

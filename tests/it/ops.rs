@@ -18,68 +18,33 @@ async fn healthz_and_readyz_answer_when_everything_is_up() {
 
 #[tokio::test]
 async fn without_redis_and_rabbitmq_the_api_still_works_and_readyz_says_which_is_down() {
-    let config = test_config(&[
-        "--redis-url",
-        "redis://127.0.0.1:1",
-        "--amqp-url",
-        "amqp://guest:guest@127.0.0.1:1/%2f",
-    ]);
+    let config =
+        test_config(&["--redis-url", "redis://127.0.0.1:1", "--amqp-url", "amqp://guest:guest@127.0.0.1:1/%2f"]);
     let app = spawn_app_with(config).await;
     let ready = app.get("/readyz", None).await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.body["status"], "degraded");
     assert_eq!(ready.body["postgres"], "ok");
-    assert!(
-        ready.body["redis"].as_str().unwrap().starts_with("error"),
-        "{ready:?}"
-    );
-    assert!(
-        ready.body["rabbitmq"]
-            .as_str()
-            .unwrap()
-            .starts_with("error"),
-        "{ready:?}"
-    );
+    assert!(ready.body["redis"].as_str().unwrap().starts_with("error"), "{ready:?}");
+    assert!(ready.body["rabbitmq"].as_str().unwrap().starts_with("error"), "{ready:?}");
 
     // Accounts and logout work from PostgreSQL alone.
     let (token, _) = app.user().await;
-    assert_eq!(
-        app.get("/api/v1/me", Some(&token)).await.status,
-        StatusCode::OK
-    );
-    let logout = app
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/auth/logout",
-            Some(&token),
-            None,
-        )
-        .await;
+    assert_eq!(app.get("/api/v1/me", Some(&token)).await.status, StatusCode::OK);
+    let logout = app.call(reqwest::Method::POST, "/api/v1/auth/logout", Some(&token), None).await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        app.get("/api/v1/me", Some(&token)).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/v1/me", Some(&token)).await.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn an_unreachable_database_stops_start_up_with_one_clear_line() {
     let mut config = test_config(&[]);
     config.database_url = "postgres://postgres:secret@127.0.0.1:1/boxoffice".into();
-    let err = AppState::connect(config)
-        .await
-        .err()
-        .expect("start-up fails");
+    let err = AppState::connect(config).await.err().expect("start-up fails");
     assert!(matches!(err, StartError::Database { .. }));
     let line = err.to_string();
-    assert!(
-        line.contains("PostgreSQL") && line.contains("127.0.0.1:1"),
-        "{line}"
-    );
-    assert!(
-        line.contains("pg_ctlcluster"),
-        "says how to start it: {line}"
-    );
+    assert!(line.contains("PostgreSQL") && line.contains("127.0.0.1:1"), "{line}");
+    assert!(line.contains("pg_ctlcluster"), "says how to start it: {line}");
     assert!(!line.contains("secret"), "the password is redacted: {line}");
     assert!(!line.contains('\n'));
 }
@@ -88,8 +53,5 @@ async fn an_unreachable_database_stops_start_up_with_one_clear_line() {
 async fn a_short_jwt_secret_is_refused_at_start() {
     let mut config = test_config(&[]);
     config.jwt_secret = Some("too-short".into());
-    assert!(matches!(
-        AppState::connect(config).await,
-        Err(StartError::Config(_))
-    ));
+    assert!(matches!(AppState::connect(config).await, Err(StartError::Config(_))));
 }

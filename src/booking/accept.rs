@@ -1,0 +1,133 @@
+//! Accepting a booking request (the API side of the booking protocol):
+//! validate against the cached offer, check the Idempotency-Key and the
+//! sold-out flag, record the booking as pending, publish it with a publisher
+//! confirm. Only a confirmed publish is an accepted booking.
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::cache::bookings::{Admission, PendingBooking};
+use crate::db;
+use crate::domain::event::EventStatus;
+use crate::error::ApiError;
+use crate::queue::BookingRequested;
+
+/// A booking request as it reaches the accept path, already well-formed.
+#[derive(Debug, Clone)]
+pub struct BookingRequest {
+    pub user_id: Uuid,
+    pub ticket_type_id: Uuid,
+    pub quantity: i64,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum Accepted {
+    /// A new booking, now pending in the queue (answer 202).
+    New(PendingBooking),
+    /// The Idempotency-Key was used before for this booking (answer 200 with it as it is now).
+    Replayed(Uuid),
+}
+
+pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepted, ApiError> {
+    let offer = state.catalog.offer(request.ticket_type_id).await?.ok_or(ApiError::NotFound("ticket type"))?;
+    match offer.event_status {
+        // A draft is invisible to everyone but its organizer.
+        EventStatus::Draft if offer.organizer_id != request.user_id => return Err(ApiError::NotFound("ticket type")),
+        EventStatus::Draft => return Err(sales_closed("the event is not published")),
+        EventStatus::Cancelled => {
+            return Err(ApiError::Conflict { code: "event_cancelled", detail: "the event is cancelled".into() });
+        }
+        EventStatus::Published => {}
+    }
+    let now = Utc::now();
+    if !offer.schedule().sales_open_at(now, offer.published_at) {
+        return Err(sales_closed("tickets for this event are not on sale now"));
+    }
+    let max = i64::from(offer.max_per_order);
+    if !(1..=max).contains(&request.quantity) {
+        return Err(ApiError::field("quantity", format!("must be between 1 and {max} for this ticket type")));
+    }
+
+    let message = BookingRequested {
+        booking_id: Uuid::now_v7(),
+        user_id: request.user_id,
+        event_id: offer.event_id,
+        ticket_type_id: offer.ticket_type_id,
+        quantity: request.quantity as i32,
+        idempotency_key: request.idempotency_key,
+        accepted_at: now,
+    };
+    let fingerprint = format!("{}:{}", message.ticket_type_id, message.quantity);
+    match state.bookings.admit(&message, &fingerprint).await {
+        Ok(Admission::Admitted) => {}
+        Ok(Admission::SoldOut) => {
+            return Err(ApiError::Conflict { code: "sold_out", detail: "this ticket type is sold out".into() });
+        }
+        Ok(Admission::KeyUsed(record)) => {
+            if record.fingerprint != fingerprint {
+                return Err(key_reused());
+            }
+            if !record.accepted {
+                return Err(key_in_flight());
+            }
+            return Ok(Accepted::Replayed(record.booking_id));
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "Redis unavailable: accepting through PostgreSQL");
+            return accept_without_redis(state, message).await;
+        }
+    }
+
+    if let Err(err) = state.broker.publish_booking(&message).await {
+        tracing::warn!(error = %err, booking.id = %message.booking_id, "booking not published; answering 503");
+        if let Err(err) = state.bookings.withdraw(&message).await {
+            tracing::warn!(error = %err, booking.id = %message.booking_id, "could not withdraw the pending record");
+        }
+        return Err(ApiError::Unavailable("the booking queue"));
+    }
+    if let Err(err) = state.bookings.mark_accepted(&message, &fingerprint).await {
+        // The booking is safe in the queue; a retry with the key gets 409
+        // until the record expires, and the worker's key constraint keeps it single.
+        tracing::warn!(error = %err, booking.id = %message.booking_id, "could not mark the Idempotency-Key accepted");
+    }
+    Ok(Accepted::New(PendingBooking::from(&message)))
+}
+
+/// Redis is down: the pending row goes to PostgreSQL instead, where the
+/// unique (user, key) constraint is the idempotency check.
+async fn accept_without_redis(state: &AppState, message: BookingRequested) -> Result<Accepted, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    if let Some(key) = &message.idempotency_key {
+        if let Some(existing) = db::bookings::find_by_key(&mut conn, message.user_id, key).await? {
+            let same = existing.ticket_type_id == message.ticket_type_id && existing.quantity == message.quantity;
+            return if same { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) };
+        }
+    }
+    if let Err(err) = db::bookings::insert_pending(&mut conn, &message).await {
+        return Err(if db::violated_constraint(&err) == Some(db::bookings::IDEMPOTENCY_KEY_TAKEN) {
+            key_in_flight()
+        } else {
+            err.into()
+        });
+    }
+    if let Err(err) = state.broker.publish_booking(&message).await {
+        tracing::warn!(error = %err, booking.id = %message.booking_id, "booking not published; answering 503");
+        db::bookings::delete_pending(&mut conn, message.booking_id).await?;
+        return Err(ApiError::Unavailable("the booking queue"));
+    }
+    Ok(Accepted::New(PendingBooking::from(&message)))
+}
+
+fn sales_closed(detail: &str) -> ApiError {
+    ApiError::Conflict { code: "sales_closed", detail: detail.into() }
+}
+
+fn key_reused() -> ApiError {
+    ApiError::IdempotencyKeyReused
+}
+
+fn key_in_flight() -> ApiError {
+    ApiError::conflict("a request with this Idempotency-Key is still being accepted; retry shortly")
+}

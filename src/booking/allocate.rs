@@ -1,0 +1,157 @@
+//! The worker's batch transaction: one PostgreSQL transaction decides a whole
+//! batch of booking requests.
+//!
+//! In order: skip requests already decided (redelivery), give duplicates of an
+//! Idempotency-Key nothing, lock the ticket types in id order, allocate in
+//! arrival order while seats last, write bookings, tickets and seat counts
+//! with one multi-row statement each. The caller commits nothing: this
+//! function commits, and only then may the messages be acked.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::cache::bookings::PendingBooking;
+use crate::db::bookings::{self as db, NewTickets, Outcomes};
+use crate::domain::booking::{self, Availability, BookingStatus, Decision, Inventory, Reason, SeatRequest};
+use crate::domain::event::EventStatus;
+use crate::queue::BookingRequested;
+
+/// What one committed batch did.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    /// Every request of the batch, now in PostgreSQL (decided now or before).
+    pub settled: Vec<PendingBooking>,
+    /// (booking, status, reason) of the bookings decided by this batch.
+    pub decided: Vec<(Uuid, BookingStatus, Option<Reason>)>,
+    /// Requests that were already decided (redelivered messages).
+    pub skipped: usize,
+    /// Ticket types left without a seat.
+    pub sold_out: Vec<Uuid>,
+    /// Seats confirmed by this batch.
+    pub seats_confirmed: i64,
+}
+
+pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Result<BatchOutcome, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let ids: Vec<Uuid> = requests.iter().map(|r| r.booking_id).collect();
+    let decided_before = db::already_final(&mut tx, &ids).await?;
+
+    // The same message twice in one batch counts once.
+    let mut seen = HashSet::new();
+    let fresh: Vec<&BookingRequested> =
+        requests.iter().filter(|r| !decided_before.contains(&r.booking_id) && seen.insert(r.booking_id)).collect();
+
+    let duplicates = duplicate_keys(&mut tx, &fresh).await?;
+
+    let mut ticket_type_ids: Vec<Uuid> = fresh.iter().map(|r| r.ticket_type_id).collect();
+    ticket_type_ids.sort();
+    ticket_type_ids.dedup();
+    let locked = db::lock_ticket_types(&mut tx, &ticket_type_ids).await?;
+    let mut inventory: HashMap<Uuid, Inventory> = locked
+        .iter()
+        .map(|tt| {
+            let availability = match tt.event_status {
+                EventStatus::Published => Availability::OnSale,
+                EventStatus::Cancelled => Availability::Closed(Reason::EventCancelled),
+                EventStatus::Draft => Availability::Closed(Reason::SalesClosed),
+            };
+            (tt.id, Inventory { remaining: tt.remaining, max_per_order: tt.max_per_order, availability })
+        })
+        .collect();
+    let locked: HashMap<Uuid, &db::LockedTicketType> = locked.iter().map(|tt| (tt.id, tt)).collect();
+
+    // Requests decided before allocation: duplicates, and those the API
+    // accepted outside the sales window (the window is judged at acceptance,
+    // so a backlog never costs a buyer who was in time).
+    let precheck = |r: &BookingRequested| -> Option<Reason> {
+        if duplicates.contains(&r.booking_id) {
+            return Some(Reason::DuplicateRequest);
+        }
+        let tt = locked.get(&r.ticket_type_id)?;
+        (!tt.schedule().sales_open_at(r.accepted_at, tt.published_at)).then_some(Reason::SalesClosed)
+    };
+    let (rejected_early, to_allocate): (Vec<&BookingRequested>, Vec<&BookingRequested>) =
+        fresh.iter().copied().partition(|r| precheck(r).is_some());
+    let seat_requests: Vec<SeatRequest> =
+        to_allocate.iter().map(|r| SeatRequest { ticket_type_id: r.ticket_type_id, quantity: r.quantity }).collect();
+    let decisions = booking::allocate(&seat_requests, &mut inventory);
+
+    let mut outcome = BatchOutcome { skipped: requests.len() - fresh.len(), ..Default::default() };
+    let mut outcomes = Outcomes::default();
+    let mut tickets = NewTickets::default();
+    let early = rejected_early.iter().map(|r| (*r, Decision::Rejected(precheck(r).expect("partitioned"))));
+    for (request, decision) in early.chain(to_allocate.iter().copied().zip(decisions)) {
+        let tt = locked.get(&request.ticket_type_id);
+        let (status, reason) = match decision {
+            Decision::Confirmed => (BookingStatus::Confirmed, None),
+            Decision::Rejected(reason) => (BookingStatus::Rejected, Some(reason)),
+        };
+        let confirmed = status == BookingStatus::Confirmed;
+        outcomes.ids.push(request.booking_id);
+        outcomes.user_ids.push(request.user_id);
+        outcomes.event_ids.push(request.event_id);
+        outcomes.ticket_type_ids.push(request.ticket_type_id);
+        outcomes.quantities.push(request.quantity);
+        outcomes.statuses.push(status.as_str());
+        outcomes.reasons.push(reason.map(Reason::as_str));
+        outcomes.unit_prices.push(tt.filter(|_| confirmed).map(|tt| tt.price_cents));
+        outcomes.currencies.push(tt.filter(|_| confirmed).map(|tt| tt.currency.clone()));
+        // A duplicate gives up the key: the first booking keeps it.
+        outcomes.keys.push(request.idempotency_key.clone().filter(|_| reason != Some(Reason::DuplicateRequest)));
+        outcomes.accepted_at.push(request.accepted_at);
+        if confirmed {
+            outcome.seats_confirmed += i64::from(request.quantity);
+            for _ in 0..request.quantity {
+                tickets.codes.push(booking::new_ticket_code());
+                tickets.booking_ids.push(request.booking_id);
+                tickets.event_ids.push(request.event_id);
+                tickets.ticket_type_ids.push(request.ticket_type_id);
+            }
+        }
+        outcome.decided.push((request.booking_id, status, reason));
+    }
+
+    let (changed, taken): (Vec<Uuid>, Vec<i32>) = inventory
+        .iter()
+        .filter_map(|(id, stock)| {
+            let taken = locked[id].remaining - stock.remaining;
+            (taken > 0).then_some((*id, taken))
+        })
+        .unzip();
+    if !outcomes.ids.is_empty() {
+        db::write_outcomes(&mut tx, &outcomes).await?;
+        db::insert_tickets(&mut tx, &tickets).await?;
+        db::take_seats(&mut tx, &changed, &taken).await?;
+    }
+    tx.commit().await?;
+
+    outcome.sold_out = inventory.iter().filter(|(_, stock)| stock.remaining == 0).map(|(id, _)| *id).collect();
+    outcome.settled = requests.iter().map(PendingBooking::from).collect();
+    Ok(outcome)
+}
+
+/// Requests whose (user, Idempotency-Key) already belongs to another booking,
+/// in the database or earlier in this batch. Normally Redis stops them at the
+/// door; this is the durable backstop for when Redis did not.
+async fn duplicate_keys(
+    conn: &mut sqlx::PgConnection,
+    fresh: &[&BookingRequested],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let keyed: Vec<&&BookingRequested> = fresh.iter().filter(|r| r.idempotency_key.is_some()).collect();
+    if keyed.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let users: Vec<Uuid> = keyed.iter().map(|r| r.user_id).collect();
+    let keys: Vec<String> = keyed.iter().map(|r| r.idempotency_key.clone().unwrap_or_default()).collect();
+    let mut owners = db::keys_taken(conn, &users, &keys).await?;
+    let mut duplicates = HashSet::new();
+    for r in keyed {
+        let owner = owners.entry((r.user_id, r.idempotency_key.clone().unwrap_or_default())).or_insert(r.booking_id);
+        if *owner != r.booking_id {
+            duplicates.insert(r.booking_id);
+        }
+    }
+    Ok(duplicates)
+}

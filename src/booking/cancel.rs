@@ -1,0 +1,46 @@
+//! Cancelling: one booking by its owner, or every booking of a cancelled event.
+//! Seats return in the same transaction that voids the tickets.
+
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::db::bookings::{self as db, BookingRow};
+use crate::domain::booking::{BookingStatus, Reason};
+use crate::error::ApiError;
+
+/// Cancels `booking_id` for its owner `user_id`: 404 for anyone else, 409
+/// unless it is confirmed with no ticket checked in.
+pub async fn cancel_booking(state: &AppState, user_id: Uuid, booking_id: Uuid) -> Result<BookingRow, ApiError> {
+    let mut tx = state.db.begin().await?;
+    let booking =
+        db::lock(&mut tx, booking_id).await?.filter(|b| b.user_id == user_id).ok_or(ApiError::NotFound("booking"))?;
+    let refusal = match booking.status {
+        BookingStatus::Confirmed => None,
+        BookingStatus::Cancelled => Some("the booking is already cancelled"),
+        BookingStatus::Rejected => Some("a rejected booking cannot be cancelled"),
+        BookingStatus::Pending => Some("the booking is still being processed; try again in a moment"),
+    };
+    if let Some(detail) = refusal {
+        return Err(ApiError::conflict(detail));
+    }
+    if db::has_checked_in_ticket(&mut tx, booking_id).await? {
+        return Err(ApiError::conflict("a ticket of this booking was already used at the door"));
+    }
+    // Lock order: the worker locks ticket types then writes bookings; here the
+    // booking row is locked first, but the worker never locks a decided
+    // booking, so the two cannot wait on each other.
+    db::cancel(&mut tx, &booking, Reason::CancelledByUser.as_str()).await?;
+    let cancelled = db::find(&mut tx, booking_id).await?.ok_or(ApiError::NotFound("booking"))?;
+    tx.commit().await?;
+    seats_returned(state, &[booking.ticket_type_id]).await;
+    tracing::info!(booking.id = %booking_id, "booking cancelled by its owner");
+    Ok(cancelled)
+}
+
+/// After seats came back: clear the sold-out flags so the next request goes
+/// through at once (a failure only delays that by the flag's few seconds).
+pub async fn seats_returned(state: &AppState, ticket_type_ids: &[Uuid]) {
+    if let Err(err) = state.bookings.clear_sold_out(ticket_type_ids).await {
+        tracing::warn!(error = %err, "could not clear sold-out flags; they expire on their own");
+    }
+}

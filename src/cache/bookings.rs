@@ -1,0 +1,231 @@
+//! Redis state of bookings on their way through the queue: idempotency keys,
+//! pending bookings (visible from the 202 until the worker has written them),
+//! and sold-out flags.
+//!
+//! Keys (after the prefix):
+//! - `idem:{user}:{key}`: the booking an Idempotency-Key maps to, 24 h;
+//! - `booking:{id}`: a pending booking, until the worker has committed it;
+//! - `pending:{event}`, `user-pending:{user}`: sets of pending booking ids;
+//! - `sold-out:{ticket type}`: set by the worker when no seat is left, for a
+//!   few seconds at a time, so a stale flag heals by itself.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use redis::Script;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{CacheError, Redis};
+use crate::queue::BookingRequested;
+
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long a pending booking stays visible without the worker writing it
+/// (a message parked in the dead-letter queue, say).
+pub const PENDING_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Lifetime of a sold-out flag; the worker renews it while the type stays sold out.
+pub const SOLD_OUT_TTL: Duration = Duration::from_secs(10);
+
+/// What an Idempotency-Key points at.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub booking_id: Uuid,
+    /// Which request body the key was first used with.
+    pub fingerprint: String,
+    /// False while the first request is still being accepted.
+    pub accepted: bool,
+}
+
+/// A booking the worker has not written yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingBooking {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub event_id: Uuid,
+    pub ticket_type_id: Uuid,
+    pub quantity: i32,
+    pub accepted_at: DateTime<Utc>,
+}
+
+impl From<&BookingRequested> for PendingBooking {
+    fn from(m: &BookingRequested) -> Self {
+        Self {
+            id: m.booking_id,
+            user_id: m.user_id,
+            event_id: m.event_id,
+            ticket_type_id: m.ticket_type_id,
+            quantity: m.quantity,
+            accepted_at: m.accepted_at,
+        }
+    }
+}
+
+/// What the accept script found.
+#[derive(Debug)]
+pub enum Admission {
+    /// Recorded as pending (and the key reserved): go on and publish.
+    Admitted,
+    /// The key was used before: here is what it points at.
+    KeyUsed(IdempotencyRecord),
+    /// The ticket type is flagged sold out; nothing was recorded.
+    SoldOut,
+}
+
+/// One round trip: check the key, check the sold-out flag, and only when both
+/// pass reserve the key and record the booking as pending.
+const ADMIT: &str = r#"
+local existing = ARGV[1] == '1' and redis.call('GET', KEYS[1]) or false
+if existing then return {'key_used', existing} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'sold_out', ''} end
+if ARGV[1] == '1' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+redis.call('SADD', KEYS[4], ARGV[6])
+redis.call('SADD', KEYS[5], ARGV[6])
+return {'admitted', ''}
+"#;
+
+#[derive(Clone)]
+pub struct BookingCache {
+    redis: Redis,
+    admit: Script,
+}
+
+impl BookingCache {
+    pub fn new(redis: Redis) -> Self {
+        Self { redis, admit: Script::new(ADMIT) }
+    }
+
+    fn idempotency_key(&self, user_id: Uuid, key: &str) -> String {
+        self.redis.key(&format!("idem:{user_id}:{key}"))
+    }
+
+    fn booking_key(&self, id: Uuid) -> String {
+        self.redis.key(&format!("booking:{id}"))
+    }
+
+    fn event_pending_key(&self, event_id: Uuid) -> String {
+        self.redis.key(&format!("pending:{event_id}"))
+    }
+
+    fn user_pending_key(&self, user_id: Uuid) -> String {
+        self.redis.key(&format!("user-pending:{user_id}"))
+    }
+
+    fn sold_out_key(&self, ticket_type_id: Uuid) -> String {
+        self.redis.key(&format!("sold-out:{ticket_type_id}"))
+    }
+
+    pub async fn admit(&self, message: &BookingRequested, fingerprint: &str) -> Result<Admission, CacheError> {
+        let key = message.idempotency_key.as_deref();
+        let record =
+            IdempotencyRecord { booking_id: message.booking_id, fingerprint: fingerprint.to_owned(), accepted: false };
+        let pending = PendingBooking::from(message);
+        let mut invocation = self.admit.prepare_invoke();
+        invocation
+            .key(key.map_or_else(|| self.redis.key("idem:none"), |k| self.idempotency_key(message.user_id, k)))
+            .key(self.sold_out_key(message.ticket_type_id))
+            .key(self.booking_key(message.booking_id))
+            .key(self.event_pending_key(message.event_id))
+            .key(self.user_pending_key(message.user_id))
+            .arg(if key.is_some() { "1" } else { "0" })
+            .arg(serde_json::to_string(&record).expect("serializes"))
+            .arg(IDEMPOTENCY_TTL.as_secs())
+            .arg(serde_json::to_string(&pending).expect("serializes"))
+            .arg(PENDING_TTL.as_secs())
+            .arg(message.booking_id.to_string());
+        let (verdict, payload): (String, String) = self.redis.invoke(&invocation).await?;
+        match verdict.as_str() {
+            "admitted" => Ok(Admission::Admitted),
+            "sold_out" => Ok(Admission::SoldOut),
+            _ => match serde_json::from_str(&payload) {
+                Ok(record) => Ok(Admission::KeyUsed(record)),
+                Err(_) => Err(CacheError::Corrupt("idempotency record")),
+            },
+        }
+    }
+
+    /// The key's booking is now safely in the queue.
+    pub async fn mark_accepted(&self, message: &BookingRequested, fingerprint: &str) -> Result<(), CacheError> {
+        let Some(key) = message.idempotency_key.as_deref() else { return Ok(()) };
+        let record =
+            IdempotencyRecord { booking_id: message.booking_id, fingerprint: fingerprint.to_owned(), accepted: true };
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.idempotency_key(message.user_id, key))
+            .arg(serde_json::to_string(&record).expect("serializes"))
+            .arg("EX")
+            .arg(IDEMPOTENCY_TTL.as_secs())
+            .ignore();
+        self.redis.query(&pipe).await
+    }
+
+    /// Undoes [`Self::admit`] when the broker did not take the message.
+    pub async fn withdraw(&self, message: &BookingRequested) -> Result<(), CacheError> {
+        let mut pipe = redis::pipe();
+        if let Some(key) = message.idempotency_key.as_deref() {
+            pipe.cmd("DEL").arg(self.idempotency_key(message.user_id, key)).ignore();
+        }
+        self.forget_pending(&mut pipe, &PendingBooking::from(message));
+        self.redis.query(&pipe).await
+    }
+
+    fn forget_pending(&self, pipe: &mut redis::Pipeline, booking: &PendingBooking) {
+        pipe.cmd("DEL").arg(self.booking_key(booking.id)).ignore();
+        pipe.cmd("SREM").arg(self.event_pending_key(booking.event_id)).arg(booking.id.to_string()).ignore();
+        pipe.cmd("SREM").arg(self.user_pending_key(booking.user_id)).arg(booking.id.to_string()).ignore();
+    }
+
+    /// After the worker committed: the bookings are in PostgreSQL now, and
+    /// `sold_out` ticket types have no seat left.
+    pub async fn settle(&self, written: &[PendingBooking], sold_out: &[Uuid]) -> Result<(), CacheError> {
+        let mut pipe = redis::pipe();
+        for booking in written {
+            self.forget_pending(&mut pipe, booking);
+        }
+        for ticket_type_id in sold_out {
+            pipe.cmd("SET")
+                .arg(self.sold_out_key(*ticket_type_id))
+                .arg(1)
+                .arg("EX")
+                .arg(SOLD_OUT_TTL.as_secs())
+                .ignore();
+        }
+        self.redis.query(&pipe).await
+    }
+
+    /// Seats came back (a cancellation, more capacity): sell again at once.
+    pub async fn clear_sold_out(&self, ticket_type_ids: &[Uuid]) -> Result<(), CacheError> {
+        if ticket_type_ids.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = ticket_type_ids.iter().map(|id| self.sold_out_key(*id)).collect();
+        self.redis.query(redis::pipe().cmd("DEL").arg(keys).ignore()).await
+    }
+
+    pub async fn pending(&self, id: Uuid) -> Result<Option<PendingBooking>, CacheError> {
+        let (raw,): (Option<String>,) = self.redis.query(redis::pipe().cmd("GET").arg(self.booking_key(id))).await?;
+        Ok(raw.and_then(|raw| serde_json::from_str(&raw).ok()))
+    }
+
+    /// The caller's pending bookings (newest first).
+    pub async fn pending_of_user(&self, user_id: Uuid) -> Result<Vec<PendingBooking>, CacheError> {
+        let (ids,): (Vec<String>,) =
+            self.redis.query(redis::pipe().cmd("SMEMBERS").arg(self.user_pending_key(user_id))).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().filter_map(|id| id.parse().ok()).map(|id| self.booking_key(id)).collect();
+        let (raws,): (Vec<Option<String>>,) = self.redis.query(redis::pipe().cmd("MGET").arg(keys)).await?;
+        let mut bookings: Vec<PendingBooking> =
+            raws.into_iter().flatten().filter_map(|raw| serde_json::from_str(&raw).ok()).collect();
+        bookings.sort_by_key(|b| std::cmp::Reverse(b.id));
+        Ok(bookings)
+    }
+
+    /// How many bookings of the event are accepted and not yet written.
+    pub async fn pending_count(&self, event_id: Uuid) -> Result<u64, CacheError> {
+        let (count,): (u64,) =
+            self.redis.query(redis::pipe().cmd("SCARD").arg(self.event_pending_key(event_id))).await?;
+        Ok(count)
+    }
+}

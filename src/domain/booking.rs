@@ -1,0 +1,258 @@
+//! Bookings: statuses, reasons, the allocation rule and ticket codes.
+//!
+//! [`allocate`] is the heart of the worker: given the requests of one batch
+//! in arrival order and the locked inventory of their ticket types, it decides
+//! who gets seats. It is a plain function so its promises (never oversell,
+//! never skip a request that fits, first come first served) are tested
+//! without a database.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BookingStatus {
+    /// Accepted, waiting for the worker.
+    Pending,
+    Confirmed,
+    Rejected,
+    Cancelled,
+}
+
+impl BookingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Confirmed => "confirmed",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self != Self::Pending
+    }
+}
+
+impl TryFrom<String> for BookingStatus {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "pending" => Ok(Self::Pending),
+            "confirmed" => Ok(Self::Confirmed),
+            "rejected" => Ok(Self::Rejected),
+            "cancelled" => Ok(Self::Cancelled),
+            other => Err(format!("unknown booking status {other:?}")),
+        }
+    }
+}
+
+/// Why a booking was rejected or cancelled: the `reason` code word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// No seat left.
+    SoldOut,
+    /// Seats left, but fewer than requested.
+    NotEnoughSeats,
+    /// Outside the sales window, or the event is not published.
+    SalesClosed,
+    EventCancelled,
+    /// The ticket type (or its event) no longer exists.
+    TicketTypeGone,
+    /// More seats than the ticket type allows in one order.
+    TooManySeats,
+    /// Another booking of the same user already holds this Idempotency-Key.
+    DuplicateRequest,
+    /// Cancelled by its owner.
+    CancelledByUser,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SoldOut => "sold_out",
+            Self::NotEnoughSeats => "not_enough_seats",
+            Self::SalesClosed => "sales_closed",
+            Self::EventCancelled => "event_cancelled",
+            Self::TicketTypeGone => "ticket_type_gone",
+            Self::TooManySeats => "too_many_seats",
+            Self::DuplicateRequest => "duplicate_request",
+            Self::CancelledByUser => "cancelled_by_user",
+        }
+    }
+}
+
+/// Whether a ticket type can be sold right now, as seen inside the
+/// allocation transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    OnSale,
+    Closed(Reason),
+}
+
+/// A ticket type's locked row, as allocation sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Inventory {
+    pub remaining: i32,
+    pub max_per_order: i32,
+    pub availability: Availability,
+}
+
+/// One request of a batch, in arrival order.
+#[derive(Debug, Clone, Copy)]
+pub struct SeatRequest {
+    pub ticket_type_id: Uuid,
+    pub quantity: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Confirmed,
+    Rejected(Reason),
+}
+
+/// Decides every request in order, taking seats from `inventory` as it goes.
+/// A request that does not fit is rejected without stopping the ones after
+/// it: a smaller later request may still fit.
+pub fn allocate(requests: &[SeatRequest], inventory: &mut HashMap<Uuid, Inventory>) -> Vec<Decision> {
+    requests
+        .iter()
+        .map(|request| {
+            let Some(stock) = inventory.get_mut(&request.ticket_type_id) else {
+                return Decision::Rejected(Reason::TicketTypeGone);
+            };
+            if let Availability::Closed(reason) = stock.availability {
+                return Decision::Rejected(reason);
+            }
+            if request.quantity < 1 || request.quantity > stock.max_per_order {
+                return Decision::Rejected(Reason::TooManySeats);
+            }
+            if stock.remaining >= request.quantity {
+                stock.remaining -= request.quantity;
+                Decision::Confirmed
+            } else if stock.remaining == 0 {
+                Decision::Rejected(Reason::SoldOut)
+            } else {
+                Decision::Rejected(Reason::NotEnoughSeats)
+            }
+        })
+        .collect()
+}
+
+/// A new ticket code: 128 random bits in Crockford base32 (26 characters,
+/// no I, L, O or U), easy to read aloud and to put in a QR code.
+pub fn new_ticket_code() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut value = u128::from_le_bytes(rand::random());
+    let mut code = [0u8; 26];
+    for slot in code.iter_mut().rev() {
+        *slot = ALPHABET[(value & 31) as usize];
+        value >>= 5;
+    }
+    String::from_utf8(code.to_vec()).expect("ASCII alphabet")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stock(remaining: i32) -> Inventory {
+        Inventory { remaining, max_per_order: 10, availability: Availability::OnSale }
+    }
+
+    fn requests(tt: Uuid, quantities: &[i32]) -> Vec<SeatRequest> {
+        quantities.iter().map(|&quantity| SeatRequest { ticket_type_id: tt, quantity }).collect()
+    }
+
+    #[test]
+    fn seats_go_first_come_first_served_until_none_are_left() {
+        let tt = Uuid::now_v7();
+        let mut inventory = HashMap::from([(tt, stock(3))]);
+        let decisions = allocate(&requests(tt, &[1, 1, 1, 1]), &mut inventory);
+        use Decision::*;
+        assert_eq!(decisions, [Confirmed, Confirmed, Confirmed, Rejected(Reason::SoldOut)]);
+        assert_eq!(inventory[&tt].remaining, 0);
+    }
+
+    #[test]
+    fn a_request_that_does_not_fit_does_not_block_a_smaller_one_behind_it() {
+        let tt = Uuid::now_v7();
+        let mut inventory = HashMap::from([(tt, stock(2))]);
+        let decisions = allocate(&requests(tt, &[3, 2]), &mut inventory);
+        assert_eq!(decisions, [Decision::Rejected(Reason::NotEnoughSeats), Decision::Confirmed]);
+    }
+
+    #[test]
+    fn closed_missing_and_oversized_requests_are_rejected_with_their_reason() {
+        let (open, closed, gone) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let mut inventory = HashMap::from([
+            (open, Inventory { max_per_order: 2, ..stock(5) }),
+            (closed, Inventory { availability: Availability::Closed(Reason::EventCancelled), ..stock(5) }),
+        ]);
+        let batch = [
+            SeatRequest { ticket_type_id: closed, quantity: 1 },
+            SeatRequest { ticket_type_id: gone, quantity: 1 },
+            SeatRequest { ticket_type_id: open, quantity: 3 },
+            SeatRequest { ticket_type_id: open, quantity: 2 },
+        ];
+        let decisions = allocate(&batch, &mut inventory);
+        assert_eq!(
+            decisions,
+            [
+                Decision::Rejected(Reason::EventCancelled),
+                Decision::Rejected(Reason::TicketTypeGone),
+                Decision::Rejected(Reason::TooManySeats),
+                Decision::Confirmed
+            ]
+        );
+        assert_eq!(inventory[&closed].remaining, 5);
+    }
+
+    #[test]
+    fn random_batches_never_oversell_and_never_skip_a_request_that_fits() {
+        // A small deterministic generator: no extra crates for a property check.
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |bound: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % bound
+        };
+        for _ in 0..2_000 {
+            let types: Vec<Uuid> = (0..1 + next(3)).map(|_| Uuid::now_v7()).collect();
+            let mut inventory: HashMap<Uuid, Inventory> =
+                types.iter().map(|tt| (*tt, stock(next(20) as i32))).collect();
+            let before = inventory.clone();
+            let batch: Vec<SeatRequest> = (0..next(40))
+                .map(|_| SeatRequest {
+                    ticket_type_id: types[next(types.len() as u64) as usize],
+                    quantity: 1 + next(10) as i32,
+                })
+                .collect();
+            let decisions = allocate(&batch, &mut inventory);
+            let mut left: HashMap<Uuid, i32> = before.iter().map(|(k, v)| (*k, v.remaining)).collect();
+            for (request, decision) in batch.iter().zip(&decisions) {
+                let left = left.get_mut(&request.ticket_type_id).unwrap();
+                match decision {
+                    Decision::Confirmed => *left -= request.quantity,
+                    Decision::Rejected(_) => assert!(request.quantity > *left, "a fitting request was rejected"),
+                }
+                assert!(*left >= 0, "oversold");
+            }
+            for tt in &types {
+                assert_eq!(inventory[tt].remaining, left[tt]);
+            }
+        }
+    }
+
+    #[test]
+    fn ticket_codes_are_26_characters_and_distinct() {
+        let codes: std::collections::HashSet<String> = (0..1000).map(|_| new_ticket_code()).collect();
+        assert_eq!(codes.len(), 1000);
+        assert!(codes.iter().all(|c| c.len() == 26 && c.bytes().all(|b| b.is_ascii_alphanumeric())));
+    }
+}

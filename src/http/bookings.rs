@@ -1,0 +1,295 @@
+//! Bookings: book (accepted onto the queue), follow, list, cancel.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::{CurrentUser, Json, MaybeUser, Path, Query};
+use crate::app::AppState;
+use crate::booking::accept::{self, Accepted, BookingRequest};
+use crate::booking::cancel;
+use crate::cache::bookings::PendingBooking;
+use crate::db::{self, bookings::BookingRow};
+use crate::domain::Violations;
+use crate::domain::booking::BookingStatus;
+use crate::error::{ApiError, ApiResult, Problem};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBookingRequest {
+    pub ticket_type_id: Uuid,
+    /// 1 to the ticket type's `max_per_order`.
+    pub quantity: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ticket {
+    /// 26 characters, unguessable; what the QR code carries.
+    pub code: String,
+    /// `valid`, `void` or `checked_in`.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Booking {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub ticket_type_id: Uuid,
+    pub quantity: i32,
+    pub status: BookingStatus,
+    /// Why it was rejected or cancelled: `sold_out`, `not_enough_seats`,
+    /// `sales_closed`, `event_cancelled`, `cancelled_by_user`, ...
+    pub reason: Option<String>,
+    /// When the request was accepted.
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub tickets: Vec<Ticket>,
+}
+
+impl Booking {
+    fn pending(p: &PendingBooking) -> Self {
+        Self {
+            id: p.id,
+            event_id: p.event_id,
+            ticket_type_id: p.ticket_type_id,
+            quantity: p.quantity,
+            status: BookingStatus::Pending,
+            reason: None,
+            created_at: p.accepted_at,
+            updated_at: p.accepted_at,
+            tickets: Vec::new(),
+        }
+    }
+
+    fn stored(row: BookingRow, tickets: Vec<db::bookings::TicketRow>) -> Self {
+        Self {
+            id: row.id,
+            event_id: row.event_id,
+            ticket_type_id: row.ticket_type_id,
+            quantity: row.quantity,
+            status: row.status,
+            reason: row.reason,
+            created_at: row.accepted_at,
+            updated_at: row.updated_at,
+            tickets: tickets.into_iter().map(|t| Ticket { code: t.code, status: t.status }).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingList {
+    pub items: Vec<Booking>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueueStatus {
+    pub event_id: Uuid,
+    /// Booking requests accepted and not yet processed.
+    pub pending: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BookingListParams {
+    /// 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// Book seats. The request is accepted onto the booking queue (202, `pending`)
+/// and decided by the worker; follow it at the `Location`.
+#[utoipa::path(post, path = "/api/v1/bookings", tag = "bookings", request_body = CreateBookingRequest,
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable ASCII characters; the same key from the same user returns the first booking")),
+    responses(
+        (status = 202, description = "Accepted, pending", body = Booking,
+            headers(("Location" = String, description = "Where to follow the booking"))),
+        (status = 200, description = "The Idempotency-Key was used before: that booking as it is now", body = Booking,
+            headers(("Idempotent-Replayed" = String, description = "`true`"))),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket type", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`sold_out`, `sales_closed`, `event_cancelled`, or the key's first request is still in flight (`conflict`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The booking queue is unavailable; nothing was accepted", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds"))),
+    ))]
+#[tracing::instrument(skip_all, fields(user.id = %user.id))]
+pub async fn create_booking(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Json(req): Json<CreateBookingRequest>,
+) -> ApiResult<Response> {
+    let idempotency_key = idempotency_key(&headers)?;
+    let request = BookingRequest {
+        user_id: user.id,
+        ticket_type_id: req.ticket_type_id,
+        quantity: req.quantity,
+        idempotency_key,
+    };
+    match accept::accept(&state, request).await? {
+        Accepted::New(pending) => {
+            let location = format!("/api/v1/bookings/{}", pending.id);
+            Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], axum::Json(Booking::pending(&pending)))
+                .into_response())
+        }
+        Accepted::Replayed(id) => {
+            let booking = find_booking(&state, user.id, id)
+                .await?
+                .ok_or_else(|| ApiError::conflict("the booking of this Idempotency-Key is still being processed"))?;
+            let replayed = [(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"))];
+            Ok((StatusCode::OK, replayed, axum::Json(booking)).into_response())
+        }
+    }
+}
+
+/// One of the caller's bookings, as it is now.
+#[utoipa::path(get, path = "/api/v1/bookings/{id}", tag = "bookings", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The booking", body = Booking),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get_booking(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Booking>> {
+    find_booking(&state, user.id, id).await?.map(axum::Json).ok_or(ApiError::NotFound("booking"))
+}
+
+/// Cancel a confirmed booking: its tickets become void and the seats go back on sale.
+#[utoipa::path(post, path = "/api/v1/bookings/{id}/cancel", tag = "bookings", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The cancelled booking", body = Booking),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already cancelled, rejected, still pending, or a ticket was checked in", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user.id = %user.id, booking.id = %id))]
+pub async fn cancel_booking(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Booking>> {
+    let row = cancel::cancel_booking(&state, user.id, id).await?;
+    let mut conn = state.db.acquire().await?;
+    let tickets = db::bookings::tickets_of(&mut conn, &[row.id]).await?;
+    Ok(axum::Json(Booking::stored(row, tickets)))
+}
+
+/// The caller's bookings, newest first; pending ones lead the first page.
+#[utoipa::path(get, path = "/api/v1/me/bookings", tag = "bookings", params(BookingListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of bookings", body = BookingList),
+        (status = 400, description = "Unreadable query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn my_bookings(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<BookingListParams>,
+) -> ApiResult<axum::Json<BookingList>> {
+    let mut v = Violations::new();
+    let limit = super::events::parse_limit(&mut v, params.limit.as_deref());
+    let before = params.cursor.as_deref().and_then(|raw| {
+        v.check("cursor", Uuid::parse_str(raw).map_err(|_| "is not a cursor returned by this list".to_owned()))
+    });
+    v.finish()?;
+    let limit = limit.unwrap_or(20);
+    let mut conn = state.db.acquire().await?;
+    let rows = db::bookings::list_by_user(&mut conn, user.id, before, limit + 1).await?;
+    let mut items: Vec<Booking> = Vec::new();
+    if before.is_none() {
+        // Accepted but not yet written: only Redis knows them (a moment, usually).
+        let stored: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.id).collect();
+        match state.bookings.pending_of_user(user.id).await {
+            Ok(pending) => items.extend(pending.iter().filter(|p| !stored.contains(&p.id)).map(Booking::pending)),
+            Err(err) => tracing::warn!(error = %err, "pending bookings unavailable"),
+        }
+    }
+    let has_more = rows.len() as i64 > limit;
+    let rows: Vec<BookingRow> = rows.into_iter().take(limit as usize).collect();
+    let next_cursor = if has_more { rows.last().map(|r| r.id.to_string()) } else { None };
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut tickets = db::bookings::tickets_of(&mut conn, &ids).await?;
+    for row in rows {
+        let mine = tickets.extract_if(.., |t| t.booking_id == row.id).collect();
+        items.push(Booking::stored(row, mine));
+    }
+    Ok(axum::Json(BookingList { items, next_cursor }))
+}
+
+/// How many booking requests for an event are accepted and not yet processed.
+#[utoipa::path(get, path = "/api/v1/events/{id}/queue", tag = "bookings", params(("id" = Uuid, Path)),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The queue of the event", body = QueueStatus),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn event_queue(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<QueueStatus>> {
+    let mut conn = state.db.acquire().await?;
+    db::events::find_event(&mut conn, id)
+        .await?
+        .filter(|row| super::events::visible_to(row, viewer.map(|u| u.id)))
+        .ok_or(ApiError::NotFound("event"))?;
+    // Pending in PostgreSQL (accepted while Redis was down) plus pending in Redis.
+    let stored = db::bookings::pending_count(&mut conn, id).await?;
+    let cached = state.bookings.pending_count(id).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "pending count from Redis unavailable");
+        0
+    });
+    Ok(axum::Json(QueueStatus { event_id: id, pending: stored + cached as i64 }))
+}
+
+/// The caller's booking `id`: from PostgreSQL once written, else the pending
+/// record in Redis; `None` for anyone else's.
+async fn find_booking(state: &AppState, user_id: Uuid, id: Uuid) -> ApiResult<Option<Booking>> {
+    let mut conn = state.db.acquire().await?;
+    if let Some(row) = db::bookings::find(&mut conn, id).await? {
+        if row.user_id != user_id {
+            return Ok(None);
+        }
+        let tickets = db::bookings::tickets_of(&mut conn, &[id]).await?;
+        return Ok(Some(Booking::stored(row, tickets)));
+    }
+    match state.bookings.pending(id).await {
+        Ok(pending) => Ok(pending.filter(|p| p.user_id == user_id).map(|p| Booking::pending(&p))),
+        Err(err) => {
+            tracing::warn!(error = %err, "pending booking lookup failed");
+            Ok(None)
+        }
+    }
+}
+
+/// The `Idempotency-Key` header: 1 to 255 printable ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
+    let key =
+        value.to_str().ok().filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x20..0x7f).contains(&b)));
+    match key {
+        Some(key) => Ok(Some(key.to_owned())),
+        None => Err(ApiError::field("Idempotency-Key", "must be 1 to 255 printable ASCII characters")),
+    }
+}

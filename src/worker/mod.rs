@@ -1,0 +1,260 @@
+//! The booking consumer: takes booking requests from the queue in batches,
+//! has [`crate::booking::allocate`] decide each batch in one transaction,
+//! and acks only after the commit.
+//!
+//! Failures: an unparseable message goes to the dead-letter queue at once; a
+//! batch that fails is retried through the delay queues with a growing delay
+//! (the attempt count travels in a header), and after `BOOKING_MAX_ATTEMPTS`
+//! goes to the dead-letter queue. A batch that fails for another reason than
+//! an unreachable database is split and its messages tried one by one, so one
+//! poison message never holds up the others.
+
+pub mod dlq;
+
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::booking::allocate::{BatchOutcome, allocate_batch};
+use crate::queue::message::{ATTEMPTS_HEADER, ERROR_HEADER};
+use crate::queue::{self, BookingRequested, Topology};
+
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs the worker until `shutdown`, reconnecting to RabbitMQ as needed. On
+/// shutdown the batch in hand is finished (committed and acked) first;
+/// prefetched messages go back to the queue when the channel closes.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    tracing::info!(batch_size = state.config.worker_batch_size, "worker started");
+    while !shutdown.is_cancelled() {
+        match state.broker.connection() {
+            Ok(connection) => match consume(&state, &connection, &shutdown).await {
+                Ok(()) => break,
+                Err(err) => tracing::warn!(error = %err, "worker lost its channel; reconnecting"),
+            },
+            Err(reason) => tracing::debug!(%reason, "worker waiting for RabbitMQ"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(RECONNECT_DELAY) => {}
+        }
+    }
+    tracing::info!("worker stopped");
+}
+
+async fn consume(state: &AppState, connection: &Connection, shutdown: &CancellationToken) -> lapin::Result<()> {
+    let topology = state.broker.topology();
+    let channel = queue::confirm_channel(connection).await?;
+    topology.declare(&channel).await?;
+    let batch_size = usize::from(state.config.worker_batch_size);
+    // Two batches in hand: the next one arrives while this one commits.
+    channel.basic_qos(state.config.worker_batch_size.saturating_mul(2), BasicQosOptions::default()).await?;
+    let mut consumer =
+        channel.basic_consume(&topology.queue(), "", BasicConsumeOptions::default(), FieldTable::default()).await?;
+    loop {
+        let first = tokio::select! {
+            () = shutdown.cancelled() => {
+                let _ = channel.close(200, "worker shutting down").await;
+                return Ok(());
+            }
+            next = consumer.next() => next,
+        };
+        let Some(first) = first else {
+            return Err(lapin::Error::InvalidChannelState(lapin::ChannelState::Closed));
+        };
+        let mut batch = vec![first?];
+        // Take what is already here, without waiting for more.
+        while batch.len() < batch_size {
+            match consumer.next().now_or_never() {
+                Some(Some(delivery)) => batch.push(delivery?),
+                _ => break,
+            }
+        }
+        handle_batch(state, &channel, topology, batch).await?;
+    }
+}
+
+async fn handle_batch(
+    state: &AppState,
+    channel: &Channel,
+    topology: &Topology,
+    deliveries: Vec<Delivery>,
+) -> lapin::Result<()> {
+    let mut parsed = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        match parse(&delivery.data) {
+            Ok(message) => parsed.push((delivery, message)),
+            Err(error) => {
+                tracing::error!(%error, "unparseable booking message; dead-lettered");
+                dead_letter(channel, topology, &delivery, attempts(&delivery), &error).await?;
+                delivery.acker.ack(BasicAckOptions::default()).await?;
+            }
+        }
+    }
+    if parsed.is_empty() {
+        return Ok(());
+    }
+    let messages: Vec<BookingRequested> = parsed.iter().map(|(_, m)| m.clone()).collect();
+    match allocate_batch(&state.db, &messages).await {
+        Ok(outcome) => {
+            // Every delivery up to the last of this batch is settled: one ack for all.
+            let last = parsed.iter().map(|(d, _)| d.delivery_tag).max().expect("non-empty");
+            channel.basic_ack(last, BasicAckOptions { multiple: true }).await?;
+            settled(state, &outcome).await;
+        }
+        Err(err) if parsed.len() > 1 && !is_transient(&err) => {
+            tracing::warn!(error = %err, size = parsed.len(), "batch failed; trying its messages one by one");
+            for (delivery, message) in parsed {
+                match allocate_batch(&state.db, std::slice::from_ref(&message)).await {
+                    Ok(outcome) => {
+                        delivery.acker.ack(BasicAckOptions::default()).await?;
+                        settled(state, &outcome).await;
+                    }
+                    Err(err) => retry_later(state, channel, topology, &delivery, &err).await?,
+                }
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, size = parsed.len(), "batch failed; retrying later");
+            for (delivery, _) in parsed {
+                retry_later(state, channel, topology, &delivery, &err).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A message the worker can act on: well-formed JSON of the right shape with
+/// sane values (the API never sends anything else; a hand-made or corrupted
+/// message must not reach the database).
+fn parse(data: &[u8]) -> Result<BookingRequested, String> {
+    let message: BookingRequested = serde_json::from_slice(data).map_err(|e| format!("unparseable: {e}"))?;
+    if !(1..=1000).contains(&message.quantity) {
+        return Err(format!("quantity {} out of range", message.quantity));
+    }
+    if message.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255 || k.contains('\0')) {
+        return Err("invalid idempotency key".into());
+    }
+    Ok(message)
+}
+
+async fn settled(state: &AppState, outcome: &BatchOutcome) {
+    let confirmed =
+        outcome.decided.iter().filter(|(_, s, _)| *s == crate::domain::booking::BookingStatus::Confirmed).count();
+    tracing::debug!(
+        decided = outcome.decided.len(),
+        confirmed,
+        seats = outcome.seats_confirmed,
+        redelivered = outcome.skipped,
+        "batch committed"
+    );
+    if let Err(err) = state.bookings.settle(&outcome.settled, &outcome.sold_out).await {
+        // PostgreSQL is the truth already; stale pending records only
+        // inflate the queue count until they expire.
+        tracing::warn!(error = %err, "could not clear pending records in Redis");
+    }
+}
+
+/// Whether a failure is worth retrying as is: the database is unreachable,
+/// or PostgreSQL asked for a retry (serialization failure, deadlock).
+fn is_transient(err: &sqlx::Error) -> bool {
+    crate::db::is_unreachable(err)
+        || err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "40001" || code == "40P01")
+}
+
+fn attempts(delivery: &Delivery) -> u32 {
+    let headers = delivery.properties.headers().as_ref();
+    match headers.and_then(|h| h.inner().get(ATTEMPTS_HEADER)) {
+        Some(AMQPValue::LongUInt(n)) => *n,
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Sends a failed message on to a delay queue (or, out of attempts, to the
+/// dead-letter queue), then acks it. A crash in between only duplicates the
+/// message, and the batch transaction ignores duplicates.
+async fn retry_later(
+    state: &AppState,
+    channel: &Channel,
+    topology: &Topology,
+    delivery: &Delivery,
+    err: &sqlx::Error,
+) -> lapin::Result<()> {
+    let attempts = attempts(delivery) + 1;
+    let error = err.to_string();
+    if attempts >= state.config.booking_max_attempts {
+        tracing::error!(%error, attempts, "booking request out of attempts; dead-lettered");
+        dead_letter(channel, topology, delivery, attempts, &error).await?;
+    } else {
+        let headers = headers(attempts, &error);
+        let properties = queue::persistent_json(message_id(delivery), headers);
+        let key = Topology::retry_key(attempts);
+        queue::publish_confirmed(channel, &topology.retry_exchange(), &key, &delivery.data, properties)
+            .await
+            .map_err(into_lapin)?;
+    }
+    delivery.acker.ack(BasicAckOptions::default()).await
+}
+
+async fn dead_letter(
+    channel: &Channel,
+    topology: &Topology,
+    delivery: &Delivery,
+    attempts: u32,
+    error: &str,
+) -> lapin::Result<()> {
+    let properties = queue::persistent_json(message_id(delivery), headers(attempts, error));
+    queue::publish_confirmed(channel, &topology.dead_exchange(), "", &delivery.data, properties)
+        .await
+        .map_err(into_lapin)
+}
+
+fn message_id(delivery: &Delivery) -> &str {
+    delivery.properties.message_id().as_ref().map_or("", |id| id.as_str())
+}
+
+fn headers(attempts: u32, error: &str) -> FieldTable {
+    let mut headers = FieldTable::default();
+    headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongUInt(attempts));
+    let error: String = error.chars().take(500).collect();
+    headers.insert(ERROR_HEADER.into(), AMQPValue::LongString(error.into()));
+    headers
+}
+
+/// A failed republish means the channel is unusable: reconnect, and the
+/// unacked messages come back.
+fn into_lapin(err: queue::PublishError) -> lapin::Error {
+    match err {
+        queue::PublishError::Amqp(err) => err,
+        _ => lapin::Error::InvalidChannelState(lapin::ChannelState::Error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_with_insane_values_are_not_parsed() {
+        let good = serde_json::json!({
+            "booking_id": uuid::Uuid::now_v7(), "user_id": uuid::Uuid::now_v7(), "event_id": uuid::Uuid::now_v7(),
+            "ticket_type_id": uuid::Uuid::now_v7(), "quantity": 2, "idempotency_key": null,
+            "accepted_at": "2027-01-01T00:00:00Z"
+        });
+        assert!(parse(good.to_string().as_bytes()).is_ok());
+        for (field, value) in [("quantity", serde_json::json!(0)), ("idempotency_key", serde_json::json!("nul\u{0}"))] {
+            let mut bad = good.clone();
+            bad[field] = value;
+            assert!(parse(bad.to_string().as_bytes()).is_err(), "{field}");
+        }
+        assert!(parse(b"not json").is_err());
+    }
+}

@@ -1,0 +1,499 @@
+//! The booking pipeline: accept, queue, worker, tickets, cancellation.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use boxoffice::app::AppState;
+use boxoffice::queue::BookingRequested;
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, accepted_ids, in_days, spawn_api_with, spawn_app, spawn_app_with, test_config};
+use crate::proxy::Proxy;
+
+const FINAL_WITHIN: Duration = Duration::from_secs(30);
+
+async fn follow_until_final(app: &TestApp, token: &str, id: &str) -> serde_json::Value {
+    for _ in 0..600 {
+        let reply = app.get(&format!("/api/v1/bookings/{id}"), Some(token)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        if reply.body["status"] != "pending" {
+            return reply.body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("booking {id} stayed pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_is_accepted_as_pending_then_confirmed_with_one_ticket_per_seat() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+
+    let reply = app.book(&buyer, &tt, 3, None).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
+    assert_eq!(reply.body["status"], "pending");
+    assert_eq!(reply.body["event_id"], event["id"]);
+    let id = reply.body["id"].as_str().unwrap();
+    assert_eq!(reply.headers["location"], format!("/api/v1/bookings/{id}"));
+
+    let booking = follow_until_final(&app, &buyer, id).await;
+    assert_eq!(booking["status"], "confirmed");
+    assert_eq!(booking["reason"], serde_json::Value::Null);
+    let tickets = booking["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 3);
+    let codes: HashSet<&str> = tickets.iter().map(|t| t["code"].as_str().unwrap()).collect();
+    assert_eq!(codes.len(), 3);
+    assert!(codes.iter().all(|c| c.len() == 26));
+    assert!(tickets.iter().all(|t| t["status"] == "valid"));
+
+    let event = app.get(&format!("/api/v1/events/{}", event["id"].as_str().unwrap()), None).await;
+    assert_eq!(event.body["ticket_types"][0]["remaining"], 7);
+    assert_eq!(app.check_invariants(&tt).await, 3);
+
+    let mine = app.get("/api/v1/me/bookings", Some(&buyer)).await;
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(mine.body["items"][0]["id"], id);
+}
+
+/// Fires `requests` bookings of one seat at once from `tokens` (round robin).
+async fn stampede(app: &TestApp, tokens: &[String], tt: &str, requests: usize) -> Vec<crate::helpers::Reply> {
+    join_all((0..requests).map(|i| app.book(&tokens[i % tokens.len()], tt, 1, None))).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stampede_of_1000_requests_on_100_seats_confirms_exactly_100() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(20).await;
+    let (event, tt) = app.on_sale(&organizer, 100, 10).await;
+
+    let replies = stampede(&app, &tokens, &tt, 1000).await;
+    for reply in &replies {
+        match reply.status {
+            StatusCode::ACCEPTED => {}
+            StatusCode::CONFLICT => assert_eq!(reply.code(), "sold_out"),
+            other => panic!("unexpected {other}: {reply:?}"),
+        }
+    }
+    let accepted = accepted_ids(&replies);
+    assert!(accepted.len() >= 100, "only {} accepted", accepted.len());
+    app.wait_final(&accepted, FINAL_WITHIN).await;
+
+    assert_eq!(app.check_invariants(&tt).await, 100);
+    let reasons: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT status, reason, count(*) FROM bookings WHERE ticket_type_id = $1::uuid GROUP BY 1, 2 ORDER BY 1",
+    )
+    .bind(&tt)
+    .fetch_all(app.db())
+    .await
+    .unwrap();
+    for (status, reason, _) in &reasons {
+        assert!(status == "confirmed" || reason.as_deref() == Some("sold_out"), "{reasons:?}");
+    }
+    let total: i64 = reasons.iter().map(|(_, _, n)| n).sum();
+    assert_eq!(total, accepted.len() as i64, "every 202 has exactly one booking row");
+
+    let queue = app.get(&format!("/api/v1/events/{}/queue", event["id"].as_str().unwrap()), None).await;
+    assert_eq!(queue.body["pending"], 0);
+    // The sold-out flag now answers at the door, without the queue.
+    let late = app.book(&tokens[0], &tt, 1, None).await;
+    assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "sold_out"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_workers_on_one_queue_still_confirm_exactly_the_capacity() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        // Each extra worker with its own connections, like a separate process.
+        let state = AppState::connect((*app.state.config).clone()).await.unwrap();
+        app.spawn_worker(state);
+    }
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(10).await;
+    let (_, tt) = app.on_sale(&organizer, 50, 3).await;
+    let replies = join_all((0..600).map(|i| app.book(&tokens[i % tokens.len()], &tt, 1 + (i % 3) as i64, None))).await;
+    let accepted = accepted_ids(&replies);
+    app.wait_final(&accepted, FINAL_WITHIN).await;
+    let confirmed = app.check_invariants(&tt).await;
+    assert!(confirmed > 47 && confirmed <= 50, "{confirmed} seats confirmed");
+    let remaining: i32 = sqlx::query_scalar("SELECT remaining FROM ticket_types WHERE id = $1::uuid")
+        .bind(&tt)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    // A request of 1 seat fits whatever is left, and requests keep coming long
+    // after the sale ends, so nothing can be left over.
+    assert_eq!(remaining, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_delivered_twice_makes_one_booking() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 5).await;
+    let user: Uuid = sqlx::query_scalar("SELECT id FROM users LIMIT 1").fetch_one(app.db()).await.unwrap();
+    let message = BookingRequested {
+        booking_id: Uuid::now_v7(),
+        user_id: user,
+        event_id: event["id"].as_str().unwrap().parse().unwrap(),
+        ticket_type_id: tt.parse().unwrap(),
+        quantity: 2,
+        idempotency_key: None,
+        accepted_at: chrono::Utc::now(),
+    };
+    app.state.broker.publish_booking(&message).await.unwrap();
+    app.state.broker.publish_booking(&message).await.unwrap();
+    app.wait_final(&[message.booking_id], FINAL_WITHIN).await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // let the second copy arrive too
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings").fetch_one(app.db()).await.unwrap();
+    assert_eq!(rows, 1);
+    assert_eq!(app.check_invariants(&tt).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_unreachable_bookings_get_503_and_nothing_is_recorded() {
+    let config = test_config(&["--amqp-url", "amqp://guest:guest@127.0.0.1:1/%2f"]);
+    let app = spawn_app_with(config).await;
+    let (organizer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 5).await;
+    let reply = app.book(&organizer, &tt, 1, Some("key-1")).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.code(), "unavailable");
+    assert!(reply.headers.contains_key("retry-after"));
+
+    let mine = app.get("/api/v1/me/bookings", Some(&organizer)).await;
+    assert_eq!(mine.body["items"], json!([]), "nothing pending");
+    let queue = app.get(&format!("/api/v1/events/{}/queue", event["id"].as_str().unwrap()), None).await;
+    assert_eq!(queue.body["pending"], 0);
+    // The key was released: a retry is a fresh attempt, not a 409.
+    let again = app.book(&organizer, &tt, 1, Some("key-1")).await;
+    assert_eq!(again.status, StatusCode::SERVICE_UNAVAILABLE);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings").fetch_one(app.db()).await.unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_database_is_unreachable_the_worker_retries_and_finishes_once_it_is_back() {
+    let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let api_config = test_config(&[]);
+    let app = spawn_api_with(api_config.clone()).await;
+    let mut worker_config = api_config.clone();
+    worker_config.database_url = api_config.database_url.replace(":5432/", &format!(":{}/", proxy.port));
+    let worker_state = AppState::connect(worker_config).await.unwrap();
+    app.spawn_worker(worker_state);
+
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 5, 5).await;
+    proxy.cut();
+    let replies = join_all((0..8).map(|_| app.book(&organizer, &tt, 1, None))).await;
+    let accepted = accepted_ids(&replies);
+    assert_eq!(accepted.len(), 8);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let done: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings").fetch_one(app.db()).await.unwrap();
+    assert_eq!(done, 0, "nothing can be written while the database is away");
+
+    proxy.restore();
+    app.wait_final(&accepted, FINAL_WITHIN).await;
+    assert_eq!(app.check_invariants(&tt).await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_message_goes_to_the_dead_letter_queue_and_the_others_still_pass() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 10, 5).await;
+    let connection = app.state.broker.connection().unwrap();
+    let channel = boxoffice::queue::confirm_channel(&connection).await.unwrap();
+    let topology = app.state.broker.topology();
+    let properties = boxoffice::queue::persistent_json("poison", Default::default());
+    boxoffice::queue::publish_confirmed(
+        &channel,
+        &topology.exchange(),
+        topology.routing_key(),
+        b"{not json",
+        properties,
+    )
+    .await
+    .unwrap();
+    let replies = join_all((0..3).map(|_| app.book(&organizer, &tt, 1, None))).await;
+    app.wait_final(&accepted_ids(&replies), FINAL_WITHIN).await;
+    assert_eq!(app.check_invariants(&tt).await, 3);
+
+    let letters = boxoffice::worker::dlq::list(&connection, topology, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].message_id, "poison");
+    assert!(letters[0].error.as_deref().unwrap().contains("unparseable"));
+    // Listing leaves it in place.
+    assert_eq!(boxoffice::worker::dlq::list(&connection, topology, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_out_of_attempts_is_parked_and_dlq_replay_brings_it_back() {
+    let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let api_config = test_config(&["--booking-max-attempts", "1"]);
+    let app = spawn_api_with(api_config.clone()).await;
+    let mut worker_config = api_config.clone();
+    worker_config.database_url = api_config.database_url.replace(":5432/", &format!(":{}/", proxy.port));
+    app.spawn_worker(AppState::connect(worker_config).await.unwrap());
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 5, 5).await;
+
+    proxy.cut();
+    let reply = app.book(&organizer, &tt, 2, None).await;
+    let id: Uuid = reply.body["id"].as_str().unwrap().parse().unwrap();
+    let connection = app.state.broker.connection().unwrap();
+    let topology = app.state.broker.topology();
+    let mut parked = Vec::new();
+    for _ in 0..100 {
+        parked = boxoffice::worker::dlq::list(&connection, topology, 10).await.unwrap();
+        if !parked.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(parked.len(), 1, "the message went to the dead-letter queue");
+    assert_eq!(parked[0].message_id, id.to_string());
+    assert_eq!(parked[0].attempts, Some(1));
+    // Still visible to its owner as pending.
+    let pending = app.get(&format!("/api/v1/bookings/{id}"), Some(&organizer)).await;
+    assert_eq!(pending.body["status"], "pending");
+
+    proxy.restore();
+    let selection = boxoffice::worker::dlq::Selection::Booking(id);
+    assert_eq!(boxoffice::worker::dlq::replay(&connection, topology, selection).await.unwrap(), 1);
+    app.wait_final(&[id], FINAL_WITHIN).await;
+    assert_eq!(app.check_invariants(&tt).await, 2);
+    assert!(boxoffice::worker::dlq::list(&connection, topology, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_idempotency_key_gives_the_same_booking_never_a_second() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 10, 5).await;
+
+    let first = app.book(&buyer, &tt, 2, Some("order-42")).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED);
+    let again = app.book(&buyer, &tt, 2, Some("order-42")).await;
+    assert_eq!(again.status, StatusCode::OK, "{again:?}");
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body["id"], first.body["id"]);
+    let other_body = app.book(&buyer, &tt, 3, Some("order-42")).await;
+    assert_eq!((other_body.status, other_body.code()), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
+    let other_user = app.book(&organizer, &tt, 2, Some("order-42")).await;
+    assert_eq!(other_user.status, StatusCode::ACCEPTED, "keys are per user");
+    assert_ne!(other_user.body["id"], first.body["id"]);
+
+    // Concurrently: one booking, whatever the interleaving.
+    let replies = join_all((0..10).map(|_| app.book(&buyer, &tt, 1, Some("burst")))).await;
+    let ids: HashSet<String> =
+        replies.iter().filter(|r| r.status.is_success()).map(|r| r.body["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 1, "{replies:?}");
+    for reply in &replies {
+        assert!(matches!(reply.status, StatusCode::ACCEPTED | StatusCode::OK | StatusCode::CONFLICT), "{reply:?}");
+    }
+    assert_eq!(replies.iter().filter(|r| r.status == StatusCode::ACCEPTED).count(), 1);
+
+    let burst_id: Uuid = ids.into_iter().next().unwrap().parse().unwrap();
+    let mut all = accepted_ids(&[first, other_user]);
+    all.push(burst_id);
+    app.wait_final(&all, FINAL_WITHIN).await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings").fetch_one(app.db()).await.unwrap();
+    assert_eq!(rows, 3, "one booking per (user, key)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_returns_the_seat_for_the_next_buyer() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (stranger, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 1, 1).await;
+
+    let first = app.book(&buyer, &tt, 1, None).await;
+    let id = first.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(follow_until_final(&app, &buyer, &id).await["status"], "confirmed");
+    let second = app.book(&organizer, &tt, 1, None).await;
+    if second.status == StatusCode::ACCEPTED {
+        let second = follow_until_final(&app, &organizer, second.body["id"].as_str().unwrap()).await;
+        assert_eq!((second["status"].as_str(), second["reason"].as_str()), (Some("rejected"), Some("sold_out")));
+    } else {
+        assert_eq!(second.code(), "sold_out");
+    }
+
+    let path = format!("/api/v1/bookings/{id}");
+    assert_eq!(app.get(&path, Some(&stranger)).await.status, StatusCode::NOT_FOUND);
+    let theirs = app.call(Method::POST, &format!("{path}/cancel"), Some(&stranger), None).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+
+    let cancelled = app.call(Method::POST, &format!("{path}/cancel"), Some(&buyer), None).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{cancelled:?}");
+    assert_eq!(cancelled.body["status"], "cancelled");
+    assert_eq!(cancelled.body["reason"], "cancelled_by_user");
+    assert!(cancelled.body["tickets"].as_array().unwrap().iter().all(|t| t["status"] == "void"));
+    assert_eq!(app.check_invariants(&tt).await, 0);
+    let twice = app.call(Method::POST, &format!("{path}/cancel"), Some(&buyer), None).await;
+    assert_eq!((twice.status, twice.code()), (StatusCode::CONFLICT, "conflict"));
+
+    // The seat is back on sale at once (the sold-out flag was cleared).
+    let next = app.book(&organizer, &tt, 1, None).await;
+    assert_eq!(next.status, StatusCode::ACCEPTED, "{next:?}");
+    let next = follow_until_final(&app, &organizer, next.body["id"].as_str().unwrap()).await;
+    assert_eq!(next["status"], "confirmed");
+    assert_eq!(app.check_invariants(&tt).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_booking_requests_are_refused_at_the_door() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+
+    for quantity in [0, 5, -1] {
+        let reply = app.book(&buyer, &tt, quantity, None).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{quantity}");
+        assert_eq!(reply.fields(), ["quantity"]);
+    }
+    let unknown = app.book(&buyer, &Uuid::now_v7().to_string(), 1, None).await;
+    assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "not_found"));
+    let anonymous = app.post("/api/v1/bookings", None, json!({"ticket_type_id": tt, "quantity": 1})).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    for key in ["", "tab\tkey", &"k".repeat(256), "ünïcode"] {
+        let reply = app
+            .send(
+                app.client
+                    .post(app.url("/api/v1/bookings"))
+                    .bearer_auth(&buyer)
+                    .header("idempotency-key", reqwest::header::HeaderValue::from_bytes(key.as_bytes()).unwrap())
+                    .json(&json!({"ticket_type_id": tt, "quantity": 1})),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{key:?}");
+        assert_eq!(reply.fields(), ["Idempotency-Key"]);
+    }
+
+    let draft = app.create_event(&organizer, json!({})).await.body;
+    let draft_tt = draft["ticket_types"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        app.book(&buyer, draft_tt, 1, None).await.status,
+        StatusCode::NOT_FOUND,
+        "a stranger cannot see a draft"
+    );
+    let own = app.book(&organizer, draft_tt, 1, None).await;
+    assert_eq!((own.status, own.code()), (StatusCode::CONFLICT, "sales_closed"));
+
+    let later = app.published_event(&organizer, json!({"sales_start": in_days(1)})).await;
+    let later_tt = later["ticket_types"][0]["id"].as_str().unwrap();
+    let early = app.book(&buyer, later_tt, 1, None).await;
+    assert_eq!((early.status, early.code()), (StatusCode::CONFLICT, "sales_closed"));
+
+    let cancel = app
+        .post(&format!("/api/v1/events/{}/cancel", event["id"].as_str().unwrap()), Some(&organizer), json!({}))
+        .await;
+    assert_eq!(cancel.status, StatusCode::OK);
+    let gone = app.book(&buyer, &tt, 1, None).await;
+    assert_eq!((gone.status, gone.code()), (StatusCode::CONFLICT, "event_cancelled"));
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings").fetch_one(app.db()).await.unwrap();
+    assert_eq!(rows, 0, "nothing refused at the door reaches the database");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_an_event_cancels_its_bookings_and_it_can_no_longer_be_deleted() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let path = format!("/api/v1/events/{}", event["id"].as_str().unwrap());
+    let reply = app.book(&buyer, &tt, 2, None).await;
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    follow_until_final(&app, &buyer, &id).await;
+
+    let delete = app.call(Method::DELETE, &path, Some(&organizer), None).await;
+    assert_eq!((delete.status, delete.code()), (StatusCode::CONFLICT, "conflict"));
+    let cancelled = app.post(&format!("{path}/cancel"), Some(&organizer), json!({})).await;
+    assert_eq!(cancelled.body["ticket_types"][0]["remaining"], 10, "the seats came back");
+    let booking = app.get(&format!("/api/v1/bookings/{id}"), Some(&buyer)).await;
+    assert_eq!(
+        (booking.body["status"].as_str(), booking.body["reason"].as_str()),
+        (Some("cancelled"), Some("event_cancelled"))
+    );
+    assert!(booking.body["tickets"].as_array().unwrap().iter().all(|t| t["status"] == "void"));
+    assert_eq!(app.check_invariants(&tt).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_killed_mid_sale_loses_nothing_and_applies_nothing_twice() {
+    let config = test_config(&[]);
+    let app = spawn_api_with(config.clone()).await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(5).await;
+    let (_, tt) = app.on_sale(&organizer, 150, 2).await;
+
+    let start_worker = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+            .arg("worker")
+            .env("DATABASE_URL", &config.database_url)
+            .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
+            .env("AMQP_QUEUE_PREFIX", &config.amqp_queue_prefix)
+            .env("AMQP_QUEUE_EXPIRES_MS", "300000")
+            .env("AMQP_QUEUE_TYPE", &config.amqp_queue_type)
+            .env("WORKER_BATCH_SIZE", "20")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the worker starts")
+    };
+    let mut worker = start_worker();
+    let replies = join_all((0..400).map(|i| app.book(&tokens[i % tokens.len()], &tt, 1 + (i % 2) as i64, None))).await;
+    let accepted = accepted_ids(&replies);
+    // Kill it (SIGKILL: no shutdown, no final acks) once it is under way.
+    for _ in 0..200 {
+        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings").fetch_one(app.db()).await.unwrap();
+        if done > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    let mut restarted = start_worker();
+    app.wait_final(&accepted, FINAL_WITHIN).await;
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings").fetch_one(app.db()).await.unwrap();
+    assert_eq!(rows, accepted.len() as i64, "one row per accepted request: none lost, none doubled");
+    let confirmed = app.check_invariants(&tt).await;
+    assert_eq!(confirmed, 150, "all seats sold once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_the_booking_and_dead_letter_queues_are_quorum_queues() {
+    let mut config = test_config(&[]);
+    config.amqp_queue_type = "quorum".into();
+    let app = spawn_app_with(config).await;
+    let connection = app.state.broker.connection().unwrap();
+    let topology = app.state.broker.topology();
+    for queue in [topology.queue(), topology.dead_queue()] {
+        // Redeclaring with another type fails only if the queue is of a different type.
+        let channel = connection.create_channel().await.unwrap();
+        let mut classic = lapin::types::FieldTable::default();
+        classic.insert("x-queue-type".into(), lapin::types::AMQPValue::LongString("classic".into()));
+        let options = lapin::options::QueueDeclareOptions { durable: true, ..Default::default() };
+        let err = channel.queue_declare(&queue, options, classic).await.expect_err("the queue is not classic");
+        assert!(err.to_string().contains("PRECONDITION_FAILED") || err.to_string().contains("inequivalent"), "{err}");
+    }
+    // And the pipeline works on them.
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 3, 3).await;
+    let reply = app.book(&organizer, &tt, 2, None).await;
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    assert_eq!(app.check_invariants(&tt).await, 2);
+}
