@@ -25,6 +25,7 @@ pub struct AppState {
     pub revocations: Revocations,
     pub bookings: BookingCache,
     pub catalog: Catalog,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Why the process could not start: one line for the operator.
@@ -77,6 +78,7 @@ impl AppState {
             config: Arc::new(config),
             bookings: BookingCache::new(redis.clone()),
             catalog: Catalog::new(db.clone()),
+            metrics: Arc::default(),
             db,
             redis,
             broker,

@@ -88,9 +88,13 @@ async fn run_command(command: Command, config: Config) -> Result<(), StartError>
             let state = AppState::connect(config).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
-            let worker = match command {
-                Command::Api => None,
-                _ => Some(tokio::spawn(crate::worker::run(state.clone(), shutdown.clone()))),
+            // The worker and the mailer run in `serve` and `worker`.
+            let background = match command {
+                Command::Api => Vec::new(),
+                _ => vec![
+                    tokio::spawn(crate::worker::run(state.clone(), shutdown.clone())),
+                    tokio::spawn(crate::mail::run(state.clone(), shutdown.clone())),
+                ],
             };
             if let Some(listener) = listener {
                 tracing::info!(addr = %state.config.bind_addr, "listening; API docs at /docs");
@@ -100,8 +104,8 @@ async fn run_command(command: Command, config: Config) -> Result<(), StartError>
                 // The API is done: stop the worker too, whatever stopped the server.
                 shutdown.cancel();
             }
-            if let Some(worker) = worker {
-                let _ = worker.await;
+            for task in background {
+                let _ = task.await;
             }
             tracing::info!("stopped");
             Ok(())

@@ -22,6 +22,12 @@ pub mod domain;
 pub mod error;
 /// The HTTP layer: router, extractors, one module per resource, OpenAPI.
 pub mod http;
+/// The mailer: templates, SMTP or `.eml` files, the outbox sender.
+pub mod mail;
+/// Counters for `/metrics`.
+pub mod metrics;
+/// QR codes of tickets (SVG and PNG).
+pub mod qr;
 /// RabbitMQ: the connection, the booking topology, publishing with confirms.
 pub mod queue;
 /// Logging.

@@ -3,6 +3,8 @@
 //! sold-out flag, record the booking as pending, publish it with a publisher
 //! confirm. Only a confirmed publish is an accepted booking.
 
+use std::sync::atomic::Ordering;
+
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -63,6 +65,7 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
     match state.bookings.admit(&message, &fingerprint).await {
         Ok(Admission::Admitted) => {}
         Ok(Admission::SoldOut) => {
+            state.metrics.bookings_refused_sold_out.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::Conflict { code: "sold_out", detail: "this ticket type is sold out".into() });
         }
         Ok(Admission::KeyUsed(record)) => {
@@ -75,6 +78,7 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
             return Ok(Accepted::Replayed(record.booking_id));
         }
         Err(err) => {
+            state.metrics.redis_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(error = %err, "Redis unavailable: accepting through PostgreSQL");
             return accept_without_redis(state, message).await;
         }
@@ -85,8 +89,10 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
         if let Err(err) = state.bookings.withdraw(&message).await {
             tracing::warn!(error = %err, booking.id = %message.booking_id, "could not withdraw the pending record");
         }
+        state.metrics.bookings_unavailable.fetch_add(1, Ordering::Relaxed);
         return Err(ApiError::Unavailable("the booking queue"));
     }
+    state.metrics.bookings_accepted.fetch_add(1, Ordering::Relaxed);
     if let Err(err) = state.bookings.mark_accepted(&message, &fingerprint).await {
         // The booking is safe in the queue; a retry with the key gets 409
         // until the record expires, and the worker's key constraint keeps it single.

@@ -124,6 +124,10 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
         db::write_outcomes(&mut tx, &outcomes).await?;
         db::insert_tickets(&mut tx, &tickets).await?;
         db::take_seats(&mut tx, &changed, &taken).await?;
+        // The confirmation emails commit with the bookings, or not at all.
+        let confirmed: Vec<Uuid> =
+            outcome.decided.iter().filter(|(_, s, _)| *s == BookingStatus::Confirmed).map(|(id, _, _)| *id).collect();
+        crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingConfirmed, &confirmed).await?;
     }
     tx.commit().await?;
 

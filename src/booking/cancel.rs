@@ -30,6 +30,7 @@ pub async fn cancel_booking(state: &AppState, user_id: Uuid, booking_id: Uuid) -
     // booking row is locked first, but the worker never locks a decided
     // booking, so the two cannot wait on each other.
     db::cancel(&mut tx, &booking, Reason::CancelledByUser.as_str()).await?;
+    crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingCancelled, &[booking_id]).await?;
     let cancelled = db::find(&mut tx, booking_id).await?.ok_or(ApiError::NotFound("booking"))?;
     tx.commit().await?;
     seats_returned(state, &[booking.ticket_type_id]).await;

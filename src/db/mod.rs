@@ -3,6 +3,7 @@
 
 pub mod bookings;
 pub mod events;
+pub mod outbox;
 pub mod sessions;
 pub mod users;
 

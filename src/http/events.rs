@@ -411,7 +411,9 @@ pub async fn cancel_event(
         EventStatus::Cancelled => (current, Vec::new()),
         _ => {
             let row = db_events::set_status(&mut tx, id, EventStatus::Cancelled).await?;
-            (row, db::bookings::cancel_all_of_event(&mut tx, id).await?)
+            let cancelled = db::bookings::cancel_all_of_event(&mut tx, id).await?;
+            db::outbox::enqueue(&mut tx, db::outbox::Kind::EventCancelled, &cancelled).await?;
+            (row, cancelled)
         }
     };
     let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;

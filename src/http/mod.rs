@@ -74,6 +74,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::event_queue))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
 }
 
 /// The OpenAPI document served at `/openapi.json`.

@@ -61,3 +61,19 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Re
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(Readiness { status: if ready { "ok" } else { "degraded" }, postgres, redis, rabbitmq }))
 }
+
+/// Counters and gauges in the Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
+    (status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain; version=0.0.4"),
+))]
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let mut gauges = Vec::new();
+    if let Ok(mut conn) = state.db.acquire().await {
+        if let Ok((pending, failed)) = crate::db::outbox::depth(&mut conn).await {
+            gauges.push(("boxoffice_outbox_pending", "Emails waiting in the outbox", pending));
+            gauges.push(("boxoffice_outbox_failed", "Emails given up on (see outbox.last_error)", failed));
+        }
+    }
+    let body = state.metrics.render(&gauges);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+}

@@ -28,6 +28,7 @@ pub fn test_config(extra: &[&str]) -> Config {
     let database_url = format!("{server}/boxoffice_test_{id}");
     let prefix = format!("test:{id}:");
     let queue_prefix = format!("test.{id}.");
+    let mail_dir = std::env::temp_dir().join(format!("boxoffice-test-{id}")).display().to_string();
     let mut args = vec![
         "test",
         "--amqp-queue-prefix",
@@ -49,6 +50,8 @@ pub fn test_config(extra: &[&str]) -> Config {
         JWT_SECRET,
         "--bind-addr",
         "127.0.0.1:0",
+        "--mail-dir",
+        &mail_dir,
     ];
     args.extend_from_slice(extra);
     TestCli::parse_from(args).config
@@ -75,6 +78,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(config: Config) -> TestApp {
     let app = spawn_api_with(config).await;
     app.spawn_worker(app.state.clone());
+    app.spawn_mailer(app.state.clone());
     app
 }
 
@@ -121,6 +125,11 @@ impl TestApp {
     /// stopped with the app.
     pub fn spawn_worker(&self, state: AppState) {
         tokio::spawn(boxoffice::worker::run(state, self.shutdown.clone()));
+    }
+
+    /// Runs one more mailer in this process, stopped with the app.
+    pub fn spawn_mailer(&self, state: AppState) {
+        tokio::spawn(boxoffice::mail::run(state, self.shutdown.clone()));
     }
 
     pub fn db(&self) -> &PgPool {

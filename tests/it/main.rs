@@ -3,9 +3,11 @@
 
 mod auth;
 mod bookings;
+mod emails;
 mod errors;
 mod events;
 mod helpers;
 mod openapi;
 mod ops;
 mod proxy;
+mod smtp;

@@ -1,0 +1,117 @@
+//! The `outbox` table: emails waiting to be sent.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// What an outbox row announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BookingConfirmed,
+    BookingCancelled,
+    EventCancelled,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BookingConfirmed => "booking_confirmed",
+            Self::BookingCancelled => "booking_cancelled",
+            Self::EventCancelled => "event_cancelled",
+        }
+    }
+}
+
+impl TryFrom<String> for Kind {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "booking_confirmed" => Ok(Self::BookingConfirmed),
+            "booking_cancelled" => Ok(Self::BookingCancelled),
+            "event_cancelled" => Ok(Self::EventCancelled),
+            other => Err(format!("unknown outbox kind {other:?}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: Uuid,
+    #[sqlx(try_from = "String")]
+    pub kind: Kind,
+    pub booking_id: Uuid,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Queues one email of `kind` per booking, in the caller's transaction.
+pub async fn enqueue(conn: &mut PgConnection, kind: Kind, booking_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    if booking_ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = booking_ids.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "INSERT INTO outbox (id, kind, booking_id) SELECT id, $3, b FROM UNNEST($1::uuid[], $2::uuid[]) AS u (id, b)",
+    )
+    .bind(&ids)
+    .bind(booking_ids)
+    .bind(kind.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` due rows for `lease`: they are not due again (for
+/// any mailer) until the lease runs out, by which time they are sent or
+/// rescheduled. `SKIP LOCKED` lets several mailers claim side by side.
+pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease: Duration) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+         WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()
+                      ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, kind, booking_id, attempts, created_at",
+    )
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn mark_sent(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn reschedule(conn: &mut PgConnection, id: Uuid, delay: Duration, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1")
+        .bind(id)
+        .bind(delay.as_secs_f64())
+        .bind(error)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(conn: &mut PgConnection, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbox SET status = 'failed', last_error = $2 WHERE id = $1")
+        .bind(id)
+        .bind(error)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// (pending, failed) rows: the outbox depth and what was given up on.
+pub async fn depth(conn: &mut PgConnection) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'failed') FROM outbox",
+    )
+    .fetch_one(conn)
+    .await
+}

@@ -1,0 +1,172 @@
+//! The mailer: sends the emails of the transactional outbox.
+//!
+//! It claims due rows with `FOR UPDATE SKIP LOCKED` and a lease (several
+//! mailers share the work, none takes a row another holds), renders and sends
+//! them, then marks them sent. A failed send is retried with exponential
+//! backoff and jitter; a permanent refusal (a 5xx reply) is recorded and not
+//! retried. It wakes on `LISTEN outbox` (rows are announced by a trigger as
+//! they commit) and polls every few seconds for retries coming due.
+
+pub mod render;
+pub mod transport;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::future::join_all;
+use lettre::message::Mailbox;
+use rand::Rng;
+use sqlx::postgres::PgListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::db::outbox::{self, OutboxRow};
+use render::{Envelope, Templates};
+use transport::Transport;
+
+/// Rows claimed (and sent concurrently) at a time.
+const CLAIM: i64 = 20;
+/// How long a claim holds a row; a send takes seconds at most.
+const LEASE: Duration = Duration::from_secs(120);
+const POLL: Duration = Duration::from_secs(2);
+/// Tries before a row that keeps failing is given up on (about a day of backoff).
+pub const MAX_ATTEMPTS: i32 = 30;
+
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let config = &state.config;
+    let transport = match Transport::new(config.smtp_url.as_deref(), &config.mail_dir) {
+        Ok(transport) => transport,
+        Err(err) => {
+            tracing::error!("mailer not started: {err}");
+            return;
+        }
+    };
+    let from: Mailbox = match config.mail_from.parse() {
+        Ok(from) => from,
+        Err(err) => {
+            tracing::error!("mailer not started: MAIL_FROM is not an address: {err}");
+            return;
+        }
+    };
+    let domain = from.email.domain().to_owned();
+    let envelope = Envelope { from: &from, public_url: &config.public_url, domain: &domain };
+    let templates = Templates::default();
+    match &config.smtp_url {
+        Some(url) => tracing::info!(smtp = %crate::config::redact_url(url), "mailer started"),
+        None => tracing::info!(dir = %config.mail_dir, "mailer started; no SMTP_URL, writing .eml files"),
+    }
+    let mut listener = listen(&state).await;
+    while !shutdown.is_cancelled() {
+        loop {
+            let claimed = match state.db.acquire().await {
+                Ok(mut conn) => outbox::claim_due(&mut conn, CLAIM, LEASE).await,
+                Err(err) => Err(err),
+            };
+            match claimed {
+                Ok(rows) if rows.is_empty() => break,
+                Ok(rows) => {
+                    join_all(rows.iter().map(|row| deliver(&state, &transport, &templates, &envelope, row))).await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "mailer cannot read the outbox");
+                    break;
+                }
+            }
+        }
+        let notified = async {
+            match listener.as_mut() {
+                Some(listener) => {
+                    if listener.recv().await.is_err() {
+                        tokio::time::sleep(POLL).await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = notified => {}
+            () = tokio::time::sleep(POLL) => {}
+        }
+        if listener.is_none() {
+            listener = listen(&state).await;
+        }
+    }
+    tracing::info!("mailer stopped");
+}
+
+async fn listen(state: &AppState) -> Option<PgListener> {
+    let mut listener = PgListener::connect_with(&state.db).await.ok()?;
+    listener.listen("outbox").await.ok()?;
+    Some(listener)
+}
+
+#[tracing::instrument(skip_all, fields(outbox.id = %row.id, booking.id = %row.booking_id, kind = row.kind.as_str()))]
+async fn deliver(
+    state: &AppState,
+    transport: &Transport,
+    templates: &Templates,
+    envelope: &Envelope<'_>,
+    row: &OutboxRow,
+) {
+    let metrics = &state.metrics;
+    let Ok(mut conn) = state.db.acquire().await else {
+        return; // the lease brings the row back
+    };
+    let mail = match render::load(&mut conn, row.booking_id).await {
+        Ok(Some(mail)) => mail,
+        Ok(None) => {
+            let _ = outbox::mark_failed(&mut conn, row.id, "the booking or its event no longer exists").await;
+            metrics.emails_failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        Err(_) => return,
+    };
+    let message = match templates.message(row, &mail, envelope) {
+        Ok(message) => message,
+        Err(err) => {
+            tracing::error!(error = %err, "email could not be built; given up");
+            let _ = outbox::mark_failed(&mut conn, row.id, &format!("could not build the message: {err}")).await;
+            metrics.emails_failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let result = match transport.send(message).await {
+        Ok(()) => {
+            metrics.emails_sent.fetch_add(1, Ordering::Relaxed);
+            outbox::mark_sent(&mut conn, row.id).await
+        }
+        Err(err) if err.permanent || row.attempts >= MAX_ATTEMPTS => {
+            tracing::error!(error = %err.message, attempts = row.attempts, "email refused for good; given up");
+            metrics.emails_failed.fetch_add(1, Ordering::Relaxed);
+            outbox::mark_failed(&mut conn, row.id, &err.message).await
+        }
+        Err(err) => {
+            let delay = backoff(row.attempts);
+            tracing::warn!(error = %err.message, attempts = row.attempts, retry_in = ?delay, "email not sent; will retry");
+            metrics.emails_retried.fetch_add(1, Ordering::Relaxed);
+            outbox::reschedule(&mut conn, row.id, delay, &err.message).await
+        }
+    };
+    if let Err(err) = result {
+        // The lease will bring the row back: at worst the email goes twice,
+        // with the same Message-ID.
+        tracing::warn!(error = %err, "could not record the outcome of a send");
+    }
+}
+
+/// 2 s, 4 s, 8 s, ... up to an hour, each ±25 % so retries of a burst spread out.
+fn backoff(attempts: i32) -> Duration {
+    let base = 2f64.powi(attempts.clamp(1, 12)).min(3600.0);
+    Duration::from_secs_f64(base * rand::thread_rng().gen_range(0.75..1.25))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        assert!(super::backoff(1).as_secs_f64() < 2.6);
+        assert!(super::backoff(5).as_secs_f64() > 20.0);
+        assert!(super::backoff(1000).as_secs_f64() <= 3600.0 * 1.25);
+    }
+}

@@ -1,0 +1,54 @@
+//! Where emails go: an SMTP server (`SMTP_URL`), or `.eml` files in
+//! `MAIL_DIR` when no server is configured.
+
+use std::time::Duration;
+
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+/// A failed send, and whether trying again can help.
+#[derive(Debug)]
+pub struct SendError {
+    /// The server refused for good (a 5xx reply): do not retry.
+    pub permanent: bool,
+    pub message: String,
+}
+
+impl Transport {
+    /// `smtp://host:port` (plain), `smtp://host:port?tls=required` (STARTTLS),
+    /// `smtps://host:port` (TLS), with `user:pass@` for authentication.
+    pub fn new(smtp_url: Option<&str>, mail_dir: &str) -> Result<Self, String> {
+        match smtp_url {
+            Some(url) => {
+                let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|err| format!("SMTP_URL is not usable: {err}"))?;
+                Ok(Self::Smtp(builder.timeout(Some(SMTP_TIMEOUT)).build()))
+            }
+            None => {
+                std::fs::create_dir_all(mail_dir).map_err(|err| format!("cannot create MAIL_DIR {mail_dir}: {err}"))?;
+                Ok(Self::Files(AsyncFileTransport::new(mail_dir)))
+            }
+        }
+    }
+
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        match self {
+            Self::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|err| SendError { permanent: err.is_permanent(), message: err.to_string() }),
+            Self::Files(files) => files
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|err| SendError { permanent: false, message: err.to_string() }),
+        }
+    }
+}

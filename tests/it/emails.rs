@@ -1,0 +1,217 @@
+//! Confirmation and cancellation emails through the outbox, against a real
+//! SMTP server (tests/it/smtp.rs).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use boxoffice::app::AppState;
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{PASSWORD, TestApp, accepted_ids, spawn_app_with, test_config};
+use crate::smtp::SmtpSink;
+
+const FINAL_WITHIN: Duration = Duration::from_secs(30);
+
+async fn app_with_smtp(sink: &SmtpSink) -> TestApp {
+    spawn_app_with(test_config(&["--smtp-url", &sink.url()])).await
+}
+
+/// A buyer with a known address: (email, token).
+async fn buyer(app: &TestApp) -> (String, String) {
+    let email = format!("buyer-{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let token = app.login(&email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    (email, token)
+}
+
+async fn outbox_rows(app: &TestApp) -> Vec<(String, String, i32, Option<String>)> {
+    sqlx::query_as("SELECT kind, status, attempts, last_error FROM outbox ORDER BY created_at")
+        .fetch_all(app.db())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_booking_sends_the_buyer_one_email_with_every_ticket() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (email, token) = buyer(&app).await;
+    let (_, tt) = app.on_sale(&organizer, 10, 5).await;
+    let reply = app.book(&token, &tt, 3, None).await;
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+
+    let messages = sink.wait_for(1, 20).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 1, "exactly one email");
+    let message = &messages[0];
+    assert_eq!(message.to, [email]);
+    assert_eq!(message.header("Subject").unwrap(), "Your tickets for Night of Rust");
+    let message_id = message.header("Message-ID").unwrap();
+    let outbox_id: Uuid = sqlx::query_scalar("SELECT id FROM outbox").fetch_one(app.db()).await.unwrap();
+    assert_eq!(message_id, format!("<{outbox_id}@localhost>"), "the Message-ID comes from the outbox row");
+    assert!(message.data.contains("multipart/alternative"));
+    assert!(message.data.contains(&id), "the booking id");
+    assert!(message.data.contains("Main Hall, Berlin"), "the venue");
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM tickets").fetch_all(app.db()).await.unwrap();
+    assert_eq!(codes.len(), 3);
+    for code in &codes {
+        assert!(message.data.contains(code.as_str()), "ticket {code} in the email");
+        assert!(message.data.contains(&format!("qr-{code}")), "the QR image of {code}");
+    }
+    assert_eq!(message.data.matches("Content-Type: image/png").count(), 3);
+    assert_eq!(outbox_rows(&app).await[0].1, "sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_booking_sends_no_email() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (_, first) = buyer(&app).await;
+    let (_, second) = buyer(&app).await;
+    let (_, tt) = app.on_sale(&organizer, 1, 1).await;
+    let a = app.book(&first, &tt, 1, None).await;
+    app.wait_final(&accepted_ids(&[a]), FINAL_WITHIN).await;
+    let b = app.book(&second, &tt, 1, None).await;
+    if b.status == StatusCode::ACCEPTED {
+        app.wait_final(&accepted_ids(&[b]), FINAL_WITHIN).await;
+    }
+    sink.wait_for(1, 20).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sink.messages().len(), 1, "only the confirmed booking gets an email");
+    assert_eq!(outbox_rows(&app).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_booking_or_its_event_sends_a_notice() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (email, token) = buyer(&app).await;
+    let (event, tt) = app.on_sale(&organizer, 10, 5).await;
+    let one = app.book(&token, &tt, 1, None).await;
+    let two = app.book(&token, &tt, 2, None).await;
+    let ids = accepted_ids(&[one, two]);
+    app.wait_final(&ids, FINAL_WITHIN).await;
+    sink.wait_for(2, 20).await;
+
+    let cancel = app.call(Method::POST, &format!("/api/v1/bookings/{}/cancel", ids[0]), Some(&token), None).await;
+    assert_eq!(cancel.status, StatusCode::OK);
+    let messages = sink.wait_for(3, 20).await;
+    assert_eq!(messages[2].header("Subject").unwrap(), "Booking cancelled: Night of Rust");
+    assert!(messages[2].data.contains(&ids[0].to_string()));
+
+    app.post(&format!("/api/v1/events/{}/cancel", event["id"].as_str().unwrap()), Some(&organizer), json!({})).await;
+    let messages = sink.wait_for(4, 20).await;
+    assert_eq!(messages[3].header("Subject").unwrap(), "Event cancelled: Night of Rust");
+    assert_eq!(messages[3].to, [email]);
+    assert!(messages[3].data.contains(&ids[1].to_string()), "only the booking still confirmed");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.messages().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_mail_server_is_down_the_email_waits_in_the_outbox_and_goes_once_it_is_back() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (_, token) = buyer(&app).await;
+    let (_, tt) = app.on_sale(&organizer, 10, 5).await;
+    sink.stop();
+    let reply = app.book(&token, &tt, 1, None).await;
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = outbox_rows(&app).await;
+        if rows.first().is_some_and(|r| r.3.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, status, attempts, error) = &rows[0];
+    assert_eq!(status, "pending", "kept for a retry");
+    assert!(*attempts >= 1 && error.is_some(), "{rows:?}");
+
+    sink.restart().await;
+    sink.wait_for(1, 30).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sink.messages().len(), 1, "sent once");
+    assert_eq!(outbox_rows(&app).await[0].1, "sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_refusal_is_recorded_and_not_retried() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (email, token) = buyer(&app).await;
+    sink.refuse(&email);
+    let (_, tt) = app.on_sale(&organizer, 10, 5).await;
+    let reply = app.book(&token, &tt, 1, None).await;
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = outbox_rows(&app).await;
+        if rows.first().is_some_and(|r| r.1 == "failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, status, attempts, error) = &rows[0];
+    assert_eq!((status.as_str(), *attempts), ("failed", 1), "{rows:?}");
+    assert!(error.as_deref().unwrap().contains("550"), "{error:?}");
+    assert!(sink.messages().is_empty());
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("boxoffice_emails_failed_total 1"), "{metrics}");
+    assert!(metrics.contains("boxoffice_outbox_failed 1"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_mailers_at_once_send_every_email_exactly_once() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    for _ in 0..2 {
+        app.spawn_mailer(AppState::connect((*app.state.config).clone()).await.unwrap());
+    }
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(5).await;
+    let (_, tt) = app.on_sale(&organizer, 100, 2).await;
+    let replies = join_all((0..40).map(|i| app.book(&tokens[i % 5], &tt, 1, None))).await;
+    app.wait_final(&accepted_ids(&replies), FINAL_WITHIN).await;
+    let messages = sink.wait_for(40, 30).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sink.messages().len(), 40);
+    let ids: HashSet<String> = messages.iter().map(|m| m.header("Message-ID").unwrap()).collect();
+    assert_eq!(ids.len(), 40, "no row sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_smtp_url_emails_are_written_as_eml_files() {
+    let app = spawn_app_with(test_config(&[])).await;
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 10, 5).await;
+    let reply = app.book(&organizer, &tt, 2, None).await;
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    let dir = std::path::PathBuf::from(&app.state.config.mail_dir);
+    let mut files = Vec::new();
+    for _ in 0..100 {
+        files = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        if !files.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
+    let content = std::fs::read_to_string(&files[0]).unwrap().replace("=\r\n", "");
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM tickets").fetch_all(app.db()).await.unwrap();
+    for code in codes {
+        assert!(content.contains(&code));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
