@@ -9,5 +9,6 @@ mod events;
 mod helpers;
 mod openapi;
 mod ops;
+mod packaging;
 mod proxy;
 mod smtp;

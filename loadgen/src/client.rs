@@ -1,0 +1,125 @@
+//! The Boxoffice API as the load generator uses it.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Booking {
+    pub id: String,
+    pub status: String,
+    pub quantity: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub tickets: Vec<Value>,
+}
+
+pub const PASSWORD: &str = "load-generator-password";
+
+impl Api {
+    /// A client keeping up to `connections` keep-alive connections open.
+    pub fn new(base: &str, connections: usize) -> Self {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(connections)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("an HTTP client");
+        Self { base: base.trim_end_matches('/').to_owned(), http }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Registers `email` and logs in: the access token.
+    pub async fn user(&self, email: &str) -> anyhow::Result<String> {
+        let body = json!({"email": email, "password": PASSWORD, "name": "Load Test"});
+        let reply = self.http.post(self.url("/api/v1/auth/register")).json(&body).send().await?;
+        if reply.status() != StatusCode::CREATED {
+            bail!("register answered {}: {}", reply.status(), reply.text().await.unwrap_or_default());
+        }
+        let login = json!({"email": email, "password": PASSWORD});
+        let reply = self.http.post(self.url("/api/v1/auth/login")).json(&login).send().await?;
+        if reply.status() != StatusCode::OK {
+            bail!("login answered {}", reply.status());
+        }
+        let tokens: Value = reply.json().await?;
+        tokens["access_token"].as_str().map(str::to_owned).context("no access token")
+    }
+
+    /// A published event with one ticket type: (event id, ticket type id).
+    pub async fn flash_sale_event(
+        &self,
+        token: &str,
+        capacity: i64,
+        max_per_order: i64,
+    ) -> anyhow::Result<(String, String)> {
+        let starts_at = (Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+        let body = json!({
+            "title": "Flash sale", "description": "Load test", "venue": "Stadium",
+            "starts_at": starts_at, "status": "published",
+            "ticket_types": [{"name": "General", "price_cents": 5000, "capacity": capacity, "max_per_order": max_per_order}]
+        });
+        let reply = self.http.post(self.url("/api/v1/events")).bearer_auth(token).json(&body).send().await?;
+        if reply.status() != StatusCode::CREATED {
+            bail!("creating the event answered {}: {}", reply.status(), reply.text().await.unwrap_or_default());
+        }
+        let event: Value = reply.json().await?;
+        let id = event["id"].as_str().context("event id")?.to_owned();
+        let tt = event["ticket_types"][0]["id"].as_str().context("ticket type id")?.to_owned();
+        Ok((id, tt))
+    }
+
+    /// One booking request: the status, and the booking when 202/200.
+    pub async fn book(
+        &self,
+        token: &str,
+        tt: &str,
+        quantity: i64,
+        key: &str,
+    ) -> anyhow::Result<(u16, Option<Booking>)> {
+        let reply = self
+            .http
+            .post(self.url("/api/v1/bookings"))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&json!({"ticket_type_id": tt, "quantity": quantity}))
+            .send()
+            .await?;
+        let status = reply.status().as_u16();
+        let booking = if matches!(status, 200 | 202) { Some(reply.json().await?) } else { None };
+        Ok((status, booking))
+    }
+
+    pub async fn booking(&self, token: &str, id: &str) -> anyhow::Result<Booking> {
+        let reply = self.http.get(self.url(&format!("/api/v1/bookings/{id}"))).bearer_auth(token).send().await?;
+        if reply.status() != StatusCode::OK {
+            bail!("reading booking {id} answered {}", reply.status());
+        }
+        Ok(reply.json().await?)
+    }
+
+    pub async fn event(&self, id: &str) -> anyhow::Result<Value> {
+        let reply = self.http.get(self.url(&format!("/api/v1/events/{id}"))).send().await?;
+        if reply.status() != StatusCode::OK {
+            bail!("reading event {id} answered {}", reply.status());
+        }
+        Ok(reply.json().await?)
+    }
+}

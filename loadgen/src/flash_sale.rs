@@ -1,0 +1,335 @@
+//! The flash sale: an organizer puts `capacity` seats on sale, `users` buyers
+//! send `requests` booking requests at once, and the run checks from outside
+//! that nothing was oversold and every accepted booking reached a final state.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use tokio::sync::Mutex;
+
+use crate::client::{Api, Booking};
+use crate::report::{self, Percentiles, Sample};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Base URL of the running Boxoffice.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub base: String,
+    /// Buyers (accounts) sending the requests.
+    #[arg(long, default_value_t = 200)]
+    pub users: usize,
+    /// Booking requests to send.
+    #[arg(long, default_value_t = 10_000)]
+    pub requests: usize,
+    /// Seats on sale.
+    #[arg(long, default_value_t = 1_000)]
+    pub capacity: i64,
+    /// Requests in flight at once (closed loop), and the connection pool size.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Open loop instead: send at this many requests per second, whatever the
+    /// answers do (latency is then measured from when a request was due).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seats per request.
+    #[arg(long, default_value_t = 1)]
+    pub quantity: i64,
+    /// Write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Draw throughput and latency over time here (SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Give up following bookings to their final state after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    pub follow_timeout: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub event_id: String,
+    pub ticket_type_id: String,
+    pub capacity: i64,
+    pub requests: usize,
+    pub concurrency: usize,
+    pub rate: Option<f64>,
+    pub quantity: i64,
+    pub accepted: usize,
+    pub confirmed_bookings: usize,
+    pub confirmed_seats: i64,
+    pub rejected_bookings: usize,
+    pub remaining: i64,
+    pub tickets_issued: i64,
+    pub sale_seconds: f64,
+    pub accepted_per_s: f64,
+    pub responses_per_s: f64,
+    pub finalized_per_s: f64,
+    pub accept_ms: Percentiles,
+    pub final_ms: Percentiles,
+    pub status_counts: BTreeMap<u16, usize>,
+    pub invariants_ok: bool,
+    pub violations: Vec<String>,
+    pub timeline: Vec<report::Bucket>,
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+pub async fn run(args: Args) -> anyhow::Result<bool> {
+    let api = Api::new(&args.base, args.concurrency.max(16));
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+
+    // Set up: an organizer, the event, the buyers.
+    let organizer = api.user(&format!("organizer-{run_id}@loadgen.test")).await.context("creating the organizer")?;
+    let max_per_order = args.quantity.clamp(1, 100);
+    let (event_id, tt) = api.flash_sale_event(&organizer, args.capacity, max_per_order).await?;
+    let setup = bar(args.users as u64, "buyers");
+    let tokens: Vec<String> = futures::stream::iter(0..args.users)
+        .map(|i| {
+            let (api, setup, run_id) = (api.clone(), setup.clone(), run_id.clone());
+            async move {
+                let token = api.user(&format!("buyer-{i}-{run_id}@loadgen.test")).await;
+                setup.inc(1);
+                token
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()
+        .context("creating the buyers")?;
+    setup.finish();
+
+    // The sale.
+    let sale = bar(args.requests as u64, "sale");
+    let samples = Arc::new(Mutex::new(Vec::with_capacity(args.requests)));
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let send = |i: usize, due: Duration| {
+        let (api, tt, token) = (api.clone(), tt.clone(), tokens[i % tokens.len()].clone());
+        let (samples, accepted, sale) = (samples.clone(), accepted.clone(), sale.clone());
+        let key = format!("{run_id}-{i}");
+        let quantity = args.quantity;
+        async move {
+            let result = api.book(&token, &tt, quantity, &key).await;
+            let latency = start.elapsed().saturating_sub(due);
+            let status = match result {
+                Ok((status, booking)) => {
+                    if let Some(booking) = booking.filter(|_| status == 202) {
+                        accepted.lock().await.push((token, booking));
+                    }
+                    status
+                }
+                Err(_) => 0, // no answer at all
+            };
+            samples.lock().await.push(Sample { due, latency, status });
+            sale.inc(1);
+        }
+    };
+    match args.rate {
+        None => {
+            let next = Arc::new(AtomicUsize::new(0));
+            let workers: FuturesUnordered<_> = (0..args.concurrency)
+                .map(|_| {
+                    let next = next.clone();
+                    let send = &send;
+                    async move {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= args.requests {
+                                break;
+                            }
+                            send(i, start.elapsed()).await;
+                        }
+                    }
+                })
+                .collect();
+            workers.collect::<Vec<()>>().await;
+        }
+        Some(rate) => {
+            let mut in_flight = FuturesUnordered::new();
+            for i in 0..args.requests {
+                let due = Duration::from_secs_f64(i as f64 / rate);
+                // Send when due, not when the previous answer came: no coordinated omission.
+                loop {
+                    let wait = due.saturating_sub(start.elapsed());
+                    if wait.is_zero() {
+                        break;
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+                    }
+                }
+                in_flight.push(send(i, due));
+            }
+            while in_flight.next().await.is_some() {}
+        }
+    }
+    let sale_seconds = start.elapsed().as_secs_f64();
+    sale.finish();
+
+    // Follow every accepted booking until it is final.
+    let accepted = std::mem::take(&mut *accepted.lock().await);
+    let follow = bar(accepted.len() as u64, "final");
+    let deadline = Instant::now() + Duration::from_secs(args.follow_timeout);
+    let finals: Vec<Result<Booking, String>> = futures::stream::iter(accepted.iter().cloned())
+        .map(|(token, booking)| {
+            let (api, follow) = (api.clone(), follow.clone());
+            async move {
+                let result = loop {
+                    match api.booking(&token, &booking.id).await {
+                        Ok(b) if b.status != "pending" => break Ok(b),
+                        Ok(_) | Err(_) if Instant::now() > deadline => {
+                            break Err(format!("booking {} not final in time", booking.id));
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                };
+                follow.inc(1);
+                result
+            }
+        })
+        .buffer_unordered(args.concurrency.clamp(1, 64))
+        .collect()
+        .await;
+    follow.finish();
+
+    // Check from outside.
+    let samples = std::mem::take(&mut *samples.lock().await);
+    let mut violations = Vec::new();
+    let mut status_counts = BTreeMap::new();
+    let mut accept_histogram = report::histogram();
+    for s in &samples {
+        *status_counts.entry(s.status).or_insert(0) += 1;
+        let _ = accept_histogram.record(s.latency.as_micros().max(1) as u64);
+    }
+    let server_errors: usize = status_counts.iter().filter(|(s, _)| **s >= 500 || **s == 0).map(|(_, n)| n).sum();
+    if server_errors > 0 {
+        violations.push(format!("{server_errors} answers were 5xx or no answer"));
+    }
+    let mut final_histogram = report::histogram();
+    let (mut confirmed_bookings, mut rejected_bookings, mut confirmed_seats, mut tickets_issued) = (0, 0, 0i64, 0i64);
+    let (mut first_accept, mut last_final) = (None, None);
+    for result in &finals {
+        match result {
+            Ok(b) => {
+                let took = (b.updated_at - b.created_at).num_microseconds().unwrap_or(0).max(1) as u64;
+                let _ = final_histogram.record(took);
+                first_accept = first_accept.min(Some(b.created_at)).or(Some(b.created_at));
+                last_final = last_final.max(Some(b.updated_at));
+                match b.status.as_str() {
+                    "confirmed" => {
+                        confirmed_bookings += 1;
+                        confirmed_seats += b.quantity;
+                        tickets_issued += b.tickets.len() as i64;
+                    }
+                    _ => rejected_bookings += 1,
+                }
+            }
+            Err(violation) => violations.push(violation.clone()),
+        }
+    }
+    let event = api.event(&event_id).await?;
+    let remaining = event["ticket_types"][0]["remaining"].as_i64().context("remaining")?;
+    if confirmed_seats > args.capacity {
+        violations.push(format!("oversold: {confirmed_seats} seats confirmed of {}", args.capacity));
+    }
+    if remaining != args.capacity - confirmed_seats {
+        violations.push(format!("remaining is {remaining}, expected {}", args.capacity - confirmed_seats));
+    }
+    if tickets_issued != confirmed_seats {
+        violations.push(format!("{tickets_issued} tickets for {confirmed_seats} confirmed seats"));
+    }
+    let finalize_seconds = match (first_accept, last_final) {
+        (Some(a), Some(b)) => ((b - a).num_microseconds().unwrap_or(0) as f64 / 1e6).max(1e-3),
+        _ => f64::NAN,
+    };
+    let results = Results {
+        event_id,
+        ticket_type_id: tt,
+        capacity: args.capacity,
+        requests: args.requests,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        quantity: args.quantity,
+        accepted: accepted.len(),
+        confirmed_bookings,
+        confirmed_seats,
+        rejected_bookings,
+        remaining,
+        tickets_issued,
+        sale_seconds,
+        accepted_per_s: accepted.len() as f64 / sale_seconds,
+        responses_per_s: samples.len() as f64 / sale_seconds,
+        finalized_per_s: finals.iter().filter(|r| r.is_ok()).count() as f64 / finalize_seconds,
+        accept_ms: Percentiles::of(&accept_histogram, true),
+        final_ms: Percentiles::of(&final_histogram, false),
+        status_counts,
+        invariants_ok: violations.is_empty(),
+        violations,
+        timeline: report::timeline(&samples),
+    };
+    print_summary(&results);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&results)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!("flash sale: {} requests, {} seats", args.requests, args.capacity);
+        crate::plot::draw(path, &title, &results.timeline)?;
+    }
+    Ok(results.invariants_ok)
+}
+
+fn print_summary(r: &Results) {
+    let counts: Vec<String> = r.status_counts.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+    let verdict = if r.invariants_ok { "all hold".to_owned() } else { r.violations.join("; ") };
+    let rows = [
+        (
+            "requests",
+            format!(
+                "{} in {:.2} s ({})",
+                r.requests,
+                r.sale_seconds,
+                r.rate.map_or(format!("closed loop, {} in flight", r.concurrency), |x| format!("open loop, {x}/s"))
+            ),
+        ),
+        ("answers", counts.join(", ")),
+        ("accepted/s", format!("{:.0}", r.accepted_per_s)),
+        ("answers/s", format!("{:.0}", r.responses_per_s)),
+        ("finalized/s", format!("{:.0}", r.finalized_per_s)),
+        (
+            "accept p50/p99/p99.9",
+            format!("{:.1} / {:.1} / {:.1} ms", r.accept_ms.p50, r.accept_ms.p99, r.accept_ms.p999.unwrap_or(0.0)),
+        ),
+        ("accept→final p50/p99", format!("{:.1} / {:.1} ms", r.final_ms.p50, r.final_ms.p99)),
+        (
+            "seats",
+            format!(
+                "{} confirmed of {}, {} remaining, {} tickets",
+                r.confirmed_seats, r.capacity, r.remaining, r.tickets_issued
+            ),
+        ),
+        ("bookings", format!("{} confirmed, {} rejected", r.confirmed_bookings, r.rejected_bookings)),
+        ("invariants", verdict),
+    ];
+    println!("\n{}", report::table(&rows));
+}

@@ -1,0 +1,49 @@
+//! `boxoffice-loadgen`: drives a running Boxoffice like a crowd does, measures
+//! it, and checks from the outside that it kept its promises.
+
+mod browse;
+mod client;
+mod flash_sale;
+mod plot;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "boxoffice-loadgen", version, about = "Load generator for Boxoffice")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A popular event goes on sale: many buyers, few seats.
+    FlashSale(flash_sale::Args),
+    /// Reads: one event and the first page of the list, at a fixed concurrency.
+    Browse(browse::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::FlashSale(args) => flash_sale::run(args).await,
+            Command::Browse(args) => browse::run(args).await,
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("FAILED: see the violations above");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
