@@ -26,6 +26,9 @@ pub struct AppState {
     pub bookings: BookingCache,
     pub catalog: Catalog,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub read_cache: crate::cache::read::ReadCache,
+    pub limiter: crate::cache::rate_limit::RateLimiter,
+    pub limits: Arc<crate::http::rate_limit::Limits>,
 }
 
 /// Why the process could not start: one line for the operator.
@@ -74,11 +77,20 @@ impl AppState {
         };
         let tokens = TokenKeys::new(&secret, config.access_token_ttl());
         let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl());
+        let read_cache = crate::cache::read::ReadCache::new(
+            redis.clone(),
+            config.read_cache == "on",
+            std::time::Duration::from_millis(config.read_cache_ttl_ms),
+        );
+        let limits = Arc::new(crate::http::rate_limit::Limits::from_config(&config));
         Ok(Self {
             config: Arc::new(config),
             bookings: BookingCache::new(redis.clone()),
             catalog: Catalog::new(db.clone()),
             metrics: Arc::default(),
+            read_cache,
+            limiter: crate::cache::rate_limit::RateLimiter::new(redis.clone()),
+            limits,
             db,
             redis,
             broker,

@@ -93,6 +93,31 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMITS", global = true, default_value = "on")]
     pub rate_limits: String,
 
+    /// Requests per user per window on authenticated routes, as `N/SECONDS`.
+    #[arg(long, env = "RATE_LIMIT_USER", global = true, default_value = "300/60")]
+    pub rate_limit_user: String,
+
+    /// Requests per client IP per window on anonymous API routes.
+    #[arg(long, env = "RATE_LIMIT_ANONYMOUS", global = true, default_value = "600/60")]
+    pub rate_limit_anonymous: String,
+
+    /// Requests per client IP per window to login, register and refresh.
+    #[arg(long, env = "RATE_LIMIT_AUTH", global = true, default_value = "30/60")]
+    pub rate_limit_auth: String,
+
+    /// Login attempts per email address per window (brute force on one account).
+    #[arg(long, env = "RATE_LIMIT_LOGIN_EMAIL", global = true, default_value = "10/900")]
+    pub rate_limit_login_email: String,
+
+    /// `off` serves every read from PostgreSQL (to measure what the cache gives).
+    #[arg(long, env = "READ_CACHE", global = true, default_value = "on")]
+    pub read_cache: String,
+
+    /// How long a cached event (and the first page of the list) is served;
+    /// `remaining` seats may lag by this much.
+    #[arg(long, env = "READ_CACHE_TTL_MS", global = true, default_value_t = 1000)]
+    pub read_cache_ttl_ms: u64,
+
     /// `true`: the client IP for rate limits comes from `X-Forwarded-For`.
     #[arg(long, env = "TRUST_PROXY_HEADERS", global = true, default_value_t = false)]
     pub trust_proxy_headers: bool,
@@ -131,6 +156,20 @@ impl Config {
         }
         if self.booking_max_attempts == 0 {
             return Err("BOOKING_MAX_ATTEMPTS must be at least 1".into());
+        }
+        for (name, value) in [
+            ("RATE_LIMIT_USER", &self.rate_limit_user),
+            ("RATE_LIMIT_ANONYMOUS", &self.rate_limit_anonymous),
+            ("RATE_LIMIT_AUTH", &self.rate_limit_auth),
+            ("RATE_LIMIT_LOGIN_EMAIL", &self.rate_limit_login_email),
+        ] {
+            crate::cache::rate_limit::Limit::parse(value).map_err(|err| format!("{name}: {err}"))?;
+        }
+        if !matches!(self.read_cache.as_str(), "on" | "off") {
+            return Err(format!("READ_CACHE must be `on` or `off`, not `{}`", self.read_cache));
+        }
+        if !(1..=60_000).contains(&self.read_cache_ttl_ms) {
+            return Err("READ_CACHE_TTL_MS must be between 1 and 60000".into());
         }
         if !matches!(self.rate_limits.as_str(), "on" | "off") {
             return Err(format!("RATE_LIMITS must be `on` or `off`, not `{}`", self.rate_limits));

@@ -49,6 +49,8 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String },
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
+    #[error("too many requests; try again in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
     /// A part of the system cannot be reached; try again later.
@@ -61,6 +63,16 @@ pub enum ApiError {
 impl ApiError {
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::Conflict { code: "conflict", detail: detail.into() }
+    }
+
+    /// An equal error for another waiter on the same failed load (the
+    /// original is not `Clone`: it may hold an `anyhow::Error`).
+    pub fn replay(&self) -> Self {
+        match self {
+            Self::Unavailable(part) => Self::Unavailable(part),
+            Self::NotFound(what) => Self::NotFound(what),
+            other => Self::Internal(anyhow::anyhow!("{other}")),
+        }
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {
@@ -78,6 +90,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::EmailTaken | Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -97,6 +110,7 @@ impl ApiError {
             Self::Conflict { code, .. } => code,
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -110,6 +124,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let code = self.code();
+        let retry_after = match &self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            _ => None,
+        };
         if let Self::Internal(err) = &self {
             // The details go to the log, never to the client.
             tracing::error!(error = ?err, "internal error");
@@ -136,6 +154,9 @@ impl IntoResponse for ApiError {
             StatusCode::SERVICE_UNAVAILABLE => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
             }
+            StatusCode::TOO_MANY_REQUESTS => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.unwrap_or(1)));
+            }
             _ => {}
         }
         response
@@ -147,6 +168,11 @@ impl From<sqlx::Error> for ApiError {
         if crate::db::is_unreachable(&err) {
             tracing::warn!(error = %err, "database unreachable");
             return Self::Unavailable("the database");
+        }
+        // Serialization failure or deadlock: nothing was changed; a retry works.
+        if err.as_database_error().and_then(|e| e.code()).is_some_and(|c| c == "40001" || c == "40P01") {
+            tracing::warn!(error = %err, "transaction conflict; asking the client to retry");
+            return Self::Unavailable("the database (a concurrent change)");
         }
         Self::Internal(err.into())
     }

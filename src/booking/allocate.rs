@@ -35,6 +35,14 @@ pub struct BatchOutcome {
 
 pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Result<BatchOutcome, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    // Locks first: a copy of one of these messages being decided by another
+    // worker holds the same ticket type's lock until it commits, so the
+    // redelivery check below sees its result instead of racing it.
+    let mut ticket_type_ids: Vec<Uuid> = requests.iter().map(|r| r.ticket_type_id).collect();
+    ticket_type_ids.sort();
+    ticket_type_ids.dedup();
+    let locked = db::lock_ticket_types(&mut tx, &ticket_type_ids).await?;
+
     let ids: Vec<Uuid> = requests.iter().map(|r| r.booking_id).collect();
     let decided_before = db::already_final(&mut tx, &ids).await?;
 
@@ -45,10 +53,6 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
 
     let duplicates = duplicate_keys(&mut tx, &fresh).await?;
 
-    let mut ticket_type_ids: Vec<Uuid> = fresh.iter().map(|r| r.ticket_type_id).collect();
-    ticket_type_ids.sort();
-    ticket_type_ids.dedup();
-    let locked = db::lock_ticket_types(&mut tx, &ticket_type_ids).await?;
     let mut inventory: HashMap<Uuid, Inventory> = locked
         .iter()
         .map(|tt| {
@@ -121,7 +125,16 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
         })
         .unzip();
     if !outcomes.ids.is_empty() {
-        db::write_outcomes(&mut tx, &outcomes).await?;
+        let written = db::write_outcomes(&mut tx, &outcomes).await?;
+        if written != outcomes.ids.len() as u64 {
+            // A booking was decided elsewhere after all: roll back rather
+            // than take seats twice; the retry finds it decided and skips it.
+            return Err(sqlx::Error::Protocol(format!(
+                "{} of {} bookings were decided concurrently; batch rolled back",
+                outcomes.ids.len() as u64 - written,
+                outcomes.ids.len()
+            )));
+        }
         db::insert_tickets(&mut tx, &tickets).await?;
         db::take_seats(&mut tx, &changed, &taken).await?;
         // The confirmation emails commit with the bookings, or not at all.

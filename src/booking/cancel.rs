@@ -12,8 +12,15 @@ use crate::error::ApiError;
 /// unless it is confirmed with no ticket checked in.
 pub async fn cancel_booking(state: &AppState, user_id: Uuid, booking_id: Uuid) -> Result<BookingRow, ApiError> {
     let mut tx = state.db.begin().await?;
-    let booking =
-        db::lock(&mut tx, booking_id).await?.filter(|b| b.user_id == user_id).ok_or(ApiError::NotFound("booking"))?;
+    // Lock order everywhere: ticket type, then bookings (the worker and event
+    // cancellation do the same), so two cancellations never deadlock.
+    let ticket_type_id = db::find(&mut tx, booking_id)
+        .await?
+        .filter(|b| b.user_id == user_id)
+        .ok_or(ApiError::NotFound("booking"))?
+        .ticket_type_id;
+    db::lock_ticket_type(&mut tx, ticket_type_id).await?;
+    let booking = db::lock(&mut tx, booking_id).await?.ok_or(ApiError::NotFound("booking"))?;
     let refusal = match booking.status {
         BookingStatus::Confirmed => None,
         BookingStatus::Cancelled => Some("the booking is already cancelled"),
@@ -26,9 +33,6 @@ pub async fn cancel_booking(state: &AppState, user_id: Uuid, booking_id: Uuid) -
     if db::has_checked_in_ticket(&mut tx, booking_id).await? {
         return Err(ApiError::conflict("a ticket of this booking was already used at the door"));
     }
-    // Lock order: the worker locks ticket types then writes bookings; here the
-    // booking row is locked first, but the worker never locks a decided
-    // booking, so the two cannot wait on each other.
     db::cancel(&mut tx, &booking, Reason::CancelledByUser.as_str()).await?;
     crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingCancelled, &[booking_id]).await?;
     let cancelled = db::find(&mut tx, booking_id).await?.ok_or(ApiError::NotFound("booking"))?;

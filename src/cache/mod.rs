@@ -5,6 +5,8 @@
 //! Redis costs speed, not correctness.
 
 pub mod bookings;
+pub mod rate_limit;
+pub mod read;
 pub mod revocations;
 
 use std::sync::{Arc, OnceLock, Weak};

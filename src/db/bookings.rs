@@ -49,6 +49,13 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<BookingRow
         .await
 }
 
+/// Locks a ticket type row (before any booking row: the lock order of every
+/// transaction that touches both).
+pub async fn lock_ticket_type(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM ticket_types WHERE id = $1 FOR UPDATE").bind(id).execute(conn).await?;
+    Ok(())
+}
+
 pub async fn find_by_key(conn: &mut PgConnection, user_id: Uuid, key: &str) -> Result<Option<BookingRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {BOOKING_COLUMNS} FROM bookings WHERE user_id = $1 AND idempotency_key = $2"))
         .bind(user_id)
@@ -216,8 +223,9 @@ pub struct Outcomes {
 
 /// Writes decided bookings; a row already pending (written by the API while
 /// Redis was down) is finalised, a decided one is never touched again.
-pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Returns how many rows were written (fewer: some were decided already).
+pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
         "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, reason,
                                unit_price_cents, currency, idempotency_key, accepted_at)
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[], $7::text[],
@@ -240,7 +248,7 @@ pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<(),
     .bind(&o.accepted_at)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(result.rows_affected())
 }
 
 /// Takes `seats[i]` seats from ticket type `ids[i]`.

@@ -104,6 +104,15 @@ pub async fn register(State(state): State<AppState>, Json(req): Json<RegisterReq
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult<axum::Json<TokenPair>> {
+    // Brute force on one account, from however many addresses: limited per email.
+    if state.limits.enabled {
+        let key = format!("login-email:{}", req.email.trim().to_lowercase());
+        if let Some(decision) = super::rate_limit::check(&state, &key, state.limits.login_email).await {
+            if !decision.allowed {
+                return Err(ApiError::RateLimited { retry_after: decision.retry_after_secs });
+            }
+        }
+    }
     // An address that cannot exist is treated like an unknown one: same answer, same work.
     let user = match Email::parse(&req.email) {
         Ok(email) => {

@@ -1,8 +1,9 @@
 //! Events and their ticket types: create, read, list, change, publish, cancel, delete.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use super::extract::{CurrentUser, Json, MaybeUser, Path, Query};
 use crate::app::AppState;
+use crate::cache::read::ReadCache;
 use crate::db;
 use crate::db::events::{self as db_events, EventFields, EventRow, ListFilter, TicketTypeFields, TicketTypeRow};
 use crate::domain::Violations;
@@ -245,6 +247,9 @@ pub async fn create_event(
         rows.push(db_events::insert_ticket_type(&mut tx, row.id, &tt).await.map_err(ticket_type_conflict)?);
     }
     tx.commit().await?;
+    if status == EventStatus::Published {
+        event_changed(&state, row.id).await;
+    }
     tracing::info!(event.id = %row.id, "event created");
     let location = format!("/api/v1/events/{}", row.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(Event::new(row, rows))))
@@ -263,14 +268,47 @@ pub async fn get_event(
     State(state): State<AppState>,
     MaybeUser(viewer): MaybeUser,
     Path(id): Path<Uuid>,
-) -> ApiResult<axum::Json<Event>> {
+) -> ApiResult<Response> {
+    // Through the cache: only what everyone may see is loaded (and shared).
+    let db = state.db.clone();
+    let public = state
+        .read_cache
+        .get_or_load(&ReadCache::event_key(id), || async move {
+            let mut conn = db.acquire().await?;
+            let Some(row) = db_events::find_event(&mut conn, id).await?.filter(|row| visible_to(row, None)) else {
+                return Ok(None);
+            };
+            let ticket_types = db_events::ticket_types_of(&mut conn, &[row.id]).await?;
+            Ok(Some((json_bytes(&Event::new(row, ticket_types))?, true)))
+        })
+        .await?;
+    if let Some(bytes) = public {
+        return Ok(json_response(bytes));
+    }
+    // A draft, for its organizer only: never cached.
+    let Some(viewer) = viewer else { return Err(ApiError::NotFound("event")) };
     let mut conn = state.db.acquire().await?;
     let row = db_events::find_event(&mut conn, id)
         .await?
-        .filter(|row| visible_to(row, viewer.map(|u| u.id)))
+        .filter(|row| visible_to(row, Some(viewer.id)))
         .ok_or(ApiError::NotFound("event"))?;
     let ticket_types = db_events::ticket_types_of(&mut conn, &[row.id]).await?;
-    Ok(axum::Json(Event::new(row, ticket_types)))
+    Ok(axum::Json(Event::new(row, ticket_types)).into_response())
+}
+
+fn json_bytes<T: Serialize>(value: &T) -> ApiResult<Bytes> {
+    serde_json::to_vec(value).map(Bytes::from).map_err(|err| ApiError::Internal(err.into()))
+}
+
+fn json_response(bytes: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// After a change to an event: forget it in every cache of this process
+/// and in the shared read cache.
+async fn event_changed(state: &AppState, id: Uuid) {
+    state.catalog.forget_event(id);
+    state.read_cache.invalidate_event(id).await;
 }
 
 /// Published events, by start time.
@@ -280,12 +318,25 @@ pub async fn get_event(
         (status = 400, description = "Unreadable query string", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn list_events(
-    State(state): State<AppState>,
-    Query(params): Query<ListParams>,
-) -> ApiResult<axum::Json<EventList>> {
+pub async fn list_events(State(state): State<AppState>, Query(params): Query<ListParams>) -> ApiResult<Response> {
     let filter = list_filter(&params, None)?;
-    list(&state, filter).await
+    let first_page =
+        filter.after.is_none() && filter.text_pattern.is_none() && filter.from.is_none() && filter.to.is_none();
+    if !first_page {
+        return Ok(list(&state, filter).await?.into_response());
+    }
+    // The first page is what a crowd opens: through the cache.
+    let key = ReadCache::first_page_key(filter.limit as u32);
+    let loader_state = state.clone();
+    let bytes = state
+        .read_cache
+        .get_or_load(&key, || async move {
+            let axum::Json(page) = list(&loader_state, filter).await?;
+            Ok(Some((json_bytes(&page)?, true)))
+        })
+        .await?
+        .ok_or(ApiError::NotFound("event list"))?;
+    Ok(json_response(bytes))
 }
 
 /// The caller's own events, in every status, by start time.
@@ -349,7 +400,7 @@ pub async fn update_event(
     let row = db_events::update_event(&mut tx, id, &fields.expect("validated")).await?;
     let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
     tx.commit().await?;
-    state.catalog.forget_event(id);
+    event_changed(&state, id).await;
     Ok(axum::Json(Event::new(row, ticket_types)))
 }
 
@@ -385,7 +436,7 @@ pub async fn publish_event(
         _ => db_events::set_status(&mut tx, id, EventStatus::Published).await?,
     };
     tx.commit().await?;
-    state.catalog.forget_event(id);
+    event_changed(&state, id).await;
     Ok(axum::Json(Event::new(row, ticket_types)))
 }
 
@@ -418,7 +469,7 @@ pub async fn cancel_event(
     };
     let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
     tx.commit().await?;
-    state.catalog.forget_event(id);
+    event_changed(&state, id).await;
     tracing::info!(bookings.cancelled = cancelled.len(), "event cancelled");
     Ok(axum::Json(Event::new(row, ticket_types)))
 }
@@ -449,7 +500,7 @@ pub async fn delete_event(
     }
     db_events::delete_event(&mut tx, id).await?;
     tx.commit().await?;
-    state.catalog.forget_event(id);
+    event_changed(&state, id).await;
     tracing::info!("event deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -485,6 +536,7 @@ pub async fn add_ticket_type(
     let row =
         db_events::insert_ticket_type(&mut tx, id, &fields.expect("validated")).await.map_err(ticket_type_conflict)?;
     tx.commit().await?;
+    event_changed(&state, id).await;
     let location = format!("/api/v1/events/{id}/ticket-types/{}", row.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(TicketType::from(row))))
 }
@@ -531,6 +583,11 @@ pub async fn update_ticket_type(
     }
     let row = db_events::update_ticket_type(&mut tx, tt_id, &fields).await.map_err(ticket_type_conflict)?;
     tx.commit().await?;
+    event_changed(&state, id).await;
+    if row.remaining > 0 {
+        // More capacity than sold: sell again at once.
+        crate::booking::cancel::seats_returned(&state, &[tt_id]).await;
+    }
     Ok(axum::Json(row.into()))
 }
 

@@ -6,6 +6,7 @@ pub mod bookings;
 pub mod events;
 pub mod extract;
 pub mod ops;
+pub mod rate_limit;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -85,6 +86,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (routes, openapi) = api_routes().split_for_parts();
     routes
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

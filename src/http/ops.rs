@@ -74,6 +74,18 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
             gauges.push(("boxoffice_outbox_failed", "Emails given up on (see outbox.last_error)", failed));
         }
     }
+    use std::sync::atomic::Ordering;
+    let cache = &state.read_cache;
+    gauges.push((
+        "boxoffice_read_cache_hits",
+        "Reads answered from the Redis read cache",
+        cache.hits.load(Ordering::Relaxed) as i64,
+    ));
+    gauges.push((
+        "boxoffice_read_cache_loads",
+        "Reads that loaded from PostgreSQL",
+        cache.loads.load(Ordering::Relaxed) as i64,
+    ));
     let body = state.metrics.render(&gauges);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -29,30 +29,30 @@ pub fn test_config(extra: &[&str]) -> Config {
     let prefix = format!("test:{id}:");
     let queue_prefix = format!("test.{id}.");
     let mail_dir = std::env::temp_dir().join(format!("boxoffice-test-{id}")).display().to_string();
-    let mut args = vec![
-        "test",
-        "--amqp-queue-prefix",
-        &queue_prefix,
+    let defaults = [
+        ("--amqp-queue-prefix", queue_prefix.as_str()),
         // Test queues vanish five minutes after their last use; classic ones,
         // because creating and expiring hundreds of quorum queues a run stalls
         // the broker (the quorum topology has its own test).
-        "--amqp-queue-expires-ms",
-        "300000",
-        "--amqp-queue-type",
-        "classic",
-        "--database-url",
-        &database_url,
-        "--database-max-connections",
-        "5",
-        "--redis-key-prefix",
-        &prefix,
-        "--jwt-secret",
-        JWT_SECRET,
-        "--bind-addr",
-        "127.0.0.1:0",
-        "--mail-dir",
-        &mail_dir,
+        ("--amqp-queue-expires-ms", "300000"),
+        ("--amqp-queue-type", "classic"),
+        // Tests make many accounts from one address; the rate-limit tests turn
+        // limits back on with their own numbers.
+        ("--rate-limits", "off"),
+        ("--database-url", database_url.as_str()),
+        ("--database-max-connections", "5"),
+        ("--redis-key-prefix", prefix.as_str()),
+        ("--jwt-secret", JWT_SECRET),
+        ("--bind-addr", "127.0.0.1:0"),
+        ("--mail-dir", mail_dir.as_str()),
     ];
+    let mut args = vec!["test"];
+    for (flag, value) in defaults {
+        // A flag in `extra` replaces the default.
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
     args.extend_from_slice(extra);
     TestCli::parse_from(args).config
 }

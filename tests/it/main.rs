@@ -3,6 +3,7 @@
 
 mod auth;
 mod bookings;
+mod cache;
 mod emails;
 mod errors;
 mod events;

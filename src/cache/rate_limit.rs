@@ -1,0 +1,105 @@
+//! Rate limits: GCRA (the generic cell rate algorithm) in one Lua script.
+//!
+//! Each key keeps a single timestamp, the "theoretical arrival time"; the
+//! script reads Redis's own clock, so every API replica agrees. A limit of
+//! N per window lets N requests through at once and then one every
+//! window/N (`brandur/redis-cell` is the model).
+
+use std::time::Duration;
+
+use redis::Script;
+
+use super::{CacheError, Redis};
+
+/// `count` requests per `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub period: Duration,
+}
+
+impl Limit {
+    /// Parses `N/SECONDS`, e.g. `300/60`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let bad = || format!("`{raw}` is not a limit like 300/60 (requests per seconds)");
+        let (count, secs) = raw.split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let secs: u64 = secs.trim().parse().map_err(|_| bad())?;
+        if count == 0 || secs == 0 || secs > 86_400 {
+            return Err(bad());
+        }
+        Ok(Self { count, period: Duration::from_secs(secs) })
+    }
+}
+
+/// The outcome of one check, with what the `RateLimit-*` headers report.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the full quota is back.
+    pub reset_secs: u64,
+    /// Seconds to wait before the next request can pass (when refused).
+    pub retry_after_secs: u64,
+}
+
+// Whole microseconds throughout (exact in Lua's doubles), so the arithmetic
+// of `remaining` has no rounding surprises.
+const GCRA: &str = r#"
+local period = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local interval = math.floor(period / limit)
+local tolerance = interval * (limit - 1)
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+if now < tat - tolerance then
+  return {0, 0, math.ceil((tat - now) / 1000), math.ceil((tat - tolerance - now) / 1000)}
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+local remaining = math.floor((now + tolerance - new_tat) / interval) + 1
+if remaining < 0 then remaining = 0 end
+return {1, remaining, math.ceil((new_tat - now) / 1000), 0}
+"#;
+
+#[derive(Clone)]
+pub struct RateLimiter {
+    redis: Redis,
+    script: Script,
+}
+
+impl RateLimiter {
+    pub fn new(redis: Redis) -> Self {
+        Self { redis, script: Script::new(GCRA) }
+    }
+
+    /// Counts one request against `key`.
+    pub async fn check(&self, key: &str, limit: Limit) -> Result<Decision, CacheError> {
+        let mut invocation = self.script.prepare_invoke();
+        invocation.key(self.redis.key(&format!("rate:{key}"))).arg(limit.period.as_micros() as u64).arg(limit.count);
+        let (allowed, remaining, reset_ms, retry_ms): (i64, i64, i64, i64) = self.redis.invoke(&invocation).await?;
+        Ok(Decision {
+            allowed: allowed == 1,
+            limit: limit.count,
+            remaining: remaining.max(0) as u32,
+            reset_secs: (reset_ms.max(0) as u64).div_ceil(1000),
+            retry_after_secs: (retry_ms.max(0) as u64).div_ceil(1000).max(1),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_parse_from_count_per_seconds() {
+        assert_eq!(Limit::parse("300/60").unwrap(), Limit { count: 300, period: Duration::from_secs(60) });
+        for bad in ["", "300", "0/60", "5/0", "x/60", "5/100000"] {
+            assert!(Limit::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
