@@ -30,6 +30,15 @@ pub enum Command {
     /// Inspect or replay the booking dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCommand),
+    /// The email outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum OutboxCommand {
+    /// Put the emails given up on (status `failed`) back in line, after fixing the cause.
+    RetryFailed,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -111,6 +120,15 @@ async fn run_command(command: Command, config: Config) -> Result<(), StartError>
             Ok(())
         }
         Command::Dlq(dlq) => run_dlq(dlq, config).await,
+        Command::Outbox(OutboxCommand::RetryFailed) => {
+            let url = crate::config::redact_url(&config.database_url);
+            let unreachable = |err: sqlx::Error| StartError::Database { url: url.clone(), reason: err.to_string() };
+            let pool = crate::db::pool(&config.database_url, 1).await.map_err(unreachable)?;
+            let mut conn = pool.acquire().await.map_err(unreachable)?;
+            let count = crate::db::outbox::retry_failed(&mut conn).await.map_err(unreachable)?;
+            eprintln!("{count} email(s) back in the outbox");
+            Ok(())
+        }
     }
 }
 

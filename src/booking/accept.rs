@@ -73,7 +73,13 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
                 return Err(key_reused());
             }
             if !record.accepted {
-                return Err(key_in_flight());
+                // Still being accepted, or the API died before marking it:
+                // once the worker has written the booking, it is the answer.
+                let mut conn = state.db.acquire().await?;
+                return match db::bookings::find(&mut conn, record.booking_id).await? {
+                    Some(_) => Ok(Accepted::Replayed(record.booking_id)),
+                    None => Err(key_in_flight()),
+                };
             }
             return Ok(Accepted::Replayed(record.booking_id));
         }
@@ -88,6 +94,10 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
         tracing::warn!(error = %err, booking.id = %message.booking_id, "booking not published; answering 503");
         if let Err(err) = state.bookings.withdraw(&message).await {
             tracing::warn!(error = %err, booking.id = %message.booking_id, "could not withdraw the pending record");
+        }
+        if !err.certainly_unsent() {
+            let mut conn = state.db.acquire().await?;
+            db::bookings::tombstone(&mut conn, &message).await?;
         }
         state.metrics.bookings_unavailable.fetch_add(1, Ordering::Relaxed);
         return Err(ApiError::Unavailable("the booking queue"));
@@ -120,7 +130,12 @@ async fn accept_without_redis(state: &AppState, message: BookingRequested) -> Re
     }
     if let Err(err) = state.broker.publish_booking(&message).await {
         tracing::warn!(error = %err, booking.id = %message.booking_id, "booking not published; answering 503");
-        db::bookings::delete_pending(&mut conn, message.booking_id).await?;
+        if err.certainly_unsent() {
+            db::bookings::delete_pending(&mut conn, message.booking_id).await?;
+        } else {
+            db::bookings::tombstone(&mut conn, &message).await?;
+        }
+        state.metrics.bookings_unavailable.fetch_add(1, Ordering::Relaxed);
         return Err(ApiError::Unavailable("the booking queue"));
     }
     Ok(Accepted::New(PendingBooking::from(&message)))

@@ -5,7 +5,8 @@
 //! Keys (after the prefix):
 //! - `idem:{user}:{key}`: the booking an Idempotency-Key maps to, 24 h;
 //! - `booking:{id}`: a pending booking, until the worker has committed it;
-//! - `pending:{event}`, `user-pending:{user}`: sets of pending booking ids;
+//! - `pending:{event}`, `user-pending:{user}`: sorted sets of pending booking
+//!   ids, scored by acceptance time (so entries a crash left behind age out);
 //! - `sold-out:{ticket type}`: set by the worker when no seat is left, for a
 //!   few seconds at a time, so a stale flag heals by itself.
 
@@ -20,6 +21,12 @@ use super::{CacheError, Redis};
 use crate::queue::BookingRequested;
 
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// An Idempotency-Key reserved by a request still being accepted: short, so a
+/// crash between reserving and publishing frees the key soon.
+pub const IN_FLIGHT_TTL: Duration = Duration::from_secs(30);
+/// A pending booking older than this no longer counts in an event's queue
+/// (only a crash between commit and cleanup leaves one behind).
+pub const PENDING_STALE: Duration = Duration::from_secs(3600);
 /// How long a pending booking stays visible without the worker writing it
 /// (a message parked in the dead-letter queue, say).
 pub const PENDING_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -79,8 +86,8 @@ if existing then return {'key_used', existing} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'sold_out', ''} end
 if ARGV[1] == '1' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
 redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
-redis.call('SADD', KEYS[4], ARGV[6])
-redis.call('SADD', KEYS[5], ARGV[6])
+redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+redis.call('ZADD', KEYS[5], ARGV[7], ARGV[6])
 return {'admitted', ''}
 "#;
 
@@ -129,10 +136,11 @@ impl BookingCache {
             .key(self.user_pending_key(message.user_id))
             .arg(if key.is_some() { "1" } else { "0" })
             .arg(serde_json::to_string(&record).expect("serializes"))
-            .arg(IDEMPOTENCY_TTL.as_secs())
+            .arg(IN_FLIGHT_TTL.as_secs())
             .arg(serde_json::to_string(&pending).expect("serializes"))
             .arg(PENDING_TTL.as_secs())
-            .arg(message.booking_id.to_string());
+            .arg(message.booking_id.to_string())
+            .arg(message.accepted_at.timestamp_millis());
         let (verdict, payload): (String, String) = self.redis.invoke(&invocation).await?;
         match verdict.as_str() {
             "admitted" => Ok(Admission::Admitted),
@@ -171,8 +179,8 @@ impl BookingCache {
 
     fn forget_pending(&self, pipe: &mut redis::Pipeline, booking: &PendingBooking) {
         pipe.cmd("DEL").arg(self.booking_key(booking.id)).ignore();
-        pipe.cmd("SREM").arg(self.event_pending_key(booking.event_id)).arg(booking.id.to_string()).ignore();
-        pipe.cmd("SREM").arg(self.user_pending_key(booking.user_id)).arg(booking.id.to_string()).ignore();
+        pipe.cmd("ZREM").arg(self.event_pending_key(booking.event_id)).arg(booking.id.to_string()).ignore();
+        pipe.cmd("ZREM").arg(self.user_pending_key(booking.user_id)).arg(booking.id.to_string()).ignore();
     }
 
     /// After the worker committed: the bookings are in PostgreSQL now, and
@@ -209,8 +217,11 @@ impl BookingCache {
 
     /// The caller's pending bookings (newest first).
     pub async fn pending_of_user(&self, user_id: Uuid) -> Result<Vec<PendingBooking>, CacheError> {
-        let (ids,): (Vec<String>,) =
-            self.redis.query(redis::pipe().cmd("SMEMBERS").arg(self.user_pending_key(user_id))).await?;
+        let since = chrono::Utc::now().timestamp_millis() - PENDING_STALE.as_millis() as i64;
+        let (ids,): (Vec<String>,) = self
+            .redis
+            .query(redis::pipe().cmd("ZRANGEBYSCORE").arg(self.user_pending_key(user_id)).arg(since).arg("+inf"))
+            .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -224,8 +235,12 @@ impl BookingCache {
 
     /// How many bookings of the event are accepted and not yet written.
     pub async fn pending_count(&self, event_id: Uuid) -> Result<u64, CacheError> {
-        let (count,): (u64,) =
-            self.redis.query(redis::pipe().cmd("SCARD").arg(self.event_pending_key(event_id))).await?;
+        let key = self.event_pending_key(event_id);
+        let since = chrono::Utc::now().timestamp_millis() - PENDING_STALE.as_millis() as i64;
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZREMRANGEBYSCORE").arg(&key).arg("-inf").arg(format!("({since}")).ignore();
+        pipe.cmd("ZCARD").arg(&key);
+        let (count,): (u64,) = self.redis.query(&pipe).await?;
         Ok(count)
     }
 }

@@ -111,9 +111,32 @@ pub async fn insert_pending(conn: &mut PgConnection, m: &BookingRequested) -> Re
     Ok(())
 }
 
-/// Removes a pending row whose message never reached the broker.
+/// Removes a pending row whose message certainly never reached the broker.
 pub async fn delete_pending(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM bookings WHERE id = $1 AND status = 'pending'").bind(id).execute(conn).await?;
+    Ok(())
+}
+
+/// Records a request answered 503 whose message may still have reached the
+/// broker (the confirm timed out): decided as rejected (`not_accepted`), so
+/// should the message arrive after all, the worker finds it decided and takes
+/// no seat. Its Idempotency-Key is released for the client's retry.
+pub async fn tombstone(conn: &mut PgConnection, m: &BookingRequested) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, reason, accepted_at)
+         VALUES ($1, $2, $3, $4, $5, 'rejected', 'not_accepted', $6)
+         ON CONFLICT (id) DO UPDATE SET status = 'rejected', reason = 'not_accepted', idempotency_key = NULL,
+                                        updated_at = now()
+         WHERE bookings.status = 'pending'",
+    )
+    .bind(m.booking_id)
+    .bind(m.user_id)
+    .bind(m.event_id)
+    .bind(m.ticket_type_id)
+    .bind(m.quantity)
+    .bind(m.accepted_at)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -191,14 +214,21 @@ impl LockedTicketType {
 
 /// Locks the ticket types in id order, so concurrent workers (and
 /// cancellations) always take the locks in the same order and never deadlock.
+///
+/// The event's status is read by a second statement, after the locks are
+/// held: a statement that waited for a lock still sees the rows of other
+/// tables as they were when it started, and an event cancelled meanwhile
+/// (its cancellation holds these locks) would look published.
 pub async fn lock_ticket_types(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<LockedTicketType>, sqlx::Error> {
+    sqlx::query("SELECT id FROM ticket_types WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query_as(
         "SELECT t.id, t.event_id, t.remaining, t.max_per_order, t.price_cents, t.currency,
                 e.status AS event_status, e.starts_at, e.ends_at, e.sales_start, e.sales_end, e.published_at
          FROM ticket_types t JOIN events e ON e.id = t.event_id
-         WHERE t.id = ANY($1)
-         ORDER BY t.id
-         FOR UPDATE OF t",
+         WHERE t.id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(conn)
@@ -297,7 +327,7 @@ pub async fn insert_tickets(conn: &mut PgConnection, t: &NewTickets) -> Result<(
 pub async fn cancel(conn: &mut PgConnection, booking: &BookingRow, reason: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "WITH b AS (UPDATE bookings SET status = 'cancelled', reason = $2, updated_at = now() WHERE id = $1),
-              t AS (UPDATE tickets SET status = 'void' WHERE booking_id = $1)
+              t AS (UPDATE tickets SET status = 'void' WHERE booking_id = $1 AND status = 'valid')
          UPDATE ticket_types SET remaining = remaining + $3, updated_at = now() WHERE id = $4",
     )
     .bind(booking.id)

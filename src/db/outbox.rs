@@ -80,31 +80,68 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease: Duration) -> 
     .await
 }
 
-pub async fn mark_sent(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL WHERE id = $1")
-        .bind(id)
+// The outcome of a claimed row is recorded only while the claim still holds
+// (same attempt, still pending): a mailer that took longer than its lease must
+// not overwrite what the next claimer did.
+const STILL_MINE: &str = "id = $1 AND attempts = $2 AND status = 'pending'";
+
+pub async fn mark_sent(conn: &mut PgConnection, row: &OutboxRow) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL WHERE {STILL_MINE}"))
+        .bind(row.id)
+        .bind(row.attempts)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-pub async fn reschedule(conn: &mut PgConnection, id: Uuid, delay: Duration, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $2), last_error = $3 WHERE id = $1")
-        .bind(id)
-        .bind(delay.as_secs_f64())
+/// Not sent, and not to be: the change it announced was undone first.
+pub async fn mark_skipped(conn: &mut PgConnection, row: &OutboxRow, why: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("UPDATE outbox SET status = 'skipped', last_error = $3 WHERE {STILL_MINE}"))
+        .bind(row.id)
+        .bind(row.attempts)
+        .bind(why)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn reschedule(
+    conn: &mut PgConnection,
+    row: &OutboxRow,
+    delay: Duration,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "UPDATE outbox SET next_attempt_at = now() + make_interval(secs => $3), last_error = $4 WHERE {STILL_MINE}"
+    ))
+    .bind(row.id)
+    .bind(row.attempts)
+    .bind(delay.as_secs_f64())
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn mark_failed(conn: &mut PgConnection, row: &OutboxRow, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("UPDATE outbox SET status = 'failed', last_error = $3 WHERE {STILL_MINE}"))
+        .bind(row.id)
+        .bind(row.attempts)
         .bind(error)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-pub async fn mark_failed(conn: &mut PgConnection, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE outbox SET status = 'failed', last_error = $2 WHERE id = $1")
-        .bind(id)
-        .bind(error)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Puts given-up rows back in line (after fixing what made them fail);
+/// returns how many.
+pub async fn retry_failed(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = now() WHERE status = 'failed'",
+    )
+    .execute(conn)
+    .await?;
+    Ok(result.rows_affected())
 }
 
 /// (pending, failed) rows: the outbox depth and what was given up on.

@@ -4,7 +4,9 @@
 //! mailers share the work, none takes a row another holds), renders and sends
 //! them, then marks them sent. A failed send is retried with exponential
 //! backoff and jitter; a permanent refusal (a 5xx reply) is recorded and not
-//! retried. It wakes on `LISTEN outbox` (rows are announced by a trigger as
+//! retried (`boxoffice outbox retry-failed` puts given-up rows back once the
+//! cause is fixed). A confirmation whose booking was cancelled before it went
+//! out is skipped. It wakes on `LISTEN outbox` (rows are announced by a trigger as
 //! they commit) and polls every few seconds for retries coming due.
 
 pub mod render;
@@ -116,17 +118,23 @@ async fn deliver(
     let mail = match render::load(&mut conn, row.booking_id).await {
         Ok(Some(mail)) => mail,
         Ok(None) => {
-            let _ = outbox::mark_failed(&mut conn, row.id, "the booking or its event no longer exists").await;
+            let _ = outbox::mark_failed(&mut conn, row, "the booking or its event no longer exists").await;
             metrics.emails_failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
         Err(_) => return,
     };
+    if row.kind == outbox::Kind::BookingConfirmed && mail.status != "confirmed" {
+        // Cancelled before its confirmation went out: the cancellation
+        // notice says what matters; void tickets are not sent as valid.
+        let _ = outbox::mark_skipped(&mut conn, row, "the booking was cancelled before this email was sent").await;
+        return;
+    }
     let message = match templates.message(row, &mail, envelope) {
         Ok(message) => message,
         Err(err) => {
             tracing::error!(error = %err, "email could not be built; given up");
-            let _ = outbox::mark_failed(&mut conn, row.id, &format!("could not build the message: {err}")).await;
+            let _ = outbox::mark_failed(&mut conn, row, &format!("could not build the message: {err}")).await;
             metrics.emails_failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -134,18 +142,18 @@ async fn deliver(
     let result = match transport.send(message).await {
         Ok(()) => {
             metrics.emails_sent.fetch_add(1, Ordering::Relaxed);
-            outbox::mark_sent(&mut conn, row.id).await
+            outbox::mark_sent(&mut conn, row).await
         }
         Err(err) if err.permanent || row.attempts >= MAX_ATTEMPTS => {
             tracing::error!(error = %err.message, attempts = row.attempts, "email refused for good; given up");
             metrics.emails_failed.fetch_add(1, Ordering::Relaxed);
-            outbox::mark_failed(&mut conn, row.id, &err.message).await
+            outbox::mark_failed(&mut conn, row, &err.message).await
         }
         Err(err) => {
             let delay = backoff(row.attempts);
             tracing::warn!(error = %err.message, attempts = row.attempts, retry_in = ?delay, "email not sent; will retry");
             metrics.emails_retried.fetch_add(1, Ordering::Relaxed);
-            outbox::reschedule(&mut conn, row.id, delay, &err.message).await
+            outbox::reschedule(&mut conn, row, delay, &err.message).await
         }
     };
     if let Err(err) = result {

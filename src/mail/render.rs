@@ -15,6 +15,8 @@ use crate::db::outbox::{Kind, OutboxRow};
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BookingMail {
     pub booking_id: Uuid,
+    /// The booking's status now (a confirmation is not sent once cancelled).
+    pub status: String,
     pub quantity: i32,
     pub email: String,
     pub name: String,
@@ -30,7 +32,7 @@ pub struct BookingMail {
 /// event no longer exists.
 pub async fn load(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<BookingMail>, sqlx::Error> {
     let mail: Option<BookingMail> = sqlx::query_as(
-        "SELECT b.id AS booking_id, b.quantity, u.email, u.name, e.title, e.venue, e.starts_at, t.name AS ticket_type
+        "SELECT b.id AS booking_id, b.status, b.quantity, u.email, u.name, e.title, e.venue, e.starts_at, t.name AS ticket_type
          FROM bookings b
          JOIN users u ON u.id = b.user_id
          JOIN events e ON e.id = b.event_id

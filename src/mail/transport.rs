@@ -43,7 +43,7 @@ impl Transport {
                 .send(message)
                 .await
                 .map(|_| ())
-                .map_err(|err| SendError { permanent: err.is_permanent(), message: err.to_string() }),
+                .map_err(|err| SendError { permanent: refuses_the_recipient(&err), message: err.to_string() }),
             Self::Files(files) => files
                 .send(message)
                 .await
@@ -51,4 +51,12 @@ impl Transport {
                 .map_err(|err| SendError { permanent: false, message: err.to_string() }),
         }
     }
+}
+
+/// Only a refusal of this one recipient is final (no such mailbox, not
+/// local, bad address). Other 5xx replies, such as a failed login or a
+/// refused sender, are a misconfiguration that affects every email: retried
+/// with backoff (and visible in the log and /metrics) until it is fixed.
+fn refuses_the_recipient(err: &lettre::transport::smtp::Error) -> bool {
+    err.is_permanent() && err.status().map(u16::from).is_some_and(|code| matches!(code, 550 | 551 | 553))
 }

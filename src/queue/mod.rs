@@ -35,6 +35,15 @@ pub enum PublishError {
     Amqp(#[from] lapin::Error),
 }
 
+impl PublishError {
+    /// Whether the broker certainly does not have the message: it was never
+    /// sent, or the broker said no. A timeout or a broken channel after
+    /// sending leaves it unknown: the message may still be queued.
+    pub fn certainly_unsent(&self) -> bool {
+        matches!(self, Self::NotConnected(_) | Self::Refused)
+    }
+}
+
 /// A handle on the broker connection and its pool of publishing channels;
 /// cheap to clone.
 #[derive(Clone)]

@@ -14,10 +14,12 @@
 //! a long delay never holds up a short one) and then dead-letters them back
 //! to the main exchange.
 //!
-//! The booking queue and the dead-letter queue are quorum queues (replicated,
-//! fsynced before the confirm). The retry queues are classic durable queues:
-//! a message only sits there after a failure, for seconds, and a quorum queue
-//! per delay would make declaring the topology several times slower.
+//! Every queue is a quorum queue (replicated, fsynced before the confirm;
+//! `AMQP_QUEUE_TYPE=classic` for single-node development and the tests).
+//! Quorum queues dead-letter with the `at-least-once` strategy, so a message
+//! on its way back from a delay queue cannot be lost. The booking queue
+//! itself dead-letters a message redelivered `DELIVERY_LIMIT` times (a worker
+//! crashing on it again and again) instead of dropping it.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -27,6 +29,8 @@ use lapin::{Channel, ExchangeKind};
 pub const RETRY_DELAYS_SECS: [u32; 4] = [1, 5, 30, 120];
 
 const BOOKING_KEY: &str = "booking";
+/// Redeliveries of one message (crashes while holding it) before it is parked.
+const DELIVERY_LIMIT: u32 = 20;
 
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -88,11 +92,16 @@ impl Topology {
         channel.exchange_declare(&self.retry_exchange(), ExchangeKind::Direct, durable, FieldTable::default()).await?;
         channel.exchange_declare(&self.dead_exchange(), ExchangeKind::Fanout, durable, FieldTable::default()).await?;
 
-        self.declare_queue(channel, &self.queue(), self.quorum()).await?;
+        let mut args = self.durable();
+        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(self.dead_exchange().into()));
+        if self.is_quorum() {
+            args.insert("x-delivery-limit".into(), AMQPValue::LongUInt(DELIVERY_LIMIT));
+        }
+        self.declare_queue(channel, &self.queue(), args).await?;
         self.bind(channel, &self.queue(), &self.exchange(), BOOKING_KEY).await?;
 
         for delay in RETRY_DELAYS_SECS {
-            let mut args = self.classic();
+            let mut args = self.durable();
             args.insert("x-message-ttl".into(), AMQPValue::LongUInt(delay * 1000));
             args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(self.exchange().into()));
             args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(BOOKING_KEY.into()));
@@ -101,17 +110,24 @@ impl Topology {
             self.bind(channel, &queue, &self.retry_exchange(), &format!("{delay}s")).await?;
         }
 
-        self.declare_queue(channel, &self.dead_queue(), self.quorum()).await?;
+        self.declare_queue(channel, &self.dead_queue(), self.arguments(&self.durable_type)).await?;
         self.bind(channel, &self.dead_queue(), &self.dead_exchange(), "").await?;
         Ok(())
     }
 
-    fn quorum(&self) -> FieldTable {
-        self.arguments(&self.durable_type)
+    fn is_quorum(&self) -> bool {
+        self.durable_type == "quorum"
     }
 
-    fn classic(&self) -> FieldTable {
-        self.arguments("classic")
+    /// Arguments of a queue that dead-letters: quorum queues must be told to
+    /// do it safely.
+    fn durable(&self) -> FieldTable {
+        let mut args = self.arguments(&self.durable_type);
+        if self.is_quorum() {
+            args.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
+            args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
+        }
+        args
     }
 
     fn arguments(&self, queue_type: &str) -> FieldTable {

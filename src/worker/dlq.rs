@@ -2,7 +2,7 @@
 //! what is parked there, `boxoffice dlq replay` sends messages back to the
 //! booking queue (after the cause was fixed) with a fresh attempt count.
 
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions};
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection};
 use serde::Serialize;
@@ -50,11 +50,20 @@ pub enum Selection {
 }
 
 /// Moves the selected messages back to the booking queue; returns how many.
+/// Only the messages parked when it starts are looked at: one that fails
+/// again and comes back meanwhile waits for the next replay.
 pub async fn replay(connection: &Connection, topology: &Topology, selection: Selection) -> lapin::Result<usize> {
     let channel = queue::confirm_channel(connection).await?;
+    let passive = QueueDeclareOptions { passive: true, ..Default::default() };
+    let parked = channel.queue_declare(&topology.dead_queue(), passive, FieldTable::default()).await?.message_count();
     let mut replayed = 0;
     let mut kept = Vec::new();
-    while let Some(message) = channel.basic_get(&topology.dead_queue(), BasicGetOptions { no_ack: false }).await? {
+    let mut seen = 0;
+    while seen < parked {
+        let Some(message) = channel.basic_get(&topology.dead_queue(), BasicGetOptions { no_ack: false }).await? else {
+            break;
+        };
+        seen += 1;
         let delivery = message.delivery;
         let id = delivery.properties.message_id().as_ref().map(|id| id.to_string()).unwrap_or_default();
         let selected = match selection {

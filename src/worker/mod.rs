@@ -168,9 +168,16 @@ fn is_transient(err: &sqlx::Error) -> bool {
         || err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "40001" || code == "40P01")
 }
 
+/// Every try, counted or not: it sets the delay before the next one.
+const TRIES_HEADER: &str = "x-boxoffice-tries";
+
 fn attempts(delivery: &Delivery) -> u32 {
+    header_u32(delivery, ATTEMPTS_HEADER)
+}
+
+fn header_u32(delivery: &Delivery, name: &str) -> u32 {
     let headers = delivery.properties.headers().as_ref();
-    match headers.and_then(|h| h.inner().get(ATTEMPTS_HEADER)) {
+    match headers.and_then(|h| h.inner().get(name)) {
         Some(AMQPValue::LongUInt(n)) => *n,
         Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
         Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
@@ -188,15 +195,21 @@ async fn retry_later(
     delivery: &Delivery,
     err: &sqlx::Error,
 ) -> lapin::Result<()> {
-    let attempts = attempts(delivery) + 1;
+    // An unreachable database is nobody's fault: such tries do not count
+    // against the message (an outage longer than the retries must not park
+    // every booking in the dead-letter queue), but still wait ever longer.
+    let counts = !crate::db::is_unreachable(err);
+    let attempts = attempts(delivery) + u32::from(counts);
+    let tries = header_u32(delivery, TRIES_HEADER) + 1;
     let error = err.to_string();
     if attempts >= state.config.booking_max_attempts {
         tracing::error!(%error, attempts, "booking request out of attempts; dead-lettered");
         dead_letter(channel, topology, delivery, attempts, &error).await?;
     } else {
-        let headers = headers(attempts, &error);
+        let mut headers = headers(attempts, &error);
+        headers.insert(TRIES_HEADER.into(), AMQPValue::LongUInt(tries));
         let properties = queue::persistent_json(message_id(delivery), headers);
-        let key = Topology::retry_key(attempts);
+        let key = Topology::retry_key(tries);
         queue::publish_confirmed(channel, &topology.retry_exchange(), &key, &delivery.data, properties)
             .await
             .map_err(into_lapin)?;

@@ -215,3 +215,59 @@ async fn without_smtp_url_emails_are_written_as_eml_files() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_that_is_not_about_the_recipient_is_retried_not_given_up() {
+    let sink = SmtpSink::start().await;
+    sink.refuse_sender(true); // a misconfigured login affects every email
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 10, 5).await;
+    let reply = app.book(&organizer, &tt, 1, None).await;
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = outbox_rows(&app).await;
+        if rows.first().is_some_and(|r| r.3.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(rows[0].1, "pending", "kept for a retry: {rows:?}");
+    assert!(rows[0].3.as_deref().unwrap().contains("530"));
+    sink.refuse_sender(false);
+    sink.wait_for(1, 30).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_cancelled_before_its_confirmation_went_out_gets_only_the_notice() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (_, token) = buyer(&app).await;
+    let (_, tt) = app.on_sale(&organizer, 10, 5).await;
+    sink.stop();
+    let reply = app.book(&token, &tt, 2, None).await;
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    let cancel = app.call(Method::POST, &format!("/api/v1/bookings/{id}/cancel"), Some(&token), None).await;
+    assert_eq!(cancel.status, StatusCode::OK);
+    sink.restart().await;
+    let messages = sink.wait_for(1, 30).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let messages = if sink.messages().len() > messages.len() { sink.messages() } else { messages };
+    assert_eq!(messages.len(), 1, "no confirmation with void tickets");
+    assert_eq!(messages[0].header("Subject").unwrap(), "Booking cancelled: Night of Rust");
+    // The confirmation comes due again after its backoff, and is skipped then.
+    let mut statuses: Vec<String> = Vec::new();
+    for _ in 0..300 {
+        statuses =
+            sqlx::query_scalar("SELECT status FROM outbox ORDER BY created_at").fetch_all(app.db()).await.unwrap();
+        if statuses[0] != "pending" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(statuses, ["skipped", "sent"]);
+    assert_eq!(sink.messages().len(), 1);
+}

@@ -32,6 +32,8 @@ impl Captured {
 struct Shared {
     messages: Mutex<Vec<Captured>>,
     refused: Mutex<HashSet<String>>,
+    /// Answer every MAIL FROM with 530 (as a server wanting a login would).
+    refuse_sender: std::sync::atomic::AtomicBool,
 }
 
 pub struct SmtpSink {
@@ -60,6 +62,11 @@ impl SmtpSink {
     /// Answers `RCPT TO` for `address` with a permanent 550.
     pub fn refuse(&self, address: &str) {
         self.shared.refused.lock().unwrap().insert(address.to_lowercase());
+    }
+
+    /// Every sender is refused with `530 Authentication required` (or accepted again).
+    pub fn refuse_sender(&self, refuse: bool) {
+        self.shared.refuse_sender.store(refuse, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The server goes away: connections are refused.
@@ -108,6 +115,8 @@ async fn session(stream: tokio::net::TcpStream, shared: Arc<Shared>) -> std::io:
         let upper = line.to_uppercase();
         let reply: &[u8] = if upper.starts_with("EHLO") {
             b"250-sink\r\n250 8BITMIME\r\n"
+        } else if upper.starts_with("MAIL FROM") && shared.refuse_sender.load(std::sync::atomic::Ordering::SeqCst) {
+            b"530 5.7.0 Authentication required\r\n"
         } else if upper.starts_with("HELO") || upper.starts_with("MAIL FROM") || upper == "NOOP" {
             b"250 ok\r\n"
         } else if upper.starts_with("RSET") {
