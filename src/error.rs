@@ -21,6 +21,9 @@ pub struct Problem {
     pub code: String,
     /// One entry per invalid field (empty unless validation failed).
     pub errors: Vec<FieldError>,
+    /// For `already_checked_in`: when the ticket was first scanned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checked_in_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +52,8 @@ pub enum ApiError {
     Conflict { code: &'static str, detail: String },
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
+    #[error("this ticket was already checked in at {0}")]
+    AlreadyCheckedIn(chrono::DateTime<chrono::Utc>),
     #[error("too many requests; try again in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("this method is not allowed on this path")]
@@ -88,7 +93,7 @@ impl ApiError {
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::EmailTaken | Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::Conflict { .. } | Self::AlreadyCheckedIn(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -109,6 +114,7 @@ impl ApiError {
             Self::EmailTaken => "email_taken",
             Self::Conflict { code, .. } => code,
             Self::IdempotencyKeyReused => "idempotency_key_reused",
+            Self::AlreadyCheckedIn(_) => "already_checked_in",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
@@ -128,6 +134,10 @@ impl IntoResponse for ApiError {
             Self::RateLimited { retry_after } => Some(*retry_after),
             _ => None,
         };
+        let checked_in_at = match &self {
+            Self::AlreadyCheckedIn(at) => Some(*at),
+            _ => None,
+        };
         if let Self::Internal(err) = &self {
             // The details go to the log, never to the client.
             tracing::error!(error = ?err, "internal error");
@@ -142,6 +152,7 @@ impl IntoResponse for ApiError {
                 Self::Validation(errors) => errors,
                 _ => Vec::new(),
             },
+            checked_in_at,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();

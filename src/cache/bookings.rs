@@ -233,6 +233,21 @@ impl BookingCache {
         Ok(bookings)
     }
 
+    /// The event's pending bookings (for the organizer's stats).
+    pub async fn pending_of_event(&self, event_id: Uuid) -> Result<Vec<PendingBooking>, CacheError> {
+        let since = chrono::Utc::now().timestamp_millis() - PENDING_STALE.as_millis() as i64;
+        let (ids,): (Vec<String>,) = self
+            .redis
+            .query(redis::pipe().cmd("ZRANGEBYSCORE").arg(self.event_pending_key(event_id)).arg(since).arg("+inf"))
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().filter_map(|id| id.parse().ok()).map(|id| self.booking_key(id)).collect();
+        let (raws,): (Vec<Option<String>>,) = self.redis.query(redis::pipe().cmd("MGET").arg(keys)).await?;
+        Ok(raws.into_iter().flatten().filter_map(|raw| serde_json::from_str(&raw).ok()).collect())
+    }
+
     /// How many bookings of the event are accepted and not yet written.
     pub async fn pending_count(&self, event_id: Uuid) -> Result<u64, CacheError> {
         let key = self.event_pending_key(event_id);

@@ -27,7 +27,18 @@ pub struct Revocations {
     reloading: Arc<AtomicBool>,
     /// Revocations not yet in Redis (it failed): answered from here meanwhile.
     unsynced: Arc<Mutex<HashSet<Uuid>>>,
+    complete: redis::Script,
 }
+
+/// Writes the copied revocations and the marker, unless the loading token
+/// vanished meanwhile.
+const COMPLETE: &str = r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+for i = 3, #ARGV, 2 do redis.call('SET', ARGV[i], 1, 'EX', ARGV[i + 1]) end
+redis.call('SET', KEYS[2], 1, 'EX', ARGV[2])
+redis.call('DEL', KEYS[1])
+return 1
+"#;
 
 /// The marker lives this long; it is set again by the next check that finds
 /// it missing. A revocation that could not reach Redis is thus honoured by
@@ -38,7 +49,14 @@ impl Revocations {
     pub fn new(redis: Redis, db: PgPool, access_token_ttl: Duration) -> Self {
         // A little longer than the token lifetime, for clock leeway.
         let horizon = access_token_ttl + Duration::from_secs(30);
-        Self { redis, db, horizon, reloading: Arc::new(AtomicBool::new(false)), unsynced: Arc::default() }
+        Self {
+            redis,
+            db,
+            horizon,
+            reloading: Arc::new(AtomicBool::new(false)),
+            unsynced: Arc::default(),
+            complete: redis::Script::new(COMPLETE),
+        }
     }
 
     fn marker(&self) -> String {
@@ -111,16 +129,28 @@ impl Revocations {
     }
 
     async fn reload(&self) -> anyhow::Result<()> {
+        // A token set before reading PostgreSQL: should Redis lose its data
+        // while we read (a restart), the token is gone too and the marker is
+        // not set on an incomplete copy.
+        let token = uuid::Uuid::new_v4().to_string();
+        let loading = self.redis.key("revoked:loading");
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(&loading).arg(&token).arg("EX").arg(60).ignore();
+        self.redis.query::<()>(&pipe).await?;
+
         let since = Utc::now() - self.horizon;
         let mut conn = self.db.acquire().await?;
         let revoked = db::sessions::revoked_since(&mut conn, since).await?;
-        let mut pipe = redis::pipe();
+        let mut invocation = self.complete.prepare_invoke();
+        invocation.key(&loading).key(self.marker()).arg(&token).arg(MARKER_TTL.as_secs());
         for (session_id, revoked_at) in &revoked {
             let left = (self.horizon.as_secs() as i64 - (Utc::now() - *revoked_at).num_seconds()).max(1);
-            pipe.cmd("SET").arg(self.session_key(*session_id)).arg(1).arg("EX").arg(left).ignore();
+            invocation.arg(self.session_key(*session_id)).arg(left);
         }
-        pipe.cmd("SET").arg(self.marker()).arg(1).arg("EX").arg(MARKER_TTL.as_secs()).ignore();
-        self.redis.query::<()>(&pipe).await?;
+        let completed: i64 = self.redis.invoke(&invocation).await?;
+        if completed != 1 {
+            anyhow::bail!("Redis lost its data while revocations were copied; copying again at the next check");
+        }
         tracing::info!(revoked = revoked.len(), "revoked sessions copied into Redis");
         Ok(())
     }

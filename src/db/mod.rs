@@ -5,6 +5,7 @@ pub mod bookings;
 pub mod events;
 pub mod outbox;
 pub mod sessions;
+pub mod tickets;
 pub mod users;
 
 use std::time::Duration;

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod booking;
+pub mod csv;
 pub mod event;
 pub mod validation;
 

@@ -611,6 +611,20 @@ async fn lock_as_organizer(conn: &mut PgConnection, id: Uuid, user: CurrentUser)
     Ok(row)
 }
 
+/// The event for a read by its organizer (the attendee list, stats, the
+/// door): 404 when `user` cannot see it, 403 when they can but do not
+/// organize it. No lock: scans at the door must not queue behind each other.
+pub(crate) async fn organizer_event(conn: &mut PgConnection, id: Uuid, user: CurrentUser) -> ApiResult<EventRow> {
+    let row = db_events::find_event(conn, id)
+        .await?
+        .filter(|row| visible_to(row, Some(user.id)))
+        .ok_or(ApiError::NotFound("event"))?;
+    if row.organizer_id != user.id {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(row)
+}
+
 fn refuse_if_cancelled(row: &EventRow) -> ApiResult<()> {
     if row.status == EventStatus::Cancelled {
         return Err(ApiError::conflict("the event is cancelled and can no longer change"));

@@ -3,10 +3,12 @@
 
 pub mod auth;
 pub mod bookings;
+pub mod door;
 pub mod events;
 pub mod extract;
 pub mod ops;
 pub mod rate_limit;
+pub mod tickets;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -35,6 +37,8 @@ use crate::error::{ApiError, Problem};
         (name = "auth", description = "Accounts and sessions"),
         (name = "events", description = "Events and ticket types"),
         (name = "bookings", description = "Booking tickets: accepted onto a queue, decided by the worker"),
+        (name = "tickets", description = "Tickets and their QR codes"),
+        (name = "door", description = "For organizers: check-in, attendee list, sales figures"),
         (name = "ops", description = "Health and readiness"),
     )
 )]
@@ -73,6 +77,12 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::cancel_booking))
         .routes(routes!(bookings::my_bookings))
         .routes(routes!(bookings::event_queue))
+        .routes(routes!(tickets::get_ticket))
+        .routes(routes!(tickets::ticket_qr))
+        .routes(routes!(door::check_in))
+        .routes(routes!(door::undo_check_in))
+        .routes(routes!(door::attendees))
+        .routes(routes!(door::stats))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -152,11 +152,21 @@ async fn logout_ends_the_session_at_once() {
 async fn a_logout_survives_redis_forgetting_it() {
     let app = spawn_app().await;
     let (access, _) = app.user().await;
+    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // Let the first copy of revocations into Redis finish (the first check starts it).
+    app.get("/api/v1/me", Some(&access)).await;
+    let marker = format!("{}revoked:complete", app.state.config.redis_key_prefix);
+    for _ in 0..100 {
+        let exists: bool = redis::cmd("EXISTS").arg(&marker).query_async(&mut conn).await.unwrap();
+        if exists {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     app.call(Method::POST, "/api/v1/auth/logout", Some(&access), None).await;
 
     // Redis keeps nothing on disk; a restart empties it. Simulate by deleting our keys.
-    let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> =
         redis::cmd("KEYS").arg(format!("{}*", app.state.config.redis_key_prefix)).query_async(&mut conn).await.unwrap();
     assert!(!keys.is_empty(), "the logout was not written to Redis");

@@ -279,7 +279,7 @@ impl TestApp {
     }
 
     /// Checks the booking invariants of a ticket type and returns the confirmed seats:
-    /// capacity = remaining + confirmed seats, remaining >= 0, one valid ticket per confirmed seat.
+    /// capacity = remaining + confirmed seats, remaining >= 0, one live (not void) ticket per confirmed seat.
     pub async fn check_invariants(&self, ticket_type_id: &str) -> i64 {
         let tt: Uuid = ticket_type_id.parse().unwrap();
         let (capacity, remaining): (i32, i32) =
@@ -296,7 +296,7 @@ impl TestApp {
         .await
         .unwrap();
         let tickets: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = $1 AND status = 'valid'")
+            sqlx::query_scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = $1 AND status <> 'void'")
                 .bind(tt)
                 .fetch_one(self.db())
                 .await

@@ -4,6 +4,7 @@
 mod auth;
 mod bookings;
 mod cache;
+mod door;
 mod emails;
 mod errors;
 mod events;

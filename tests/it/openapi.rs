@@ -29,6 +29,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/bookings/{id}/cancel"),
     ("get", "/api/v1/me/bookings"),
     ("get", "/api/v1/events/{id}/queue"),
+    ("get", "/api/v1/tickets/{code}"),
+    ("get", "/api/v1/tickets/{code}/qr.svg"),
+    ("post", "/api/v1/events/{id}/check-ins"),
+    ("delete", "/api/v1/events/{id}/check-ins/{code}"),
+    ("get", "/api/v1/events/{id}/attendees.csv"),
+    ("get", "/api/v1/events/{id}/stats"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -56,7 +62,8 @@ async fn the_served_document_lists_exactly_the_routes() {
     for (method, path) in ROUTES {
         let path = path
             .replace("{id}", &uuid::Uuid::now_v7().to_string())
-            .replace("{ticket_type_id}", &uuid::Uuid::now_v7().to_string());
+            .replace("{ticket_type_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{code}", "0123456789ABCDEFGHJKMNPQRS");
         let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let reply = app.call(method.clone(), &path, None, None).await;
         assert!(

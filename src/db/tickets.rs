@@ -1,0 +1,161 @@
+//! Tickets at the door: reading one, checking it in, the attendee list, stats.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// A ticket with what its page shows and who may see it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TicketView {
+    pub code: String,
+    pub status: String,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub booking_id: Uuid,
+    pub owner_id: Uuid,
+    pub attendee_name: String,
+    pub ticket_type_id: Uuid,
+    pub ticket_type_name: String,
+    pub event_id: Uuid,
+    pub event_title: String,
+    pub event_venue: String,
+    pub event_starts_at: DateTime<Utc>,
+    pub organizer_id: Uuid,
+}
+
+pub async fn find(conn: &mut PgConnection, code: &str) -> Result<Option<TicketView>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.code, t.status, t.checked_in_at, t.booking_id, b.user_id AS owner_id, u.name AS attendee_name,
+                tt.id AS ticket_type_id, tt.name AS ticket_type_name, e.id AS event_id, e.title AS event_title,
+                e.venue AS event_venue, e.starts_at AS event_starts_at, e.organizer_id
+         FROM tickets t
+         JOIN bookings b ON b.id = t.booking_id
+         JOIN users u ON u.id = b.user_id
+         JOIN ticket_types tt ON tt.id = t.ticket_type_id
+         JOIN events e ON e.id = t.event_id
+         WHERE t.code = $1",
+    )
+    .bind(code)
+    .fetch_optional(conn)
+    .await
+}
+
+/// What a scan at the door found.
+#[derive(Debug)]
+pub enum CheckIn {
+    /// First scan: now checked in.
+    Admitted(Box<TicketView>),
+    /// Scanned before, at this time.
+    Already(DateTime<Utc>),
+    /// The booking was cancelled.
+    Void,
+    /// No such ticket for this event.
+    Unknown,
+}
+
+/// Checks a ticket of `event_id` in. Of many concurrent scans of one code,
+/// exactly one is admitted: the update only takes a still valid ticket, and
+/// the others, waiting on its row lock, then find it checked in. The booking
+/// row is share-locked first so a cancellation in flight (which holds it) is
+/// either seen whole or not at all.
+pub async fn check_in(conn: &mut PgConnection, event_id: Uuid, code: &str) -> Result<CheckIn, sqlx::Error> {
+    let found: Option<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT t.status, t.checked_in_at FROM tickets t JOIN bookings b ON b.id = t.booking_id
+         WHERE t.code = $1 AND t.event_id = $2 FOR SHARE OF b",
+    )
+    .bind(code)
+    .bind(event_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((status, checked_in_at)) = found else { return Ok(CheckIn::Unknown) };
+    match status.as_str() {
+        "void" => return Ok(CheckIn::Void),
+        "checked_in" => return Ok(CheckIn::Already(checked_in_at.unwrap_or_default())),
+        _ => {}
+    }
+    let admitted = sqlx::query(
+        "UPDATE tickets SET status = 'checked_in', checked_in_at = now() WHERE code = $1 AND status = 'valid'",
+    )
+    .bind(code)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let ticket = find(conn, code).await?.expect("the ticket was just read");
+    if admitted == 1 {
+        return Ok(CheckIn::Admitted(Box::new(ticket)));
+    }
+    Ok(match ticket.status.as_str() {
+        "void" => CheckIn::Void,
+        _ => CheckIn::Already(ticket.checked_in_at.unwrap_or_default()),
+    })
+}
+
+/// Undoes a check-in (a mistaken scan): the ticket is valid again.
+pub async fn undo_check_in(conn: &mut PgConnection, event_id: Uuid, code: &str) -> Result<bool, sqlx::Error> {
+    let undone = sqlx::query(
+        "UPDATE tickets SET status = 'valid', checked_in_at = NULL
+         WHERE code = $1 AND event_id = $2 AND status = 'checked_in'",
+    )
+    .bind(code)
+    .bind(event_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(undone == 1)
+}
+
+/// One row of the attendee list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttendeeRow {
+    pub ticket_code: String,
+    pub ticket_type: String,
+    pub attendee_name: String,
+    pub attendee_email: String,
+    pub booking_id: Uuid,
+    pub status: String,
+    pub checked_in_at: Option<DateTime<Utc>>,
+}
+
+pub const ATTENDEES: &str = "SELECT t.code AS ticket_code, tt.name AS ticket_type, u.name AS attendee_name,
+            u.email AS attendee_email, t.booking_id, t.status, t.checked_in_at
+     FROM tickets t
+     JOIN bookings b ON b.id = t.booking_id
+     JOIN users u ON u.id = b.user_id
+     JOIN ticket_types tt ON tt.id = t.ticket_type_id
+     WHERE t.event_id = $1
+     ORDER BY tt.name, u.name, t.code";
+
+/// Sales figures of one ticket type.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TicketTypeStats {
+    pub ticket_type_id: Uuid,
+    pub name: String,
+    pub capacity: i64,
+    pub remaining: i64,
+    pub currency: String,
+    pub cancelled: i64,
+    pub checked_in: i64,
+    pub revenue_cents: i64,
+    pub pending_stored: i64,
+}
+
+pub async fn stats(conn: &mut PgConnection, event_id: Uuid) -> Result<Vec<TicketTypeStats>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.id AS ticket_type_id, t.name, t.capacity::bigint, t.remaining::bigint, t.currency,
+                coalesce(b.cancelled, 0) AS cancelled, coalesce(c.checked_in, 0) AS checked_in,
+                coalesce(b.revenue, 0) AS revenue_cents, coalesce(b.pending, 0) AS pending_stored
+         FROM ticket_types t
+         LEFT JOIN (SELECT ticket_type_id,
+                           sum(quantity) FILTER (WHERE status = 'cancelled')::bigint AS cancelled,
+                           sum(quantity * unit_price_cents) FILTER (WHERE status = 'confirmed')::bigint AS revenue,
+                           count(*) FILTER (WHERE status = 'pending') AS pending
+                    FROM bookings WHERE event_id = $1 GROUP BY ticket_type_id) b ON b.ticket_type_id = t.id
+         LEFT JOIN (SELECT ticket_type_id, count(*) AS checked_in
+                    FROM tickets WHERE event_id = $1 AND status = 'checked_in' GROUP BY ticket_type_id) c
+                ON c.ticket_type_id = t.id
+         WHERE t.event_id = $1
+         ORDER BY t.id",
+    )
+    .bind(event_id)
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,272 @@
+//! For the organizer: checking tickets in at the door, the attendee list
+//! (streamed CSV) and the sales figures.
+
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::events::organizer_event;
+use super::extract::{CurrentUser, Json, Path};
+use crate::app::AppState;
+use crate::db::tickets::{self as db, AttendeeRow, CheckIn};
+use crate::domain::csv;
+use crate::error::{ApiError, ApiResult, Problem};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInRequest {
+    /// The ticket code, as scanned from its QR code.
+    pub code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckedIn {
+    pub code: String,
+    /// `checked_in`.
+    pub status: String,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub ticket_type_id: Uuid,
+    pub booking_id: Uuid,
+    pub attendee_name: String,
+}
+
+/// Scan a ticket at the door: the first scan admits, a second is refused with
+/// the time of the first.
+#[utoipa::path(post, path = "/api/v1/events/{id}/check-ins", tag = "door", params(("id" = Uuid, Path)),
+    request_body = CheckInRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Admitted", body = CheckedIn),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event, or no such ticket for this event", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`already_checked_in` (with `checked_in_at` of the first scan) or `ticket_void`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id))]
+pub async fn check_in(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CheckInRequest>,
+) -> ApiResult<axum::Json<CheckedIn>> {
+    let mut tx = state.db.begin().await?;
+    organizer_event(&mut tx, id, user).await?;
+    let code = req.code.trim().to_ascii_uppercase();
+    if !csv::is_ticket_code(&code) {
+        return Err(ApiError::NotFound("ticket"));
+    }
+    let outcome = db::check_in(&mut tx, id, &code).await?;
+    tx.commit().await?;
+    match outcome {
+        CheckIn::Admitted(t) => Ok(axum::Json(CheckedIn {
+            code: t.code,
+            status: t.status,
+            checked_in_at: t.checked_in_at,
+            ticket_type_id: t.ticket_type_id,
+            booking_id: t.booking_id,
+            attendee_name: t.attendee_name,
+        })),
+        CheckIn::Already(at) => Err(ApiError::AlreadyCheckedIn(at)),
+        CheckIn::Void => {
+            Err(ApiError::Conflict { code: "ticket_void", detail: "this ticket was cancelled and is not valid".into() })
+        }
+        CheckIn::Unknown => Err(ApiError::NotFound("ticket")),
+    }
+}
+
+/// Undo a check-in (a mistaken scan): the ticket is valid again.
+#[utoipa::path(delete, path = "/api/v1/events/{id}/check-ins/{code}", tag = "door",
+    params(("id" = Uuid, Path), ("code" = String, Path)), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The ticket is valid again"),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event, or no checked-in ticket with that code", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn undo_check_in(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, code)): Path<(Uuid, String)>,
+) -> ApiResult<axum::http::StatusCode> {
+    let mut conn = state.db.acquire().await?;
+    organizer_event(&mut conn, id, user).await?;
+    if !csv::is_ticket_code(&code) || !db::undo_check_in(&mut conn, id, &code).await? {
+        return Err(ApiError::NotFound("checked-in ticket"));
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+const CSV_HEADER: &str = "ticket_code,ticket_type,attendee_name,attendee_email,booking_id,status,checked_in_at\r\n";
+/// Rows per chunk sent to the client while the query streams.
+const ROWS_PER_CHUNK: usize = 256;
+
+/// Every ticket of the event with its attendee, as CSV. Streamed row by row
+/// from PostgreSQL: an event of 100,000 tickets is never held in memory.
+#[utoipa::path(get, path = "/api/v1/events/{id}/attendees.csv", tag = "door", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "RFC 4180 CSV with a header row; cells starting like a formula are prefixed with '", body = String, content_type = "text/csv"),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<Response> {
+    {
+        let mut conn = state.db.acquire().await?;
+        organizer_event(&mut conn, id, user).await?;
+    }
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let mut rows = sqlx::query_as::<_, AttendeeRow>(db::ATTENDEES).bind(id).fetch(&db);
+        let mut chunk = String::from(CSV_HEADER);
+        let mut in_chunk = 0;
+        loop {
+            match rows.try_next().await {
+                Ok(Some(row)) => {
+                    chunk.push_str(&attendee_record(&row));
+                    in_chunk += 1;
+                    if in_chunk == ROWS_PER_CHUNK {
+                        // A closed channel: the client went away; stop reading.
+                        if sender.send(Ok(Bytes::from(std::mem::take(&mut chunk)))).await.is_err() {
+                            return;
+                        }
+                        in_chunk = 0;
+                    }
+                }
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::error!(error = %err, "attendee list failed mid-stream");
+                    let _ = sender.send(Err(std::io::Error::other(err))).await;
+                    return;
+                }
+            }
+        }
+        let _ = sender.send(Ok(Bytes::from(chunk))).await;
+    });
+    let body = Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    }));
+    let disposition = format!("attachment; filename=\"attendees-{id}.csv\"");
+    Ok((
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        body,
+    )
+        .into_response())
+}
+
+fn attendee_record(row: &AttendeeRow) -> String {
+    let booking = row.booking_id.to_string();
+    let checked_in = row.checked_in_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)).unwrap_or_default();
+    csv::record([
+        row.ticket_code.as_str(),
+        &row.ticket_type,
+        &row.attendee_name,
+        &row.attendee_email,
+        &booking,
+        &row.status,
+        &checked_in,
+    ])
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct TicketTypeSales {
+    pub ticket_type_id: Uuid,
+    pub name: String,
+    pub capacity: i64,
+    /// Seats of confirmed bookings.
+    pub sold: i64,
+    pub remaining: i64,
+    /// Booking requests accepted and not yet decided.
+    pub pending: i64,
+    /// Seats of cancelled bookings.
+    pub cancelled: i64,
+    pub checked_in: i64,
+    /// Of confirmed bookings, at the price each was sold at.
+    pub revenue_cents: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct SalesTotals {
+    pub capacity: i64,
+    pub sold: i64,
+    pub remaining: i64,
+    pub pending: i64,
+    pub cancelled: i64,
+    pub checked_in: i64,
+    /// The sum over ticket types (meaningful when they share a currency).
+    pub revenue_cents: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventStats {
+    pub event_id: Uuid,
+    pub ticket_types: Vec<TicketTypeSales>,
+    pub totals: SalesTotals,
+}
+
+/// How the sale goes, per ticket type and in total.
+#[utoipa::path(get, path = "/api/v1/events/{id}/stats", tag = "door", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Sales figures", body = EventStats),
+        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn stats(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<EventStats>> {
+    let mut conn = state.db.acquire().await?;
+    organizer_event(&mut conn, id, user).await?;
+    let rows = db::stats(&mut conn, id).await?;
+    // Requests still in the queue are known to Redis (and, accepted while
+    // Redis was down, to PostgreSQL).
+    let mut queued: HashMap<Uuid, i64> = HashMap::new();
+    match state.bookings.pending_of_event(id).await {
+        Ok(pending) => pending.iter().for_each(|p| *queued.entry(p.ticket_type_id).or_default() += 1),
+        Err(err) => tracing::warn!(error = %err, "pending requests from Redis unavailable"),
+    }
+    let mut totals = SalesTotals::default();
+    let ticket_types = rows
+        .into_iter()
+        .map(|r| {
+            let sales = TicketTypeSales {
+                ticket_type_id: r.ticket_type_id,
+                name: r.name,
+                capacity: r.capacity,
+                sold: r.capacity - r.remaining,
+                remaining: r.remaining,
+                pending: r.pending_stored + queued.get(&r.ticket_type_id).copied().unwrap_or(0),
+                cancelled: r.cancelled,
+                checked_in: r.checked_in,
+                revenue_cents: r.revenue_cents,
+                currency: r.currency,
+            };
+            totals.capacity += sales.capacity;
+            totals.sold += sales.sold;
+            totals.remaining += sales.remaining;
+            totals.pending += sales.pending;
+            totals.cancelled += sales.cancelled;
+            totals.checked_in += sales.checked_in;
+            totals.revenue_cents += sales.revenue_cents;
+            sales
+        })
+        .collect();
+    Ok(axum::Json(EventStats { event_id: id, ticket_types, totals }))
+}

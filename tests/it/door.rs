@@ -1,0 +1,278 @@
+//! Tickets at the door: details, QR codes, check-in, attendee list, stats.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{PASSWORD, TestApp, accepted_ids, spawn_app};
+
+const FINAL_WITHIN: Duration = Duration::from_secs(30);
+
+/// Books `quantity` seats as `token` and waits for the confirmation: the ticket codes.
+async fn confirmed_codes(app: &TestApp, token: &str, tt: &str, quantity: i64) -> (String, Vec<String>) {
+    let reply = app.book(token, tt, quantity, None).await;
+    let id = reply.body["id"].as_str().unwrap().to_owned();
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    let booking = app.get(&format!("/api/v1/bookings/{id}"), Some(token)).await.body;
+    assert_eq!(booking["status"], "confirmed");
+    (id, booking["tickets"].as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap().to_owned()).collect())
+}
+
+async fn scan(app: &TestApp, token: &str, event: &str, code: &str) -> crate::helpers::Reply {
+    app.post(&format!("/api/v1/events/{event}/check-ins"), Some(token), json!({"code": code})).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_and_its_qr_code_are_for_its_owner_and_the_organizer_only() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (stranger, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let (booking, codes) = confirmed_codes(&app, &buyer, &tt, 1).await;
+    let path = format!("/api/v1/tickets/{}", codes[0]);
+
+    for token in [&buyer, &organizer] {
+        let ticket = app.get(&path, Some(token)).await;
+        assert_eq!(ticket.status, StatusCode::OK);
+        assert_eq!(ticket.body["status"], "valid");
+        assert_eq!(ticket.body["booking_id"], booking);
+        assert_eq!(ticket.body["event"]["id"], event["id"]);
+        assert_eq!(ticket.body["ticket_type"]["name"], "Standard");
+        let qr = app.client.get(app.url(&format!("{path}/qr.svg"))).bearer_auth(token).send().await.unwrap();
+        assert_eq!(qr.status(), StatusCode::OK);
+        assert_eq!(qr.headers()["content-type"], "image/svg+xml");
+        let svg = qr.text().await.unwrap();
+        assert!(svg.starts_with("<?xml") && svg.contains("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg, boxoffice::qr::svg(&codes[0]), "the QR code carries the ticket code");
+    }
+    assert_eq!(app.get(&path, Some(&stranger)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&format!("{path}/qr.svg"), Some(&stranger)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&path, None).await.status, StatusCode::UNAUTHORIZED);
+    for garbage in ["nope", "%00", "0123456789ABCDEFGHJKMNPQRS"] {
+        assert_eq!(app.get(&format!("/api/v1/tickets/{garbage}"), Some(&buyer)).await.status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[test]
+fn the_qr_image_decodes_to_the_ticket_code() {
+    let code = boxoffice::domain::booking::new_ticket_code();
+    let png = boxoffice::qr::png(&code);
+    let decoder = png::Decoder::new(std::io::Cursor::new(png));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let (width, height) = (info.width as usize, info.height as usize);
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| pixels[y * width + x]);
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1);
+    let (_, content) = grids[0].decode().unwrap();
+    assert_eq!(content, code);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_twenty_concurrent_scans_of_one_ticket_exactly_one_admits() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let event_id = event["id"].as_str().unwrap();
+    let (booking, codes) = confirmed_codes(&app, &organizer, &tt, 1).await;
+    let replies = join_all((0..20).map(|_| scan(&app, &organizer, event_id, &codes[0]))).await;
+    let admitted: Vec<_> = replies.iter().filter(|r| r.status == StatusCode::OK).collect();
+    assert_eq!(admitted.len(), 1, "{replies:?}");
+    let first = &admitted[0].body;
+    assert_eq!((first["status"].as_str(), first["booking_id"].as_str()), (Some("checked_in"), Some(booking.as_str())));
+    assert_eq!(first["attendee_name"], "Test User");
+    for refused in replies.iter().filter(|r| r.status != StatusCode::OK) {
+        assert_eq!((refused.status, refused.code()), (StatusCode::CONFLICT, "already_checked_in"));
+        let (a, b): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) = (
+            refused.body["checked_in_at"].as_str().unwrap().parse().unwrap(),
+            first["checked_in_at"].as_str().unwrap().parse().unwrap(),
+        );
+        assert_eq!(a, b, "the time of the first scan");
+    }
+    // A mistaken scan can be undone (then the ticket admits again).
+    let undo = app
+        .call(Method::DELETE, &format!("/api/v1/events/{event_id}/check-ins/{}", codes[0]), Some(&organizer), None)
+        .await;
+    assert_eq!(undo.status, StatusCode::NO_CONTENT);
+    assert_eq!(scan(&app, &organizer, event_id, &codes[0]).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn void_foreign_and_unknown_tickets_are_refused_and_only_the_organizer_scans() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let (_, other_tt) = app.on_sale(&organizer, 10, 4).await;
+    let event_id = event["id"].as_str().unwrap();
+    let (booking, codes) = confirmed_codes(&app, &buyer, &tt, 2).await;
+    let (_, foreign) = confirmed_codes(&app, &buyer, &other_tt, 1).await;
+
+    let stranger = scan(&app, &buyer, event_id, &codes[0]).await;
+    assert_eq!((stranger.status, stranger.code()), (StatusCode::FORBIDDEN, "forbidden"));
+    assert_eq!(
+        scan(&app, &organizer, event_id, &foreign[0]).await.status,
+        StatusCode::NOT_FOUND,
+        "another event's ticket"
+    );
+    assert_eq!(scan(&app, &organizer, event_id, "not-a-code").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        scan(&app, &organizer, event_id, &boxoffice::domain::booking::new_ticket_code()).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Scanners send lower case sometimes.
+    assert_eq!(scan(&app, &organizer, event_id, &codes[1].to_lowercase()).await.status, StatusCode::OK);
+
+    let cancelled = app.call(Method::POST, &format!("/api/v1/bookings/{booking}/cancel"), Some(&buyer), None).await;
+    assert_eq!(cancelled.status, StatusCode::CONFLICT, "a booking with a used ticket cannot be cancelled");
+    let (booking, codes) = confirmed_codes(&app, &buyer, &tt, 1).await;
+    app.call(Method::POST, &format!("/api/v1/bookings/{booking}/cancel"), Some(&buyer), None).await;
+    let void = scan(&app, &organizer, event_id, &codes[0]).await;
+    assert_eq!((void.status, void.code()), (StatusCode::CONFLICT, "ticket_void"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_attendee_list_survives_hostile_names_and_parses_back() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 50, 4).await;
+    let names = [
+        "Lovelace, Ada",
+        "Grace \"Amazing\" Hopper",
+        "=HYPERLINK(\"http://evil\",\"click\")",
+        "+1 (555) 0100",
+        "-Dash",
+        "@handle",
+        "Zoë Ünicode",
+    ];
+    let mut expected = Vec::new();
+    for name in names {
+        let email = format!("{}@example.org", Uuid::new_v4().simple());
+        let reply =
+            app.post("/api/v1/auth/register", None, json!({"email": email, "password": PASSWORD, "name": name})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{name}: {reply:?}");
+        let token = app.login(&email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+        let (booking, codes) = confirmed_codes(&app, &token, &tt, 1).await;
+        expected.push((codes[0].clone(), name.to_owned(), email, booking));
+    }
+    let event_id = event["id"].as_str().unwrap();
+    scan(&app, &organizer, event_id, &expected[0].0).await;
+    let reply = app
+        .client
+        .get(app.url(&format!("/api/v1/events/{event_id}/attendees.csv")))
+        .bearer_auth(&organizer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    assert_eq!(reply.headers()["content-type"], "text/csv; charset=utf-8");
+    let body = reply.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["ticket_code", "ticket_type", "attendee_name", "attendee_email", "booking_id", "status", "checked_in_at"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), names.len());
+    for (code, name, email, booking) in &expected {
+        let row = rows.iter().find(|r| &r[0] == code).unwrap();
+        let shown = if name.starts_with(['=', '+', '-', '@']) { format!("'{name}") } else { name.clone() };
+        assert_eq!(&row[2], shown, "no formula reaches the spreadsheet");
+        assert_eq!((&row[1], &row[3], &row[4]), ("Standard", email.as_str(), booking.as_str()));
+    }
+    let scanned = rows.iter().find(|r| r[0] == expected[0].0).unwrap();
+    assert_eq!(&scanned[5], "checked_in");
+    assert!(!scanned[6].is_empty());
+
+    let (stranger, _) = app.user().await;
+    let refused = app.get(&format!("/api/v1/events/{event_id}/attendees.csv"), Some(&stranger)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_attendee_list_is_streamed_whole() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let (booking, _) = confirmed_codes(&app, &organizer, &tt, 1).await;
+    // 20,000 more tickets on the booking, written directly.
+    sqlx::query(
+        "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id)
+         SELECT 'T' || lpad(i::text, 25, '0'), b.id, b.event_id, b.ticket_type_id
+         FROM bookings b, generate_series(1, 20000) AS i WHERE b.id = $1::uuid",
+    )
+    .bind(&booking)
+    .execute(app.db())
+    .await
+    .unwrap();
+    let event_id = event["id"].as_str().unwrap();
+    let reply = app
+        .client
+        .get(app.url(&format!("/api/v1/events/{event_id}/attendees.csv")))
+        .bearer_auth(&organizer)
+        .send()
+        .await
+        .unwrap();
+    assert!(reply.headers().get("content-length").is_none(), "streamed, not built in memory first");
+    let body = reply.text().await.unwrap();
+    assert_eq!(body.lines().count(), 1 + 20_001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stats_agree_with_the_bookings_after_a_stampede_and_cancellations() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(8).await;
+    let (event, tt) = app.on_sale(&organizer, 40, 2).await;
+    let event_id = event["id"].as_str().unwrap();
+    let replies = join_all((0..200).map(|i| app.book(&tokens[i % 8], &tt, 1 + (i % 2) as i64, None))).await;
+    app.wait_final(&accepted_ids(&replies), FINAL_WITHIN).await;
+
+    // Cancel two confirmed bookings, check one ticket in.
+    let confirmed: Vec<(String, String, i32)> = sqlx::query_as(
+        "SELECT b.id::text, u.email, b.quantity FROM bookings b JOIN users u ON u.id = b.user_id
+         WHERE b.status = 'confirmed' ORDER BY b.id LIMIT 3",
+    )
+    .fetch_all(app.db())
+    .await
+    .unwrap();
+    let mut cancelled_seats = 0;
+    for (id, email, quantity) in &confirmed[..2] {
+        let token = app.login(email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+        let reply = app.call(Method::POST, &format!("/api/v1/bookings/{id}/cancel"), Some(&token), None).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        cancelled_seats += i64::from(*quantity);
+    }
+    let code: String = sqlx::query_scalar("SELECT code FROM tickets WHERE booking_id = $1::uuid LIMIT 1")
+        .bind(&confirmed[2].0)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(scan(&app, &organizer, event_id, &code).await.status, StatusCode::OK);
+
+    let stats = app.get(&format!("/api/v1/events/{event_id}/stats"), Some(&organizer)).await;
+    assert_eq!(stats.status, StatusCode::OK, "{stats:?}");
+    let sold = app.check_invariants(&tt).await;
+    let tt_stats: &Value = &stats.body["ticket_types"][0];
+    assert_eq!(tt_stats["capacity"], 40);
+    assert_eq!(tt_stats["sold"], sold);
+    assert_eq!(tt_stats["remaining"], 40 - sold);
+    assert_eq!(tt_stats["cancelled"], cancelled_seats);
+    assert_eq!(tt_stats["checked_in"], 1);
+    assert_eq!(tt_stats["pending"], 0);
+    assert_eq!(tt_stats["revenue_cents"], sold * 1000);
+    assert_eq!(tt_stats["currency"], "EUR");
+    assert_eq!(stats.body["totals"]["sold"], sold);
+    assert_eq!(stats.body["totals"]["revenue_cents"], sold * 1000);
+
+    let (stranger, _) = app.user().await;
+    assert_eq!(
+        app.get(&format!("/api/v1/events/{event_id}/stats"), Some(&stranger)).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
