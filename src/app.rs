@@ -13,9 +13,22 @@ use crate::cache::{BookingCache, Redis, Revocations};
 use crate::config::Config;
 use crate::queue::{Broker, Topology};
 
-/// Everything a request handler may need; cheap to clone.
+/// Everything a request handler may need. One `Arc`: axum clones the state
+/// for every request (and extractor), so a clone must be a counter increment,
+/// not a copy of a dozen handles (the profile showed it).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The connections, caches and settings behind [`AppState`].
+pub struct Services {
     pub config: Arc<Config>,
     pub db: PgPool,
     pub redis: Redis,
@@ -29,6 +42,7 @@ pub struct AppState {
     pub read_cache: crate::cache::read::ReadCache,
     pub limiter: crate::cache::rate_limit::RateLimiter,
     pub limits: Arc<crate::http::rate_limit::Limits>,
+    pub waiters: crate::booking::waiters::Waiters,
 }
 
 /// Why the process could not start: one line for the operator.
@@ -83,7 +97,7 @@ impl AppState {
             std::time::Duration::from_millis(config.read_cache_ttl_ms),
         );
         let limits = Arc::new(crate::http::rate_limit::Limits::from_config(&config));
-        Ok(Self {
+        Ok(Self(Arc::new(Services {
             config: Arc::new(config),
             bookings: BookingCache::new(redis.clone()),
             catalog: Catalog::new(db.clone()),
@@ -91,13 +105,14 @@ impl AppState {
             read_cache,
             limiter: crate::cache::rate_limit::RateLimiter::new(redis.clone()),
             limits,
+            waiters: crate::booking::waiters::Waiters::default(),
             db,
             redis,
             broker,
             tokens,
             hasher: PasswordHasher::default(),
             revocations,
-        })
+        })))
     }
 }
 
@@ -109,6 +124,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 /// Serves the API on `listener` until `shutdown` is cancelled, then lets
 /// in-flight requests finish.
 pub async fn serve(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    state.waiters.start(state.db.clone());
     let router = crate::http::router(state);
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown.cancelled_owned())

@@ -107,8 +107,10 @@ impl Api {
         Ok((status, booking))
     }
 
+    /// The booking, waiting up to 30 s on the server for it to be decided.
     pub async fn booking(&self, token: &str, id: &str) -> anyhow::Result<Booking> {
-        let reply = self.http.get(self.url(&format!("/api/v1/bookings/{id}"))).bearer_auth(token).send().await?;
+        let reply =
+            self.http.get(self.url(&format!("/api/v1/bookings/{id}?wait=30"))).bearer_auth(token).send().await?;
         if reply.status() != StatusCode::OK {
             bail!("reading booking {id} answered {}", reply.status());
         }

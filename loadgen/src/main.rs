@@ -2,7 +2,10 @@
 //! it, and checks from the outside that it kept its promises.
 
 mod browse;
+mod ceilings;
 mod client;
+mod direct;
+mod drain;
 mod flash_sale;
 mod plot;
 mod report;
@@ -24,6 +27,10 @@ enum Command {
     FlashSale(flash_sale::Args),
     /// Reads: one event and the first page of the list, at a fixed concurrency.
     Browse(browse::Args),
+    /// The worker alone: fill the queue straight through RabbitMQ, then time the drain.
+    Drain(drain::Args),
+    /// What the parts alone can do on this machine.
+    Ceilings(ceilings::Args),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +40,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::FlashSale(args) => flash_sale::run(args).await,
             Command::Browse(args) => browse::run(args).await,
+            Command::Drain(args) => drain::run(args).await,
+            Command::Ceilings(args) => ceilings::run(args).await,
         }
     });
     match result {

@@ -141,6 +141,9 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
         let confirmed: Vec<Uuid> =
             outcome.decided.iter().filter(|(_, s, _)| *s == BookingStatus::Confirmed).map(|(id, _, _)| *id).collect();
         crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingConfirmed, &confirmed).await?;
+        // Announced on commit (NOTIFY is transactional): clients waiting on
+        // `GET /bookings/{id}?wait=` answer at once.
+        crate::db::bookings::announce_final(&mut tx, &outcomes.ids).await?;
     }
     tx.commit().await?;
 

@@ -6,3 +6,4 @@ pub mod accept;
 pub mod allocate;
 pub mod cancel;
 pub mod catalog;
+pub mod waiters;

@@ -281,6 +281,25 @@ pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<u64
     Ok(result.rows_affected())
 }
 
+/// The channel on which decided bookings are announced.
+pub const FINAL_CHANNEL: &str = "booking_final";
+/// Ids per notification: 150 × 37 bytes stays well under NOTIFY's 8000-byte payload.
+const IDS_PER_NOTIFY: usize = 150;
+
+/// Announces, when the caller's transaction commits, that these bookings are final.
+pub async fn announce_final(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    let payloads: Vec<String> = ids
+        .chunks(IDS_PER_NOTIFY)
+        .map(|chunk| chunk.iter().map(Uuid::to_string).collect::<Vec<_>>().join(","))
+        .collect();
+    sqlx::query("SELECT pg_notify($1, payload) FROM UNNEST($2::text[]) AS payload")
+        .bind(FINAL_CHANNEL)
+        .bind(&payloads)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Takes `seats[i]` seats from ticket type `ids[i]`.
 pub async fn take_seats(conn: &mut PgConnection, ids: &[Uuid], seats: &[i32]) -> Result<(), sqlx::Error> {
     sqlx::query(

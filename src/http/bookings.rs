@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::extract::{CurrentUser, Json, MaybeUser, Path, Query};
 use crate::app::AppState;
 use crate::booking::accept::{self, Accepted, BookingRequest};
-use crate::booking::cancel;
+use crate::booking::{cancel, waiters};
 use crate::cache::bookings::PendingBooking;
 use crate::db::{self, bookings::BookingRow};
 use crate::domain::Violations;
@@ -152,21 +152,59 @@ pub async fn create_booking(
     }
 }
 
-/// One of the caller's bookings, as it is now.
-#[utoipa::path(get, path = "/api/v1/bookings/{id}", tag = "bookings", params(("id" = Uuid, Path)),
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WaitParams {
+    /// Seconds (1 to 30) to wait for a pending booking to be decided before
+    /// answering; the answer comes as soon as it is.
+    pub wait: Option<String>,
+}
+
+/// One of the caller's bookings, as it is now, or, with `wait`, as soon as it is decided.
+#[utoipa::path(get, path = "/api/v1/bookings/{id}", tag = "bookings", params(("id" = Uuid, Path), WaitParams),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The booking", body = Booking),
+        (status = 200, description = "The booking (still `pending` if `wait` ran out)", body = Booking),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`wait` out of range", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_booking(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
+    Query(params): Query<WaitParams>,
 ) -> ApiResult<axum::Json<Booking>> {
-    find_booking(&state, user.id, id).await?.map(axum::Json).ok_or(ApiError::NotFound("booking"))
+    let wait = match params.wait.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+        None => None,
+        Some(raw) => match raw.parse::<u64>() {
+            Ok(secs) if (1..=waiters::MAX_WAIT.as_secs()).contains(&secs) => Some(std::time::Duration::from_secs(secs)),
+            _ => return Err(ApiError::field("wait", "must be a whole number of seconds from 1 to 30")),
+        },
+    };
+    let booking = find_booking(&state, user.id, id).await?.ok_or(ApiError::NotFound("booking"))?;
+    let Some(wait) = wait.filter(|_| booking.status == BookingStatus::Pending) else {
+        return Ok(axum::Json(booking));
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let signal = state.waiters.signal(id);
+    let result = async {
+        loop {
+            let notified = signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable(); // before the re-read: no announcement slips between
+            let booking = find_booking(&state, user.id, id).await?.ok_or(ApiError::NotFound("booking"))?;
+            let now = tokio::time::Instant::now();
+            if booking.status != BookingStatus::Pending || now >= deadline {
+                return Ok(booking);
+            }
+            let _ = tokio::time::timeout(waiters::RECHECK.min(deadline - now), notified).await;
+        }
+    }
+    .await;
+    state.waiters.done(id, signal);
+    result.map(axum::Json)
 }
 
 /// Cancel a confirmed booking: its tickets become void and the seats go back on sale.

@@ -547,3 +547,29 @@ async fn by_default_the_booking_and_dead_letter_queues_are_quorum_queues() {
     app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
     assert_eq!(app.check_invariants(&tt).await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_on_a_booking_answers_as_soon_as_it_is_decided() {
+    let config = test_config(&[]);
+    let app = spawn_api_with(config.clone()).await; // no worker yet
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 5, 5).await;
+    let reply = app.book(&organizer, &tt, 1, None).await;
+    let path = format!("/api/v1/bookings/{}", reply.body["id"].as_str().unwrap());
+
+    let still = app.get(&format!("{path}?wait=1"), Some(&organizer)).await;
+    assert_eq!(still.body["status"], "pending", "nobody decided it within the wait");
+    for bad in ["0", "31", "soon"] {
+        assert_eq!(app.get(&format!("{path}?wait={bad}"), Some(&organizer)).await.fields(), ["wait"]);
+    }
+
+    let long_poll = format!("{path}?wait=30");
+    let waiting = app.get(&long_poll, Some(&organizer));
+    let worker = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.spawn_worker(AppState::connect(config.clone()).await.unwrap());
+    };
+    let (decided, ()) = tokio::join!(waiting, worker);
+    assert_eq!(decided.body["status"], "confirmed");
+    assert_eq!(decided.body["tickets"].as_array().unwrap().len(), 1);
+}

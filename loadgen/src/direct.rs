@@ -1,0 +1,81 @@
+//! Talking to the parts directly (PostgreSQL, RabbitMQ) with the server's
+//! own code, for the scenarios that measure a part alone.
+
+use boxoffice::app::AppState;
+use boxoffice::db;
+use boxoffice::domain::event::{EventStatus, Schedule};
+use boxoffice::queue::BookingRequested;
+use chrono::Utc;
+use uuid::Uuid;
+
+/// A published event with one ticket type, made straight in PostgreSQL:
+/// (user id, event id, ticket type id).
+pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow::Result<(Uuid, Uuid, Uuid)> {
+    let mut conn = state.db.acquire().await?;
+    let email = format!("direct-{}@loadgen.test", Uuid::new_v4().simple());
+    let user = db::users::insert(&mut conn, &email, "Load Test", "not-a-login").await?;
+    let fields = db::events::EventFields {
+        title: "Direct".into(),
+        description: String::new(),
+        venue: "Bench".into(),
+        schedule: Schedule {
+            starts_at: Utc::now() + chrono::Duration::days(30),
+            ends_at: None,
+            sales_start: None,
+            sales_end: None,
+        },
+    };
+    let event = db::events::insert_event(&mut conn, user.id, &fields, EventStatus::Published).await?;
+    let tt = db::events::TicketTypeFields {
+        name: "General".into(),
+        price_cents: 5000,
+        currency: "EUR".into(),
+        capacity,
+        max_per_order,
+    };
+    let tt = db::events::insert_ticket_type(&mut conn, event.id, &tt).await?;
+    Ok((user.id, event.id, tt.id))
+}
+
+/// `count` booking requests for a ticket type, as the API would publish them.
+pub fn requests(user: Uuid, event: Uuid, tt: Uuid, quantity: i32, count: usize) -> Vec<BookingRequested> {
+    (0..count)
+        .map(|_| BookingRequested {
+            booking_id: Uuid::now_v7(),
+            user_id: user,
+            event_id: event,
+            ticket_type_id: tt,
+            quantity,
+            idempotency_key: Some(Uuid::new_v4().to_string()),
+            accepted_at: Utc::now(),
+        })
+        .collect()
+}
+
+/// capacity = remaining + confirmed seats and one live ticket per seat; the violations.
+pub async fn invariants(state: &AppState, tt: Uuid) -> anyhow::Result<(i64, Vec<String>)> {
+    let (capacity, remaining): (i32, i32) =
+        sqlx::query_as("SELECT capacity, remaining FROM ticket_types WHERE id = $1")
+            .bind(tt)
+            .fetch_one(&state.db)
+            .await?;
+    let confirmed: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(quantity), 0)::bigint FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'",
+    )
+    .bind(tt)
+    .fetch_one(&state.db)
+    .await?;
+    let tickets: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = $1 AND status <> 'void'")
+            .bind(tt)
+            .fetch_one(&state.db)
+            .await?;
+    let mut violations = Vec::new();
+    if i64::from(capacity) != i64::from(remaining) + confirmed || remaining < 0 {
+        violations.push(format!("capacity {capacity} != remaining {remaining} + confirmed {confirmed}"));
+    }
+    if tickets != confirmed {
+        violations.push(format!("{tickets} tickets for {confirmed} confirmed seats"));
+    }
+    Ok((confirmed, violations))
+}

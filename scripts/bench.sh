@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The benchmark of docs/BENCHMARKS.md: ceilings, flash sales (closed and open
+# loop), drains and reads with and without the cache, RUNS times each, on this
+# machine. Results go to docs/bench/*.json (and one plot). Needs a release
+# build: cargo build --release --workspace
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+OUT=docs/bench
+BIN=target/release
+PG=postgres://postgres@127.0.0.1:5432
+mkdir -p "$OUT"
+
+fresh_db() { psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1; }
+
+start_server() { # extra env...
+  fresh_db boxoffice_bench
+  env DATABASE_URL=$PG/boxoffice_bench RATE_LIMITS=off MAIL_DIR=/tmp/bench-mail RUST_LOG=warn \
+    AMQP_QUEUE_PREFIX="bench-$$." AMQP_QUEUE_EXPIRES_MS=600000 REDIS_KEY_PREFIX="bench-$$:" "$@" \
+    $BIN/boxoffice serve >/tmp/bench-serve.log 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 60); do curl -fs http://127.0.0.1:8080/readyz >/dev/null && return; sleep 0.5; done
+  echo "server did not start"; exit 1
+}
+stop_server() { kill -TERM "$SERVER"; wait "$SERVER" || true; }
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+
+start_server
+for i in $(seq 1 "$RUNS"); do
+  fresh_db boxoffice_bench_direct
+  DATABASE_URL=$PG/boxoffice_bench_direct AMQP_QUEUE_PREFIX="ceil-$$-$i." AMQP_QUEUE_EXPIRES_MS=600000 \
+    REDIS_KEY_PREFIX="ceil-$$:" RUST_LOG=warn $BIN/boxoffice-loadgen ceilings --json "$OUT/ceilings-$i.json"
+  $BIN/boxoffice-loadgen flash-sale --users 200 --requests 20000 --capacity 5000 --concurrency 256 \
+    --ceilings "$OUT/ceilings-$i.json" --json "$OUT/flash-sale-$i.json" --plot "$OUT/flash-sale.svg"
+  fresh_db boxoffice_bench_drain
+  DATABASE_URL=$PG/boxoffice_bench_drain AMQP_QUEUE_PREFIX="drain-$$-$i." AMQP_QUEUE_EXPIRES_MS=600000 \
+    REDIS_KEY_PREFIX="drain-$$:" RUST_LOG=warn $BIN/boxoffice-loadgen drain --messages 20000 --json "$OUT/drain-$i.json"
+done
+# Open loop at about half the closed-loop peak of accepted requests.
+RATE=${RATE:-3000}
+for i in $(seq 1 "$RUNS"); do
+  $BIN/boxoffice-loadgen flash-sale --users 200 --requests 15000 --capacity 5000 --rate "$RATE" \
+    --json "$OUT/open-loop-$i.json"
+done
+for i in $(seq 1 "$RUNS"); do
+  $BIN/boxoffice-loadgen browse --concurrency 64 --seconds 5 --json "$OUT/browse-cache-on-$i.json"
+done
+stop_server
+start_server READ_CACHE=off
+for i in $(seq 1 "$RUNS"); do
+  $BIN/boxoffice-loadgen browse --concurrency 64 --seconds 5 --json "$OUT/browse-cache-off-$i.json"
+done
+stop_server
+trap - EXIT
