@@ -2,6 +2,7 @@
 //! its own database and Redis key prefix on the real services.
 
 mod auth;
+mod authz;
 mod bookings;
 mod cache;
 mod door;
@@ -9,6 +10,7 @@ mod emails;
 mod errors;
 mod events;
 mod helpers;
+mod logs;
 mod openapi;
 mod ops;
 mod packaging;

@@ -1,0 +1,95 @@
+//! Secrets never reach the logs: a walk-through against the real binary with
+//! debug logging, then the log is searched for every secret it handled.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_walk_through_logs_no_password_token_or_secret() {
+    let config = crate::helpers::test_config(&[]);
+    let secret = "log-test-secret-that-must-never-be-printed-0123456789";
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log_path = std::env::temp_dir().join(format!("boxoffice-log-test-{port}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .arg("serve")
+        .env("DATABASE_URL", &config.database_url)
+        .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
+        .env("AMQP_QUEUE_PREFIX", &config.amqp_queue_prefix)
+        .env("AMQP_QUEUE_TYPE", "classic")
+        .env("AMQP_QUEUE_EXPIRES_MS", "300000")
+        .env("MAIL_DIR", &config.mail_dir)
+        .env("JWT_SECRET", secret)
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let email = format!("secret-keeper-{port}@example.org");
+    let password = "correct horse battery staple 42";
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut request = client.post(format!("{base}{path}")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    post("/api/v1/auth/register", None, json!({"email": email, "password": password, "name": "Keeper"})).await.unwrap();
+    let wrong = post("/api/v1/auth/login", None, json!({"email": email, "password": "the wrong one 123"})).await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let tokens: Value =
+        post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await.unwrap().json().await.unwrap();
+    let refreshed: Value = post("/api/v1/auth/refresh", None, json!({"refresh_token": tokens["refresh_token"]}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = refreshed["access_token"].as_str().unwrap();
+    let event: Value = post("/api/v1/events", Some(access), {
+        let mut body = crate::helpers::event_body();
+        body["status"] = json!("published");
+        body
+    })
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap();
+    post("/api/v1/bookings", Some(access), json!({"ticket_type_id": tt, "quantity": 1})).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    post("/api/v1/auth/logout", Some(access), json!({})).await.unwrap();
+
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+    let mut logs = String::new();
+    std::fs::File::open(&log_path).unwrap().read_to_string(&mut logs).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    assert!(logs.contains("logged in"), "the walk-through was logged at all");
+    for (what, value) in [
+        ("password", password),
+        ("wrong password", "the wrong one 123"),
+        ("first access token", tokens["access_token"].as_str().unwrap()),
+        ("first refresh token", tokens["refresh_token"].as_str().unwrap()),
+        ("second access token", access),
+        ("second refresh token", refreshed["refresh_token"].as_str().unwrap()),
+        ("JWT secret", secret),
+        ("full email address", email.as_str()),
+    ] {
+        assert!(!logs.contains(value), "the log contains the {what}");
+    }
+}
