@@ -18,6 +18,9 @@ enum Expect {
     Matrix(u16, u16, u16),
 }
 
+/// (method, documented path, the path used, body, owner, expected).
+type Row<'a> = (&'a str, &'a str, String, Option<Value>, &'a String, Expect);
+
 struct World {
     organizer: String,
     buyer: String,
@@ -45,7 +48,8 @@ async fn world(app: &TestApp) -> World {
     let (stranger, _) = app.user().await;
     let (event, tt) = app.on_sale(&organizer, 20, 5).await;
     let draft = app.create_event(&organizer, json!({})).await.body["id"].as_str().unwrap().to_owned();
-    let disposable = app.published_event(&organizer, json!({"title": "Disposable"})).await["id"].as_str().unwrap().to_owned();
+    let disposable =
+        app.published_event(&organizer, json!({"title": "Disposable"})).await["id"].as_str().unwrap().to_owned();
     let replies = vec![app.book(&buyer, &tt, 1, None).await, app.book(&buyer, &tt, 1, None).await];
     let ids = accepted_ids(&replies);
     app.wait_final(&ids, std::time::Duration::from_secs(30)).await;
@@ -76,42 +80,179 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
     let booking_body = json!({"ticket_type_id": w.ticket_type, "quantity": 1});
     // (method, documented path, the path used, body, owner, expected). The owner
     // is the organizer for event routes and the buyer for booking and ticket routes.
-    let rows: Vec<(&str, &str, String, Option<Value>, &String, Expect)> = vec![
-        ("post", "/api/v1/auth/register", "/api/v1/auth/register".into(),
-            Some(json!({"email": unique(), "password": "long enough", "name": "N"})), &w.organizer, Expect::Public(201)),
-        ("post", "/api/v1/auth/login", "/api/v1/auth/login".into(),
-            Some(json!({"email": "nobody@example.org", "password": "wrong password"})), &w.organizer, Expect::Public(401)),
-        ("post", "/api/v1/auth/refresh", "/api/v1/auth/refresh".into(), Some(json!({"refresh_token": "made-up"})), &w.organizer, Expect::Public(401)),
+    let rows: Vec<Row> = vec![
+        (
+            "post",
+            "/api/v1/auth/register",
+            "/api/v1/auth/register".into(),
+            Some(json!({"email": unique(), "password": "long enough", "name": "N"})),
+            &w.organizer,
+            Expect::Public(201),
+        ),
+        (
+            "post",
+            "/api/v1/auth/login",
+            "/api/v1/auth/login".into(),
+            Some(json!({"email": "nobody@example.org", "password": "wrong password"})),
+            &w.organizer,
+            Expect::Public(401),
+        ),
+        (
+            "post",
+            "/api/v1/auth/refresh",
+            "/api/v1/auth/refresh".into(),
+            Some(json!({"refresh_token": "made-up"})),
+            &w.organizer,
+            Expect::Public(401),
+        ),
         ("get", "/api/v1/me", "/api/v1/me".into(), None, &w.buyer, Expect::Matrix(401, 200, 200)),
         ("get", "/api/v1/me/events", "/api/v1/me/events".into(), None, &w.organizer, Expect::Matrix(401, 200, 200)),
         ("get", "/api/v1/me/bookings", "/api/v1/me/bookings".into(), None, &w.buyer, Expect::Matrix(401, 200, 200)),
         ("get", "/api/v1/events", "/api/v1/events".into(), None, &w.organizer, Expect::Public(200)),
-        ("post", "/api/v1/events", "/api/v1/events".into(), Some(crate::helpers::event_body()), &w.organizer, Expect::Matrix(401, 201, 201)),
-        ("get", "/api/v1/events/{id}", fill("/api/v1/events/{id}", &w, &w.draft), None, &w.organizer, Expect::Matrix(404, 404, 200)),
-        ("patch", "/api/v1/events/{id}", fill("/api/v1/events/{id}", &w, &w.event), Some(json!({"description": "Doors at 7"})),
-            &w.organizer, Expect::Matrix(401, 403, 200)),
-        ("delete", "/api/v1/events/{id}", fill("/api/v1/events/{id}", &w, &w.event), None, &w.organizer, Expect::Matrix(401, 403, 409)),
-        ("post", "/api/v1/events/{id}/publish", fill("/api/v1/events/{id}/publish", &w, &w.draft), None,
-            &w.organizer, Expect::Matrix(401, 404, 200)),
-        ("post", "/api/v1/events/{id}/ticket-types", fill("/api/v1/events/{id}/ticket-types", &w, &w.event),
-            Some(json!({"name": "Late", "price_cents": 100, "capacity": 5})), &w.organizer, Expect::Matrix(401, 403, 201)),
-        ("patch", "/api/v1/events/{id}/ticket-types/{ticket_type_id}", fill("/api/v1/events/{id}/ticket-types/{ticket_type_id}", &w, &w.event),
-            Some(json!({"capacity": 30})), &w.organizer, Expect::Matrix(401, 403, 200)),
-        ("get", "/api/v1/events/{id}/queue", fill("/api/v1/events/{id}/queue", &w, &w.event), None, &w.organizer, Expect::Public(200)),
-        ("post", "/api/v1/bookings", "/api/v1/bookings".into(), Some(booking_body), &w.buyer, Expect::Matrix(401, 202, 202)),
-        ("get", "/api/v1/bookings/{id}", fill("/api/v1/bookings/{booking}", &w, ""), None, &w.buyer, Expect::Matrix(401, 404, 200)),
-        ("post", "/api/v1/bookings/{id}/cancel", fill("/api/v1/bookings/{spare}/cancel", &w, ""), None, &w.buyer, Expect::Matrix(401, 404, 200)),
-        ("get", "/api/v1/tickets/{code}", fill("/api/v1/tickets/{code}", &w, ""), None, &w.buyer, Expect::Matrix(401, 404, 200)),
-        ("get", "/api/v1/tickets/{code}/qr.svg", fill("/api/v1/tickets/{code}/qr.svg", &w, ""), None, &w.buyer, Expect::Matrix(401, 404, 200)),
-        ("post", "/api/v1/events/{id}/check-ins", fill("/api/v1/events/{id}/check-ins", &w, &w.event), Some(json!({"code": w.code})),
-            &w.organizer, Expect::Matrix(401, 403, 200)),
-        ("delete", "/api/v1/events/{id}/check-ins/{code}", fill("/api/v1/events/{id}/check-ins/{code}", &w, &w.event), None,
-            &w.organizer, Expect::Matrix(401, 403, 204)),
-        ("get", "/api/v1/events/{id}/attendees.csv", fill("/api/v1/events/{id}/attendees.csv", &w, &w.event), None,
-            &w.organizer, Expect::Matrix(401, 403, 200)),
-        ("get", "/api/v1/events/{id}/stats", fill("/api/v1/events/{id}/stats", &w, &w.event), None, &w.organizer, Expect::Matrix(401, 403, 200)),
-        ("post", "/api/v1/events/{id}/cancel", fill("/api/v1/events/{id}/cancel", &w, &w.disposable), None,
-            &w.organizer, Expect::Matrix(401, 403, 200)),
+        (
+            "post",
+            "/api/v1/events",
+            "/api/v1/events".into(),
+            Some(crate::helpers::event_body()),
+            &w.organizer,
+            Expect::Matrix(401, 201, 201),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}",
+            fill("/api/v1/events/{id}", &w, &w.draft),
+            None,
+            &w.organizer,
+            Expect::Matrix(404, 404, 200),
+        ),
+        (
+            "patch",
+            "/api/v1/events/{id}",
+            fill("/api/v1/events/{id}", &w, &w.event),
+            Some(json!({"description": "Doors at 7"})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "delete",
+            "/api/v1/events/{id}",
+            fill("/api/v1/events/{id}", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 409),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/publish",
+            fill("/api/v1/events/{id}/publish", &w, &w.draft),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/ticket-types",
+            fill("/api/v1/events/{id}/ticket-types", &w, &w.event),
+            Some(json!({"name": "Late", "price_cents": 100, "capacity": 5})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 201),
+        ),
+        (
+            "patch",
+            "/api/v1/events/{id}/ticket-types/{ticket_type_id}",
+            fill("/api/v1/events/{id}/ticket-types/{ticket_type_id}", &w, &w.event),
+            Some(json!({"capacity": 30})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/queue",
+            fill("/api/v1/events/{id}/queue", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Public(200),
+        ),
+        (
+            "post",
+            "/api/v1/bookings",
+            "/api/v1/bookings".into(),
+            Some(booking_body),
+            &w.buyer,
+            Expect::Matrix(401, 202, 202),
+        ),
+        (
+            "get",
+            "/api/v1/bookings/{id}",
+            fill("/api/v1/bookings/{booking}", &w, ""),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "post",
+            "/api/v1/bookings/{id}/cancel",
+            fill("/api/v1/bookings/{spare}/cancel", &w, ""),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "get",
+            "/api/v1/tickets/{code}",
+            fill("/api/v1/tickets/{code}", &w, ""),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "get",
+            "/api/v1/tickets/{code}/qr.svg",
+            fill("/api/v1/tickets/{code}/qr.svg", &w, ""),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/check-ins",
+            fill("/api/v1/events/{id}/check-ins", &w, &w.event),
+            Some(json!({"code": w.code})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "delete",
+            "/api/v1/events/{id}/check-ins/{code}",
+            fill("/api/v1/events/{id}/check-ins/{code}", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 204),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/attendees.csv",
+            fill("/api/v1/events/{id}/attendees.csv", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/stats",
+            fill("/api/v1/events/{id}/stats", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/cancel",
+            fill("/api/v1/events/{id}/cancel", &w, &w.disposable),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
         ("get", "/healthz", "/healthz".into(), None, &w.organizer, Expect::Public(200)),
         ("get", "/readyz", "/readyz".into(), None, &w.organizer, Expect::Public(200)),
         ("get", "/metrics", "/metrics".into(), None, &w.organizer, Expect::Public(200)),
@@ -138,7 +279,11 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
         };
         match expect {
             Expect::Public(status) => {
-                assert_eq!(call(None).await, StatusCode::from_u16(status).unwrap(), "{method} {documented_path} anonymous");
+                assert_eq!(
+                    call(None).await,
+                    StatusCode::from_u16(status).unwrap(),
+                    "{method} {documented_path} anonymous"
+                );
             }
             Expect::Matrix(anonymous, other, own) => {
                 let other_user = if owner == &w.stranger { w.buyer.clone() } else { w.stranger.clone() };

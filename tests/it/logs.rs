@@ -48,10 +48,15 @@ async fn a_full_walk_through_logs_no_password_token_or_secret() {
         request.send()
     };
     post("/api/v1/auth/register", None, json!({"email": email, "password": password, "name": "Keeper"})).await.unwrap();
-    let wrong = post("/api/v1/auth/login", None, json!({"email": email, "password": "the wrong one 123"})).await.unwrap();
+    let wrong =
+        post("/api/v1/auth/login", None, json!({"email": email, "password": "the wrong one 123"})).await.unwrap();
     assert_eq!(wrong.status(), 401);
-    let tokens: Value =
-        post("/api/v1/auth/login", None, json!({"email": email, "password": password})).await.unwrap().json().await.unwrap();
+    let tokens: Value = post("/api/v1/auth/login", None, json!({"email": email, "password": password}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let refreshed: Value = post("/api/v1/auth/refresh", None, json!({"refresh_token": tokens["refresh_token"]}))
         .await
         .unwrap()
