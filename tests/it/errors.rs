@@ -130,3 +130,17 @@ async fn a_huge_or_deeply_nested_body_is_refused_cleanly() {
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reply.code(), "validation_failed");
 }
+
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    // ... and never finishes the headers. The server closes within its header timeout (10 s).
+    let mut buffer = Vec::new();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut buffer)).await;
+    assert!(closed.is_ok(), "the connection was still open after 20 s");
+    // A well-behaved client on the same server is unaffected.
+    assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+}
