@@ -91,6 +91,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Parsing any text never panics, and what passes is lower case,
+        /// trimmed and free of control characters.
+        #[test]
+        fn any_text_parses_or_is_refused(raw in "\\PC{0,40}|[a-zA-Z@. \t\r\n]{0,40}") {
+            if let Ok(email) = Email::parse(&raw) {
+                proptest::prop_assert_eq!(email.as_str(), email.as_str().to_lowercase());
+                proptest::prop_assert!(!email.as_str().chars().any(|c| c.is_control() || c.is_whitespace()));
+                proptest::prop_assert!(email.as_str().contains('@'));
+            }
+            let _ = Password::parse(&raw);
+        }
+    }
+
     #[test]
     fn emails_are_redacted_for_logs() {
         assert_eq!(Email::parse("ada@example.org").unwrap().redacted(), "a***@example.org");

@@ -212,39 +212,41 @@ mod tests {
         assert_eq!(inventory[&closed].remaining, 5);
     }
 
-    #[test]
-    fn random_batches_never_oversell_and_never_skip_a_request_that_fits() {
-        // A small deterministic generator: no extra crates for a property check.
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = |bound: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % bound
-        };
-        for _ in 0..2_000 {
-            let types: Vec<Uuid> = (0..1 + next(3)).map(|_| Uuid::now_v7()).collect();
-            let mut inventory: HashMap<Uuid, Inventory> =
-                types.iter().map(|tt| (*tt, stock(next(20) as i32))).collect();
-            let before = inventory.clone();
-            let batch: Vec<SeatRequest> = (0..next(40))
-                .map(|_| SeatRequest {
-                    ticket_type_id: types[next(types.len() as u64) as usize],
-                    quantity: 1 + next(10) as i32,
+    proptest::proptest! {
+        /// Whatever the stock and the arrival order: nothing is oversold, a
+        /// request is refused only when it did not fit at its turn, and the
+        /// stock left is exactly what the confirmed requests did not take.
+        #[test]
+        fn random_batches_never_oversell_and_never_skip_a_request_that_fits(
+            stocks in proptest::collection::vec((0i32..30, 1i32..6), 1..4),
+            picks in proptest::collection::vec((0usize..4, 1i32..8), 0..60),
+        ) {
+            let types: Vec<Uuid> = stocks.iter().map(|_| Uuid::now_v7()).collect();
+            let mut inventory: HashMap<Uuid, Inventory> = types
+                .iter()
+                .zip(&stocks)
+                .map(|(tt, (remaining, max))| {
+                    (*tt, Inventory { remaining: *remaining, max_per_order: *max, availability: Availability::OnSale })
                 })
                 .collect();
+            let batch: Vec<SeatRequest> = picks
+                .iter()
+                .map(|(i, quantity)| SeatRequest { ticket_type_id: types[i % types.len()], quantity: *quantity })
+                .collect();
             let decisions = allocate(&batch, &mut inventory);
-            let mut left: HashMap<Uuid, i32> = before.iter().map(|(k, v)| (*k, v.remaining)).collect();
+            let mut left: HashMap<Uuid, i32> = types.iter().zip(&stocks).map(|(tt, (r, _))| (*tt, *r)).collect();
             for (request, decision) in batch.iter().zip(&decisions) {
+                let max = stocks[types.iter().position(|t| *t == request.ticket_type_id).unwrap()].1;
                 let left = left.get_mut(&request.ticket_type_id).unwrap();
                 match decision {
                     Decision::Confirmed => *left -= request.quantity,
-                    Decision::Rejected(_) => assert!(request.quantity > *left, "a fitting request was rejected"),
+                    Decision::Rejected(Reason::TooManySeats) => proptest::prop_assert!(request.quantity > max),
+                    Decision::Rejected(_) => proptest::prop_assert!(request.quantity > *left && request.quantity <= max),
                 }
-                assert!(*left >= 0, "oversold");
+                proptest::prop_assert!(*left >= 0, "oversold");
             }
             for tt in &types {
-                assert_eq!(inventory[tt].remaining, left[tt]);
+                proptest::prop_assert_eq!(inventory[tt].remaining, left[tt]);
             }
         }
     }

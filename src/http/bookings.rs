@@ -305,20 +305,27 @@ pub async fn event_queue(
 /// record in Redis; `None` for anyone else's.
 async fn find_booking(state: &AppState, user_id: Uuid, id: Uuid) -> ApiResult<Option<Booking>> {
     let mut conn = state.db.acquire().await?;
-    if let Some(row) = db::bookings::find(&mut conn, id).await? {
-        if row.user_id != user_id {
-            return Ok(None);
-        }
-        let tickets = db::bookings::tickets_of(&mut conn, &[id]).await?;
-        return Ok(Some(Booking::stored(row, tickets)));
+    if let Some(booking) = stored_booking(&mut conn, user_id, id).await? {
+        return Ok(booking);
     }
     match state.bookings.pending(id).await {
-        Ok(pending) => Ok(pending.filter(|p| p.user_id == user_id).map(|p| Booking::pending(&p))),
-        Err(err) => {
-            tracing::warn!(error = %err, "pending booking lookup failed");
-            Ok(None)
-        }
+        Ok(Some(pending)) => return Ok(Some(pending).filter(|p| p.user_id == user_id).map(|p| Booking::pending(&p))),
+        Ok(None) => {}
+        Err(err) => tracing::warn!(error = %err, "pending booking lookup failed"),
     }
+    // The worker may have committed (and cleared the pending record) between
+    // the two reads above: the row is there now.
+    Ok(stored_booking(&mut conn, user_id, id).await?.flatten())
+}
+
+/// `Some(answer)` when PostgreSQL has the booking (`Some(None)`: someone else's).
+async fn stored_booking(conn: &mut sqlx::PgConnection, user_id: Uuid, id: Uuid) -> ApiResult<Option<Option<Booking>>> {
+    let Some(row) = db::bookings::find(&mut *conn, id).await? else { return Ok(None) };
+    if row.user_id != user_id {
+        return Ok(Some(None));
+    }
+    let tickets = db::bookings::tickets_of(conn, &[id]).await?;
+    Ok(Some(Some(Booking::stored(row, tickets))))
 }
 
 /// The `Idempotency-Key` header: 1 to 255 printable ASCII characters.

@@ -227,6 +227,26 @@ mod tests {
         assert!(parse_json::<serde_json::Value>(deep.as_bytes()).is_err());
     }
 
+    proptest::proptest! {
+        /// Any bytes at all: a value, or a 400/422 problem; never a panic,
+        /// never an internal error.
+        #[test]
+        fn any_body_is_parsed_or_refused_as_a_client_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            match parse_json::<Body>(&bytes) {
+                Ok(_) | Err(ApiError::BadRequest(_)) | Err(ApiError::Validation(_)) => {}
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        #[test]
+        fn json_shaped_garbage_is_refused_as_a_client_error(text in r#"\{("[a-z]{0,6}":(-?[0-9]{0,25}|"[^"]{0,8}"|\[\]|null|true),?){0,4}\}"#) {
+            match parse_json::<Body>(text.as_bytes()) {
+                Ok(_) | Err(ApiError::BadRequest(_)) | Err(ApiError::Validation(_)) => {}
+                Err(other) => proptest::prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn json_content_types_are_recognised() {
         let mut headers = HeaderMap::new();

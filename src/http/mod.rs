@@ -56,6 +56,51 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The answers any route may give besides its own: a JSON body that is not
+/// JSON (400), too large (413), of another type (415) or too slow (408); a
+/// rate limit (429); a part of the system down (503). Added to every
+/// operation so the document lists every status the API can send.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let api = path.starts_with("/api/");
+            for operation in
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+            {
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
+                };
+                if operation.request_body.is_some() {
+                    add("400", "The body is not valid JSON");
+                    add("413", "The body is larger than 64 KiB");
+                    add("415", "The body is not application/json");
+                }
+                if api {
+                    add("408", "The request took longer than 45 s to arrive");
+                    add("429", "Rate limited (`rate_limited`); see Retry-After");
+                    add("503", "A part of the system is unavailable (`unavailable`); see Retry-After");
+                }
+            }
+        }
+    }
+}
+
 /// Every documented route. Routes and the OpenAPI document come from this one
 /// list, so a route cannot exist undocumented.
 pub fn api_routes() -> OpenApiRouter<AppState> {
@@ -90,11 +135,15 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().into_openapi()
+    let mut openapi = api_routes().into_openapi();
+    CommonResponses.modify(&mut openapi);
+    openapi
 }
 
 pub fn router(state: AppState) -> Router {
-    let (routes, openapi) = api_routes().split_for_parts();
+    let (routes, mut openapi) = api_routes().split_for_parts();
+    // After the routes joined the document: the modifier walks their operations.
+    CommonResponses.modify(&mut openapi);
     routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))

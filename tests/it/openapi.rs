@@ -56,6 +56,22 @@ async fn the_served_document_lists_exactly_the_routes() {
     let expected: BTreeSet<_> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     assert_eq!(documented, expected);
     assert_eq!(doc.body["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    // Found by schemathesis: the statuses every route can send are documented on every route.
+    for (path, item) in doc.body["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415"] {
+                    assert!(responses.contains_key(status), "{method} {path} does not document {status}");
+                }
+            }
+            if path.starts_with("/api/") {
+                for status in ["408", "429", "503"] {
+                    assert!(responses.contains_key(status), "{method} {path} does not document {status}");
+                }
+            }
+        }
+    }
     assert!(doc.body["components"]["schemas"]["Problem"].is_object());
 
     // Each documented route is really served (not a 404 from the fallback).
