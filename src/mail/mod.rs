@@ -28,8 +28,10 @@ use transport::Transport;
 
 /// Rows claimed (and sent concurrently) at a time.
 const CLAIM: i64 = 20;
-/// How long a claim holds a row; a send takes seconds at most.
-const LEASE: Duration = Duration::from_secs(120);
+/// How long a claim holds a row: longer than a send can take (SMTP commands
+/// time out after 15 s), short enough that a row stranded by a crash or a
+/// database outage goes out again soon.
+const LEASE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_secs(2);
 /// Tries before a row that keeps failing is given up on (about a day of backoff).
 pub const MAX_ATTEMPTS: i32 = 30;

@@ -9,6 +9,7 @@ mod door;
 mod emails;
 mod errors;
 mod events;
+mod faults;
 mod helpers;
 mod logs;
 mod openapi;
