@@ -601,24 +601,18 @@ pub(crate) fn visible_to(row: &EventRow, viewer: Option<Uuid>) -> bool {
 /// Locks the event for a change by `user`: 404 when they cannot see it,
 /// 403 when they can but do not organize it.
 async fn lock_as_organizer(conn: &mut PgConnection, id: Uuid, user: CurrentUser) -> ApiResult<EventRow> {
-    let row = db_events::lock_event(conn, id)
-        .await?
-        .filter(|row| visible_to(row, Some(user.id)))
-        .ok_or(ApiError::NotFound("event"))?;
-    if row.organizer_id != user.id {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(row)
+    as_organizer(db_events::lock_event(conn, id).await?, user)
 }
 
 /// The event for a read by its organizer (the attendee list, stats, the
-/// door): 404 when `user` cannot see it, 403 when they can but do not
-/// organize it. No lock: scans at the door must not queue behind each other.
+/// door), with the same answers as [`lock_as_organizer`]. No lock: scans at
+/// the door must not queue behind each other.
 pub(crate) async fn organizer_event(conn: &mut PgConnection, id: Uuid, user: CurrentUser) -> ApiResult<EventRow> {
-    let row = db_events::find_event(conn, id)
-        .await?
-        .filter(|row| visible_to(row, Some(user.id)))
-        .ok_or(ApiError::NotFound("event"))?;
+    as_organizer(db_events::find_event(conn, id).await?, user)
+}
+
+fn as_organizer(row: Option<EventRow>, user: CurrentUser) -> ApiResult<EventRow> {
+    let row = row.filter(|row| visible_to(row, Some(user.id))).ok_or(ApiError::NotFound("event"))?;
     if row.organizer_id != user.id {
         return Err(ApiError::Forbidden);
     }

@@ -27,7 +27,22 @@ async fn buyer(app: &TestApp) -> (String, String) {
     (email, token)
 }
 
-async fn outbox_rows(app: &TestApp) -> Vec<(String, String, i32, Option<String>)> {
+type OutboxRow = (String, String, i32, Option<String>);
+
+/// The outbox rows once the first satisfies `ready` (or after 10 s, as they are).
+async fn outbox_rows_when(app: &TestApp, ready: impl Fn(&OutboxRow) -> bool) -> Vec<OutboxRow> {
+    let mut rows = Vec::new();
+    for _ in 0..100 {
+        rows = outbox_rows(app).await;
+        if rows.first().is_some_and(&ready) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    rows
+}
+
+async fn outbox_rows(app: &TestApp) -> Vec<OutboxRow> {
     sqlx::query_as("SELECT kind, status, attempts, last_error FROM outbox ORDER BY created_at")
         .fetch_all(app.db())
         .await
@@ -125,14 +140,7 @@ async fn while_the_mail_server_is_down_the_email_waits_in_the_outbox_and_goes_on
     sink.stop();
     let reply = app.book(&token, &tt, 1, None).await;
     app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
-    let mut rows = Vec::new();
-    for _ in 0..100 {
-        rows = outbox_rows(&app).await;
-        if rows.first().is_some_and(|r| r.3.is_some()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let rows = outbox_rows_when(&app, |r| r.3.is_some()).await;
     let (_, status, attempts, error) = &rows[0];
     assert_eq!(status, "pending", "kept for a retry");
     assert!(*attempts >= 1 && error.is_some(), "{rows:?}");
@@ -154,14 +162,7 @@ async fn a_permanent_refusal_is_recorded_and_not_retried() {
     let (_, tt) = app.on_sale(&organizer, 10, 5).await;
     let reply = app.book(&token, &tt, 1, None).await;
     app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
-    let mut rows = Vec::new();
-    for _ in 0..100 {
-        rows = outbox_rows(&app).await;
-        if rows.first().is_some_and(|r| r.1 == "failed") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let rows = outbox_rows_when(&app, |r| r.1 == "failed").await;
     let (_, status, attempts, error) = &rows[0];
     assert_eq!((status.as_str(), *attempts), ("failed", 1), "{rows:?}");
     assert!(error.as_deref().unwrap().contains("550"), "{error:?}");
@@ -225,14 +226,7 @@ async fn a_refusal_that_is_not_about_the_recipient_is_retried_not_given_up() {
     let (_, tt) = app.on_sale(&organizer, 10, 5).await;
     let reply = app.book(&organizer, &tt, 1, None).await;
     app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
-    let mut rows = Vec::new();
-    for _ in 0..100 {
-        rows = outbox_rows(&app).await;
-        if rows.first().is_some_and(|r| r.3.is_some()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let rows = outbox_rows_when(&app, |r| r.3.is_some()).await;
     assert_eq!(rows[0].1, "pending", "kept for a retry: {rows:?}");
     assert!(rows[0].3.as_deref().unwrap().contains("530"));
     sink.refuse_sender(false);
