@@ -55,11 +55,14 @@ type Slot = Arc<OnceCell<Option<Arc<Offer>>>>;
 pub struct Catalog {
     db: PgPool,
     slots: Arc<Mutex<HashMap<Uuid, (Instant, Slot)>>>,
+    /// PostgreSQL reads made for offers: the accept path's only queries
+    /// (`boxoffice_offer_loads_total` in /metrics).
+    pub loads: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Catalog {
     pub fn new(db: PgPool) -> Self {
-        Self { db, slots: Arc::default() }
+        Self { db, slots: Arc::default(), loads: Arc::default() }
     }
 
     /// The offer of a ticket type (`None`: no such ticket type). Concurrent
@@ -97,6 +100,7 @@ impl Catalog {
     }
 
     async fn load(&self, ticket_type_id: Uuid) -> Result<Option<Arc<Offer>>, sqlx::Error> {
+        self.loads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let offer: Option<Offer> = sqlx::query_as(
             "SELECT t.id AS ticket_type_id, t.event_id, e.organizer_id, e.status AS event_status, e.starts_at,
                     e.ends_at, e.sales_start, e.sales_end, e.published_at, t.max_per_order

@@ -86,6 +86,11 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
         "Reads that loaded from PostgreSQL",
         cache.loads.load(Ordering::Relaxed) as i64,
     ));
+    gauges.push((
+        "boxoffice_offer_loads_total",
+        "PostgreSQL reads of ticket type offers (the accept path's only queries)",
+        state.catalog.loads.load(Ordering::Relaxed) as i64,
+    ));
     let body = state.metrics.render(&gauges);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

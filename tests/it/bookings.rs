@@ -573,3 +573,21 @@ async fn waiting_on_a_booking_answers_as_soon_as_it_is_decided() {
     assert_eq!(decided.body["status"], "confirmed");
     assert_eq!(decided.body["tickets"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn accepting_bookings_reads_postgresql_at_most_once_a_second_per_ticket_type() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(4).await;
+    let (_, tt) = app.on_sale(&organizer, 10_000, 5).await;
+    let loads = || app.state.catalog.loads.load(std::sync::atomic::Ordering::Relaxed);
+    let before = loads();
+    let start = std::time::Instant::now();
+    let replies = join_all((0..300).map(|i| app.book(&tokens[i % 4], &tt, 1, None))).await;
+    let seconds = start.elapsed().as_secs() + 1;
+    assert!(replies.iter().all(|r| r.status == StatusCode::ACCEPTED));
+    let read = loads() - before;
+    assert!(read >= 1 && read <= seconds + 1, "{read} offer reads for 300 bookings in about {seconds} s");
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("boxoffice_offer_loads_total"));
+}
