@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, extractors, one module per resource, OpenAPI.
 //! Handlers stay thin: parse, call the rules and queries, map to a response.
 
+pub mod admission;
 pub mod auth;
 pub mod bookings;
 pub mod door;
@@ -146,6 +147,7 @@ pub fn router(state: AppState) -> Router {
     CommonResponses.modify(&mut openapi);
     routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
+        .layer(axum::middleware::from_fn_with_state(admission::Admission::default(), admission::admit))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
