@@ -136,12 +136,14 @@ pub async fn serve(state: AppState, listener: TcpListener, shutdown: Cancellatio
     use hyper_util::server::conn::auto::Builder;
     use tower::ServiceExt;
 
-    state.waiters.start(state.db.clone());
+    state.waiters.start(&state.config.database_url, shutdown.clone());
     let router = crate::http::router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only: the version sniffing of a dual-protocol server has no
+    // timer, and cleartext HTTP/2 would need limits of its own; nothing here
+    // needs it (a proxy in front may speak HTTP/2 to clients).
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,

@@ -56,6 +56,8 @@ pub enum ApiError {
     AlreadyCheckedIn(chrono::DateTime<chrono::Utc>),
     #[error("too many requests; try again in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    #[error("the request took too long to arrive or to answer")]
+    RequestTimeout,
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
     /// A part of the system cannot be reached; try again later.
@@ -95,6 +97,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::EmailTaken | Self::Conflict { .. } | Self::AlreadyCheckedIn(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,6 +119,7 @@ impl ApiError {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::AlreadyCheckedIn(_) => "already_checked_in",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RequestTimeout => "request_timeout",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",

@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::db::bookings::FINAL_CHANNEL;
@@ -31,31 +31,37 @@ pub struct Waiters {
 }
 
 impl Waiters {
-    /// Listens for announcements until the pool closes.
-    pub fn start(&self, db: PgPool) {
+    /// Listens for announcements on a connection of its own (not one of the
+    /// pool's) until `shutdown`.
+    pub fn start(&self, database_url: &str, shutdown: CancellationToken) {
         let waiting = self.waiting.clone();
+        let url = database_url.to_owned();
         tokio::spawn(async move {
-            loop {
+            while !shutdown.is_cancelled() {
                 let listener = async {
-                    let mut listener = PgListener::connect_with(&db).await?;
+                    let mut listener = PgListener::connect(&url).await?;
                     listener.listen(FINAL_CHANNEL).await?;
                     Ok::<_, sqlx::Error>(listener)
                 };
-                let mut listener = match listener.await {
-                    Ok(listener) => listener,
-                    Err(_) if db.is_closed() => return,
-                    Err(_) => {
-                        tokio::time::sleep(RECHECK).await;
-                        continue;
+                let Ok(mut listener) = listener.await else {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        () = tokio::time::sleep(RECHECK) => continue,
                     }
                 };
-                while let Ok(notification) = listener.recv().await {
-                    let waiting = waiting.lock().expect("waiters poisoned");
+                loop {
+                    let notification = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        notification = listener.recv() => notification,
+                    };
+                    let Ok(notification) = notification else { break };
+                    let mut waiting = waiting.lock().expect("waiters poisoned");
                     if waiting.is_empty() {
                         continue;
                     }
                     for id in notification.payload().split(',').filter_map(|id| id.parse::<Uuid>().ok()) {
-                        if let Some(notify) = waiting.get(&id) {
+                        // Decided for good: wake its waiters and forget it.
+                        if let Some(notify) = waiting.remove(&id) {
                             notify.notify_waiters();
                         }
                     }
@@ -64,17 +70,27 @@ impl Waiters {
         });
     }
 
-    /// The signal for `id`, shared by everyone waiting for it.
-    pub fn signal(&self, id: Uuid) -> Arc<Notify> {
-        self.waiting.lock().expect("waiters poisoned").entry(id).or_default().clone()
+    /// Waits for `id` to be announced: the signal, released when the
+    /// returned guard drops (also when the request is abandoned midway).
+    pub fn wait_for(&self, id: Uuid) -> Waiting<'_> {
+        let signal = self.waiting.lock().expect("waiters poisoned").entry(id).or_default().clone();
+        Waiting { waiters: self, id, signal }
     }
+}
 
-    /// Drops the signal for `id` once nobody else holds it.
-    pub fn done(&self, id: Uuid, signal: Arc<Notify>) {
-        let mut waiting = self.waiting.lock().expect("waiters poisoned");
-        drop(signal);
-        if waiting.get(&id).is_some_and(|s| Arc::strong_count(s) == 1) {
-            waiting.remove(&id);
+pub struct Waiting<'a> {
+    waiters: &'a Waiters,
+    id: Uuid,
+    pub signal: Arc<Notify>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.waiters.waiting.lock().expect("waiters poisoned");
+        // Ours and the map's: nobody else waits; forget the entry (unless the
+        // map holds a newer signal for the id).
+        if waiting.get(&self.id).is_some_and(|s| Arc::ptr_eq(s, &self.signal) && Arc::strong_count(s) == 2) {
+            waiting.remove(&self.id);
         }
     }
 }

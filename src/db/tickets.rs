@@ -79,7 +79,7 @@ pub async fn check_in(conn: &mut PgConnection, event_id: Uuid, code: &str) -> Re
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    let ticket = find(conn, code).await?.expect("the ticket was just read");
+    let Some(ticket) = find(conn, code).await? else { return Ok(CheckIn::Unknown) };
     if admitted == 1 {
         return Ok(CheckIn::Admitted(Box::new(ticket)));
     }

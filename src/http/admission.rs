@@ -27,9 +27,49 @@ impl Default for Admission {
 }
 
 pub async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
-    if request.uri().query().is_some_and(|q| q.contains("wait=")) {
+    if is_long_poll(&request) {
         return next.run(request).await;
     }
     let _permit = admission.0.acquire().await.expect("the semaphore is never closed");
     next.run(request).await
+}
+
+/// A whole request, body included, within 45 s once admitted (a long-poll
+/// takes 30 at most): a client sending its body a byte at a time is cut off
+/// with 408.
+pub const DEADLINE: std::time::Duration = std::time::Duration::from_secs(45);
+
+pub async fn deadline(request: Request, next: Next) -> Response {
+    match tokio::time::timeout(DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => axum::response::IntoResponse::into_response(crate::error::ApiError::RequestTimeout),
+    }
+}
+
+/// `GET /api/v1/bookings/{id}?wait=...`, and nothing else.
+fn is_long_poll(request: &Request) -> bool {
+    let uri = request.uri();
+    request.method() == axum::http::Method::GET
+        && uri.path().strip_prefix("/api/v1/bookings/").is_some_and(|id| !id.is_empty() && !id.contains('/'))
+        && uri.query().is_some_and(|q| q.split('&').any(|pair| pair.split('=').next() == Some("wait")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, uri: &str) -> Request {
+        Request::builder().method(method).uri(uri).body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn only_a_booking_long_poll_skips_the_door() {
+        assert!(is_long_poll(&request("GET", "/api/v1/bookings/abc?wait=30")));
+        assert!(is_long_poll(&request("GET", "/api/v1/bookings/abc?x=1&wait=5")));
+        assert!(!is_long_poll(&request("POST", "/api/v1/bookings?wait=1")));
+        assert!(!is_long_poll(&request("GET", "/api/v1/events?await=x")));
+        assert!(!is_long_poll(&request("GET", "/api/v1/events?q=wait=")));
+        assert!(!is_long_poll(&request("GET", "/api/v1/bookings/abc/cancel?wait=1")));
+        assert!(!is_long_poll(&request("GET", "/api/v1/bookings/abc")));
+    }
 }

@@ -188,10 +188,10 @@ pub async fn get_booking(
         return Ok(axum::Json(booking));
     };
     let deadline = tokio::time::Instant::now() + wait;
-    let signal = state.waiters.signal(id);
+    let waiting = state.waiters.wait_for(id);
     let result = async {
         loop {
-            let notified = signal.notified();
+            let notified = waiting.signal.notified();
             tokio::pin!(notified);
             notified.as_mut().enable(); // before the re-read: no announcement slips between
             let booking = find_booking(&state, user.id, id).await?.ok_or(ApiError::NotFound("booking"))?;
@@ -203,7 +203,6 @@ pub async fn get_booking(
         }
     }
     .await;
-    state.waiters.done(id, signal);
     result.map(axum::Json)
 }
 

@@ -109,6 +109,9 @@ pub async fn undo_check_in(
 const CSV_HEADER: &str = "ticket_code,ticket_type,attendee_name,attendee_email,booking_id,status,checked_in_at\r\n";
 /// Rows per chunk sent to the client while the query streams.
 const ROWS_PER_CHUNK: usize = 256;
+/// A client that takes no chunk for this long is dropped (the query holds a
+/// pool connection while it waits).
+const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Every ticket of the event with its attendee, as CSV. Streamed row by row
 /// from PostgreSQL: an event of 100,000 tickets is never held in memory.
@@ -138,8 +141,10 @@ pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id
                     chunk.push_str(&attendee_record(&row));
                     in_chunk += 1;
                     if in_chunk == ROWS_PER_CHUNK {
-                        // A closed channel: the client went away; stop reading.
-                        if sender.send(Ok(Bytes::from(std::mem::take(&mut chunk)))).await.is_err() {
+                        // The client went away, or stopped reading: stop, and give
+                        // the database connection back.
+                        let sent = sender.send_timeout(Ok(Bytes::from(std::mem::take(&mut chunk))), STALLED_CLIENT);
+                        if sent.await.is_err() {
                             return;
                         }
                         in_chunk = 0;

@@ -147,17 +147,13 @@ pub fn router(state: AppState) -> Router {
     CommonResponses.modify(&mut openapi);
     routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
+        // Inside admission: time waiting at the door does not count.
+        .layer(axum::middleware::from_fn(admission::deadline))
         .layer(axum::middleware::from_fn_with_state(admission::Admission::default(), admission::admit))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
-        // A whole request, body included, within 45 s (a long-poll takes 30
-        // at most): a client sending its body a byte at a time is cut off.
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            std::time::Duration::from_secs(45),
-        ))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
         }))
