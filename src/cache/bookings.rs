@@ -27,6 +27,8 @@ pub const IN_FLIGHT_TTL: Duration = Duration::from_secs(30);
 /// A pending booking older than this no longer counts in an event's queue
 /// (only a crash between commit and cleanup leaves one behind).
 pub const PENDING_STALE: Duration = Duration::from_secs(3600);
+/// Pending records read for the per-ticket-type stats at most.
+pub const PENDING_SAMPLE: usize = 10_000;
 /// How long a pending booking stays visible without the worker writing it
 /// (a message parked in the dead-letter queue, say).
 pub const PENDING_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -234,12 +236,19 @@ impl BookingCache {
     }
 
     /// The event's pending bookings (for the organizer's stats).
+    /// At most [`PENDING_SAMPLE`] of them: under a big sale one call must not
+    /// fetch a hundred thousand records (the caller counts the total apart).
     pub async fn pending_of_event(&self, event_id: Uuid) -> Result<Vec<PendingBooking>, CacheError> {
         let since = chrono::Utc::now().timestamp_millis() - PENDING_STALE.as_millis() as i64;
-        let (ids,): (Vec<String>,) = self
-            .redis
-            .query(redis::pipe().cmd("ZRANGEBYSCORE").arg(self.event_pending_key(event_id)).arg(since).arg("+inf"))
-            .await?;
+        let mut pipe = redis::pipe();
+        pipe.cmd("ZRANGEBYSCORE")
+            .arg(self.event_pending_key(event_id))
+            .arg(since)
+            .arg("+inf")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(PENDING_SAMPLE);
+        let (ids,): (Vec<String>,) = self.redis.query(&pipe).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }

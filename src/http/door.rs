@@ -193,7 +193,8 @@ pub struct TicketTypeSales {
     /// Seats of confirmed bookings.
     pub sold: i64,
     pub remaining: i64,
-    /// Booking requests accepted and not yet decided.
+    /// Booking requests accepted and not yet decided (past 10,000 in the
+    /// queue, split between ticket types from a sample; the total is exact).
     pub pending: i64,
     /// Seats of cancelled bookings.
     pub cancelled: i64,
@@ -247,6 +248,8 @@ pub async fn stats(
         Ok(pending) => pending.iter().for_each(|p| *queued.entry(p.ticket_type_id).or_default() += 1),
         Err(err) => tracing::warn!(error = %err, "pending requests from Redis unavailable"),
     }
+    // The exact number in Redis (the per-type split reads at most a sample of records).
+    let queued_total = state.bookings.pending_count(id).await.map(|n| n as i64).ok();
     let mut totals = SalesTotals::default();
     let ticket_types = rows
         .into_iter()
@@ -273,5 +276,9 @@ pub async fn stats(
             sales
         })
         .collect();
+    if let Some(queued_total) = queued_total {
+        let sampled: i64 = queued.values().sum();
+        totals.pending += (queued_total - sampled).max(0);
+    }
     Ok(axum::Json(EventStats { event_id: id, ticket_types, totals }))
 }
