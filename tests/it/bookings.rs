@@ -15,6 +15,19 @@ use crate::proxy::Proxy;
 
 const FINAL_WITHIN: Duration = Duration::from_secs(30);
 
+/// A request for two seats, as the API would publish it.
+fn request_of_two(event: &serde_json::Value, tt: &str, user: Uuid, key: Option<&str>) -> BookingRequested {
+    BookingRequested {
+        booking_id: Uuid::now_v7(),
+        user_id: user,
+        event_id: event["id"].as_str().unwrap().parse().unwrap(),
+        ticket_type_id: tt.parse().unwrap(),
+        quantity: 2,
+        idempotency_key: key.map(str::to_owned),
+        accepted_at: chrono::Utc::now(),
+    }
+}
+
 async fn follow_until_final(app: &TestApp, token: &str, id: &str) -> serde_json::Value {
     for _ in 0..600 {
         let reply = app.get(&format!("/api/v1/bookings/{id}"), Some(token)).await;
@@ -147,15 +160,7 @@ async fn a_message_delivered_twice_makes_one_booking() {
     let (organizer, _) = app.user().await;
     let (event, tt) = app.on_sale(&organizer, 10, 5).await;
     let user: Uuid = sqlx::query_scalar("SELECT id FROM users LIMIT 1").fetch_one(app.db()).await.unwrap();
-    let message = BookingRequested {
-        booking_id: Uuid::now_v7(),
-        user_id: user,
-        event_id: event["id"].as_str().unwrap().parse().unwrap(),
-        ticket_type_id: tt.parse().unwrap(),
-        quantity: 2,
-        idempotency_key: None,
-        accepted_at: chrono::Utc::now(),
-    };
+    let message = request_of_two(&event, &tt, user, None);
     app.state.broker.publish_booking(&message).await.unwrap();
     app.state.broker.publish_booking(&message).await.unwrap();
     app.wait_final(&[message.booking_id], FINAL_WITHIN).await;
@@ -250,15 +255,7 @@ async fn a_message_that_keeps_failing_is_parked_and_dlq_replay_brings_it_back_on
     let (event, tt) = app.on_sale(&organizer, 5, 5).await;
     // A request whose user does not exist (yet): the insert fails every time.
     let ghost = Uuid::now_v7();
-    let message = BookingRequested {
-        booking_id: Uuid::now_v7(),
-        user_id: ghost,
-        event_id: event["id"].as_str().unwrap().parse().unwrap(),
-        ticket_type_id: tt.parse().unwrap(),
-        quantity: 2,
-        idempotency_key: None,
-        accepted_at: chrono::Utc::now(),
-    };
+    let message = request_of_two(&event, &tt, ghost, None);
     app.state.broker.publish_booking(&message).await.unwrap();
     let connection = app.state.broker.connection().unwrap();
     let topology = app.state.broker.topology();
@@ -297,15 +294,7 @@ async fn a_request_answered_503_after_an_unconfirmed_publish_never_takes_a_seat(
     let (organizer, _) = app.user().await;
     let (event, tt) = app.on_sale(&organizer, 5, 5).await;
     let user: Uuid = sqlx::query_scalar("SELECT id FROM users LIMIT 1").fetch_one(app.db()).await.unwrap();
-    let message = BookingRequested {
-        booking_id: Uuid::now_v7(),
-        user_id: user,
-        event_id: event["id"].as_str().unwrap().parse().unwrap(),
-        ticket_type_id: tt.parse().unwrap(),
-        quantity: 2,
-        idempotency_key: Some("timed-out".into()),
-        accepted_at: chrono::Utc::now(),
-    };
+    let message = request_of_two(&event, &tt, user, Some("timed-out"));
     let mut conn = app.db().acquire().await.unwrap();
     boxoffice::db::bookings::tombstone(&mut conn, &message).await.unwrap();
     app.state.broker.publish_booking(&message).await.unwrap();
