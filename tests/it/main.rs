@@ -9,7 +9,6 @@ mod door;
 mod emails;
 mod errors;
 mod events;
-mod faults;
 mod helpers;
 mod logs;
 mod openapi;

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
 pub struct Captured {
@@ -39,7 +40,7 @@ struct Shared {
 pub struct SmtpSink {
     pub port: u16,
     shared: Arc<Shared>,
-    server: Mutex<Option<JoinHandle<()>>>,
+    server: Mutex<Option<(JoinHandle<()>, CancellationToken)>>,
 }
 
 impl SmtpSink {
@@ -47,8 +48,15 @@ impl SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared::default());
-        let server = tokio::spawn(serve(listener, shared.clone()));
-        Self { port, shared, server: Mutex::new(Some(server)) }
+        let sink = Self { port, shared, server: Mutex::new(None) };
+        sink.serve(listener);
+        sink
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(serve(listener, self.shared.clone(), stop.clone()));
+        *self.server.lock().unwrap() = Some((server, stop));
     }
 
     pub fn url(&self) -> String {
@@ -56,7 +64,12 @@ impl SmtpSink {
     }
 
     pub fn messages(&self) -> Vec<Captured> {
-        self.shared.messages.lock().unwrap().clone()
+        self.messages_since(0)
+    }
+
+    /// The messages after the first `seen`, in the order they arrived.
+    pub fn messages_since(&self, seen: usize) -> Vec<Captured> {
+        self.shared.messages.lock().unwrap().iter().skip(seen).cloned().collect()
     }
 
     /// Answers `RCPT TO` for `address` with a permanent 550.
@@ -69,9 +82,10 @@ impl SmtpSink {
         self.shared.refuse_sender.store(refuse, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// The server goes away: connections are refused.
+    /// The server goes away: open connections are dropped, new ones refused.
     pub fn stop(&self) {
-        if let Some(server) = self.server.lock().unwrap().take() {
+        if let Some((server, stop)) = self.server.lock().unwrap().take() {
+            stop.cancel();
             server.abort();
         }
     }
@@ -79,7 +93,7 @@ impl SmtpSink {
     /// The server comes back on the same port.
     pub async fn restart(&self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port)).await.unwrap();
-        *self.server.lock().unwrap() = Some(tokio::spawn(serve(listener, self.shared.clone())));
+        self.serve(listener);
     }
 
     /// Waits until at least `count` messages arrived (panics after `seconds`).
@@ -95,13 +109,17 @@ impl SmtpSink {
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    // Connections are handled inline by spawned tasks; aborting this task
-    // drops the listener, so the port refuses new connections.
+async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    // Aborting this task drops the listener, so the port refuses new
+    // connections; `stop` ends the sessions already open.
     while let Ok((stream, _)) = listener.accept().await {
         let shared = shared.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            let _ = session(stream, shared).await;
+            tokio::select! {
+                _ = session(stream, shared) => {}
+                () = stop.cancelled() => {}
+            }
         });
     }
 }

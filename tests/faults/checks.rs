@@ -1,0 +1,168 @@
+//! What must hold after a fault, read straight from PostgreSQL and the SMTP
+//! server: nothing accepted lost, nothing applied twice, the seats add up,
+//! one confirmation email per confirmed booking.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::load::Tally;
+use crate::smtp::SmtpSink;
+
+/// Seats and bookings of one ticket type once everything is final.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub confirmed_bookings: usize,
+    pub confirmed_seats: i64,
+    /// Accepted (202) bookings with no final row.
+    pub lost: usize,
+    /// One request booked more than once, or tickets beyond what was booked.
+    pub applied_twice: usize,
+    /// Emails that arrived again with the same Message-ID (a receiver drops them).
+    pub resent: usize,
+    pub problems: Vec<String>,
+}
+
+/// Waits until every accepted booking is final (confirmed, rejected or
+/// cancelled); returns how many are still not after `within`.
+pub async fn wait_final(db: &PgPool, ids: &[Uuid], within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        let done: Result<i64, _> =
+            sqlx::query_scalar("SELECT count(*) FROM bookings WHERE id = ANY($1) AND status <> 'pending'")
+                .bind(ids)
+                .fetch_one(db)
+                .await;
+        let missing = ids.len() - done.map(|d| d as usize).unwrap_or(0);
+        if missing == 0 || Instant::now() > deadline {
+            return missing;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn verdict(
+    db: &PgPool,
+    ticket_type_id: Uuid,
+    tally: &Tally,
+    emails: &mut EmailIndex,
+    sink: &SmtpSink,
+) -> Result<Verdict> {
+    let mut v = Verdict::default();
+    let ids: Vec<Uuid> = tally.accepted.iter().map(|(_, id)| *id).collect::<HashSet<_>>().into_iter().collect();
+    v.lost = wait_final(db, &ids, Duration::from_secs(90)).await;
+    if v.lost > 0 {
+        v.problems.push(format!("{} accepted bookings never became final", v.lost));
+    }
+
+    let (capacity, remaining): (i32, i32) =
+        sqlx::query_as("SELECT capacity, remaining FROM ticket_types WHERE id = $1")
+            .bind(ticket_type_id)
+            .fetch_one(db)
+            .await?;
+    let confirmed: Vec<(Uuid, i32)> =
+        sqlx::query_as("SELECT id, quantity FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'")
+            .bind(ticket_type_id)
+            .fetch_all(db)
+            .await?;
+    v.confirmed_bookings = confirmed.len();
+    v.confirmed_seats = confirmed.iter().map(|(_, q)| i64::from(*q)).sum();
+    if i64::from(capacity) != i64::from(remaining) + v.confirmed_seats {
+        v.problems.push(format!("capacity {capacity} ≠ remaining {remaining} + confirmed {}", v.confirmed_seats));
+    }
+    let live_tickets: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = $1 AND status <> 'void'")
+            .bind(ticket_type_id)
+            .fetch_one(db)
+            .await?;
+    if live_tickets != v.confirmed_seats {
+        v.problems.push(format!("{live_tickets} tickets for {} confirmed seats", v.confirmed_seats));
+    }
+    let over_ticketed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM bookings b WHERE b.ticket_type_id = $1 AND b.status = 'confirmed'
+           AND b.quantity <> (SELECT count(*) FROM tickets t WHERE t.booking_id = b.id)",
+    )
+    .bind(ticket_type_id)
+    .fetch_one(db)
+    .await?;
+
+    // One key answered 202 with two bookings that both took seats.
+    let confirmed_ids: HashSet<Uuid> = confirmed.iter().map(|(id, _)| *id).collect();
+    let mut by_key: HashMap<&str, HashSet<Uuid>> = HashMap::new();
+    for (key, id) in &tally.accepted {
+        by_key.entry(key).or_default().insert(*id);
+    }
+    let doubled_keys = by_key.values().filter(|ids| ids.iter().filter(|id| confirmed_ids.contains(id)).count() > 1);
+    v.applied_twice = doubled_keys.count() + over_ticketed as usize;
+    if v.applied_twice > 0 {
+        v.problems.push(format!("{} requests applied twice", v.applied_twice));
+    }
+
+    // Every confirmed booking's email, eventually: a send whose outcome could
+    // not be recorded goes again after its 30 s lease, with the same Message-ID.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        emails.read(sink);
+        let missing = confirmed_ids.iter().filter(|id| !emails.by_booking.contains_key(id)).count();
+        if missing == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            v.problems.push(format!("{missing} confirmed bookings got no email"));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for id in &confirmed_ids {
+        if let Some(copies) = emails.by_booking.get(id) {
+            if copies.message_ids.len() > 1 {
+                v.problems.push(format!("booking {id} got {} different emails", copies.message_ids.len()));
+            }
+            v.resent += copies.received - 1;
+        }
+    }
+    Ok(v)
+}
+
+#[derive(Default)]
+pub struct Copies {
+    pub message_ids: HashSet<String>,
+    pub received: usize,
+}
+
+/// Confirmation emails by booking id, read from the SMTP server as they arrive.
+#[derive(Default)]
+pub struct EmailIndex {
+    seen: usize,
+    pub by_booking: HashMap<Uuid, Copies>,
+}
+
+impl EmailIndex {
+    pub fn read(&mut self, sink: &SmtpSink) {
+        let new = sink.messages_since(self.seen);
+        self.seen += new.len();
+        for message in new {
+            let Some(subject) = message.header("Subject") else { continue };
+            if !subject.starts_with("Your tickets for") {
+                continue;
+            }
+            // The text part says "Booking <uuid>: ...".
+            let Some(id) = message.data.split("Booking ").skip(1).find_map(|rest| rest.get(..36)?.parse().ok()) else {
+                continue;
+            };
+            let copies = self.by_booking.entry(id).or_default();
+            copies.received += 1;
+            copies.message_ids.extend(message.header("Message-ID"));
+        }
+    }
+}
+
+pub fn ensure(problems: &[String]) -> Result<()> {
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Buyers booking steadily, as careful clients do: each request carries an
+//! `Idempotency-Key`, and a request that got no answer or a 503 is sent again
+//! with the same key, so a server that applied it once must not apply it twice.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+/// Every answer the buyers got.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    /// HTTP requests sent, retries included.
+    pub sent: usize,
+    /// `(Idempotency-Key, booking id)` of every 202 (and 200 replay).
+    pub accepted: Vec<(String, Uuid)>,
+    pub statuses: BTreeMap<u16, usize>,
+    /// Requests that got no answer at all (connection refused or cut).
+    pub no_answer: usize,
+    /// When each decided answer (202, its 200 replay, or 409 `sold_out`) arrived.
+    pub decided_at: Vec<Instant>,
+}
+
+impl Tally {
+    pub fn server_errors(&self) -> usize {
+        self.statuses.iter().filter(|(s, _)| **s >= 500).map(|(_, n)| n).sum()
+    }
+
+    /// 5xx other than the designed 503 `unavailable`.
+    pub fn unexpected_server_errors(&self) -> usize {
+        self.statuses.iter().filter(|(s, _)| **s >= 500 && **s != 503).map(|(_, n)| n).sum()
+    }
+
+    pub fn first_decided_after(&self, at: Instant) -> Option<Duration> {
+        self.decided_at.iter().filter(|t| **t >= at).min().map(|t| t.duration_since(at))
+    }
+}
+
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+    buyers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts one task per buyer token, booking `ticket_type_id` one or two seats at a time.
+    pub fn start(client: &reqwest::Client, base: &str, ticket_type_id: &str, tokens: &[String]) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let buyers = tokens
+            .iter()
+            .enumerate()
+            .map(|(n, token)| {
+                let buyer = Buyer {
+                    client: client.clone(),
+                    url: format!("{base}/api/v1/bookings"),
+                    token: token.clone(),
+                    ticket_type_id: ticket_type_id.to_owned(),
+                    stop: stop.clone(),
+                    tally: tally.clone(),
+                };
+                tokio::spawn(buyer.run(n))
+            })
+            .collect();
+        Self { stop, tally, buyers }
+    }
+
+    pub fn snapshot(&self) -> Tally {
+        self.tally.lock().unwrap().clone()
+    }
+
+    pub async fn stop(self) -> Tally {
+        self.stop.store(true, Ordering::SeqCst);
+        for buyer in self.buyers {
+            let _ = buyer.await;
+        }
+        self.tally.lock().unwrap().clone()
+    }
+}
+
+struct Buyer {
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    ticket_type_id: String,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Mutex<Tally>>,
+}
+
+impl Buyer {
+    async fn run(self, n: usize) {
+        let mut round = n;
+        while !self.stop.load(Ordering::SeqCst) {
+            round += 1;
+            let key = Uuid::new_v4().to_string();
+            let quantity = 1 + round % 2;
+            // The same request until it is decided (or the load stops).
+            loop {
+                self.tally.lock().unwrap().sent += 1;
+                let answer = self
+                    .client
+                    .post(&self.url)
+                    .bearer_auth(&self.token)
+                    .header("idempotency-key", &key)
+                    .timeout(Duration::from_secs(5))
+                    .json(&serde_json::json!({"ticket_type_id": self.ticket_type_id, "quantity": quantity}))
+                    .send()
+                    .await;
+                let retry = match answer {
+                    Ok(response) => {
+                        let status = response.status();
+                        let body: serde_json::Value = response.json().await.unwrap_or_default();
+                        let mut tally = self.tally.lock().unwrap();
+                        *tally.statuses.entry(status.as_u16()).or_default() += 1;
+                        match status {
+                            // 200 is a replay of this key's booking (the first answer was lost).
+                            StatusCode::ACCEPTED | StatusCode::OK => {
+                                if let Some(id) = body["id"].as_str().and_then(|id| id.parse().ok()) {
+                                    tally.accepted.push((key.clone(), id));
+                                }
+                                tally.decided_at.push(Instant::now());
+                                false
+                            }
+                            // `conflict`: the key's first request is still being accepted (or
+                            // the API died while accepting it): ask again.
+                            StatusCode::CONFLICT if body["code"] == "conflict" => true,
+                            StatusCode::CONFLICT => {
+                                tally.decided_at.push(Instant::now());
+                                false
+                            }
+                            StatusCode::SERVICE_UNAVAILABLE => true,
+                            _ => false,
+                        }
+                    }
+                    Err(_) => {
+                        self.tally.lock().unwrap().no_answer += 1;
+                        true
+                    }
+                };
+                if !retry || self.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The fault suite: Boxoffice under steady booking load while a part of the
+//! system is killed or stopped and brought back.
+//!
+//! It runs alone, after the main suite (`cargo test --test faults`, a step of
+//! `.ci/run`), against private PostgreSQL, Redis and RabbitMQ instances it
+//! starts on ports of its own (`instances.rs`), an SMTP server of its own, and
+//! the real `boxoffice api` and `boxoffice worker` processes (`system.rs`).
+//! After each fault: every 202 reaches exactly one final state, the seats add
+//! up, no request is applied twice, every confirmed booking has exactly one
+//! confirmation email, and the processes reconnected by themselves (only the
+//! killed one is restarted). The table it prints is the one in
+//! docs/RELIABILITY.md. `cargo test --test faults -- redis smtp` runs some cases.
+
+mod checks;
+mod instances;
+mod load;
+#[allow(dead_code)]
+#[path = "../it/smtp.rs"]
+mod smtp;
+mod system;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use checks::{EmailIndex, ensure, verdict};
+use instances::{Postgres, RabbitMq, Redis};
+use load::{Load, Tally};
+use smtp::SmtpSink;
+use system::Boxoffice;
+
+/// Seats per case: enough that the sale lasts through the fault at the
+/// buyers' pace (about 150 requests/s of one or two seats).
+const CAPACITY: i64 = 4000;
+const BUYERS: usize = 6;
+/// A case that takes longer than this has failed (it hung somewhere).
+const CASE_LIMIT: Duration = Duration::from_secs(240);
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Fault {
+    WorkerKilled,
+    ApiKilled,
+    RabbitMqRestarted,
+    PostgresRestarted,
+    PostgresConnectionsTerminated,
+    RedisRestarted,
+    SmtpRestarted,
+}
+
+impl Fault {
+    const ALL: [Fault; 7] = [
+        Fault::WorkerKilled,
+        Fault::ApiKilled,
+        Fault::RabbitMqRestarted,
+        Fault::PostgresRestarted,
+        Fault::PostgresConnectionsTerminated,
+        Fault::RedisRestarted,
+        Fault::SmtpRestarted,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Fault::WorkerKilled => "worker",
+            Fault::ApiKilled => "api",
+            Fault::RabbitMqRestarted => "rabbitmq",
+            Fault::PostgresRestarted => "postgresql",
+            Fault::PostgresConnectionsTerminated => "pg_terminate_backend",
+            Fault::RedisRestarted => "redis",
+            Fault::SmtpRestarted => "smtp",
+        }
+    }
+
+    fn description(self) -> &'static str {
+        match self {
+            Fault::WorkerKilled => "worker process killed (SIGKILL), restarted 2 s later",
+            Fault::ApiKilled => "API process killed (SIGKILL), restarted 2 s later",
+            Fault::RabbitMqRestarted => "RabbitMQ node shut down, started again 2 s later",
+            Fault::PostgresRestarted => "PostgreSQL stopped (immediate), started again 2 s later",
+            Fault::PostgresConnectionsTerminated => "every connection of the service ended by pg_terminate_backend",
+            Fault::RedisRestarted => "Redis killed (it keeps nothing), started again 2 s later",
+            Fault::SmtpRestarted => "SMTP server stopped, started again 2 s later",
+        }
+    }
+
+    /// What "recovered" means for this part, measured from the moment it is back.
+    fn recovery(self) -> &'static str {
+        match self {
+            Fault::WorkerKilled => "every booking accepted so far final",
+            Fault::SmtpRestarted => "every confirmed booking's email received",
+            _ => "first booking decided (202 or 409)",
+        }
+    }
+}
+
+// Fields drop in order: the processes go before the services they use.
+struct Rig {
+    app: Boxoffice,
+    db: sqlx::PgPool,
+    pg: Postgres,
+    redis: Redis,
+    rabbit: RabbitMq,
+    sink: SmtpSink,
+    dir: PathBuf,
+    client: reqwest::Client,
+    organizer: String,
+    buyers: Vec<String>,
+    emails: EmailIndex,
+}
+
+impl Rig {
+    async fn start() -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("boxoffice-faults-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        // The service users (postgres, rabbitmq) must reach their folders inside.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        println!("faults: private instances in {}", dir.display());
+        let (pg, redis, rabbit) = tokio::task::block_in_place(|| -> Result<_> {
+            Ok((Postgres::create(&dir)?, Redis::create(&dir)?, RabbitMq::create(&dir)?))
+        })?;
+        let sink = SmtpSink::start().await;
+        let database_url = pg.url("boxoffice");
+        let mut app = Boxoffice::new(&dir, database_url.clone(), redis.url(), rabbit.url(), sink.url());
+        tokio::task::block_in_place(|| app.start_api())?;
+        let client = reqwest::Client::new();
+        wait_ready(&client, &app).await?;
+        app.worker.start()?;
+        let db = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&database_url).await?;
+        let mut rig = Self {
+            dir,
+            pg,
+            redis,
+            rabbit,
+            sink,
+            app,
+            client,
+            db,
+            organizer: String::new(),
+            buyers: Vec::new(),
+            emails: EmailIndex::default(),
+        };
+        rig.organizer = rig.user().await?;
+        for _ in 0..BUYERS {
+            let token = rig.user().await?;
+            rig.buyers.push(token);
+        }
+        Ok(rig)
+    }
+
+    async fn call(&self, path: &str, token: Option<&str>, body: Value) -> Result<Value> {
+        let mut request = self.client.post(format!("{}{path}", self.app.base())).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("POST {path}: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    async fn user(&self) -> Result<String> {
+        let email = format!("{}@example.org", Uuid::new_v4().simple());
+        let password = "fault suite password";
+        self.call("/api/v1/auth/register", None, json!({"email": email, "password": password, "name": "Buyer"}))
+            .await?;
+        let login = self.call("/api/v1/auth/login", None, json!({"email": email, "password": password})).await?;
+        Ok(login["access_token"].as_str().context("access_token")?.to_owned())
+    }
+
+    /// A published event with one ticket type on sale; its id.
+    async fn sale(&self, fault: Fault) -> Result<Uuid> {
+        let starts_at = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+        let event = self
+            .call(
+                "/api/v1/events",
+                Some(&self.organizer),
+                json!({
+                    "title": format!("Fault: {}", fault.name()),
+                    "venue": "Loopback Hall",
+                    "starts_at": starts_at,
+                    "status": "published",
+                    "ticket_types": [{"name": "Standard", "price_cents": 1000, "capacity": CAPACITY, "max_per_order": 2}]
+                }),
+            )
+            .await?;
+        Ok(event["ticket_types"][0]["id"].as_str().context("ticket type id")?.parse()?)
+    }
+
+    fn inject(&mut self, fault: Fault) -> Result<()> {
+        match fault {
+            Fault::WorkerKilled => self.app.worker.kill9(),
+            Fault::ApiKilled => self.app.api.kill9(),
+            Fault::RabbitMqRestarted => self.rabbit.stop()?,
+            Fault::PostgresRestarted => self.pg.stop()?,
+            Fault::RedisRestarted => self.redis.kill(),
+            Fault::SmtpRestarted => self.sink.stop(),
+            Fault::PostgresConnectionsTerminated => {}
+        }
+        Ok(())
+    }
+
+    async fn heal(&mut self, fault: Fault) -> Result<()> {
+        match fault {
+            Fault::WorkerKilled => self.app.worker.start()?,
+            Fault::ApiKilled => tokio::task::block_in_place(|| self.app.start_api())?,
+            Fault::RabbitMqRestarted => tokio::task::block_in_place(|| self.rabbit.start())?,
+            Fault::PostgresRestarted => tokio::task::block_in_place(|| self.pg.start())?,
+            Fault::RedisRestarted => tokio::task::block_in_place(|| self.redis.start())?,
+            Fault::SmtpRestarted => self.sink.restart().await,
+            Fault::PostgresConnectionsTerminated => {
+                let admin = sqlx::PgPool::connect(&self.pg.url("postgres")).await?;
+                let ended: Vec<bool> = sqlx::query_scalar(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE datname = 'boxoffice' AND pid <> pg_backend_pid()",
+                )
+                .fetch_all(&admin)
+                .await?;
+                println!("faults: pg_terminate_backend ended {} connections", ended.len());
+                admin.close().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until the part's work has caught up after it came back.
+    async fn recovered(&mut self, fault: Fault, load: &Load, back: Instant) -> Result<Duration> {
+        let deadline = back + Duration::from_secs(120);
+        loop {
+            let done = match fault {
+                Fault::WorkerKilled => {
+                    let ids: Vec<Uuid> = load.snapshot().accepted.iter().map(|(_, id)| *id).collect();
+                    checks::wait_final(&self.db, &ids, Duration::ZERO).await == 0
+                }
+                Fault::SmtpRestarted => {
+                    self.emails.read(&self.sink);
+                    let confirmed: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM bookings WHERE status = 'confirmed'")
+                        .fetch_all(&self.db)
+                        .await?;
+                    confirmed.iter().all(|id| self.emails.by_booking.contains_key(id))
+                }
+                _ => load.snapshot().first_decided_after(back).is_some(),
+            };
+            if done {
+                return Ok(back.elapsed());
+            }
+            if Instant::now() > deadline {
+                bail!("not recovered ({}) within 120 s", fault.recovery());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn case(&mut self, fault: Fault) -> Result<Row> {
+        let tt = self.sale(fault).await?;
+        let load = Load::start(&self.client, &self.app.base(), &tt.to_string(), &self.buyers);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let down = Instant::now();
+        tokio::task::block_in_place(|| self.inject(fault))?;
+        if fault != Fault::PostgresConnectionsTerminated {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        // A killed process counts as back when it is started again (its own
+        // start-up is part of its recovery); a service when it answers again.
+        let restarted = Instant::now();
+        self.heal(fault).await?;
+        let back = if matches!(fault, Fault::WorkerKilled | Fault::ApiKilled) { restarted } else { Instant::now() };
+        let outage = back - down;
+        let recovery = self.recovered(fault, &load, back).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let tally = load.stop().await;
+        let recovery = recovery?;
+        // The parts that were not killed must have reconnected by themselves.
+        for process in [&mut self.app.api, &mut self.app.worker] {
+            if let Some(status) = process.exited() {
+                bail!("a boxoffice process exited by itself ({status}):\n{}", process.log_tail(30));
+            }
+        }
+        let v = verdict(&self.db, tt, &tally, &mut self.emails, &self.sink).await?;
+        let mut problems = v.problems.clone();
+        if tally.unexpected_server_errors() > 0 {
+            problems.push(format!("5xx other than 503: {:?}", tally.statuses));
+        }
+        if tally.accepted.is_empty() {
+            problems.push("no booking was accepted".into());
+        }
+        let row = Row { fault, tally, verdict: v, outage, recovery };
+        println!("{}", row.markdown());
+        ensure(&problems).map(|()| row)
+    }
+}
+
+/// Waits until the API answers `/readyz` (the database exists and is migrated).
+async fn wait_ready(client: &reqwest::Client, app: &Boxoffice) -> Result<()> {
+    for _ in 0..600 {
+        let ready = client.get(format!("{}/readyz", app.base())).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("the API never became ready:\n{}", app.api.log_tail(20))
+}
+
+struct Row {
+    fault: Fault,
+    tally: Tally,
+    verdict: checks::Verdict,
+    /// From the fault to the part being back.
+    outage: Duration,
+    /// From the part being back to its work caught up.
+    recovery: Duration,
+}
+
+impl Row {
+    const HEADER: &str = "| fault | requests sent | accepted (202) | confirmed | lost | applied twice | 5xx seen | no answer | down for | time to recover | emails |\n\
+                          | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+
+    fn markdown(&self) -> String {
+        let (t, v) = (&self.tally, &self.verdict);
+        let accepted: std::collections::HashSet<_> = t.accepted.iter().map(|(_, id)| id).collect();
+        format!(
+            "| {} | {} | {} | {} bookings, {} seats | {} | {} | {} | {} | {:.1} s | {:.2} s ({}) | one per confirmed booking{} |",
+            self.fault.description(),
+            t.sent,
+            accepted.len(),
+            v.confirmed_bookings,
+            v.confirmed_seats,
+            v.lost,
+            v.applied_twice,
+            t.server_errors(),
+            t.no_answer,
+            self.outage.as_secs_f64(),
+            self.recovery.as_secs_f64(),
+            self.fault.recovery(),
+            if v.resent > 0 { format!(" ({} resent with the same Message-ID)", v.resent) } else { String::new() },
+        )
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let faults: Vec<Fault> = Fault::ALL
+        .into_iter()
+        .filter(|f| filters.is_empty() || filters.iter().any(|name| f.name().contains(name.as_str())))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    let (passed, failed) = runtime.block_on(async {
+        let mut rig = match Rig::start().await {
+            Ok(rig) => rig,
+            Err(error) => {
+                eprintln!("faults: could not start the private system: {error:#}");
+                return (0, faults.len());
+            }
+        };
+        let mut rows = Vec::new();
+        let mut failed = 0;
+        for fault in &faults {
+            println!("\nfaults: {} ...", fault.description());
+            match tokio::time::timeout(CASE_LIMIT, rig.case(*fault)).await {
+                Ok(Ok(row)) => rows.push(row),
+                Ok(Err(error)) => {
+                    failed += 1;
+                    eprintln!("FAILED {}: {error:#}", fault.name());
+                    eprintln!("api log:\n{}\nworker log:\n{}", rig.app.api.log_tail(15), rig.app.worker.log_tail(15));
+                }
+                Err(_) => {
+                    failed += 1;
+                    eprintln!("FAILED {}: took longer than {CASE_LIMIT:?}", fault.name());
+                }
+            }
+        }
+        println!("\n{}", Row::HEADER);
+        for row in &rows {
+            println!("{}", row.markdown());
+        }
+        let dir = rig.dir.clone();
+        drop(rig);
+        if failed == 0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        (rows.len(), failed)
+    });
+    println!("\nfaults: {passed} passed, {failed} failed");
+    if failed == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
+}
