@@ -154,11 +154,23 @@ async fn settled(state: &AppState, outcome: &BatchOutcome) {
         redelivered = outcome.skipped,
         "batch committed"
     );
-    if let Err(err) = state.bookings.settle(&outcome.settled, &outcome.sold_out).await {
-        // PostgreSQL is the truth already; stale pending records only
-        // inflate the queue count until they expire.
-        tracing::warn!(error = %err, "could not clear pending records in Redis");
+    if state.bookings.settle(&outcome.settled, &outcome.sold_out).await.is_ok() {
+        return;
     }
+    // PostgreSQL is the truth already; stale pending records only inflate the
+    // queue count. A slow moment of Redis (its calls time out after 300 ms)
+    // should not leave them for long: try again a few times, off the batch
+    // path (clearing is idempotent).
+    let (state, settled, sold_out) = (state.clone(), outcome.settled.clone(), outcome.sold_out.clone());
+    tokio::spawn(async move {
+        for delay in [250, 1000, 4000] {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            match state.bookings.settle(&settled, &sold_out).await {
+                Ok(()) => return,
+                Err(err) => tracing::warn!(error = %err, "could not clear pending records in Redis"),
+            }
+        }
+    });
 }
 
 /// Whether a failure is worth retrying as is: the database is unreachable,

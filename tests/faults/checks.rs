@@ -17,7 +17,7 @@ use crate::smtp::SmtpSink;
 pub struct Verdict {
     pub confirmed_bookings: usize,
     pub confirmed_seats: i64,
-    /// Accepted (202) bookings with no final row.
+    /// Accepted (202) bookings with no final row, or refused though seats were left.
     pub lost: usize,
     /// One request booked more than once, or tickets beyond what was booked.
     pub applied_twice: usize,
@@ -52,10 +52,10 @@ pub async fn verdict(
     sink: &SmtpSink,
 ) -> Result<Verdict> {
     let mut v = Verdict::default();
-    let ids: Vec<Uuid> = tally.accepted.iter().map(|(_, id)| *id).collect::<HashSet<_>>().into_iter().collect();
-    v.lost = wait_final(db, &ids, Duration::from_secs(90)).await;
-    if v.lost > 0 {
-        v.problems.push(format!("{} accepted bookings never became final", v.lost));
+    let ids = tally.accepted_ids(None);
+    let not_final = wait_final(db, &ids, Duration::from_secs(90)).await;
+    if not_final > 0 {
+        v.problems.push(format!("{not_final} accepted bookings never became final"));
     }
 
     let (capacity, remaining): (i32, i32) =
@@ -63,6 +63,29 @@ pub async fn verdict(
             .bind(ticket_type_id)
             .fetch_one(db)
             .await?;
+    // An accepted booking that ended without its seats, though they were
+    // there (seats only ever go in these sales, so the final `remaining` is
+    // the least there ever was), or as a duplicate of nothing that was booked.
+    let (accepted_ids, accepted_keys): (Vec<Uuid>, Vec<String>) =
+        tally.accepted.iter().map(|(key, id, _)| (*id, key.clone())).unzip();
+    let wrongly_refused: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT b.id) FROM bookings b JOIN unnest($1::uuid[], $2::text[]) AS a(id, key) ON a.id = b.id
+          WHERE b.status <> 'confirmed' AND b.status <> 'pending' AND NOT (
+                (b.reason IN ('sold_out', 'not_enough_seats') AND b.quantity > $3)
+             OR (b.reason = 'duplicate_request' AND EXISTS (
+                    SELECT 1 FROM bookings o
+                     WHERE o.user_id = b.user_id AND o.idempotency_key = a.key AND o.status = 'confirmed')))",
+    )
+    .bind(&accepted_ids)
+    .bind(&accepted_keys)
+    .bind(remaining)
+    .fetch_one(db)
+    .await?;
+    v.lost = not_final + wrongly_refused as usize;
+    if wrongly_refused > 0 {
+        v.problems.push(format!("{wrongly_refused} accepted bookings refused though seats were left"));
+    }
+
     let confirmed: Vec<(Uuid, i32)> =
         sqlx::query_as("SELECT id, quantity FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'")
             .bind(ticket_type_id)
@@ -81,6 +104,10 @@ pub async fn verdict(
     if live_tickets != v.confirmed_seats {
         v.problems.push(format!("{live_tickets} tickets for {} confirmed seats", v.confirmed_seats));
     }
+
+    // Applied twice: a booking with more tickets than seats, a key booked
+    // twice (the unique constraint should make it impossible), or a booking
+    // under a key no buyer sent.
     let over_ticketed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM bookings b WHERE b.ticket_type_id = $1 AND b.status = 'confirmed'
            AND b.quantity <> (SELECT count(*) FROM tickets t WHERE t.booking_id = b.id)",
@@ -88,18 +115,28 @@ pub async fn verdict(
     .bind(ticket_type_id)
     .fetch_one(db)
     .await?;
-
-    // One key answered 202 with two bookings that both took seats.
-    let confirmed_ids: HashSet<Uuid> = confirmed.iter().map(|(id, _)| *id).collect();
-    let mut by_key: HashMap<&str, HashSet<Uuid>> = HashMap::new();
-    for (key, id) in &tally.accepted {
-        by_key.entry(key).or_default().insert(*id);
-    }
-    let doubled_keys = by_key.values().filter(|ids| ids.iter().filter(|id| confirmed_ids.contains(id)).count() > 1);
-    v.applied_twice = doubled_keys.count() + over_ticketed as usize;
+    let doubled_keys: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'
+           GROUP BY user_id, idempotency_key HAVING count(*) > 1) d",
+    )
+    .bind(ticket_type_id)
+    .fetch_one(db)
+    .await?;
+    let unasked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'
+           AND (idempotency_key IS NULL OR NOT idempotency_key = ANY($2))",
+    )
+    .bind(ticket_type_id)
+    .bind(&tally.keys)
+    .fetch_one(db)
+    .await?;
+    v.applied_twice = (over_ticketed + doubled_keys + unasked) as usize;
     if v.applied_twice > 0 {
-        v.problems.push(format!("{} requests applied twice", v.applied_twice));
+        v.problems.push(format!(
+            "applied twice: {over_ticketed} bookings with extra tickets, {doubled_keys} keys booked twice, {unasked} bookings nobody asked for"
+        ));
     }
+    let confirmed_ids: HashSet<Uuid> = confirmed.iter().map(|(id, _)| *id).collect();
 
     // Every confirmed booking's email, eventually: a send whose outcome could
     // not be recorded goes again after its 30 s lease, with the same Message-ID.

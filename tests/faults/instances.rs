@@ -235,10 +235,16 @@ impl RabbitMq {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()?;
-        if let Some(mut child) = self.child.take() {
-            if !status.success() {
-                let _ = child.kill();
+        if !status.success() {
+            // Debian's wrapper runs the server under `su` without exec, so
+            // killing our child would leave the server running: its pid file
+            // names the real process.
+            if let Ok(pid) = fs::read_to_string(self.dir.join("pid")) {
+                let _ = Command::new("kill").args(["-9", pid.trim()]).status();
             }
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
             let _ = child.wait();
         }
         if !status.success() {

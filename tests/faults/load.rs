@@ -15,8 +15,12 @@ use uuid::Uuid;
 pub struct Tally {
     /// HTTP requests sent, retries included.
     pub sent: usize,
-    /// `(Idempotency-Key, booking id)` of every 202 (and 200 replay).
-    pub accepted: Vec<(String, Uuid)>,
+    /// `(Idempotency-Key, booking id, when)` of every 202 (and 200 replay).
+    pub accepted: Vec<(String, Uuid, Instant)>,
+    /// Every key sent: a booking with any other key was never asked for.
+    pub keys: Vec<String>,
+    /// Answers no buyer should get (401, 404, 422 ...), with the body.
+    pub unexpected: Vec<String>,
     pub statuses: BTreeMap<u16, usize>,
     /// Requests that got no answer at all (connection refused or cut).
     pub no_answer: usize,
@@ -37,12 +41,29 @@ impl Tally {
     pub fn first_decided_after(&self, at: Instant) -> Option<Duration> {
         self.decided_at.iter().filter(|t| **t >= at).min().map(|t| t.duration_since(at))
     }
+
+    /// The distinct bookings accepted (at or after `since`).
+    pub fn accepted_ids(&self, since: Option<Instant>) -> Vec<Uuid> {
+        let ids: std::collections::HashSet<Uuid> =
+            self.accepted.iter().filter(|(_, _, at)| since.is_none_or(|s| *at >= s)).map(|(_, id, _)| *id).collect();
+        ids.into_iter().collect()
+    }
 }
 
 pub struct Load {
     stop: Arc<AtomicBool>,
     tally: Arc<Mutex<Tally>>,
     buyers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// A case that failed half-way must not leave buyers booking into the next.
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for buyer in &self.buyers {
+            buyer.abort();
+        }
+    }
 }
 
 impl Load {
@@ -72,9 +93,9 @@ impl Load {
         self.tally.lock().unwrap().clone()
     }
 
-    pub async fn stop(self) -> Tally {
+    pub async fn stop(mut self) -> Tally {
         self.stop.store(true, Ordering::SeqCst);
-        for buyer in self.buyers {
+        for buyer in std::mem::take(&mut self.buyers) {
             let _ = buyer.await;
         }
         self.tally.lock().unwrap().clone()
@@ -93,59 +114,75 @@ struct Buyer {
 impl Buyer {
     async fn run(self, n: usize) {
         let mut round = n;
+        // This buyer's answered requests: every eighth round sends one of them
+        // again, as a client that lost the answer would, to check the replay.
+        let mut answered: Vec<(String, usize)> = Vec::new();
         while !self.stop.load(Ordering::SeqCst) {
             round += 1;
-            let key = Uuid::new_v4().to_string();
-            let quantity = 1 + round % 2;
-            // The same request until it is decided (or the load stops).
-            loop {
-                self.tally.lock().unwrap().sent += 1;
-                let answer = self
-                    .client
-                    .post(&self.url)
-                    .bearer_auth(&self.token)
-                    .header("idempotency-key", &key)
-                    .timeout(Duration::from_secs(5))
-                    .json(&serde_json::json!({"ticket_type_id": self.ticket_type_id, "quantity": quantity}))
-                    .send()
-                    .await;
-                let retry = match answer {
-                    Ok(response) => {
-                        let status = response.status();
-                        let body: serde_json::Value = response.json().await.unwrap_or_default();
-                        let mut tally = self.tally.lock().unwrap();
-                        *tally.statuses.entry(status.as_u16()).or_default() += 1;
-                        match status {
-                            // 200 is a replay of this key's booking (the first answer was lost).
-                            StatusCode::ACCEPTED | StatusCode::OK => {
-                                if let Some(id) = body["id"].as_str().and_then(|id| id.parse().ok()) {
-                                    tally.accepted.push((key.clone(), id));
-                                }
-                                tally.decided_at.push(Instant::now());
-                                false
-                            }
-                            // `conflict`: the key's first request is still being accepted (or
-                            // the API died while accepting it): ask again.
-                            StatusCode::CONFLICT if body["code"] == "conflict" => true,
-                            StatusCode::CONFLICT => {
-                                tally.decided_at.push(Instant::now());
-                                false
-                            }
-                            StatusCode::SERVICE_UNAVAILABLE => true,
-                            _ => false,
-                        }
-                    }
-                    Err(_) => {
-                        self.tally.lock().unwrap().no_answer += 1;
-                        true
-                    }
-                };
-                if !retry || self.stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            let (key, quantity) = match answered.get(round % 64) {
+                Some(earlier) if round.is_multiple_of(8) => earlier.clone(),
+                _ => (Uuid::new_v4().to_string(), 1 + round % 2),
+            };
+            self.tally.lock().unwrap().keys.push(key.clone());
+            if self.request(&key, quantity).await {
+                answered.push((key, quantity));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Sends one request until it is decided (or the load stops); whether it was accepted.
+    async fn request(&self, key: &str, quantity: usize) -> bool {
+        loop {
+            self.tally.lock().unwrap().sent += 1;
+            let answer = self
+                .client
+                .post(&self.url)
+                .bearer_auth(&self.token)
+                .header("idempotency-key", key)
+                .timeout(Duration::from_secs(5))
+                .json(&serde_json::json!({"ticket_type_id": self.ticket_type_id, "quantity": quantity}))
+                .send()
+                .await;
+            let (retry, accepted) = match answer {
+                Ok(response) => {
+                    let status = response.status();
+                    let body: serde_json::Value = response.json().await.unwrap_or_default();
+                    let mut tally = self.tally.lock().unwrap();
+                    *tally.statuses.entry(status.as_u16()).or_default() += 1;
+                    match status {
+                        // 200 is a replay of this key's booking (the first answer was lost).
+                        StatusCode::ACCEPTED | StatusCode::OK => {
+                            match body["id"].as_str().and_then(|id| id.parse().ok()) {
+                                Some(id) => tally.accepted.push((key.to_owned(), id, Instant::now())),
+                                None => tally.unexpected.push(format!("{status} without an id: {body}")),
+                            }
+                            tally.decided_at.push(Instant::now());
+                            (false, true)
+                        }
+                        // `conflict`: the key's first request is still being accepted (or
+                        // the API died while accepting it): ask again.
+                        StatusCode::CONFLICT if body["code"] == "conflict" => (true, false),
+                        StatusCode::CONFLICT if body["code"] == "sold_out" => {
+                            tally.decided_at.push(Instant::now());
+                            (false, false)
+                        }
+                        StatusCode::SERVICE_UNAVAILABLE => (true, false),
+                        _ => {
+                            tally.unexpected.push(format!("{status} {body}"));
+                            (false, false)
+                        }
+                    }
+                }
+                Err(_) => {
+                    self.tally.lock().unwrap().no_answer += 1;
+                    (true, false)
+                }
+            };
+            if !retry || self.stop.load(Ordering::SeqCst) {
+                return accepted;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }

@@ -47,6 +47,10 @@ impl Process {
         }
     }
 
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Whether it died by itself (it must not: it reconnects instead).
     pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
