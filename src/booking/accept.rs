@@ -9,7 +9,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::app::AppState;
-use crate::cache::bookings::{Admission, PendingBooking};
+use crate::cache::bookings::{Admission, IDEMPOTENCY_TTL, KeyHorizon, PendingBooking};
 use crate::db;
 use crate::domain::event::EventStatus;
 use crate::error::ApiError;
@@ -63,7 +63,18 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
     };
     let fingerprint = format!("{}:{}", message.ticket_type_id, message.quantity);
     match state.bookings.admit(&message, &fingerprint).await {
-        Ok(Admission::Admitted) => {}
+        Ok(Admission::Admitted(horizon)) => {
+            if let Some(existing) = forgotten_key(state, &message, horizon).await {
+                // Redis came back empty and took this key for new: the
+                // booking PostgreSQL holds under it is the answer.
+                if let Err(err) = state.bookings.withdraw(&message).await {
+                    tracing::warn!(error = %err, "could not withdraw the pending record");
+                }
+                let first = format!("{}:{}", existing.ticket_type_id, existing.quantity);
+                let _ = state.bookings.remember_key(&message, existing.id, &first).await;
+                return if first == fingerprint { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) };
+            }
+        }
         Ok(Admission::SoldOut) => {
             state.metrics.bookings_refused_sold_out.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::Conflict { code: "sold_out", detail: "this ticket type is sold out".into() });
@@ -139,6 +150,40 @@ async fn accept_without_redis(state: &AppState, message: BookingRequested) -> Re
         return Err(ApiError::Unavailable("the booking queue"));
     }
     Ok(Accepted::New(PendingBooking::from(&message)))
+}
+
+/// While Redis may be missing keys it once held (it came back empty less
+/// than a day after the newest keyed booking), a key it calls new is looked
+/// up in PostgreSQL. Any failure here leaves it to the worker's unique
+/// (user, key) constraint, which turns a second booking into a
+/// `duplicate_request` rejection: bookings keep flowing without PostgreSQL.
+async fn forgotten_key(
+    state: &AppState,
+    message: &BookingRequested,
+    horizon: KeyHorizon,
+) -> Option<db::bookings::BookingRow> {
+    let key = message.idempotency_key.as_deref()?;
+    let lookup = async {
+        let mut conn = state.db.acquire().await?;
+        let until = match horizon {
+            KeyHorizon::NotAsked => return Ok(None),
+            KeyHorizon::Until(ms) => ms,
+            KeyHorizon::Unknown => {
+                let newest = db::bookings::newest_keyed_accept(&mut conn).await?;
+                let until = newest.map_or(0, |at| at.timestamp_millis() + IDEMPOTENCY_TTL.as_millis() as i64);
+                state.bookings.set_key_horizon(until).await.unwrap_or(until)
+            }
+        };
+        if Utc::now().timestamp_millis() >= until {
+            return Ok(None);
+        }
+        db::bookings::find_by_key(&mut conn, message.user_id, key).await
+    };
+    let found: Result<_, sqlx::Error> = lookup.await;
+    found.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not look up an Idempotency-Key Redis may have lost");
+        None
+    })
 }
 
 fn sales_closed(detail: &str) -> ApiError {

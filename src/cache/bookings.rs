@@ -8,7 +8,11 @@
 //! - `pending:{event}`, `user-pending:{user}`: sorted sets of pending booking
 //!   ids, scored by acceptance time (so entries a crash left behind age out);
 //! - `sold-out:{ticket type}`: set by the worker when no seat is left, for a
-//!   few seconds at a time, so a stale flag heals by itself.
+//!   few seconds at a time, so a stale flag heals by itself;
+//! - `idem-horizon`: until when (Unix ms) Redis may be missing keys it once
+//!   held. Redis keeps nothing on disk: when it comes back empty this marker
+//!   is gone too, and the API sets it again from PostgreSQL (the newest keyed
+//!   booking + 24 h). Until then a key Redis calls new is looked up there.
 
 use std::time::Duration;
 
@@ -73,15 +77,37 @@ impl From<&BookingRequested> for PendingBooking {
 #[derive(Debug)]
 pub enum Admission {
     /// Recorded as pending (and the key reserved): go on and publish.
-    Admitted,
+    Admitted(KeyHorizon),
     /// The key was used before: here is what it points at.
     KeyUsed(IdempotencyRecord),
     /// The ticket type is flagged sold out; nothing was recorded.
     SoldOut,
 }
 
+/// Whether Redis can be trusted to know every Idempotency-Key of the last 24 h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHorizon {
+    /// No key in the request: nothing to know.
+    NotAsked,
+    /// The marker is gone: Redis came back empty (or is new).
+    Unknown,
+    /// Keys accepted before this time (Unix ms) may be missing from Redis.
+    Until(i64),
+}
+
+impl KeyHorizon {
+    fn parse(raw: &str) -> Self {
+        match raw {
+            "" => Self::NotAsked,
+            "missing" => Self::Unknown,
+            ms => ms.parse().map_or(Self::Unknown, Self::Until),
+        }
+    }
+}
+
 /// One round trip: check the key, check the sold-out flag, and only when both
-/// pass reserve the key and record the booking as pending.
+/// pass reserve the key and record the booking as pending. For a keyed request
+/// it also answers whether Redis may have forgotten keys (`idem-horizon`).
 const ADMIT: &str = r#"
 local existing = ARGV[1] == '1' and redis.call('GET', KEYS[1]) or false
 if existing then return {'key_used', existing} end
@@ -90,7 +116,8 @@ if ARGV[1] == '1' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
 redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
 redis.call('ZADD', KEYS[5], ARGV[7], ARGV[6])
-return {'admitted', ''}
+if ARGV[1] ~= '1' then return {'admitted', ''} end
+return {'admitted', redis.call('GET', KEYS[6]) or 'missing'}
 "#;
 
 #[derive(Clone)]
@@ -124,6 +151,20 @@ impl BookingCache {
         self.redis.key(&format!("sold-out:{ticket_type_id}"))
     }
 
+    fn horizon_key(&self) -> String {
+        self.redis.key("idem-horizon")
+    }
+
+    /// Sets the key horizon (Unix ms; 0 when no key can be missing) unless
+    /// another process did first; returns the one in force.
+    pub async fn set_key_horizon(&self, until_ms: i64) -> Result<i64, CacheError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET").arg(self.horizon_key()).arg(until_ms).arg("NX").ignore();
+        pipe.cmd("GET").arg(self.horizon_key());
+        let (raw,): (Option<String>,) = self.redis.query(&pipe).await?;
+        Ok(raw.and_then(|r| r.parse().ok()).unwrap_or(until_ms))
+    }
+
     pub async fn admit(&self, message: &BookingRequested, fingerprint: &str) -> Result<Admission, CacheError> {
         let key = message.idempotency_key.as_deref();
         let record =
@@ -136,6 +177,7 @@ impl BookingCache {
             .key(self.booking_key(message.booking_id))
             .key(self.event_pending_key(message.event_id))
             .key(self.user_pending_key(message.user_id))
+            .key(self.horizon_key())
             .arg(if key.is_some() { "1" } else { "0" })
             .arg(serde_json::to_string(&record).expect("serializes"))
             .arg(IN_FLIGHT_TTL.as_secs())
@@ -145,7 +187,7 @@ impl BookingCache {
             .arg(message.accepted_at.timestamp_millis());
         let (verdict, payload): (String, String) = self.redis.invoke(&invocation).await?;
         match verdict.as_str() {
-            "admitted" => Ok(Admission::Admitted),
+            "admitted" => Ok(Admission::Admitted(KeyHorizon::parse(&payload))),
             "sold_out" => Ok(Admission::SoldOut),
             _ => match serde_json::from_str(&payload) {
                 Ok(record) => Ok(Admission::KeyUsed(record)),
@@ -156,9 +198,18 @@ impl BookingCache {
 
     /// The key's booking is now safely in the queue.
     pub async fn mark_accepted(&self, message: &BookingRequested, fingerprint: &str) -> Result<(), CacheError> {
+        self.remember_key(message, message.booking_id, fingerprint).await
+    }
+
+    /// The key of `message` points at `booking_id`, accepted.
+    pub async fn remember_key(
+        &self,
+        message: &BookingRequested,
+        booking_id: Uuid,
+        fingerprint: &str,
+    ) -> Result<(), CacheError> {
         let Some(key) = message.idempotency_key.as_deref() else { return Ok(()) };
-        let record =
-            IdempotencyRecord { booking_id: message.booking_id, fingerprint: fingerprint.to_owned(), accepted: true };
+        let record = IdempotencyRecord { booking_id, fingerprint: fingerprint.to_owned(), accepted: true };
         let mut pipe = redis::pipe();
         pipe.cmd("SET")
             .arg(self.idempotency_key(message.user_id, key))
@@ -266,5 +317,20 @@ impl BookingCache {
         pipe.cmd("ZCARD").arg(&key);
         let (count,): (u64,) = self.redis.query(&pipe).await?;
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyHorizon;
+
+    #[test]
+    fn the_admit_script_answer_says_whether_keys_may_be_missing() {
+        assert_eq!(KeyHorizon::parse(""), KeyHorizon::NotAsked);
+        assert_eq!(KeyHorizon::parse("missing"), KeyHorizon::Unknown);
+        assert_eq!(KeyHorizon::parse("0"), KeyHorizon::Until(0));
+        assert_eq!(KeyHorizon::parse("1795000000000"), KeyHorizon::Until(1_795_000_000_000));
+        // Anything unreadable is treated as "may be missing": a look-up too many, never a key lost.
+        assert_eq!(KeyHorizon::parse("garbage"), KeyHorizon::Unknown);
     }
 }

@@ -64,6 +64,18 @@ pub async fn find_by_key(conn: &mut PgConnection, user_id: Uuid, key: &str) -> R
         .await
 }
 
+/// When the newest booking with an Idempotency-Key was accepted. Booking ids
+/// are UUIDv7 taken at acceptance, so the primary key walks back in time; the
+/// few newest are read in case clocks of API replicas disagree a little.
+pub async fn newest_keyed_accept(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT max(accepted_at) FROM (SELECT accepted_at FROM bookings WHERE idempotency_key IS NOT NULL
+           ORDER BY id DESC LIMIT 100) newest",
+    )
+    .fetch_one(conn)
+    .await
+}
+
 /// The caller's bookings, newest first, strictly before `before` when given.
 pub async fn list_by_user(
     conn: &mut PgConnection,

@@ -166,11 +166,7 @@ async fn a_logout_survives_redis_forgetting_it() {
     }
     app.call(Method::POST, "/api/v1/auth/logout", Some(&access), None).await;
 
-    // Redis keeps nothing on disk; a restart empties it. Simulate by deleting our keys.
-    let keys: Vec<String> =
-        redis::cmd("KEYS").arg(format!("{}*", app.state.config.redis_key_prefix)).query_async(&mut conn).await.unwrap();
-    assert!(!keys.is_empty(), "the logout was not written to Redis");
-    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
+    assert!(app.forget_redis().await > 0, "the logout was not written to Redis");
 
     assert_eq!(app.get("/api/v1/me", Some(&access)).await.status, StatusCode::UNAUTHORIZED);
 }

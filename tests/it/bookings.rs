@@ -580,3 +580,35 @@ async fn accepting_bookings_reads_postgresql_at_most_once_a_second_per_ticket_ty
     let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("boxoffice_offer_loads_total"));
 }
+
+#[tokio::test]
+async fn a_replay_after_redis_came_back_empty_answers_with_the_first_booking() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 10, 2).await;
+    let first = app.book(&buyer, &tt, 1, Some("key-redis-forgets")).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{first:?}");
+    app.wait_final(&accepted_ids(&[first]), FINAL_WITHIN).await;
+    let first_id = app.db_booking_ids(&tt).await;
+    assert_eq!(first_id.len(), 1);
+
+    assert!(app.forget_redis().await > 0);
+    let replay = app.book(&buyer, &tt, 1, Some("key-redis-forgets")).await;
+    assert_eq!(replay.status, StatusCode::OK, "{replay:?}");
+    assert_eq!(replay.body["id"], json!(first_id[0]));
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    // Another body under the same key is still refused, and the key is
+    // remembered again: the next replay is answered by Redis alone.
+    let other = app.book(&buyer, &tt, 2, Some("key-redis-forgets")).await;
+    assert_eq!((other.status.as_u16(), other.code()), (422, "idempotency_key_reused"), "{other:?}");
+    let again = app.book(&buyer, &tt, 1, Some("key-redis-forgets")).await;
+    assert_eq!((again.status, &again.body["id"]), (StatusCode::OK, &json!(first_id[0])));
+
+    // A new key books as usual; one seat each, nothing doubled.
+    let fresh = app.book(&buyer, &tt, 1, Some("a-new-key")).await;
+    assert_eq!(fresh.status, StatusCode::ACCEPTED, "{fresh:?}");
+    app.wait_final(&accepted_ids(&[fresh]), FINAL_WITHIN).await;
+    assert_eq!(app.check_invariants(&tt).await, 2);
+    assert_eq!(app.db_booking_ids(&tt).await.len(), 2);
+}

@@ -316,6 +316,28 @@ impl TestApp {
         confirmed
     }
 
+    /// Ids of every booking row of a ticket type, oldest first.
+    pub async fn db_booking_ids(&self, ticket_type_id: &str) -> Vec<Uuid> {
+        sqlx::query_scalar("SELECT id FROM bookings WHERE ticket_type_id = $1::uuid ORDER BY id")
+            .bind(ticket_type_id)
+            .fetch_all(self.db())
+            .await
+            .unwrap()
+    }
+
+    /// Redis keeps nothing on disk, so a restart empties it: simulated by
+    /// deleting this app's keys. Returns how many there were.
+    pub async fn forget_redis(&self) -> usize {
+        let client = redis::Client::open(self.state.config.redis_url.as_str()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let pattern = format!("{}*", self.state.config.redis_key_prefix);
+        let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut conn).await.unwrap();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.unwrap();
+        }
+        keys.len()
+    }
+
     /// Logs in `count` fresh users concurrently and returns their access tokens.
     pub async fn users(&self, count: usize) -> Vec<String> {
         futures::future::join_all((0..count).map(|_| self.user())).await.into_iter().map(|(t, _)| t).collect()
