@@ -66,10 +66,13 @@ pub async fn enqueue(conn: &mut PgConnection, kind: Kind, booking_ids: &[Uuid]) 
 
 /// Claims up to `limit` due rows for `lease`: they are not due again (for
 /// any mailer) until the lease runs out, by which time they are sent or
-/// rescheduled. `SKIP LOCKED` lets several mailers claim side by side.
+/// rescheduled. `SKIP LOCKED` lets several mailers claim side by side. The
+/// last error is cleared while a row is held, so that a row waiting for its
+/// retry (error set) can be told from a row being sent (none).
 pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease: Duration) -> Result<Vec<OutboxRow>, sqlx::Error> {
     sqlx::query_as(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2),
+                           last_error = NULL
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING id, kind, booking_id, attempts, created_at",
@@ -121,6 +124,18 @@ pub async fn reschedule(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The mail server answers again: rows waiting out their backoff after a
+/// failed try are due now. Rows held by a mailer (no error) are left alone.
+pub async fn retry_waiting_now(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET next_attempt_at = now()
+          WHERE status = 'pending' AND last_error IS NOT NULL AND next_attempt_at > now()",
+    )
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 pub async fn mark_failed(conn: &mut PgConnection, row: &OutboxRow, error: &str) -> Result<(), sqlx::Error> {

@@ -7,12 +7,14 @@
 //! retried (`boxoffice outbox retry-failed` puts given-up rows back once the
 //! cause is fixed). A confirmation whose booking was cancelled before it went
 //! out is skipped. It wakes on `LISTEN outbox` (rows are announced by a trigger as
-//! they commit) and polls every few seconds for retries coming due.
+//! they commit) and polls every few seconds for retries coming due. After an
+//! outage, its first successful send makes every email waiting out its
+//! backoff due at once.
 
 pub mod render;
 pub mod transport;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -60,6 +62,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         None => tracing::info!(dir = %config.mail_dir, "mailer started; no SMTP_URL, writing .eml files"),
     }
     let mut listener = listen(&state).await;
+    // Set by a try that failed for a reason that may pass (the server away,
+    // say); the next success brings the waiting rows forward.
+    let failing = AtomicBool::new(false);
     while !shutdown.is_cancelled() {
         loop {
             let claimed = match state.db.acquire().await {
@@ -69,7 +74,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             match claimed {
                 Ok(rows) if rows.is_empty() => break,
                 Ok(rows) => {
-                    join_all(rows.iter().map(|row| deliver(&state, &transport, &templates, &envelope, row))).await;
+                    let sends =
+                        rows.iter().map(|row| deliver(&state, &transport, &templates, &envelope, &failing, row));
+                    join_all(sends).await;
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "mailer cannot read the outbox");
@@ -111,6 +118,7 @@ async fn deliver(
     transport: &Transport,
     templates: &Templates,
     envelope: &Envelope<'_>,
+    failing: &AtomicBool,
     row: &OutboxRow,
 ) {
     let metrics = &state.metrics;
@@ -144,7 +152,17 @@ async fn deliver(
     let result = match transport.send(message).await {
         Ok(()) => {
             metrics.emails_sent.fetch_add(1, Ordering::Relaxed);
-            outbox::mark_sent(&mut conn, row).await
+            let sent = outbox::mark_sent(&mut conn, row).await;
+            if failing.swap(false, Ordering::Relaxed) {
+                // Emails held by an outage need not wait out their backoff
+                // (up to an hour) once the server takes mail again.
+                match outbox::retry_waiting_now(&mut conn).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(emails = n, "the mail server takes mail again; waiting emails are due now"),
+                    Err(err) => tracing::warn!(error = %err, "could not bring waiting emails forward"),
+                }
+            }
+            sent
         }
         Err(err) if err.permanent || row.attempts >= MAX_ATTEMPTS => {
             tracing::error!(error = %err.message, attempts = row.attempts, "email refused for good; given up");
@@ -152,6 +170,7 @@ async fn deliver(
             outbox::mark_failed(&mut conn, row, &err.message).await
         }
         Err(err) => {
+            failing.store(true, Ordering::Relaxed);
             let delay = backoff(row.attempts);
             tracing::warn!(error = %err.message, attempts = row.attempts, retry_in = ?delay, "email not sent; will retry");
             metrics.emails_retried.fetch_add(1, Ordering::Relaxed);

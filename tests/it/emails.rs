@@ -153,6 +153,47 @@ async fn while_the_mail_server_is_down_the_email_waits_in_the_outbox_and_goes_on
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_the_mail_server_takes_mail_again_waiting_emails_go_before_their_backoff_ends() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (_, first) = buyer(&app).await;
+    let (_, second) = buyer(&app).await;
+    let (_, tt) = app.on_sale(&organizer, 10, 5).await;
+    sink.stop();
+    let reply = app.book(&first, &tt, 1, None).await;
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    // Three failed tries: the next waits about 8 s (2, 4, 8 s ... ± 25 %).
+    let mut due = None;
+    for _ in 0..300 {
+        due = sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+            "SELECT next_attempt_at FROM outbox WHERE attempts >= 3 AND last_error IS NOT NULL",
+        )
+        .fetch_optional(app.db())
+        .await
+        .unwrap();
+        if due.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let due = due.expect("three failed tries");
+
+    sink.restart().await;
+    // A new confirmation goes at once, finds the server back, and brings the
+    // waiting one forward: it is sent before its own retry time.
+    let reply = app.book(&second, &tt, 1, None).await;
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    sink.wait_for(2, 30).await;
+    let sent: Vec<(Option<chrono::DateTime<chrono::Utc>>, i32)> =
+        sqlx::query_as("SELECT sent_at, attempts FROM outbox ORDER BY created_at").fetch_all(app.db()).await.unwrap();
+    let (first_sent, first_attempts) = sent[0];
+    assert!(first_sent.is_some_and(|at| at < due), "sent at {first_sent:?}, its retry was due at {due}");
+    assert_eq!(first_attempts, 4, "one more try, the one that went");
+    assert_eq!(sink.messages().len(), 2, "each sent once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_refusal_is_recorded_and_not_retried() {
     let sink = SmtpSink::start().await;
     let app = app_with_smtp(&sink).await;
