@@ -75,7 +75,13 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
                 return if first == fingerprint { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) };
             }
         }
-        Ok(Admission::SoldOut) => {
+        Ok(Admission::SoldOut(horizon)) => {
+            // A replay of a booking Redis forgot is still a replay, sold out or not.
+            if let Some(existing) = forgotten_key(state, &message, horizon).await {
+                let first = format!("{}:{}", existing.ticket_type_id, existing.quantity);
+                let _ = state.bookings.remember_key(&message, existing.id, &first).await;
+                return if first == fingerprint { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) };
+            }
             state.metrics.bookings_refused_sold_out.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::Conflict { code: "sold_out", detail: "this ticket type is sold out".into() });
         }
@@ -164,19 +170,21 @@ async fn forgotten_key(
 ) -> Option<db::bookings::BookingRow> {
     let key = message.idempotency_key.as_deref()?;
     let lookup = async {
-        let mut conn = state.db.acquire().await?;
         let until = match horizon {
             KeyHorizon::NotAsked => return Ok(None),
             KeyHorizon::Until(ms) => ms,
             KeyHorizon::Unknown => {
+                let mut conn = state.db.acquire().await?;
                 let newest = db::bookings::newest_keyed_accept(&mut conn).await?;
                 let until = newest.map_or(0, |at| at.timestamp_millis() + IDEMPOTENCY_TTL.as_millis() as i64);
                 state.bookings.set_key_horizon(until).await.unwrap_or(until)
             }
         };
+        // The normal case: Redis has every key of the last day; no round trip.
         if Utc::now().timestamp_millis() >= until {
             return Ok(None);
         }
+        let mut conn = state.db.acquire().await?;
         db::bookings::find_by_key(&mut conn, message.user_id, key).await
     };
     let found: Result<_, sqlx::Error> = lookup.await;

@@ -81,7 +81,7 @@ pub enum Admission {
     /// The key was used before: here is what it points at.
     KeyUsed(IdempotencyRecord),
     /// The ticket type is flagged sold out; nothing was recorded.
-    SoldOut,
+    SoldOut(KeyHorizon),
 }
 
 /// Whether Redis can be trusted to know every Idempotency-Key of the last 24 h.
@@ -111,13 +111,13 @@ impl KeyHorizon {
 const ADMIT: &str = r#"
 local existing = ARGV[1] == '1' and redis.call('GET', KEYS[1]) or false
 if existing then return {'key_used', existing} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'sold_out', ''} end
+local horizon = ARGV[1] == '1' and (redis.call('GET', KEYS[6]) or 'missing') or ''
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'sold_out', horizon} end
 if ARGV[1] == '1' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
 redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
 redis.call('ZADD', KEYS[5], ARGV[7], ARGV[6])
-if ARGV[1] ~= '1' then return {'admitted', ''} end
-return {'admitted', redis.call('GET', KEYS[6]) or 'missing'}
+return {'admitted', horizon}
 "#;
 
 #[derive(Clone)]
@@ -188,7 +188,7 @@ impl BookingCache {
         let (verdict, payload): (String, String) = self.redis.invoke(&invocation).await?;
         match verdict.as_str() {
             "admitted" => Ok(Admission::Admitted(KeyHorizon::parse(&payload))),
-            "sold_out" => Ok(Admission::SoldOut),
+            "sold_out" => Ok(Admission::SoldOut(KeyHorizon::parse(&payload))),
             _ => match serde_json::from_str(&payload) {
                 Ok(record) => Ok(Admission::KeyUsed(record)),
                 Err(_) => Err(CacheError::Corrupt("idempotency record")),

@@ -126,13 +126,18 @@ pub async fn reschedule(
     Ok(())
 }
 
-/// The mail server answers again: rows waiting out their backoff after a
-/// failed try are due now. Rows held by a mailer (no error) are left alone.
+/// How `last_error` starts when the mail server could not be reached at all.
+pub const UNREACHABLE: &str = "mail server unreachable: ";
+
+/// The mail server answers again: rows waiting out their backoff because it
+/// was unreachable are due now. Rows held by a mailer (no error) and rows the
+/// server itself put off (a greylisting 4xx, say) keep their backoff.
 pub async fn retry_waiting_now(conn: &mut PgConnection) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE outbox SET next_attempt_at = now()
-          WHERE status = 'pending' AND last_error IS NOT NULL AND next_attempt_at > now()",
+          WHERE status = 'pending' AND starts_with(last_error, $1) AND next_attempt_at > now()",
     )
+    .bind(UNREACHABLE)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())

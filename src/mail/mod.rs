@@ -62,8 +62,8 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         None => tracing::info!(dir = %config.mail_dir, "mailer started; no SMTP_URL, writing .eml files"),
     }
     let mut listener = listen(&state).await;
-    // Set by a try that failed for a reason that may pass (the server away,
-    // say); the next success brings the waiting rows forward.
+    // Set by a try that could not reach the mail server; the next success
+    // brings the rows that waited for the server forward.
     let failing = AtomicBool::new(false);
     while !shutdown.is_cancelled() {
         loop {
@@ -170,11 +170,16 @@ async fn deliver(
             outbox::mark_failed(&mut conn, row, &err.message).await
         }
         Err(err) => {
-            failing.store(true, Ordering::Relaxed);
             let delay = backoff(row.attempts);
             tracing::warn!(error = %err.message, attempts = row.attempts, retry_in = ?delay, "email not sent; will retry");
             metrics.emails_retried.fetch_add(1, Ordering::Relaxed);
-            outbox::reschedule(&mut conn, row, delay, &err.message).await
+            let error = if err.unreachable {
+                failing.store(true, Ordering::Relaxed);
+                format!("{}{}", outbox::UNREACHABLE, err.message)
+            } else {
+                err.message
+            };
+            outbox::reschedule(&mut conn, row, delay, &error).await
         }
     };
     if let Err(err) = result {

@@ -17,6 +17,9 @@ pub enum Transport {
 pub struct SendError {
     /// The server refused for good (a 5xx reply): do not retry.
     pub permanent: bool,
+    /// No SMTP answer at all (connection refused or cut, TLS) or 421 "service
+    /// not available": the server is away, not unhappy with this email.
+    pub unreachable: bool,
     pub message: String,
 }
 
@@ -39,16 +42,16 @@ impl Transport {
 
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
-            Self::Smtp(smtp) => smtp
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|err| SendError { permanent: refuses_the_recipient(&err), message: err.to_string() }),
-            Self::Files(files) => files
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|err| SendError { permanent: false, message: err.to_string() }),
+            Self::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|err| SendError {
+                permanent: refuses_the_recipient(&err),
+                unreachable: err.status().is_none_or(|code| u16::from(code) == 421),
+                message: err.to_string(),
+            }),
+            Self::Files(files) => files.send(message).await.map(|_| ()).map_err(|err| SendError {
+                permanent: false,
+                unreachable: false,
+                message: err.to_string(),
+            }),
         }
     }
 }

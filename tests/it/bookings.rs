@@ -612,3 +612,28 @@ async fn a_replay_after_redis_came_back_empty_answers_with_the_first_booking() {
     assert_eq!(app.check_invariants(&tt).await, 2);
     assert_eq!(app.db_booking_ids(&tt).await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_replay_after_redis_came_back_empty_is_a_replay_even_once_sold_out() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 1, 1).await;
+    let first = app.book(&buyer, &tt, 1, Some("key-of-the-last-seat")).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{first:?}");
+    let first_id = first.body["id"].clone();
+    app.wait_final(&accepted_ids(&[first]), FINAL_WITHIN).await;
+
+    assert!(app.forget_redis().await > 0);
+    // The worker flags the type sold out again with its next batch; here at once.
+    let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let flag = format!("{}sold-out:{tt}", app.state.config.redis_key_prefix);
+    let _: () = redis::cmd("SET").arg(flag).arg(1).arg("EX").arg(60).query_async(&mut conn).await.unwrap();
+
+    let replay = app.book(&buyer, &tt, 1, Some("key-of-the-last-seat")).await;
+    assert_eq!((replay.status, &replay.body["id"]), (StatusCode::OK, &first_id), "{replay:?}");
+    let (other, _) = app.user().await;
+    let late = app.book(&other, &tt, 1, Some("another-key")).await;
+    assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "sold_out"));
+}
