@@ -194,6 +194,40 @@ async fn once_the_mail_server_takes_mail_again_waiting_emails_go_before_their_ba
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_the_server_puts_off_keeps_its_backoff_when_other_mail_goes() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (greylisted, first) = buyer(&app).await;
+    let (_, second) = buyer(&app).await;
+    sink.defer(&greylisted);
+    let (_, tt) = app.on_sale(&organizer, 10, 5).await;
+    let reply = app.book(&first, &tt, 1, None).await;
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    // Two tries put off: the next waits about 4 s.
+    let rows = outbox_rows_when(&app, |r| r.2 >= 2 && r.3.is_some()).await;
+    let error = rows[0].3.clone().unwrap();
+    assert!(error.contains("451") && !error.starts_with("mail server unreachable"), "{error}");
+    let due: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT next_attempt_at FROM outbox").fetch_one(app.db()).await.unwrap();
+
+    // Other mail goes through; the greylisted email is not tried again before
+    // its own retry time (a catch-up after an outage would have).
+    let reply = app.book(&second, &tt, 1, None).await;
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    sink.wait_for(1, 30).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (attempts, early): (i32, bool) =
+        sqlx::query_as("SELECT attempts, now() < $1 FROM outbox ORDER BY created_at LIMIT 1")
+            .bind(due)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+    assert!(attempts == 2 || !early, "tried again ({attempts} tries) before it was due at {due}");
+    assert_eq!(outbox_rows(&app).await[1].1, "sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_permanent_refusal_is_recorded_and_not_retried() {
     let sink = SmtpSink::start().await;
     let app = app_with_smtp(&sink).await;

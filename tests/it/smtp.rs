@@ -33,6 +33,8 @@ impl Captured {
 struct Shared {
     messages: Mutex<Vec<Captured>>,
     refused: Mutex<HashSet<String>>,
+    /// Recipients answered with a temporary 451 (greylisting).
+    deferred: Mutex<HashSet<String>>,
     /// Answer every MAIL FROM with 530 (as a server wanting a login would).
     refuse_sender: std::sync::atomic::AtomicBool,
 }
@@ -75,6 +77,11 @@ impl SmtpSink {
     /// Answers `RCPT TO` for `address` with a permanent 550.
     pub fn refuse(&self, address: &str) {
         self.shared.refused.lock().unwrap().insert(address.to_lowercase());
+    }
+
+    /// Answers `RCPT TO` for `address` with a temporary 451 (greylisting).
+    pub fn defer(&self, address: &str) {
+        self.shared.deferred.lock().unwrap().insert(address.to_lowercase());
     }
 
     /// Every sender is refused with `530 Authentication required` (or accepted again).
@@ -144,6 +151,8 @@ async fn session(stream: tokio::net::TcpStream, shared: Arc<Shared>) -> std::io:
             let address = line[8..].trim().trim_start_matches(':').trim().trim_matches(['<', '>']).to_lowercase();
             if shared.refused.lock().unwrap().contains(&address) {
                 b"550 5.1.1 no such mailbox\r\n"
+            } else if shared.deferred.lock().unwrap().contains(&address) {
+                b"451 4.7.1 greylisted, try again later\r\n"
             } else {
                 to.push(address);
                 b"250 ok\r\n"
