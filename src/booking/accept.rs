@@ -61,26 +61,21 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
         idempotency_key: request.idempotency_key,
         accepted_at: now,
     };
-    let fingerprint = format!("{}:{}", message.ticket_type_id, message.quantity);
+    let fingerprint = fingerprint(message.ticket_type_id, message.quantity);
     match state.bookings.admit(&message, &fingerprint).await {
         Ok(Admission::Admitted(horizon)) => {
             if let Some(existing) = forgotten_key(state, &message, horizon).await {
-                // Redis came back empty and took this key for new: the
-                // booking PostgreSQL holds under it is the answer.
+                // Redis came back empty and took this key for new: undo that.
                 if let Err(err) = state.bookings.withdraw(&message).await {
                     tracing::warn!(error = %err, "could not withdraw the pending record");
                 }
-                let first = format!("{}:{}", existing.ticket_type_id, existing.quantity);
-                let _ = state.bookings.remember_key(&message, existing.id, &first).await;
-                return if first == fingerprint { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) };
+                return replay_forgotten(state, &message, &fingerprint, &existing).await;
             }
         }
         Ok(Admission::SoldOut(horizon)) => {
             // A replay of a booking Redis forgot is still a replay, sold out or not.
             if let Some(existing) = forgotten_key(state, &message, horizon).await {
-                let first = format!("{}:{}", existing.ticket_type_id, existing.quantity);
-                let _ = state.bookings.remember_key(&message, existing.id, &first).await;
-                return if first == fingerprint { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) };
+                return replay_forgotten(state, &message, &fingerprint, &existing).await;
             }
             state.metrics.bookings_refused_sold_out.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::Conflict { code: "sold_out", detail: "this ticket type is sold out".into() });
@@ -192,6 +187,26 @@ async fn forgotten_key(
         tracing::warn!(error = %err, "could not look up an Idempotency-Key Redis may have lost");
         None
     })
+}
+
+/// Which request body an Idempotency-Key was used with.
+fn fingerprint(ticket_type_id: Uuid, quantity: i32) -> String {
+    format!("{ticket_type_id}:{quantity}")
+}
+
+/// The booking PostgreSQL holds under a key Redis forgot is the answer, and
+/// Redis learns the key again so the next replay needs no look-up.
+async fn replay_forgotten(
+    state: &AppState,
+    message: &BookingRequested,
+    fingerprint_of_request: &str,
+    existing: &db::bookings::BookingRow,
+) -> Result<Accepted, ApiError> {
+    let first = fingerprint(existing.ticket_type_id, existing.quantity);
+    if let Err(err) = state.bookings.remember_key(message, existing.id, &first).await {
+        tracing::warn!(error = %err, "could not remember the Idempotency-Key again");
+    }
+    if first == fingerprint_of_request { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) }
 }
 
 fn sales_closed(detail: &str) -> ApiError {

@@ -138,8 +138,7 @@ async fn while_the_mail_server_is_down_the_email_waits_in_the_outbox_and_goes_on
     let (_, token) = buyer(&app).await;
     let (_, tt) = app.on_sale(&organizer, 10, 5).await;
     sink.stop();
-    let reply = app.book(&token, &tt, 1, None).await;
-    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    app.book_final(&token, &tt, 1).await;
     let rows = outbox_rows_when(&app, |r| r.3.is_some()).await;
     let (_, status, attempts, error) = &rows[0];
     assert_eq!(status, "pending", "kept for a retry");
@@ -161,8 +160,7 @@ async fn once_the_mail_server_takes_mail_again_waiting_emails_go_before_their_ba
     let (_, second) = buyer(&app).await;
     let (_, tt) = app.on_sale(&organizer, 10, 5).await;
     sink.stop();
-    let reply = app.book(&first, &tt, 1, None).await;
-    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    app.book_final(&first, &tt, 1).await;
     // Three failed tries: the next waits about 8 s (2, 4, 8 s ... ± 25 %).
     let mut due = None;
     for _ in 0..300 {
@@ -182,8 +180,7 @@ async fn once_the_mail_server_takes_mail_again_waiting_emails_go_before_their_ba
     sink.restart().await;
     // A new confirmation goes at once, finds the server back, and brings the
     // waiting one forward: it is sent before its own retry time.
-    let reply = app.book(&second, &tt, 1, None).await;
-    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    app.book_final(&second, &tt, 1).await;
     sink.wait_for(2, 30).await;
     let sent: Vec<(Option<chrono::DateTime<chrono::Utc>>, i32)> =
         sqlx::query_as("SELECT sent_at, attempts FROM outbox ORDER BY created_at").fetch_all(app.db()).await.unwrap();
@@ -202,8 +199,7 @@ async fn an_email_the_server_puts_off_keeps_its_backoff_when_other_mail_goes() {
     let (_, second) = buyer(&app).await;
     sink.defer(&greylisted);
     let (_, tt) = app.on_sale(&organizer, 10, 5).await;
-    let reply = app.book(&first, &tt, 1, None).await;
-    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    app.book_final(&first, &tt, 1).await;
     // Two tries put off: the next waits about 4 s.
     let rows = outbox_rows_when(&app, |r| r.2 >= 2 && r.3.is_some()).await;
     let error = rows[0].3.clone().unwrap();
@@ -213,8 +209,7 @@ async fn an_email_the_server_puts_off_keeps_its_backoff_when_other_mail_goes() {
 
     // Other mail goes through; the greylisted email is not tried again before
     // its own retry time (a catch-up after an outage would have).
-    let reply = app.book(&second, &tt, 1, None).await;
-    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    app.book_final(&second, &tt, 1).await;
     sink.wait_for(1, 30).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (attempts, early): (i32, bool) =
@@ -235,8 +230,7 @@ async fn a_permanent_refusal_is_recorded_and_not_retried() {
     let (email, token) = buyer(&app).await;
     sink.refuse(&email);
     let (_, tt) = app.on_sale(&organizer, 10, 5).await;
-    let reply = app.book(&token, &tt, 1, None).await;
-    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    app.book_final(&token, &tt, 1).await;
     let rows = outbox_rows_when(&app, |r| r.1 == "failed").await;
     let (_, status, attempts, error) = &rows[0];
     assert_eq!((status.as_str(), *attempts), ("failed", 1), "{rows:?}");
@@ -271,8 +265,7 @@ async fn without_smtp_url_emails_are_written_as_eml_files() {
     let app = spawn_app_with(test_config(&[])).await;
     let (organizer, _) = app.user().await;
     let (_, tt) = app.on_sale(&organizer, 10, 5).await;
-    let reply = app.book(&organizer, &tt, 2, None).await;
-    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    app.book_final(&organizer, &tt, 2).await;
     let dir = std::path::PathBuf::from(&app.state.config.mail_dir);
     let mut files = Vec::new();
     for _ in 0..100 {
@@ -299,8 +292,7 @@ async fn a_refusal_that_is_not_about_the_recipient_is_retried_not_given_up() {
     let app = app_with_smtp(&sink).await;
     let (organizer, _) = app.user().await;
     let (_, tt) = app.on_sale(&organizer, 10, 5).await;
-    let reply = app.book(&organizer, &tt, 1, None).await;
-    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    app.book_final(&organizer, &tt, 1).await;
     let rows = outbox_rows_when(&app, |r| r.3.is_some()).await;
     assert_eq!(rows[0].1, "pending", "kept for a retry: {rows:?}");
     assert!(rows[0].3.as_deref().unwrap().contains("530"));

@@ -260,6 +260,15 @@ impl TestApp {
         (event, tt)
     }
 
+    /// Books without a key, expects 202, and waits until the booking is final.
+    pub async fn book_final(&self, token: &str, ticket_type_id: &str, quantity: i64) -> Uuid {
+        let reply = self.book(token, ticket_type_id, quantity, None).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
+        let id = reply.body["id"].as_str().unwrap().parse().unwrap();
+        self.wait_final(&[id], std::time::Duration::from_secs(30)).await;
+        id
+    }
+
     /// Waits until every booking in `ids` has a final status in PostgreSQL.
     pub async fn wait_final(&self, ids: &[Uuid], within: std::time::Duration) {
         let deadline = tokio::time::Instant::now() + within;
