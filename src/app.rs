@@ -122,37 +122,46 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
     TcpListener::bind(addr).await.map_err(|err| StartError::Bind { addr, reason: err.to_string() })
 }
 
-/// A client must send its request headers within this time (slowloris).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for requests in flight (a long-poll lasts 30 s at most).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(35);
 
 /// Serves the API on `listener` until `shutdown` is cancelled, then lets
 /// in-flight requests finish. The accept loop is hyper's own (rather than
-/// `axum::serve`) for the header read timeout: a client trickling its headers
-/// byte by byte is cut off instead of holding a connection forever.
+/// `axum::serve`) for the header read timeout: a connection that has not sent
+/// a whole request head within `HEADER_READ_TIMEOUT_MS` (from the moment it
+/// is accepted, or since its last answer) is closed — a silent socket, a
+/// client trickling its headers byte by byte, an idle keep-alive.
 pub async fn serve(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
     state.waiters.start(&state.config.database_url, shutdown.clone());
+    let header_read_timeout = Duration::from_millis(state.config.header_read_timeout_ms);
     let router = crate::http::router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    // HTTP/1 only: the version sniffing of a dual-protocol server has no
-    // timer, and cleartext HTTP/2 would need limits of its own; nothing here
-    // needs it (a proxy in front may speak HTTP/2 to clients).
-    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    // HTTP/1.1 only, with hyper's HTTP/1 server itself: a dual-protocol
+    // server sniffs the version with no timer (a silent socket stayed open
+    // for good) and would serve cleartext HTTP/2, whose streams would need
+    // limits of their own. A proxy in front may speak HTTP/2 to clients.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    let mut accept_failures = 0u32;
     loop {
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    accept_failures = 0;
+                    accepted
+                }
                 Err(err) => {
-                    // Out of file descriptors, say: wait a moment, keep serving.
-                    tracing::warn!(error = %err, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors, say: back off (up to 1 s) so the
+                    // loop neither spins nor keeps the connections being served
+                    // from the CPU, then keep serving.
+                    accept_failures = accept_failures.saturating_add(1);
+                    let pause = Duration::from_millis(10 * u64::from(accept_failures.min(100)));
+                    tracing::warn!(error = %err, pause_ms = pause.as_millis() as u64, "accepting a connection failed");
+                    tokio::time::sleep(pause).await;
                     continue;
                 }
             },
@@ -162,12 +171,8 @@ pub async fn serve(state: AppState, listener: TcpListener, shutdown: Cancellatio
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
             request
         });
-        let connection = builder
-            .serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(service),
-            )
-            .into_owned();
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;

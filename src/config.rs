@@ -89,6 +89,11 @@ pub struct Config {
     #[arg(long, env = "BIND_ADDR", global = true, default_value = "127.0.0.1:8080")]
     pub bind_addr: SocketAddr,
 
+    /// A connection must send a whole request head within this many
+    /// milliseconds of being accepted (or of its last answer), else it is closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_MS", global = true, default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
     /// `off` disables every rate limit (load tests, benchmarks).
     #[arg(long, env = "RATE_LIMITS", global = true, default_value = "on")]
     pub rate_limits: String,
@@ -105,8 +110,14 @@ pub struct Config {
     #[arg(long, env = "RATE_LIMIT_AUTH", global = true, default_value = "30/60")]
     pub rate_limit_auth: String,
 
-    /// Login attempts per email address per window (brute force on one account).
-    #[arg(long, env = "RATE_LIMIT_LOGIN_EMAIL", global = true, default_value = "10/900")]
+    /// Failed logins per email address from one client IP per window; past
+    /// it, that address's attempts on that account are refused unchecked.
+    #[arg(long, env = "RATE_LIMIT_LOGIN_FAILURES", global = true, default_value = "10/900")]
+    pub rate_limit_login_failures: String,
+
+    /// Failed logins per email address from all addresses per window; past
+    /// it a wrong password answers 429, a correct one still signs in.
+    #[arg(long, env = "RATE_LIMIT_LOGIN_EMAIL", global = true, default_value = "100/900")]
     pub rate_limit_login_email: String,
 
     /// `off` serves every read from PostgreSQL (to measure what the cache gives).
@@ -145,6 +156,9 @@ impl Config {
         if !(1..=366 * 24 * 3600).contains(&self.refresh_token_ttl_secs) {
             return Err("REFRESH_TOKEN_TTL_SECS must be between 1 and 31622400 (one year)".into());
         }
+        if !(100..=300_000).contains(&self.header_read_timeout_ms) {
+            return Err("HEADER_READ_TIMEOUT_MS must be between 100 and 300000".into());
+        }
         if !(1..=1000).contains(&self.worker_batch_size) {
             return Err("WORKER_BATCH_SIZE must be between 1 and 1000".into());
         }
@@ -154,6 +168,7 @@ impl Config {
         if !matches!(self.amqp_queue_type.as_str(), "quorum" | "classic") {
             return Err(format!("AMQP_QUEUE_TYPE must be `quorum` or `classic`, not `{}`", self.amqp_queue_type));
         }
+        crate::mail::transport::check_settings(self.smtp_url.as_deref(), &self.mail_from)?;
         if self.booking_max_attempts == 0 {
             return Err("BOOKING_MAX_ATTEMPTS must be at least 1".into());
         }
@@ -161,6 +176,7 @@ impl Config {
             ("RATE_LIMIT_USER", &self.rate_limit_user),
             ("RATE_LIMIT_ANONYMOUS", &self.rate_limit_anonymous),
             ("RATE_LIMIT_AUTH", &self.rate_limit_auth),
+            ("RATE_LIMIT_LOGIN_FAILURES", &self.rate_limit_login_failures),
             ("RATE_LIMIT_LOGIN_EMAIL", &self.rate_limit_login_email),
         ] {
             crate::cache::rate_limit::Limit::parse(value).map_err(|err| format!("{name}: {err}"))?;

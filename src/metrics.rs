@@ -13,6 +13,7 @@ pub struct Metrics {
     pub emails_retried: AtomicU64,
     pub emails_failed: AtomicU64,
     pub redis_failures: AtomicU64,
+    pub password_checks: AtomicU64,
 }
 
 impl Metrics {
@@ -30,6 +31,7 @@ impl Metrics {
             ("boxoffice_emails_sent_total", "Emails handed to the mail server", &self.emails_sent),
             ("boxoffice_emails_retried_total", "Email sends that failed and will be retried", &self.emails_retried),
             ("boxoffice_emails_failed_total", "Emails given up on", &self.emails_failed),
+            ("boxoffice_password_checks_total", "Passwords checked at login (argon2 runs)", &self.password_checks),
             (
                 "boxoffice_redis_failures_total",
                 "Redis calls that failed or timed out (fallbacks taken)",

@@ -58,6 +58,9 @@ if tat < now then tat = now end
 if now < tat - tolerance then
   return {0, 0, math.ceil((tat - now) / 1000), math.ceil((tat - tolerance - now) / 1000)}
 end
+if ARGV[3] == 'peek' then
+  return {1, 0, 0, 0}
+end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
 local remaining = math.floor((now + tolerance - new_tat) / interval) + 1
@@ -78,8 +81,22 @@ impl RateLimiter {
 
     /// Counts one request against `key`.
     pub async fn check(&self, key: &str, limit: Limit) -> Result<Decision, CacheError> {
+        self.run(key, limit, "count").await
+    }
+
+    /// Whether one more would pass, counting nothing (for limits on
+    /// failures, which are counted only once they have happened).
+    pub async fn peek(&self, key: &str, limit: Limit) -> Result<Decision, CacheError> {
+        self.run(key, limit, "peek").await
+    }
+
+    async fn run(&self, key: &str, limit: Limit, mode: &str) -> Result<Decision, CacheError> {
         let mut invocation = self.script.prepare_invoke();
-        invocation.key(self.redis.key(&format!("rate:{key}"))).arg(limit.period.as_micros() as u64).arg(limit.count);
+        invocation
+            .key(self.redis.key(&format!("rate:{key}")))
+            .arg(limit.period.as_micros() as u64)
+            .arg(limit.count)
+            .arg(mode);
         let (allowed, remaining, reset_ms, retry_ms): (i64, i64, i64, i64) = self.redis.invoke(&invocation).await?;
         Ok(Decision {
             allowed: allowed == 1,

@@ -353,12 +353,13 @@ pub async fn insert_tickets(conn: &mut PgConnection, t: &NewTickets) -> Result<(
 
 // --- cancellation ---
 
-/// Cancels a confirmed booking: its tickets turn void and its seats go back.
+/// Cancels a confirmed booking: its tickets turn void (a checked-in one too,
+/// so undoing that check-in cannot revive it) and its seats go back.
 /// The caller holds the booking's row lock.
 pub async fn cancel(conn: &mut PgConnection, booking: &BookingRow, reason: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "WITH b AS (UPDATE bookings SET status = 'cancelled', reason = $2, updated_at = now() WHERE id = $1),
-              t AS (UPDATE tickets SET status = 'void' WHERE booking_id = $1 AND status = 'valid')
+              t AS (UPDATE tickets SET status = 'void' WHERE booking_id = $1 AND status <> 'void')
          UPDATE ticket_types SET remaining = remaining + $3, updated_at = now() WHERE id = $4",
     )
     .bind(booking.id)
@@ -394,7 +395,9 @@ pub async fn cancel_all_of_event(conn: &mut PgConnection, event_id: Uuid) -> Res
     .fetch_all(&mut *conn)
     .await?;
     let ids: Vec<Uuid> = cancelled.iter().map(|(id, _, _)| *id).collect();
-    sqlx::query("UPDATE tickets SET status = 'void' WHERE booking_id = ANY($1) AND status = 'valid'")
+    // Checked-in tickets too: the event is off, and an undone check-in must
+    // not bring one back to `valid`.
+    sqlx::query("UPDATE tickets SET status = 'void' WHERE booking_id = ANY($1) AND status <> 'void'")
         .bind(&ids)
         .execute(&mut *conn)
         .await?;

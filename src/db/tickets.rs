@@ -89,11 +89,15 @@ pub async fn check_in(conn: &mut PgConnection, event_id: Uuid, code: &str) -> Re
     })
 }
 
-/// Undoes a check-in (a mistaken scan): the ticket is valid again.
+/// Undoes a check-in (a mistaken scan): the ticket is valid again — only
+/// ever a ticket of a booking that still stands. (A cancellation voids the
+/// ticket rows it cancels, so one racing with this update is seen whole.)
 pub async fn undo_check_in(conn: &mut PgConnection, event_id: Uuid, code: &str) -> Result<bool, sqlx::Error> {
     let undone = sqlx::query(
-        "UPDATE tickets SET status = 'valid', checked_in_at = NULL
-         WHERE code = $1 AND event_id = $2 AND status = 'checked_in'",
+        "UPDATE tickets t SET status = 'valid', checked_in_at = NULL
+         FROM bookings b
+         WHERE t.code = $1 AND t.event_id = $2 AND t.status = 'checked_in'
+           AND b.id = t.booking_id AND b.status = 'confirmed'",
     )
     .bind(code)
     .bind(event_id)

@@ -66,11 +66,31 @@ impl Violations {
     }
 }
 
+/// Characters that change the direction of the text around them or take no
+/// space: in a name or a title they serve only to make one text pass for
+/// another in an email, a CSV or a ticket (a reversed file extension, a
+/// lookalike organizer). Joiners (U+200C, U+200D) stay: scripts and emoji need them.
+fn is_deceptive(c: char) -> bool {
+    matches!(c,
+        '\u{061C}'                       // Arabic letter mark
+        | '\u{200B}'                     // zero width space
+        | '\u{200E}' | '\u{200F}'         // left-to-right and right-to-left marks
+        | '\u{202A}'..='\u{202E}'         // embeddings and overrides
+        | '\u{2028}' | '\u{2029}'         // line and paragraph separators
+        | '\u{2060}'..='\u{2064}'         // word joiner, invisible operators
+        | '\u{2066}'..='\u{2069}'         // isolates
+        | '\u{FEFF}'                     // zero width no-break space
+    )
+}
+
 fn text(value: &str, min: usize, max: usize, multiline: bool) -> Result<String, String> {
     let trimmed = value.trim();
     let allowed = |c: char| !c.is_control() || (multiline && matches!(c, '\n' | '\r' | '\t'));
     if let Some(bad) = trimmed.chars().find(|c| !allowed(*c)) {
         return Err(format!("must not contain the control character U+{:04X}", bad as u32));
+    }
+    if let Some(bad) = trimmed.chars().find(|c| is_deceptive(*c)) {
+        return Err(format!("must not contain the invisible or direction-changing character U+{:04X}", bad as u32));
     }
     let len = trimmed.chars().count();
     if len < min {
@@ -105,6 +125,19 @@ mod tests {
         let errors = v.finish().unwrap_err();
         assert_eq!(errors.len(), 3);
         assert!(errors[1].message.contains("U+0000"));
+    }
+
+    #[test]
+    fn direction_overrides_and_invisible_separators_are_refused() {
+        for bad in ["evil\u{202E}gpj.exe", "Ad\u{200B}a", "one\u{2028}two", "\u{2066}x\u{2069}", "a\u{FEFF}b"] {
+            let mut v = Violations::new();
+            assert_eq!(v.line("name", bad, 1, 50), None, "{bad:?}");
+            assert_eq!(v.paragraph("description", bad, 0, 50), None, "{bad:?}");
+            assert!(v.finish().unwrap_err()[0].message.contains("U+"));
+        }
+        let mut v = Violations::new();
+        assert!(v.line("name", "\u{1F469}\u{200D}\u{1F4BB} Zoë שלום", 1, 50).is_some(), "joiners and RTL scripts stay");
+        assert!(v.is_empty());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::{CurrentUser, Json};
+use super::extract::{ClientIp, CurrentUser, Json};
+use super::rate_limit::LoginFailures;
 use crate::app::AppState;
 use crate::auth::refresh;
 use crate::db::{self, sessions::Rotation};
@@ -101,18 +102,16 @@ pub async fn register(State(state): State<AppState>, Json(req): Json<RegisterReq
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins on this account from this address (not checked), or from everywhere (a wrong password)", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all)]
-pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>) -> ApiResult<axum::Json<TokenPair>> {
-    // Brute force on one account, from however many addresses: limited per email.
-    if state.limits.enabled {
-        let key = format!("login-email:{}", req.email.trim().to_lowercase());
-        if let Some(decision) = super::rate_limit::check(&state, &key, state.limits.login_email).await {
-            if !decision.allowed {
-                return Err(ApiError::RateLimited { retry_after: decision.retry_after_secs });
-            }
-        }
-    }
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<axum::Json<TokenPair>> {
+    let failures = LoginFailures::new(&req.email, &ip);
+    failures.check(&state).await?;
     // An address that cannot exist is treated like an unknown one: same answer, same work.
     let user = match Email::parse(&req.email) {
         Ok(email) => {
@@ -121,9 +120,10 @@ pub async fn login(State(state): State<AppState>, Json(req): Json<LoginRequest>)
         }
         Err(_) => None,
     };
+    state.metrics.password_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let matches = state.hasher.verify(&req.password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
     let Some(user) = user.filter(|_| matches) else {
-        return Err(ApiError::InvalidCredentials);
+        return Err(failures.failed(&state).await);
     };
 
     let (refresh_token, refresh_hash) = refresh::generate();

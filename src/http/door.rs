@@ -60,10 +60,7 @@ pub async fn check_in(
 ) -> ApiResult<axum::Json<CheckedIn>> {
     let mut tx = state.db.begin().await?;
     organizer_event(&mut tx, id, user).await?;
-    let code = req.code.trim().to_ascii_uppercase();
-    if !csv::is_ticket_code(&code) {
-        return Err(ApiError::NotFound("ticket"));
-    }
+    let code = csv::ticket_code(&req.code).ok_or(ApiError::NotFound("ticket"))?;
     let outcome = db::check_in(&mut tx, id, &code).await?;
     tx.commit().await?;
     match outcome {
@@ -91,7 +88,7 @@ pub async fn check_in(
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or no checked-in ticket with that code", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event, or no checked-in ticket of a standing booking with that code", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn undo_check_in(
     State(state): State<AppState>,
@@ -100,7 +97,8 @@ pub async fn undo_check_in(
 ) -> ApiResult<axum::http::StatusCode> {
     let mut conn = state.db.acquire().await?;
     organizer_event(&mut conn, id, user).await?;
-    if !csv::is_ticket_code(&code) || !db::undo_check_in(&mut conn, id, &code).await? {
+    let code = csv::ticket_code(&code).ok_or(ApiError::NotFound("checked-in ticket"))?;
+    if !db::undo_check_in(&mut conn, id, &code).await? {
         return Err(ApiError::NotFound("checked-in ticket"));
     }
     Ok(axum::http::StatusCode::NO_CONTENT)

@@ -127,6 +127,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// The client's address, as the rate limits see it (the peer, or behind a
+/// trusted proxy the address it forwarded).
+pub struct ClientIp(pub String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        Ok(Self(super::rate_limit::client_ip(&parts.headers, peer, state.limits.trust_proxy_headers)))
+    }
+}
+
 /// The caller, from a valid bearer token of a live session; 401 otherwise.
 #[derive(Debug, Clone, Copy)]
 pub struct CurrentUser {
@@ -138,6 +151,9 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(user) = parts.extensions.get::<CurrentUser>() {
+            return Ok(*user); // authenticated by the rate limiter already
+        }
         let header = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -155,12 +171,15 @@ impl FromRequestParts<AppState> for MaybeUser {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match parts.headers.get(header::AUTHORIZATION) {
             None => Ok(MaybeUser(None)),
+            Some(_) if parts.extensions.get::<CurrentUser>().is_some() => {
+                Ok(MaybeUser(parts.extensions.get().copied()))
+            }
             Some(header) => authenticate(header.as_bytes(), state).await.map(|user| MaybeUser(Some(user))),
         }
     }
 }
 
-async fn authenticate(header: &[u8], state: &AppState) -> Result<CurrentUser, ApiError> {
+pub(crate) async fn authenticate(header: &[u8], state: &AppState) -> Result<CurrentUser, ApiError> {
     const INVALID: ApiError = ApiError::Unauthorized("the access token is invalid or expired");
     let header = std::str::from_utf8(header).map_err(|_| INVALID)?;
     let (scheme, token) = header.trim().split_once(' ').ok_or(INVALID)?;

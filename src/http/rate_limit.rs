@@ -24,6 +24,7 @@ pub struct Limits {
     pub user: Limit,
     pub anonymous: Limit,
     pub auth: Limit,
+    pub login_failures: Limit,
     pub login_email: Limit,
 }
 
@@ -37,12 +38,13 @@ impl Limits {
             user: parse(&config.rate_limit_user),
             anonymous: parse(&config.rate_limit_anonymous),
             auth: parse(&config.rate_limit_auth),
+            login_failures: parse(&config.rate_limit_login_failures),
             login_email: parse(&config.rate_limit_login_email),
         }
     }
 }
 
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn limit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     if !state.limits.enabled {
         return next.run(request).await;
     }
@@ -54,8 +56,10 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     let ip = client_ip(request.headers(), peer, state.limits.trust_proxy_headers);
     let (key, limit) = if path.starts_with("/api/v1/auth/") && path != "/api/v1/auth/logout" {
         (format!("auth-ip:{ip}"), state.limits.auth)
-    } else if let Some(user) = bearer_subject(&state, request.headers()) {
-        (format!("user:{user}"), state.limits.user)
+    } else if let Some(user) = bearer_user(&state, request.headers()).await {
+        // The handler's extractor takes it from here instead of checking again.
+        request.extensions_mut().insert(user);
+        (format!("user:{}", user.id), state.limits.user)
     } else {
         (format!("ip:{ip}"), state.limits.anonymous)
     };
@@ -71,6 +75,57 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
             response
         }
         None => next.run(request).await,
+    }
+}
+
+/// The failed-login limits of one attempt: per (account, client address) —
+/// past it that address's attempts on that account are refused without a
+/// password check — and per account from all addresses, a ceiling past which
+/// a wrong password answers 429 while the right one still signs in. Only
+/// failures count, so nobody can lock an owner out by guessing, and the keys
+/// name a digest of the address, not the raw (unvalidated, up to 64 KiB) field.
+pub struct LoginFailures {
+    pair: String,
+    account: String,
+}
+
+impl LoginFailures {
+    pub fn new(email: &str, client_ip: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(email.trim().to_lowercase().as_bytes());
+        let account: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Self { pair: format!("login-fail:{account}:{client_ip}"), account: format!("login-fail:{account}") }
+    }
+
+    /// 429 when this address has used up its failures on this account.
+    pub async fn check(&self, state: &AppState) -> Result<(), ApiError> {
+        if !state.limits.enabled {
+            return Ok(());
+        }
+        match state.limiter.peek(&self.pair, state.limits.login_failures).await {
+            Ok(decision) if !decision.allowed => Err(ApiError::RateLimited { retry_after: decision.retry_after_secs }),
+            Ok(_) => Ok(()),
+            Err(err) => {
+                state.metrics.redis_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %err, "login limit not enforced: Redis unavailable");
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts a failed attempt; the answer to give it.
+    pub async fn failed(&self, state: &AppState) -> ApiError {
+        if !state.limits.enabled {
+            return ApiError::InvalidCredentials;
+        }
+        check(state, &self.pair, state.limits.login_failures).await;
+        match check(state, &self.account, state.limits.login_email).await {
+            Some(decision) if !decision.allowed => {
+                tracing::warn!("failed logins on one account from many addresses passed the ceiling");
+                ApiError::RateLimited { retry_after: decision.retry_after_secs }
+            }
+            _ => ApiError::InvalidCredentials,
+        }
     }
 }
 
@@ -92,13 +147,12 @@ pub fn set_headers(headers: &mut HeaderMap, decision: &Decision) {
     headers.insert("ratelimit-reset", HeaderValue::from(decision.reset_secs));
 }
 
-/// The user a valid bearer token names (revocation is the handler's business;
-/// a revoked token still counts against its user here).
-fn bearer_subject(state: &AppState, headers: &HeaderMap) -> Option<uuid::Uuid> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(())?;
-    state.tokens.verify(token.trim()).map(|claims| claims.sub)
+/// The user of a valid bearer token of a live session. A logged-out or
+/// forged token counts against the client's address, never against the user
+/// it names: otherwise a leaked, revoked token could use up its owner's quota.
+async fn bearer_user(state: &AppState, headers: &HeaderMap) -> Option<super::extract::CurrentUser> {
+    let header = headers.get(header::AUTHORIZATION)?;
+    super::extract::authenticate(header.as_bytes(), state).await.ok()
 }
 
 /// The client's address: the peer, or with a trusted proxy in front, the

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::extract::{CurrentUser, Path};
 use crate::app::AppState;
 use crate::db::tickets::{self as db, TicketView};
-use crate::domain::csv::is_ticket_code;
+use crate::domain::csv::ticket_code;
 use crate::error::{ApiError, ApiResult, Problem};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,11 +62,9 @@ impl From<TicketView> for TicketDetails {
 /// The ticket `code` for its owner or the event's organizer; nobody else
 /// learns that it exists.
 async fn visible_ticket(state: &AppState, user: CurrentUser, code: &str) -> ApiResult<TicketView> {
-    if !is_ticket_code(code) {
-        return Err(ApiError::NotFound("ticket"));
-    }
+    let code = ticket_code(code).ok_or(ApiError::NotFound("ticket"))?;
     let mut conn = state.db.acquire().await?;
-    db::find(&mut conn, code)
+    db::find(&mut conn, &code)
         .await?
         .filter(|t| t.owner_id == user.id || t.organizer_id == user.id)
         .ok_or(ApiError::NotFound("ticket"))

@@ -23,16 +23,32 @@ pub struct SendError {
     pub message: String,
 }
 
+/// Checks the mailer's settings at start, so a typo stops the process with
+/// one clear line instead of running without a mailer while the outbox grows.
+pub fn check_settings(smtp_url: Option<&str>, mail_from: &str) -> Result<(), String> {
+    if let Some(url) = smtp_url {
+        smtp_builder(url)?;
+    }
+    mail_from.parse::<lettre::message::Mailbox>().map_err(|err| {
+        format!("MAIL_FROM must be an address such as `Boxoffice <tickets@example.org>`, not `{mail_from}`: {err}")
+    })?;
+    Ok(())
+}
+
+fn smtp_builder(url: &str) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, String> {
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|err| {
+        format!(
+            "SMTP_URL is not usable ({err}): give smtp://host:port, smtp://host:port?tls=required or smtps://host:port, or leave it unset to write .eml files"
+        )
+    })
+}
+
 impl Transport {
     /// `smtp://host:port` (plain), `smtp://host:port?tls=required` (STARTTLS),
     /// `smtps://host:port` (TLS), with `user:pass@` for authentication.
     pub fn new(smtp_url: Option<&str>, mail_dir: &str) -> Result<Self, String> {
         match smtp_url {
-            Some(url) => {
-                let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|err| format!("SMTP_URL is not usable: {err}"))?;
-                Ok(Self::Smtp(builder.timeout(Some(SMTP_TIMEOUT)).build()))
-            }
+            Some(url) => Ok(Self::Smtp(smtp_builder(url)?.timeout(Some(SMTP_TIMEOUT)).build())),
             None => {
                 std::fs::create_dir_all(mail_dir).map_err(|err| format!("cannot create MAIL_DIR {mail_dir}: {err}"))?;
                 Ok(Self::Files(AsyncFileTransport::new(mail_dir)))

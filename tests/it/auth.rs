@@ -68,6 +68,22 @@ async fn registration_names_every_invalid_field() {
         )
         .await;
     assert_eq!(header_injection.fields(), ["name"]);
+
+    let spoofed = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": "z@example.org", "password": PASSWORD, "name": "Security Team\u{202E}gnp.exe"}),
+        )
+        .await;
+    assert_eq!(spoofed.fields(), ["name"], "a direction override");
+
+    for undeliverable in ["x@y@example.org", "a,b@example.org", "a<b>@example.org", "@@example.org"] {
+        let reply = app
+            .post("/api/v1/auth/register", None, json!({"email": undeliverable, "password": PASSWORD, "name": "X"}))
+            .await;
+        assert_eq!(reply.fields(), ["email"], "{undeliverable}");
+    }
 }
 
 #[tokio::test]

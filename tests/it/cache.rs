@@ -7,7 +7,7 @@ use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestApp, accepted_ids, spawn_app, spawn_app_with, test_config};
+use crate::helpers::{PASSWORD, Reply, TestApp, accepted_ids, spawn_app, spawn_app_with, test_config};
 
 fn loads(app: &TestApp) -> u64 {
     app.state.read_cache.loads.load(Ordering::Relaxed)
@@ -118,33 +118,119 @@ async fn the_rate_limit_stops_at_the_configured_count_says_so_and_resets() {
     assert_eq!(app.get("/api/v1/me", Some(&token)).await.status, StatusCode::OK, "the quota comes back");
 }
 
+/// A login from `ip` (the app trusts `X-Forwarded-For` in these tests).
+async fn login_from(app: &TestApp, ip: &str, email: &str, password: &str) -> Reply {
+    let request = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": password}));
+    app.send(request).await
+}
+
+fn password_checks(app: &TestApp) -> u64 {
+    app.state.metrics.password_checks.load(Ordering::Relaxed)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn login_is_limited_per_email_and_per_address() {
+async fn wrong_guesses_from_one_address_never_lock_the_owner_out_from_another() {
     let app = spawn_app_with(test_config(&[
         "--rate-limits",
         "on",
-        "--rate-limit-login-email",
+        "--trust-proxy-headers",
+        "--rate-limit-login-failures",
         "3/900",
         "--rate-limit-auth",
-        "8/60",
+        "1000/60",
     ]))
     .await;
     app.register("target@example.org").await;
-    for _ in 0..3 {
-        assert_eq!(app.login("target@example.org", "guess").await.status, StatusCode::UNAUTHORIZED);
+    let mut statuses = Vec::new();
+    for _ in 0..50 {
+        statuses.push(login_from(&app, "203.0.113.7", "target@example.org", "guess").await.status);
     }
-    let blocked = app.login("Target@Example.org", PASSWORD).await;
+    assert_eq!(statuses[..3], [StatusCode::UNAUTHORIZED; 3]);
+    assert!(statuses[3..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert_eq!(password_checks(&app), 3, "a blocked attempt does no password check");
+    let blocked = login_from(&app, "203.0.113.7", "Target@Example.org", PASSWORD).await;
     assert_eq!((blocked.status, blocked.code()), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
     assert!(blocked.headers.contains_key("retry-after"));
-    // Other accounts are not locked by it...
+
+    // The owner, from elsewhere, signs in; and keeps doing so.
+    for _ in 0..2 {
+        let owner = login_from(&app, "198.51.100.20", "target@example.org", PASSWORD).await;
+        assert_eq!(owner.status, StatusCode::OK, "{owner:?}");
+    }
+    // Other accounts are not touched by it.
     app.register("other@example.org").await;
-    assert_eq!(app.login("other@example.org", PASSWORD).await.status, StatusCode::OK);
-    // ...until the address itself runs out (8 auth requests per minute from one IP).
+    assert_eq!(login_from(&app, "203.0.113.7", "other@example.org", PASSWORD).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_ceiling_for_an_account_a_wrong_password_is_refused_and_the_right_one_passes() {
+    let app = spawn_app_with(test_config(&[
+        "--rate-limits",
+        "on",
+        "--trust-proxy-headers",
+        "--rate-limit-login-failures",
+        "3/900",
+        "--rate-limit-login-email",
+        "4/900",
+        "--rate-limit-auth",
+        "1000/60",
+    ]))
+    .await;
+    app.register("target@example.org").await;
     let mut statuses = Vec::new();
-    for i in 0..4 {
+    for i in 0..6 {
+        statuses.push(login_from(&app, &format!("203.0.113.{i}"), "target@example.org", "guess").await.status);
+    }
+    assert_eq!(statuses[..4], [StatusCode::UNAUTHORIZED; 4], "{statuses:?}");
+    assert_eq!(statuses[4..], [StatusCode::TOO_MANY_REQUESTS; 2], "{statuses:?}");
+    let owner = login_from(&app, "198.51.100.20", "target@example.org", PASSWORD).await;
+    assert_eq!(owner.status, StatusCode::OK, "{owner:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_routes_are_limited_per_address() {
+    let app = spawn_app_with(test_config(&["--rate-limits", "on", "--rate-limit-auth", "4/60"])).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
         statuses.push(app.register(&format!("more{i}@example.org")).await.status);
     }
-    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    assert_eq!(statuses[..4], [StatusCode::CREATED; 4], "{statuses:?}");
+    assert_eq!(statuses[4..], [StatusCode::TOO_MANY_REQUESTS; 2], "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logged_out_token_counts_against_its_address_not_its_owner() {
+    let app = spawn_app_with(test_config(&[
+        "--rate-limits",
+        "on",
+        "--trust-proxy-headers",
+        "--rate-limit-user",
+        "3/60",
+        "--rate-limit-anonymous",
+        "1000/60",
+    ]))
+    .await;
+    let email = "owner@example.org";
+    app.register(email).await;
+    let old = app.login(email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    let logout = app.call(Method::POST, "/api/v1/auth/logout", Some(&old), None).await;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    // Someone replays the old token, over and over.
+    for _ in 0..10 {
+        let replay = app
+            .send(app.client.get(app.url("/api/v1/me")).bearer_auth(&old).header("x-forwarded-for", "203.0.113.9"))
+            .await;
+        assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "{replay:?}");
+    }
+    let new = app.login(email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    let me = app.get("/api/v1/me", Some(&new)).await;
+    assert_eq!(me.status, StatusCode::OK, "the owner's new session has its whole quota: {me:?}");
+    // Of 3: the logout and this call.
+    assert_eq!(me.headers["ratelimit-remaining"], "1");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

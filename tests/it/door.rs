@@ -276,3 +276,46 @@ async fn the_stats_agree_with_the_bookings_after_a_stampede_and_cancellations() 
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undoing_a_check_in_never_revives_a_ticket_of_a_cancelled_event() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let event_id = event["id"].as_str().unwrap();
+    let (_, codes) = confirmed_codes(&app, &buyer, &tt, 1).await;
+    assert_eq!(scan(&app, &organizer, event_id, &codes[0]).await.status, StatusCode::OK);
+
+    let cancel = app.call(Method::POST, &format!("/api/v1/events/{event_id}/cancel"), Some(&organizer), None).await;
+    assert_eq!(cancel.status, StatusCode::OK, "{cancel:?}");
+    let ticket = app.get(&format!("/api/v1/tickets/{}", codes[0]), Some(&buyer)).await;
+    assert_eq!(ticket.body["status"], "void", "the event is off: a used ticket is void too");
+
+    let undo = app
+        .call(Method::DELETE, &format!("/api/v1/events/{event_id}/check-ins/{}", codes[0]), Some(&organizer), None)
+        .await;
+    assert_eq!(undo.status, StatusCode::NOT_FOUND, "{undo:?}");
+    let rescan = scan(&app, &organizer, event_id, &codes[0]).await;
+    assert_eq!((rescan.status, rescan.code()), (StatusCode::CONFLICT, "ticket_void"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_code_in_lower_case_or_with_spaces_names_the_same_ticket_everywhere() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let event_id = event["id"].as_str().unwrap();
+    let (_, codes) = confirmed_codes(&app, &buyer, &tt, 1).await;
+    let lower = codes[0].to_lowercase();
+
+    let ticket = app.get(&format!("/api/v1/tickets/{lower}"), Some(&buyer)).await;
+    assert_eq!((ticket.status, ticket.body["code"].as_str()), (StatusCode::OK, Some(codes[0].as_str())));
+    let qr = app.get(&format!("/api/v1/tickets/{lower}/qr.svg"), Some(&buyer)).await;
+    assert_eq!(qr.status, StatusCode::OK);
+    assert_eq!(scan(&app, &organizer, event_id, &format!(" {lower} ")).await.status, StatusCode::OK);
+    let undo =
+        app.call(Method::DELETE, &format!("/api/v1/events/{event_id}/check-ins/{lower}"), Some(&organizer), None).await;
+    assert_eq!(undo.status, StatusCode::NO_CONTENT, "{undo:?}");
+}

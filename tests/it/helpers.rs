@@ -353,6 +353,23 @@ impl TestApp {
     }
 }
 
+/// Polls `probe` until it gives a value, failing the test after `within`
+/// (a bound only so a regression fails instead of hanging, not a timing claim).
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Ids of the bookings in the 202 replies.
 pub fn accepted_ids(replies: &[Reply]) -> Vec<Uuid> {
     replies

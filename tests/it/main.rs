@@ -5,6 +5,7 @@ mod auth;
 mod authz;
 mod bookings;
 mod cache;
+mod connections;
 mod door;
 mod emails;
 mod errors;

@@ -55,3 +55,16 @@ async fn a_short_jwt_secret_is_refused_at_start() {
     config.jwt_secret = Some("too-short".into());
     assert!(matches!(AppState::connect(config).await, Err(StartError::Config(_))));
 }
+
+#[tokio::test]
+async fn a_broken_mailer_setting_is_refused_at_start_with_one_clear_line() {
+    for (flag, value, named) in [
+        ("--smtp-url", "notaurl", "SMTP_URL"),
+        ("--smtp-url", "http://", "SMTP_URL"),
+        ("--mail-from", "nobody", "MAIL_FROM"),
+    ] {
+        let err = AppState::connect(test_config(&[flag, value])).await.err().expect("start-up fails");
+        let StartError::Config(line) = err else { panic!("{flag} {value}: {err}") };
+        assert!(line.contains(named) && !line.contains('\n'), "{line}");
+    }
+}
