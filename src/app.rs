@@ -44,6 +44,7 @@ pub struct Services {
     pub limiter: crate::cache::rate_limit::RateLimiter,
     pub limits: Arc<crate::http::rate_limit::Limits>,
     pub waiters: crate::booking::waiters::Waiters,
+    pub exports: Arc<crate::http::export::Exports>,
 }
 
 /// Why the process could not start: one line for the operator.
@@ -98,6 +99,7 @@ impl AppState {
             std::time::Duration::from_millis(config.read_cache_ttl_ms),
         );
         let limits = Arc::new(crate::http::rate_limit::Limits::from_config(&config));
+        let waiters = crate::booking::waiters::Waiters::new(config.long_poll_max_waiters);
         Ok(Self(Arc::new(Services {
             config: Arc::new(config),
             bookings: BookingCache::new(redis.clone()),
@@ -106,7 +108,8 @@ impl AppState {
             read_cache,
             limiter: crate::cache::rate_limit::RateLimiter::new(redis.clone()),
             limits,
-            waiters: crate::booking::waiters::Waiters::default(),
+            waiters,
+            exports: Arc::default(),
             db,
             redis,
             broker,
@@ -136,6 +139,7 @@ pub async fn serve(state: AppState, listener: TcpListener, shutdown: Cancellatio
     use tower::ServiceExt;
 
     state.waiters.start(&state.config.database_url, shutdown.clone());
+    tokio::spawn(crate::metrics::refresh_gauges(state.db.clone(), state.metrics.clone(), shutdown.clone()));
     let header_read_timeout = Duration::from_millis(state.config.header_read_timeout_ms);
     let router = crate::http::router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

@@ -103,6 +103,11 @@ async fn run_command(command: Command, config: Config) -> Result<(), StartError>
                 _ => vec![
                     tokio::spawn(crate::worker::run(state.clone(), shutdown.clone())),
                     tokio::spawn(crate::mail::run(state.clone(), shutdown.clone())),
+                    tokio::spawn(crate::worker::housekeeping::run(
+                        state.db.clone(),
+                        state.config.retention(),
+                        shutdown.clone(),
+                    )),
                 ],
             };
             if let Some(listener) = listener {

@@ -129,6 +129,20 @@ pub struct Config {
     #[arg(long, env = "READ_CACHE_TTL_MS", global = true, default_value_t = 1000)]
     pub read_cache_ttl_ms: u64,
 
+    /// Requests that may wait at once for their booking to be decided
+    /// (`?wait=`); past it, a request is answered at once.
+    #[arg(long, env = "LONG_POLL_MAX_WAITERS", global = true, default_value_t = 4096)]
+    pub long_poll_max_waiters: usize,
+
+    /// Days that sent emails, expired refresh tokens and ended sessions are
+    /// kept before the worker prunes them.
+    #[arg(long, env = "RETENTION_DAYS", global = true, default_value_t = 30)]
+    pub retention_days: u32,
+
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <this>`.
+    #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// `true`: the client IP for rate limits comes from `X-Forwarded-For`.
     #[arg(long, env = "TRUST_PROXY_HEADERS", global = true, default_value_t = false)]
     pub trust_proxy_headers: bool,
@@ -141,6 +155,13 @@ impl Config {
 
     pub fn refresh_token_ttl(&self) -> Duration {
         Duration::from_secs(self.refresh_token_ttl_secs)
+    }
+
+    /// How long old rows are kept: the retention, and never less than an
+    /// access token lives (a session's row is what says it was revoked).
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.retention_days) * 86_400)
+            .max(self.access_token_ttl() + Duration::from_secs(60))
     }
 
     /// Checks what clap cannot: returns one readable message per problem.
@@ -158,6 +179,15 @@ impl Config {
         }
         if !(100..=300_000).contains(&self.header_read_timeout_ms) {
             return Err("HEADER_READ_TIMEOUT_MS must be between 100 and 300000".into());
+        }
+        if !(1..=1_000_000).contains(&self.long_poll_max_waiters) {
+            return Err("LONG_POLL_MAX_WAITERS must be between 1 and 1000000".into());
+        }
+        if !(1..=3650).contains(&self.retention_days) {
+            return Err("RETENTION_DAYS must be between 1 and 3650".into());
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err("METRICS_TOKEN must be at least 16 characters".into());
         }
         if !(1..=1000).contains(&self.worker_batch_size) {
             return Err("WORKER_BATCH_SIZE must be between 1 and 1000".into());

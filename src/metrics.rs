@@ -14,6 +14,39 @@ pub struct Metrics {
     pub emails_failed: AtomicU64,
     pub redis_failures: AtomicU64,
     pub password_checks: AtomicU64,
+    /// Emails waiting in the outbox, and given up on, as last read by
+    /// [`refresh_gauges`] (read at start, then every 15 s).
+    pub outbox_pending: std::sync::atomic::AtomicI64,
+    pub outbox_failed: std::sync::atomic::AtomicI64,
+}
+
+/// How often the outbox gauges are read from PostgreSQL: one small indexed
+/// count per process per interval, however often `/metrics` is scraped.
+const GAUGES_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Keeps the outbox gauges up to date until `shutdown`.
+pub async fn refresh_gauges(
+    db: sqlx::PgPool,
+    metrics: std::sync::Arc<Metrics>,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let depth = match db.acquire().await {
+            Ok(mut conn) => crate::db::outbox::depth(&mut conn).await,
+            Err(err) => Err(err),
+        };
+        match depth {
+            Ok((pending, failed)) => {
+                metrics.outbox_pending.store(pending, Ordering::Relaxed);
+                metrics.outbox_failed.store(failed, Ordering::Relaxed);
+            }
+            Err(err) => tracing::debug!(error = %err, "outbox gauges not refreshed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(GAUGES_EVERY) => {}
+        }
+    }
 }
 
 impl Metrics {

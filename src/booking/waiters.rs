@@ -5,11 +5,15 @@
 //! commits, never before and never for a batch that rolled back. (Redis
 //! pub/sub would be sent after the commit and lost if the worker died in
 //! between.) Each API process listens on one connection and wakes the
-//! requests waiting for those ids. Should a notification be missed (the
-//! listening connection dropping), waiters re-read the booking every second
-//! anyway.
+//! requests waiting for those ids. A waiter holds no database connection
+//! while it waits and reads the booking again only when woken: by its
+//! announcement, or when the listening connection comes back after a drop
+//! (announcements may have been missed meanwhile; while it is down, waiters
+//! re-read every second). At most `LONG_POLL_MAX_WAITERS` wait at once per
+//! process; past that a request is answered at once with the booking as it is.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,12 +26,40 @@ use crate::db::bookings::FINAL_CHANNEL;
 
 /// The longest wait a client may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
-/// Waiters re-read this often whatever the notifications do.
+/// Waiters re-read this often while announcements cannot be received.
 pub const RECHECK: Duration = Duration::from_secs(1);
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Waiters {
     waiting: Arc<Mutex<HashMap<Uuid, Arc<Notify>>>>,
+    /// Whether announcements are being received: waiters need not re-read.
+    listening: Arc<AtomicBool>,
+    count: Arc<AtomicUsize>,
+    max: usize,
+    /// Reads of a booking by a waiter after it was woken (for `/metrics` and tests).
+    pub rereads: Arc<AtomicU64>,
+}
+
+impl Waiters {
+    pub fn new(max: usize) -> Self {
+        Self { waiting: Arc::default(), listening: Arc::default(), count: Arc::default(), max, rereads: Arc::default() }
+    }
+
+    /// Whether announcements are being received.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
+    }
+
+    /// Requests waiting right now.
+    pub fn waiting(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// How long a waiter may sleep before reading again: until its deadline
+    /// while announcements arrive, else [`RECHECK`].
+    pub fn sleep_for(&self, left: Duration) -> Duration {
+        if self.listening.load(Ordering::Relaxed) { left } else { RECHECK.min(left) }
+    }
 }
 
 impl Waiters {
@@ -35,6 +67,7 @@ impl Waiters {
     /// pool's) until `shutdown`.
     pub fn start(&self, database_url: &str, shutdown: CancellationToken) {
         let waiting = self.waiting.clone();
+        let listening = self.listening.clone();
         let url = database_url.to_owned();
         tokio::spawn(async move {
             while !shutdown.is_cancelled() {
@@ -49,12 +82,19 @@ impl Waiters {
                         () = tokio::time::sleep(RECHECK) => continue,
                     }
                 };
+                // Listening again: whoever waits may have missed announcements
+                // meanwhile; each reads once more, then sleeps until announced.
+                listening.store(true, Ordering::Relaxed);
+                waiting.lock().expect("waiters poisoned").values().for_each(|signal| signal.notify_waiters());
                 loop {
                     let notification = tokio::select! {
                         () = shutdown.cancelled() => return,
                         notification = listener.recv() => notification,
                     };
-                    let Ok(notification) = notification else { break };
+                    let Ok(notification) = notification else {
+                        listening.store(false, Ordering::Relaxed);
+                        break;
+                    };
                     let mut waiting = waiting.lock().expect("waiters poisoned");
                     if waiting.is_empty() {
                         continue;
@@ -72,9 +112,14 @@ impl Waiters {
 
     /// Waits for `id` to be announced: the signal, released when the
     /// returned guard drops (also when the request is abandoned midway).
-    pub fn wait_for(&self, id: Uuid) -> Waiting<'_> {
+    /// `None` when as many requests as allowed are waiting already.
+    pub fn wait_for(&self, id: Uuid) -> Option<Waiting<'_>> {
+        if self.count.fetch_add(1, Ordering::Relaxed) >= self.max {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
         let signal = self.waiting.lock().expect("waiters poisoned").entry(id).or_default().clone();
-        Waiting { waiters: self, id, signal }
+        Some(Waiting { waiters: self, id, signal })
     }
 }
 
@@ -86,6 +131,7 @@ pub struct Waiting<'a> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
+        self.waiters.count.fetch_sub(1, Ordering::Relaxed);
         let mut waiting = self.waiters.waiting.lock().expect("waiters poisoned");
         // Ours and the map's: nobody else waits; forget the entry (unless the
         // map holds a newer signal for the id).

@@ -4,6 +4,7 @@
 pub mod bookings;
 pub mod events;
 pub mod outbox;
+pub mod prune;
 pub mod sessions;
 pub mod tickets;
 pub mod users;

@@ -119,14 +119,52 @@ pub struct AttendeeRow {
     pub checked_in_at: Option<DateTime<Utc>>,
 }
 
-pub const ATTENDEES: &str = "SELECT t.code AS ticket_code, tt.name AS ticket_type, u.name AS attendee_name,
-            u.email AS attendee_email, t.booking_id, t.status, t.checked_in_at
-     FROM tickets t
-     JOIN bookings b ON b.id = t.booking_id
-     JOIN users u ON u.id = b.user_id
-     JOIN ticket_types tt ON tt.id = t.ticket_type_id
-     WHERE t.event_id = $1
-     ORDER BY tt.name, u.name, t.code";
+/// Where a page of the attendee list ends: the next page starts after it.
+#[derive(Debug, Clone)]
+pub struct AttendeeCursor {
+    pub ticket_type: String,
+    pub attendee_name: String,
+    pub ticket_code: String,
+}
+
+impl AttendeeRow {
+    pub fn cursor(&self) -> AttendeeCursor {
+        AttendeeCursor {
+            ticket_type: self.ticket_type.clone(),
+            attendee_name: self.attendee_name.clone(),
+            ticket_code: self.ticket_code.clone(),
+        }
+    }
+}
+
+/// One page of the attendee list, by ticket type, attendee and code, after
+/// `after`. Read whole, so the connection goes back to the pool before the
+/// page is sent to a client that may be slow.
+pub async fn attendees_page(
+    pool: &sqlx::PgPool,
+    event_id: Uuid,
+    after: Option<&AttendeeCursor>,
+    limit: i64,
+) -> Result<Vec<AttendeeRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.code AS ticket_code, tt.name AS ticket_type, u.name AS attendee_name,
+                u.email AS attendee_email, t.booking_id, t.status, t.checked_in_at
+         FROM tickets t
+         JOIN bookings b ON b.id = t.booking_id
+         JOIN users u ON u.id = b.user_id
+         JOIN ticket_types tt ON tt.id = t.ticket_type_id
+         WHERE t.event_id = $1 AND ($2::text IS NULL OR (tt.name, u.name, t.code) > ($2, $3, $4))
+         ORDER BY tt.name, u.name, t.code
+         LIMIT $5",
+    )
+    .bind(event_id)
+    .bind(after.map(|c| &c.ticket_type))
+    .bind(after.map(|c| &c.attendee_name))
+    .bind(after.map(|c| &c.ticket_code))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
 
 /// Sales figures of one ticket type.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -4,7 +4,11 @@
 //! 10,000 concurrent requests made every Redis call wait behind the others
 //! past its timeout, and the fallbacks meant for "Redis is gone" made the
 //! overload worse (docs/BENCHMARKS.md). Long-polls (`?wait=`) are let
-//! through: they mostly sleep, and holding a slot for 30 s would starve the rest.
+//! through: they mostly sleep (holding no connection; their number is
+//! bounded by the waiters themselves), and holding a slot for 30 s would
+//! starve the rest. Login and registration have a smaller door of their own:
+//! they wait for the password hasher, and a flood of them must not take the
+//! slots every other route needs.
 
 use std::sync::Arc;
 
@@ -16,13 +20,19 @@ use tokio::sync::Semaphore;
 /// Requests worked on at once; enough to keep two cores and the connection
 /// pools busy, few enough that nothing inside queues for long.
 pub const IN_FLIGHT: usize = 512;
+/// Logins and registrations worked on at once (each waits for argon2, of
+/// which a few run at a time anyway).
+pub const AUTH_IN_FLIGHT: usize = 32;
 
 #[derive(Clone)]
-pub struct Admission(Arc<Semaphore>);
+pub struct Admission {
+    general: Arc<Semaphore>,
+    passwords: Arc<Semaphore>,
+}
 
 impl Default for Admission {
     fn default() -> Self {
-        Self(Arc::new(Semaphore::new(IN_FLIGHT)))
+        Self { general: Arc::new(Semaphore::new(IN_FLIGHT)), passwords: Arc::new(Semaphore::new(AUTH_IN_FLIGHT)) }
     }
 }
 
@@ -30,8 +40,15 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
     if is_long_poll(&request) {
         return next.run(request).await;
     }
-    let _permit = admission.0.acquire().await.expect("the semaphore is never closed");
+    let door = if hashes_a_password(&request) { &admission.passwords } else { &admission.general };
+    let _permit = door.acquire().await.expect("the semaphore is never closed");
     next.run(request).await
+}
+
+/// Login and registration: the routes that run argon2.
+fn hashes_a_password(request: &Request) -> bool {
+    request.method() == axum::http::Method::POST
+        && matches!(request.uri().path(), "/api/v1/auth/login" | "/api/v1/auth/register")
 }
 
 /// A whole request, body included, within 45 s once admitted (a long-poll
@@ -60,6 +77,14 @@ mod tests {
 
     fn request(method: &str, uri: &str) -> Request {
         Request::builder().method(method).uri(uri).body(axum::body::Body::empty()).unwrap()
+    }
+
+    #[test]
+    fn login_and_registration_have_a_door_of_their_own() {
+        assert!(hashes_a_password(&request("POST", "/api/v1/auth/login")));
+        assert!(hashes_a_password(&request("POST", "/api/v1/auth/register")));
+        assert!(!hashes_a_password(&request("POST", "/api/v1/auth/refresh")));
+        assert!(!hashes_a_password(&request("GET", "/api/v1/me")));
     }
 
     #[test]

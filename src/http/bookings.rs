@@ -188,18 +188,26 @@ pub async fn get_booking(
         return Ok(axum::Json(booking));
     };
     let deadline = tokio::time::Instant::now() + wait;
-    let waiting = state.waiters.wait_for(id);
+    let Some(waiting) = state.waiters.wait_for(id) else {
+        return Ok(axum::Json(booking)); // enough waiters already: as it is now
+    };
+    let mut woken = false;
     let result = async {
         loop {
             let notified = waiting.signal.notified();
             tokio::pin!(notified);
             notified.as_mut().enable(); // before the re-read: no announcement slips between
+            if woken {
+                state.waiters.rereads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             let booking = find_booking(&state, user.id, id).await?.ok_or(ApiError::NotFound("booking"))?;
             let now = tokio::time::Instant::now();
             if booking.status != BookingStatus::Pending || now >= deadline {
                 return Ok(booking);
             }
-            let _ = tokio::time::timeout(waiters::RECHECK.min(deadline - now), notified).await;
+            // No connection is held here (find_booking gave its back).
+            let _ = tokio::time::timeout(state.waiters.sleep_for(deadline - now), notified).await;
+            woken = true;
         }
     }
     .await;

@@ -1,5 +1,5 @@
 //! For the organizer: checking tickets in at the door, the attendee list
-//! (streamed CSV) and the sales figures.
+//! (CSV, sent page by page) and the sales figures.
 
 use std::collections::HashMap;
 
@@ -8,12 +8,12 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::events::organizer_event;
+use super::export;
 use super::extract::{CurrentUser, Json, Path};
 use crate::app::AppState;
 use crate::db::tickets::{self as db, AttendeeRow, CheckIn};
@@ -105,14 +105,10 @@ pub async fn undo_check_in(
 }
 
 const CSV_HEADER: &str = "ticket_code,ticket_type,attendee_name,attendee_email,booking_id,status,checked_in_at\r\n";
-/// Rows per chunk sent to the client while the query streams.
-const ROWS_PER_CHUNK: usize = 256;
-/// A client that takes no chunk for this long is dropped (the query holds a
-/// pool connection while it waits).
-const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Every ticket of the event with its attendee, as CSV. Streamed row by row
-/// from PostgreSQL: an event of 100,000 tickets is never held in memory.
+/// Every ticket of the event with its attendee, as CSV, sent page by page: an
+/// event of 100,000 tickets is never held in memory, and a client that reads
+/// slowly (or not at all) holds no database connection meanwhile.
 #[utoipa::path(get, path = "/api/v1/events/{id}/attendees.csv", tag = "door", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
     responses(
@@ -121,42 +117,48 @@ const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(30);
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The caller already has two downloads running (`rate_limited`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<Response> {
     {
         let mut conn = state.db.acquire().await?;
         organizer_event(&mut conn, id, user).await?;
     }
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let db = state.db.clone();
+    let slot = state.exports.start(user.id)?;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
     tokio::spawn(async move {
-        let mut rows = sqlx::query_as::<_, AttendeeRow>(db::ATTENDEES).bind(id).fetch(&db);
+        let _slot = slot;
+        let deadline = tokio::time::Instant::now() + export::DEADLINE;
         let mut chunk = String::from(CSV_HEADER);
-        let mut in_chunk = 0;
+        let mut after = None;
         loop {
-            match rows.try_next().await {
-                Ok(Some(row)) => {
-                    chunk.push_str(&attendee_record(&row));
-                    in_chunk += 1;
-                    if in_chunk == ROWS_PER_CHUNK {
-                        // The client went away, or stopped reading: stop, and give
-                        // the database connection back.
-                        let sent = sender.send_timeout(Ok(Bytes::from(std::mem::take(&mut chunk))), STALLED_CLIENT);
-                        if sent.await.is_err() {
-                            return;
-                        }
-                        in_chunk = 0;
-                    }
-                }
-                Ok(None) => break,
+            let page = {
+                let _turn = state.exports.read_turn().await;
+                db::attendees_page(&state.db, id, after.as_ref(), export::PAGE_ROWS).await
+            };
+            let rows = match page {
+                Ok(rows) => rows,
                 Err(err) => {
                     tracing::error!(error = %err, "attendee list failed mid-stream");
                     let _ = sender.send(Err(std::io::Error::other(err))).await;
                     return;
                 }
+            };
+            rows.iter().for_each(|row| chunk.push_str(&attendee_record(row)));
+            let last_page = rows.len() < export::PAGE_ROWS as usize;
+            after = rows.last().map(AttendeeRow::cursor);
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            // The client went away, stopped reading, or took too long: stop.
+            let sent =
+                sender.send_timeout(Ok(Bytes::from(std::mem::take(&mut chunk))), export::STALLED_CLIENT.min(left));
+            if sent.await.is_err() || last_page {
+                return;
+            }
+            if left.is_zero() {
+                let _ = sender.try_send(Err(std::io::Error::other("the download took longer than its deadline")));
+                return;
             }
         }
-        let _ = sender.send(Ok(Bytes::from(chunk))).await;
     });
     let body = Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|item| (item, receiver))

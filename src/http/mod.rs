@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bookings;
 pub mod door;
 pub mod events;
+pub mod export;
 pub mod extract;
 pub mod ops;
 pub mod rate_limit;

@@ -19,10 +19,13 @@ pub struct Health {
 pub struct Readiness {
     /// `ok` when every part answers, else `degraded`.
     pub status: &'static str,
-    /// `ok`, or the error met when asking PostgreSQL.
-    pub postgres: String,
-    pub redis: String,
-    pub rabbitmq: String,
+    /// `ok`, `busy` (every connection of the pool in use), or `error`; the
+    /// cause goes to the log, not to whoever asks.
+    pub postgres: &'static str,
+    /// `ok` or `error`.
+    pub redis: &'static str,
+    /// `ok` or `error`.
+    pub rabbitmq: &'static str,
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -41,56 +44,97 @@ pub async fn healthz() -> axum::Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
     let postgres = async {
         match tokio::time::timeout(CHECK_TIMEOUT, sqlx::query("SELECT 1").execute(&state.db)).await {
-            Ok(Ok(_)) => "ok".to_owned(),
-            Ok(Err(err)) => format!("error: {err}"),
-            Err(_) => format!("error: no answer within {CHECK_TIMEOUT:?}"),
+            Ok(Ok(_)) => "ok",
+            _ if pool_is_saturated(&state) => "busy",
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "readiness: PostgreSQL");
+                "error"
+            }
+            Err(_) => {
+                tracing::warn!("readiness: PostgreSQL did not answer within {CHECK_TIMEOUT:?}");
+                "error"
+            }
         }
     };
     let redis = async {
         match state.redis.ping().await {
-            Ok(()) => "ok".to_owned(),
-            Err(err) => format!("error: {err}"),
+            Ok(()) => "ok",
+            Err(err) => {
+                tracing::warn!(error = %err, "readiness: Redis");
+                "error"
+            }
         }
     };
     let (postgres, redis) = tokio::join!(postgres, redis);
     let rabbitmq = match state.broker.connection() {
-        Ok(_) => "ok".to_owned(),
-        Err(err) => format!("error: {err}"),
+        Ok(_) => "ok",
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness: RabbitMQ");
+            "error"
+        }
     };
-    let ready = [&postgres, &redis, &rabbitmq].iter().all(|s| *s == "ok");
+    let ready = [postgres, redis, rabbitmq].iter().all(|s| *s == "ok");
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(Readiness { status: if ready { "ok" } else { "degraded" }, postgres, redis, rabbitmq }))
 }
 
-/// Counters and gauges in the Prometheus text format.
+/// Every connection the pool may open is open and in use: PostgreSQL is up,
+/// the process is overloaded.
+fn pool_is_saturated(state: &AppState) -> bool {
+    state.db.size() >= state.config.database_max_connections && state.db.num_idle() == 0
+}
+
+/// Counters and gauges in the Prometheus text format. Cheap: no query runs
+/// per scrape (the outbox gauges are kept up to date in the background).
+/// With `METRICS_TOKEN` set, only for `Authorization: Bearer <token>`.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses(
     (status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain; version=0.0.4"),
+    (status = 401, description = "`METRICS_TOKEN` is set and the request does not carry it", body = crate::error::Problem, content_type = "application/problem+json"),
 ))]
-pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    let mut gauges = Vec::new();
-    if let Ok(mut conn) = state.db.acquire().await {
-        if let Ok((pending, failed)) = crate::db::outbox::depth(&mut conn).await {
-            gauges.push(("boxoffice_outbox_pending", "Emails waiting in the outbox", pending));
-            gauges.push(("boxoffice_outbox_failed", "Emails given up on (see outbox.last_error)", failed));
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl axum::response::IntoResponse, crate::error::ApiError> {
+    if let Some(expected) = &state.config.metrics_token {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Digests compared, so the time taken says nothing about the token.
+        use sha2::Digest;
+        if sha2::Sha256::digest(given.trim()) != sha2::Sha256::digest(expected) {
+            return Err(crate::error::ApiError::Unauthorized("/metrics needs the METRICS_TOKEN as a bearer token"));
         }
     }
     use std::sync::atomic::Ordering;
     let cache = &state.read_cache;
-    gauges.push((
-        "boxoffice_read_cache_hits",
-        "Reads answered from the Redis read cache",
-        cache.hits.load(Ordering::Relaxed) as i64,
-    ));
-    gauges.push((
-        "boxoffice_read_cache_loads",
-        "Reads that loaded from PostgreSQL",
-        cache.loads.load(Ordering::Relaxed) as i64,
-    ));
-    gauges.push((
-        "boxoffice_offer_loads_total",
-        "PostgreSQL reads of ticket type offers (the accept path's only queries)",
-        state.catalog.loads.load(Ordering::Relaxed) as i64,
-    ));
+    let metrics = &state.metrics;
+    let gauges = [
+        ("boxoffice_outbox_pending", "Emails waiting in the outbox", metrics.outbox_pending.load(Ordering::Relaxed)),
+        (
+            "boxoffice_outbox_failed",
+            "Emails given up on (see outbox.last_error)",
+            metrics.outbox_failed.load(Ordering::Relaxed),
+        ),
+        (
+            "boxoffice_read_cache_hits",
+            "Reads answered from the Redis read cache",
+            cache.hits.load(Ordering::Relaxed) as i64,
+        ),
+        ("boxoffice_read_cache_loads", "Reads that loaded from PostgreSQL", cache.loads.load(Ordering::Relaxed) as i64),
+        (
+            "boxoffice_offer_loads_total",
+            "PostgreSQL reads of ticket type offers (the accept path's only queries)",
+            state.catalog.loads.load(Ordering::Relaxed) as i64,
+        ),
+        (
+            "boxoffice_db_pool_connections",
+            "PostgreSQL connections open in this process's pool",
+            i64::from(state.db.size()),
+        ),
+        ("boxoffice_db_pool_idle", "Of those, idle", state.db.num_idle() as i64),
+    ];
     let body = state.metrics.render(&gauges);
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

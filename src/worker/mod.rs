@@ -10,6 +10,7 @@
 //! poison message never holds up the others.
 
 pub mod dlq;
+pub mod housekeeping;
 
 use std::time::Duration;
 

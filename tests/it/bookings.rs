@@ -10,7 +10,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, accepted_ids, in_days, spawn_api_with, spawn_app, spawn_app_with, test_config};
+use crate::helpers::{
+    TestApp, accepted_ids, eventually, in_days, spawn_api_with, spawn_app, spawn_app_with, test_config,
+};
 use crate::proxy::Proxy;
 
 const FINAL_WITHIN: Duration = Duration::from_secs(30);
@@ -561,6 +563,43 @@ async fn waiting_on_a_booking_answers_as_soon_as_it_is_decided() {
     let (decided, ()) = tokio::join!(waiting, worker);
     assert_eq!(decided.body["status"], "confirmed");
     assert_eq!(decided.body["tickets"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_read_only_when_woken_hold_no_connection_and_are_bounded() {
+    let config = test_config(&["--long-poll-max-waiters", "4"]);
+    let app = spawn_api_with(config.clone()).await; // no worker yet
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 50, 5).await;
+    let tokens = app.users(10).await;
+    let mut polls = Vec::new();
+    for token in &tokens {
+        let reply = app.book(token, &tt, 1, None).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
+        polls.push((token.clone(), format!("/api/v1/bookings/{}?wait=30", reply.body["id"].as_str().unwrap())));
+    }
+    eventually(Duration::from_secs(10), "the API listens for decisions", || async {
+        app.state.waiters.is_listening().then_some(())
+    })
+    .await;
+    let rereads = || app.state.waiters.rereads.load(std::sync::atomic::Ordering::Relaxed);
+    let waiting = join_all(polls.iter().map(|(token, path)| app.get(path, Some(token))));
+    let meanwhile = async {
+        eventually(Duration::from_secs(10), "four wait, six were answered at once", || async {
+            (app.state.waiters.waiting() == 4).then_some(())
+        })
+        .await;
+        // Waiting, they read nothing and hold no connection: the pool (5) serves others.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(rereads(), 0, "no polling while announcements arrive");
+        assert_eq!(app.get("/api/v1/me", Some(&organizer)).await.status, StatusCode::OK);
+        app.spawn_worker(AppState::connect(config.clone()).await.unwrap());
+    };
+    let (replies, ()) = tokio::join!(waiting, meanwhile);
+    let statuses: Vec<&str> = replies.iter().map(|r| r.body["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "pending").count(), 6, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == "confirmed").count(), 4, "woken by the decision: {statuses:?}");
+    assert!(rereads() <= 4, "one read per announcement: {}", rereads());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -319,3 +319,68 @@ async fn a_ticket_code_in_lower_case_or_with_spaces_names_the_same_ticket_everyw
         app.call(Method::DELETE, &format!("/api/v1/events/{event_id}/check-ins/{lower}"), Some(&organizer), None).await;
     assert_eq!(undo.status, StatusCode::NO_CONTENT, "{undo:?}");
 }
+
+/// A request for the attendee list whose answer is never read, on a socket
+/// with a small receive buffer (Linux would otherwise take megabytes in).
+async fn unread_download(app: &TestApp, token: &str, event_id: &str) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(16 * 1024).unwrap();
+    let stream = socket.connect(app.base.trim_start_matches("http://").parse().unwrap()).await.unwrap();
+    let request = format!(
+        "GET /api/v1/events/{event_id}/attendees.csv HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\n\r\n"
+    );
+    let mut written = 0;
+    while written < request.len() {
+        stream.writable().await.unwrap();
+        match stream.try_write(&request.as_bytes()[written..]) {
+            Ok(n) => written += n,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(err) => panic!("{err}"),
+        }
+    }
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attendee_lists_nobody_reads_leave_the_database_to_everyone_else() {
+    // The pool has 5 connections (the test default); 10 downloads stall.
+    let app = spawn_app().await;
+    let mut organizers = Vec::new();
+    for prefix in ["A", "B", "C", "D", "E"] {
+        let (organizer, _) = app.user().await;
+        let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+        let (booking, _) = confirmed_codes(&app, &organizer, &tt, 1).await;
+        // More CSV than the sockets' buffers hold (about 7 MB).
+        sqlx::query(
+            "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id)
+             SELECT $2 || lpad(i::text, 25, '0'), b.id, b.event_id, b.ticket_type_id
+             FROM bookings b, generate_series(1, 50000) AS i WHERE b.id = $1::uuid",
+        )
+        .bind(&booking)
+        .bind(prefix)
+        .execute(app.db())
+        .await
+        .unwrap_or_else(|_| panic!("tickets for {booking}"));
+        organizers.push((organizer, event["id"].as_str().unwrap().to_owned()));
+    }
+    let mut stalled = Vec::new();
+    for (organizer, event_id) in &organizers {
+        for _ in 0..2 {
+            stalled.push(unread_download(&app, organizer, event_id).await);
+        }
+    }
+    // Give the downloads time to fill the sockets and block.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (someone, _) = app.user().await;
+    for _ in 0..3 {
+        let me = app.get("/api/v1/me", Some(&someone)).await;
+        assert_eq!(me.status, StatusCode::OK, "{me:?}");
+        assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
+    }
+    // A third download of one organizer waits its turn.
+    let (organizer, event_id) = &organizers[0];
+    let third = app.client.get(app.url(&format!("/api/v1/events/{event_id}/attendees.csv"))).bearer_auth(organizer);
+    let third = third.send().await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    drop(stalled);
+}
