@@ -18,6 +18,7 @@ pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow
         title: "Direct".into(),
         description: String::new(),
         venue: "Bench".into(),
+        cancellation_deadline: None,
         schedule: Schedule {
             starts_at: Utc::now() + chrono::Duration::days(30),
             ends_at: None,
@@ -48,6 +49,8 @@ pub fn requests(user: Uuid, event: Uuid, tt: Uuid, quantity: i32, count: usize) 
             quantity,
             idempotency_key: Some(Uuid::new_v4().to_string()),
             accepted_at: Utc::now(),
+            unit_price_cents: Some(5000),
+            currency: Some("EUR".into()),
         })
         .collect()
 }

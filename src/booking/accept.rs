@@ -60,6 +60,8 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
         quantity: request.quantity as i32,
         idempotency_key: request.idempotency_key,
         accepted_at: now,
+        unit_price_cents: Some(offer.price_cents),
+        currency: Some(offer.currency.clone()),
     };
     let fingerprint = fingerprint(message.ticket_type_id, message.quantity);
     match state.bookings.admit(&message, &fingerprint).await {

@@ -66,15 +66,22 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
         .collect();
     let locked: HashMap<Uuid, &db::LockedTicketType> = locked.iter().map(|tt| (tt.id, tt)).collect();
 
-    // Requests decided before allocation: duplicates, and those the API
-    // accepted outside the sales window (the window is judged at acceptance,
-    // so a backlog never costs a buyer who was in time).
+    // Requests decided before allocation: duplicates, those the API accepted
+    // outside the sales window (the window is judged at acceptance, so a
+    // backlog never costs a buyer who was in time), and those accepted at a
+    // price that has changed since.
     let precheck = |r: &BookingRequested| -> Option<Reason> {
         if duplicates.contains(&r.booking_id) {
             return Some(Reason::DuplicateRequest);
         }
         let tt = locked.get(&r.ticket_type_id)?;
-        (!tt.schedule().sales_open_at(r.accepted_at, tt.published_at)).then_some(Reason::SalesClosed)
+        if !tt.schedule().sales_open_at(r.accepted_at, tt.published_at) {
+            return Some(Reason::SalesClosed);
+        }
+        let shown = r.unit_price_cents.zip(r.currency.as_deref());
+        shown
+            .is_some_and(|(price, currency)| price != tt.price_cents || currency != tt.currency)
+            .then_some(Reason::PriceChanged)
     };
     let (rejected_early, to_allocate): (Vec<&BookingRequested>, Vec<&BookingRequested>) =
         fresh.iter().copied().partition(|r| precheck(r).is_some());

@@ -9,7 +9,8 @@ use crate::domain::booking::{BookingStatus, Reason};
 use crate::error::ApiError;
 
 /// Cancels `booking_id` for its owner `user_id`: 404 for anyone else, 409
-/// unless it is confirmed with no ticket checked in.
+/// unless it is confirmed with no ticket checked in, and 409
+/// `cancellation_closed` after the event's cancellation deadline.
 pub async fn cancel_booking(state: &AppState, user_id: Uuid, booking_id: Uuid) -> Result<BookingRow, ApiError> {
     let mut tx = state.db.begin().await?;
     // Lock order everywhere: ticket type, then bookings (the worker and event
@@ -32,6 +33,14 @@ pub async fn cancel_booking(state: &AppState, user_id: Uuid, booking_id: Uuid) -
     }
     if db::has_checked_in_ticket(&mut tx, booking_id).await? {
         return Err(ApiError::conflict("a ticket of this booking was already used at the door"));
+    }
+    let event = crate::db::events::find_event(&mut tx, booking.event_id).await?.ok_or(ApiError::NotFound("booking"))?;
+    let closes = crate::domain::event::cancellation_closes(event.starts_at, event.cancellation_deadline);
+    if chrono::Utc::now() >= closes {
+        return Err(ApiError::Conflict {
+            code: "cancellation_closed",
+            detail: format!("bookings of this event could be cancelled until {}", closes.to_rfc3339()),
+        });
     }
     db::cancel(&mut tx, &booking, Reason::CancelledByUser.as_str()).await?;
     crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingCancelled, &[booking_id]).await?;

@@ -17,6 +17,7 @@ pub struct EventRow {
     pub ends_at: Option<DateTime<Utc>>,
     pub sales_start: Option<DateTime<Utc>>,
     pub sales_end: Option<DateTime<Utc>>,
+    pub cancellation_deadline: Option<DateTime<Utc>>,
     #[sqlx(try_from = "String")]
     pub status: EventStatus,
     pub published_at: Option<DateTime<Utc>>,
@@ -54,6 +55,8 @@ pub struct EventFields {
     pub description: String,
     pub venue: String,
     pub schedule: Schedule,
+    /// Until when buyers may cancel; `None`: until the event starts.
+    pub cancellation_deadline: Option<DateTime<Utc>>,
 }
 
 /// The fields of a ticket type, already validated.
@@ -69,7 +72,7 @@ pub struct TicketTypeFields {
 pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
-     sales_start, sales_end, status, published_at, created_at, updated_at";
+     sales_start, sales_end, cancellation_deadline, status, published_at, created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str = "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order";
 
 pub async fn insert_event(
@@ -81,8 +84,8 @@ pub async fn insert_event(
     let s = &fields.schedule;
     sqlx::query_as(&format!(
         "INSERT INTO events (id, organizer_id, title, description, venue, starts_at, ends_at,
-                             sales_start, sales_end, status, published_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $10 = 'published' THEN now() END)
+                             sales_start, sales_end, status, published_at, cancellation_deadline)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $10 = 'published' THEN now() END, $11)
          RETURNING {EVENT_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -95,6 +98,7 @@ pub async fn insert_event(
     .bind(s.sales_start)
     .bind(s.sales_end)
     .bind(status.as_str())
+    .bind(fields.cancellation_deadline)
     .fetch_one(conn)
     .await
 }
@@ -181,7 +185,7 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     let s = &fields.schedule;
     sqlx::query_as(&format!(
         "UPDATE events SET title = $2, description = $3, venue = $4, starts_at = $5, ends_at = $6,
-                sales_start = $7, sales_end = $8, updated_at = now()
+                sales_start = $7, sales_end = $8, cancellation_deadline = $9, updated_at = now()
          WHERE id = $1 RETURNING {EVENT_COLUMNS}"
     ))
     .bind(id)
@@ -192,6 +196,7 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     .bind(s.ends_at)
     .bind(s.sales_start)
     .bind(s.sales_end)
+    .bind(fields.cancellation_deadline)
     .fetch_one(conn)
     .await
 }

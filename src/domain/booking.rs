@@ -69,6 +69,9 @@ pub enum Reason {
     DuplicateRequest,
     /// Cancelled by its owner.
     CancelledByUser,
+    /// The ticket type's price or currency changed after the request was
+    /// accepted: the buyer is not charged what they were not shown.
+    PriceChanged,
 }
 
 impl Reason {
@@ -82,6 +85,7 @@ impl Reason {
             Self::TooManySeats => "too_many_seats",
             Self::DuplicateRequest => "duplicate_request",
             Self::CancelledByUser => "cancelled_by_user",
+            Self::PriceChanged => "price_changed",
         }
     }
 }

@@ -124,6 +124,22 @@ impl Schedule {
     }
 }
 
+/// When buyers can no longer cancel: the deadline set, else the start.
+pub fn cancellation_closes(starts_at: DateTime<Utc>, deadline: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    deadline.unwrap_or(starts_at)
+}
+
+/// A cancellation deadline must be a storable time no later than the start.
+pub fn check_cancellation_deadline(deadline: Option<DateTime<Utc>>, starts_at: DateTime<Utc>, v: &mut Violations) {
+    match deadline {
+        Some(t) if !in_supported_range(t) => {
+            v.add("cancellation_deadline", "must be a time between the years 1 and 9999")
+        }
+        Some(t) if t > starts_at => v.add("cancellation_deadline", "must not be after the event starts"),
+        _ => {}
+    }
+}
+
 /// A currency code: three ASCII letters, upper-cased.
 pub fn parse_currency(raw: &str) -> Result<String, String> {
     let code = raw.trim().to_ascii_uppercase();

@@ -222,7 +222,7 @@ pub async fn get_booking(
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already cancelled, rejected, still pending, or a ticket was checked in", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already cancelled, rejected, still pending, a ticket was checked in, or past the event's cancellation deadline (`cancellation_closed`)", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, booking.id = %id))]
 pub async fn cancel_booking(

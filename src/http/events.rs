@@ -61,6 +61,9 @@ pub struct Event {
     pub sales_start: Option<DateTime<Utc>>,
     /// When sales close: as set, else `starts_at`.
     pub sales_end: DateTime<Utc>,
+    /// Until when buyers may cancel their bookings: as set, else `starts_at`
+    /// (the organizer may cancel at any time).
+    pub cancellation_deadline: DateTime<Utc>,
     pub status: EventStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -80,6 +83,7 @@ impl Event {
             ends_at: row.ends_at,
             sales_start: schedule.effective_sales_start(row.published_at),
             sales_end: schedule.effective_sales_end(),
+            cancellation_deadline: rules::cancellation_closes(row.starts_at, row.cancellation_deadline),
             status: row.status,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -117,6 +121,8 @@ pub struct CreateEventRequest {
     pub sales_start: Option<DateTime<Utc>>,
     /// Default: `starts_at`.
     pub sales_end: Option<DateTime<Utc>>,
+    /// Until when buyers may cancel; not after `starts_at`. Default: `starts_at`.
+    pub cancellation_deadline: Option<DateTime<Utc>>,
     /// Default: `draft`.
     #[serde(default)]
     pub status: InitialStatus,
@@ -154,6 +160,9 @@ pub struct UpdateEventRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub sales_end: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub cancellation_deadline: Option<Option<DateTime<Utc>>>,
 }
 
 /// Fields to change; absent fields stay as they are.
@@ -212,7 +221,15 @@ pub async fn create_event(
         sales_start: req.sales_start,
         sales_end: req.sales_end,
     };
-    let fields = event_fields(&mut v, &req.title, &req.description, &req.venue, schedule, Some(Utc::now()));
+    let fields = event_fields(
+        &mut v,
+        &req.title,
+        &req.description,
+        &req.venue,
+        schedule,
+        req.cancellation_deadline,
+        Some(Utc::now()),
+    );
     if req.ticket_types.len() > MAX_TICKET_TYPES {
         v.add("ticket_types", format!("at most {MAX_TICKET_TYPES} ticket types"));
     }
@@ -394,6 +411,7 @@ pub async fn update_event(
         req.description.as_deref().unwrap_or(&current.description),
         req.venue.as_deref().unwrap_or(&current.venue),
         schedule,
+        req.cancellation_deadline.unwrap_or(current.cancellation_deadline),
         now,
     );
     v.finish()?;
@@ -551,7 +569,7 @@ pub async fn add_ticket_type(
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event or ticket type", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Capacity below sold, name taken, or event cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Capacity below sold, `price_locked` (price or currency once seats are sold), name taken, or event cancelled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id, ticket_type.id = %tt_id))]
@@ -580,6 +598,13 @@ pub async fn update_ticket_type(
     let sold = current.capacity - current.remaining;
     if fields.capacity < sold {
         return Err(ApiError::conflict(format!("{sold} seats are already sold; capacity cannot go below that")));
+    }
+    // Buyers paid what they were shown; revenue must add up in one currency.
+    if sold > 0 && (fields.price_cents != current.price_cents || fields.currency != current.currency) {
+        return Err(ApiError::Conflict {
+            code: "price_locked",
+            detail: format!("{sold} seats are already sold; the price and currency can no longer change"),
+        });
     }
     let row = db_events::update_ticket_type(&mut tx, tt_id, &fields).await.map_err(ticket_type_conflict)?;
     tx.commit().await?;
@@ -640,13 +665,15 @@ fn event_fields(
     description: &str,
     venue: &str,
     schedule: Schedule,
+    cancellation_deadline: Option<DateTime<Utc>>,
     now: Option<DateTime<Utc>>,
 ) -> Option<EventFields> {
     let title = v.line("title", title, 1, rules::TITLE_MAX);
     let description = v.paragraph("description", description, 0, rules::DESCRIPTION_MAX);
     let venue = v.line("venue", venue, 1, rules::VENUE_MAX);
     schedule.check(now, v);
-    Some(EventFields { title: title?, description: description?, venue: venue?, schedule })
+    rules::check_cancellation_deadline(cancellation_deadline, schedule.starts_at, v);
+    Some(EventFields { title: title?, description: description?, venue: venue?, schedule, cancellation_deadline })
 }
 
 fn new_ticket_type_fields(v: &mut Violations, prefix: &str, req: &CreateTicketTypeRequest) -> Option<TicketTypeFields> {

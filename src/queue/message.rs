@@ -15,6 +15,13 @@ pub struct BookingRequested {
     pub quantity: i32,
     pub idempotency_key: Option<String>,
     pub accepted_at: DateTime<Utc>,
+    /// The price the buyer was shown when the request was accepted; the
+    /// worker refuses (`price_changed`) if the ticket type's differs by then.
+    /// Absent in messages from before it travelled (they are not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price_cents: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// Header counting how often a message has been tried (absent: never).

@@ -27,6 +27,8 @@ fn request_of_two(event: &serde_json::Value, tt: &str, user: Uuid, key: Option<&
         quantity: 2,
         idempotency_key: key.map(str::to_owned),
         accepted_at: chrono::Utc::now(),
+        unit_price_cents: event["ticket_types"][0]["price_cents"].as_i64(),
+        currency: event["ticket_types"][0]["currency"].as_str().map(str::to_owned),
     }
 }
 
@@ -675,4 +677,78 @@ async fn a_replay_after_redis_came_back_empty_is_a_replay_even_once_sold_out() {
     let (other, _) = app.user().await;
     let late = app.book(&other, &tt, 1, Some("another-key")).await;
     assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "sold_out"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buyers_cancel_until_the_deadline_which_defaults_to_the_start() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let late =
+        app.create_event(&organizer, json!({"starts_at": in_days(30), "cancellation_deadline": in_days(31)})).await;
+    assert_eq!(late.fields(), ["cancellation_deadline"], "not after the start: {late:?}");
+
+    let deadline = in_days(20);
+    let with_deadline =
+        app.published_event(&organizer, json!({"starts_at": in_days(30), "cancellation_deadline": deadline})).await;
+    assert_eq!(with_deadline["cancellation_deadline"], json!(deadline));
+    let by_default = app.published_event(&organizer, json!({})).await;
+    assert_eq!(by_default["cancellation_deadline"], by_default["starts_at"]);
+
+    for (event, past) in [(&with_deadline, "cancellation_deadline"), (&by_default, "starts_at")] {
+        let tt = event["ticket_types"][0]["id"].as_str().unwrap();
+        let booking = app.book_final(&buyer, tt, 1).await;
+        // Time passes: the deadline (or the start) is behind us.
+        sqlx::query(&format!("UPDATE events SET {past} = now() - interval '1 minute' WHERE id = $1::uuid"))
+            .bind(event["id"].as_str().unwrap())
+            .execute(app.db())
+            .await
+            .unwrap();
+        let cancel = app.call(Method::POST, &format!("/api/v1/bookings/{booking}/cancel"), Some(&buyer), None).await;
+        assert_eq!((cancel.status, cancel.code()), (StatusCode::CONFLICT, "cancellation_closed"), "{past}");
+        let still = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await;
+        assert_eq!(still.body["status"], "confirmed");
+    }
+    // The organizer still can.
+    let id = with_deadline["id"].as_str().unwrap();
+    let cancel = app.call(Method::POST, &format!("/api/v1/events/{id}/cancel"), Some(&organizer), None).await;
+    assert_eq!(cancel.status, StatusCode::OK, "{cancel:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_price_changed_while_the_request_waited_is_refused_and_a_sold_price_is_locked() {
+    let config = test_config(&[]);
+    let app = spawn_api_with(config.clone()).await; // no worker yet
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let event_id = event["id"].as_str().unwrap();
+    let tt_path = format!("/api/v1/events/{event_id}/ticket-types/{tt}");
+    let shown_at_1000 = app.book(&buyer, &tt, 2, None).await;
+    assert_eq!(shown_at_1000.status, StatusCode::ACCEPTED);
+    let repriced = app.patch(&tt_path, Some(&organizer), json!({"price_cents": 99999})).await;
+    assert_eq!(repriced.status, StatusCode::OK, "nothing sold yet: {repriced:?}");
+
+    app.spawn_worker(AppState::connect(config.clone()).await.unwrap());
+    app.wait_final(&accepted_ids(std::slice::from_ref(&shown_at_1000)), FINAL_WITHIN).await;
+    let id = shown_at_1000.body["id"].as_str().unwrap();
+    let refused = app.get(&format!("/api/v1/bookings/{id}"), Some(&buyer)).await;
+    assert_eq!(
+        (refused.body["status"].as_str(), refused.body["reason"].as_str()),
+        (Some("rejected"), Some("price_changed"))
+    );
+    let stats = app.get(&format!("/api/v1/events/{event_id}/stats"), Some(&organizer)).await;
+    assert_eq!(stats.body["totals"]["revenue_cents"], 0, "{stats:?}");
+
+    // At the new price, shown and charged.
+    app.book_final(&buyer, &tt, 1).await;
+    let stats = app.get(&format!("/api/v1/events/{event_id}/stats"), Some(&organizer)).await;
+    assert_eq!(stats.body["totals"]["revenue_cents"], 99999);
+    for change in [json!({"price_cents": 2500}), json!({"currency": "JPY"})] {
+        let locked = app.patch(&tt_path, Some(&organizer), change.clone()).await;
+        assert_eq!((locked.status, locked.code()), (StatusCode::CONFLICT, "price_locked"), "{change}");
+    }
+    let same =
+        app.patch(&tt_path, Some(&organizer), json!({"price_cents": 99999, "currency": "eur", "capacity": 20})).await;
+    assert_eq!(same.status, StatusCode::OK, "the same price, and other fields, still change: {same:?}");
 }
