@@ -15,7 +15,7 @@ fresh_db() { psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $1" >/de
 
 start_server() { # extra env...
   fresh_db boxoffice_bench
-  env DATABASE_URL=$PG/boxoffice_bench RATE_LIMITS=off MAIL_DIR=/tmp/bench-mail RUST_LOG=warn \
+  env DATABASE_URL=$PG/boxoffice_bench RATE_LIMITS=off EMAIL_VERIFICATION=off MAIL_DIR=/tmp/bench-mail RUST_LOG=warn \
     AMQP_QUEUE_PREFIX="bench-$$." AMQP_QUEUE_EXPIRES_MS=600000 REDIS_KEY_PREFIX="bench-$$:" "$@" \
     $BIN/boxoffice serve >/tmp/bench-serve.log 2>&1 &
   SERVER=$!

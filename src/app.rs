@@ -45,6 +45,7 @@ pub struct Services {
     pub limits: Arc<crate::http::rate_limit::Limits>,
     pub waiters: crate::booking::waiters::Waiters,
     pub exports: Arc<crate::http::export::Exports>,
+    pub verified: crate::booking::verified::VerifiedBuyers,
 }
 
 /// Why the process could not start: one line for the operator.
@@ -100,6 +101,7 @@ impl AppState {
         );
         let limits = Arc::new(crate::http::rate_limit::Limits::from_config(&config));
         let waiters = crate::booking::waiters::Waiters::new(config.long_poll_max_waiters);
+        let verified = crate::booking::verified::VerifiedBuyers::new(config.email_verification_required(), db.clone());
         Ok(Self(Arc::new(Services {
             config: Arc::new(config),
             bookings: BookingCache::new(redis.clone()),
@@ -110,6 +112,7 @@ impl AppState {
             limits,
             waiters,
             exports: Arc::default(),
+            verified,
             db,
             redis,
             broker,

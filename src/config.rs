@@ -94,6 +94,12 @@ pub struct Config {
     #[arg(long, env = "HEADER_READ_TIMEOUT_MS", global = true, default_value_t = 10_000)]
     pub header_read_timeout_ms: u64,
 
+    /// `on`: new accounts get a verification link; until it is used they
+    /// cannot book and get no other email. `off` (benchmarks, local trials):
+    /// no link is sent and every account may book.
+    #[arg(long, env = "EMAIL_VERIFICATION", global = true, default_value = "on")]
+    pub email_verification: String,
+
     /// `off` disables every rate limit (load tests, benchmarks).
     #[arg(long, env = "RATE_LIMITS", global = true, default_value = "on")]
     pub rate_limits: String,
@@ -149,6 +155,10 @@ pub struct Config {
 }
 
 impl Config {
+    pub fn email_verification_required(&self) -> bool {
+        self.email_verification == "on"
+    }
+
     pub fn access_token_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_secs)
     }
@@ -216,6 +226,9 @@ impl Config {
         }
         if !(1..=60_000).contains(&self.read_cache_ttl_ms) {
             return Err("READ_CACHE_TTL_MS must be between 1 and 60000".into());
+        }
+        if !matches!(self.email_verification.as_str(), "on" | "off") {
+            return Err(format!("EMAIL_VERIFICATION must be `on` or `off`, not `{}`", self.email_verification));
         }
         if !matches!(self.rate_limits.as_str(), "on" | "off") {
             return Err(format!("RATE_LIMITS must be `on` or `off`, not `{}`", self.rate_limits));

@@ -43,6 +43,12 @@ pub enum ApiError {
     InvalidCredentials,
     #[error("only the organizer of this event may do this")]
     Forbidden,
+    #[error(
+        "confirm your email address first: follow the link we sent (or ask for a new one at /api/v1/auth/verify/resend)"
+    )]
+    EmailUnverified,
+    #[error("this link is unknown, was used already, or has expired; ask for a new one")]
+    InvalidToken,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("an account with this email already exists")]
@@ -93,7 +99,8 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::EmailUnverified => StatusCode::FORBIDDEN,
+            Self::InvalidToken => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::EmailTaken | Self::Conflict { .. } | Self::AlreadyCheckedIn(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -113,6 +120,8 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden => "forbidden",
+            Self::EmailUnverified => "email_unverified",
+            Self::InvalidToken => "invalid_token",
             Self::NotFound(_) => "not_found",
             Self::EmailTaken => "email_taken",
             Self::Conflict { code, .. } => code,

@@ -3,6 +3,7 @@
 pub mod password;
 pub mod refresh;
 pub mod token;
+pub mod verification;
 
 pub use password::PasswordHasher;
 pub use token::{AccessClaims, TokenKeys};

@@ -6,4 +6,5 @@ pub mod accept;
 pub mod allocate;
 pub mod cancel;
 pub mod catalog;
+pub mod verified;
 pub mod waiters;

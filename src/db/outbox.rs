@@ -12,6 +12,8 @@ pub enum Kind {
     BookingConfirmed,
     BookingCancelled,
     EventCancelled,
+    /// The link that verifies an account's address (a row about a user).
+    EmailVerification,
 }
 
 impl Kind {
@@ -20,6 +22,7 @@ impl Kind {
             Self::BookingConfirmed => "booking_confirmed",
             Self::BookingCancelled => "booking_cancelled",
             Self::EventCancelled => "event_cancelled",
+            Self::EmailVerification => "email_verification",
         }
     }
 }
@@ -32,6 +35,7 @@ impl TryFrom<String> for Kind {
             "booking_confirmed" => Ok(Self::BookingConfirmed),
             "booking_cancelled" => Ok(Self::BookingCancelled),
             "event_cancelled" => Ok(Self::EventCancelled),
+            "email_verification" => Ok(Self::EmailVerification),
             other => Err(format!("unknown outbox kind {other:?}")),
         }
     }
@@ -42,7 +46,11 @@ pub struct OutboxRow {
     pub id: Uuid,
     #[sqlx(try_from = "String")]
     pub kind: Kind,
-    pub booking_id: Uuid,
+    /// The booking an email is about; `None` for emails about an account.
+    pub booking_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    /// The verification link's token, until the email is sent.
+    pub secret: Option<String>,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
 }
@@ -64,6 +72,18 @@ pub async fn enqueue(conn: &mut PgConnection, kind: Kind, booking_ids: &[Uuid]) 
     Ok(())
 }
 
+/// Queues the verification email of `user_id`, carrying the link's `token`.
+pub async fn enqueue_verification(conn: &mut PgConnection, user_id: Uuid, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (id, kind, user_id, secret) VALUES ($1, $2, $3, $4)")
+        .bind(Uuid::now_v7())
+        .bind(Kind::EmailVerification.as_str())
+        .bind(user_id)
+        .bind(token)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Claims up to `limit` due rows for `lease`: they are not due again (for
 /// any mailer) until the lease runs out, by which time they are sent or
 /// rescheduled. `SKIP LOCKED` lets several mailers claim side by side. The
@@ -75,7 +95,7 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease: Duration) -> 
                            last_error = NULL
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, booking_id, attempts, created_at",
+         RETURNING id, kind, booking_id, user_id, secret, attempts, created_at",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
@@ -89,17 +109,19 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease: Duration) -> 
 const STILL_MINE: &str = "id = $1 AND attempts = $2 AND status = 'pending'";
 
 pub async fn mark_sent(conn: &mut PgConnection, row: &OutboxRow) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL WHERE {STILL_MINE}"))
-        .bind(row.id)
-        .bind(row.attempts)
-        .execute(conn)
-        .await?;
+    sqlx::query(&format!(
+        "UPDATE outbox SET status = 'sent', sent_at = now(), last_error = NULL, secret = NULL WHERE {STILL_MINE}"
+    ))
+    .bind(row.id)
+    .bind(row.attempts)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
 /// Not sent, and not to be: the change it announced was undone first.
 pub async fn mark_skipped(conn: &mut PgConnection, row: &OutboxRow, why: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("UPDATE outbox SET status = 'skipped', last_error = $3 WHERE {STILL_MINE}"))
+    sqlx::query(&format!("UPDATE outbox SET status = 'skipped', last_error = $3, secret = NULL WHERE {STILL_MINE}"))
         .bind(row.id)
         .bind(row.attempts)
         .bind(why)

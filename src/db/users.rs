@@ -11,9 +11,12 @@ pub struct UserRow {
     pub name: String,
     pub password_hash: String,
     pub created_at: DateTime<Utc>,
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 pub const EMAIL_TAKEN: &str = "users_email_key";
+
+const COLUMNS: &str = "id, email, name, password_hash, created_at, email_verified_at";
 
 pub async fn insert(
     conn: &mut PgConnection,
@@ -21,10 +24,10 @@ pub async fn insert(
     name: &str,
     password_hash: &str,
 ) -> Result<UserRow, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)
-         RETURNING id, email, name, password_hash, created_at",
-    )
+         RETURNING {COLUMNS}"
+    ))
     .bind(Uuid::now_v7())
     .bind(email)
     .bind(name)
@@ -34,15 +37,52 @@ pub async fn insert(
 }
 
 pub async fn find_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, name, password_hash, created_at FROM users WHERE email = $1")
-        .bind(email)
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1")).bind(email).fetch_optional(conn).await
+}
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(conn).await
+}
+
+/// Whether the user's address is verified (`None`: no such user).
+pub async fn is_verified(conn: &mut PgConnection, id: Uuid) -> Result<Option<bool>, sqlx::Error> {
+    sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1")
+        .bind(id)
         .fetch_optional(conn)
         .await
 }
 
-pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, name, password_hash, created_at FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+// --- verification links ---
+
+/// Records a verification link's token (its hash) for `user_id`.
+pub async fn add_verification(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO email_verifications (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Uses a verification link: marks it used and its user verified. `None`
+/// when the token is unknown, used or expired.
+pub async fn verify(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "WITH used AS (
+             UPDATE email_verifications SET used_at = now()
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+             RETURNING user_id)
+         UPDATE users SET email_verified_at = coalesce(email_verified_at, now())
+         WHERE id = (SELECT user_id FROM used)
+         RETURNING {COLUMNS}"
+    ))
+    .bind(token_hash)
+    .fetch_optional(conn)
+    .await
 }

@@ -34,12 +34,28 @@ pub struct User {
     pub email: String,
     pub name: String,
     pub created_at: DateTime<Utc>,
+    /// Whether the address was confirmed through the emailed link (needed
+    /// to book while `EMAIL_VERIFICATION` is on).
+    pub email_verified: bool,
 }
 
 impl From<db::users::UserRow> for User {
     fn from(row: db::users::UserRow) -> Self {
-        Self { id: row.id, email: row.email, name: row.name, created_at: row.created_at }
+        Self {
+            id: row.id,
+            email: row.email,
+            name: row.name,
+            created_at: row.created_at,
+            email_verified: row.email_verified_at.is_some(),
+        }
     }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The `token` of the link in the verification email.
+    pub token: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -88,12 +104,83 @@ pub async fn register(State(state): State<AppState>, Json(req): Json<RegisterReq
     };
 
     let hash = state.hasher.hash(password.expose()).await?;
-    let mut conn = state.db.acquire().await?;
-    let user = db::users::insert(&mut conn, email.as_str(), &name, &hash).await.map_err(|err| {
+    let mut tx = state.db.begin().await?;
+    let user = db::users::insert(&mut tx, email.as_str(), &name, &hash).await.map_err(|err| {
         if db::violated_constraint(&err) == Some(db::users::EMAIL_TAKEN) { ApiError::EmailTaken } else { err.into() }
     })?;
+    if state.config.email_verification_required() {
+        send_verification(&mut tx, user.id).await?;
+    }
+    tx.commit().await?;
     tracing::info!(user.id = %user.id, user.email = %email.redacted(), "account created");
     Ok((StatusCode::CREATED, [(header::LOCATION, "/api/v1/me")], axum::Json(User::from(user))))
+}
+
+/// A new verification link for `user_id`, mailed through the outbox (in the
+/// caller's transaction).
+async fn send_verification(conn: &mut sqlx::PgConnection, user_id: Uuid) -> ApiResult<()> {
+    let (token, hash) = crate::auth::verification::generate();
+    let expires_at = Utc::now() + crate::auth::verification::VALID_FOR;
+    db::users::add_verification(&mut *conn, user_id, &hash, expires_at).await?;
+    db::outbox::enqueue_verification(conn, user_id, &token).await?;
+    Ok(())
+}
+
+/// Confirm an email address with the token of the emailed link.
+#[utoipa::path(post, path = "/api/v1/auth/verify", tag = "auth", request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "Verified: the account, now with `email_verified`", body = User),
+        (status = 400, description = "Unknown, used or expired token (`invalid_token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    Json(req): Json<VerifyRequest>,
+) -> ApiResult<axum::Json<User>> {
+    if req.token.len() > 128 {
+        return Err(ApiError::InvalidToken);
+    }
+    let mut conn = state.db.acquire().await?;
+    let user = db::users::verify(&mut conn, &crate::auth::verification::hash(req.token.trim()))
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    tracing::info!(user.id = %user.id, "email verified");
+    Ok(axum::Json(user.into()))
+}
+
+/// Send the verification link again (a few times an hour).
+#[utoipa::path(post, path = "/api/v1/auth/verify/resend", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 202, description = "A new link is on its way"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already verified (`already_verified`), or verification is off", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Three links an hour at most (`rate_limited`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user.id = %user.id))]
+pub async fn resend_verification(State(state): State<AppState>, user: CurrentUser) -> ApiResult<StatusCode> {
+    if !state.config.email_verification_required() {
+        return Err(ApiError::Conflict {
+            code: "already_verified",
+            detail: "addresses need no verification here".into(),
+        });
+    }
+    let mut tx = state.db.begin().await?;
+    let row =
+        db::users::find(&mut tx, user.id).await?.ok_or(ApiError::Unauthorized("this account no longer exists"))?;
+    if row.email_verified_at.is_some() {
+        return Err(ApiError::Conflict { code: "already_verified", detail: "this address is verified already".into() });
+    }
+    // Not more mail to one address than a person needs, limits on or off.
+    let limit = crate::cache::rate_limit::Limit { count: 3, period: std::time::Duration::from_secs(3600) };
+    if let Some(decision) = super::rate_limit::check(&state, &format!("verify-resend:{}", user.id), limit).await {
+        if !decision.allowed {
+            return Err(ApiError::RateLimited { retry_after: decision.retry_after_secs });
+        }
+    }
+    send_verification(&mut tx, user.id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// Log in with email and password.

@@ -116,6 +116,7 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
         (status = 200, description = "The Idempotency-Key was used before: that booking as it is now", body = Booking,
             headers(("Idempotent-Replayed" = String, description = "`true`"))),
         (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's email address is not verified yet (`email_unverified`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket type", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`sold_out`, `sales_closed`, `event_cancelled`, or the key's first request is still in flight (`conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
@@ -130,6 +131,7 @@ pub async fn create_booking(
     Json(req): Json<CreateBookingRequest>,
 ) -> ApiResult<Response> {
     let idempotency_key = idempotency_key(&headers)?;
+    state.verified.require(user.id).await?;
     let request = BookingRequest {
         user_id: user.id,
         ticket_type_id: req.ticket_type_id,

@@ -111,6 +111,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::login))
         .routes(routes!(auth::refresh_tokens))
         .routes(routes!(auth::logout))
+        .routes(routes!(auth::verify_email))
+        .routes(routes!(auth::resend_verification))
         .routes(routes!(auth::me))
         .routes(routes!(events::my_events))
         .routes(routes!(events::create_event, events::list_events))

@@ -112,7 +112,7 @@ async fn listen(state: &AppState) -> Option<PgListener> {
     Some(listener)
 }
 
-#[tracing::instrument(skip_all, fields(outbox.id = %row.id, booking.id = %row.booking_id, kind = row.kind.as_str()))]
+#[tracing::instrument(skip_all, fields(outbox.id = %row.id, booking.id = ?row.booking_id, kind = row.kind.as_str()))]
 async fn deliver(
     state: &AppState,
     transport: &Transport,
@@ -125,22 +125,32 @@ async fn deliver(
     let Ok(mut conn) = state.db.acquire().await else {
         return; // the lease brings the row back
     };
-    let mail = match render::load(&mut conn, row.booking_id).await {
-        Ok(Some(mail)) => mail,
-        Ok(None) => {
-            let _ = outbox::mark_failed(&mut conn, row, "the booking or its event no longer exists").await;
-            metrics.emails_failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        Err(_) => return,
+    let built = match (row.booking_id, row.user_id, row.secret.as_deref()) {
+        (Some(booking_id), _, _) => match render::load(&mut conn, booking_id).await {
+            Ok(Some(mail)) if row.kind == outbox::Kind::BookingConfirmed && mail.status != "confirmed" => {
+                // Cancelled before its confirmation went out: the cancellation
+                // notice says what matters; void tickets are not sent as valid.
+                let why = "the booking was cancelled before this email was sent";
+                let _ = outbox::mark_skipped(&mut conn, row, why).await;
+                return;
+            }
+            Ok(Some(mail)) if state.config.email_verification_required() && !mail.verified => {
+                // Only the verification email goes to an address nobody confirmed.
+                let _ = outbox::mark_skipped(&mut conn, row, "the address is not verified").await;
+                return;
+            }
+            Ok(Some(mail)) => templates.message(row, &mail, envelope),
+            Ok(None) => Err(anyhow::anyhow!("the booking or its event no longer exists")),
+            Err(_) => return,
+        },
+        (None, Some(user_id), Some(token)) => match render::load_account(&mut conn, user_id).await {
+            Ok(Some(account)) => templates.verification(row, &account, token, envelope),
+            Ok(None) => Err(anyhow::anyhow!("the account no longer exists")),
+            Err(_) => return,
+        },
+        _ => Err(anyhow::anyhow!("the row names neither a booking nor an account with a link")),
     };
-    if row.kind == outbox::Kind::BookingConfirmed && mail.status != "confirmed" {
-        // Cancelled before its confirmation went out: the cancellation
-        // notice says what matters; void tickets are not sent as valid.
-        let _ = outbox::mark_skipped(&mut conn, row, "the booking was cancelled before this email was sent").await;
-        return;
-    }
-    let message = match templates.message(row, &mail, envelope) {
+    let message = match built {
         Ok(message) => message,
         Err(err) => {
             tracing::error!(error = %err, "email could not be built; given up");

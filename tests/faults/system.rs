@@ -88,6 +88,7 @@ impl Boxoffice {
             ("PUBLIC_URL", format!("http://127.0.0.1:{port}")),
             ("JWT_SECRET", "fault-suite-secret-0123456789abcdef0123".into()),
             ("RATE_LIMITS", "off".into()),
+            ("EMAIL_VERIFICATION", "off".into()),
             ("MAIL_DIR", dir.join("mail").display().to_string()),
             ("RUST_LOG", "info".into()),
         ]

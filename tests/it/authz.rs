@@ -253,6 +253,23 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             &w.organizer,
             Expect::Matrix(401, 403, 200),
         ),
+        (
+            "post",
+            "/api/v1/auth/verify",
+            "/api/v1/auth/verify".into(),
+            Some(json!({"token": "not-a-token"})),
+            &w.organizer,
+            Expect::Public(400),
+        ),
+        // Verification is off in this world: nothing to resend, for anyone.
+        (
+            "post",
+            "/api/v1/auth/verify/resend",
+            "/api/v1/auth/verify/resend".into(),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 409, 409),
+        ),
         ("get", "/healthz", "/healthz".into(), None, &w.organizer, Expect::Public(200)),
         ("get", "/readyz", "/readyz".into(), None, &w.organizer, Expect::Public(200)),
         ("get", "/metrics", "/metrics".into(), None, &w.organizer, Expect::Public(200)),

@@ -346,3 +346,20 @@ async fn a_booking_cancelled_before_its_confirmation_went_out_gets_only_the_noti
     assert_eq!(statuses, ["skipped", "sent"]);
     assert_eq!(sink.messages().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_booking_email_carries_every_code_but_at_most_ten_qr_images() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (_, token) = buyer(&app).await;
+    let (_, tt) = app.on_sale(&organizer, 50, 30).await;
+    let booking = app.book_final(&token, &tt, 30).await;
+    let message = &sink.wait_for(1, 20).await[0];
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM tickets").fetch_all(app.db()).await.unwrap();
+    assert_eq!(codes.len(), 30);
+    assert!(codes.iter().all(|code| message.data.contains(code.as_str())), "every code is in the text");
+    let images = message.data.matches("Content-Type: image/png").count();
+    assert_eq!(images, boxoffice::mail::render::INLINE_QR_MAX, "the other QR codes are on the booking page");
+    assert!(message.data.contains(&format!("/bookings/{booking}")), "a link to the booking page");
+}

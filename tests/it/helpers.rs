@@ -39,6 +39,9 @@ pub fn test_config(extra: &[&str]) -> Config {
         // Tests make many accounts from one address; the rate-limit tests turn
         // limits back on with their own numbers.
         ("--rate-limits", "off"),
+        // Most tests are about what verified buyers do; the verification
+        // tests turn it on (tests/it/verification.rs).
+        ("--email-verification", "off"),
         ("--database-url", database_url.as_str()),
         ("--database-max-connections", "5"),
         ("--redis-key-prefix", prefix.as_str()),

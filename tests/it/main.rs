@@ -17,3 +17,4 @@ mod ops;
 mod packaging;
 mod proxy;
 mod smtp;
+mod verification;

@@ -35,6 +35,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/events/{id}/check-ins/{code}"),
     ("get", "/api/v1/events/{id}/attendees.csv"),
     ("get", "/api/v1/events/{id}/stats"),
+    ("post", "/api/v1/auth/verify"),
+    ("post", "/api/v1/auth/verify/resend"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
