@@ -30,7 +30,7 @@ for i in $(seq 1 "$RUNS"); do
   fresh_db boxoffice_bench_direct
   DATABASE_URL=$PG/boxoffice_bench_direct AMQP_QUEUE_PREFIX="ceil-$$-$i." AMQP_QUEUE_EXPIRES_MS=600000 \
     REDIS_KEY_PREFIX="ceil-$$:" RUST_LOG=warn $BIN/boxoffice-loadgen ceilings --json "$OUT/ceilings-$i.json"
-  $BIN/boxoffice-loadgen flash-sale --users 200 --requests 20000 --capacity 5000 --concurrency 256 \
+  $BIN/boxoffice-loadgen flash-sale --database-url $PG/boxoffice_bench --requests 20000 --capacity 5000 --concurrency 256 \
     --ceilings "$OUT/ceilings-$i.json" --json "$OUT/flash-sale-$i.json" --plot "$OUT/flash-sale.svg"
   fresh_db boxoffice_bench_drain
   DATABASE_URL=$PG/boxoffice_bench_drain AMQP_QUEUE_PREFIX="drain-$$-$i." AMQP_QUEUE_EXPIRES_MS=600000 \
@@ -39,7 +39,7 @@ done
 # Open loop at about half the closed-loop peak of accepted requests.
 RATE=${RATE:-3000}
 for i in $(seq 1 "$RUNS"); do
-  $BIN/boxoffice-loadgen flash-sale --users 200 --requests 15000 --capacity 5000 --rate "$RATE" \
+  $BIN/boxoffice-loadgen flash-sale --database-url $PG/boxoffice_bench --requests 15000 --capacity 5000 --rate "$RATE" \
     --json "$OUT/open-loop-$i.json"
 done
 for i in $(seq 1 "$RUNS"); do

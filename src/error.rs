@@ -24,6 +24,9 @@ pub struct Problem {
     /// For `already_checked_in`: when the ticket was first scanned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checked_in_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// For `already_in_line`: the booking that is in line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booking_id: Option<uuid::Uuid>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,8 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("this ticket was already checked in at {0}")]
     AlreadyCheckedIn(chrono::DateTime<chrono::Utc>),
+    #[error("you are in line for this ticket type already (booking {0}); wait for its decision")]
+    AlreadyInLine(uuid::Uuid),
     #[error("too many requests; try again in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("the request took too long to arrive or to answer")]
@@ -102,7 +107,9 @@ impl ApiError {
             Self::Forbidden | Self::EmailUnverified => StatusCode::FORBIDDEN,
             Self::InvalidToken => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::EmailTaken | Self::Conflict { .. } | Self::AlreadyCheckedIn(_) => StatusCode::CONFLICT,
+            Self::EmailTaken | Self::Conflict { .. } | Self::AlreadyCheckedIn(_) | Self::AlreadyInLine(_) => {
+                StatusCode::CONFLICT
+            }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -127,6 +134,7 @@ impl ApiError {
             Self::Conflict { code, .. } => code,
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::AlreadyCheckedIn(_) => "already_checked_in",
+            Self::AlreadyInLine(_) => "already_in_line",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RequestTimeout => "request_timeout",
             Self::RateLimited { .. } => "rate_limited",
@@ -151,6 +159,10 @@ impl IntoResponse for ApiError {
             Self::AlreadyCheckedIn(at) => Some(*at),
             _ => None,
         };
+        let booking_id = match &self {
+            Self::AlreadyInLine(id) => Some(*id),
+            _ => None,
+        };
         if let Self::Internal(err) = &self {
             // The details go to the log, never to the client.
             tracing::error!(error = ?err, "internal error");
@@ -166,6 +178,7 @@ impl IntoResponse for ApiError {
                 _ => Vec::new(),
             },
             checked_in_at,
+            booking_id,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();

@@ -33,6 +33,7 @@ pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow
         currency: "EUR".into(),
         capacity,
         max_per_order,
+        max_per_buyer: None,
     };
     let tt = db::events::insert_ticket_type(&mut conn, event.id, &tt).await?;
     Ok((user.id, event.id, tt.id))

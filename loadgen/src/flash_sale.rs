@@ -23,9 +23,15 @@ pub struct Args {
     /// Base URL of the running Boxoffice.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub base: String,
-    /// Buyers (accounts) sending the requests.
-    #[arg(long, default_value_t = 200)]
-    pub users: usize,
+    /// Buyers (accounts) sending the requests, round robin. Default: one per
+    /// request, as in a real on-sale (a user has one request in line per
+    /// ticket type; more requests than buyers meet 409 `already_in_line`).
+    #[arg(long)]
+    pub users: Option<usize>,
+    /// The server's database: buyers are then written there in bulk (fast)
+    /// instead of registering through the API (argon2 for each).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Booking requests to send.
     #[arg(long, default_value_t = 10_000)]
     pub requests: usize,
@@ -105,23 +111,10 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let organizer = api.user(&format!("organizer-{run_id}@loadgen.test")).await.context("creating the organizer")?;
     let max_per_order = args.quantity.clamp(1, 100);
     let (event_id, tt) = api.flash_sale_event(&organizer, args.capacity, max_per_order).await?;
-    let setup = bar(args.users as u64, "buyers");
-    let tokens: Vec<String> = futures::stream::iter(0..args.users)
-        .map(|i| {
-            let (api, setup, run_id) = (api.clone(), setup.clone(), run_id.clone());
-            async move {
-                let token = api.user(&format!("buyer-{i}-{run_id}@loadgen.test")).await;
-                setup.inc(1);
-                token
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
+    let users = args.users.unwrap_or(args.requests).max(1);
+    let tokens = crate::buyers::create(&api, args.database_url.as_deref(), users, &run_id)
         .await
-        .into_iter()
-        .collect::<anyhow::Result<_>>()
         .context("creating the buyers")?;
-    setup.finish();
 
     // The sale.
     let sale = bar(args.requests as u64, "sale");

@@ -2,6 +2,7 @@
 //! it, and checks from the outside that it kept its promises.
 
 mod browse;
+mod buyers;
 mod ceilings;
 mod client;
 mod direct;

@@ -47,7 +47,9 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
     if !offer.schedule().sales_open_at(now, offer.published_at) {
         return Err(sales_closed("tickets for this event are not on sale now"));
     }
-    let max = i64::from(offer.max_per_order);
+    // One order never exceeds what one buyer may own (the worker checks the
+    // seats they own already).
+    let max = i64::from(offer.max_per_order.min(offer.max_per_buyer.unwrap_or(i32::MAX)));
     if !(1..=max).contains(&request.quantity) {
         return Err(ApiError::field("quantity", format!("must be between 1 and {max} for this ticket type")));
     }
@@ -82,6 +84,7 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
             state.metrics.bookings_refused_sold_out.fetch_add(1, Ordering::Relaxed);
             return Err(ApiError::Conflict { code: "sold_out", detail: "this ticket type is sold out".into() });
         }
+        Ok(Admission::InLine(pending)) => return Err(ApiError::AlreadyInLine(pending)),
         Ok(Admission::KeyUsed(record)) => {
             if record.fingerprint != fingerprint {
                 return Err(key_reused());
@@ -134,6 +137,9 @@ async fn accept_without_redis(state: &AppState, message: BookingRequested) -> Re
             let same = existing.ticket_type_id == message.ticket_type_id && existing.quantity == message.quantity;
             return if same { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) };
         }
+    }
+    if let Some(pending) = db::bookings::pending_of(&mut conn, message.user_id, message.ticket_type_id).await? {
+        return Err(ApiError::AlreadyInLine(pending));
     }
     if let Err(err) = db::bookings::insert_pending(&mut conn, &message).await {
         return Err(if db::violated_constraint(&err) == Some(db::bookings::IDEMPOTENCY_KEY_TAKEN) {

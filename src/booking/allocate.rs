@@ -61,9 +61,29 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
                 EventStatus::Cancelled => Availability::Closed(Reason::EventCancelled),
                 EventStatus::Draft => Availability::Closed(Reason::SalesClosed),
             };
-            (tt.id, Inventory { remaining: tt.remaining, max_per_order: tt.max_per_order, availability })
+            let stock = Inventory {
+                remaining: tt.remaining,
+                max_per_order: tt.max_per_order,
+                availability,
+                max_per_buyer: tt.max_per_buyer,
+                owned: HashMap::new(),
+            };
+            (tt.id, stock)
         })
         .collect();
+    // What the buyers of this batch own already, where it is limited.
+    let limited: Vec<Uuid> = locked.iter().filter(|tt| tt.max_per_buyer.is_some()).map(|tt| tt.id).collect();
+    if !limited.is_empty() {
+        let mut buyers: Vec<Uuid> =
+            fresh.iter().filter(|r| limited.contains(&r.ticket_type_id)).map(|r| r.user_id).collect();
+        buyers.sort();
+        buyers.dedup();
+        for (tt, user, seats) in db::seats_owned(&mut tx, &limited, &buyers).await? {
+            if let Some(stock) = inventory.get_mut(&tt) {
+                stock.owned.insert(user, seats as i32);
+            }
+        }
+    }
     let locked: HashMap<Uuid, &db::LockedTicketType> = locked.iter().map(|tt| (tt.id, tt)).collect();
 
     // Requests decided before allocation: duplicates, those the API accepted
@@ -85,8 +105,10 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
     };
     let (rejected_early, to_allocate): (Vec<&BookingRequested>, Vec<&BookingRequested>) =
         fresh.iter().copied().partition(|r| precheck(r).is_some());
-    let seat_requests: Vec<SeatRequest> =
-        to_allocate.iter().map(|r| SeatRequest { ticket_type_id: r.ticket_type_id, quantity: r.quantity }).collect();
+    let seat_requests: Vec<SeatRequest> = to_allocate
+        .iter()
+        .map(|r| SeatRequest { ticket_type_id: r.ticket_type_id, buyer: r.user_id, quantity: r.quantity })
+        .collect();
     let decisions = booking::allocate(&seat_requests, &mut inventory);
 
     let mut outcome = BatchOutcome { skipped: requests.len() - fresh.len(), ..Default::default() };

@@ -36,6 +36,7 @@ pub struct Offer {
     pub sales_end: Option<DateTime<Utc>>,
     pub published_at: Option<DateTime<Utc>>,
     pub max_per_order: i32,
+    pub max_per_buyer: Option<i32>,
     /// The price as the buyer sees it now (carried in the queue message).
     pub price_cents: i64,
     pub currency: String,
@@ -106,7 +107,8 @@ impl Catalog {
         self.loads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let offer: Option<Offer> = sqlx::query_as(
             "SELECT t.id AS ticket_type_id, t.event_id, e.organizer_id, e.status AS event_status, e.starts_at,
-                    e.ends_at, e.sales_start, e.sales_end, e.published_at, t.max_per_order, t.price_cents, t.currency
+                    e.ends_at, e.sales_start, e.sales_end, e.published_at, t.max_per_order, t.max_per_buyer, t.price_cents,
+                    t.currency
              FROM ticket_types t JOIN events e ON e.id = t.event_id WHERE t.id = $1",
         )
         .bind(ticket_type_id)

@@ -7,6 +7,8 @@
 //! - `booking:{id}`: a pending booking, until the worker has committed it;
 //! - `pending:{event}`, `user-pending:{user}`: sorted sets of pending booking
 //!   ids, scored by acceptance time (so entries a crash left behind age out);
+//! - `in-line:{user}:{ticket type}`: the user's one booking request in line
+//!   for that ticket type, until the worker has decided it;
 //! - `sold-out:{ticket type}`: set by the worker when no seat is left, for a
 //!   few seconds at a time, so a stale flag heals by itself;
 //! - `idem-horizon`: until when (Unix ms) Redis may be missing keys it once
@@ -82,6 +84,8 @@ pub enum Admission {
     KeyUsed(IdempotencyRecord),
     /// The ticket type is flagged sold out; nothing was recorded.
     SoldOut(KeyHorizon),
+    /// The user has this booking in line for the ticket type already.
+    InLine(Uuid),
 }
 
 /// Whether Redis can be trusted to know every Idempotency-Key of the last 24 h.
@@ -105,19 +109,29 @@ impl KeyHorizon {
     }
 }
 
-/// One round trip: check the key, check the sold-out flag, and only when both
-/// pass reserve the key and record the booking as pending. For a keyed request
+/// One round trip: check the key, whether the user is in line for the type
+/// already, the sold-out flag, and only when all pass reserve the key, take
+/// the user's place in line and record the booking as pending. For a keyed request
 /// it also answers whether Redis may have forgotten keys (`idem-horizon`).
 const ADMIT: &str = r#"
 local existing = ARGV[1] == '1' and redis.call('GET', KEYS[1]) or false
 if existing then return {'key_used', existing} end
 local horizon = ARGV[1] == '1' and (redis.call('GET', KEYS[6]) or 'missing') or ''
+local in_line = redis.call('GET', KEYS[7])
+if in_line then return {'in_line', in_line} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'sold_out', horizon} end
 if ARGV[1] == '1' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+redis.call('SET', KEYS[7], ARGV[6], 'EX', ARGV[8])
 redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
 redis.call('ZADD', KEYS[5], ARGV[7], ARGV[6])
 return {'admitted', horizon}
+"#;
+
+/// Leaves the line: deletes the user's in-line key if it still names this booking.
+const LEAVE_LINE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
 "#;
 
 #[derive(Clone)]
@@ -129,6 +143,10 @@ pub struct BookingCache {
 impl BookingCache {
     pub fn new(redis: Redis) -> Self {
         Self { redis, admit: Script::new(ADMIT) }
+    }
+
+    fn in_line_key(&self, user_id: Uuid, ticket_type_id: Uuid) -> String {
+        self.redis.key(&format!("in-line:{user_id}:{ticket_type_id}"))
     }
 
     fn idempotency_key(&self, user_id: Uuid, key: &str) -> String {
@@ -178,17 +196,20 @@ impl BookingCache {
             .key(self.event_pending_key(message.event_id))
             .key(self.user_pending_key(message.user_id))
             .key(self.horizon_key())
+            .key(self.in_line_key(message.user_id, message.ticket_type_id))
             .arg(if key.is_some() { "1" } else { "0" })
             .arg(serde_json::to_string(&record).expect("serializes"))
             .arg(IN_FLIGHT_TTL.as_secs())
             .arg(serde_json::to_string(&pending).expect("serializes"))
             .arg(PENDING_TTL.as_secs())
             .arg(message.booking_id.to_string())
-            .arg(message.accepted_at.timestamp_millis());
+            .arg(message.accepted_at.timestamp_millis())
+            .arg(PENDING_STALE.as_secs());
         let (verdict, payload): (String, String) = self.redis.invoke(&invocation).await?;
         match verdict.as_str() {
             "admitted" => Ok(Admission::Admitted(KeyHorizon::parse(&payload))),
             "sold_out" => Ok(Admission::SoldOut(KeyHorizon::parse(&payload))),
+            "in_line" => payload.parse().map(Admission::InLine).map_err(|_| CacheError::Corrupt("in-line record")),
             _ => match serde_json::from_str(&payload) {
                 Ok(record) => Ok(Admission::KeyUsed(record)),
                 Err(_) => Err(CacheError::Corrupt("idempotency record")),
@@ -234,6 +255,12 @@ impl BookingCache {
         pipe.cmd("DEL").arg(self.booking_key(booking.id)).ignore();
         pipe.cmd("ZREM").arg(self.event_pending_key(booking.event_id)).arg(booking.id.to_string()).ignore();
         pipe.cmd("ZREM").arg(self.user_pending_key(booking.user_id)).arg(booking.id.to_string()).ignore();
+        pipe.cmd("EVAL")
+            .arg(LEAVE_LINE)
+            .arg(1)
+            .arg(self.in_line_key(booking.user_id, booking.ticket_type_id))
+            .arg(booking.id.to_string())
+            .ignore();
     }
 
     /// After the worker committed: the bookings are in PostgreSQL now, and

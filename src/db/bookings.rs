@@ -202,6 +202,7 @@ pub struct LockedTicketType {
     pub event_id: Uuid,
     pub remaining: i32,
     pub max_per_order: i32,
+    pub max_per_buyer: Option<i32>,
     pub price_cents: i64,
     pub currency: String,
     #[sqlx(try_from = "String")]
@@ -224,6 +225,41 @@ impl LockedTicketType {
     }
 }
 
+/// The user's booking request in line for the ticket type, as PostgreSQL
+/// knows it (accepted while Redis was down).
+pub async fn pending_of(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    ticket_type_id: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM bookings WHERE user_id = $1 AND ticket_type_id = $2 AND status = 'pending' LIMIT 1",
+    )
+    .bind(user_id)
+    .bind(ticket_type_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Seats that `users` own of `ticket_type_ids` (confirmed bookings), by
+/// (ticket type, user). Read under the ticket types' locks, so it cannot
+/// change before the batch commits.
+pub async fn seats_owned(
+    conn: &mut PgConnection,
+    ticket_type_ids: &[Uuid],
+    users: &[Uuid],
+) -> Result<Vec<(Uuid, Uuid, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT ticket_type_id, user_id, sum(quantity)::bigint FROM bookings
+         WHERE user_id = ANY($2) AND ticket_type_id = ANY($1) AND status = 'confirmed'
+         GROUP BY ticket_type_id, user_id",
+    )
+    .bind(ticket_type_ids)
+    .bind(users)
+    .fetch_all(conn)
+    .await
+}
+
 /// Locks the ticket types in id order, so concurrent workers (and
 /// cancellations) always take the locks in the same order and never deadlock.
 ///
@@ -237,7 +273,7 @@ pub async fn lock_ticket_types(conn: &mut PgConnection, ids: &[Uuid]) -> Result<
         .execute(&mut *conn)
         .await?;
     sqlx::query_as(
-        "SELECT t.id, t.event_id, t.remaining, t.max_per_order, t.price_cents, t.currency,
+        "SELECT t.id, t.event_id, t.remaining, t.max_per_order, t.max_per_buyer, t.price_cents, t.currency,
                 e.status AS event_status, e.starts_at, e.ends_at, e.sales_start, e.sales_end, e.published_at
          FROM ticket_types t JOIN events e ON e.id = t.event_id
          WHERE t.id = ANY($1)",

@@ -46,6 +46,7 @@ pub struct TicketTypeRow {
     pub capacity: i32,
     pub remaining: i32,
     pub max_per_order: i32,
+    pub max_per_buyer: Option<i32>,
 }
 
 /// The editable fields of an event, already validated.
@@ -67,13 +68,15 @@ pub struct TicketTypeFields {
     pub currency: String,
     pub capacity: i32,
     pub max_per_order: i32,
+    pub max_per_buyer: Option<i32>,
 }
 
 pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
      sales_start, sales_end, cancellation_deadline, status, published_at, created_at, updated_at";
-const TICKET_TYPE_COLUMNS: &str = "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order";
+const TICKET_TYPE_COLUMNS: &str =
+    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer";
 
 pub async fn insert_event(
     conn: &mut PgConnection,
@@ -109,8 +112,9 @@ pub async fn insert_ticket_type(
     fields: &TicketTypeFields,
 ) -> Result<TicketTypeRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO ticket_types (id, event_id, name, price_cents, currency, capacity, remaining, max_per_order)
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
+        "INSERT INTO ticket_types (id, event_id, name, price_cents, currency, capacity, remaining, max_per_order,
+                                   max_per_buyer)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)
          RETURNING {TICKET_TYPE_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -120,6 +124,7 @@ pub async fn insert_ticket_type(
     .bind(&fields.currency)
     .bind(fields.capacity)
     .bind(fields.max_per_order)
+    .bind(fields.max_per_buyer)
     .fetch_one(conn)
     .await
 }
@@ -242,7 +247,8 @@ pub async fn update_ticket_type(
 ) -> Result<TicketTypeRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE ticket_types SET name = $2, price_cents = $3, currency = $4,
-                remaining = remaining + ($5 - capacity), capacity = $5, max_per_order = $6, updated_at = now()
+                remaining = remaining + ($5 - capacity), capacity = $5, max_per_order = $6, max_per_buyer = $7,
+                updated_at = now()
          WHERE id = $1 RETURNING {TICKET_TYPE_COLUMNS}"
     ))
     .bind(id)
@@ -251,6 +257,7 @@ pub async fn update_ticket_type(
     .bind(&fields.currency)
     .bind(fields.capacity)
     .bind(fields.max_per_order)
+    .bind(fields.max_per_buyer)
     .fetch_one(conn)
     .await
 }

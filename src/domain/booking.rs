@@ -72,6 +72,8 @@ pub enum Reason {
     /// The ticket type's price or currency changed after the request was
     /// accepted: the buyer is not charged what they were not shown.
     PriceChanged,
+    /// The buyer would own more seats of the ticket type than `max_per_buyer`.
+    BuyerLimit,
 }
 
 impl Reason {
@@ -86,6 +88,7 @@ impl Reason {
             Self::DuplicateRequest => "duplicate_request",
             Self::CancelledByUser => "cancelled_by_user",
             Self::PriceChanged => "price_changed",
+            Self::BuyerLimit => "buyer_limit",
         }
     }
 }
@@ -99,17 +102,22 @@ pub enum Availability {
 }
 
 /// A ticket type's locked row, as allocation sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Inventory {
     pub remaining: i32,
     pub max_per_order: i32,
     pub availability: Availability,
+    /// Seats one buyer may own of this type across their bookings.
+    pub max_per_buyer: Option<i32>,
+    /// With `max_per_buyer`: the seats each buyer of the batch owns already.
+    pub owned: HashMap<Uuid, i32>,
 }
 
 /// One request of a batch, in arrival order.
 #[derive(Debug, Clone, Copy)]
 pub struct SeatRequest {
     pub ticket_type_id: Uuid,
+    pub buyer: Uuid,
     pub quantity: i32,
 }
 
@@ -135,8 +143,15 @@ pub fn allocate(requests: &[SeatRequest], inventory: &mut HashMap<Uuid, Inventor
             if request.quantity < 1 || request.quantity > stock.max_per_order {
                 return Decision::Rejected(Reason::TooManySeats);
             }
+            let owned = stock.owned.get(&request.buyer).copied().unwrap_or(0);
+            if stock.max_per_buyer.is_some_and(|limit| owned + request.quantity > limit) {
+                return Decision::Rejected(Reason::BuyerLimit);
+            }
             if stock.remaining >= request.quantity {
                 stock.remaining -= request.quantity;
+                if stock.max_per_buyer.is_some() {
+                    stock.owned.insert(request.buyer, owned + request.quantity);
+                }
                 Decision::Confirmed
             } else if stock.remaining == 0 {
                 Decision::Rejected(Reason::SoldOut)
@@ -165,11 +180,34 @@ mod tests {
     use super::*;
 
     fn stock(remaining: i32) -> Inventory {
-        Inventory { remaining, max_per_order: 10, availability: Availability::OnSale }
+        Inventory {
+            remaining,
+            max_per_order: 10,
+            availability: Availability::OnSale,
+            max_per_buyer: None,
+            owned: HashMap::new(),
+        }
     }
 
     fn requests(tt: Uuid, quantities: &[i32]) -> Vec<SeatRequest> {
-        quantities.iter().map(|&quantity| SeatRequest { ticket_type_id: tt, quantity }).collect()
+        quantities.iter().map(|&quantity| SeatRequest { ticket_type_id: tt, buyer: Uuid::now_v7(), quantity }).collect()
+    }
+
+    #[test]
+    fn a_buyer_gets_no_more_seats_than_the_limit_across_orders() {
+        let tt = Uuid::now_v7();
+        let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
+        let limited = Inventory { max_per_buyer: Some(4), owned: HashMap::from([(ada, 1)]), ..stock(20) };
+        let mut inventory = HashMap::from([(tt, limited)]);
+        let order = |buyer, quantity| SeatRequest { ticket_type_id: tt, buyer, quantity };
+        // Ada owns 1: 2 more fit, then 2 do not (5 > 4), then 1 does; Bob has his own 4.
+        let batch = [order(ada, 2), order(ada, 2), order(bob, 4), order(ada, 1), order(bob, 1)];
+        let decisions = allocate(&batch, &mut inventory);
+        use Decision::*;
+        let limit = Rejected(Reason::BuyerLimit);
+        assert_eq!(decisions, [Confirmed, limit, Confirmed, Confirmed, limit]);
+        assert_eq!(inventory[&tt].remaining, 20 - 2 - 4 - 1);
+        assert_eq!((inventory[&tt].owned[&ada], inventory[&tt].owned[&bob]), (4, 4));
     }
 
     #[test]
@@ -198,10 +236,10 @@ mod tests {
             (closed, Inventory { availability: Availability::Closed(Reason::EventCancelled), ..stock(5) }),
         ]);
         let batch = [
-            SeatRequest { ticket_type_id: closed, quantity: 1 },
-            SeatRequest { ticket_type_id: gone, quantity: 1 },
-            SeatRequest { ticket_type_id: open, quantity: 3 },
-            SeatRequest { ticket_type_id: open, quantity: 2 },
+            SeatRequest { ticket_type_id: closed, buyer: Uuid::now_v7(), quantity: 1 },
+            SeatRequest { ticket_type_id: gone, buyer: Uuid::now_v7(), quantity: 1 },
+            SeatRequest { ticket_type_id: open, buyer: Uuid::now_v7(), quantity: 3 },
+            SeatRequest { ticket_type_id: open, buyer: Uuid::now_v7(), quantity: 2 },
         ];
         let decisions = allocate(&batch, &mut inventory);
         assert_eq!(
@@ -230,12 +268,16 @@ mod tests {
                 .iter()
                 .zip(&stocks)
                 .map(|(tt, (remaining, max))| {
-                    (*tt, Inventory { remaining: *remaining, max_per_order: *max, availability: Availability::OnSale })
+                    (*tt, Inventory { max_per_order: *max, ..stock(*remaining) })
                 })
                 .collect();
             let batch: Vec<SeatRequest> = picks
                 .iter()
-                .map(|(i, quantity)| SeatRequest { ticket_type_id: types[i % types.len()], quantity: *quantity })
+                .map(|(i, quantity)| SeatRequest {
+                    ticket_type_id: types[i % types.len()],
+                    buyer: Uuid::now_v7(),
+                    quantity: *quantity,
+                })
                 .collect();
             let decisions = allocate(&batch, &mut inventory);
             let mut left: HashMap<Uuid, i32> = types.iter().zip(&stocks).map(|(tt, (r, _))| (*tt, *r)).collect();

@@ -32,6 +32,8 @@ pub struct TicketType {
     /// Seats not yet sold.
     pub remaining: i32,
     pub max_per_order: i32,
+    /// Seats one buyer may own of this type across their bookings (null: no limit).
+    pub max_per_buyer: Option<i32>,
 }
 
 impl From<TicketTypeRow> for TicketType {
@@ -44,6 +46,7 @@ impl From<TicketTypeRow> for TicketType {
             capacity: row.capacity,
             remaining: row.remaining,
             max_per_order: row.max_per_order,
+            max_per_buyer: row.max_per_buyer,
         }
     }
 }
@@ -141,6 +144,9 @@ pub struct CreateTicketTypeRequest {
     pub capacity: i64,
     /// 1 to 100, default 10.
     pub max_per_order: Option<i64>,
+    /// Seats one buyer may own of this type across their bookings, 1 to
+    /// 1,000,000; default: no limit beyond `max_per_order`.
+    pub max_per_buyer: Option<i64>,
 }
 
 /// Fields to change; absent fields stay as they are, `null` clears an optional time.
@@ -175,6 +181,10 @@ pub struct UpdateTicketTypeRequest {
     /// Never below the seats already sold (409).
     pub capacity: Option<i64>,
     pub max_per_order: Option<i64>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub max_per_buyer: Option<Option<i64>>,
 }
 
 /// A present field, even when `null`: `Some(None)`.
@@ -584,15 +594,15 @@ pub async fn update_ticket_type(
     refuse_if_cancelled(&event)?;
     let current = db_events::lock_ticket_type(&mut tx, id, tt_id).await?.ok_or(ApiError::NotFound("ticket type"))?;
     let mut v = Violations::new();
-    let fields = ticket_type_fields(
-        &mut v,
-        "",
-        req.name.as_deref().unwrap_or(&current.name),
-        req.price_cents.unwrap_or(current.price_cents),
-        req.currency.as_deref().unwrap_or(&current.currency),
-        req.capacity.unwrap_or(current.capacity.into()),
-        req.max_per_order.unwrap_or(current.max_per_order.into()),
-    );
+    let raw = RawTicketType {
+        name: req.name.as_deref().unwrap_or(&current.name),
+        price_cents: req.price_cents.unwrap_or(current.price_cents),
+        currency: req.currency.as_deref().unwrap_or(&current.currency),
+        capacity: req.capacity.unwrap_or(current.capacity.into()),
+        max_per_order: req.max_per_order.unwrap_or(current.max_per_order.into()),
+        max_per_buyer: req.max_per_buyer.unwrap_or(current.max_per_buyer.map(i64::from)),
+    };
+    let fields = ticket_type_fields(&mut v, "", raw);
     v.finish()?;
     let fields = fields.expect("validated");
     let sold = current.capacity - current.remaining;
@@ -677,31 +687,38 @@ fn event_fields(
 }
 
 fn new_ticket_type_fields(v: &mut Violations, prefix: &str, req: &CreateTicketTypeRequest) -> Option<TicketTypeFields> {
-    ticket_type_fields(
-        v,
-        prefix,
-        &req.name,
-        req.price_cents,
-        req.currency.as_deref().unwrap_or(rules::DEFAULT_CURRENCY),
-        req.capacity,
-        req.max_per_order.unwrap_or(rules::DEFAULT_MAX_PER_ORDER),
-    )
+    let raw = RawTicketType {
+        name: &req.name,
+        price_cents: req.price_cents,
+        currency: req.currency.as_deref().unwrap_or(rules::DEFAULT_CURRENCY),
+        capacity: req.capacity,
+        max_per_order: req.max_per_order.unwrap_or(rules::DEFAULT_MAX_PER_ORDER),
+        max_per_buyer: req.max_per_buyer,
+    };
+    ticket_type_fields(v, prefix, raw)
 }
 
-fn ticket_type_fields(
-    v: &mut Violations,
-    prefix: &str,
-    name: &str,
+/// A ticket type's fields as sent (defaults and current values filled in).
+struct RawTicketType<'a> {
+    name: &'a str,
     price_cents: i64,
-    currency: &str,
+    currency: &'a str,
     capacity: i64,
     max_per_order: i64,
-) -> Option<TicketTypeFields> {
+    max_per_buyer: Option<i64>,
+}
+
+fn ticket_type_fields(v: &mut Violations, prefix: &str, raw: RawTicketType<'_>) -> Option<TicketTypeFields> {
+    let RawTicketType { name, price_cents, currency, capacity, max_per_order, max_per_buyer } = raw;
     let name = v.line(&format!("{prefix}name"), name, 1, rules::TICKET_TYPE_NAME_MAX);
     let price_cents = v.range(&format!("{prefix}price_cents"), price_cents, 0, rules::PRICE_CENTS_MAX);
     let currency = v.check(&format!("{prefix}currency"), rules::parse_currency(currency));
     let capacity = v.range(&format!("{prefix}capacity"), capacity, 1, rules::CAPACITY_MAX);
     let max_per_order = v.range(&format!("{prefix}max_per_order"), max_per_order, 1, rules::MAX_PER_ORDER_MAX);
+    let max_per_buyer = match max_per_buyer {
+        Some(limit) => Some(v.range(&format!("{prefix}max_per_buyer"), limit, 1, rules::CAPACITY_MAX)? as i32),
+        None => None,
+    };
     Some(TicketTypeFields {
         name: name?,
         price_cents: price_cents?,
@@ -709,6 +726,7 @@ fn ticket_type_fields(
         // Both ranges are far inside i32.
         capacity: capacity? as i32,
         max_per_order: max_per_order? as i32,
+        max_per_buyer,
     })
 }
 

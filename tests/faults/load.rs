@@ -163,6 +163,9 @@ impl Buyer {
                         // `conflict`: the key's first request is still being accepted (or
                         // the API died while accepting it): ask again.
                         StatusCode::CONFLICT if body["code"] == "conflict" => (true, false),
+                        // This buyer's previous booking is still in line (one per
+                        // ticket type): ask again once it has been decided.
+                        StatusCode::CONFLICT if body["code"] == "already_in_line" => (true, false),
                         StatusCode::CONFLICT if body["code"] == "sold_out" => {
                             tally.decided_at.push(Instant::now());
                             (false, false)

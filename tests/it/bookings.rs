@@ -77,19 +77,20 @@ async fn a_booking_is_accepted_as_pending_then_confirmed_with_one_ticket_per_sea
     assert_eq!(mine.body["items"][0]["id"], id);
 }
 
-/// Fires `requests` bookings of one seat at once from `tokens` (round robin).
-async fn stampede(app: &TestApp, tokens: &[String], tt: &str, requests: usize) -> Vec<crate::helpers::Reply> {
-    join_all((0..requests).map(|i| app.book(&tokens[i % tokens.len()], tt, 1, None))).await
+/// Fires one booking of one seat from each of `tokens` at once (a user has
+/// one request in line per ticket type at most).
+async fn stampede(app: &TestApp, tokens: &[String], tt: &str) -> Vec<crate::helpers::Reply> {
+    join_all(tokens.iter().map(|token| app.book(token, tt, 1, None))).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stampede_of_1000_requests_on_100_seats_confirms_exactly_100() {
     let app = spawn_app().await;
     let (organizer, _) = app.user().await;
-    let tokens = app.users(20).await;
+    let tokens = app.users(1000).await;
     let (event, tt) = app.on_sale(&organizer, 100, 10).await;
 
-    let replies = stampede(&app, &tokens, &tt, 1000).await;
+    let replies = stampede(&app, &tokens, &tt).await;
     for reply in &replies {
         match reply.status {
             StatusCode::ACCEPTED => {}
@@ -141,9 +142,10 @@ async fn several_workers_on_one_queue_still_confirm_exactly_the_capacity() {
         app.spawn_worker(state);
     }
     let (organizer, _) = app.user().await;
-    let tokens = app.users(10).await;
+    let tokens = app.users(600).await;
     let (_, tt) = app.on_sale(&organizer, 50, 3).await;
-    let replies = join_all((0..600).map(|i| app.book(&tokens[i % tokens.len()], &tt, 1 + (i % 3) as i64, None))).await;
+    let replies =
+        join_all(tokens.iter().enumerate().map(|(i, token)| app.book(token, &tt, 1 + (i % 3) as i64, None))).await;
     let accepted = accepted_ids(&replies);
     app.wait_final(&accepted, FINAL_WITHIN).await;
     let confirmed = app.check_invariants(&tt).await;
@@ -208,9 +210,10 @@ async fn while_the_database_is_unreachable_the_worker_retries_and_finishes_once_
     app.spawn_worker(worker_state);
 
     let (organizer, _) = app.user().await;
+    let tokens = app.users(8).await;
     let (_, tt) = app.on_sale(&organizer, 5, 5).await;
     proxy.cut();
-    let replies = join_all((0..8).map(|_| app.book(&organizer, &tt, 1, None))).await;
+    let replies = join_all(tokens.iter().map(|token| app.book(token, &tt, 1, None))).await;
     let accepted = accepted_ids(&replies);
     assert_eq!(accepted.len(), 8);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -240,7 +243,8 @@ async fn a_poison_message_goes_to_the_dead_letter_queue_and_the_others_still_pas
     )
     .await
     .unwrap();
-    let replies = join_all((0..3).map(|_| app.book(&organizer, &tt, 1, None))).await;
+    let tokens = app.users(3).await;
+    let replies = join_all(tokens.iter().map(|token| app.book(token, &tt, 1, None))).await;
     app.wait_final(&accepted_ids(&replies), FINAL_WITHIN).await;
     assert_eq!(app.check_invariants(&tt).await, 3);
 
@@ -333,8 +337,10 @@ async fn the_same_idempotency_key_gives_the_same_booking_never_a_second() {
     assert_eq!(other_user.status, StatusCode::ACCEPTED, "keys are per user");
     assert_ne!(other_user.body["id"], first.body["id"]);
 
-    // Concurrently: one booking, whatever the interleaving.
-    let replies = join_all((0..10).map(|_| app.book(&buyer, &tt, 1, Some("burst")))).await;
+    // Concurrently (another buyer: this one is in line already): one
+    // booking, whatever the interleaving.
+    let (burster, _) = app.user().await;
+    let replies = join_all((0..10).map(|_| app.book(&burster, &tt, 1, Some("burst")))).await;
     let ids: HashSet<String> =
         replies.iter().filter(|r| r.status.is_success()).map(|r| r.body["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ids.len(), 1, "{replies:?}");
@@ -476,7 +482,7 @@ async fn a_worker_process_killed_mid_sale_loses_nothing_and_applies_nothing_twic
     let config = test_config(&[]);
     let app = spawn_api_with(config.clone()).await;
     let (organizer, _) = app.user().await;
-    let tokens = app.users(5).await;
+    let tokens = app.users(400).await;
     let (_, tt) = app.on_sale(&organizer, 150, 2).await;
 
     let start_worker = || {
@@ -494,7 +500,8 @@ async fn a_worker_process_killed_mid_sale_loses_nothing_and_applies_nothing_twic
             .expect("the worker starts")
     };
     let mut worker = start_worker();
-    let replies = join_all((0..400).map(|i| app.book(&tokens[i % tokens.len()], &tt, 1 + (i % 2) as i64, None))).await;
+    let replies =
+        join_all(tokens.iter().enumerate().map(|(i, token)| app.book(token, &tt, 1 + (i % 2) as i64, None))).await;
     let accepted = accepted_ids(&replies);
     // Kill it (SIGKILL: no shutdown, no final acks) once it is under way.
     for _ in 0..200 {
@@ -608,12 +615,12 @@ async fn waiters_read_only_when_woken_hold_no_connection_and_are_bounded() {
 async fn accepting_bookings_reads_postgresql_at_most_once_a_second_per_ticket_type() {
     let app = spawn_app().await;
     let (organizer, _) = app.user().await;
-    let tokens = app.users(4).await;
+    let tokens = app.users(300).await;
     let (_, tt) = app.on_sale(&organizer, 10_000, 5).await;
     let loads = || app.state.catalog.loads.load(std::sync::atomic::Ordering::Relaxed);
     let before = loads();
     let start = std::time::Instant::now();
-    let replies = join_all((0..300).map(|i| app.book(&tokens[i % 4], &tt, 1, None))).await;
+    let replies = join_all(tokens.iter().map(|token| app.book(token, &tt, 1, None))).await;
     let seconds = start.elapsed().as_secs() + 1;
     assert!(replies.iter().all(|r| r.status == StatusCode::ACCEPTED));
     let read = loads() - before;
@@ -751,4 +758,64 @@ async fn a_price_changed_while_the_request_waited_is_refused_and_a_sold_price_is
     let same =
         app.patch(&tt_path, Some(&organizer), json!({"price_cents": 99999, "currency": "eur", "capacity": 20})).await;
     assert_eq!(same.status, StatusCode::OK, "the same price, and other fields, still change: {same:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_has_one_place_in_line_per_ticket_type_and_no_more_seats_than_the_limit() {
+    let config = test_config(&[]);
+    let app = spawn_api_with(config.clone()).await; // no worker yet: requests stay in line
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"ticket_types": [
+                {"name": "Limited", "price_cents": 1000, "capacity": 10, "max_per_order": 2, "max_per_buyer": 3},
+                {"name": "One each", "price_cents": 1000, "capacity": 10, "max_per_order": 4, "max_per_buyer": 1}
+            ]}),
+        )
+        .await;
+    let limited = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let one_each = event["ticket_types"][1]["id"].as_str().unwrap();
+    assert_eq!(event["ticket_types"][0]["max_per_buyer"], 3);
+
+    // Six parallel orders of two from one account: one is in line, five are not.
+    let keys: Vec<String> = (0..6).map(|i| format!("order-{i}")).collect();
+    let replies = join_all(keys.iter().map(|key| app.book(&buyer, &limited, 2, Some(key)))).await;
+    let first = accepted_ids(&replies);
+    assert_eq!(first.len(), 1, "{replies:?}");
+    for reply in replies.iter().filter(|r| r.status != StatusCode::ACCEPTED) {
+        assert_eq!((reply.status, reply.code()), (StatusCode::CONFLICT, "already_in_line"));
+        assert_eq!(reply.body["booking_id"], json!(first[0]), "names the booking in line");
+    }
+    let replay_key = replies.iter().position(|r| r.status == StatusCode::ACCEPTED).unwrap();
+    let replay = app.book(&buyer, &limited, 2, Some(&keys[replay_key])).await;
+    assert_eq!(replay.status, StatusCode::OK, "a replay is still a replay: {replay:?}");
+    let keyless = app.book(&buyer, &limited, 1, None).await;
+    assert_eq!(keyless.code(), "already_in_line");
+    // In line for another type is fine; more than one buyer may own at once is not.
+    let too_many = app.book(&buyer, one_each, 2, None).await;
+    assert_eq!(too_many.fields(), ["quantity"]);
+
+    app.spawn_worker(AppState::connect(config.clone()).await.unwrap());
+    app.wait_final(&first, FINAL_WITHIN).await;
+    // Owns 2 of at most 3: another 2 is refused by the worker, 1 fits.
+    let over = app.book(&buyer, &limited, 2, None).await;
+    app.wait_final(&accepted_ids(std::slice::from_ref(&over)), FINAL_WITHIN).await;
+    let over_id = over.body["id"].as_str().unwrap();
+    let refused = app.get(&format!("/api/v1/bookings/{over_id}"), Some(&buyer)).await;
+    assert_eq!(
+        (refused.body["status"].as_str(), refused.body["reason"].as_str()),
+        (Some("rejected"), Some("buyer_limit"))
+    );
+    app.book_final(&buyer, &limited, 1).await;
+    assert_eq!(app.check_invariants(&limited).await, 3);
+
+    let path = format!("/api/v1/events/{}/ticket-types/{limited}", event["id"].as_str().unwrap());
+    let invalid = app.patch(&path, Some(&organizer), json!({"max_per_buyer": 0})).await;
+    assert_eq!(invalid.fields(), ["max_per_buyer"]);
+    let lifted = app.patch(&path, Some(&organizer), json!({"max_per_buyer": null})).await;
+    assert_eq!(lifted.body["max_per_buyer"], json!(null));
+    app.book_final(&buyer, &limited, 2).await;
+    assert_eq!(app.check_invariants(&limited).await, 5);
 }
