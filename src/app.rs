@@ -84,7 +84,7 @@ impl AppState {
         let topology = Topology::from_config(&config);
         let broker = Broker::connect(&config.amqp_url, topology, config.amqp_publish_channels).await;
         let secret = match &config.jwt_secret {
-            Some(secret) => secret.as_bytes().to_vec(),
+            Some(secret) => secret.expose().as_bytes().to_vec(),
             None => {
                 tracing::warn!(
                     "JWT_SECRET is not set: using a random key, so tokens end with this process and are not shared between replicas"
@@ -96,11 +96,12 @@ impl AppState {
         let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl());
         let read_cache = crate::cache::read::ReadCache::new(
             redis.clone(),
-            config.read_cache == "on",
+            config.read_cache,
             std::time::Duration::from_millis(config.read_cache_ttl_ms),
         );
         let limits = Arc::new(crate::http::rate_limit::Limits::from_config(&config));
         let waiters = crate::booking::waiters::Waiters::new(config.long_poll_max_waiters);
+        let exports = Arc::new(crate::http::export::Exports::new(Duration::from_secs(config.export_deadline_secs)));
         let verified = crate::booking::verified::VerifiedBuyers::new(config.email_verification_required(), db.clone());
         Ok(Self(Arc::new(Services {
             config: Arc::new(config),
@@ -111,7 +112,7 @@ impl AppState {
             limiter: crate::cache::rate_limit::RateLimiter::new(redis.clone()),
             limits,
             waiters,
-            exports: Arc::default(),
+            exports,
             verified,
             db,
             redis,

@@ -6,6 +6,61 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::cache::rate_limit::Limit;
+
+/// The type of the booking and dead-letter queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueueType {
+    /// Replicated (production).
+    Quorum,
+    /// Single-node (development, the test suite).
+    Classic,
+}
+
+impl QueueType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Quorum => "quorum",
+            Self::Classic => "classic",
+        }
+    }
+}
+
+/// A secret setting: never printed (`Debug` shows `***`).
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    fn parse(raw: &str) -> Result<Self, String> {
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(raw: &str) -> Self {
+        Self(raw.to_owned())
+    }
+}
+
+/// `on` or `off`, as the switches are written in the environment.
+fn on_off(raw: &str) -> Result<bool, String> {
+    match raw {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!("must be `on` or `off`, not `{other}`")),
+    }
+}
+
 /// Every setting of the process. Each flag can also be set by the environment
 /// variable of the same name in upper case (see `.env.example`).
 #[derive(Debug, Clone, Args)]
@@ -38,8 +93,8 @@ pub struct Config {
     /// Type of the booking and dead-letter queues: `quorum` (replicated, the
     /// default) or `classic` (single-node development and the test suite, where
     /// hundreds of short-lived quorum queues would only slow the broker down).
-    #[arg(long, env = "AMQP_QUEUE_TYPE", global = true, default_value = "quorum")]
-    pub amqp_queue_type: String,
+    #[arg(long, env = "AMQP_QUEUE_TYPE", global = true, default_value = "quorum", value_enum)]
+    pub amqp_queue_type: QueueType,
 
     /// Queues unused this long are deleted by RabbitMQ (for tests; unset in production).
     #[arg(long, env = "AMQP_QUEUE_EXPIRES_MS", global = true, hide = true)]
@@ -75,8 +130,8 @@ pub struct Config {
 
     /// HMAC key of access tokens, at least 32 bytes. Unset: a random key per
     /// start (tokens die with the process and are not shared between replicas).
-    #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true, value_parser = Secret::parse)]
+    pub jwt_secret: Option<Secret>,
 
     /// Lifetime of an access token, in seconds.
     #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", global = true, default_value_t = 900)]
@@ -97,43 +152,48 @@ pub struct Config {
     /// `on`: new accounts get a verification link; until it is used they
     /// cannot book and get no other email. `off` (benchmarks, local trials):
     /// no link is sent and every account may book.
-    #[arg(long, env = "EMAIL_VERIFICATION", global = true, default_value = "on")]
-    pub email_verification: String,
+    #[arg(long, env = "EMAIL_VERIFICATION", global = true, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
+    pub email_verification: bool,
 
     /// `off` disables every rate limit (load tests, benchmarks).
-    #[arg(long, env = "RATE_LIMITS", global = true, default_value = "on")]
-    pub rate_limits: String,
+    #[arg(long, env = "RATE_LIMITS", global = true, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
+    pub rate_limits: bool,
 
     /// Requests per user per window on authenticated routes, as `N/SECONDS`.
-    #[arg(long, env = "RATE_LIMIT_USER", global = true, default_value = "300/60")]
-    pub rate_limit_user: String,
+    #[arg(long, env = "RATE_LIMIT_USER", global = true, default_value = "300/60", value_parser = Limit::parse)]
+    pub rate_limit_user: Limit,
 
     /// Requests per client IP per window on anonymous API routes.
-    #[arg(long, env = "RATE_LIMIT_ANONYMOUS", global = true, default_value = "600/60")]
-    pub rate_limit_anonymous: String,
+    #[arg(long, env = "RATE_LIMIT_ANONYMOUS", global = true, default_value = "600/60", value_parser = Limit::parse)]
+    pub rate_limit_anonymous: Limit,
 
     /// Requests per client IP per window to login, register and refresh.
-    #[arg(long, env = "RATE_LIMIT_AUTH", global = true, default_value = "30/60")]
-    pub rate_limit_auth: String,
+    #[arg(long, env = "RATE_LIMIT_AUTH", global = true, default_value = "30/60", value_parser = Limit::parse)]
+    pub rate_limit_auth: Limit,
 
     /// Failed logins per email address from one client IP per window; past
     /// it, that address's attempts on that account are refused unchecked.
-    #[arg(long, env = "RATE_LIMIT_LOGIN_FAILURES", global = true, default_value = "10/900")]
-    pub rate_limit_login_failures: String,
+    #[arg(long, env = "RATE_LIMIT_LOGIN_FAILURES", global = true, default_value = "10/900", value_parser = Limit::parse)]
+    pub rate_limit_login_failures: Limit,
 
     /// Failed logins per email address from all addresses per window; past
     /// it a wrong password answers 429, a correct one still signs in.
-    #[arg(long, env = "RATE_LIMIT_LOGIN_EMAIL", global = true, default_value = "100/900")]
-    pub rate_limit_login_email: String,
+    #[arg(long, env = "RATE_LIMIT_LOGIN_EMAIL", global = true, default_value = "100/900", value_parser = Limit::parse)]
+    pub rate_limit_login_email: Limit,
 
     /// `off` serves every read from PostgreSQL (to measure what the cache gives).
-    #[arg(long, env = "READ_CACHE", global = true, default_value = "on")]
-    pub read_cache: String,
+    #[arg(long, env = "READ_CACHE", global = true, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
+    pub read_cache: bool,
 
     /// How long a cached event (and the first page of the list) is served;
     /// `remaining` seats may lag by this much.
     #[arg(long, env = "READ_CACHE_TTL_MS", global = true, default_value_t = 1000)]
     pub read_cache_ttl_ms: u64,
+
+    /// An attendee-list download still running after this many seconds is
+    /// cut off (it ends with an error, never as if complete).
+    #[arg(long, env = "EXPORT_DEADLINE_SECS", global = true, default_value_t = 600)]
+    pub export_deadline_secs: u64,
 
     /// Requests that may wait at once for their booking to be decided
     /// (`?wait=`); past it, a request is answered at once.
@@ -156,7 +216,7 @@ pub struct Config {
 
 impl Config {
     pub fn email_verification_required(&self) -> bool {
-        self.email_verification == "on"
+        self.email_verification
     }
 
     pub fn access_token_ttl(&self) -> Duration {
@@ -177,8 +237,8 @@ impl Config {
     /// Checks what clap cannot: returns one readable message per problem.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(secret) = &self.jwt_secret {
-            if secret.len() < 32 {
-                return Err(format!("JWT_SECRET must be at least 32 bytes, it has {}", secret.len()));
+            if secret.expose().len() < 32 {
+                return Err(format!("JWT_SECRET must be at least 32 bytes, it has {}", secret.expose().len()));
             }
         }
         if !(1..=24 * 3600).contains(&self.access_token_ttl_secs) {
@@ -189,6 +249,9 @@ impl Config {
         }
         if !(100..=300_000).contains(&self.header_read_timeout_ms) {
             return Err("HEADER_READ_TIMEOUT_MS must be between 100 and 300000".into());
+        }
+        if !(1..=86_400).contains(&self.export_deadline_secs) {
+            return Err("EXPORT_DEADLINE_SECS must be between 1 and 86400".into());
         }
         if !(1..=1_000_000).contains(&self.long_poll_max_waiters) {
             return Err("LONG_POLL_MAX_WAITERS must be between 1 and 1000000".into());
@@ -205,33 +268,12 @@ impl Config {
         if !(1..=64).contains(&self.amqp_publish_channels) {
             return Err("AMQP_PUBLISH_CHANNELS must be between 1 and 64".into());
         }
-        if !matches!(self.amqp_queue_type.as_str(), "quorum" | "classic") {
-            return Err(format!("AMQP_QUEUE_TYPE must be `quorum` or `classic`, not `{}`", self.amqp_queue_type));
-        }
         crate::mail::transport::check_settings(self.smtp_url.as_deref(), &self.mail_from)?;
         if self.booking_max_attempts == 0 {
             return Err("BOOKING_MAX_ATTEMPTS must be at least 1".into());
         }
-        for (name, value) in [
-            ("RATE_LIMIT_USER", &self.rate_limit_user),
-            ("RATE_LIMIT_ANONYMOUS", &self.rate_limit_anonymous),
-            ("RATE_LIMIT_AUTH", &self.rate_limit_auth),
-            ("RATE_LIMIT_LOGIN_FAILURES", &self.rate_limit_login_failures),
-            ("RATE_LIMIT_LOGIN_EMAIL", &self.rate_limit_login_email),
-        ] {
-            crate::cache::rate_limit::Limit::parse(value).map_err(|err| format!("{name}: {err}"))?;
-        }
-        if !matches!(self.read_cache.as_str(), "on" | "off") {
-            return Err(format!("READ_CACHE must be `on` or `off`, not `{}`", self.read_cache));
-        }
         if !(1..=60_000).contains(&self.read_cache_ttl_ms) {
             return Err("READ_CACHE_TTL_MS must be between 1 and 60000".into());
-        }
-        if !matches!(self.email_verification.as_str(), "on" | "off") {
-            return Err(format!("EMAIL_VERIFICATION must be `on` or `off`, not `{}`", self.email_verification));
-        }
-        if !matches!(self.rate_limits.as_str(), "on" | "off") {
-            return Err(format!("RATE_LIMITS must be `on` or `off`, not `{}`", self.rate_limits));
         }
         Ok(())
     }
@@ -252,6 +294,19 @@ pub fn redact_url(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::from("do-not-print-me-0123456789abcdef");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn switches_are_on_or_off() {
+        assert_eq!(on_off("on"), Ok(true));
+        assert_eq!(on_off("off"), Ok(false));
+        assert!(on_off("yes").is_err());
+    }
 
     #[test]
     fn redact_url_hides_the_password_only() {

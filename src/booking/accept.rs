@@ -9,6 +9,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::cache::CacheError;
 use crate::cache::bookings::{Admission, IDEMPOTENCY_TTL, KeyHorizon, PendingBooking};
 use crate::db;
 use crate::domain::event::EventStatus;
@@ -66,7 +67,7 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
         currency: Some(offer.currency.clone()),
     };
     let fingerprint = fingerprint(message.ticket_type_id, message.quantity);
-    match state.bookings.admit(&message, &fingerprint).await {
+    match admit(state, &message, &fingerprint).await {
         Ok(Admission::Admitted(horizon)) => {
             if let Some(existing) = forgotten_key(state, &message, horizon).await {
                 // Redis came back empty and took this key for new: undo that.
@@ -142,10 +143,16 @@ async fn accept_without_redis(state: &AppState, message: BookingRequested) -> Re
         return Err(ApiError::AlreadyInLine(pending));
     }
     if let Err(err) = db::bookings::insert_pending(&mut conn, &message).await {
-        return Err(if db::violated_constraint(&err) == Some(db::bookings::IDEMPOTENCY_KEY_TAKEN) {
-            key_in_flight()
-        } else {
-            err.into()
+        return Err(match db::violated_constraint(&err) {
+            Some(db::bookings::IDEMPOTENCY_KEY_TAKEN) => key_in_flight(),
+            // A concurrent request of the same user got in first.
+            Some(db::bookings::ONE_PENDING) => {
+                match db::bookings::pending_of(&mut conn, message.user_id, message.ticket_type_id).await? {
+                    Some(pending) => ApiError::AlreadyInLine(pending),
+                    None => key_in_flight(),
+                }
+            }
+            _ => err.into(),
         });
     }
     if let Err(err) = state.broker.publish_booking(&message).await {
@@ -159,6 +166,26 @@ async fn accept_without_redis(state: &AppState, message: BookingRequested) -> Re
         return Err(ApiError::Unavailable("the booking queue"));
     }
     Ok(Accepted::New(PendingBooking::from(&message)))
+}
+
+/// Redis's admission, with one correction: the place in line a user holds
+/// is given up by the worker just after its commit (and a crash in between
+/// can leave it behind for an hour), so a place whose booking PostgreSQL has
+/// decided already, or that nobody holds any more, is freed and the request
+/// admitted after all. Only then is `already_in_line` the answer.
+async fn admit(state: &AppState, message: &BookingRequested, fingerprint: &str) -> Result<Admission, CacheError> {
+    let admission = state.bookings.admit(message, fingerprint).await?;
+    let Admission::InLine(holder) = admission else { return Ok(admission) };
+    let decided = match state.db.acquire().await {
+        Ok(mut conn) => db::bookings::find(&mut conn, holder).await.ok().flatten().is_some_and(|b| b.status.is_final()),
+        Err(_) => false,
+    };
+    let vanished = !decided && matches!(state.bookings.pending(holder).await, Ok(None));
+    if !(decided || vanished) {
+        return Ok(admission);
+    }
+    state.bookings.leave_line(message.user_id, message.ticket_type_id, holder).await?;
+    state.bookings.admit(message, fingerprint).await
 }
 
 /// While Redis may be missing keys it once held (it came back empty less

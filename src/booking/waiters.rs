@@ -28,6 +28,8 @@ use crate::db::bookings::FINAL_CHANNEL;
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Waiters re-read this often while announcements cannot be received.
 pub const RECHECK: Duration = Duration::from_secs(1);
+/// And this often while they can: a safety net, not the way they learn.
+pub const SAFETY_RECHECK: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Waiters {
@@ -55,10 +57,11 @@ impl Waiters {
         self.count.load(Ordering::Relaxed)
     }
 
-    /// How long a waiter may sleep before reading again: until its deadline
-    /// while announcements arrive, else [`RECHECK`].
+    /// How long a waiter may sleep before reading again: while announcements
+    /// arrive, [`SAFETY_RECHECK`] at most (should one ever be lost some way
+    /// not foreseen here), else [`RECHECK`].
     pub fn sleep_for(&self, left: Duration) -> Duration {
-        if self.listening.load(Ordering::Relaxed) { left } else { RECHECK.min(left) }
+        if self.listening.load(Ordering::Relaxed) { SAFETY_RECHECK.min(left) } else { RECHECK.min(left) }
     }
 }
 
@@ -82,18 +85,30 @@ impl Waiters {
                         () = tokio::time::sleep(RECHECK) => continue,
                     }
                 };
-                // Listening again: whoever waits may have missed announcements
+                // Listening (again): whoever waits may have missed announcements
                 // meanwhile; each reads once more, then sleeps until announced.
+                let wake_all = || waiting.lock().expect("waiters poisoned").values().for_each(|s| s.notify_waiters());
                 listening.store(true, Ordering::Relaxed);
-                waiting.lock().expect("waiters poisoned").values().for_each(|signal| signal.notify_waiters());
+                wake_all();
                 loop {
+                    // `try_recv`, not `recv`: the latter reconnects by itself and
+                    // loses, unsaid, what was announced while it was away.
                     let notification = tokio::select! {
                         () = shutdown.cancelled() => return,
-                        notification = listener.recv() => notification,
+                        notification = listener.try_recv() => notification,
                     };
-                    let Ok(notification) = notification else {
-                        listening.store(false, Ordering::Relaxed);
-                        break;
+                    let notification = match notification {
+                        Ok(Some(notification)) => notification,
+                        // The connection dropped; the next call reconnects.
+                        // Announcements may have been lost meanwhile.
+                        Ok(None) => {
+                            wake_all();
+                            continue;
+                        }
+                        Err(_) => {
+                            listening.store(false, Ordering::Relaxed);
+                            break;
+                        }
                     };
                     let mut waiting = waiting.lock().expect("waiters poisoned");
                     if waiting.is_empty() {

@@ -217,6 +217,19 @@ impl BookingCache {
         }
     }
 
+    /// Gives up `user_id`'s place in line for the ticket type if it is still
+    /// held by `booking_id` (decided, or left behind by a crash).
+    pub async fn leave_line(&self, user_id: Uuid, ticket_type_id: Uuid, booking_id: Uuid) -> Result<(), CacheError> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("EVAL")
+            .arg(LEAVE_LINE)
+            .arg(1)
+            .arg(self.in_line_key(user_id, ticket_type_id))
+            .arg(booking_id.to_string())
+            .ignore();
+        self.redis.query(&pipe).await
+    }
+
     /// The key's booking is now safely in the queue.
     pub async fn mark_accepted(&self, message: &BookingRequested, fingerprint: &str) -> Result<(), CacheError> {
         self.remember_key(message, message.booking_id, fingerprint).await

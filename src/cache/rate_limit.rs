@@ -90,6 +90,26 @@ impl RateLimiter {
         self.run(key, limit, "peek").await
     }
 
+    /// Gives `key` its whole quota back.
+    pub async fn reset(&self, key: &str) -> Result<(), CacheError> {
+        self.redis.query(redis::pipe().cmd("DEL").arg(self.redis.key(&format!("rate:{key}"))).ignore()).await
+    }
+
+    /// Remembers `member` in the set `set` for `ttl` (renewed on each call).
+    pub async fn remember(&self, set: &str, member: &str, ttl: std::time::Duration) -> Result<(), CacheError> {
+        let key = self.redis.key(&format!("known:{set}"));
+        let mut pipe = redis::pipe();
+        pipe.cmd("SADD").arg(&key).arg(member).ignore();
+        pipe.cmd("EXPIRE").arg(&key).arg(ttl.as_secs()).ignore();
+        self.redis.query(&pipe).await
+    }
+
+    pub async fn is_remembered(&self, set: &str, member: &str) -> Result<bool, CacheError> {
+        let key = self.redis.key(&format!("known:{set}"));
+        let (known,): (bool,) = self.redis.query(redis::pipe().cmd("SISMEMBER").arg(key).arg(member)).await?;
+        Ok(known)
+    }
+
     async fn run(&self, key: &str, limit: Limit, mode: &str) -> Result<Decision, CacheError> {
         let mut invocation = self.script.prepare_invoke();
         invocation

@@ -225,6 +225,9 @@ impl LockedTicketType {
     }
 }
 
+/// At most one pending row per user and ticket type.
+pub const ONE_PENDING: &str = "bookings_one_pending";
+
 /// The user's booking request in line for the ticket type, as PostgreSQL
 /// knows it (accepted while Redis was down).
 pub async fn pending_of(

@@ -166,7 +166,9 @@ pub async fn retry_waiting_now(conn: &mut PgConnection) -> Result<u64, sqlx::Err
 }
 
 pub async fn mark_failed(conn: &mut PgConnection, row: &OutboxRow, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("UPDATE outbox SET status = 'failed', last_error = $3 WHERE {STILL_MINE}"))
+    // A verification link that could not be sent is dead: its token goes too
+    // (`retry-failed` sends such a row again; the user asks for a new link).
+    sqlx::query(&format!("UPDATE outbox SET status = 'failed', last_error = $3, secret = NULL WHERE {STILL_MINE}"))
         .bind(row.id)
         .bind(row.attempts)
         .bind(error)

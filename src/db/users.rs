@@ -70,6 +70,20 @@ pub async fn add_verification(
     Ok(())
 }
 
+/// Verification links made for `user_id` in the last hour and the last day,
+/// with the user's row locked (so two resends cannot both pass a limit).
+pub async fn links_sent(conn: &mut PgConnection, user_id: Uuid) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE").bind(user_id).execute(&mut *conn).await?;
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE created_at > now() - interval '1 hour'),
+                count(*) FILTER (WHERE created_at > now() - interval '1 day')
+         FROM email_verifications WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(conn)
+    .await
+}
+
 /// Uses a verification link: marks it used and its user verified. `None`
 /// when the token is unknown, used or expired.
 pub async fn verify(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Option<UserRow>, sqlx::Error> {

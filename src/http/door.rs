@@ -2,6 +2,8 @@
 //! (CSV, sent page by page) and the sales figures.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -118,6 +120,7 @@ const CSV_HEADER: &str = "ticket_code,ticket_type,attendee_name,attendee_email,b
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The caller already has two downloads running (`rate_limited`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Too many downloads running in this process (`unavailable`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<Response> {
     {
@@ -125,43 +128,57 @@ pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id
         organizer_event(&mut conn, id, user).await?;
     }
     let slot = state.exports.start(user.id)?;
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(2);
+    let complete = Arc::new(AtomicBool::new(false));
+    let done = complete.clone();
     tokio::spawn(async move {
         let _slot = slot;
-        let deadline = tokio::time::Instant::now() + export::DEADLINE;
+        let deadline = tokio::time::Instant::now() + state.exports.deadline;
         let mut chunk = String::from(CSV_HEADER);
         let mut after = None;
         loop {
-            let page = {
-                let _turn = state.exports.read_turn().await;
-                db::attendees_page(&state.db, id, after.as_ref(), export::PAGE_ROWS).await
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Ok(turn) = tokio::time::timeout(left, state.exports.read_turn()).await else {
+                tracing::warn!(event.id = %id, "attendee list cut off: its deadline passed");
+                return;
             };
-            let rows = match page {
+            let rows = match db::attendees_page(&state.db, id, after.as_ref(), export::PAGE_ROWS).await {
                 Ok(rows) => rows,
                 Err(err) => {
                     tracing::error!(error = %err, "attendee list failed mid-stream");
-                    let _ = sender.send(Err(std::io::Error::other(err))).await;
                     return;
                 }
             };
+            drop(turn);
             rows.iter().for_each(|row| chunk.push_str(&attendee_record(row)));
             let last_page = rows.len() < export::PAGE_ROWS as usize;
             after = rows.last().map(AttendeeRow::cursor);
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            // The client went away, stopped reading, or took too long: stop.
-            let sent =
-                sender.send_timeout(Ok(Bytes::from(std::mem::take(&mut chunk))), export::STALLED_CLIENT.min(left));
-            if sent.await.is_err() || last_page {
+            // The client went away, stopped reading, or took too long: stop
+            // (the body then ends with an error, see below).
+            let sent = sender.send_timeout(Bytes::from(std::mem::take(&mut chunk)), export::STALLED_CLIENT.min(left));
+            if sent.await.is_err() {
+                tracing::warn!(event.id = %id, "attendee list cut off: the client stopped reading, or its deadline passed");
                 return;
             }
-            if left.is_zero() {
-                let _ = sender.try_send(Err(std::io::Error::other("the download took longer than its deadline")));
+            if last_page {
+                done.store(true, Ordering::Release);
                 return;
             }
         }
     });
-    let body = Body::from_stream(futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|item| (item, receiver))
+    // A list that was cut short must not look complete: unless the last page
+    // went out, the body ends with an error (no closing chunk).
+    let body = Body::from_stream(futures::stream::unfold(Some(receiver), move |receiver| {
+        let complete = complete.clone();
+        async move {
+            let mut receiver = receiver?;
+            match receiver.recv().await {
+                Some(chunk) => Some((Ok(chunk), Some(receiver))),
+                None if complete.load(Ordering::Acquire) => None,
+                None => Some((Err(std::io::Error::other("the attendee list was cut off")), None)),
+            }
+        }
     }));
     let disposition = format!("attachment; filename=\"attendees-{id}.csv\"");
     Ok((

@@ -17,7 +17,8 @@ pub struct Health {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ok` when every part answers, else `degraded`.
+    /// `ok` when every part answers, `busy` when PostgreSQL's pool is full
+    /// (still ready), else `degraded`.
     pub status: &'static str,
     /// `ok`, `busy` (every connection of the pool in use), or `error`; the
     /// cause goes to the log, not to whoever asks.
@@ -73,9 +74,16 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Re
             "error"
         }
     };
-    let ready = [postgres, redis, rabbitmq].iter().all(|s| *s == "ok");
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, axum::Json(Readiness { status: if ready { "ok" } else { "degraded" }, postgres, redis, rabbitmq }))
+    // A full pool still serves (slower): taking every replica out of a load
+    // balancer in the middle of a sale would serve nobody.
+    let parts = [postgres, redis, rabbitmq];
+    let ready = parts.iter().all(|s| *s == "ok" || *s == "busy");
+    let (status, word) = match (ready, parts.iter().all(|s| *s == "ok")) {
+        (true, true) => (StatusCode::OK, "ok"),
+        (true, false) => (StatusCode::OK, "busy"),
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "degraded"),
+    };
+    (status, axum::Json(Readiness { status: word, postgres, redis, rabbitmq }))
 }
 
 /// Every connection the pool may open is open and in use: PostgreSQL is up,

@@ -29,17 +29,15 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The limits of a validated config.
     pub fn from_config(config: &Config) -> Self {
-        let parse = |raw: &str| Limit::parse(raw).expect("validated at start");
         Self {
-            enabled: config.rate_limits == "on",
+            enabled: config.rate_limits,
             trust_proxy_headers: config.trust_proxy_headers,
-            user: parse(&config.rate_limit_user),
-            anonymous: parse(&config.rate_limit_anonymous),
-            auth: parse(&config.rate_limit_auth),
-            login_failures: parse(&config.rate_limit_login_failures),
-            login_email: parse(&config.rate_limit_login_email),
+            user: config.rate_limit_user,
+            anonymous: config.rate_limit_anonymous,
+            auth: config.rate_limit_auth,
+            login_failures: config.rate_limit_login_failures,
+            login_email: config.rate_limit_login_email,
         }
     }
 }
@@ -78,54 +76,92 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
     }
 }
 
-/// The failed-login limits of one attempt: per (account, client address) —
-/// past it that address's attempts on that account are refused without a
-/// password check — and per account from all addresses, a ceiling past which
-/// a wrong password answers 429 while the right one still signs in. Only
-/// failures count, so nobody can lock an owner out by guessing, and the keys
-/// name a digest of the address, not the raw (unvalidated, up to 64 KiB) field.
+/// The limits of one login attempt, so that guessing is bounded and the
+/// owner is never locked out by someone else's guesses:
+/// - per (account, client network): attempts are counted before the
+///   password is checked (parallel guesses cannot slip past), and a
+///   successful sign-in gives the quota back; an IPv6 client counts by its
+///   /64, which one customer usually holds whole;
+/// - per account, from everywhere: failures are counted; past the ceiling,
+///   attempts are refused without a password check unless they come from a
+///   network this account signed in from before (remembered 90 days). Past
+///   it a stranger's right guess and wrong guess look the same.
+///
+/// The keys name a digest of the address, never the raw (unvalidated, up to
+/// 64 KiB) field.
 pub struct LoginFailures {
     pair: String,
     account: String,
+    network: String,
 }
+
+/// How long a network an account signed in from is remembered.
+const KNOWN_NETWORK_TTL: std::time::Duration = std::time::Duration::from_secs(90 * 24 * 3600);
 
 impl LoginFailures {
     pub fn new(email: &str, client_ip: &str) -> Self {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(email.trim().to_lowercase().as_bytes());
         let account: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        Self { pair: format!("login-fail:{account}:{client_ip}"), account: format!("login-fail:{account}") }
+        let network = network_of(client_ip);
+        Self { pair: format!("login-fail:{account}:{network}"), account: format!("login-fail:{account}"), network }
     }
 
-    /// 429 when this address has used up its failures on this account.
+    /// Before the password is checked: counts the attempt; 429 when this
+    /// network has used up its attempts on this account, or the account its
+    /// failures and this network is not one it signed in from.
     pub async fn check(&self, state: &AppState) -> Result<(), ApiError> {
         if !state.limits.enabled {
             return Ok(());
         }
-        match state.limiter.peek(&self.pair, state.limits.login_failures).await {
-            Ok(decision) if !decision.allowed => Err(ApiError::RateLimited { retry_after: decision.retry_after_secs }),
-            Ok(_) => Ok(()),
-            Err(err) => {
-                state.metrics.redis_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %err, "login limit not enforced: Redis unavailable");
-                Ok(())
+        if let Some(decision) = check(state, &self.pair, state.limits.login_failures).await {
+            if !decision.allowed {
+                return Err(ApiError::RateLimited { retry_after: decision.retry_after_secs });
             }
+        }
+        let Ok(decision) = state.limiter.peek(&self.account, state.limits.login_email).await else {
+            return Ok(()); // Redis away: fail open, as every limit does
+        };
+        if !decision.allowed && !state.limiter.is_remembered(&self.account, &self.network).await.unwrap_or(false) {
+            tracing::warn!("failed logins on one account passed the ceiling; refusing unknown networks");
+            return Err(ApiError::RateLimited { retry_after: decision.retry_after_secs });
+        }
+        Ok(())
+    }
+
+    /// The password was right: this network's quota comes back, and it is
+    /// remembered as one the account signs in from.
+    pub async fn succeeded(&self, state: &AppState) {
+        if !state.limits.enabled {
+            return;
+        }
+        let reset = state.limiter.reset(&self.pair).await;
+        let remembered = state.limiter.remember(&self.account, &self.network, KNOWN_NETWORK_TTL).await;
+        if let Err(err) = reset.and(remembered) {
+            state.metrics.redis_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %err, "could not record a successful login for the limits");
         }
     }
 
-    /// Counts a failed attempt; the answer to give it.
+    /// The password was wrong: counts the failure against the account.
     pub async fn failed(&self, state: &AppState) -> ApiError {
-        if !state.limits.enabled {
-            return ApiError::InvalidCredentials;
+        if state.limits.enabled {
+            check(state, &self.account, state.limits.login_email).await;
         }
-        check(state, &self.pair, state.limits.login_failures).await;
-        match check(state, &self.account, state.limits.login_email).await {
-            Some(decision) if !decision.allowed => {
-                tracing::warn!("failed logins on one account from many addresses passed the ceiling");
-                ApiError::RateLimited { retry_after: decision.retry_after_secs }
-            }
-            _ => ApiError::InvalidCredentials,
+        ApiError::InvalidCredentials
+    }
+}
+
+/// The network a client counts as for login limits: its IPv4 address, or
+/// its IPv6 /64.
+fn network_of(client_ip: &str) -> String {
+    match client_ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
+        Ok(IpAddr::V6(v6)) => v6.to_ipv4_mapped().map_or_else(|| client_ip.to_owned(), |v4| v4.to_string()),
+        _ => client_ip.to_owned(),
     }
 }
 
@@ -177,6 +213,15 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, trust_proxy_headers:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_counts_by_its_64_and_an_ipv4_one_by_its_address() {
+        assert_eq!(network_of("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(network_of("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_eq!(network_of("203.0.113.7"), "203.0.113.7");
+        assert_eq!(network_of("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(network_of("unknown"), "unknown");
+    }
 
     #[test]
     fn forwarded_addresses_count_only_behind_a_trusted_proxy() {

@@ -144,6 +144,10 @@ async fn deliver(
             Err(_) => return,
         },
         (None, Some(user_id), Some(token)) => match render::load_account(&mut conn, user_id).await {
+            Ok(Some(account)) if account.verified => {
+                let _ = outbox::mark_skipped(&mut conn, row, "the address is verified already").await;
+                return;
+            }
             Ok(Some(account)) => templates.verification(row, &account, token, envelope),
             Ok(None) => Err(anyhow::anyhow!("the account no longer exists")),
             Err(_) => return,

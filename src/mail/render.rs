@@ -36,16 +36,20 @@ pub struct BookingMail {
 /// At most this many QR codes travel in a confirmation as images.
 pub const INLINE_QR_MAX: usize = 10;
 
-/// What an email about an account shows.
+/// What an email about an account needs. Not its name: anyone can register
+/// anyone's address, so the verification email carries no text a stranger wrote.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountMail {
     pub email: String,
-    pub name: String,
+    pub verified: bool,
 }
 
 /// The account an email is about; `None` if it no longer exists.
 pub async fn load_account(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<AccountMail>, sqlx::Error> {
-    sqlx::query_as("SELECT email, name FROM users WHERE id = $1").bind(user_id).fetch_optional(conn).await
+    sqlx::query_as("SELECT email, email_verified_at IS NOT NULL AS verified FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// The booking, its buyer, event and tickets; `None` if the booking or its
@@ -150,13 +154,12 @@ impl Templates {
         envelope: &Envelope<'_>,
     ) -> anyhow::Result<Message> {
         let data = context! {
-            name => account.name,
             link => format!("{}/verify?token={token}", envelope.public_url.trim_end_matches('/')),
             hours => crate::auth::verification::VALID_FOR.as_secs() / 3600,
         };
         let text = self.env.get_template("email_verification.txt")?.render(&data)?;
         let html = self.env.get_template("email_verification.html")?.render(&data)?;
-        let to = Mailbox::new(Some(account.name.clone()), account.email.parse()?);
+        let to = Mailbox::new(None, account.email.parse()?);
         Ok(builder(row, envelope, to, "Confirm your email address".to_owned()).multipart(
             MultiPart::alternative().singlepart(SinglePart::plain(text)).singlepart(SinglePart::html(html)),
         )?)

@@ -25,6 +25,8 @@ use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptio
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
+use crate::config::QueueType;
+
 /// Delay before attempt n+1, by attempt n (the last repeats).
 pub const RETRY_DELAYS_SECS: [u32; 4] = [1, 5, 30, 120];
 
@@ -36,19 +38,19 @@ const DELIVERY_LIMIT: u32 = 20;
 pub struct Topology {
     prefix: String,
     /// `quorum` in production; see `AMQP_QUEUE_TYPE`.
-    durable_type: String,
+    durable_type: QueueType,
     /// Queues vanish after this long unused (tests only; unset in production).
     expires_ms: Option<u32>,
 }
 
 impl Topology {
-    pub fn new(prefix: &str, durable_type: &str, expires_ms: Option<u32>) -> Self {
-        Self { prefix: prefix.to_owned(), durable_type: durable_type.to_owned(), expires_ms }
+    pub fn new(prefix: &str, durable_type: QueueType, expires_ms: Option<u32>) -> Self {
+        Self { prefix: prefix.to_owned(), durable_type, expires_ms }
     }
 
     /// The topology a configuration asks for.
     pub fn from_config(config: &crate::config::Config) -> Self {
-        Self::new(&config.amqp_queue_prefix, &config.amqp_queue_type, config.amqp_queue_expires_ms)
+        Self::new(&config.amqp_queue_prefix, config.amqp_queue_type, config.amqp_queue_expires_ms)
     }
 
     pub fn exchange(&self) -> String {
@@ -110,19 +112,19 @@ impl Topology {
             self.bind(channel, &queue, &self.retry_exchange(), &format!("{delay}s")).await?;
         }
 
-        self.declare_queue(channel, &self.dead_queue(), self.arguments(&self.durable_type)).await?;
+        self.declare_queue(channel, &self.dead_queue(), self.arguments(self.durable_type)).await?;
         self.bind(channel, &self.dead_queue(), &self.dead_exchange(), "").await?;
         Ok(())
     }
 
     fn is_quorum(&self) -> bool {
-        self.durable_type == "quorum"
+        self.durable_type == QueueType::Quorum
     }
 
     /// Arguments of a queue that dead-letters: quorum queues must be told to
     /// do it safely.
     fn durable(&self) -> FieldTable {
-        let mut args = self.arguments(&self.durable_type);
+        let mut args = self.arguments(self.durable_type);
         if self.is_quorum() {
             args.insert("x-dead-letter-strategy".into(), AMQPValue::LongString("at-least-once".into()));
             args.insert("x-overflow".into(), AMQPValue::LongString("reject-publish".into()));
@@ -130,9 +132,9 @@ impl Topology {
         args
     }
 
-    fn arguments(&self, queue_type: &str) -> FieldTable {
+    fn arguments(&self, queue_type: QueueType) -> FieldTable {
         let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), AMQPValue::LongString(queue_type.into()));
+        args.insert("x-queue-type".into(), AMQPValue::LongString(queue_type.as_str().into()));
         if let Some(expires) = self.expires_ms {
             args.insert("x-expires".into(), AMQPValue::LongUInt(expires));
         }

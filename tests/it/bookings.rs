@@ -492,7 +492,7 @@ async fn a_worker_process_killed_mid_sale_loses_nothing_and_applies_nothing_twic
             .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
             .env("AMQP_QUEUE_PREFIX", &config.amqp_queue_prefix)
             .env("AMQP_QUEUE_EXPIRES_MS", "300000")
-            .env("AMQP_QUEUE_TYPE", &config.amqp_queue_type)
+            .env("AMQP_QUEUE_TYPE", config.amqp_queue_type.as_str())
             .env("WORKER_BATCH_SIZE", "20")
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
@@ -527,7 +527,7 @@ async fn a_worker_process_killed_mid_sale_loses_nothing_and_applies_nothing_twic
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn by_default_the_booking_and_dead_letter_queues_are_quorum_queues() {
     let mut config = test_config(&[]);
-    config.amqp_queue_type = "quorum".into();
+    config.amqp_queue_type = boxoffice::config::QueueType::Quorum;
     let app = spawn_app_with(config).await;
     let connection = app.state.broker.connection().unwrap();
     let topology = app.state.broker.topology();
@@ -818,4 +818,66 @@ async fn a_buyer_has_one_place_in_line_per_ticket_type_and_no_more_seats_than_th
     assert_eq!(lifted.body["max_per_buyer"], json!(null));
     app.book_final(&buyer, &limited, 2).await;
     assert_eq!(app.check_invariants(&limited).await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_listening_connection_drops_waiters_read_again_and_still_hear_the_decision() {
+    let config = test_config(&[]);
+    let app = spawn_api_with(config.clone()).await; // no worker yet
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 5, 5).await;
+    let reply = app.book(&buyer, &tt, 1, None).await;
+    let path = format!("/api/v1/bookings/{}?wait=30", reply.body["id"].as_str().unwrap());
+    eventually(Duration::from_secs(10), "the API listens for decisions", || async {
+        app.state.waiters.is_listening().then_some(())
+    })
+    .await;
+    let rereads = || app.state.waiters.rereads.load(std::sync::atomic::Ordering::Relaxed);
+    let waiting = app.get(&path, Some(&buyer));
+    let meanwhile = async {
+        eventually(Duration::from_secs(10), "one waiter", || async {
+            (app.state.waiters.waiting() == 1).then_some(())
+        })
+        .await;
+        // The listening connection is cut (a restart, a pooler, an operator):
+        // announcements made meanwhile are lost, so the waiter must look again.
+        let ended: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = current_database() AND query LIKE 'LISTEN%') AS t",
+        )
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+        assert_eq!(ended, 1, "the listener's connection");
+        // Well before its 30 s (and the 10 s safety net): woken by the reconnect.
+        eventually(Duration::from_secs(8), "the waiter read again after the drop", || async {
+            (rereads() >= 1).then_some(())
+        })
+        .await;
+        app.spawn_worker(AppState::connect(config.clone()).await.unwrap());
+    };
+    let (decided, ()) = tokio::join!(waiting, meanwhile);
+    assert_eq!(decided.body["status"], "confirmed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_place_in_line_left_behind_does_not_lock_a_buyer_out() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 10, 2).await;
+    let user = app.get("/api/v1/me", Some(&buyer)).await.body["id"].as_str().unwrap().to_owned();
+    let decided = app.book_final(&buyer, &tt, 1).await;
+    let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let place = format!("{}in-line:{user}:{tt}", app.state.config.redis_key_prefix);
+    // As if the worker died between its commit and giving the place up, or
+    // the booking holding it vanished: neither may keep the buyer out.
+    for holder in [decided, Uuid::now_v7()] {
+        let _: () = redis::cmd("SET").arg(&place).arg(holder.to_string()).query_async(&mut redis).await.unwrap();
+        let reply = app.book(&buyer, &tt, 1, None).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
+        app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    }
 }

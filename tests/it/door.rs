@@ -384,3 +384,38 @@ async fn attendee_lists_nobody_reads_leave_the_database_to_everyone_else() {
     assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
     drop(stalled);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attendee_list_cut_off_by_its_deadline_ends_with_an_error_not_as_if_complete() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::test_config(&["--export-deadline-secs", "1"])).await;
+    let (organizer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let (booking, _) = confirmed_codes(&app, &organizer, &tt, 1).await;
+    sqlx::query(
+        "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id)
+         SELECT 'T' || lpad(i::text, 25, '0'), b.id, b.event_id, b.ticket_type_id
+         FROM bookings b, generate_series(1, 50000) AS i WHERE b.id = $1::uuid",
+    )
+    .bind(&booking)
+    .execute(app.db())
+    .await
+    .unwrap();
+    let stream = unread_download(&app, &organizer, event["id"].as_str().unwrap()).await;
+    // The client reads nothing until the deadline has passed, then everything.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut stream = stream.into_std().unwrap();
+    let received = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        stream.set_nonblocking(false).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut received = Vec::new();
+        let _ = stream.read_to_end(&mut received);
+        received
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{}", &text[..text.len().min(200)]);
+    assert!(text.lines().count() < 50_000, "cut off before the end");
+    assert!(!text.ends_with("\r\n0\r\n\r\n"), "no closing chunk: the client can tell the list is incomplete");
+}

@@ -54,6 +54,8 @@ async fn a_new_account_books_only_after_following_the_emailed_link() {
 
     let mail = emails_to(&sink, &email, 1).await;
     assert_eq!(mail[0].header("Subject").unwrap(), "Confirm your email address");
+    // Anyone can register anyone's address: no text a stranger wrote goes out.
+    assert!(!mail[0].data.contains("Test User"), "the name given at registration is not in it");
     let link = link_token(&mail[0]);
     assert_eq!(link.len(), 43, "256 random bits: {link}");
     let stored: Vec<Vec<u8>> =
@@ -99,8 +101,18 @@ async fn links_expire_resends_are_limited_and_a_verified_address_needs_none() {
         statuses,
         [StatusCode::ACCEPTED, StatusCode::ACCEPTED, StatusCode::ACCEPTED, StatusCode::TOO_MANY_REQUESTS]
     );
-    let mail = emails_to(&sink, &email, 4).await;
-    let newest = link_token(&mail[3]);
+    // An hour later: two more, then the day is full (six links in all).
+    sqlx::query("UPDATE email_verifications SET created_at = now() - interval '2 hours'")
+        .execute(app.db())
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(resend().await.status);
+    }
+    assert_eq!(statuses, [StatusCode::ACCEPTED, StatusCode::ACCEPTED, StatusCode::TOO_MANY_REQUESTS]);
+    let mail = emails_to(&sink, &email, 6).await;
+    let newest = link_token(&mail[5]);
     assert_ne!(newest, first);
     let verified = app.post("/api/v1/auth/verify", None, json!({"token": newest})).await;
     assert_eq!(verified.status, StatusCode::OK, "{verified:?}");
