@@ -4,13 +4,13 @@
 
 /// Shared state of a running API and its start/stop.
 pub mod app;
-/// Cryptography of accounts: password hashing and access tokens.
+/// Cryptography of accounts: password hashing, access and refresh tokens, verification links.
 pub mod auth;
-/// The life of a booking: accepted, allocated, cancelled.
+/// The life of a booking: accepted, allocated, cancelled; who may book; long-poll waiters.
 pub mod booking;
 /// Redis: revoked sessions, idempotency keys, pending bookings, sold-out flags.
 pub mod cache;
-/// Subcommands (`serve`, `api`, `worker`, `migrate`, `dlq`) and process start-up.
+/// Subcommands (`serve`, `api`, `worker`, `migrate`, `dlq`, `outbox`) and process start-up.
 pub mod cli;
 /// Settings from environment and flags.
 pub mod config;
@@ -32,5 +32,5 @@ pub mod qr;
 pub mod queue;
 /// Logging.
 pub mod telemetry;
-/// The booking consumer: batches from the queue, retries, dead letters.
+/// The booking consumer: batches from the queue, retries, dead letters; housekeeping.
 pub mod worker;

@@ -186,7 +186,8 @@ async fn rabbitmq(state: &AppState, args: &Args) -> anyhow::Result<f64> {
     arguments.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
     setup.queue_declare(&name, QueueDeclareOptions { durable: true, ..Default::default() }, arguments).await?;
     // The same size as a booking request.
-    let payload = serde_json::to_vec(&direct::requests(Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), 1, 1)[0])?;
+    let request = &direct::requests(Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), 1, 1)[0];
+    let payload = serde_json::to_vec(&boxoffice::queue::BookingRequested::from(request))?;
     let mut channels = Vec::new();
     for _ in 0..args.channels.max(1) {
         channels.push((queue::confirm_channel(&connection).await?, Arc::new(Semaphore::new(args.in_flight.max(1)))));

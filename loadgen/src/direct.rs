@@ -3,8 +3,8 @@
 
 use boxoffice::app::AppState;
 use boxoffice::db;
+use boxoffice::domain::booking::AcceptedRequest;
 use boxoffice::domain::event::{EventStatus, Schedule};
-use boxoffice::queue::BookingRequested;
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -40,9 +40,9 @@ pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow
 }
 
 /// `count` booking requests for a ticket type, as the API would publish them.
-pub fn requests(user: Uuid, event: Uuid, tt: Uuid, quantity: i32, count: usize) -> Vec<BookingRequested> {
+pub fn requests(user: Uuid, event: Uuid, tt: Uuid, quantity: i32, count: usize) -> Vec<AcceptedRequest> {
     (0..count)
-        .map(|_| BookingRequested {
+        .map(|_| AcceptedRequest {
             booking_id: Uuid::now_v7(),
             user_id: user,
             event_id: event,

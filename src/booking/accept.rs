@@ -12,9 +12,9 @@ use crate::app::AppState;
 use crate::cache::CacheError;
 use crate::cache::bookings::{Admission, IDEMPOTENCY_TTL, KeyHorizon, PendingBooking};
 use crate::db;
+use crate::domain::booking::AcceptedRequest;
 use crate::domain::event::EventStatus;
 use crate::error::ApiError;
-use crate::queue::BookingRequested;
 
 /// A booking request as it reaches the accept path, already well-formed.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
         return Err(ApiError::field("quantity", format!("must be between 1 and {max} for this ticket type")));
     }
 
-    let message = BookingRequested {
+    let message = AcceptedRequest {
         booking_id: Uuid::now_v7(),
         user_id: request.user_id,
         event_id: offer.event_id,
@@ -131,7 +131,7 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
 
 /// Redis is down: the pending row goes to PostgreSQL instead, where the
 /// unique (user, key) constraint is the idempotency check.
-async fn accept_without_redis(state: &AppState, message: BookingRequested) -> Result<Accepted, ApiError> {
+async fn accept_without_redis(state: &AppState, message: AcceptedRequest) -> Result<Accepted, ApiError> {
     let mut conn = state.db.acquire().await?;
     if let Some(key) = &message.idempotency_key {
         if let Some(existing) = db::bookings::find_by_key(&mut conn, message.user_id, key).await? {
@@ -173,7 +173,7 @@ async fn accept_without_redis(state: &AppState, message: BookingRequested) -> Re
 /// can leave it behind for an hour), so a place whose booking PostgreSQL has
 /// decided already, or that nobody holds any more, is freed and the request
 /// admitted after all. Only then is `already_in_line` the answer.
-async fn admit(state: &AppState, message: &BookingRequested, fingerprint: &str) -> Result<Admission, CacheError> {
+async fn admit(state: &AppState, message: &AcceptedRequest, fingerprint: &str) -> Result<Admission, CacheError> {
     let admission = state.bookings.admit(message, fingerprint).await?;
     let Admission::InLine(holder) = admission else { return Ok(admission) };
     let decided = match state.db.acquire().await {
@@ -195,7 +195,7 @@ async fn admit(state: &AppState, message: &BookingRequested, fingerprint: &str) 
 /// `duplicate_request` rejection: bookings keep flowing without PostgreSQL.
 async fn forgotten_key(
     state: &AppState,
-    message: &BookingRequested,
+    message: &AcceptedRequest,
     horizon: KeyHorizon,
 ) -> Option<db::bookings::BookingRow> {
     let key = message.idempotency_key.as_deref()?;
@@ -233,7 +233,7 @@ fn fingerprint(ticket_type_id: Uuid, quantity: i32) -> String {
 /// Redis learns the key again so the next replay needs no look-up.
 async fn replay_forgotten(
     state: &AppState,
-    message: &BookingRequested,
+    message: &AcceptedRequest,
     fingerprint_of_request: &str,
     existing: &db::bookings::BookingRow,
 ) -> Result<Accepted, ApiError> {

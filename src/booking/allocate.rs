@@ -14,9 +14,9 @@ use uuid::Uuid;
 
 use crate::cache::bookings::PendingBooking;
 use crate::db::bookings::{self as db, NewTickets, Outcomes};
+use crate::domain::booking::AcceptedRequest;
 use crate::domain::booking::{self, Availability, BookingStatus, Decision, Inventory, Reason, SeatRequest};
 use crate::domain::event::EventStatus;
-use crate::queue::BookingRequested;
 
 /// What one committed batch did.
 #[derive(Debug, Default)]
@@ -33,7 +33,7 @@ pub struct BatchOutcome {
     pub seats_confirmed: i64,
 }
 
-pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Result<BatchOutcome, sqlx::Error> {
+pub async fn allocate_batch(pool: &PgPool, requests: &[AcceptedRequest]) -> Result<BatchOutcome, sqlx::Error> {
     let mut tx = pool.begin().await?;
     // Locks first: a copy of one of these messages being decided by another
     // worker holds the same ticket type's lock until it commits, so the
@@ -48,7 +48,7 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
 
     // The same message twice in one batch counts once.
     let mut seen = HashSet::new();
-    let fresh: Vec<&BookingRequested> =
+    let fresh: Vec<&AcceptedRequest> =
         requests.iter().filter(|r| !decided_before.contains(&r.booking_id) && seen.insert(r.booking_id)).collect();
 
     let duplicates = duplicate_keys(&mut tx, &fresh).await?;
@@ -90,7 +90,7 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
     // outside the sales window (the window is judged at acceptance, so a
     // backlog never costs a buyer who was in time), and those accepted at a
     // price that has changed since.
-    let precheck = |r: &BookingRequested| -> Option<Reason> {
+    let precheck = |r: &AcceptedRequest| -> Option<Reason> {
         if duplicates.contains(&r.booking_id) {
             return Some(Reason::DuplicateRequest);
         }
@@ -103,7 +103,7 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
             .is_some_and(|(price, currency)| price != tt.price_cents || currency != tt.currency)
             .then_some(Reason::PriceChanged)
     };
-    let (rejected_early, to_allocate): (Vec<&BookingRequested>, Vec<&BookingRequested>) =
+    let (rejected_early, to_allocate): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) =
         fresh.iter().copied().partition(|r| precheck(r).is_some());
     let seat_requests: Vec<SeatRequest> = to_allocate
         .iter()
@@ -186,9 +186,9 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[BookingRequested]) -> Res
 /// door; this is the durable backstop for when Redis did not.
 async fn duplicate_keys(
     conn: &mut sqlx::PgConnection,
-    fresh: &[&BookingRequested],
+    fresh: &[&AcceptedRequest],
 ) -> Result<HashSet<Uuid>, sqlx::Error> {
-    let keyed: Vec<&&BookingRequested> = fresh.iter().filter(|r| r.idempotency_key.is_some()).collect();
+    let keyed: Vec<&&AcceptedRequest> = fresh.iter().filter(|r| r.idempotency_key.is_some()).collect();
     if keyed.is_empty() {
         return Ok(HashSet::new());
     }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{CacheError, Redis};
-use crate::queue::BookingRequested;
+use crate::domain::booking::AcceptedRequest;
 
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 /// An Idempotency-Key reserved by a request still being accepted: short, so a
@@ -62,8 +62,8 @@ pub struct PendingBooking {
     pub accepted_at: DateTime<Utc>,
 }
 
-impl From<&BookingRequested> for PendingBooking {
-    fn from(m: &BookingRequested) -> Self {
+impl From<&AcceptedRequest> for PendingBooking {
+    fn from(m: &AcceptedRequest) -> Self {
         Self {
             id: m.booking_id,
             user_id: m.user_id,
@@ -183,7 +183,7 @@ impl BookingCache {
         Ok(raw.and_then(|r| r.parse().ok()).unwrap_or(until_ms))
     }
 
-    pub async fn admit(&self, message: &BookingRequested, fingerprint: &str) -> Result<Admission, CacheError> {
+    pub async fn admit(&self, message: &AcceptedRequest, fingerprint: &str) -> Result<Admission, CacheError> {
         let key = message.idempotency_key.as_deref();
         let record =
             IdempotencyRecord { booking_id: message.booking_id, fingerprint: fingerprint.to_owned(), accepted: false };
@@ -231,14 +231,14 @@ impl BookingCache {
     }
 
     /// The key's booking is now safely in the queue.
-    pub async fn mark_accepted(&self, message: &BookingRequested, fingerprint: &str) -> Result<(), CacheError> {
+    pub async fn mark_accepted(&self, message: &AcceptedRequest, fingerprint: &str) -> Result<(), CacheError> {
         self.remember_key(message, message.booking_id, fingerprint).await
     }
 
     /// The key of `message` points at `booking_id`, accepted.
     pub async fn remember_key(
         &self,
-        message: &BookingRequested,
+        message: &AcceptedRequest,
         booking_id: Uuid,
         fingerprint: &str,
     ) -> Result<(), CacheError> {
@@ -255,7 +255,7 @@ impl BookingCache {
     }
 
     /// Undoes [`Self::admit`] when the broker did not take the message.
-    pub async fn withdraw(&self, message: &BookingRequested) -> Result<(), CacheError> {
+    pub async fn withdraw(&self, message: &AcceptedRequest) -> Result<(), CacheError> {
         let mut pipe = redis::pipe();
         if let Some(key) = message.idempotency_key.as_deref() {
             pipe.cmd("DEL").arg(self.idempotency_key(message.user_id, key)).ignore();

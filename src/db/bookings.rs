@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::booking::AcceptedRequest;
 use crate::domain::booking::BookingStatus;
 use crate::domain::event::{EventStatus, Schedule};
-use crate::queue::BookingRequested;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BookingRow {
@@ -106,7 +106,7 @@ pub async fn tickets_of(conn: &mut PgConnection, booking_ids: &[Uuid]) -> Result
 
 /// Records an accepted booking as pending in PostgreSQL (the path taken
 /// while Redis is down); the unique key constraint is then the idempotency check.
-pub async fn insert_pending(conn: &mut PgConnection, m: &BookingRequested) -> Result<(), sqlx::Error> {
+pub async fn insert_pending(conn: &mut PgConnection, m: &AcceptedRequest) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, idempotency_key, accepted_at)
          VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
@@ -133,7 +133,7 @@ pub async fn delete_pending(conn: &mut PgConnection, id: Uuid) -> Result<(), sql
 /// broker (the confirm timed out): decided as rejected (`not_accepted`), so
 /// should the message arrive after all, the worker finds it decided and takes
 /// no seat. Its Idempotency-Key is released for the client's retry.
-pub async fn tombstone(conn: &mut PgConnection, m: &BookingRequested) -> Result<(), sqlx::Error> {
+pub async fn tombstone(conn: &mut PgConnection, m: &AcceptedRequest) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, reason, accepted_at)
          VALUES ($1, $2, $3, $4, $5, 'rejected', 'not_accepted', $6)

@@ -12,6 +12,24 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// A booking request the API accepted (answered 202) and the worker must
+/// decide. The queue carries it in a format of its own
+/// (`queue::message::BookingRequested`); nothing here depends on that.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedRequest {
+    pub booking_id: Uuid,
+    pub user_id: Uuid,
+    pub event_id: Uuid,
+    pub ticket_type_id: Uuid,
+    pub quantity: i32,
+    pub idempotency_key: Option<String>,
+    pub accepted_at: chrono::DateTime<chrono::Utc>,
+    /// The price the buyer was shown when the request was accepted (`None`
+    /// for requests from before it was recorded: not checked).
+    pub unit_price_cents: Option<i64>,
+    pub currency: Option<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BookingStatus {

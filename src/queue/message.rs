@@ -4,7 +4,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A booking request the API accepted (answered 202) and the worker must decide.
+use crate::domain::booking::AcceptedRequest;
+
+/// How an [`AcceptedRequest`] travels through the booking queue (JSON). Its
+/// own type, so the wire format can stay compatible with messages already
+/// in a queue while the domain type changes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BookingRequested {
@@ -28,3 +32,35 @@ pub struct BookingRequested {
 pub const ATTEMPTS_HEADER: &str = "x-boxoffice-attempts";
 /// Header holding the last error of a dead-lettered or retried message.
 pub const ERROR_HEADER: &str = "x-boxoffice-error";
+
+impl From<&AcceptedRequest> for BookingRequested {
+    fn from(r: &AcceptedRequest) -> Self {
+        Self {
+            booking_id: r.booking_id,
+            user_id: r.user_id,
+            event_id: r.event_id,
+            ticket_type_id: r.ticket_type_id,
+            quantity: r.quantity,
+            idempotency_key: r.idempotency_key.clone(),
+            accepted_at: r.accepted_at,
+            unit_price_cents: r.unit_price_cents,
+            currency: r.currency.clone(),
+        }
+    }
+}
+
+impl From<BookingRequested> for AcceptedRequest {
+    fn from(m: BookingRequested) -> Self {
+        Self {
+            booking_id: m.booking_id,
+            user_id: m.user_id,
+            event_id: m.event_id,
+            ticket_type_id: m.ticket_type_id,
+            quantity: m.quantity,
+            idempotency_key: m.idempotency_key,
+            accepted_at: m.accepted_at,
+            unit_price_cents: m.unit_price_cents,
+            currency: m.currency,
+        }
+    }
+}

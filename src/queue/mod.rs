@@ -14,6 +14,8 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 pub use message::BookingRequested;
+
+use crate::domain::booking::AcceptedRequest;
 pub use topology::Topology;
 
 const RECONNECT_MIN: Duration = Duration::from_millis(500);
@@ -107,9 +109,9 @@ impl Broker {
 
     /// Publishes a booking request as a persistent message and waits for the
     /// broker's confirm: `Ok` means RabbitMQ has it safely in the queue.
-    pub async fn publish_booking(&self, message: &BookingRequested) -> Result<(), PublishError> {
+    pub async fn publish_booking(&self, message: &AcceptedRequest) -> Result<(), PublishError> {
         let channel = self.publisher()?;
-        let payload = serde_json::to_vec(message).expect("a booking request serializes");
+        let payload = serde_json::to_vec(&BookingRequested::from(message)).expect("a booking request serializes");
         let properties = persistent_json(&message.booking_id.to_string(), FieldTable::default());
         let topology = &self.inner.topology;
         publish_confirmed(&channel, &topology.exchange(), topology.routing_key(), &payload, properties).await

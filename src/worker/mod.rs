@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::booking::allocate::{BatchOutcome, allocate_batch};
+use crate::domain::booking::AcceptedRequest;
 use crate::queue::message::{ATTEMPTS_HEADER, ERROR_HEADER};
 use crate::queue::{self, BookingRequested, Topology};
 
@@ -101,7 +102,7 @@ async fn handle_batch(
     if parsed.is_empty() {
         return Ok(());
     }
-    let messages: Vec<BookingRequested> = parsed.iter().map(|(_, m)| m.clone()).collect();
+    let messages: Vec<AcceptedRequest> = parsed.iter().map(|(_, m)| m.clone()).collect();
     match allocate_batch(&state.db, &messages).await {
         Ok(outcome) => {
             // Every delivery up to the last of this batch is settled: one ack for all.
@@ -134,7 +135,7 @@ async fn handle_batch(
 /// A message the worker can act on: well-formed JSON of the right shape with
 /// sane values (the API never sends anything else; a hand-made or corrupted
 /// message must not reach the database).
-fn parse(data: &[u8]) -> Result<BookingRequested, String> {
+fn parse(data: &[u8]) -> Result<AcceptedRequest, String> {
     let message: BookingRequested = serde_json::from_slice(data).map_err(|e| format!("unparseable: {e}"))?;
     if !(1..=1000).contains(&message.quantity) {
         return Err(format!("quantity {} out of range", message.quantity));
@@ -142,7 +143,7 @@ fn parse(data: &[u8]) -> Result<BookingRequested, String> {
     if message.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255 || k.contains('\0')) {
         return Err("invalid idempotency key".into());
     }
-    Ok(message)
+    Ok(message.into())
 }
 
 async fn settled(state: &AppState, outcome: &BatchOutcome) {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use boxoffice::app::AppState;
-use boxoffice::queue::BookingRequested;
+use boxoffice::domain::booking::AcceptedRequest;
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -18,8 +18,8 @@ use crate::proxy::Proxy;
 const FINAL_WITHIN: Duration = Duration::from_secs(30);
 
 /// A request for two seats, as the API would publish it.
-fn request_of_two(event: &serde_json::Value, tt: &str, user: Uuid, key: Option<&str>) -> BookingRequested {
-    BookingRequested {
+fn request_of_two(event: &serde_json::Value, tt: &str, user: Uuid, key: Option<&str>) -> AcceptedRequest {
+    AcceptedRequest {
         booking_id: Uuid::now_v7(),
         user_id: user,
         event_id: event["id"].as_str().unwrap().parse().unwrap(),
@@ -169,11 +169,14 @@ async fn a_message_delivered_twice_makes_one_booking() {
     let message = request_of_two(&event, &tt, user, None);
     app.state.broker.publish_booking(&message).await.unwrap();
     app.state.broker.publish_booking(&message).await.unwrap();
-    app.wait_final(&[message.booking_id], FINAL_WITHIN).await;
-    tokio::time::sleep(Duration::from_millis(500)).await; // let the second copy arrive too
+    // A third request behind them: once it is decided, both copies have been
+    // (one queue, one worker, batches committed in order).
+    let behind = request_of_two(&event, &tt, user, None);
+    app.state.broker.publish_booking(&behind).await.unwrap();
+    app.wait_final(&[message.booking_id, behind.booking_id], FINAL_WITHIN).await;
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings").fetch_one(app.db()).await.unwrap();
-    assert_eq!(rows, 1);
-    assert_eq!(app.check_invariants(&tt).await, 2);
+    assert_eq!(rows, 2, "one row per request, the copy made none");
+    assert_eq!(app.check_invariants(&tt).await, 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

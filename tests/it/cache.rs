@@ -128,22 +128,29 @@ async fn login_from(app: &TestApp, ip: &str, email: &str, password: &str) -> Rep
     app.send(request).await
 }
 
+/// An app that limits logins (as set) and trusts `X-Forwarded-For`.
+async fn app_limiting_logins(failures: &str, per_account: &str) -> TestApp {
+    spawn_app_with(test_config(&[
+        "--rate-limits",
+        "on",
+        "--trust-proxy-headers",
+        "--rate-limit-login-failures",
+        failures,
+        "--rate-limit-login-email",
+        per_account,
+        "--rate-limit-auth",
+        "1000/60",
+    ]))
+    .await
+}
+
 fn password_checks(app: &TestApp) -> u64 {
     app.state.metrics.password_checks.load(Ordering::Relaxed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_guesses_from_one_address_never_lock_the_owner_out_from_another() {
-    let app = spawn_app_with(test_config(&[
-        "--rate-limits",
-        "on",
-        "--trust-proxy-headers",
-        "--rate-limit-login-failures",
-        "3/900",
-        "--rate-limit-auth",
-        "1000/60",
-    ]))
-    .await;
+    let app = app_limiting_logins("3/900", "100/900").await;
     app.register("target@example.org").await;
     let mut statuses = Vec::new();
     for _ in 0..50 {
@@ -168,18 +175,7 @@ async fn wrong_guesses_from_one_address_never_lock_the_owner_out_from_another() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_ceiling_for_an_account_only_networks_it_signed_in_from_are_heard() {
-    let app = spawn_app_with(test_config(&[
-        "--rate-limits",
-        "on",
-        "--trust-proxy-headers",
-        "--rate-limit-login-failures",
-        "3/900",
-        "--rate-limit-login-email",
-        "4/900",
-        "--rate-limit-auth",
-        "1000/60",
-    ]))
-    .await;
+    let app = app_limiting_logins("3/900", "4/900").await;
     app.register("target@example.org").await;
     let home = login_from(&app, "198.51.100.20", "target@example.org", PASSWORD).await;
     assert_eq!(home.status, StatusCode::OK, "{home:?}");
@@ -201,16 +197,7 @@ async fn past_the_ceiling_for_an_account_only_networks_it_signed_in_from_are_hea
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guesses_from_one_ipv6_64_count_as_one_address_and_parallel_ones_are_counted_too() {
-    let app = spawn_app_with(test_config(&[
-        "--rate-limits",
-        "on",
-        "--trust-proxy-headers",
-        "--rate-limit-login-failures",
-        "3/900",
-        "--rate-limit-auth",
-        "1000/60",
-    ]))
-    .await;
+    let app = app_limiting_logins("3/900", "100/900").await;
     app.register("target@example.org").await;
     let ips: Vec<String> = (1..=20).map(|i| format!("2001:db8:1:2::{i:x}")).collect();
     let guesses = ips.iter().map(|ip| login_from(&app, ip, "target@example.org", "guess"));

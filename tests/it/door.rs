@@ -21,6 +21,22 @@ async fn confirmed_codes(app: &TestApp, token: &str, tt: &str, quantity: i64) ->
     (id, booking["tickets"].as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap().to_owned()).collect())
 }
 
+/// `count` more tickets on `booking`, written directly, with codes starting
+/// with `prefix` (so several bookings can have their own).
+async fn add_tickets(app: &TestApp, booking: &str, prefix: &str, count: i32) {
+    sqlx::query(
+        "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id)
+         SELECT $2 || lpad(i::text, 25, '0'), b.id, b.event_id, b.ticket_type_id
+         FROM bookings b, generate_series(1, $3) AS i WHERE b.id = $1::uuid",
+    )
+    .bind(booking)
+    .bind(prefix)
+    .bind(count)
+    .execute(app.db())
+    .await
+    .unwrap();
+}
+
 async fn scan(app: &TestApp, token: &str, event: &str, code: &str) -> crate::helpers::Reply {
     app.post(&format!("/api/v1/events/{event}/check-ins"), Some(token), json!({"code": code})).await
 }
@@ -200,16 +216,7 @@ async fn a_large_attendee_list_is_streamed_whole() {
     let (organizer, _) = app.user().await;
     let (event, tt) = app.on_sale(&organizer, 10, 4).await;
     let (booking, _) = confirmed_codes(&app, &organizer, &tt, 1).await;
-    // 20,000 more tickets on the booking, written directly.
-    sqlx::query(
-        "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id)
-         SELECT 'T' || lpad(i::text, 25, '0'), b.id, b.event_id, b.ticket_type_id
-         FROM bookings b, generate_series(1, 20000) AS i WHERE b.id = $1::uuid",
-    )
-    .bind(&booking)
-    .execute(app.db())
-    .await
-    .unwrap();
+    add_tickets(&app, &booking, "T", 20_000).await;
     let event_id = event["id"].as_str().unwrap();
     let reply = app
         .client
@@ -351,16 +358,7 @@ async fn attendee_lists_nobody_reads_leave_the_database_to_everyone_else() {
         let (event, tt) = app.on_sale(&organizer, 10, 4).await;
         let (booking, _) = confirmed_codes(&app, &organizer, &tt, 1).await;
         // More CSV than the sockets' buffers hold (about 7 MB).
-        sqlx::query(
-            "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id)
-             SELECT $2 || lpad(i::text, 25, '0'), b.id, b.event_id, b.ticket_type_id
-             FROM bookings b, generate_series(1, 50000) AS i WHERE b.id = $1::uuid",
-        )
-        .bind(&booking)
-        .bind(prefix)
-        .execute(app.db())
-        .await
-        .unwrap_or_else(|_| panic!("tickets for {booking}"));
+        add_tickets(&app, &booking, prefix, 50_000).await;
         organizers.push((organizer, event["id"].as_str().unwrap().to_owned()));
     }
     let mut stalled = Vec::new();
@@ -391,15 +389,7 @@ async fn an_attendee_list_cut_off_by_its_deadline_ends_with_an_error_not_as_if_c
     let (organizer, _) = app.user().await;
     let (event, tt) = app.on_sale(&organizer, 10, 4).await;
     let (booking, _) = confirmed_codes(&app, &organizer, &tt, 1).await;
-    sqlx::query(
-        "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id)
-         SELECT 'T' || lpad(i::text, 25, '0'), b.id, b.event_id, b.ticket_type_id
-         FROM bookings b, generate_series(1, 50000) AS i WHERE b.id = $1::uuid",
-    )
-    .bind(&booking)
-    .execute(app.db())
-    .await
-    .unwrap();
+    add_tickets(&app, &booking, "T", 50_000).await;
     let stream = unread_download(&app, &organizer, event["id"].as_str().unwrap()).await;
     // The client reads nothing until the deadline has passed, then everything.
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -35,6 +35,8 @@ struct Shared {
     refused: Mutex<HashSet<String>>,
     /// Recipients answered with a temporary 451 (greylisting).
     deferred: Mutex<HashSet<String>>,
+    /// When each of those 451s was given, and to whom.
+    deferrals: Mutex<Vec<(String, chrono::DateTime<chrono::Utc>)>>,
     /// Answer every MAIL FROM with 530 (as a server wanting a login would).
     refuse_sender: std::sync::atomic::AtomicBool,
 }
@@ -82,6 +84,12 @@ impl SmtpSink {
     /// Answers `RCPT TO` for `address` with a temporary 451 (greylisting).
     pub fn defer(&self, address: &str) {
         self.shared.deferred.lock().unwrap().insert(address.to_lowercase());
+    }
+
+    /// When `address` was put off (each try of a greylisted recipient).
+    pub fn deferrals_of(&self, address: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
+        let address = address.to_lowercase();
+        self.shared.deferrals.lock().unwrap().iter().filter(|(to, _)| *to == address).map(|(_, at)| *at).collect()
     }
 
     /// Every sender is refused with `530 Authentication required` (or accepted again).
@@ -152,6 +160,7 @@ async fn session(stream: tokio::net::TcpStream, shared: Arc<Shared>) -> std::io:
             if shared.refused.lock().unwrap().contains(&address) {
                 b"550 5.1.1 no such mailbox\r\n"
             } else if shared.deferred.lock().unwrap().contains(&address) {
+                shared.deferrals.lock().unwrap().push((address, chrono::Utc::now()));
                 b"451 4.7.1 greylisted, try again later\r\n"
             } else {
                 to.push(address);
