@@ -12,7 +12,9 @@ use crate::auth::{PasswordHasher, TokenKeys};
 use crate::booking::catalog::Catalog;
 use crate::cache::{BookingCache, Redis, Revocations};
 use crate::config::Config;
+use crate::mail::{MailSettings, MailerContext};
 use crate::queue::{Broker, Topology};
+use crate::worker::WorkerContext;
 
 /// Everything a request handler may need. One `Arc`: axum clones the state
 /// for every request (and extractor), so a clone must be a counter increment,
@@ -40,7 +42,7 @@ pub struct Services {
     pub bookings: BookingCache,
     pub catalog: Catalog,
     pub metrics: Arc<crate::metrics::Metrics>,
-    pub read_cache: crate::cache::read::ReadCache,
+    pub read_cache: crate::cache::read::ReadCache<crate::error::ApiError>,
     pub limiter: crate::cache::rate_limit::RateLimiter,
     pub limits: Arc<crate::http::rate_limit::Limits>,
     pub waiters: crate::booking::waiters::Waiters,
@@ -71,18 +73,7 @@ impl AppState {
     /// Connects to every part. PostgreSQL must answer; Redis and RabbitMQ may
     /// be down (a warning each) and are reconnected in the background.
     pub async fn connect(config: Config) -> Result<Self, StartError> {
-        config.validate().map_err(StartError::Config)?;
-        let db = crate::db::connect_and_migrate(&config.database_url, config.database_max_connections).await.map_err(
-            |err| StartError::Database {
-                url: crate::config::redact_url(&config.database_url),
-                reason: format!("{err:#}"),
-            },
-        )?;
-        let redis = Redis::connect(&config.redis_url, &config.redis_key_prefix)
-            .await
-            .map_err(|err| StartError::RedisUrl(err.to_string()))?;
-        let topology = Topology::from_config(&config);
-        let broker = Broker::connect(&config.amqp_url, topology, config.amqp_publish_channels).await;
+        let Connections { db, redis, broker } = Connections::open(&config).await?;
         let secret = match &config.jwt_secret {
             Some(secret) => secret.expose().as_bytes().to_vec(),
             None => {
@@ -121,6 +112,80 @@ impl AppState {
             hasher: PasswordHasher::default(),
             revocations,
         })))
+    }
+}
+
+/// The connections every role needs: PostgreSQL (must answer; migrated),
+/// Redis and RabbitMQ (may come later, reconnected in the background).
+struct Connections {
+    db: PgPool,
+    redis: Redis,
+    broker: Broker,
+}
+
+impl Connections {
+    async fn open(config: &Config) -> Result<Self, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let db = crate::db::connect_and_migrate(&config.database_url, config.database_max_connections).await.map_err(
+            |err| StartError::Database {
+                url: crate::config::redact_url(&config.database_url),
+                reason: format!("{err:#}"),
+            },
+        )?;
+        let redis = Redis::connect(&config.redis_url, &config.redis_key_prefix)
+            .await
+            .map_err(|err| StartError::RedisUrl(err.to_string()))?;
+        let topology = Topology::from_config(config);
+        let broker = Broker::connect(&config.amqp_url, topology, config.amqp_publish_channels).await;
+        Ok(Self { db, redis, broker })
+    }
+}
+
+/// What `boxoffice worker` runs: the worker and the mailer, with only their
+/// connections (no token keys, password hasher or rate limiter).
+pub async fn background(config: Config) -> Result<(WorkerContext, MailerContext), StartError> {
+    let Connections { db, redis, broker } = Connections::open(&config).await?;
+    let worker = WorkerContext {
+        db: db.clone(),
+        broker,
+        bookings: BookingCache::new(redis),
+        batch_size: config.worker_batch_size,
+        max_attempts: config.booking_max_attempts,
+    };
+    let mailer = MailerContext { db, metrics: Arc::default(), settings: MailSettings::from_config(&config) };
+    Ok((worker, mailer))
+}
+
+impl AppState {
+    /// What accepting a booking uses.
+    pub fn acceptor(&self) -> crate::booking::accept::Acceptor<'_> {
+        crate::booking::accept::Acceptor {
+            db: &self.db,
+            bookings: &self.bookings,
+            broker: &self.broker,
+            catalog: &self.catalog,
+            metrics: &self.metrics,
+        }
+    }
+
+    /// The worker's parts, sharing this process's connections (`serve`).
+    pub fn worker(&self) -> WorkerContext {
+        WorkerContext {
+            db: self.db.clone(),
+            broker: self.broker.clone(),
+            bookings: self.bookings.clone(),
+            batch_size: self.config.worker_batch_size,
+            max_attempts: self.config.booking_max_attempts,
+        }
+    }
+
+    /// The mailer's parts, sharing this process's connections and metrics.
+    pub fn mailer(&self) -> MailerContext {
+        MailerContext {
+            db: self.db.clone(),
+            metrics: self.metrics.clone(),
+            settings: MailSettings::from_config(&self.config),
+        }
     }
 }
 

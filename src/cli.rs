@@ -89,20 +89,36 @@ async fn run_command(command: Command, config: Config) -> Result<(), StartError>
             tracing::info!("database is migrated");
             Ok(())
         }
-        Command::Serve | Command::Api | Command::Worker => {
-            let listener = match command {
-                Command::Worker => None,
-                _ => Some(app::bind(config.bind_addr).await?),
-            };
+        Command::Worker => {
+            // Only what the worker and the mailer use: nothing of the API.
+            let retention = config.retention();
+            let (worker, mailer) = app::background(config).await?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            let housekeeping = crate::worker::housekeeping::run(worker.db.clone(), retention, shutdown.clone());
+            let tasks = [
+                tokio::spawn(housekeeping),
+                tokio::spawn(crate::mail::run(mailer, shutdown.clone())),
+                tokio::spawn(crate::worker::run(worker, shutdown.clone())),
+            ];
+            for task in tasks {
+                let _ = task.await;
+            }
+            tracing::info!("stopped");
+            Ok(())
+        }
+        Command::Serve | Command::Api => {
+            // Bound first: a taken port fails before anything else starts.
+            let listener = app::bind(config.bind_addr).await?;
             let state = AppState::connect(config).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
-            // The worker and the mailer run in `serve` and `worker`.
+            // The worker and the mailer run in `serve` too.
             let background = match command {
                 Command::Api => Vec::new(),
                 _ => vec![
-                    tokio::spawn(crate::worker::run(state.clone(), shutdown.clone())),
-                    tokio::spawn(crate::mail::run(state.clone(), shutdown.clone())),
+                    tokio::spawn(crate::worker::run(state.worker(), shutdown.clone())),
+                    tokio::spawn(crate::mail::run(state.mailer(), shutdown.clone())),
                     tokio::spawn(crate::worker::housekeeping::run(
                         state.db.clone(),
                         state.config.retention(),
@@ -110,14 +126,12 @@ async fn run_command(command: Command, config: Config) -> Result<(), StartError>
                     )),
                 ],
             };
-            if let Some(listener) = listener {
-                tracing::info!(addr = %state.config.bind_addr, "listening; API docs at /docs");
-                if let Err(err) = app::serve(state, listener, shutdown.clone()).await {
-                    tracing::error!(error = %err, "server stopped with an error");
-                }
-                // The API is done: stop the worker too, whatever stopped the server.
-                shutdown.cancel();
+            tracing::info!(addr = %state.config.bind_addr, "listening; API docs at /docs");
+            if let Err(err) = app::serve(state, listener, shutdown.clone()).await {
+                tracing::error!(error = %err, "server stopped with an error");
             }
+            // The API is done: stop the worker too, whatever stopped the server.
+            shutdown.cancel();
             for task in background {
                 let _ = task.await;
             }

@@ -83,16 +83,6 @@ impl ApiError {
         Self::Conflict { code: "conflict", detail: detail.into() }
     }
 
-    /// An equal error for another waiter on the same failed load (the
-    /// original is not `Clone`: it may hold an `anyhow::Error`).
-    pub fn replay(&self) -> Self {
-        match self {
-            Self::Unavailable(part) => Self::Unavailable(part),
-            Self::NotFound(what) => Self::NotFound(what),
-            other => Self::Internal(anyhow::anyhow!("{other}")),
-        }
-    }
-
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError { field: field.into(), message: message.into() }])
     }
@@ -207,11 +197,63 @@ impl From<sqlx::Error> for ApiError {
             return Self::Unavailable("the database");
         }
         // Serialization failure or deadlock: nothing was changed; a retry works.
-        if err.as_database_error().and_then(|e| e.code()).is_some_and(|c| c == "40001" || c == "40P01") {
+        if crate::db::is_retryable(&err) {
             tracing::warn!(error = %err, "transaction conflict; asking the client to retry");
             return Self::Unavailable("the database (a concurrent change)");
         }
         Self::Internal(err.into())
+    }
+}
+
+/// An equal error for another waiter on the same failed load (the original
+/// is not `Clone`: it may hold an `anyhow::Error`).
+impl crate::cache::read::SharedFailure for ApiError {
+    fn replay(&self) -> Self {
+        match self {
+            Self::Unavailable(part) => Self::Unavailable(part),
+            Self::NotFound(what) => Self::NotFound(what),
+            other => Self::Internal(anyhow::anyhow!("{other}")),
+        }
+    }
+}
+
+impl From<crate::booking::verified::NotAllowed> for ApiError {
+    fn from(err: crate::booking::verified::NotAllowed) -> Self {
+        match err {
+            crate::booking::verified::NotAllowed::Unverified => Self::EmailUnverified,
+            crate::booking::verified::NotAllowed::Database(err) => err.into(),
+        }
+    }
+}
+
+/// What the booking rules refuse, as the API answers it.
+impl From<crate::booking::accept::AcceptError> for ApiError {
+    fn from(err: crate::booking::accept::AcceptError) -> Self {
+        use crate::booking::accept::AcceptError as E;
+        match err {
+            E::UnknownTicketType => Self::NotFound("ticket type"),
+            E::SalesClosed(detail) => Self::Conflict { code: "sales_closed", detail: detail.into() },
+            E::EventCancelled => Self::Conflict { code: "event_cancelled", detail: err.to_string() },
+            E::Quantity { .. } => Self::field("quantity", err.to_string()),
+            E::SoldOut => Self::Conflict { code: "sold_out", detail: err.to_string() },
+            E::KeyReused => Self::IdempotencyKeyReused,
+            E::KeyInFlight => Self::conflict(err.to_string()),
+            E::AlreadyInLine(booking) => Self::AlreadyInLine(booking),
+            E::QueueUnavailable => Self::Unavailable("the booking queue"),
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
+impl From<crate::booking::cancel::CancelError> for ApiError {
+    fn from(err: crate::booking::cancel::CancelError) -> Self {
+        use crate::booking::cancel::CancelError as E;
+        match err {
+            E::NotFound => Self::NotFound("booking"),
+            E::NotCancellable(detail) => Self::conflict(detail),
+            E::DeadlinePassed(_) => Self::Conflict { code: "cancellation_closed", detail: err.to_string() },
+            E::Database(err) => err.into(),
+        }
     }
 }
 

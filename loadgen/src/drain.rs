@@ -72,7 +72,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let drain = crate::flash_sale::bar(args.messages as u64, "worker");
     let shutdown = CancellationToken::new();
     let start = Instant::now();
-    let worker = tokio::spawn(boxoffice::worker::run(state.clone(), shutdown.clone()));
+    let worker = tokio::spawn(boxoffice::worker::run(state.worker(), shutdown.clone()));
     loop {
         let done: i64 =
             sqlx::query_scalar("SELECT count(*) FROM bookings WHERE ticket_type_id = $1 AND status <> 'pending'")

@@ -5,16 +5,55 @@
 
 use std::sync::atomic::Ordering;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::app::AppState;
-use crate::cache::CacheError;
+use sqlx::PgPool;
+
+use super::catalog::{Catalog, Offer};
 use crate::cache::bookings::{Admission, IDEMPOTENCY_TTL, KeyHorizon, PendingBooking};
+use crate::cache::{BookingCache, CacheError};
 use crate::db;
 use crate::domain::booking::AcceptedRequest;
 use crate::domain::event::EventStatus;
-use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::queue::Broker;
+
+/// The parts accepting a booking uses (borrowed from the API's state).
+pub struct Acceptor<'a> {
+    pub db: &'a PgPool,
+    pub bookings: &'a BookingCache,
+    pub broker: &'a Broker,
+    pub catalog: &'a Catalog,
+    pub metrics: &'a Metrics,
+}
+
+/// Why a booking request was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error("no such ticket type")]
+    UnknownTicketType,
+    #[error("{0}")]
+    SalesClosed(&'static str),
+    #[error("the event is cancelled")]
+    EventCancelled,
+    #[error("must be between 1 and {max} for this ticket type")]
+    Quantity { max: i64 },
+    #[error("this ticket type is sold out")]
+    SoldOut,
+    #[error("this Idempotency-Key was used with a different request")]
+    KeyReused,
+    #[error("a request with this Idempotency-Key is still being accepted; retry shortly")]
+    KeyInFlight,
+    /// The user has this booking in line for the ticket type already.
+    #[error("you are in line for this ticket type already (booking {0}); wait for its decision")]
+    AlreadyInLine(Uuid),
+    /// The broker did not confirm: nothing was accepted.
+    #[error("the booking queue is unavailable")]
+    QueueUnavailable,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 /// A booking request as it reaches the accept path, already well-formed.
 #[derive(Debug, Clone)]
@@ -33,27 +72,32 @@ pub enum Accepted {
     Replayed(Uuid),
 }
 
-pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepted, ApiError> {
-    let offer = state.catalog.offer(request.ticket_type_id).await?.ok_or(ApiError::NotFound("ticket type"))?;
+/// Whether `user_id` may ask for `quantity` seats of `offer` at `now`: the
+/// rules the accept path checks before touching Redis or the queue.
+pub fn check_offer(offer: &Offer, user_id: Uuid, quantity: i64, now: DateTime<Utc>) -> Result<(), AcceptError> {
     match offer.event_status {
         // A draft is invisible to everyone but its organizer.
-        EventStatus::Draft if offer.organizer_id != request.user_id => return Err(ApiError::NotFound("ticket type")),
-        EventStatus::Draft => return Err(sales_closed("the event is not published")),
-        EventStatus::Cancelled => {
-            return Err(ApiError::Conflict { code: "event_cancelled", detail: "the event is cancelled".into() });
-        }
+        EventStatus::Draft if offer.organizer_id != user_id => return Err(AcceptError::UnknownTicketType),
+        EventStatus::Draft => return Err(AcceptError::SalesClosed("the event is not published")),
+        EventStatus::Cancelled => return Err(AcceptError::EventCancelled),
         EventStatus::Published => {}
     }
-    let now = Utc::now();
     if !offer.schedule().sales_open_at(now, offer.published_at) {
-        return Err(sales_closed("tickets for this event are not on sale now"));
+        return Err(AcceptError::SalesClosed("tickets for this event are not on sale now"));
     }
     // One order never exceeds what one buyer may own (the worker checks the
     // seats they own already).
     let max = i64::from(offer.max_per_order.min(offer.max_per_buyer.unwrap_or(i32::MAX)));
-    if !(1..=max).contains(&request.quantity) {
-        return Err(ApiError::field("quantity", format!("must be between 1 and {max} for this ticket type")));
+    if !(1..=max).contains(&quantity) {
+        return Err(AcceptError::Quantity { max });
     }
+    Ok(())
+}
+
+pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Accepted, AcceptError> {
+    let offer = state.catalog.offer(request.ticket_type_id).await?.ok_or(AcceptError::UnknownTicketType)?;
+    let now = Utc::now();
+    check_offer(&offer, request.user_id, request.quantity, now)?;
 
     let message = AcceptedRequest {
         booking_id: Uuid::now_v7(),
@@ -83,9 +127,9 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
                 return replay_forgotten(state, &message, &fingerprint, &existing).await;
             }
             state.metrics.bookings_refused_sold_out.fetch_add(1, Ordering::Relaxed);
-            return Err(ApiError::Conflict { code: "sold_out", detail: "this ticket type is sold out".into() });
+            return Err(AcceptError::SoldOut);
         }
-        Ok(Admission::InLine(pending)) => return Err(ApiError::AlreadyInLine(pending)),
+        Ok(Admission::InLine(pending)) => return Err(AcceptError::AlreadyInLine(pending)),
         Ok(Admission::KeyUsed(record)) => {
             if record.fingerprint != fingerprint {
                 return Err(key_reused());
@@ -118,7 +162,7 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
             db::bookings::tombstone(&mut conn, &message).await?;
         }
         state.metrics.bookings_unavailable.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::Unavailable("the booking queue"));
+        return Err(AcceptError::QueueUnavailable);
     }
     state.metrics.bookings_accepted.fetch_add(1, Ordering::Relaxed);
     if let Err(err) = state.bookings.mark_accepted(&message, &fingerprint).await {
@@ -131,7 +175,7 @@ pub async fn accept(state: &AppState, request: BookingRequest) -> Result<Accepte
 
 /// Redis is down: the pending row goes to PostgreSQL instead, where the
 /// unique (user, key) constraint is the idempotency check.
-async fn accept_without_redis(state: &AppState, message: AcceptedRequest) -> Result<Accepted, ApiError> {
+async fn accept_without_redis(state: &Acceptor<'_>, message: AcceptedRequest) -> Result<Accepted, AcceptError> {
     let mut conn = state.db.acquire().await?;
     if let Some(key) = &message.idempotency_key {
         if let Some(existing) = db::bookings::find_by_key(&mut conn, message.user_id, key).await? {
@@ -140,7 +184,7 @@ async fn accept_without_redis(state: &AppState, message: AcceptedRequest) -> Res
         }
     }
     if let Some(pending) = db::bookings::pending_of(&mut conn, message.user_id, message.ticket_type_id).await? {
-        return Err(ApiError::AlreadyInLine(pending));
+        return Err(AcceptError::AlreadyInLine(pending));
     }
     if let Err(err) = db::bookings::insert_pending(&mut conn, &message).await {
         return Err(match db::violated_constraint(&err) {
@@ -148,7 +192,7 @@ async fn accept_without_redis(state: &AppState, message: AcceptedRequest) -> Res
             // A concurrent request of the same user got in first.
             Some(db::bookings::ONE_PENDING) => {
                 match db::bookings::pending_of(&mut conn, message.user_id, message.ticket_type_id).await? {
-                    Some(pending) => ApiError::AlreadyInLine(pending),
+                    Some(pending) => AcceptError::AlreadyInLine(pending),
                     None => key_in_flight(),
                 }
             }
@@ -163,7 +207,7 @@ async fn accept_without_redis(state: &AppState, message: AcceptedRequest) -> Res
             db::bookings::tombstone(&mut conn, &message).await?;
         }
         state.metrics.bookings_unavailable.fetch_add(1, Ordering::Relaxed);
-        return Err(ApiError::Unavailable("the booking queue"));
+        return Err(AcceptError::QueueUnavailable);
     }
     Ok(Accepted::New(PendingBooking::from(&message)))
 }
@@ -173,7 +217,7 @@ async fn accept_without_redis(state: &AppState, message: AcceptedRequest) -> Res
 /// can leave it behind for an hour), so a place whose booking PostgreSQL has
 /// decided already, or that nobody holds any more, is freed and the request
 /// admitted after all. Only then is `already_in_line` the answer.
-async fn admit(state: &AppState, message: &AcceptedRequest, fingerprint: &str) -> Result<Admission, CacheError> {
+async fn admit(state: &Acceptor<'_>, message: &AcceptedRequest, fingerprint: &str) -> Result<Admission, CacheError> {
     let admission = state.bookings.admit(message, fingerprint).await?;
     let Admission::InLine(holder) = admission else { return Ok(admission) };
     let decided = match state.db.acquire().await {
@@ -194,7 +238,7 @@ async fn admit(state: &AppState, message: &AcceptedRequest, fingerprint: &str) -
 /// (user, key) constraint, which turns a second booking into a
 /// `duplicate_request` rejection: bookings keep flowing without PostgreSQL.
 async fn forgotten_key(
-    state: &AppState,
+    state: &Acceptor<'_>,
     message: &AcceptedRequest,
     horizon: KeyHorizon,
 ) -> Option<db::bookings::BookingRow> {
@@ -232,11 +276,11 @@ fn fingerprint(ticket_type_id: Uuid, quantity: i32) -> String {
 /// The booking PostgreSQL holds under a key Redis forgot is the answer, and
 /// Redis learns the key again so the next replay needs no look-up.
 async fn replay_forgotten(
-    state: &AppState,
+    state: &Acceptor<'_>,
     message: &AcceptedRequest,
     fingerprint_of_request: &str,
     existing: &db::bookings::BookingRow,
-) -> Result<Accepted, ApiError> {
+) -> Result<Accepted, AcceptError> {
     let first = fingerprint(existing.ticket_type_id, existing.quantity);
     if let Err(err) = state.bookings.remember_key(message, existing.id, &first).await {
         tracing::warn!(error = %err, "could not remember the Idempotency-Key again");
@@ -244,14 +288,69 @@ async fn replay_forgotten(
     if first == fingerprint_of_request { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) }
 }
 
-fn sales_closed(detail: &str) -> ApiError {
-    ApiError::Conflict { code: "sales_closed", detail: detail.into() }
+fn key_reused() -> AcceptError {
+    AcceptError::KeyReused
 }
 
-fn key_reused() -> ApiError {
-    ApiError::IdempotencyKeyReused
+fn key_in_flight() -> AcceptError {
+    AcceptError::KeyInFlight
 }
 
-fn key_in_flight() -> ApiError {
-    ApiError::conflict("a request with this Idempotency-Key is still being accepted; retry shortly")
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn offer() -> Offer {
+        let now = Utc::now();
+        Offer {
+            ticket_type_id: Uuid::now_v7(),
+            event_id: Uuid::now_v7(),
+            organizer_id: Uuid::now_v7(),
+            event_status: EventStatus::Published,
+            starts_at: now + Duration::days(30),
+            ends_at: None,
+            sales_start: None,
+            sales_end: None,
+            published_at: Some(now - Duration::days(1)),
+            max_per_order: 4,
+            max_per_buyer: None,
+            price_cents: 2500,
+            currency: "EUR".into(),
+        }
+    }
+
+    #[test]
+    fn a_published_offer_on_sale_takes_an_order_within_its_limits() {
+        let buyer = Uuid::now_v7();
+        assert!(check_offer(&offer(), buyer, 1, Utc::now()).is_ok());
+        assert!(check_offer(&offer(), buyer, 4, Utc::now()).is_ok());
+        for quantity in [0, 5, -1] {
+            let err = check_offer(&offer(), buyer, quantity, Utc::now()).unwrap_err();
+            assert!(matches!(err, AcceptError::Quantity { max: 4 }), "{quantity}: {err}");
+        }
+        let limited = Offer { max_per_buyer: Some(2), ..offer() };
+        assert!(matches!(check_offer(&limited, buyer, 3, Utc::now()), Err(AcceptError::Quantity { max: 2 })));
+    }
+
+    #[test]
+    fn a_draft_is_unknown_to_strangers_and_closed_to_its_organizer() {
+        let draft = Offer { event_status: EventStatus::Draft, published_at: None, ..offer() };
+        let stranger = Uuid::now_v7();
+        assert!(matches!(check_offer(&draft, stranger, 1, Utc::now()), Err(AcceptError::UnknownTicketType)));
+        assert!(matches!(check_offer(&draft, draft.organizer_id, 1, Utc::now()), Err(AcceptError::SalesClosed(_))));
+        let cancelled = Offer { event_status: EventStatus::Cancelled, ..offer() };
+        assert!(matches!(check_offer(&cancelled, stranger, 1, Utc::now()), Err(AcceptError::EventCancelled)));
+    }
+
+    #[test]
+    fn outside_the_sales_window_sales_are_closed() {
+        let now = Utc::now();
+        let later = Offer { sales_start: Some(now + Duration::hours(1)), ..offer() };
+        assert!(matches!(check_offer(&later, Uuid::now_v7(), 1, now), Err(AcceptError::SalesClosed(_))));
+        let over = Offer { sales_end: Some(now - Duration::hours(1)), ..offer() };
+        assert!(matches!(check_offer(&over, Uuid::now_v7(), 1, now), Err(AcceptError::SalesClosed(_))));
+        assert!(check_offer(&later, Uuid::now_v7(), 1, now + Duration::hours(2)).is_ok());
+    }
 }

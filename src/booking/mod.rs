@@ -6,5 +6,6 @@ pub mod accept;
 pub mod allocate;
 pub mod cancel;
 pub mod catalog;
+pub mod status;
 pub mod verified;
 pub mod waiters;

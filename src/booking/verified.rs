@@ -8,7 +8,14 @@ use std::sync::{Arc, Mutex};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+/// Why an account may not book.
+#[derive(Debug, thiserror::Error)]
+pub enum NotAllowed {
+    #[error("the address is not verified")]
+    Unverified,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
 
 /// Accounts remembered at most (then the memory starts over).
 const REMEMBERED_MAX: usize = 1_000_000;
@@ -25,14 +32,14 @@ impl VerifiedBuyers {
         Self { required, db, known: Arc::default() }
     }
 
-    /// 403 `email_unverified` unless `user_id` may book.
-    pub async fn require(&self, user_id: Uuid) -> Result<(), ApiError> {
+    /// Whether `user_id` may book.
+    pub async fn require(&self, user_id: Uuid) -> Result<(), NotAllowed> {
         if !self.required || self.known.lock().expect("poisoned").contains(&user_id) {
             return Ok(());
         }
         let mut conn = self.db.acquire().await?;
         if crate::db::users::is_verified(&mut conn, user_id).await? != Some(true) {
-            return Err(ApiError::EmailUnverified);
+            return Err(NotAllowed::Unverified);
         }
         let mut known = self.known.lock().expect("poisoned");
         if known.len() >= REMEMBERED_MAX {

@@ -25,37 +25,58 @@ const MAX_PAGE: u32 = 100;
 
 type Flight<E> = Arc<OnceCell<Result<Option<Bytes>, Arc<E>>>>;
 
-#[derive(Clone)]
-pub struct ReadCache {
+/// The key of a public event page.
+pub fn event_key(id: Uuid) -> String {
+    format!("read:event:{id}")
+}
+
+/// The key of the first page of the event list with `limit` items.
+pub fn first_page_key(limit: u32) -> String {
+    format!("read:events:first:{limit}")
+}
+
+/// A loader's error that every request waiting on the same load can be
+/// answered with (the original may not be `Clone`).
+pub trait SharedFailure: Send + Sync + 'static {
+    fn replay(&self) -> Self;
+}
+
+/// The cache, for loaders failing with `E`.
+pub struct ReadCache<E> {
     redis: Redis,
     enabled: bool,
     ttl: Duration,
-    flights: Arc<Mutex<HashMap<String, Flight<crate::error::ApiError>>>>,
+    flights: Arc<Mutex<HashMap<String, Flight<E>>>>,
     /// How often the loader ran (a database read): for tests and /metrics.
     pub loads: Arc<AtomicU64>,
     pub hits: Arc<AtomicU64>,
 }
 
-impl ReadCache {
+impl<E> Clone for ReadCache<E> {
+    fn clone(&self) -> Self {
+        Self {
+            redis: self.redis.clone(),
+            enabled: self.enabled,
+            ttl: self.ttl,
+            flights: self.flights.clone(),
+            loads: self.loads.clone(),
+            hits: self.hits.clone(),
+        }
+    }
+}
+
+impl<E: SharedFailure> ReadCache<E> {
     pub fn new(redis: Redis, enabled: bool, ttl: Duration) -> Self {
         Self { redis, enabled, ttl, flights: Arc::default(), loads: Arc::default(), hits: Arc::default() }
-    }
-
-    pub fn event_key(id: Uuid) -> String {
-        format!("read:event:{id}")
-    }
-
-    pub fn first_page_key(limit: u32) -> String {
-        format!("read:events:first:{limit}")
     }
 
     /// The cached bytes under `key`, else what `load` returns (cached when it
     /// says so). `load` gives `None` for "nothing to show", and a flag: may
     /// the bytes be shared with every reader?
-    pub async fn get_or_load<F, Fut>(&self, key: &str, load: F) -> Result<Option<Bytes>, crate::error::ApiError>
+    pub async fn get_or_load<F, Fut>(&self, key: &str, load: F) -> Result<Option<Bytes>, E>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Option<(Bytes, bool)>, crate::error::ApiError>>,
+        Fut: Future<Output = Result<Option<(Bytes, bool)>, E>>,
     {
         let full_key = self.redis.key(key);
         if self.enabled {
@@ -117,8 +138,8 @@ impl ReadCache {
         if !self.enabled {
             return;
         }
-        let mut keys = vec![self.redis.key(&Self::event_key(id))];
-        keys.extend((1..=MAX_PAGE).map(|limit| self.redis.key(&Self::first_page_key(limit))));
+        let mut keys = vec![self.redis.key(&event_key(id))];
+        keys.extend((1..=MAX_PAGE).map(|limit| self.redis.key(&first_page_key(limit))));
         if let Err(err) = self.redis.query::<()>(redis::pipe().cmd("DEL").arg(keys).ignore()).await {
             // The entries expire within the TTL anyway.
             tracing::warn!(error = %err, event.id = %id, "could not invalidate the read cache");

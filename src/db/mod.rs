@@ -51,6 +51,12 @@ pub fn is_unreachable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// A serialization failure or a deadlock: nothing was changed, and the same
+/// transaction tried again may well pass.
+pub fn is_retryable(err: &sqlx::Error) -> bool {
+    err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "40001" || code == "40P01")
+}
+
 /// The constraint a database error violated, if any.
 pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
     err.as_database_error().and_then(|e| e.constraint())

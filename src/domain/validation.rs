@@ -64,6 +64,14 @@ impl Violations {
     pub fn finish(self) -> Result<(), Vec<FieldError>> {
         if self.0.is_empty() { Ok(()) } else { Err(self.0) }
     }
+
+    /// The value parsed alongside these checks, or every problem found. A
+    /// value missing with no problem recorded is a parser's mistake; it is
+    /// still answered as a refusal, never a panic.
+    pub fn finish_with<T>(self, value: Option<T>) -> Result<T, Vec<FieldError>> {
+        self.finish()?;
+        value.ok_or_else(|| vec![FieldError { field: String::new(), message: "the request is not valid".into() }])
+    }
 }
 
 /// Characters that change the direction of the text around them or take no

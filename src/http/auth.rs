@@ -98,10 +98,7 @@ pub async fn register(State(state): State<AppState>, Json(req): Json<RegisterReq
     let email = v.check("email", Email::parse(&req.email));
     let password = v.check("password", Password::parse(&req.password));
     let name = v.line("name", &req.name, 1, NAME_MAX);
-    v.finish()?;
-    let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-        unreachable!("every field checked above")
-    };
+    let ((email, password), name) = v.finish_with(email.zip(password).zip(name))?;
 
     let hash = state.hasher.hash(password.expose()).await?;
     let mut tx = state.db.begin().await?;

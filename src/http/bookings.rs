@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::extract::{CurrentUser, Json, MaybeUser, Path, Query};
 use crate::app::AppState;
 use crate::booking::accept::{self, Accepted, BookingRequest};
-use crate::booking::{cancel, waiters};
+use crate::booking::{cancel, status, waiters};
 use crate::cache::bookings::PendingBooking;
 use crate::db::{self, bookings::BookingRow};
 use crate::domain::Violations;
@@ -48,6 +48,15 @@ pub struct Booking {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub tickets: Vec<Ticket>,
+}
+
+impl From<status::Current> for Booking {
+    fn from(current: status::Current) -> Self {
+        match current {
+            status::Current::Stored(row, tickets) => Self::stored(row, tickets),
+            status::Current::Pending(pending) => Self::pending(&pending),
+        }
+    }
 }
 
 impl Booking {
@@ -138,7 +147,7 @@ pub async fn create_booking(
         quantity: req.quantity,
         idempotency_key,
     };
-    match accept::accept(&state, request).await? {
+    match accept::accept(&state.acceptor(), request).await? {
         Accepted::New(pending) => {
             let location = format!("/api/v1/bookings/{}", pending.id);
             Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], axum::Json(Booking::pending(&pending)))
@@ -232,7 +241,7 @@ pub async fn cancel_booking(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<Booking>> {
-    let row = cancel::cancel_booking(&state, user.id, id).await?;
+    let row = cancel::cancel_booking(&state.db, &state.bookings, user.id, id).await?;
     let mut conn = state.db.acquire().await?;
     let tickets = db::bookings::tickets_of(&mut conn, &[row.id]).await?;
     Ok(axum::Json(Booking::stored(row, tickets)))
@@ -253,33 +262,15 @@ pub async fn my_bookings(
     Query(params): Query<BookingListParams>,
 ) -> ApiResult<axum::Json<BookingList>> {
     let mut v = Violations::new();
-    let limit = super::events::parse_limit(&mut v, params.limit.as_deref());
+    let limit = super::pagination::parse_limit(&mut v, params.limit.as_deref());
     let before = params.cursor.as_deref().and_then(|raw| {
         v.check("cursor", Uuid::parse_str(raw).map_err(|_| "is not a cursor returned by this list".to_owned()))
     });
     v.finish()?;
     let limit = limit.unwrap_or(20);
-    let mut conn = state.db.acquire().await?;
-    let rows = db::bookings::list_by_user(&mut conn, user.id, before, limit + 1).await?;
-    let mut items: Vec<Booking> = Vec::new();
-    if before.is_none() {
-        // Accepted but not yet written: only Redis knows them (a moment, usually).
-        let stored: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.id).collect();
-        match state.bookings.pending_of_user(user.id).await {
-            Ok(pending) => items.extend(pending.iter().filter(|p| !stored.contains(&p.id)).map(Booking::pending)),
-            Err(err) => tracing::warn!(error = %err, "pending bookings unavailable"),
-        }
-    }
-    let has_more = rows.len() as i64 > limit;
-    let rows: Vec<BookingRow> = rows.into_iter().take(limit as usize).collect();
-    let next_cursor = if has_more { rows.last().map(|r| r.id.to_string()) } else { None };
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut tickets = db::bookings::tickets_of(&mut conn, &ids).await?;
-    for row in rows {
-        let mine = tickets.extract_if(.., |t| t.booking_id == row.id).collect();
-        items.push(Booking::stored(row, mine));
-    }
-    Ok(axum::Json(BookingList { items, next_cursor }))
+    let (items, next) = status::list_of_user(&state.db, &state.bookings, user.id, before, limit).await?;
+    let items = items.into_iter().map(Booking::from).collect();
+    Ok(axum::Json(BookingList { items, next_cursor: next.map(|id| id.to_string()) }))
 }
 
 /// How many booking requests for an event are accepted and not yet processed.
@@ -296,45 +287,20 @@ pub async fn event_queue(
     MaybeUser(viewer): MaybeUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<QueueStatus>> {
-    let mut conn = state.db.acquire().await?;
-    db::events::find_event(&mut conn, id)
-        .await?
-        .filter(|row| super::events::visible_to(row, viewer.map(|u| u.id)))
-        .ok_or(ApiError::NotFound("event"))?;
-    // Pending in PostgreSQL (accepted while Redis was down) plus pending in Redis.
-    let stored = db::bookings::pending_count(&mut conn, id).await?;
-    let cached = state.bookings.pending_count(id).await.unwrap_or_else(|err| {
-        tracing::warn!(error = %err, "pending count from Redis unavailable");
-        0
-    });
-    Ok(axum::Json(QueueStatus { event_id: id, pending: stored + cached as i64 }))
+    {
+        let mut conn = state.db.acquire().await?;
+        db::events::find_event(&mut conn, id)
+            .await?
+            .filter(|row| super::organizer::visible_to(row, viewer.map(|u| u.id)))
+            .ok_or(ApiError::NotFound("event"))?;
+    }
+    let (stored, cached) = status::in_line(&state.db, &state.bookings, id).await?;
+    Ok(axum::Json(QueueStatus { event_id: id, pending: stored + cached.unwrap_or(0) as i64 }))
 }
 
-/// The caller's booking `id`: from PostgreSQL once written, else the pending
-/// record in Redis; `None` for anyone else's.
+/// The caller's booking `id` as it is now (`None` for anyone else's).
 async fn find_booking(state: &AppState, user_id: Uuid, id: Uuid) -> ApiResult<Option<Booking>> {
-    let mut conn = state.db.acquire().await?;
-    if let Some(booking) = stored_booking(&mut conn, user_id, id).await? {
-        return Ok(booking);
-    }
-    match state.bookings.pending(id).await {
-        Ok(Some(pending)) => return Ok(Some(pending).filter(|p| p.user_id == user_id).map(|p| Booking::pending(&p))),
-        Ok(None) => {}
-        Err(err) => tracing::warn!(error = %err, "pending booking lookup failed"),
-    }
-    // The worker may have committed (and cleared the pending record) between
-    // the two reads above: the row is there now.
-    Ok(stored_booking(&mut conn, user_id, id).await?.flatten())
-}
-
-/// `Some(answer)` when PostgreSQL has the booking (`Some(None)`: someone else's).
-async fn stored_booking(conn: &mut sqlx::PgConnection, user_id: Uuid, id: Uuid) -> ApiResult<Option<Option<Booking>>> {
-    let Some(row) = db::bookings::find(&mut *conn, id).await? else { return Ok(None) };
-    if row.user_id != user_id {
-        return Ok(Some(None));
-    }
-    let tickets = db::bookings::tickets_of(conn, &[id]).await?;
-    Ok(Some(Some(Booking::stored(row, tickets))))
+    Ok(status::of_user(&state.db, &state.bookings, user_id, id).await?.map(Booking::from))
 }
 
 /// The `Idempotency-Key` header: 1 to 255 printable ASCII characters.

@@ -1,7 +1,6 @@
 //! For the organizer: checking tickets in at the door, the attendee list
 //! (CSV, sent page by page) and the sales figures.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -14,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::events::organizer_event;
 use super::export;
 use super::extract::{CurrentUser, Json, Path};
+use super::organizer::organizer_event;
 use crate::app::AppState;
 use crate::db::tickets::{self as db, AttendeeRow, CheckIn};
 use crate::domain::csv;
@@ -259,14 +258,8 @@ pub async fn stats(
     organizer_event(&mut conn, id, user).await?;
     let rows = db::stats(&mut conn, id).await?;
     // Requests still in the queue are known to Redis (and, accepted while
-    // Redis was down, to PostgreSQL).
-    let mut queued: HashMap<Uuid, i64> = HashMap::new();
-    match state.bookings.pending_of_event(id).await {
-        Ok(pending) => pending.iter().for_each(|p| *queued.entry(p.ticket_type_id).or_default() += 1),
-        Err(err) => tracing::warn!(error = %err, "pending requests from Redis unavailable"),
-    }
-    // The exact number in Redis (the per-type split reads at most a sample of records).
-    let queued_total = state.bookings.pending_count(id).await.map(|n| n as i64).ok();
+    // Redis was down, to PostgreSQL: `pending_stored` below).
+    let (queued, queued_total) = crate::booking::status::in_line_by_type(&state.bookings, id).await;
     let mut totals = SalesTotals::default();
     let ticket_types = rows
         .into_iter()

@@ -5,11 +5,15 @@ pub mod admission;
 pub mod auth;
 pub mod bookings;
 pub mod door;
+pub mod event_list;
 pub mod events;
 pub mod export;
 pub mod extract;
 pub mod ops;
+pub mod organizer;
+pub mod pagination;
 pub mod rate_limit;
+pub mod ticket_types;
 pub mod tickets;
 
 use axum::Router;
@@ -114,13 +118,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::verify_email))
         .routes(routes!(auth::resend_verification))
         .routes(routes!(auth::me))
-        .routes(routes!(events::my_events))
-        .routes(routes!(events::create_event, events::list_events))
+        .routes(routes!(event_list::my_events))
+        .routes(routes!(events::create_event, event_list::list_events))
         .routes(routes!(events::get_event, events::update_event, events::delete_event))
         .routes(routes!(events::publish_event))
         .routes(routes!(events::cancel_event))
-        .routes(routes!(events::add_ticket_type))
-        .routes(routes!(events::update_ticket_type))
+        .routes(routes!(ticket_types::add_ticket_type))
+        .routes(routes!(ticket_types::update_ticket_type))
         .routes(routes!(bookings::create_booking))
         .routes(routes!(bookings::get_booking))
         .routes(routes!(bookings::cancel_booking))

@@ -23,8 +23,9 @@ use rand::Rng;
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
+use crate::config::Config;
 use crate::db::outbox::{self, OutboxRow};
+use crate::metrics::Metrics;
 use render::{Envelope, Templates};
 use transport::Transport;
 
@@ -38,8 +39,39 @@ const POLL: Duration = Duration::from_secs(2);
 /// Tries before a row that keeps failing is given up on (about a day of backoff).
 pub const MAX_ATTEMPTS: i32 = 30;
 
-pub async fn run(state: AppState, shutdown: CancellationToken) {
-    let config = &state.config;
+/// What the mailer needs, and nothing of the HTTP API.
+#[derive(Clone)]
+pub struct MailerContext {
+    pub db: sqlx::PgPool,
+    pub metrics: std::sync::Arc<Metrics>,
+    pub settings: MailSettings,
+}
+
+/// The mail settings of the configuration.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub smtp_url: Option<String>,
+    pub mail_dir: String,
+    pub mail_from: String,
+    pub public_url: String,
+    /// Only the verification email goes to an address not verified.
+    pub verification_required: bool,
+}
+
+impl MailSettings {
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            smtp_url: config.smtp_url.clone(),
+            mail_dir: config.mail_dir.clone(),
+            mail_from: config.mail_from.clone(),
+            public_url: config.public_url.clone(),
+            verification_required: config.email_verification_required(),
+        }
+    }
+}
+
+pub async fn run(state: MailerContext, shutdown: CancellationToken) {
+    let config = &state.settings;
     let transport = match Transport::new(config.smtp_url.as_deref(), &config.mail_dir) {
         Ok(transport) => transport,
         Err(err) => {
@@ -106,7 +138,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     tracing::info!("mailer stopped");
 }
 
-async fn listen(state: &AppState) -> Option<PgListener> {
+async fn listen(state: &MailerContext) -> Option<PgListener> {
     let mut listener = PgListener::connect_with(&state.db).await.ok()?;
     listener.listen("outbox").await.ok()?;
     Some(listener)
@@ -114,7 +146,7 @@ async fn listen(state: &AppState) -> Option<PgListener> {
 
 #[tracing::instrument(skip_all, fields(outbox.id = %row.id, booking.id = ?row.booking_id, kind = row.kind.as_str()))]
 async fn deliver(
-    state: &AppState,
+    state: &MailerContext,
     transport: &Transport,
     templates: &Templates,
     envelope: &Envelope<'_>,
@@ -134,7 +166,7 @@ async fn deliver(
                 let _ = outbox::mark_skipped(&mut conn, row, why).await;
                 return;
             }
-            Ok(Some(mail)) if state.config.email_verification_required() && !mail.verified => {
+            Ok(Some(mail)) if state.settings.verification_required && !mail.verified => {
                 // Only the verification email goes to an address nobody confirmed.
                 let _ = outbox::mark_skipped(&mut conn, row, "the address is not verified").await;
                 return;

@@ -21,19 +21,34 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
 use crate::booking::allocate::{BatchOutcome, allocate_batch};
+use crate::cache::BookingCache;
 use crate::domain::booking::AcceptedRequest;
+use crate::queue::Broker;
 use crate::queue::message::{ATTEMPTS_HEADER, ERROR_HEADER};
 use crate::queue::{self, BookingRequested, Topology};
 
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
+/// What the worker needs, and nothing of the HTTP API: `boxoffice worker`
+/// builds exactly this (see `app::background`).
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub db: sqlx::PgPool,
+    pub broker: Broker,
+    /// Pending records and sold-out flags to settle after each batch.
+    pub bookings: BookingCache,
+    /// Booking requests decided in one transaction.
+    pub batch_size: u16,
+    /// Tries of a failing request before it is dead-lettered.
+    pub max_attempts: u32,
+}
+
 /// Runs the worker until `shutdown`, reconnecting to RabbitMQ as needed. On
 /// shutdown the batch in hand is finished (committed and acked) first;
 /// prefetched messages go back to the queue when the channel closes.
-pub async fn run(state: AppState, shutdown: CancellationToken) {
-    tracing::info!(batch_size = state.config.worker_batch_size, "worker started");
+pub async fn run(state: WorkerContext, shutdown: CancellationToken) {
+    tracing::info!(batch_size = state.batch_size, "worker started");
     while !shutdown.is_cancelled() {
         match state.broker.connection() {
             Ok(connection) => match consume(&state, &connection, &shutdown).await {
@@ -50,13 +65,13 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     tracing::info!("worker stopped");
 }
 
-async fn consume(state: &AppState, connection: &Connection, shutdown: &CancellationToken) -> lapin::Result<()> {
+async fn consume(state: &WorkerContext, connection: &Connection, shutdown: &CancellationToken) -> lapin::Result<()> {
     let topology = state.broker.topology();
     let channel = queue::confirm_channel(connection).await?;
     topology.declare(&channel).await?;
-    let batch_size = usize::from(state.config.worker_batch_size);
+    let batch_size = usize::from(state.batch_size);
     // Two batches in hand: the next one arrives while this one commits.
-    channel.basic_qos(state.config.worker_batch_size.saturating_mul(2), BasicQosOptions::default()).await?;
+    channel.basic_qos(state.batch_size.saturating_mul(2), BasicQosOptions::default()).await?;
     let mut consumer =
         channel.basic_consume(&topology.queue(), "", BasicConsumeOptions::default(), FieldTable::default()).await?;
     loop {
@@ -83,7 +98,7 @@ async fn consume(state: &AppState, connection: &Connection, shutdown: &Cancellat
 }
 
 async fn handle_batch(
-    state: &AppState,
+    state: &WorkerContext,
     channel: &Channel,
     topology: &Topology,
     deliveries: Vec<Delivery>,
@@ -146,7 +161,7 @@ fn parse(data: &[u8]) -> Result<AcceptedRequest, String> {
     Ok(message.into())
 }
 
-async fn settled(state: &AppState, outcome: &BatchOutcome) {
+async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
     let confirmed =
         outcome.decided.iter().filter(|(_, s, _)| *s == crate::domain::booking::BookingStatus::Confirmed).count();
     tracing::debug!(
@@ -178,8 +193,7 @@ async fn settled(state: &AppState, outcome: &BatchOutcome) {
 /// Whether a failure is worth retrying as is: the database is unreachable,
 /// or PostgreSQL asked for a retry (serialization failure, deadlock).
 fn is_transient(err: &sqlx::Error) -> bool {
-    crate::db::is_unreachable(err)
-        || err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "40001" || code == "40P01")
+    crate::db::is_unreachable(err) || crate::db::is_retryable(err)
 }
 
 /// Every try, counted or not: it sets the delay before the next one.
@@ -203,7 +217,7 @@ fn header_u32(delivery: &Delivery, name: &str) -> u32 {
 /// dead-letter queue), then acks it. A crash in between only duplicates the
 /// message, and the batch transaction ignores duplicates.
 async fn retry_later(
-    state: &AppState,
+    state: &WorkerContext,
     channel: &Channel,
     topology: &Topology,
     delivery: &Delivery,
@@ -216,7 +230,7 @@ async fn retry_later(
     let attempts = attempts(delivery) + u32::from(counts);
     let tries = header_u32(delivery, TRIES_HEADER) + 1;
     let error = err.to_string();
-    if attempts >= state.config.booking_max_attempts {
+    if attempts >= state.max_attempts {
         tracing::error!(%error, attempts, "booking request out of attempts; dead-lettered");
         dead_letter(channel, topology, delivery, attempts, &error).await?;
     } else {

@@ -145,12 +145,12 @@ impl TestApp {
     /// Runs one more worker in this process (with `state`'s connections),
     /// stopped with the app.
     pub fn spawn_worker(&self, state: AppState) {
-        tokio::spawn(boxoffice::worker::run(state, self.shutdown.clone()));
+        tokio::spawn(boxoffice::worker::run(state.worker(), self.shutdown.clone()));
     }
 
     /// Runs one more mailer in this process, stopped with the app.
     pub fn spawn_mailer(&self, state: AppState) {
-        tokio::spawn(boxoffice::mail::run(state, self.shutdown.clone()));
+        tokio::spawn(boxoffice::mail::run(state.mailer(), self.shutdown.clone()));
     }
 
     pub fn db(&self) -> &PgPool {

@@ -1,0 +1,129 @@
+//! Lists of events: the public list (searchable, by start time, keyset
+//! pages, its first pages cached) and the caller's own.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::events::{Event, json_bytes, json_response};
+use super::extract::{CurrentUser, Query};
+use super::pagination::{DEFAULT_LIMIT, decode_cursor, encode_cursor, given, like_pattern, parse_limit};
+use crate::app::AppState;
+use crate::cache::read as read_cache;
+use crate::db::events::{self as db_events, ListFilter};
+use crate::domain::Violations;
+use crate::domain::event as rules;
+use crate::error::{ApiError, ApiResult, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventList {
+    pub items: Vec<Event>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Text searched in title, venue and description (case-insensitive).
+    pub q: Option<String>,
+    /// Events starting at or after this time (RFC 3339).
+    pub from: Option<String>,
+    /// Events starting before this time (RFC 3339).
+    pub to: Option<String>,
+}
+
+/// Published events, by start time.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(ListParams),
+    responses(
+        (status = 200, description = "A page of events", body = EventList),
+        (status = 400, description = "Unreadable query string", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_events(State(state): State<AppState>, Query(params): Query<ListParams>) -> ApiResult<Response> {
+    let filter = list_filter(&params, None)?;
+    let first_page =
+        filter.after.is_none() && filter.text_pattern.is_none() && filter.from.is_none() && filter.to.is_none();
+    if !first_page {
+        return Ok(list(&state, filter).await?.into_response());
+    }
+    // The first page is what a crowd opens: through the cache.
+    let key = read_cache::first_page_key(filter.limit as u32);
+    let loader_state = state.clone();
+    let bytes = state
+        .read_cache
+        .get_or_load(&key, || async move {
+            let axum::Json(page) = list(&loader_state, filter).await?;
+            Ok(Some((json_bytes(&page)?, true)))
+        })
+        .await?
+        .ok_or(ApiError::NotFound("event list"))?;
+    Ok(json_response(bytes))
+}
+
+/// The caller's own events, in every status, by start time.
+#[utoipa::path(get, path = "/api/v1/me/events", tag = "events", params(ListParams), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of events", body = EventList),
+        (status = 400, description = "Unreadable query string", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn my_events(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(params): Query<ListParams>,
+) -> ApiResult<axum::Json<EventList>> {
+    let filter = list_filter(&params, Some(user.id))?;
+    list(&state, filter).await
+}
+
+fn list_filter(params: &ListParams, organizer_id: Option<Uuid>) -> ApiResult<ListFilter> {
+    let mut v = Violations::new();
+    let limit = parse_limit(&mut v, params.limit.as_deref());
+    let after = given(&params.cursor).and_then(|raw| v.check("cursor", decode_cursor(raw)));
+    let text_pattern = given(&params.q).and_then(|q| v.line("q", q, 1, 200)).map(|q| like_pattern(&q));
+    let mut time = |field: &str, raw: &Option<String>| {
+        given(raw).and_then(|raw| {
+            let parsed = DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.with_timezone(&Utc))
+                .ok()
+                .filter(|t| rules::in_supported_range(*t));
+            v.check(field, parsed.ok_or_else(|| "must be an RFC 3339 time like 2027-05-01T19:00:00Z".to_owned()))
+        })
+    };
+    let from = time("from", &params.from);
+    let to = time("to", &params.to);
+    v.finish()?;
+    Ok(ListFilter { organizer_id, text_pattern, from, to, after, limit: limit.unwrap_or(DEFAULT_LIMIT) })
+}
+
+async fn list(state: &AppState, mut filter: ListFilter) -> ApiResult<axum::Json<EventList>> {
+    let page_size = filter.limit as usize;
+    filter.limit += 1; // one more row tells whether a next page exists
+    let mut conn = state.db.acquire().await?;
+    let mut rows = db_events::list(&mut conn, &filter).await?;
+    let next_cursor = if rows.len() > page_size {
+        rows.truncate(page_size);
+        rows.last().map(|last| encode_cursor(last.starts_at, last.id))
+    } else {
+        None
+    };
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut ticket_types = db_events::ticket_types_of(&mut conn, &ids).await?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let mine = ticket_types.extract_if(.., |tt| tt.event_id == row.id).collect();
+            Event::new(row, mine)
+        })
+        .collect();
+    Ok(axum::Json(EventList { items, next_cursor }))
+}
