@@ -56,30 +56,8 @@ pub fn requests(user: Uuid, event: Uuid, tt: Uuid, quantity: i32, count: usize) 
         .collect()
 }
 
-/// capacity = remaining + confirmed seats and one live ticket per seat; the violations.
+/// The confirmed seats and every broken invariant (`db::invariants`).
 pub async fn invariants(state: &AppState, tt: Uuid) -> anyhow::Result<(i64, Vec<String>)> {
-    let (capacity, remaining): (i32, i32) =
-        sqlx::query_as("SELECT capacity, remaining FROM ticket_types WHERE id = $1")
-            .bind(tt)
-            .fetch_one(&state.db)
-            .await?;
-    let confirmed: i64 = sqlx::query_scalar(
-        "SELECT coalesce(sum(quantity), 0)::bigint FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'",
-    )
-    .bind(tt)
-    .fetch_one(&state.db)
-    .await?;
-    let tickets: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = $1 AND status <> 'void'")
-            .bind(tt)
-            .fetch_one(&state.db)
-            .await?;
-    let mut violations = Vec::new();
-    if i64::from(capacity) != i64::from(remaining) + confirmed || remaining < 0 {
-        violations.push(format!("capacity {capacity} != remaining {remaining} + confirmed {confirmed}"));
-    }
-    if tickets != confirmed {
-        violations.push(format!("{tickets} tickets for {confirmed} confirmed seats"));
-    }
-    Ok((confirmed, violations))
+    let seats = boxoffice::db::invariants::seats(&state.db, tt).await?;
+    Ok((seats.confirmed, seats.violations()))
 }

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::cache::bookings::PendingBooking;
-use crate::db::bookings::{self as db, NewTickets, Outcomes};
+use crate::db::allocation::{self as db, NewTickets, Outcomes};
 use crate::domain::booking::AcceptedRequest;
 use crate::domain::booking::{self, Availability, BookingStatus, Decision, Inventory, Reason, SeatRequest};
 use crate::domain::event::EventStatus;
@@ -172,7 +172,7 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[AcceptedRequest]) -> Resu
         crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingConfirmed, &confirmed).await?;
         // Announced on commit (NOTIFY is transactional): clients waiting on
         // `GET /bookings/{id}?wait=` answer at once.
-        crate::db::bookings::announce_final(&mut tx, &outcomes.ids).await?;
+        db::announce_final(&mut tx, &outcomes.ids).await?;
     }
     tx.commit().await?;
 

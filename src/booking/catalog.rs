@@ -11,47 +11,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::domain::event::{EventStatus, Schedule};
+pub use crate::db::events::Offer;
 
 pub const TTL: Duration = Duration::from_secs(1);
 /// Past this many entries the cache starts over (it refills in a second).
 const MAX_ENTRIES: usize = 100_000;
-
-/// A ticket type as offered for sale.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Offer {
-    pub ticket_type_id: Uuid,
-    pub event_id: Uuid,
-    pub organizer_id: Uuid,
-    #[sqlx(try_from = "String")]
-    pub event_status: EventStatus,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: Option<DateTime<Utc>>,
-    pub sales_start: Option<DateTime<Utc>>,
-    pub sales_end: Option<DateTime<Utc>>,
-    pub published_at: Option<DateTime<Utc>>,
-    pub max_per_order: i32,
-    pub max_per_buyer: Option<i32>,
-    /// The price as the buyer sees it now (carried in the queue message).
-    pub price_cents: i64,
-    pub currency: String,
-}
-
-impl Offer {
-    pub fn schedule(&self) -> Schedule {
-        Schedule {
-            starts_at: self.starts_at,
-            ends_at: self.ends_at,
-            sales_start: self.sales_start,
-            sales_end: self.sales_end,
-        }
-    }
-}
 
 type Slot = Arc<OnceCell<Option<Arc<Offer>>>>;
 
@@ -105,15 +73,6 @@ impl Catalog {
 
     async fn load(&self, ticket_type_id: Uuid) -> Result<Option<Arc<Offer>>, sqlx::Error> {
         self.loads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let offer: Option<Offer> = sqlx::query_as(
-            "SELECT t.id AS ticket_type_id, t.event_id, e.organizer_id, e.status AS event_status, e.starts_at,
-                    e.ends_at, e.sales_start, e.sales_end, e.published_at, t.max_per_order, t.max_per_buyer, t.price_cents,
-                    t.currency
-             FROM ticket_types t JOIN events e ON e.id = t.event_id WHERE t.id = $1",
-        )
-        .bind(ticket_type_id)
-        .fetch_optional(&self.db)
-        .await?;
-        Ok(offer.map(Arc::new))
+        Ok(crate::db::events::offer(&self.db, ticket_type_id).await?.map(Arc::new))
     }
 }

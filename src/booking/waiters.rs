@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::db::bookings::FINAL_CHANNEL;
+use crate::db::allocation::FINAL_CHANNEL;
 
 /// The longest wait a client may ask for.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);

@@ -261,3 +261,47 @@ pub async fn update_ticket_type(
     .fetch_one(conn)
     .await
 }
+
+/// A ticket type as offered for sale.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Offer {
+    pub ticket_type_id: Uuid,
+    pub event_id: Uuid,
+    pub organizer_id: Uuid,
+    #[sqlx(try_from = "String")]
+    pub event_status: EventStatus,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub sales_start: Option<DateTime<Utc>>,
+    pub sales_end: Option<DateTime<Utc>>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub max_per_order: i32,
+    pub max_per_buyer: Option<i32>,
+    /// The price as the buyer sees it now (carried in the queue message).
+    pub price_cents: i64,
+    pub currency: String,
+}
+
+impl Offer {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+            sales_start: self.sales_start,
+            sales_end: self.sales_end,
+        }
+    }
+}
+
+/// The offer of a ticket type (`None`: no such ticket type).
+pub async fn offer(pool: &sqlx::PgPool, ticket_type_id: Uuid) -> Result<Option<Offer>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.id AS ticket_type_id, t.event_id, e.organizer_id, e.status AS event_status, e.starts_at,
+                e.ends_at, e.sales_start, e.sales_end, e.published_at, t.max_per_order, t.max_per_buyer, t.price_cents,
+                t.currency
+         FROM ticket_types t JOIN events e ON e.id = t.event_id WHERE t.id = $1",
+    )
+    .bind(ticket_type_id)
+    .fetch_optional(pool)
+    .await
+}

@@ -1,8 +1,11 @@
 //! PostgreSQL: connecting, migrating, and the queries, one module per table family.
 //! Query functions take a connection or transaction; the caller commits.
 
+pub mod allocation;
 pub mod bookings;
 pub mod events;
+pub mod invariants;
+pub mod mail;
 pub mod outbox;
 pub mod prune;
 pub mod sessions;

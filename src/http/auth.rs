@@ -154,7 +154,6 @@ const LINKS_PER_DAY: i64 = 6;
 #[utoipa::path(post, path = "/api/v1/auth/verify/resend", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 202, description = "A new link is on its way"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already verified (`already_verified`), or verification is off", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Three new links an hour and five a day at most (`rate_limited`)", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -259,7 +258,6 @@ pub async fn refresh_tokens(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id))]
 pub async fn logout(State(state): State<AppState>, user: CurrentUser) -> ApiResult<StatusCode> {
@@ -273,7 +271,6 @@ pub async fn logout(State(state): State<AppState>, user: CurrentUser) -> ApiResu
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller", body = User),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<axum::Json<User>> {
     let mut conn = state.db.acquire().await?;

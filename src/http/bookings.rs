@@ -124,7 +124,6 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
             headers(("Location" = String, description = "Where to follow the booking"))),
         (status = 200, description = "The Idempotency-Key was used before: that booking as it is now", body = Booking,
             headers(("Idempotent-Replayed" = String, description = "`true`"))),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The caller's email address is not verified yet (`email_unverified`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket type", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`sold_out`, `sales_closed`, `event_cancelled`, or the key's first request is still in flight (`conflict`)", body = Problem, content_type = "application/problem+json"),
@@ -176,8 +175,6 @@ pub struct WaitParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The booking (still `pending` if `wait` ran out)", body = Booking),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`wait` out of range", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -230,8 +227,6 @@ pub async fn get_booking(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The cancelled booking", body = Booking),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already cancelled, rejected, still pending, a ticket was checked in, or past the event's cancellation deadline (`cancellation_closed`)", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -253,7 +248,6 @@ pub async fn cancel_booking(
     responses(
         (status = 200, description = "A page of bookings", body = BookingList),
         (status = 400, description = "Unreadable query string", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn my_bookings(
@@ -278,7 +272,6 @@ pub async fn my_bookings(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The queue of the event", body = QueueStatus),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
     ))]

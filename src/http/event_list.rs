@@ -73,7 +73,6 @@ pub async fn list_events(State(state): State<AppState>, Query(params): Query<Lis
     responses(
         (status = 200, description = "A page of events", body = EventList),
         (status = 400, description = "Unreadable query string", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn my_events(

@@ -129,7 +129,6 @@ pub(super) const MAX_TICKET_TYPES: usize = 50;
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = CreateEventRequest, security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = Event),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Two ticket types share a name", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -201,7 +200,6 @@ pub async fn create_event(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The event", body = Event),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event, or a draft of someone else", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -257,8 +255,6 @@ pub(super) async fn event_changed(state: &AppState, id: Uuid) {
     request_body = UpdateEventRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed event", body = Event),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The event is cancelled", body = Problem, content_type = "application/problem+json"),
@@ -306,8 +302,6 @@ pub async fn update_event(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The published event", body = Event),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Cancelled, already started, or without ticket types", body = Problem, content_type = "application/problem+json"),
@@ -342,8 +336,6 @@ pub async fn publish_event(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The cancelled event", body = Event),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -376,8 +368,6 @@ pub async fn cancel_event(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The event has bookings (cancel it instead)", body = Problem, content_type = "application/problem+json"),

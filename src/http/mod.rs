@@ -64,8 +64,11 @@ impl Modify for BearerAuth {
 
 /// The answers any route may give besides its own: a JSON body that is not
 /// JSON (400), too large (413), of another type (415) or too slow (408); a
-/// rate limit (429); a part of the system down (503). Added to every
-/// operation so the document lists every status the API can send.
+/// rate limit (429); a part of the system down (503); on a route that needs a
+/// token, none or a bad one (401); on a route with ids in its path, one that
+/// is not a UUID (400). Added to every operation (where the route does not
+/// say more itself), so the document lists every status the API can send
+/// and the handlers need not repeat them.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -85,6 +88,7 @@ impl Modify for CommonResponses {
             for operation in
                 [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
             {
+                let (token, uuids) = (needs_a_token(operation), uuids_in_path(operation));
                 let mut add = |status: &str, description: &str| {
                     operation
                         .responses
@@ -92,6 +96,14 @@ impl Modify for CommonResponses {
                         .entry(status.to_owned())
                         .or_insert_with(|| problem(description).into());
                 };
+                if token {
+                    add("401", "No valid access token");
+                }
+                match uuids {
+                    0 => {}
+                    1 => add("400", "The id is not a UUID"),
+                    _ => add("400", "An id is not a UUID"),
+                }
                 if operation.request_body.is_some() {
                     add("400", "The body is not valid JSON");
                     add("413", "The body is larger than 64 KiB");
@@ -105,6 +117,22 @@ impl Modify for CommonResponses {
             }
         }
     }
+}
+
+/// Whether the operation requires a bearer token (not merely accepts one).
+fn needs_a_token(operation: &utoipa::openapi::path::Operation) -> bool {
+    let anonymous_allowed = |requirement: &utoipa::openapi::security::SecurityRequirement| {
+        serde_json::to_value(requirement).is_ok_and(|v| v.as_object().is_some_and(|o| o.is_empty()))
+    };
+    operation.security.as_ref().is_some_and(|all| !all.is_empty() && !all.iter().any(anonymous_allowed))
+}
+
+/// How many of the operation's path parameters are UUIDs.
+fn uuids_in_path(operation: &utoipa::openapi::path::Operation) -> usize {
+    let is_uuid = |p: &&utoipa::openapi::path::Parameter| {
+        serde_json::to_value(p).is_ok_and(|v| v["in"] == "path" && v["schema"]["format"] == "uuid")
+    };
+    operation.parameters.as_ref().map_or(0, |ps| ps.iter().filter(is_uuid).count())
 }
 
 /// Every documented route. Routes and the OpenAPI document come from this one

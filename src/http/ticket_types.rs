@@ -85,8 +85,6 @@ pub struct UpdateTicketTypeRequest {
     request_body = CreateTicketTypeRequest, security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = TicketType),
-        (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Cancelled event, or the name is taken", body = Problem, content_type = "application/problem+json"),
@@ -121,8 +119,6 @@ pub async fn add_ticket_type(
     request_body = UpdateTicketTypeRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed ticket type", body = TicketType),
-        (status = 400, description = "An id is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event or ticket type", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Capacity below sold, `price_locked` (price or currency once seats are sold), name taken, or event cancelled", body = Problem, content_type = "application/problem+json"),

@@ -75,7 +75,6 @@ async fn visible_ticket(state: &AppState, user: CurrentUser, code: &str) -> ApiR
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The ticket", body = TicketDetails),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket for the caller", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_ticket(
@@ -91,7 +90,6 @@ pub async fn get_ticket(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "An SVG image", body = String, content_type = "image/svg+xml"),
-        (status = 401, description = "No valid access token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such ticket for the caller", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn ticket_qr(

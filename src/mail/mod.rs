@@ -158,7 +158,7 @@ async fn deliver(
         return; // the lease brings the row back
     };
     let built = match (row.booking_id, row.user_id, row.secret.as_deref()) {
-        (Some(booking_id), _, _) => match render::load(&mut conn, booking_id).await {
+        (Some(booking_id), _, _) => match crate::db::mail::booking(&mut conn, booking_id).await {
             Ok(Some(mail)) if row.kind == outbox::Kind::BookingConfirmed && mail.status != "confirmed" => {
                 // Cancelled before its confirmation went out: the cancellation
                 // notice says what matters; void tickets are not sent as valid.
@@ -175,7 +175,7 @@ async fn deliver(
             Ok(None) => Err(anyhow::anyhow!("the booking or its event no longer exists")),
             Err(_) => return,
         },
-        (None, Some(user_id), Some(token)) => match render::load_account(&mut conn, user_id).await {
+        (None, Some(user_id), Some(token)) => match crate::db::mail::account(&mut conn, user_id).await {
             Ok(Some(account)) if account.verified => {
                 let _ = outbox::mark_skipped(&mut conn, row, "the address is verified already").await;
                 return;

@@ -3,77 +3,15 @@
 //! (every code is in the text; a large booking's other QR codes are on its
 //! booking page, so an email stays small).
 
-use chrono::{DateTime, Utc};
+pub use crate::db::mail::{AccountMail, BookingMail};
+use crate::db::outbox::{Kind, OutboxRow};
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use minijinja::{Environment, context};
-use sqlx::PgConnection;
-use uuid::Uuid;
-
-use crate::db::outbox::{Kind, OutboxRow};
-
-/// What an email about one booking shows.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct BookingMail {
-    pub booking_id: Uuid,
-    /// The booking's status now (a confirmation is not sent once cancelled).
-    pub status: String,
-    pub quantity: i32,
-    pub email: String,
-    pub name: String,
-    pub title: String,
-    pub venue: String,
-    pub starts_at: DateTime<Utc>,
-    pub ticket_type: String,
-    /// Whether the buyer's address is verified (unverified ones get no
-    /// booking emails while verification is required).
-    pub verified: bool,
-    #[sqlx(skip)]
-    pub tickets: Vec<String>,
-}
 
 /// At most this many QR codes travel in a confirmation as images.
 pub const INLINE_QR_MAX: usize = 10;
-
-/// What an email about an account needs. Not its name: anyone can register
-/// anyone's address, so the verification email carries no text a stranger wrote.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AccountMail {
-    pub email: String,
-    pub verified: bool,
-}
-
-/// The account an email is about; `None` if it no longer exists.
-pub async fn load_account(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<AccountMail>, sqlx::Error> {
-    sqlx::query_as("SELECT email, email_verified_at IS NOT NULL AS verified FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(conn)
-        .await
-}
-
-/// The booking, its buyer, event and tickets; `None` if the booking or its
-/// event no longer exists.
-pub async fn load(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<BookingMail>, sqlx::Error> {
-    let mail: Option<BookingMail> = sqlx::query_as(
-        "SELECT b.id AS booking_id, b.status, b.quantity, u.email, u.name, e.title, e.venue, e.starts_at,
-                t.name AS ticket_type, u.email_verified_at IS NOT NULL AS verified
-         FROM bookings b
-         JOIN users u ON u.id = b.user_id
-         JOIN events e ON e.id = b.event_id
-         JOIN ticket_types t ON t.id = b.ticket_type_id
-         WHERE b.id = $1",
-    )
-    .bind(booking_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(mut mail) = mail else { return Ok(None) };
-    mail.tickets = sqlx::query_scalar("SELECT code FROM tickets WHERE booking_id = $1 ORDER BY created_at, code")
-        .bind(booking_id)
-        .fetch_all(conn)
-        .await?;
-    Ok(Some(mail))
-}
 
 pub struct Templates {
     env: Environment<'static>,

@@ -58,11 +58,9 @@ pub async fn verdict(
         v.problems.push(format!("{not_final} accepted bookings never became final"));
     }
 
-    let (capacity, remaining): (i32, i32) =
-        sqlx::query_as("SELECT capacity, remaining FROM ticket_types WHERE id = $1")
-            .bind(ticket_type_id)
-            .fetch_one(db)
-            .await?;
+    // The invariants every test checks (`db::invariants`), and more below.
+    let seats = boxoffice::db::invariants::seats(db, ticket_type_id).await?;
+    let remaining = seats.remaining;
     // An accepted booking that ended without its seats, though they were
     // there (seats only ever go in these sales, so the final `remaining` is
     // the least there ever was), or as a duplicate of nothing that was booked.
@@ -86,35 +84,19 @@ pub async fn verdict(
         v.problems.push(format!("{wrongly_refused} accepted bookings refused though seats were left"));
     }
 
-    let confirmed: Vec<(Uuid, i32)> =
-        sqlx::query_as("SELECT id, quantity FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'")
+    let confirmed: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'")
             .bind(ticket_type_id)
             .fetch_all(db)
             .await?;
-    v.confirmed_bookings = confirmed.len();
-    v.confirmed_seats = confirmed.iter().map(|(_, q)| i64::from(*q)).sum();
-    if i64::from(capacity) != i64::from(remaining) + v.confirmed_seats {
-        v.problems.push(format!("capacity {capacity} ≠ remaining {remaining} + confirmed {}", v.confirmed_seats));
-    }
-    let live_tickets: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = $1 AND status <> 'void'")
-            .bind(ticket_type_id)
-            .fetch_one(db)
-            .await?;
-    if live_tickets != v.confirmed_seats {
-        v.problems.push(format!("{live_tickets} tickets for {} confirmed seats", v.confirmed_seats));
-    }
+    v.confirmed_bookings = seats.confirmed_bookings as usize;
+    v.confirmed_seats = seats.confirmed;
+    v.problems.extend(seats.violations());
 
     // Applied twice: a booking with more tickets than seats, a key booked
     // twice (the unique constraint should make it impossible), or a booking
     // under a key no buyer sent.
-    let over_ticketed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM bookings b WHERE b.ticket_type_id = $1 AND b.status = 'confirmed'
-           AND b.quantity <> (SELECT count(*) FROM tickets t WHERE t.booking_id = b.id)",
-    )
-    .bind(ticket_type_id)
-    .fetch_one(db)
-    .await?;
+    let over_ticketed = seats.mismatched_bookings;
     let doubled_keys: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM (SELECT 1 FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'
            GROUP BY user_id, idempotency_key HAVING count(*) > 1) d",
@@ -136,7 +118,7 @@ pub async fn verdict(
             "applied twice: {over_ticketed} bookings with extra tickets, {doubled_keys} keys booked twice, {unasked} bookings nobody asked for"
         ));
     }
-    let confirmed_ids: HashSet<Uuid> = confirmed.iter().map(|(id, _)| *id).collect();
+    let confirmed_ids: HashSet<Uuid> = confirmed.into_iter().collect();
 
     // Every confirmed booking's email, eventually: a send whose outcome could
     // not be recorded goes again after its 30 s lease, with the same Message-ID.

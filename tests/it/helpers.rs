@@ -71,16 +71,20 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
         // The test's database goes with it (runs used to leave ~85 behind,
-        // about 680 MB). On a thread of its own: this may run inside the
-        // test's runtime, which cannot be blocked on.
-        let url = self.state.config.database_url.clone();
-        let _ = std::thread::spawn(move || drop_database(&url)).join();
+        // about 680 MB).
+        drop_database(&self.state.config.database_url);
     }
 }
 
 /// `DROP DATABASE ... WITH (FORCE)`: the connections still open (the app's
-/// pool, a worker process) are ended first.
-fn drop_database(url: &str) {
+/// pool, a worker process) are ended first. On a thread of its own, so it
+/// can be called from inside a test's runtime.
+pub fn drop_database(url: &str) {
+    let url = url.to_owned();
+    let _ = std::thread::spawn(move || drop_database_blocking(&url)).join();
+}
+
+fn drop_database_blocking(url: &str) {
     use sqlx::Connection;
     let Some((server, name)) = url.rsplit_once('/') else { return };
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
@@ -308,42 +312,12 @@ impl TestApp {
         }
     }
 
-    /// Checks the booking invariants of a ticket type and returns the confirmed seats:
-    /// capacity = remaining + confirmed seats, remaining >= 0, one live (not void) ticket per confirmed seat.
+    /// Checks the booking invariants of a ticket type (`db::invariants`) and
+    /// returns the confirmed seats.
     pub async fn check_invariants(&self, ticket_type_id: &str) -> i64 {
-        let tt: Uuid = ticket_type_id.parse().unwrap();
-        let (capacity, remaining): (i32, i32) =
-            sqlx::query_as("SELECT capacity, remaining FROM ticket_types WHERE id = $1")
-                .bind(tt)
-                .fetch_one(self.db())
-                .await
-                .unwrap();
-        let confirmed: i64 = sqlx::query_scalar(
-            "SELECT coalesce(sum(quantity), 0)::bigint FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'",
-        )
-        .bind(tt)
-        .fetch_one(self.db())
-        .await
-        .unwrap();
-        let tickets: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM tickets WHERE ticket_type_id = $1 AND status <> 'void'")
-                .bind(tt)
-                .fetch_one(self.db())
-                .await
-                .unwrap();
-        assert!(remaining >= 0);
-        assert_eq!(i64::from(capacity), i64::from(remaining) + confirmed, "capacity = remaining + confirmed");
-        assert_eq!(tickets, confirmed, "one valid ticket per confirmed seat");
-        let mismatched: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM bookings b WHERE b.status = 'confirmed' AND b.ticket_type_id = $1
-               AND b.quantity <> (SELECT count(*) FROM tickets t WHERE t.booking_id = b.id)",
-        )
-        .bind(tt)
-        .fetch_one(self.db())
-        .await
-        .unwrap();
-        assert_eq!(mismatched, 0, "every confirmed booking has one ticket per seat");
-        confirmed
+        let seats = boxoffice::db::invariants::seats(self.db(), ticket_type_id.parse().unwrap()).await.unwrap();
+        assert!(seats.violations().is_empty(), "{:?}: {seats:?}", seats.violations());
+        seats.confirmed
     }
 
     /// Ids of every booking row of a ticket type, oldest first.

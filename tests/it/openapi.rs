@@ -99,3 +99,27 @@ async fn swagger_ui_is_served_from_vendored_assets() {
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("swagger"));
 }
+
+/// The served document is pinned: any change to a route, a schema or a
+/// documented status shows up here as a diff to review. After a deliberate
+/// change, `UPDATE_SNAPSHOTS=1 cargo nextest run openapi` writes the new one.
+#[tokio::test]
+async fn the_served_document_matches_its_snapshot() {
+    let app = spawn_app().await;
+    let served = app.get("/openapi.json", None).await.body;
+    let pretty = serde_json::to_string_pretty(&served).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots/openapi.json");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &pretty).unwrap();
+    }
+    let pinned = std::fs::read_to_string(&path).unwrap_or_default();
+    if pinned != pretty {
+        let new = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/openapi.new.json");
+        let _ = std::fs::write(&new, &pretty);
+        panic!(
+            "/openapi.json differs from tests/it/snapshots/openapi.json (the served one is in {}); \
+             review the diff, then UPDATE_SNAPSHOTS=1 cargo nextest run openapi",
+            new.display()
+        );
+    }
+}

@@ -159,3 +159,33 @@ async fn old_sent_emails_expired_refresh_tokens_and_ended_sessions_are_pruned() 
     assert_eq!(app.get("/api/v1/me", Some(&token)).await.status, StatusCode::OK, "the user's own session is alive");
     assert_eq!(boxoffice::db::prune::prune(db, app.state.config.retention()).await.unwrap(), Default::default());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_role_builds_nothing_of_the_http_api() {
+    let config = test_config(&[]);
+    let log_path = std::env::temp_dir().join(format!("boxoffice-worker-role-{}.log", uuid::Uuid::new_v4().simple()));
+    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+        .arg("worker")
+        .env("DATABASE_URL", &config.database_url)
+        .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
+        .env("AMQP_QUEUE_PREFIX", &config.amqp_queue_prefix)
+        .env("AMQP_QUEUE_TYPE", "classic")
+        .env("AMQP_QUEUE_EXPIRES_MS", "300000")
+        .env("MAIL_DIR", &config.mail_dir)
+        .env_remove("JWT_SECRET")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = crate::helpers::eventually(std::time::Duration::from_secs(30), "worker and mailer started", || async {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        (log.contains("worker started") && log.contains("mailer started")).then_some(log)
+    })
+    .await;
+    let _ = worker.kill();
+    let _ = worker.wait();
+    crate::helpers::drop_database(&config.database_url);
+    // No token keys were made: the warning about a missing JWT_SECRET is the API's.
+    assert!(!log.contains("JWT_SECRET"), "{log}");
+}
