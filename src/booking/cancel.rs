@@ -35,12 +35,8 @@ pub async fn cancel_booking(
     let mut tx = db.begin().await?;
     // Lock order everywhere: ticket type, then bookings (the worker and event
     // cancellation do the same), so two cancellations never deadlock.
-    let ticket_type_id = db::find(&mut tx, booking_id)
-        .await?
-        .filter(|b| b.user_id == user_id)
-        .ok_or(CancelError::NotFound)?
-        .ticket_type_id;
-    db::lock_ticket_type(&mut tx, ticket_type_id).await?;
+    let found = db::find(&mut tx, booking_id).await?.filter(|b| b.user_id == user_id).ok_or(CancelError::NotFound)?;
+    crate::db::events::lock_ticket_type(&mut tx, found.event_id, found.ticket_type_id).await?;
     let booking = db::lock(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
     let refusal = match booking.status {
         BookingStatus::Confirmed => None,

@@ -48,13 +48,6 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<BookingRow
         .await
 }
 
-/// Locks a ticket type row (before any booking row: the lock order of every
-/// transaction that touches both).
-pub async fn lock_ticket_type(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1 FROM ticket_types WHERE id = $1 FOR UPDATE").bind(id).execute(conn).await?;
-    Ok(())
-}
-
 pub async fn find_by_key(conn: &mut PgConnection, user_id: Uuid, key: &str) -> Result<Option<BookingRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {BOOKING_COLUMNS} FROM bookings WHERE user_id = $1 AND idempotency_key = $2"))
         .bind(user_id)

@@ -224,6 +224,9 @@ pub async fn delete_event(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx:
     Ok(())
 }
 
+/// Locks a ticket type row of the event: before any booking row, the lock
+/// order of every transaction that touches both (the worker's, a
+/// cancellation's, a change of the ticket type).
 pub async fn lock_ticket_type(
     conn: &mut PgConnection,
     event_id: Uuid,
