@@ -130,7 +130,13 @@ pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id
         let mut chunk = String::from(CSV_HEADER);
         let mut after = None;
         loop {
+            // Checked on every page: a download that never blocks (a slow
+            // but steady reader) must end at its deadline too.
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                tracing::warn!(event.id = %id, "attendee list cut off: its deadline passed");
+                return;
+            }
             let Ok(turn) = tokio::time::timeout(left, state.exports.read_turn()).await else {
                 tracing::warn!(event.id = %id, "attendee list cut off: its deadline passed");
                 return;
