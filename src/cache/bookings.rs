@@ -138,11 +138,14 @@ return 0
 pub struct BookingCache {
     redis: Redis,
     admit: Script,
+    /// SHA-1 of [`LEAVE_LINE`]: a batch's pipeline loads the script once and
+    /// calls it by hash for each booking, instead of sending its text each time.
+    leave_line_sha: String,
 }
 
 impl BookingCache {
     pub fn new(redis: Redis) -> Self {
-        Self { redis, admit: Script::new(ADMIT) }
+        Self { redis, admit: Script::new(ADMIT), leave_line_sha: Script::new(LEAVE_LINE).get_hash().to_owned() }
     }
 
     fn in_line_key(&self, user_id: Uuid, ticket_type_id: Uuid) -> String {
@@ -254,9 +257,16 @@ impl BookingCache {
         self.redis.query(&pipe).await
     }
 
+    /// Makes sure the scripts called by hash in this pipeline exist (Redis
+    /// may have restarted empty since).
+    fn load_scripts(&self, pipe: &mut redis::Pipeline) {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(LEAVE_LINE).ignore();
+    }
+
     /// Undoes [`Self::admit`] when the broker did not take the message.
     pub async fn withdraw(&self, message: &AcceptedRequest) -> Result<(), CacheError> {
         let mut pipe = redis::pipe();
+        self.load_scripts(&mut pipe);
         if let Some(key) = message.idempotency_key.as_deref() {
             pipe.cmd("DEL").arg(self.idempotency_key(message.user_id, key)).ignore();
         }
@@ -264,12 +274,14 @@ impl BookingCache {
         self.redis.query(&pipe).await
     }
 
+    /// Adds the clean-up of `booking` to `pipe`, which must have been started
+    /// with [`Self::load_scripts`].
     fn forget_pending(&self, pipe: &mut redis::Pipeline, booking: &PendingBooking) {
         pipe.cmd("DEL").arg(self.booking_key(booking.id)).ignore();
         pipe.cmd("ZREM").arg(self.event_pending_key(booking.event_id)).arg(booking.id.to_string()).ignore();
         pipe.cmd("ZREM").arg(self.user_pending_key(booking.user_id)).arg(booking.id.to_string()).ignore();
-        pipe.cmd("EVAL")
-            .arg(LEAVE_LINE)
+        pipe.cmd("EVALSHA")
+            .arg(&self.leave_line_sha)
             .arg(1)
             .arg(self.in_line_key(booking.user_id, booking.ticket_type_id))
             .arg(booking.id.to_string())
@@ -280,6 +292,7 @@ impl BookingCache {
     /// `sold_out` ticket types have no seat left.
     pub async fn settle(&self, written: &[PendingBooking], sold_out: &[Uuid]) -> Result<(), CacheError> {
         let mut pipe = redis::pipe();
+        self.load_scripts(&mut pipe);
         for booking in written {
             self.forget_pending(&mut pipe, booking);
         }
