@@ -87,9 +87,12 @@ pub async fn list_of_user(
 /// Booking requests of the event accepted and not yet decided: PostgreSQL's
 /// (accepted while Redis was down) and Redis's (`None` from Redis when it
 /// cannot say).
-pub async fn in_line(db: &PgPool, bookings: &BookingCache, event_id: Uuid) -> Result<(i64, Option<u64>), sqlx::Error> {
-    let mut conn = db.acquire().await?;
-    let stored = db::pending_count(&mut conn, event_id).await?;
+pub async fn in_line(
+    conn: &mut sqlx::PgConnection,
+    bookings: &BookingCache,
+    event_id: Uuid,
+) -> Result<(i64, Option<u64>), sqlx::Error> {
+    let stored = db::pending_count(conn, event_id).await?;
     let cached = match bookings.pending_count(event_id).await {
         Ok(count) => Some(count),
         Err(err) => {

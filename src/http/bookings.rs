@@ -280,14 +280,12 @@ pub async fn event_queue(
     MaybeUser(viewer): MaybeUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<QueueStatus>> {
-    {
-        let mut conn = state.db.acquire().await?;
-        db::events::find_event(&mut conn, id)
-            .await?
-            .filter(|row| super::organizer::visible_to(row, viewer.map(|u| u.id)))
-            .ok_or(ApiError::NotFound("event"))?;
-    }
-    let (stored, cached) = status::in_line(&state.db, &state.bookings, id).await?;
+    let mut conn = state.db.acquire().await?;
+    db::events::find_event(&mut conn, id)
+        .await?
+        .filter(|row| super::organizer::visible_to(row, viewer.map(|u| u.id)))
+        .ok_or(ApiError::NotFound("event"))?;
+    let (stored, cached) = status::in_line(&mut conn, &state.bookings, id).await?;
     Ok(axum::Json(QueueStatus { event_id: id, pending: stored + cached.unwrap_or(0) as i64 }))
 }
 

@@ -381,8 +381,8 @@ pub async fn delete_event(
     let mut tx = state.db.begin().await?;
     lock_as_organizer(&mut tx, id, user).await?;
     // Bookings still in the queue count too: the worker must find the event.
-    let (_, queued) = crate::booking::status::in_line(&state.db, &state.bookings, id).await?;
-    let queued = queued.ok_or(ApiError::Unavailable("the booking state"))?;
+    // (Redis's count: the transaction's own connection counts PostgreSQL's below.)
+    let queued = state.bookings.pending_count(id).await.map_err(|_| ApiError::Unavailable("the booking state"))?;
     if queued > 0 || db::bookings::event_has_bookings(&mut tx, id).await? {
         return Err(ApiError::conflict("the event has bookings; cancel it instead"));
     }

@@ -180,6 +180,13 @@ async fn once_the_mail_server_takes_mail_again_waiting_emails_go_before_their_ba
     // waiting one forward: it is sent before its own retry time.
     app.book_final(&second, &tt, 1).await;
     sink.wait_for(2, 30).await;
+    // The server has them; the mailer records the sends just after.
+    crate::helpers::eventually(Duration::from_secs(30), "both sends recorded", || async {
+        let sent: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE status = 'sent'").fetch_one(app.db()).await.unwrap();
+        (sent == 2).then_some(())
+    })
+    .await;
     let sent: Vec<(Option<chrono::DateTime<chrono::Utc>>, i32)> =
         sqlx::query_as("SELECT sent_at, attempts FROM outbox ORDER BY created_at").fetch_all(app.db()).await.unwrap();
     let (first_sent, first_attempts) = sent[0];

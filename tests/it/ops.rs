@@ -164,7 +164,15 @@ async fn old_sent_emails_expired_refresh_tokens_and_ended_sessions_are_pruned() 
 async fn the_worker_role_builds_nothing_of_the_http_api() {
     let config = test_config(&[]);
     let log_path = std::env::temp_dir().join(format!("boxoffice-worker-role-{}.log", uuid::Uuid::new_v4().simple()));
-    let mut worker = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
+    /// Killed however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let worker = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
         .arg("worker")
         .env("DATABASE_URL", &config.database_url)
         .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
@@ -177,14 +185,14 @@ async fn the_worker_role_builds_nothing_of_the_http_api() {
         .stdout(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
+        .map(Killed)
         .unwrap();
     let log = crate::helpers::eventually(std::time::Duration::from_secs(30), "worker and mailer started", || async {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         (log.contains("worker started") && log.contains("mailer started")).then_some(log)
     })
     .await;
-    let _ = worker.kill();
-    let _ = worker.wait();
+    drop(worker);
     crate::helpers::drop_database(&config.database_url);
     // No token keys were made: the warning about a missing JWT_SECRET is the API's.
     assert!(!log.contains("JWT_SECRET"), "{log}");
