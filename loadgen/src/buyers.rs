@@ -9,7 +9,6 @@
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::client::{Api, PASSWORD};
 
@@ -56,36 +55,16 @@ async fn in_bulk(
         .with_context(|| format!("connecting to the server's database at {database_url}"))?;
     let hash = boxoffice::auth::PasswordHasher::default().hash(PASSWORD).await?;
     let mut refresh_tokens = Vec::with_capacity(count);
+    let expires = chrono::Utc::now() + chrono::Duration::days(1);
     for chunk in (0..count).collect::<Vec<_>>().chunks(CHUNK) {
-        let users: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
-        let sessions: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
         let emails: Vec<String> = chunk.iter().map(|i| format!("buyer-{i}-{run_id}@loadgen.test")).collect();
         let (tokens, hashes): (Vec<String>, Vec<Vec<u8>>) =
             chunk.iter().map(|_| boxoffice::auth::refresh::generate()).unzip();
         let mut tx = pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, email_verified_at)
-             SELECT id, email, 'Load Test', $3, now() FROM UNNEST($1::uuid[], $2::text[]) AS u (id, email)",
-        )
-        .bind(&users)
-        .bind(&emails)
-        .bind(&hash)
-        .execute(&mut *tx)
-        .await
-        .context("writing the buyers (is this the server's database, migrated?)")?;
-        sqlx::query("INSERT INTO sessions (id, user_id) SELECT * FROM UNNEST($1::uuid[], $2::uuid[])")
-            .bind(&sessions)
-            .bind(&users)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO refresh_tokens (token_hash, session_id, expires_at)
-             SELECT hash, session, now() + interval '1 day' FROM UNNEST($1::bytea[], $2::uuid[]) AS t (hash, session)",
-        )
-        .bind(&hashes)
-        .bind(&sessions)
-        .execute(&mut *tx)
-        .await?;
+        let users = boxoffice::db::users::insert_verified_many(&mut tx, &emails, "Load Test", &hash)
+            .await
+            .context("writing the buyers (is this the server's database, migrated?)")?;
+        boxoffice::db::sessions::create_many(&mut tx, &users, &hashes, expires).await?;
         tx.commit().await?;
         refresh_tokens.extend(tokens);
     }

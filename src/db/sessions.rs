@@ -5,6 +5,29 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// Starts a session for `user_id` with its first refresh token.
+/// A session for each of `user_ids`, each with the refresh token of the same
+/// position in `token_hashes`; returns the session ids.
+pub async fn create_many(
+    conn: &mut PgConnection,
+    user_ids: &[Uuid],
+    token_hashes: &[Vec<u8>],
+    expires_at: DateTime<Utc>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = user_ids.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "WITH s AS (INSERT INTO sessions (id, user_id) SELECT * FROM UNNEST($1::uuid[], $2::uuid[]))
+         INSERT INTO refresh_tokens (token_hash, session_id, expires_at)
+         SELECT hash, session, $4 FROM UNNEST($3::bytea[], $1::uuid[]) AS t (hash, session)",
+    )
+    .bind(&ids)
+    .bind(user_ids)
+    .bind(token_hashes)
+    .bind(expires_at)
+    .execute(conn)
+    .await?;
+    Ok(ids)
+}
+
 pub async fn create(
     conn: &mut PgConnection,
     user_id: Uuid,

@@ -44,6 +44,28 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, 
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1")).bind(id).fetch_optional(conn).await
 }
 
+/// Many accounts at once, their addresses verified, all with one password
+/// hash (the load generator's buyers, and the tests'); returns their ids.
+pub async fn insert_verified_many(
+    conn: &mut PgConnection,
+    emails: &[String],
+    name: &str,
+    password_hash: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = emails.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "INSERT INTO users (id, email, name, password_hash, email_verified_at)
+         SELECT id, email, $3, $4, now() FROM UNNEST($1::uuid[], $2::text[]) AS u (id, email)",
+    )
+    .bind(&ids)
+    .bind(emails)
+    .bind(name)
+    .bind(password_hash)
+    .execute(conn)
+    .await?;
+    Ok(ids)
+}
+
 /// Whether the user's address is verified (`None`: no such user).
 pub async fn is_verified(conn: &mut PgConnection, id: Uuid) -> Result<Option<bool>, sqlx::Error> {
     sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1")

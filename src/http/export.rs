@@ -94,4 +94,13 @@ mod tests {
         drop(first);
         assert!(exports.start(ada).is_ok());
     }
+
+    #[test]
+    fn past_the_process_limit_a_download_waits_whoever_asks() {
+        let exports = Arc::new(Exports::new(Duration::from_secs(60)));
+        let running: Vec<ExportSlot> = (0..RUNNING_MAX).map(|_| exports.start(Uuid::new_v4()).unwrap()).collect();
+        assert!(matches!(exports.start(Uuid::new_v4()), Err(ApiError::Unavailable(_))));
+        drop(running);
+        assert!(exports.start(Uuid::new_v4()).is_ok());
+    }
 }

@@ -490,13 +490,7 @@ async fn a_worker_process_killed_mid_sale_loses_nothing_and_applies_nothing_twic
     let (_, tt) = app.on_sale(&organizer, 150, 2).await;
 
     let start_worker = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-            .arg("worker")
-            .env("DATABASE_URL", &config.database_url)
-            .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
-            .env("AMQP_QUEUE_PREFIX", &config.amqp_queue_prefix)
-            .env("AMQP_QUEUE_EXPIRES_MS", "300000")
-            .env("AMQP_QUEUE_TYPE", config.amqp_queue_type.as_str())
+        crate::helpers::binary("worker", &config)
             .env("WORKER_BATCH_SIZE", "20")
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())

@@ -37,6 +37,16 @@ async fn add_tickets(app: &TestApp, booking: &str, prefix: &str, count: i32) {
     .unwrap();
 }
 
+/// An organizer, a buyer, and one confirmed ticket of the organizer's event:
+/// (organizer, buyer, event id, ticket code).
+async fn one_sold_ticket(app: &TestApp) -> (String, String, String, String) {
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let (_, codes) = confirmed_codes(app, &buyer, &tt, 1).await;
+    (organizer, buyer, event["id"].as_str().unwrap().to_owned(), codes[0].clone())
+}
+
 async fn scan(app: &TestApp, token: &str, event: &str, code: &str) -> crate::helpers::Reply {
     app.post(&format!("/api/v1/events/{event}/check-ins"), Some(token), json!({"code": code})).await
 }
@@ -287,11 +297,9 @@ async fn the_stats_agree_with_the_bookings_after_a_stampede_and_cancellations() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undoing_a_check_in_never_revives_a_ticket_of_a_cancelled_event() {
     let app = spawn_app().await;
-    let (organizer, _) = app.user().await;
-    let (buyer, _) = app.user().await;
-    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
-    let event_id = event["id"].as_str().unwrap();
-    let (_, codes) = confirmed_codes(&app, &buyer, &tt, 1).await;
+    let (organizer, buyer, event_id, code) = one_sold_ticket(&app).await;
+    let event_id = event_id.as_str();
+    let codes = [code];
     assert_eq!(scan(&app, &organizer, event_id, &codes[0]).await.status, StatusCode::OK);
 
     let cancel = app.call(Method::POST, &format!("/api/v1/events/{event_id}/cancel"), Some(&organizer), None).await;
@@ -310,11 +318,9 @@ async fn undoing_a_check_in_never_revives_a_ticket_of_a_cancelled_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_code_in_lower_case_or_with_spaces_names_the_same_ticket_everywhere() {
     let app = spawn_app().await;
-    let (organizer, _) = app.user().await;
-    let (buyer, _) = app.user().await;
-    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
-    let event_id = event["id"].as_str().unwrap();
-    let (_, codes) = confirmed_codes(&app, &buyer, &tt, 1).await;
+    let (organizer, buyer, event_id, code) = one_sold_ticket(&app).await;
+    let event_id = event_id.as_str();
+    let codes = [code];
     let lower = codes[0].to_lowercase();
 
     let ticket = app.get(&format!("/api/v1/tickets/{lower}"), Some(&buyer)).await;

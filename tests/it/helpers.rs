@@ -117,6 +117,21 @@ pub async fn spawn_api_with(config: Config) -> TestApp {
     TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), state, shutdown }
 }
 
+/// The real binary as `role` (`serve`, `worker` ...), with `config`'s
+/// database, key and queue prefixes and mail folder; the caller adds the rest.
+pub fn binary(role: &str, config: &Config) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"));
+    command
+        .arg(role)
+        .env("DATABASE_URL", &config.database_url)
+        .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
+        .env("AMQP_QUEUE_PREFIX", &config.amqp_queue_prefix)
+        .env("AMQP_QUEUE_TYPE", config.amqp_queue_type.as_str())
+        .env("AMQP_QUEUE_EXPIRES_MS", "300000")
+        .env("MAIL_DIR", &config.mail_dir);
+    command
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct Reply {
@@ -348,25 +363,13 @@ impl TestApp {
     /// make a thousand of them take minutes; `user()` goes through the API.
     pub async fn users(&self, count: usize) -> Vec<String> {
         let hash = self.state.hasher.hash(PASSWORD).await.unwrap();
-        let ids: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
-        let sessions: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
-        let emails: Vec<String> = ids.iter().map(|id| format!("buyer-{}@example.org", id.simple())).collect();
-        sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, email_verified_at)
-             SELECT id, email, 'Buyer', $3, now() FROM UNNEST($1::uuid[], $2::text[]) AS u (id, email)",
-        )
-        .bind(&ids)
-        .bind(&emails)
-        .bind(&hash)
-        .execute(self.db())
-        .await
-        .unwrap();
-        sqlx::query("INSERT INTO sessions (id, user_id) SELECT * FROM UNNEST($1::uuid[], $2::uuid[])")
-            .bind(&sessions)
-            .bind(&ids)
-            .execute(self.db())
-            .await
-            .unwrap();
+        let emails: Vec<String> =
+            (0..count).map(|_| format!("buyer-{}@example.org", Uuid::new_v4().simple())).collect();
+        let refresh: Vec<Vec<u8>> = (0..count).map(|_| boxoffice::auth::refresh::generate().1).collect();
+        let mut conn = self.db().acquire().await.unwrap();
+        let ids = boxoffice::db::users::insert_verified_many(&mut conn, &emails, "Buyer", &hash).await.unwrap();
+        let expires = chrono::Utc::now() + chrono::Duration::days(1);
+        let sessions = boxoffice::db::sessions::create_many(&mut conn, &ids, &refresh, expires).await.unwrap();
         ids.iter().zip(&sessions).map(|(user, session)| self.state.tokens.issue(*user, *session).unwrap()).collect()
     }
 }

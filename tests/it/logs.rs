@@ -14,14 +14,7 @@ async fn a_full_walk_through_logs_no_password_token_or_secret() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log_path = std::env::temp_dir().join(format!("boxoffice-log-test-{port}.log"));
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .arg("serve")
-        .env("DATABASE_URL", &config.database_url)
-        .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
-        .env("AMQP_QUEUE_PREFIX", &config.amqp_queue_prefix)
-        .env("AMQP_QUEUE_TYPE", "classic")
-        .env("AMQP_QUEUE_EXPIRES_MS", "300000")
-        .env("MAIL_DIR", &config.mail_dir)
+    let mut server = crate::helpers::binary("serve", &config)
         .env("JWT_SECRET", secret)
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "debug")

@@ -172,14 +172,7 @@ async fn the_worker_role_builds_nothing_of_the_http_api() {
             let _ = self.0.wait();
         }
     }
-    let worker = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice"))
-        .arg("worker")
-        .env("DATABASE_URL", &config.database_url)
-        .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
-        .env("AMQP_QUEUE_PREFIX", &config.amqp_queue_prefix)
-        .env("AMQP_QUEUE_TYPE", "classic")
-        .env("AMQP_QUEUE_EXPIRES_MS", "300000")
-        .env("MAIL_DIR", &config.mail_dir)
+    let worker = crate::helpers::binary("worker", &config)
         .env_remove("JWT_SECRET")
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
