@@ -48,6 +48,8 @@ pub struct Services {
     pub waiters: crate::booking::waiters::Waiters,
     pub exports: Arc<crate::http::export::Exports>,
     pub verified: crate::booking::verified::VerifiedBuyers,
+    /// Stripe's API, when card payments are configured.
+    pub stripe: Option<crate::payments::stripe::Stripe>,
 }
 
 /// Why the process could not start: one line for the operator.
@@ -93,6 +95,7 @@ impl AppState {
         let limits = Arc::new(crate::http::rate_limit::Limits::from_config(&config));
         let waiters = crate::booking::waiters::Waiters::new(config.long_poll_max_waiters);
         let exports = Arc::new(crate::http::export::Exports::new(Duration::from_secs(config.export_deadline_secs)));
+        let stripe = crate::payments::stripe::Stripe::from_config(&config);
         let verified = crate::booking::verified::VerifiedBuyers::new(config.email_verification_required(), db.clone());
         Ok(Self(Arc::new(Services {
             config: Arc::new(config),
@@ -105,6 +108,7 @@ impl AppState {
             waiters,
             exports,
             verified,
+            stripe,
             db,
             redis,
             broker,
@@ -151,6 +155,8 @@ pub async fn background(config: Config) -> Result<(WorkerContext, MailerContext)
         bookings: BookingCache::new(redis),
         batch_size: config.worker_batch_size,
         max_attempts: config.booking_max_attempts,
+        provider: config.payment_provider(),
+        stripe: crate::payments::stripe::Stripe::from_config(&config),
     };
     let mailer = MailerContext { db, metrics: Arc::default(), settings: MailSettings::from_config(&config) };
     Ok((worker, mailer))
@@ -176,6 +182,8 @@ impl AppState {
             bookings: self.bookings.clone(),
             batch_size: self.config.worker_batch_size,
             max_attempts: self.config.booking_max_attempts,
+            provider: self.config.payment_provider(),
+            stripe: self.stripe.clone(),
         }
     }
 

@@ -212,9 +212,42 @@ pub struct Config {
     /// `true`: the client IP for rate limits comes from `X-Forwarded-For`.
     #[arg(long, env = "TRUST_PROXY_HEADERS", global = true, default_value_t = false)]
     pub trust_proxy_headers: bool,
+
+    /// Stripe's secret API key: when set, held bookings are paid by card
+    /// through Stripe; otherwise offline (the organizer marks them paid).
+    #[arg(long, env = "STRIPE_SECRET_KEY", global = true, hide_env_values = true, value_parser = Secret::parse)]
+    pub stripe_secret_key: Option<Secret>,
+    /// Given to pages for Stripe.js.
+    #[arg(long, env = "STRIPE_PUBLISHABLE_KEY", global = true)]
+    pub stripe_publishable_key: Option<String>,
+    /// The signing secret of the webhook endpoint (`whsec_…`).
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", global = true, hide_env_values = true, value_parser = Secret::parse)]
+    pub stripe_webhook_secret: Option<Secret>,
+    /// Stripe's API (the emulator's address in tests).
+    #[arg(long, env = "STRIPE_API_BASE", global = true, default_value = "https://api.stripe.com")]
+    pub stripe_api_base: String,
+    /// Where pages load Stripe.js from.
+    #[arg(long, env = "STRIPE_JS_URL", global = true, default_value = "https://js.stripe.com/v3/")]
+    pub stripe_js_url: String,
+    /// What a buyer paying offline is told (bank details, pay at the door).
+    #[arg(
+        long,
+        env = "OFFLINE_PAYMENT_INSTRUCTIONS",
+        global = true,
+        default_value = "Pay by bank transfer or at the box office, quoting your booking number. The organizer confirms your booking when the payment arrives."
+    )]
+    pub offline_payment_instructions: String,
 }
 
 impl Config {
+    /// How held bookings are paid: Stripe when its secret key is set.
+    pub fn payment_provider(&self) -> crate::domain::checkout::Provider {
+        match self.stripe_secret_key {
+            Some(_) => crate::domain::checkout::Provider::Stripe,
+            None => crate::domain::checkout::Provider::Offline,
+        }
+    }
+
     pub fn email_verification_required(&self) -> bool {
         self.email_verification
     }
@@ -271,6 +304,12 @@ impl Config {
         crate::mail::transport::check_settings(self.smtp_url.as_deref(), &self.mail_from)?;
         if self.booking_max_attempts == 0 {
             return Err("BOOKING_MAX_ATTEMPTS must be at least 1".into());
+        }
+        if self.stripe_secret_key.is_some() && self.stripe_webhook_secret.is_none() {
+            return Err("STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY (payments are confirmed by its signed webhook)".into());
+        }
+        if url::Url::parse(&self.stripe_api_base).is_err() {
+            return Err("STRIPE_API_BASE must be a URL".into());
         }
         if !(1..=60_000).contains(&self.read_cache_ttl_ms) {
             return Err("READ_CACHE_TTL_MS must be between 1 and 60000".into());

@@ -65,6 +65,10 @@ pub enum ApiError {
     AlreadyCheckedIn(chrono::DateTime<chrono::Utc>),
     #[error("you are in line for this ticket type already (booking {0}); wait for its decision")]
     AlreadyInLine(uuid::Uuid),
+    #[error("the webhook's signature is not valid: {0}")]
+    InvalidSignature(crate::payments::webhook::SignatureError),
+    #[error("the payment did not go through: {0}; the seats stay held, try another card")]
+    PaymentFailed(String),
     #[error("too many requests; try again in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("the request took too long to arrive or to answer")]
@@ -90,12 +94,13 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PaymentFailed(_) => StatusCode::PAYMENT_REQUIRED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized(_) | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden | Self::EmailUnverified => StatusCode::FORBIDDEN,
-            Self::InvalidToken => StatusCode::BAD_REQUEST,
+            Self::InvalidToken | Self::InvalidSignature(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::EmailTaken | Self::Conflict { .. } | Self::AlreadyCheckedIn(_) | Self::AlreadyInLine(_) => {
                 StatusCode::CONFLICT
@@ -125,6 +130,8 @@ impl ApiError {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::AlreadyCheckedIn(_) => "already_checked_in",
             Self::AlreadyInLine(_) => "already_in_line",
+            Self::PaymentFailed(_) => "payment_failed",
+            Self::InvalidSignature(_) => "invalid_signature",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RequestTimeout => "request_timeout",
             Self::RateLimited { .. } => "rate_limited",
@@ -252,6 +259,25 @@ impl From<crate::booking::cancel::CancelError> for ApiError {
             E::NotFound => Self::NotFound("booking"),
             E::NotCancellable(detail) => Self::conflict(detail),
             E::DeadlinePassed(_) => Self::Conflict { code: "cancellation_closed", detail: err.to_string() },
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
+impl From<crate::booking::pay::PayError> for ApiError {
+    fn from(err: crate::booking::pay::PayError) -> Self {
+        use crate::booking::pay::PayError as E;
+        match err {
+            E::NotFound => Self::NotFound("booking"),
+            E::NotPayable(detail) => Self::Conflict { code: "not_payable", detail },
+            E::PaymentRequired => Self::Conflict { code: "payment_required", detail: err.to_string() },
+            E::InFlight => Self::conflict(err.to_string()),
+            E::Declined(reason) => Self::PaymentFailed(reason),
+            E::BadPaymentMethod(reason) => Self::field("payment_method", reason),
+            E::Provider(reason) => {
+                tracing::warn!(%reason, "payment provider unavailable");
+                Self::Unavailable("the payment provider")
+            }
             E::Database(err) => err.into(),
         }
     }

@@ -6,7 +6,8 @@
 pub mod app;
 /// Cryptography of accounts: password hashing, access and refresh tokens, verification links.
 pub mod auth;
-/// The life of a booking: accepted, allocated, cancelled; who may book; long-poll waiters.
+/// The life of a booking: accepted, allocated, held, paid (offline or by card), cancelled and
+/// refunded; who may book; long-poll waiters.
 pub mod booking;
 /// Redis: revoked sessions, idempotency keys, pending bookings, sold-out flags.
 pub mod cache;
@@ -26,11 +27,14 @@ pub mod http;
 pub mod mail;
 /// Counters for `/metrics`.
 pub mod metrics;
+/// Payment providers: Stripe's API and its webhook signatures.
+pub mod payments;
 /// QR codes of tickets (SVG and PNG).
 pub mod qr;
 /// RabbitMQ: the connection, the booking topology, publishing with confirms.
 pub mod queue;
 /// Logging.
 pub mod telemetry;
-/// The booking consumer: batches from the queue, retries, dead letters; housekeeping.
+/// The booking consumer: batches from the queue, retries, dead letters; expired holds,
+/// refunds to send, housekeeping.
 pub mod worker;

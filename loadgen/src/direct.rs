@@ -19,6 +19,7 @@ pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow
         description: String::new(),
         venue: "Bench".into(),
         cancellation_deadline: None,
+        hold_times: Default::default(),
         schedule: Schedule {
             starts_at: Utc::now() + chrono::Duration::days(30),
             ends_at: None,

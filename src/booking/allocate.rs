@@ -15,8 +15,8 @@ use uuid::Uuid;
 use crate::cache::bookings::PendingBooking;
 use crate::db::allocation::{self as db, NewTickets, Outcomes};
 use crate::domain::booking::AcceptedRequest;
-use crate::domain::booking::{self, Availability, BookingStatus, Decision, Inventory, Reason, SeatRequest};
-use crate::domain::event::EventStatus;
+use crate::domain::booking::{BookingStatus, Decision, Inventory, Reason, SeatRequest};
+use crate::domain::checkout::{self, Provider};
 
 /// What one committed batch did.
 #[derive(Debug, Default)]
@@ -31,9 +31,17 @@ pub struct BatchOutcome {
     pub sold_out: Vec<Uuid>,
     /// Seats confirmed by this batch.
     pub seats_confirmed: i64,
+    /// Seats held for payment by this batch.
+    pub seats_held: i64,
 }
 
-pub async fn allocate_batch(pool: &PgPool, requests: &[AcceptedRequest]) -> Result<BatchOutcome, sqlx::Error> {
+/// Decides `requests` in one transaction; a priced booking that gets seats
+/// is held for payment through `provider`.
+pub async fn allocate_batch(
+    pool: &PgPool,
+    requests: &[AcceptedRequest],
+    provider: Provider,
+) -> Result<BatchOutcome, sqlx::Error> {
     let mut tx = pool.begin().await?;
     // Locks first: a copy of one of these messages being decided by another
     // worker holds the same ticket type's lock until it commits, so the
@@ -53,37 +61,9 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[AcceptedRequest]) -> Resu
 
     let duplicates = duplicate_keys(&mut tx, &fresh).await?;
 
-    let mut inventory: HashMap<Uuid, Inventory> = locked
-        .iter()
-        .map(|tt| {
-            let availability = match tt.event_status {
-                EventStatus::Published => Availability::OnSale,
-                EventStatus::Cancelled => Availability::Closed(Reason::EventCancelled),
-                EventStatus::Draft => Availability::Closed(Reason::SalesClosed),
-            };
-            let stock = Inventory {
-                remaining: tt.remaining,
-                max_per_order: tt.max_per_order,
-                availability,
-                max_per_buyer: tt.max_per_buyer,
-                owned: HashMap::new(),
-            };
-            (tt.id, stock)
-        })
-        .collect();
-    // What the buyers of this batch own already, where it is limited.
-    let limited: Vec<Uuid> = locked.iter().filter(|tt| tt.max_per_buyer.is_some()).map(|tt| tt.id).collect();
-    if !limited.is_empty() {
-        let mut buyers: Vec<Uuid> =
-            fresh.iter().filter(|r| limited.contains(&r.ticket_type_id)).map(|r| r.user_id).collect();
-        buyers.sort();
-        buyers.dedup();
-        for (tt, user, seats) in db::seats_owned(&mut tx, &limited, &buyers).await? {
-            if let Some(stock) = inventory.get_mut(&tt) {
-                stock.owned.insert(user, seats as i32);
-            }
-        }
-    }
+    let mut inventory: HashMap<Uuid, Inventory> = locked.iter().map(|tt| (tt.id, tt.inventory())).collect();
+    let buyers: Vec<(Uuid, Uuid)> = fresh.iter().map(|r| (r.ticket_type_id, r.user_id)).collect();
+    count_owned(&mut tx, &locked, &buyers, &mut inventory).await?;
     let locked: HashMap<Uuid, &db::LockedTicketType> = locked.iter().map(|tt| (tt.id, tt)).collect();
 
     // Requests decided before allocation: duplicates, those the API accepted
@@ -109,19 +89,25 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[AcceptedRequest]) -> Resu
         .iter()
         .map(|r| SeatRequest { ticket_type_id: r.ticket_type_id, buyer: r.user_id, quantity: r.quantity })
         .collect();
-    let decisions = booking::allocate(&seat_requests, &mut inventory);
+    let decisions = crate::domain::booking::allocate(&seat_requests, &mut inventory);
 
     let mut outcome = BatchOutcome { skipped: requests.len() - fresh.len(), ..Default::default() };
+    let now = chrono::Utc::now();
     let mut outcomes = Outcomes::default();
     let mut tickets = NewTickets::default();
     let early = rejected_early.iter().map(|r| (*r, Decision::Rejected(precheck(r).expect("partitioned"))));
     for (request, decision) in early.chain(to_allocate.iter().copied().zip(decisions)) {
         let tt = locked.get(&request.ticket_type_id);
-        let (status, reason) = match decision {
-            Decision::Confirmed => (BookingStatus::Confirmed, None),
-            Decision::Rejected(reason) => (BookingStatus::Rejected, Some(reason)),
+        let (status, reason) = match (decision, tt) {
+            (Decision::Confirmed, Some(tt)) => {
+                (checkout::status_when_allocated(tt.price_cents, request.quantity), None)
+            }
+            (Decision::Confirmed, None) => unreachable!("seats are only given from a locked ticket type"),
+            (Decision::Rejected(reason), _) => (BookingStatus::Rejected, Some(reason)),
         };
         let confirmed = status == BookingStatus::Confirmed;
+        let seated = confirmed || status == BookingStatus::Held;
+        let held = tt.filter(|_| status == BookingStatus::Held);
         outcomes.ids.push(request.booking_id);
         outcomes.user_ids.push(request.user_id);
         outcomes.event_ids.push(request.event_id);
@@ -129,19 +115,18 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[AcceptedRequest]) -> Resu
         outcomes.quantities.push(request.quantity);
         outcomes.statuses.push(status.as_str());
         outcomes.reasons.push(reason.map(Reason::as_str));
-        outcomes.unit_prices.push(tt.filter(|_| confirmed).map(|tt| tt.price_cents));
-        outcomes.currencies.push(tt.filter(|_| confirmed).map(|tt| tt.currency.clone()));
+        outcomes.unit_prices.push(tt.filter(|_| seated).map(|tt| tt.price_cents));
+        outcomes.currencies.push(tt.filter(|_| seated).map(|tt| tt.currency.clone()));
+        outcomes.expires_at.push(held.map(|tt| tt.hold_times().expiry(now, provider)));
+        outcomes.providers.push(held.map(|_| provider.as_str()));
         // A duplicate gives up the key: the first booking keeps it.
         outcomes.keys.push(request.idempotency_key.clone().filter(|_| reason != Some(Reason::DuplicateRequest)));
         outcomes.accepted_at.push(request.accepted_at);
         if confirmed {
             outcome.seats_confirmed += i64::from(request.quantity);
-            for _ in 0..request.quantity {
-                tickets.codes.push(booking::new_ticket_code());
-                tickets.booking_ids.push(request.booking_id);
-                tickets.event_ids.push(request.event_id);
-                tickets.ticket_type_ids.push(request.ticket_type_id);
-            }
+            tickets.add(request.booking_id, request.event_id, request.ticket_type_id, request.quantity);
+        } else if seated {
+            outcome.seats_held += i64::from(request.quantity);
         }
         outcome.decided.push((request.booking_id, status, reason));
     }
@@ -179,6 +164,29 @@ pub async fn allocate_batch(pool: &PgPool, requests: &[AcceptedRequest]) -> Resu
     outcome.sold_out = inventory.iter().filter(|(_, stock)| stock.remaining == 0).map(|(id, _)| *id).collect();
     outcome.settled = requests.iter().map(PendingBooking::from).collect();
     Ok(outcome)
+}
+
+/// Fills in what the buyers own already of the ticket types that limit it
+/// (`buyers`: (ticket type, user) pairs), read under the ticket types' locks.
+pub(crate) async fn count_owned(
+    conn: &mut sqlx::PgConnection,
+    locked: &[db::LockedTicketType],
+    buyers: &[(Uuid, Uuid)],
+    inventory: &mut HashMap<Uuid, Inventory>,
+) -> Result<(), sqlx::Error> {
+    let limited: Vec<Uuid> = locked.iter().filter(|tt| tt.max_per_buyer.is_some()).map(|tt| tt.id).collect();
+    if limited.is_empty() {
+        return Ok(());
+    }
+    let mut users: Vec<Uuid> = buyers.iter().filter(|(tt, _)| limited.contains(tt)).map(|(_, user)| *user).collect();
+    users.sort();
+    users.dedup();
+    for (tt, user, seats) in db::seats_owned(conn, &limited, &users).await? {
+        if let Some(stock) = inventory.get_mut(&tt) {
+            stock.owned.insert(user, seats as i32);
+        }
+    }
+    Ok(())
 }
 
 /// Requests whose (user, Idempotency-Key) already belongs to another booking,

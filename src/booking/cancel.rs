@@ -23,25 +23,42 @@ pub enum CancelError {
     Database(#[from] sqlx::Error),
 }
 
-/// Cancels `booking_id` for its owner `user_id`: not found for anyone else;
-/// refused unless it is confirmed with no ticket checked in, and after the
-/// event's cancellation deadline.
+/// Who cancels: the booking's owner (until the event's cancellation
+/// deadline), or the organizer of its event (at any time).
+#[derive(Debug, Clone, Copy)]
+pub enum Canceller {
+    Owner(Uuid),
+    /// The organizer of this event (checked by the caller).
+    Organizer(Uuid),
+}
+
+/// Cancels `booking_id`: not found for anyone but its owner or its event's
+/// organizer; refused unless it is held or confirmed with no ticket checked
+/// in, and for the owner after the event's cancellation deadline. What was
+/// paid is refunded in full (a refund row in the same transaction).
 pub async fn cancel_booking(
     db: &PgPool,
     bookings: &BookingCache,
-    user_id: Uuid,
+    by: Canceller,
     booking_id: Uuid,
 ) -> Result<BookingRow, CancelError> {
     let mut tx = db.begin().await?;
     // Lock order everywhere: ticket type, then bookings (the worker and event
     // cancellation do the same), so two cancellations never deadlock.
-    let found = db::find(&mut tx, booking_id).await?.filter(|b| b.user_id == user_id).ok_or(CancelError::NotFound)?;
+    let found = db::find(&mut tx, booking_id)
+        .await?
+        .filter(|b| match by {
+            Canceller::Owner(user_id) => b.user_id == user_id,
+            Canceller::Organizer(event_id) => b.event_id == event_id,
+        })
+        .ok_or(CancelError::NotFound)?;
     crate::db::events::lock_ticket_type(&mut tx, found.event_id, found.ticket_type_id).await?;
     let booking = db::lock(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
     let refusal = match booking.status {
-        BookingStatus::Confirmed => None,
+        BookingStatus::Confirmed | BookingStatus::Held => None,
         BookingStatus::Cancelled => Some("the booking is already cancelled"),
         BookingStatus::Rejected => Some("a rejected booking cannot be cancelled"),
+        BookingStatus::Expired => Some("the hold ran out; the booking is over already"),
         BookingStatus::Pending => Some("the booking is still being processed; try again in a moment"),
     };
     if let Some(detail) = refusal {
@@ -50,17 +67,23 @@ pub async fn cancel_booking(
     if db::has_checked_in_ticket(&mut tx, booking_id).await? {
         return Err(CancelError::NotCancellable("a ticket of this booking was already used at the door"));
     }
-    let event = crate::db::events::find_event(&mut tx, booking.event_id).await?.ok_or(CancelError::NotFound)?;
-    let closes = crate::domain::event::cancellation_closes(event.starts_at, event.cancellation_deadline);
-    if Utc::now() >= closes {
-        return Err(CancelError::DeadlinePassed(closes));
-    }
-    db::cancel(&mut tx, &booking, Reason::CancelledByUser.as_str()).await?;
+    let reason = match by {
+        Canceller::Owner(_) => {
+            let event = crate::db::events::find_event(&mut tx, booking.event_id).await?.ok_or(CancelError::NotFound)?;
+            let closes = crate::domain::event::cancellation_closes(event.starts_at, event.cancellation_deadline);
+            if Utc::now() >= closes {
+                return Err(CancelError::DeadlinePassed(closes));
+            }
+            Reason::CancelledByUser
+        }
+        Canceller::Organizer(_) => Reason::CancelledByOrganizer,
+    };
+    db::cancel(&mut tx, &booking, reason.as_str()).await?;
     crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingCancelled, &[booking_id]).await?;
     let cancelled = db::find(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
     tx.commit().await?;
     seats_returned(bookings, &[booking.ticket_type_id]).await;
-    tracing::info!(booking.id = %booking_id, "booking cancelled by its owner");
+    tracing::info!(booking.id = %booking_id, reason = reason.as_str(), "booking cancelled");
     Ok(cancelled)
 }
 

@@ -1,11 +1,16 @@
 //! The life of a booking: accepted by the API (`accept`), allocated by the
-//! worker in batches (`allocate`), cancelled by its owner or with its event
+//! worker in batches (`allocate`), held while the buyer pays and released
+//! when the hold runs out (`holds`), paid (`pay`; by card: `card`),
+//! cancelled by its owner, its organizer or with its event, and refunded
 //! (`cancel`). The HTTP handlers and the queue consumer only call into here.
 
 pub mod accept;
 pub mod allocate;
 pub mod cancel;
+pub mod card;
 pub mod catalog;
+pub mod holds;
+pub mod pay;
 pub mod status;
 pub mod verified;
 pub mod waiters;

@@ -11,12 +11,14 @@ use uuid::Uuid;
 use crate::cache::BookingCache;
 use crate::cache::bookings::PendingBooking;
 use crate::db::bookings::{self as db, BookingRow, TicketRow};
+use crate::db::payments::Money;
 
 /// One booking as it is now.
 #[derive(Debug)]
 pub enum Current {
-    /// Written by the worker (or accepted while Redis was down).
-    Stored(BookingRow, Vec<TicketRow>),
+    /// Written by the worker (or accepted while Redis was down), with its
+    /// tickets, payment and refund.
+    Stored(Box<BookingRow>, Vec<TicketRow>, Money),
     /// Accepted, in the queue; only Redis knows it yet.
     Pending(PendingBooking),
 }
@@ -50,7 +52,8 @@ async fn stored(conn: &mut sqlx::PgConnection, row: BookingRow, user_id: Uuid) -
         return Ok(None);
     }
     let tickets = db::tickets_of(conn, &[row.id]).await?;
-    Ok(Some(Current::Stored(row, tickets)))
+    let money = crate::db::payments::money_of(conn, &[row.id]).await?.remove(&row.id).unwrap_or_default();
+    Ok(Some(Current::Stored(Box::new(row), tickets, money)))
 }
 
 /// A page of `user_id`'s bookings, newest first, and where the next page
@@ -77,11 +80,20 @@ pub async fn list_of_user(
     let next = if has_more { rows.last().map(|r| r.id) } else { None };
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut tickets = db::tickets_of(&mut conn, &ids).await?;
+    let mut money = crate::db::payments::money_of(&mut conn, &ids).await?;
     for row in rows {
         let mine = tickets.extract_if(.., |t| t.booking_id == row.id).collect();
-        items.push(Current::Stored(row, mine));
+        let paid = money.remove(&row.id).unwrap_or_default();
+        items.push(Current::Stored(Box::new(row), mine, paid));
     }
     Ok((items, next))
+}
+
+/// A stored booking with its tickets, payment and refund (after a change).
+pub async fn stored_booking(conn: &mut sqlx::PgConnection, row: BookingRow) -> Result<Current, sqlx::Error> {
+    let tickets = db::tickets_of(conn, &[row.id]).await?;
+    let money = crate::db::payments::money_of(conn, &[row.id]).await?.remove(&row.id).unwrap_or_default();
+    Ok(Current::Stored(Box::new(row), tickets, money))
 }
 
 /// Booking requests of the event accepted and not yet decided: PostgreSQL's

@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::booking::{Availability, Inventory, Reason};
+use crate::domain::checkout::HoldTimes;
 use crate::domain::event::{EventStatus, Schedule};
 
 /// Which of `ids` are already decided: a redelivered message finds its booking here.
@@ -54,9 +56,32 @@ pub struct LockedTicketType {
     pub sales_start: Option<DateTime<Utc>>,
     pub sales_end: Option<DateTime<Utc>>,
     pub published_at: Option<DateTime<Utc>>,
+    pub hold_seconds: i32,
+    pub offline_hold_hours: i32,
 }
 
 impl LockedTicketType {
+    pub fn hold_times(&self) -> HoldTimes {
+        HoldTimes { hold_seconds: self.hold_seconds, offline_hold_hours: self.offline_hold_hours }
+    }
+
+    /// What the allocator may give from this row (`owned` is filled in
+    /// separately, for the buyers at hand).
+    pub fn inventory(&self) -> Inventory {
+        let availability = match self.event_status {
+            EventStatus::Published => Availability::OnSale,
+            EventStatus::Cancelled => Availability::Closed(Reason::EventCancelled),
+            EventStatus::Draft => Availability::Closed(Reason::SalesClosed),
+        };
+        Inventory {
+            remaining: self.remaining,
+            max_per_order: self.max_per_order,
+            availability,
+            max_per_buyer: self.max_per_buyer,
+            owned: HashMap::new(),
+        }
+    }
+
     pub fn schedule(&self) -> Schedule {
         Schedule {
             starts_at: self.starts_at,
@@ -67,7 +92,7 @@ impl LockedTicketType {
     }
 }
 
-/// Seats that `users` own of `ticket_type_ids` (confirmed bookings), by
+/// Seats that `users` hold or own of `ticket_type_ids`, by
 /// (ticket type, user). Read under the ticket types' locks, so it cannot
 /// change before the batch commits.
 pub async fn seats_owned(
@@ -77,7 +102,7 @@ pub async fn seats_owned(
 ) -> Result<Vec<(Uuid, Uuid, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT ticket_type_id, user_id, sum(quantity)::bigint FROM bookings
-         WHERE user_id = ANY($2) AND ticket_type_id = ANY($1) AND status = 'confirmed'
+         WHERE user_id = ANY($2) AND ticket_type_id = ANY($1) AND status IN ('held', 'confirmed')
          GROUP BY ticket_type_id, user_id",
     )
     .bind(ticket_type_ids)
@@ -94,19 +119,26 @@ pub async fn seats_owned(
 /// tables as they were when it started, and an event cancelled meanwhile
 /// (its cancellation holds these locks) would look published.
 pub async fn lock_ticket_types(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<LockedTicketType>, sqlx::Error> {
-    sqlx::query("SELECT id FROM ticket_types WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(ids)
-        .execute(&mut *conn)
-        .await?;
+    lock_rows(conn, ids).await?;
     sqlx::query_as(
         "SELECT t.id, t.event_id, t.remaining, t.max_per_order, t.max_per_buyer, t.price_cents, t.currency,
-                e.status AS event_status, e.starts_at, e.ends_at, e.sales_start, e.sales_end, e.published_at
+                e.status AS event_status, e.starts_at, e.ends_at, e.sales_start, e.sales_end, e.published_at,
+                e.hold_seconds, e.offline_hold_hours
          FROM ticket_types t JOIN events e ON e.id = t.event_id
          WHERE t.id = ANY($1)",
     )
     .bind(ids)
     .fetch_all(conn)
     .await
+}
+
+/// Only the locks of [`lock_ticket_types`], in the same order.
+pub async fn lock_rows(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT id FROM ticket_types WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(ids)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The decided bookings of a batch, column by column (one multi-row statement).
@@ -123,6 +155,8 @@ pub struct Outcomes {
     pub currencies: Vec<Option<String>>,
     pub keys: Vec<Option<String>>,
     pub accepted_at: Vec<DateTime<Utc>>,
+    pub expires_at: Vec<Option<DateTime<Utc>>>,
+    pub providers: Vec<Option<&'static str>>,
 }
 
 /// Writes decided bookings; a row already pending (written by the API while
@@ -131,12 +165,13 @@ pub struct Outcomes {
 pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<u64, sqlx::Error> {
     let result = sqlx::query(
         "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, reason,
-                               unit_price_cents, currency, idempotency_key, accepted_at)
+                               unit_price_cents, currency, idempotency_key, accepted_at, expires_at, payment_provider)
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[], $7::text[],
-                              $8::bigint[], $9::text[], $10::text[], $11::timestamptz[])
+                              $8::bigint[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[])
          ON CONFLICT (id) DO UPDATE
             SET status = EXCLUDED.status, reason = EXCLUDED.reason, unit_price_cents = EXCLUDED.unit_price_cents,
-                currency = EXCLUDED.currency, updated_at = now()
+                currency = EXCLUDED.currency, expires_at = EXCLUDED.expires_at,
+                payment_provider = EXCLUDED.payment_provider, updated_at = now()
           WHERE bookings.status = 'pending'",
     )
     .bind(&o.ids)
@@ -150,6 +185,8 @@ pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<u64
     .bind(&o.currencies)
     .bind(&o.keys)
     .bind(&o.accepted_at)
+    .bind(&o.expires_at)
+    .bind(&o.providers)
     .execute(conn)
     .await?;
     Ok(result.rows_affected())
@@ -194,6 +231,18 @@ pub struct NewTickets {
     pub booking_ids: Vec<Uuid>,
     pub event_ids: Vec<Uuid>,
     pub ticket_type_ids: Vec<Uuid>,
+}
+
+impl NewTickets {
+    /// One new ticket per seat of a booking.
+    pub fn add(&mut self, booking_id: Uuid, event_id: Uuid, ticket_type_id: Uuid, seats: i32) {
+        for _ in 0..seats {
+            self.codes.push(crate::domain::booking::new_ticket_code());
+            self.booking_ids.push(booking_id);
+            self.event_ids.push(event_id);
+            self.ticket_type_ids.push(ticket_type_id);
+        }
+    }
 }
 
 pub async fn insert_tickets(conn: &mut PgConnection, t: &NewTickets) -> Result<(), sqlx::Error> {

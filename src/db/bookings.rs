@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::booking::AcceptedRequest;
 use crate::domain::booking::BookingStatus;
+use crate::domain::checkout::Provider;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BookingRow {
@@ -23,6 +24,33 @@ pub struct BookingRow {
     pub accepted_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Per seat, as sold (set once the worker gave it seats).
+    pub unit_price_cents: Option<i64>,
+    pub currency: Option<String>,
+    /// When a hold runs out (held bookings).
+    pub expires_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "Option<String>")]
+    pub payment_provider: OptionalProvider,
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+impl BookingRow {
+    /// What the buyer pays for the booking (0 before it has a price).
+    pub fn total_cents(&self) -> i64 {
+        crate::domain::checkout::total_cents(self.unit_price_cents.unwrap_or(0), self.quantity)
+    }
+}
+
+/// The payment provider column (NULL for bookings never held).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OptionalProvider(pub Option<Provider>);
+
+impl TryFrom<Option<String>> for OptionalProvider {
+    type Error = String;
+
+    fn try_from(value: Option<String>) -> Result<Self, String> {
+        value.map(Provider::try_from).transpose().map(Self)
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -35,7 +63,8 @@ pub struct TicketRow {
 
 pub const IDEMPOTENCY_KEY_TAKEN: &str = "bookings_idempotency_key";
 
-const BOOKING_COLUMNS: &str = "id, user_id, event_id, ticket_type_id, quantity, status, reason, idempotency_key, accepted_at, created_at, updated_at";
+const BOOKING_COLUMNS: &str = "id, user_id, event_id, ticket_type_id, quantity, status, reason, idempotency_key, \
+     accepted_at, created_at, updated_at, unit_price_cents, currency, expires_at, payment_provider, paid_at";
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BookingRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {BOOKING_COLUMNS} FROM bookings WHERE id = $1")).bind(id).fetch_optional(conn).await
@@ -177,11 +206,49 @@ pub async fn pending_of(
     .await
 }
 
+// --- the organizer's orders ---
+
+/// A booking with its buyer, as the organizer's order list shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    #[sqlx(flatten)]
+    pub booking: BookingRow,
+    pub buyer_name: String,
+    pub buyer_email: String,
+}
+
+/// The event's bookings, newest first, strictly before `before` when given,
+/// only of `status` when given (an index per filter keeps every page a short
+/// index scan, however many bookings the event has).
+pub async fn orders(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    status: Option<BookingStatus>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let columns: Vec<String> = BOOKING_COLUMNS.split(", ").map(|c| format!("b.{}", c.trim())).collect();
+    sqlx::query_as(&format!(
+        "SELECT {}, u.name AS buyer_name, u.email AS buyer_email
+         FROM bookings b JOIN users u ON u.id = b.user_id
+         WHERE b.event_id = $1 AND ($2::text IS NULL OR b.status = $2) AND ($3::uuid IS NULL OR b.id < $3)
+         ORDER BY b.id DESC LIMIT $4",
+        columns.join(", ")
+    ))
+    .bind(event_id)
+    .bind(status.map(BookingStatus::as_str))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
 // --- cancellation ---
 
-/// Cancels a confirmed booking: its tickets turn void (a checked-in one too,
-/// so undoing that check-in cannot revive it) and its seats go back.
-/// The caller holds the booking's row lock.
+/// Cancels a held or confirmed booking: its tickets turn void (a checked-in
+/// one too, so undoing that check-in cannot revive it), its seats go back and
+/// its payment, if any, is refunded. The caller holds the ticket type's and
+/// the booking's row locks.
 pub async fn cancel(conn: &mut PgConnection, booking: &BookingRow, reason: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "WITH b AS (UPDATE bookings SET status = 'cancelled', reason = $2, updated_at = now() WHERE id = $1),
@@ -192,8 +259,40 @@ pub async fn cancel(conn: &mut PgConnection, booking: &BookingRow, reason: &str)
     .bind(reason)
     .bind(booking.quantity)
     .bind(booking.ticket_type_id)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    super::payments::refund_bookings(conn, &[booking.id], reason).await?;
+    Ok(())
+}
+
+/// Sells a held booking whose seats it already has (paid, or free): status
+/// `confirmed`, one ticket per seat, the confirmation email, and the news to
+/// whoever waits on it. The caller holds the ticket type's and the booking's
+/// row locks.
+pub async fn confirm_held(conn: &mut PgConnection, booking: &BookingRow, paid: bool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE bookings SET status = 'confirmed', reason = NULL, updated_at = now(),
+                paid_at = CASE WHEN $2 THEN coalesce(paid_at, now()) ELSE paid_at END
+         WHERE id = $1",
+    )
+    .bind(booking.id)
+    .bind(paid)
+    .execute(&mut *conn)
+    .await?;
+    let mut tickets = super::allocation::NewTickets::default();
+    tickets.add(booking.id, booking.event_id, booking.ticket_type_id, booking.quantity);
+    super::allocation::insert_tickets(conn, &tickets).await?;
+    super::outbox::enqueue(conn, super::outbox::Kind::BookingConfirmed, &[booking.id]).await?;
+    super::allocation::announce_final(conn, &[booking.id]).await
+}
+
+/// Notes a reason on a booking that keeps its status (a late payment refunded).
+pub async fn set_reason(conn: &mut PgConnection, id: Uuid, reason: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE bookings SET reason = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(reason)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -204,8 +303,9 @@ pub async fn has_checked_in_ticket(conn: &mut PgConnection, booking_id: Uuid) ->
         .await
 }
 
-/// Cancels every confirmed booking of an event (the event was cancelled),
-/// returning the seats; returns the ids of the bookings cancelled.
+/// Cancels every held and confirmed booking of an event (the event was
+/// cancelled), returning the seats and refunding what was paid; returns the
+/// ids of the bookings cancelled.
 pub async fn cancel_all_of_event(conn: &mut PgConnection, event_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
     // Lock the event's ticket types first, in id order, like the worker does.
     sqlx::query("SELECT id FROM ticket_types WHERE event_id = $1 ORDER BY id FOR UPDATE")
@@ -214,7 +314,7 @@ pub async fn cancel_all_of_event(conn: &mut PgConnection, event_id: Uuid) -> Res
         .await?;
     let cancelled: Vec<(Uuid, Uuid, i32)> = sqlx::query_as(
         "UPDATE bookings SET status = 'cancelled', reason = 'event_cancelled', updated_at = now()
-         WHERE event_id = $1 AND status = 'confirmed'
+         WHERE event_id = $1 AND status IN ('held', 'confirmed')
          RETURNING id, ticket_type_id, quantity",
     )
     .bind(event_id)
@@ -232,6 +332,7 @@ pub async fn cancel_all_of_event(conn: &mut PgConnection, event_id: Uuid) -> Res
         *seats.entry(*tt).or_default() += quantity;
     }
     let (tts, counts): (Vec<Uuid>, Vec<i32>) = seats.into_iter().map(|(tt, n)| (tt, -n)).unzip();
-    super::allocation::take_seats(conn, &tts, &counts).await?;
+    super::allocation::take_seats(&mut *conn, &tts, &counts).await?;
+    super::payments::refund_bookings(conn, &ids, "event_cancelled").await?;
     Ok(ids)
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::checkout::HoldTimes;
 use crate::domain::event::{EventStatus, Schedule};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -18,6 +19,8 @@ pub struct EventRow {
     pub sales_start: Option<DateTime<Utc>>,
     pub sales_end: Option<DateTime<Utc>>,
     pub cancellation_deadline: Option<DateTime<Utc>>,
+    pub hold_seconds: i32,
+    pub offline_hold_hours: i32,
     #[sqlx(try_from = "String")]
     pub status: EventStatus,
     pub published_at: Option<DateTime<Utc>>,
@@ -26,6 +29,10 @@ pub struct EventRow {
 }
 
 impl EventRow {
+    pub fn hold_times(&self) -> HoldTimes {
+        HoldTimes { hold_seconds: self.hold_seconds, offline_hold_hours: self.offline_hold_hours }
+    }
+
     pub fn schedule(&self) -> Schedule {
         Schedule {
             starts_at: self.starts_at,
@@ -58,6 +65,7 @@ pub struct EventFields {
     pub schedule: Schedule,
     /// Until when buyers may cancel; `None`: until the event starts.
     pub cancellation_deadline: Option<DateTime<Utc>>,
+    pub hold_times: HoldTimes,
 }
 
 /// The fields of a ticket type, already validated.
@@ -74,7 +82,8 @@ pub struct TicketTypeFields {
 pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
-     sales_start, sales_end, cancellation_deadline, status, published_at, created_at, updated_at";
+     sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, status, published_at, \
+     created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
     "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer";
 
@@ -87,8 +96,9 @@ pub async fn insert_event(
     let s = &fields.schedule;
     sqlx::query_as(&format!(
         "INSERT INTO events (id, organizer_id, title, description, venue, starts_at, ends_at,
-                             sales_start, sales_end, status, published_at, cancellation_deadline)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $10 = 'published' THEN now() END, $11)
+                             sales_start, sales_end, status, published_at, cancellation_deadline,
+                             hold_seconds, offline_hold_hours)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $10 = 'published' THEN now() END, $11, $12, $13)
          RETURNING {EVENT_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -102,6 +112,8 @@ pub async fn insert_event(
     .bind(s.sales_end)
     .bind(status.as_str())
     .bind(fields.cancellation_deadline)
+    .bind(fields.hold_times.hold_seconds)
+    .bind(fields.hold_times.offline_hold_hours)
     .fetch_one(conn)
     .await
 }
@@ -190,7 +202,8 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     let s = &fields.schedule;
     sqlx::query_as(&format!(
         "UPDATE events SET title = $2, description = $3, venue = $4, starts_at = $5, ends_at = $6,
-                sales_start = $7, sales_end = $8, cancellation_deadline = $9, updated_at = now()
+                sales_start = $7, sales_end = $8, cancellation_deadline = $9, hold_seconds = $10,
+                offline_hold_hours = $11, updated_at = now()
          WHERE id = $1 RETURNING {EVENT_COLUMNS}"
     ))
     .bind(id)
@@ -202,6 +215,8 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     .bind(s.sales_start)
     .bind(s.sales_end)
     .bind(fields.cancellation_deadline)
+    .bind(fields.hold_times.hold_seconds)
+    .bind(fields.hold_times.offline_hold_hours)
     .fetch_one(conn)
     .await
 }

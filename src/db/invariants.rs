@@ -9,6 +9,8 @@ use uuid::Uuid;
 pub struct Seats {
     pub capacity: i64,
     pub remaining: i64,
+    /// Seats of held bookings (waiting for their payment).
+    pub held: i64,
     /// Seats of confirmed bookings.
     pub confirmed: i64,
     pub confirmed_bookings: i64,
@@ -16,18 +18,22 @@ pub struct Seats {
     pub live_tickets: i64,
     /// Confirmed bookings whose ticket count is not their quantity.
     pub mismatched_bookings: i64,
+    /// Bookings keeping money they sold nothing for: a succeeded payment
+    /// without a refund, beyond the one payment of a confirmed booking.
+    pub money_kept: i64,
 }
 
 impl Seats {
     /// Every invariant broken, in words (empty: all hold):
-    /// `capacity = remaining + confirmed seats`, `remaining ≥ 0`, one live
-    /// ticket per confirmed seat, and per booking.
+    /// `capacity = remaining + held + confirmed seats`, `remaining ≥ 0`, one
+    /// live ticket per confirmed seat (none for a hold), and per booking; no
+    /// money kept without tickets.
     pub fn violations(&self) -> Vec<String> {
         let mut violations = Vec::new();
-        if self.capacity != self.remaining + self.confirmed {
+        if self.capacity != self.remaining + self.held + self.confirmed {
             violations.push(format!(
-                "capacity {} ≠ remaining {} + confirmed {}",
-                self.capacity, self.remaining, self.confirmed
+                "capacity {} ≠ remaining {} + held {} + confirmed {}",
+                self.capacity, self.remaining, self.held, self.confirmed
             ));
         }
         if self.remaining < 0 {
@@ -39,25 +45,44 @@ impl Seats {
         if self.mismatched_bookings > 0 {
             violations.push(format!("{} confirmed bookings without one ticket per seat", self.mismatched_bookings));
         }
+        if self.money_kept > 0 {
+            violations.push(format!("{} bookings keep a payment that bought nothing", self.money_kept));
+        }
         violations
     }
 }
 
 pub async fn seats(db: &PgPool, ticket_type_id: Uuid) -> Result<Seats, sqlx::Error> {
-    let (capacity, remaining, confirmed, confirmed_bookings, live_tickets, mismatched_bookings) = sqlx::query_as(
+    let row: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT t.capacity::bigint, t.remaining::bigint,
+                (SELECT coalesce(sum(quantity), 0)::bigint FROM bookings
+                  WHERE ticket_type_id = t.id AND status = 'held'),
                 (SELECT coalesce(sum(quantity), 0)::bigint FROM bookings
                   WHERE ticket_type_id = t.id AND status = 'confirmed'),
                 (SELECT count(*) FROM bookings WHERE ticket_type_id = t.id AND status = 'confirmed'),
                 (SELECT count(*) FROM tickets WHERE ticket_type_id = t.id AND status <> 'void'),
                 (SELECT count(*) FROM bookings b WHERE b.ticket_type_id = t.id AND b.status = 'confirmed'
-                    AND b.quantity <> (SELECT count(*) FROM tickets k WHERE k.booking_id = b.id))
+                    AND b.quantity <> (SELECT count(*) FROM tickets k WHERE k.booking_id = b.id)),
+                (SELECT count(*) FROM bookings b WHERE b.ticket_type_id = t.id
+                    AND (SELECT count(*) FROM payments p WHERE p.booking_id = b.id AND p.status = 'succeeded'
+                           AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.payment_id = p.id))
+                        > CASE WHEN b.status = 'confirmed' THEN 1 ELSE 0 END)
          FROM ticket_types t WHERE t.id = $1",
     )
     .bind(ticket_type_id)
     .fetch_one(db)
     .await?;
-    Ok(Seats { capacity, remaining, confirmed, confirmed_bookings, live_tickets, mismatched_bookings })
+    let (capacity, remaining, held, confirmed, confirmed_bookings, live_tickets, mismatched_bookings, money_kept) = row;
+    Ok(Seats {
+        capacity,
+        remaining,
+        held,
+        confirmed,
+        confirmed_bookings,
+        live_tickets,
+        mismatched_bookings,
+        money_kept,
+    })
 }
 
 #[cfg(test)]
@@ -68,18 +93,24 @@ mod tests {
     fn each_broken_invariant_is_named() {
         let whole = Seats {
             capacity: 10,
-            remaining: 4,
+            remaining: 2,
+            held: 2,
             confirmed: 6,
             confirmed_bookings: 3,
             live_tickets: 6,
             mismatched_bookings: 0,
+            money_kept: 0,
         };
         assert!(whole.violations().is_empty());
-        let oversold = Seats { remaining: -1, confirmed: 11, live_tickets: 11, ..whole };
+        let oversold = Seats { remaining: -3, confirmed: 11, live_tickets: 11, ..whole };
         assert_eq!(oversold.violations().len(), 1, "{:?}", oversold.violations());
         let doubled = Seats { live_tickets: 7, mismatched_bookings: 1, ..whole };
         assert_eq!(doubled.violations().len(), 2);
         let lost = Seats { confirmed: 5, ..whole };
         assert_eq!(lost.violations().len(), 2);
+        let hold_forgotten = Seats { held: 0, ..whole };
+        assert_eq!(hold_forgotten.violations().len(), 1);
+        let kept = Seats { money_kept: 1, ..whole };
+        assert_eq!(kept.violations().len(), 1);
     }
 }

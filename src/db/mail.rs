@@ -21,6 +21,9 @@ pub struct BookingMail {
     /// Whether the buyer's address is verified (unverified ones get no
     /// booking emails while verification is required).
     pub verified: bool,
+    /// The newest refund that reached the buyer, and its currency.
+    pub refunded_cents: Option<i64>,
+    pub currency: Option<String>,
     #[sqlx(skip)]
     pub tickets: Vec<String>,
 }
@@ -46,7 +49,10 @@ pub async fn account(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Ac
 pub async fn booking(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<BookingMail>, sqlx::Error> {
     let mail: Option<BookingMail> = sqlx::query_as(
         "SELECT b.id AS booking_id, b.status, b.quantity, u.email, u.name, e.title, e.venue, e.starts_at,
-                t.name AS ticket_type, u.email_verified_at IS NOT NULL AS verified
+                t.name AS ticket_type, u.email_verified_at IS NOT NULL AS verified,
+                (SELECT r.amount_cents FROM refunds r WHERE r.booking_id = b.id AND r.status = 'succeeded'
+                  ORDER BY r.created_at DESC LIMIT 1) AS refunded_cents,
+                b.currency
          FROM bookings b
          JOIN users u ON u.id = b.user_id
          JOIN events e ON e.id = b.event_id

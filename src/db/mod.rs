@@ -7,6 +7,7 @@ pub mod events;
 pub mod invariants;
 pub mod mail;
 pub mod outbox;
+pub mod payments;
 pub mod prune;
 pub mod sessions;
 pub mod tickets;

@@ -14,6 +14,8 @@ pub enum Kind {
     EventCancelled,
     /// The link that verifies an account's address (a row about a user).
     EmailVerification,
+    /// A refund reached the buyer's card.
+    RefundSucceeded,
 }
 
 impl Kind {
@@ -23,6 +25,7 @@ impl Kind {
             Self::BookingCancelled => "booking_cancelled",
             Self::EventCancelled => "event_cancelled",
             Self::EmailVerification => "email_verification",
+            Self::RefundSucceeded => "refund_succeeded",
         }
     }
 }
@@ -36,6 +39,7 @@ impl TryFrom<String> for Kind {
             "booking_cancelled" => Ok(Self::BookingCancelled),
             "event_cancelled" => Ok(Self::EventCancelled),
             "email_verification" => Ok(Self::EmailVerification),
+            "refund_succeeded" => Ok(Self::RefundSucceeded),
             other => Err(format!("unknown outbox kind {other:?}")),
         }
     }

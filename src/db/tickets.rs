@@ -176,21 +176,31 @@ pub struct TicketTypeStats {
     pub currency: String,
     pub cancelled: i64,
     pub checked_in: i64,
+    /// Paid minus refunded (refunds on their way count as refunded).
     pub revenue_cents: i64,
     pub pending_stored: i64,
+    /// Seats held for a payment.
+    pub held: i64,
 }
 
 pub async fn stats(conn: &mut PgConnection, event_id: Uuid) -> Result<Vec<TicketTypeStats>, sqlx::Error> {
     sqlx::query_as(
         "SELECT t.id AS ticket_type_id, t.name, t.capacity::bigint, t.remaining::bigint, t.currency,
                 coalesce(b.cancelled, 0) AS cancelled, coalesce(c.checked_in, 0) AS checked_in,
-                coalesce(b.revenue, 0) AS revenue_cents, coalesce(b.pending, 0) AS pending_stored
+                coalesce(m.paid, 0) - coalesce(m.refunded, 0) AS revenue_cents,
+                coalesce(b.pending, 0) AS pending_stored, coalesce(b.held, 0) AS held
          FROM ticket_types t
          LEFT JOIN (SELECT ticket_type_id,
                            sum(quantity) FILTER (WHERE status = 'cancelled')::bigint AS cancelled,
-                           sum(quantity * unit_price_cents) FILTER (WHERE status = 'confirmed')::bigint AS revenue,
+                           sum(quantity) FILTER (WHERE status = 'held')::bigint AS held,
                            count(*) FILTER (WHERE status = 'pending') AS pending
                     FROM bookings WHERE event_id = $1 GROUP BY ticket_type_id) b ON b.ticket_type_id = t.id
+         LEFT JOIN (SELECT b.ticket_type_id,
+                           sum(p.amount_cents) FILTER (WHERE p.status = 'succeeded')::bigint AS paid,
+                           sum(r.amount_cents) FILTER (WHERE r.status <> 'failed')::bigint AS refunded
+                    FROM bookings b JOIN payments p ON p.booking_id = b.id
+                    LEFT JOIN refunds r ON r.payment_id = p.id
+                    WHERE b.event_id = $1 GROUP BY b.ticket_type_id) m ON m.ticket_type_id = t.id
          LEFT JOIN (SELECT ticket_type_id, count(*) AS checked_in
                     FROM tickets WHERE event_id = $1 AND status = 'checked_in' GROUP BY ticket_type_id) c
                 ON c.ticket_type_id = t.id

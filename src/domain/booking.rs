@@ -35,8 +35,12 @@ pub struct AcceptedRequest {
 pub enum BookingStatus {
     /// Accepted, waiting for the worker.
     Pending,
+    /// Seats set aside until `expires_at` while the buyer pays.
+    Held,
     Confirmed,
     Rejected,
+    /// The hold ran out unpaid; its seats went back.
+    Expired,
     Cancelled,
 }
 
@@ -44,12 +48,15 @@ impl BookingStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::Held => "held",
             Self::Confirmed => "confirmed",
             Self::Rejected => "rejected",
+            Self::Expired => "expired",
             Self::Cancelled => "cancelled",
         }
     }
 
+    /// Whether the worker has decided it (held counts: it left the line).
     pub fn is_final(self) -> bool {
         self != Self::Pending
     }
@@ -61,8 +68,10 @@ impl TryFrom<String> for BookingStatus {
     fn try_from(value: String) -> Result<Self, String> {
         match value.as_str() {
             "pending" => Ok(Self::Pending),
+            "held" => Ok(Self::Held),
             "confirmed" => Ok(Self::Confirmed),
             "rejected" => Ok(Self::Rejected),
+            "expired" => Ok(Self::Expired),
             "cancelled" => Ok(Self::Cancelled),
             other => Err(format!("unknown booking status {other:?}")),
         }
@@ -92,6 +101,16 @@ pub enum Reason {
     PriceChanged,
     /// The buyer would own more seats of the ticket type than `max_per_buyer`.
     BuyerLimit,
+    /// The hold ran out before it was paid.
+    HoldExpired,
+    /// Paid after the hold ran out, when the seats were gone: refunded in full.
+    PaidAfterExpiry,
+    /// Cancelled by the event's organizer (refunded when paid).
+    CancelledByOrganizer,
+    /// A second payment for a booking already paid (refunded).
+    DuplicatePayment,
+    /// A payment for a booking that can no longer be sold (refunded).
+    NotPayable,
 }
 
 impl Reason {
@@ -107,6 +126,11 @@ impl Reason {
             Self::CancelledByUser => "cancelled_by_user",
             Self::PriceChanged => "price_changed",
             Self::BuyerLimit => "buyer_limit",
+            Self::HoldExpired => "hold_expired",
+            Self::PaidAfterExpiry => "paid_after_expiry",
+            Self::CancelledByOrganizer => "cancelled_by_organizer",
+            Self::DuplicatePayment => "duplicate_payment",
+            Self::NotPayable => "not_payable",
         }
     }
 }

@@ -3,8 +3,10 @@
 
 pub mod account;
 pub mod booking;
+pub mod checkout;
 pub mod csv;
 pub mod event;
+pub mod money;
 pub mod validation;
 
 pub use validation::{FieldError, Violations};

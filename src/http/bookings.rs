@@ -13,9 +13,11 @@ use crate::app::AppState;
 use crate::booking::accept::{self, Accepted, BookingRequest};
 use crate::booking::{cancel, status, waiters};
 use crate::cache::bookings::PendingBooking;
+use crate::db::payments::Money;
 use crate::db::{self, bookings::BookingRow};
 use crate::domain::Violations;
 use crate::domain::booking::BookingStatus;
+use crate::domain::checkout::Provider;
 use crate::error::{ApiError, ApiResult, Problem};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -48,12 +50,37 @@ pub struct Booking {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub tickets: Vec<Ticket>,
+    /// Per seat, as sold (once the worker gave the booking its seats).
+    pub unit_price_cents: Option<i64>,
+    /// What the buyer pays: `unit_price_cents × quantity`.
+    pub total_cents: Option<i64>,
+    pub currency: Option<String>,
+    /// When the hold runs out (`held` only): pay before.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub payment: Option<PaymentSummary>,
+    pub refund: Option<RefundSummary>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PaymentSummary {
+    pub provider: Provider,
+    /// `unpaid` (held, nothing tried yet), `processing`, `requires_action`
+    /// (3-D Secure), `failed` (the newest attempt), `succeeded`.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundSummary {
+    /// `pending` (on its way; offline: for the organizer to pay out),
+    /// `succeeded`, `failed`.
+    pub status: String,
+    pub amount_cents: i64,
 }
 
 impl From<status::Current> for Booking {
     fn from(current: status::Current) -> Self {
         match current {
-            status::Current::Stored(row, tickets) => Self::stored(row, tickets),
+            status::Current::Stored(row, tickets, money) => Self::stored(*row, tickets, money),
             status::Current::Pending(pending) => Self::pending(&pending),
         }
     }
@@ -71,11 +98,28 @@ impl Booking {
             created_at: p.accepted_at,
             updated_at: p.accepted_at,
             tickets: Vec::new(),
+            unit_price_cents: None,
+            total_cents: None,
+            currency: None,
+            expires_at: None,
+            payment: None,
+            refund: None,
         }
     }
 
-    fn stored(row: BookingRow, tickets: Vec<db::bookings::TicketRow>) -> Self {
+    pub(super) fn stored(row: BookingRow, tickets: Vec<db::bookings::TicketRow>, money: Money) -> Self {
+        let payment = match (money.payment, row.payment_provider.0) {
+            (Some((provider, status)), _) => Some(PaymentSummary { provider, status: payment_status(&status) }),
+            (None, Some(provider)) => Some(PaymentSummary { provider, status: "unpaid".into() }),
+            (None, None) => None,
+        };
         Self {
+            total_cents: row.unit_price_cents.map(|_| row.total_cents()),
+            unit_price_cents: row.unit_price_cents,
+            currency: row.currency.clone(),
+            expires_at: row.expires_at.filter(|_| row.status == BookingStatus::Held),
+            payment,
+            refund: money.refund.map(|(status, amount_cents)| RefundSummary { status, amount_cents }),
             id: row.id,
             event_id: row.event_id,
             ticket_type_id: row.ticket_type_id,
@@ -222,13 +266,14 @@ pub async fn get_booking(
     result.map(axum::Json)
 }
 
-/// Cancel a confirmed booking: its tickets become void and the seats go back on sale.
+/// Cancel a held or confirmed booking: its tickets become void, the seats go
+/// back on sale, and what was paid is refunded in full (`refund`).
 #[utoipa::path(post, path = "/api/v1/bookings/{id}/cancel", tag = "bookings", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The cancelled booking", body = Booking),
         (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already cancelled, rejected, still pending, a ticket was checked in, or past the event's cancellation deadline (`cancellation_closed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already cancelled, rejected or expired, still pending, a ticket was checked in, or past the event's cancellation deadline (`cancellation_closed`)", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, booking.id = %id))]
 pub async fn cancel_booking(
@@ -236,10 +281,9 @@ pub async fn cancel_booking(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<Booking>> {
-    let row = cancel::cancel_booking(&state.db, &state.bookings, user.id, id).await?;
+    let row = cancel::cancel_booking(&state.db, &state.bookings, cancel::Canceller::Owner(user.id), id).await?;
     let mut conn = state.db.acquire().await?;
-    let tickets = db::bookings::tickets_of(&mut conn, &[row.id]).await?;
-    Ok(axum::Json(Booking::stored(row, tickets)))
+    Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
 }
 
 /// The caller's bookings, newest first; pending ones lead the first page.
@@ -287,6 +331,15 @@ pub async fn event_queue(
         .ok_or(ApiError::NotFound("event"))?;
     let (stored, cached) = status::in_line(&mut conn, &state.bookings, id).await?;
     Ok(axum::Json(QueueStatus { event_id: id, pending: stored + cached.unwrap_or(0) as i64 }))
+}
+
+/// A payment attempt's status as the API says it: the steps before Stripe
+/// answered are `processing` to the buyer.
+fn payment_status(stored: &str) -> String {
+    match stored {
+        "creating" | "requires_confirmation" => "processing".into(),
+        other => other.into(),
+    }
 }
 
 /// The caller's booking `id` as it is now (`None` for anyone else's).

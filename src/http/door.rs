@@ -208,6 +208,8 @@ pub struct TicketTypeSales {
     pub capacity: i64,
     /// Seats of confirmed bookings.
     pub sold: i64,
+    /// Seats held while their buyers pay.
+    pub held: i64,
     pub remaining: i64,
     /// Booking requests accepted and not yet decided (past 10,000 in the
     /// queue, split between ticket types from a sample; the total is exact).
@@ -215,7 +217,7 @@ pub struct TicketTypeSales {
     /// Seats of cancelled bookings.
     pub cancelled: i64,
     pub checked_in: i64,
-    /// Of confirmed bookings, at the price each was sold at.
+    /// What was paid, minus what was refunded or is being refunded.
     pub revenue_cents: i64,
     pub currency: String,
 }
@@ -224,6 +226,7 @@ pub struct TicketTypeSales {
 pub struct SalesTotals {
     pub capacity: i64,
     pub sold: i64,
+    pub held: i64,
     pub remaining: i64,
     pub pending: i64,
     pub cancelled: i64,
@@ -266,7 +269,8 @@ pub async fn stats(
                 ticket_type_id: r.ticket_type_id,
                 name: r.name,
                 capacity: r.capacity,
-                sold: r.capacity - r.remaining,
+                sold: r.capacity - r.remaining - r.held,
+                held: r.held,
                 remaining: r.remaining,
                 pending: r.pending_stored + queued.get(&r.ticket_type_id).copied().unwrap_or(0),
                 cancelled: r.cancelled,
@@ -276,6 +280,7 @@ pub async fn stats(
             };
             totals.capacity += sales.capacity;
             totals.sold += sales.sold;
+            totals.held += sales.held;
             totals.remaining += sales.remaining;
             totals.pending += sales.pending;
             totals.cancelled += sales.cancelled;

@@ -17,6 +17,7 @@ use crate::cache::read as read_cache;
 use crate::db;
 use crate::db::events::{self as db_events, EventFields, EventRow, TicketTypeRow};
 use crate::domain::Violations;
+use crate::domain::checkout::HoldTimes;
 use crate::domain::event::{self as rules, EventStatus, Schedule};
 use crate::error::{ApiError, ApiResult, Problem};
 
@@ -36,6 +37,10 @@ pub struct Event {
     /// Until when buyers may cancel their bookings: as set, else `starts_at`
     /// (the organizer may cancel at any time).
     pub cancellation_deadline: DateTime<Utc>,
+    /// How long a card payment may take: seats are held this many seconds.
+    pub hold_seconds: i32,
+    /// How long seats are held for an offline payment (bank transfer), in hours.
+    pub offline_hold_hours: i32,
     pub status: EventStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -56,6 +61,8 @@ impl Event {
             sales_start: schedule.effective_sales_start(row.published_at),
             sales_end: schedule.effective_sales_end(),
             cancellation_deadline: rules::cancellation_closes(row.starts_at, row.cancellation_deadline),
+            hold_seconds: row.hold_seconds,
+            offline_hold_hours: row.offline_hold_hours,
             status: row.status,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -88,6 +95,10 @@ pub struct CreateEventRequest {
     pub sales_end: Option<DateTime<Utc>>,
     /// Until when buyers may cancel; not after `starts_at`. Default: `starts_at`.
     pub cancellation_deadline: Option<DateTime<Utc>>,
+    /// Seconds a priced booking's seats are held for a card payment: 60 to 3600, default 600.
+    pub hold_seconds: Option<i64>,
+    /// Hours they are held for an offline payment: 1 to 336, default 72.
+    pub offline_hold_hours: Option<i64>,
     /// Default: `draft`.
     #[serde(default)]
     pub status: InitialStatus,
@@ -115,6 +126,10 @@ pub struct UpdateEventRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub cancellation_deadline: Option<Option<DateTime<Utc>>>,
+    /// 60 to 3600; holds taken before keep their end.
+    pub hold_seconds: Option<i64>,
+    /// 1 to 336.
+    pub offline_hold_hours: Option<i64>,
 }
 
 /// A present field, even when `null`: `Some(None)`.
@@ -151,7 +166,12 @@ pub async fn create_event(
         &req.description,
         &req.venue,
         schedule,
-        req.cancellation_deadline,
+        Rules {
+            cancellation_deadline: req.cancellation_deadline,
+            hold_seconds: req.hold_seconds,
+            offline_hold_hours: req.offline_hold_hours,
+            current: HoldTimes::default(),
+        },
         Some(Utc::now()),
     );
     if req.ticket_types.len() > MAX_TICKET_TYPES {
@@ -286,7 +306,12 @@ pub async fn update_event(
         req.description.as_deref().unwrap_or(&current.description),
         req.venue.as_deref().unwrap_or(&current.venue),
         schedule,
-        req.cancellation_deadline.unwrap_or(current.cancellation_deadline),
+        Rules {
+            cancellation_deadline: req.cancellation_deadline.unwrap_or(current.cancellation_deadline),
+            hold_seconds: req.hold_seconds,
+            offline_hold_hours: req.offline_hold_hours,
+            current: current.hold_times(),
+        },
         now,
     );
     let fields = v.finish_with(fields)?;
@@ -393,19 +418,37 @@ pub async fn delete_event(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The event's settings for buyers besides its schedule, as asked (`None`:
+/// keep) and as they are.
+struct Rules {
+    cancellation_deadline: Option<DateTime<Utc>>,
+    hold_seconds: Option<i64>,
+    offline_hold_hours: Option<i64>,
+    current: HoldTimes,
+}
+
 fn event_fields(
     v: &mut Violations,
     title: &str,
     description: &str,
     venue: &str,
     schedule: Schedule,
-    cancellation_deadline: Option<DateTime<Utc>>,
+    asked: Rules,
     now: Option<DateTime<Utc>>,
 ) -> Option<EventFields> {
     let title = v.line("title", title, 1, rules::TITLE_MAX);
     let description = v.paragraph("description", description, 0, rules::DESCRIPTION_MAX);
     let venue = v.line("venue", venue, 1, rules::VENUE_MAX);
     schedule.check(now, v);
+    let cancellation_deadline = asked.cancellation_deadline;
     rules::check_cancellation_deadline(cancellation_deadline, schedule.starts_at, v);
-    Some(EventFields { title: title?, description: description?, venue: venue?, schedule, cancellation_deadline })
+    let hold_times = HoldTimes::check(v, asked.hold_seconds, asked.offline_hold_hours, asked.current);
+    Some(EventFields {
+        title: title?,
+        description: description?,
+        venue: venue?,
+        schedule,
+        cancellation_deadline,
+        hold_times: hold_times?,
+    })
 }

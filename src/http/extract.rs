@@ -37,6 +37,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
+/// A JSON body that may be left out: no body and no content type is
+/// `T::default()`; anything else is read like [`Json`].
+pub struct JsonOrEmpty<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for JsonOrEmpty<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return Json::from_request(req, state).await.map(|Json(value)| Self(value));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|_| ApiError::PayloadTooLarge(BODY_LIMIT))?;
+        if bytes.is_empty() {
+            Ok(Self(T::default()))
+        } else {
+            Err(ApiError::UnsupportedMediaType("expected a body with Content-Type: application/json".into()))
+        }
+    }
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;

@@ -4,12 +4,14 @@
 pub mod admission;
 pub mod auth;
 pub mod bookings;
+pub mod checkout;
 pub mod door;
 pub mod event_list;
 pub mod events;
 pub mod export;
 pub mod extract;
 pub mod ops;
+pub mod orders;
 pub mod organizer;
 pub mod pagination;
 pub mod rate_limit;
@@ -158,6 +160,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::cancel_booking))
         .routes(routes!(bookings::my_bookings))
         .routes(routes!(bookings::event_queue))
+        .routes(routes!(checkout::pay))
+        .routes(routes!(checkout::confirm_payment))
+        .routes(routes!(checkout::confirm_booking))
+        .routes(routes!(checkout::stripe_webhook))
+        .routes(routes!(orders::list_orders))
+        .routes(routes!(orders::mark_paid))
+        .routes(routes!(orders::cancel_order))
         .routes(routes!(tickets::get_ticket))
         .routes(routes!(tickets::ticket_qr))
         .routes(routes!(door::check_in))

@@ -26,7 +26,7 @@ pub struct TicketType {
     pub price_cents: i64,
     pub currency: String,
     pub capacity: i32,
-    /// Seats not yet sold.
+    /// Seats neither sold nor held for a payment.
     pub remaining: i32,
     pub max_per_order: i32,
     /// Seats one buyer may own of this type across their bookings (null: no limit).
@@ -121,7 +121,7 @@ pub async fn add_ticket_type(
         (status = 200, description = "The changed ticket type", body = TicketType),
         (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event or ticket type", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Capacity below sold, `price_locked` (price or currency once seats are sold), name taken, or event cancelled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Capacity below sold and held, `price_locked` (price or currency once seats are held or sold), name taken, or event cancelled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id, ticket_type.id = %tt_id))]
@@ -148,13 +148,15 @@ pub async fn update_ticket_type(
     let fields = v.finish_with(fields)?;
     let sold = current.capacity - current.remaining;
     if fields.capacity < sold {
-        return Err(ApiError::conflict(format!("{sold} seats are already sold; capacity cannot go below that")));
+        return Err(ApiError::conflict(format!(
+            "{sold} seats are already sold or held; capacity cannot go below that"
+        )));
     }
     // Buyers paid what they were shown; revenue must add up in one currency.
     if sold > 0 && (fields.price_cents != current.price_cents || fields.currency != current.currency) {
         return Err(ApiError::Conflict {
             code: "price_locked",
-            detail: format!("{sold} seats are already sold; the price and currency can no longer change"),
+            detail: format!("{sold} seats are already sold or held; the price and currency can no longer change"),
         });
     }
     let row = db_events::update_ticket_type(&mut tx, tt_id, &fields).await.map_err(ticket_type_conflict)?;

@@ -28,6 +28,8 @@ impl Default for Templates {
             ("booking_cancelled.html", include_str!("../../templates/booking_cancelled.html")),
             ("event_cancelled.txt", include_str!("../../templates/event_cancelled.txt")),
             ("event_cancelled.html", include_str!("../../templates/event_cancelled.html")),
+            ("refund_succeeded.txt", include_str!("../../templates/refund_succeeded.txt")),
+            ("refund_succeeded.html", include_str!("../../templates/refund_succeeded.html")),
             ("email_verification.txt", include_str!("../../templates/email_verification.txt")),
             ("email_verification.html", include_str!("../../templates/email_verification.html")),
         ] {
@@ -55,6 +57,9 @@ impl Templates {
             ticket_type => mail.ticket_type,
             tickets => mail.tickets,
             inline_qr => INLINE_QR_MAX,
+            refund => mail.refunded_cents.map(|cents| {
+                crate::domain::money::format(cents, mail.currency.as_deref().unwrap_or_default())
+            }),
             event => context! {
                 title => mail.title,
                 venue => mail.venue,
@@ -68,6 +73,7 @@ impl Templates {
             Kind::BookingConfirmed => format!("Your tickets for {}", mail.title),
             Kind::BookingCancelled => format!("Booking cancelled: {}", mail.title),
             Kind::EventCancelled => format!("Event cancelled: {}", mail.title),
+            Kind::RefundSucceeded => format!("Your refund for {}", mail.title),
             Kind::EmailVerification => anyhow::bail!("a verification email is not about a booking"),
         };
         let mut related = MultiPart::related().singlepart(SinglePart::html(html));

@@ -10,7 +10,9 @@
 //! poison message never holds up the others.
 
 pub mod dlq;
+pub mod holds;
 pub mod housekeeping;
+pub mod refunds;
 
 use std::time::Duration;
 
@@ -42,13 +44,22 @@ pub struct WorkerContext {
     pub batch_size: u16,
     /// Tries of a failing request before it is dead-lettered.
     pub max_attempts: u32,
+    /// How the bookings this worker holds are to be paid.
+    pub provider: crate::domain::checkout::Provider,
+    /// Stripe, for refunds (when configured).
+    pub stripe: Option<crate::payments::stripe::Stripe>,
 }
 
 /// Runs the worker until `shutdown`, reconnecting to RabbitMQ as needed. On
 /// shutdown the batch in hand is finished (committed and acked) first;
 /// prefetched messages go back to the queue when the channel closes.
 pub async fn run(state: WorkerContext, shutdown: CancellationToken) {
-    tracing::info!(batch_size = state.batch_size, "worker started");
+    tracing::info!(batch_size = state.batch_size, provider = state.provider.as_str(), "worker started");
+    // The worker's other duties: holds that ran out, refunds to send.
+    let chores = [
+        tokio::spawn(holds::run(state.db.clone(), state.bookings.clone(), shutdown.clone())),
+        tokio::spawn(refunds::run(state.db.clone(), state.stripe.clone(), shutdown.clone())),
+    ];
     while !shutdown.is_cancelled() {
         match state.broker.connection() {
             Ok(connection) => match consume(&state, &connection, &shutdown).await {
@@ -61,6 +72,9 @@ pub async fn run(state: WorkerContext, shutdown: CancellationToken) {
             () = shutdown.cancelled() => break,
             () = tokio::time::sleep(RECONNECT_DELAY) => {}
         }
+    }
+    for chore in chores {
+        let _ = chore.await;
     }
     tracing::info!("worker stopped");
 }
@@ -118,7 +132,7 @@ async fn handle_batch(
         return Ok(());
     }
     let messages: Vec<AcceptedRequest> = parsed.iter().map(|(_, m)| m.clone()).collect();
-    match allocate_batch(&state.db, &messages).await {
+    match allocate_batch(&state.db, &messages, state.provider).await {
         Ok(outcome) => {
             // Every delivery up to the last of this batch is settled: one ack for all.
             let last = parsed.iter().map(|(d, _)| d.delivery_tag).max().expect("non-empty");
@@ -128,7 +142,7 @@ async fn handle_batch(
         Err(err) if parsed.len() > 1 && !is_transient(&err) => {
             tracing::warn!(error = %err, size = parsed.len(), "batch failed; trying its messages one by one");
             for (delivery, message) in parsed {
-                match allocate_batch(&state.db, std::slice::from_ref(&message)).await {
+                match allocate_batch(&state.db, std::slice::from_ref(&message), state.provider).await {
                     Ok(outcome) => {
                         delivery.acker.ack(BasicAckOptions::default()).await?;
                         settled(state, &outcome).await;
@@ -168,6 +182,7 @@ async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
         decided = outcome.decided.len(),
         confirmed,
         seats = outcome.seats_confirmed,
+        held = outcome.seats_held,
         redelivered = outcome.skipped,
         "batch committed"
     );

@@ -31,7 +31,13 @@ struct World {
     ticket_type: String,
     booking: String,
     spare_booking: String,
+    /// Cancelled by the organizer.
+    third_booking: String,
     code: String,
+    /// An event with a priced ticket type, and two held bookings of it.
+    priced_event: String,
+    held: String,
+    held_to_mark: String,
 }
 
 fn fill(path: &str, w: &World, event: &str) -> String {
@@ -51,7 +57,13 @@ async fn world(app: &TestApp) -> World {
     let disposable =
         app.published_event(&organizer, json!({"title": "Disposable"})).await["id"].as_str().unwrap().to_owned();
     // One after the other: a buyer has one request in line per ticket type.
-    let ids = [app.book_final(&buyer, &tt, 1).await, app.book_final(&buyer, &tt, 1).await];
+    let ids = [
+        app.book_final(&buyer, &tt, 1).await,
+        app.book_final(&buyer, &tt, 1).await,
+        app.book_final(&buyer, &tt, 1).await,
+    ];
+    let (priced_event, priced) = app.on_sale_priced(&organizer, 20, 5, 1500).await;
+    let held = [app.book_final(&buyer, &priced, 1).await, app.book_final(&buyer, &priced, 1).await];
     let booking = ids[0].to_string();
     let code = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await.body["tickets"][0]["code"]
         .as_str()
@@ -67,7 +79,11 @@ async fn world(app: &TestApp) -> World {
         ticket_type: tt,
         booking,
         spare_booking: ids[1].to_string(),
+        third_booking: ids[2].to_string(),
         code,
+        priced_event: priced_event["id"].as_str().unwrap().to_owned(),
+        held: held[0].to_string(),
+        held_to_mark: held[1].to_string(),
     }
 }
 
@@ -268,6 +284,64 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             None,
             &w.organizer,
             Expect::Matrix(401, 409, 409),
+        ),
+        (
+            "post",
+            "/api/v1/bookings/{id}/payment",
+            format!("/api/v1/bookings/{}/payment", w.held),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "post",
+            "/api/v1/bookings/{id}/payment/confirm",
+            format!("/api/v1/bookings/{}/payment/confirm", w.held),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        // A priced hold: the owner is told to pay.
+        (
+            "post",
+            "/api/v1/bookings/{id}/confirm",
+            format!("/api/v1/bookings/{}/confirm", w.held),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 409),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/bookings",
+            format!("/api/v1/events/{}/bookings", w.priced_event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/bookings/{booking_id}/mark-paid",
+            format!("/api/v1/events/{}/bookings/{}/mark-paid", w.priced_event, w.held_to_mark),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/bookings/{booking_id}/cancel",
+            format!("/api/v1/events/{}/bookings/{}/cancel", w.event, w.third_booking),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        // Card payments are not configured in this world: there is no webhook to call.
+        (
+            "post",
+            "/api/v1/payments/stripe/webhook",
+            "/api/v1/payments/stripe/webhook".into(),
+            Some(json!({})),
+            &w.organizer,
+            Expect::Public(404),
         ),
         ("get", "/healthz", "/healthz".into(), None, &w.organizer, Expect::Public(200)),
         ("get", "/readyz", "/readyz".into(), None, &w.organizer, Expect::Public(200)),

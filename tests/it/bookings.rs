@@ -712,7 +712,7 @@ async fn buyers_cancel_until_the_deadline_which_defaults_to_the_start() {
         let cancel = app.call(Method::POST, &format!("/api/v1/bookings/{booking}/cancel"), Some(&buyer), None).await;
         assert_eq!((cancel.status, cancel.code()), (StatusCode::CONFLICT, "cancellation_closed"), "{past}");
         let still = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await;
-        assert_eq!(still.body["status"], "confirmed");
+        assert_eq!(still.body["status"], "held", "a priced booking, held until paid, stays so");
     }
     // The organizer still can.
     let id = with_deadline["id"].as_str().unwrap();
@@ -726,7 +726,7 @@ async fn a_price_changed_while_the_request_waited_is_refused_and_a_sold_price_is
     let app = spawn_api_with(config.clone()).await; // no worker yet
     let (organizer, _) = app.user().await;
     let (buyer, _) = app.user().await;
-    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let (event, tt) = app.on_sale_priced(&organizer, 10, 4, 1000).await;
     let event_id = event["id"].as_str().unwrap();
     let tt_path = format!("/api/v1/events/{event_id}/ticket-types/{tt}");
     let shown_at_1000 = app.book(&buyer, &tt, 2, None).await;
@@ -745,8 +745,12 @@ async fn a_price_changed_while_the_request_waited_is_refused_and_a_sold_price_is
     let stats = app.get(&format!("/api/v1/events/{event_id}/stats"), Some(&organizer)).await;
     assert_eq!(stats.body["totals"]["revenue_cents"], 0, "{stats:?}");
 
-    // At the new price, shown and charged.
-    app.book_final(&buyer, &tt, 1).await;
+    // At the new price, shown, held and charged.
+    let held = app.book_final(&buyer, &tt, 1).await;
+    let stats = app.get(&format!("/api/v1/events/{event_id}/stats"), Some(&organizer)).await;
+    assert_eq!(stats.body["totals"]["revenue_cents"], 0, "held, not paid yet");
+    let paid = app.mark_paid(&organizer, event_id, &held.to_string()).await;
+    assert_eq!((paid.body["status"].as_str(), &paid.body["total_cents"]), (Some("confirmed"), &json!(99999)));
     let stats = app.get(&format!("/api/v1/events/{event_id}/stats"), Some(&organizer)).await;
     assert_eq!(stats.body["totals"]["revenue_cents"], 99999);
     for change in [json!({"price_cents": 2500}), json!({"currency": "JPY"})] {
@@ -768,8 +772,8 @@ async fn a_buyer_has_one_place_in_line_per_ticket_type_and_no_more_seats_than_th
         .published_event(
             &organizer,
             json!({"ticket_types": [
-                {"name": "Limited", "price_cents": 1000, "capacity": 10, "max_per_order": 2, "max_per_buyer": 3},
-                {"name": "One each", "price_cents": 1000, "capacity": 10, "max_per_order": 4, "max_per_buyer": 1}
+                {"name": "Limited", "price_cents": 0, "capacity": 10, "max_per_order": 2, "max_per_buyer": 3},
+                {"name": "One each", "price_cents": 0, "capacity": 10, "max_per_order": 4, "max_per_buyer": 1}
             ]}),
         )
         .await;

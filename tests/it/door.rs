@@ -245,28 +245,39 @@ async fn the_stats_agree_with_the_bookings_after_a_stampede_and_cancellations() 
     let app = spawn_app().await;
     let (organizer, _) = app.user().await;
     let tokens = app.users(8).await;
-    let (event, tt) = app.on_sale(&organizer, 40, 2).await;
+    let (event, tt) = app.on_sale_priced(&organizer, 40, 2, 1000).await;
     let event_id = event["id"].as_str().unwrap();
     let replies = join_all((0..200).map(|i| app.book(&tokens[i % 8], &tt, 1 + (i % 2) as i64, None))).await;
     app.wait_final(&accepted_ids(&replies), FINAL_WITHIN).await;
 
-    // Cancel two confirmed bookings, check one ticket in.
-    let confirmed: Vec<(String, String, i32)> = sqlx::query_as(
+    // Every hold but the newest is paid (offline, marked by the organizer).
+    let held: Vec<(String, String, i32)> = sqlx::query_as(
         "SELECT b.id::text, u.email, b.quantity FROM bookings b JOIN users u ON u.id = b.user_id
-         WHERE b.status = 'confirmed' ORDER BY b.id LIMIT 3",
+         WHERE b.status = 'held' ORDER BY b.id",
     )
     .fetch_all(app.db())
     .await
     .unwrap();
+    let (still_held, to_pay) = held.split_last().unwrap();
+    for (id, _, _) in to_pay {
+        let paid = app.mark_paid(&organizer, event_id, id).await;
+        assert_eq!(paid.body["status"], "confirmed", "{paid:?}");
+    }
+    // Cancel two paid bookings (refunded), check one ticket in.
     let mut cancelled_seats = 0;
-    for (id, email, quantity) in &confirmed[..2] {
+    for (id, email, quantity) in &to_pay[..2] {
         let token = app.login(email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
         let reply = app.call(Method::POST, &format!("/api/v1/bookings/{id}/cancel"), Some(&token), None).await;
         assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(
+            reply.body["refund"],
+            json!({"status": "pending", "amount_cents": quantity * 1000}),
+            "offline: for the organizer to pay out"
+        );
         cancelled_seats += i64::from(*quantity);
     }
     let code: String = sqlx::query_scalar("SELECT code FROM tickets WHERE booking_id = $1::uuid LIMIT 1")
-        .bind(&confirmed[2].0)
+        .bind(&to_pay[2].0)
         .fetch_one(app.db())
         .await
         .unwrap();
@@ -278,13 +289,15 @@ async fn the_stats_agree_with_the_bookings_after_a_stampede_and_cancellations() 
     let tt_stats: &Value = &stats.body["ticket_types"][0];
     assert_eq!(tt_stats["capacity"], 40);
     assert_eq!(tt_stats["sold"], sold);
-    assert_eq!(tt_stats["remaining"], 40 - sold);
+    assert_eq!(tt_stats["held"], still_held.2);
+    assert_eq!(tt_stats["remaining"], 40 - sold - i64::from(still_held.2));
     assert_eq!(tt_stats["cancelled"], cancelled_seats);
     assert_eq!(tt_stats["checked_in"], 1);
     assert_eq!(tt_stats["pending"], 0);
-    assert_eq!(tt_stats["revenue_cents"], sold * 1000);
+    assert_eq!(tt_stats["revenue_cents"], sold * 1000, "paid minus refunded; a hold is not revenue");
     assert_eq!(tt_stats["currency"], "EUR");
     assert_eq!(stats.body["totals"]["sold"], sold);
+    assert_eq!(stats.body["totals"]["held"], still_held.2);
     assert_eq!(stats.body["totals"]["revenue_cents"], sold * 1000);
 
     let (stranger, _) = app.user().await;

@@ -288,16 +288,34 @@ impl TestApp {
         self.send(request).await
     }
 
-    /// A published event with one ticket type of `capacity` seats: (event, ticket type id).
+    /// A published event with one free ticket type of `capacity` seats
+    /// (confirmed without a payment): (event, ticket type id).
     pub async fn on_sale(&self, token: &str, capacity: i64, max_per_order: i64) -> (Value, String) {
+        self.on_sale_priced(token, capacity, max_per_order, 0).await
+    }
+
+    /// Like [`Self::on_sale`], at `price_cents` a seat (EUR): bookings are held until paid.
+    pub async fn on_sale_priced(
+        &self,
+        token: &str,
+        capacity: i64,
+        max_per_order: i64,
+        price_cents: i64,
+    ) -> (Value, String) {
         let event = self
             .published_event(
                 token,
-                json!({"ticket_types": [{"name": "Standard", "price_cents": 1000, "capacity": capacity, "max_per_order": max_per_order}]}),
+                json!({"ticket_types": [{"name": "Standard", "price_cents": price_cents, "capacity": capacity, "max_per_order": max_per_order}]}),
             )
             .await;
         let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
         (event, tt)
+    }
+
+    /// The organizer marks an offline booking of their event paid.
+    pub async fn mark_paid(&self, organizer: &str, event_id: &str, booking_id: &str) -> Reply {
+        let path = format!("/api/v1/events/{event_id}/bookings/{booking_id}/mark-paid");
+        self.call(Method::POST, &path, Some(organizer), None).await
     }
 
     /// Books without a key, expects 202, and waits until the booking is final.
@@ -398,4 +416,66 @@ pub fn accepted_ids(replies: &[Reply]) -> Vec<Uuid> {
         .filter(|r| r.status == StatusCode::ACCEPTED)
         .map(|r| r.body["id"].as_str().unwrap().parse().unwrap())
         .collect()
+}
+
+/// Where localstripe (the Stripe emulator from PyPI) listens for the tests.
+pub const STRIPE_EMULATOR_PORT: u16 = 8421;
+pub const STRIPE_SECRET_KEY: &str = "sk_test_boxoffice";
+pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_boxoffice_test";
+
+/// localstripe's address, started (once for the machine; it outlives the
+/// test process, and the next tests use it) when nothing listens yet. Its
+/// objects carry each test's own booking ids, so tests share it safely.
+pub async fn stripe_emulator() -> String {
+    let base = format!("http://127.0.0.1:{STRIPE_EMULATOR_PORT}");
+    let up = || async { tokio::net::TcpStream::connect(("127.0.0.1", STRIPE_EMULATOR_PORT)).await.is_ok() };
+    if !up().await {
+        // Several test processes may get here at once: one binds, the others exit.
+        // In the background of a shell that ends at once: it outlives this test process.
+        let started = std::process::Command::new("sh")
+            .args(["-c", &format!("nohup localstripe --port {STRIPE_EMULATOR_PORT} --from-scratch >/dev/null 2>&1 &")])
+            .status()
+            .expect("a shell");
+        assert!(started.success());
+        let what = "localstripe listens (python3 -m pip install localstripe; .ci/run does it)";
+        eventually(std::time::Duration::from_secs(30), what, || async { up().await.then_some(()) }).await;
+    }
+    base
+}
+
+/// A test configuration with card payments through the emulator at `base`.
+pub fn stripe_config(base: &str, extra: &[&str]) -> Config {
+    let mut args = vec![
+        "--stripe-secret-key",
+        STRIPE_SECRET_KEY,
+        "--stripe-publishable-key",
+        "pk_test_boxoffice",
+        "--stripe-webhook-secret",
+        STRIPE_WEBHOOK_SECRET,
+        "--stripe-api-base",
+        base,
+    ];
+    args.extend_from_slice(extra);
+    test_config(&args)
+}
+
+/// A card payment method made at the emulator, as Stripe.js would for the page.
+pub async fn card(base: &str, number: &str) -> String {
+    let reply: Value = reqwest::Client::new()
+        .post(format!("{base}/v1/payment_methods"))
+        .basic_auth(STRIPE_SECRET_KEY, Some(""))
+        .form(&[
+            ("type", "card"),
+            ("card[number]", number),
+            ("card[exp_month]", "12"),
+            ("card[exp_year]", "2034"),
+            ("card[cvc]", "123"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["id"].as_str().unwrap_or_else(|| panic!("{reply}")).to_owned()
 }

@@ -5,6 +5,8 @@ mod auth;
 mod authz;
 mod bookings;
 mod cache;
+mod card;
+mod checkout;
 mod connections;
 mod door;
 mod emails;

@@ -1,0 +1,65 @@
+//! Holds that ran out: the worker releases them in batches, each in one
+//! transaction that takes the ticket types' locks in id order first (the
+//! allocation's lock order), so it never deadlocks with a batch, a payment or
+//! a cancellation, and a payment arriving in the same instant finds the
+//! booking either still held (and confirms it) or expired (and takes the
+//! late-payment path): exactly one of the two.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::db::allocation;
+
+/// Holds released by one pass, per ticket type (seats returned).
+#[derive(Debug, Default)]
+pub struct Released {
+    pub bookings: Vec<Uuid>,
+    pub seats: BTreeMap<Uuid, i32>,
+}
+
+/// Releases up to `limit` holds that are due, oldest first.
+pub async fn release_expired(db: &PgPool, limit: i64) -> Result<Released, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT id, ticket_type_id FROM bookings WHERE status = 'held' AND expires_at <= now()
+         ORDER BY expires_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if due.is_empty() {
+        return Ok(Released::default());
+    }
+    let mut ticket_types: Vec<Uuid> = due.iter().map(|(_, tt)| *tt).collect();
+    ticket_types.sort();
+    ticket_types.dedup();
+    allocation::lock_rows(&mut tx, &ticket_types).await?;
+    // Under the locks: a hold paid (or cancelled) meanwhile is no longer `held`.
+    let ids: Vec<Uuid> = due.iter().map(|(id, _)| *id).collect();
+    let expired: Vec<(Uuid, Uuid, i32)> = sqlx::query_as(
+        "UPDATE bookings SET status = 'expired', reason = 'hold_expired', updated_at = now()
+         WHERE id = ANY($1) AND status = 'held' AND expires_at <= now()
+         RETURNING id, ticket_type_id, quantity",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut released = Released::default();
+    for (id, tt, quantity) in expired {
+        released.bookings.push(id);
+        *released.seats.entry(tt).or_default() += quantity;
+    }
+    seats_back(&mut tx, &released.seats).await?;
+    tx.commit().await?;
+    Ok(released)
+}
+
+/// Seats that come back (an expired hold, a cancellation): on sale again.
+/// This is where the waiting list will be offered them first, in the same
+/// transaction, before they go back on open sale.
+pub async fn seats_back(conn: &mut sqlx::PgConnection, seats: &BTreeMap<Uuid, i32>) -> Result<(), sqlx::Error> {
+    let (ids, taken): (Vec<Uuid>, Vec<i32>) = seats.iter().map(|(tt, n)| (*tt, -n)).unzip();
+    allocation::take_seats(conn, &ids, &taken).await
+}

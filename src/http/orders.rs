@@ -1,0 +1,141 @@
+//! For the organizer: the event's orders (every booking with its buyer,
+//! amount, payment and refund), marking an offline booking paid, and
+//! cancelling a booking with a full refund.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::bookings::Booking;
+use super::extract::{CurrentUser, Path, Query};
+use super::organizer::organizer_event;
+use crate::app::AppState;
+use crate::booking::{cancel, pay, status};
+use crate::db::bookings as db;
+use crate::domain::Violations;
+use crate::domain::booking::BookingStatus;
+use crate::error::{ApiResult, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Order {
+    #[serde(flatten)]
+    pub booking: Booking,
+    pub buyer_name: String,
+    pub buyer_email: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderList {
+    pub items: Vec<Order>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrderListParams {
+    /// 1 to 100, default 20.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only bookings in this status (`held`, `confirmed`, `expired`, …).
+    pub status: Option<String>,
+}
+
+/// The event's orders, newest first.
+#[utoipa::path(get, path = "/api/v1/events/{id}/bookings", tag = "door", params(("id" = Uuid, Path), OrderListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of orders", body = OrderList),
+        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list_orders(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    Query(params): Query<OrderListParams>,
+) -> ApiResult<axum::Json<OrderList>> {
+    let mut v = Violations::new();
+    let limit = super::pagination::parse_limit(&mut v, params.limit.as_deref());
+    let before = super::pagination::given(&params.cursor).and_then(|raw| {
+        v.check("cursor", Uuid::parse_str(raw).map_err(|_| "is not a cursor returned by this list".to_owned()))
+    });
+    let status = super::pagination::given(&params.status).and_then(|raw| {
+        v.check(
+            "status",
+            BookingStatus::try_from(raw.trim().to_owned())
+                .map_err(|_| "must be one of pending, held, confirmed, rejected, expired, cancelled".to_owned()),
+        )
+    });
+    v.finish()?;
+    let limit = limit.unwrap_or(super::pagination::DEFAULT_LIMIT);
+    let mut conn = state.db.acquire().await?;
+    organizer_event(&mut conn, id, user).await?;
+    let mut rows = db::orders(&mut conn, id, status, before, limit + 1).await?;
+    let next_cursor = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].booking.id.to_string());
+    rows.truncate(limit as usize);
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.booking.id).collect();
+    let mut tickets = db::tickets_of(&mut conn, &ids).await?;
+    let mut money = crate::db::payments::money_of(&mut conn, &ids).await?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let mine = tickets.extract_if(.., |t| t.booking_id == row.booking.id).collect();
+            let paid = money.remove(&row.booking.id).unwrap_or_default();
+            Order {
+                booking: Booking::stored(row.booking, mine, paid),
+                buyer_name: row.buyer_name,
+                buyer_email: row.buyer_email,
+            }
+        })
+        .collect();
+    Ok(axum::Json(OrderList { items, next_cursor }))
+}
+
+/// Mark an offline booking paid (the transfer arrived, or it was paid at the
+/// door): held → confirmed with its tickets and email. After its hold ran
+/// out, it is confirmed if the seats can still be had, otherwise the money
+/// is recorded as a refund to pay back (`paid_after_expiry`).
+#[utoipa::path(post, path = "/api/v1/events/{id}/bookings/{booking_id}/mark-paid", tag = "door",
+    params(("id" = Uuid, Path), ("booking_id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The booking", body = Booking),
+        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event, or no such booking of it", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not an offline booking waiting for its payment (`not_payable`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id, booking.id = %booking_id))]
+pub async fn mark_paid(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, booking_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<axum::Json<Booking>> {
+    organizer_event(&mut *state.db.acquire().await?, id, user).await?;
+    let (row, _) = pay::mark_paid(&state.db, id, booking_id).await?;
+    let mut conn = state.db.acquire().await?;
+    Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
+}
+
+/// Cancel a booking of the event (at any time): tickets void, seats back on
+/// sale, what was paid refunded in full.
+#[utoipa::path(post, path = "/api/v1/events/{id}/bookings/{booking_id}/cancel", tag = "door",
+    params(("id" = Uuid, Path), ("booking_id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The cancelled booking, with its refund", body = Booking),
+        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event, or no such booking of it", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already cancelled, rejected, expired or pending, or a ticket was checked in", body = Problem, content_type = "application/problem+json"),
+    ))]
+#[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id, booking.id = %booking_id))]
+pub async fn cancel_order(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, booking_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<axum::Json<Booking>> {
+    organizer_event(&mut *state.db.acquire().await?, id, user).await?;
+    let row = cancel::cancel_booking(&state.db, &state.bookings, cancel::Canceller::Organizer(id), booking_id).await?;
+    let mut conn = state.db.acquire().await?;
+    Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
+}
