@@ -185,7 +185,7 @@ impl Rig {
                     "venue": "Loopback Hall",
                     "starts_at": starts_at,
                     "status": "published",
-                    "ticket_types": [{"name": "Standard", "price_cents": 1000, "capacity": CAPACITY, "max_per_order": 2}]
+                    "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": CAPACITY, "max_per_order": 2}]
                 }),
             )
             .await?;
