@@ -24,6 +24,17 @@ pub struct Booking {
     pub tickets: Vec<Value>,
 }
 
+/// How held bookings are paid in a run.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pay {
+    /// The organizer marks them paid (the offline provider).
+    Offline,
+    /// By card: a payment method from the Stripe emulator, then the API charges it.
+    Card,
+    /// Nobody pays: every hold runs out.
+    None,
+}
+
 pub const PASSWORD: &str = "load-generator-password";
 
 impl Api {
@@ -69,12 +80,14 @@ impl Api {
         token: &str,
         capacity: i64,
         max_per_order: i64,
+        price_cents: i64,
+        hold_seconds: i64,
     ) -> anyhow::Result<(String, String)> {
         let starts_at = (Utc::now() + chrono::Duration::days(30)).to_rfc3339();
         let body = json!({
             "title": "Flash sale", "description": "Load test", "venue": "Stadium",
-            "starts_at": starts_at, "status": "published",
-            "ticket_types": [{"name": "General", "price_cents": 5000, "capacity": capacity, "max_per_order": max_per_order}]
+            "starts_at": starts_at, "status": "published", "hold_seconds": hold_seconds,
+            "ticket_types": [{"name": "General", "price_cents": price_cents, "capacity": capacity, "max_per_order": max_per_order}]
         });
         let reply = self.http.post(self.url("/api/v1/events")).bearer_auth(token).json(&body).send().await?;
         if reply.status() != StatusCode::CREATED {
@@ -115,6 +128,38 @@ impl Api {
             bail!("reading booking {id} answered {}", reply.status());
         }
         Ok(reply.json().await?)
+    }
+
+    /// Pays held booking `id`: the organizer marks it paid, or its buyer pays
+    /// with a fresh card from the emulator at `stripe` (as Stripe.js would).
+    /// Whether it is confirmed now.
+    pub async fn pay(
+        &self,
+        how: Pay,
+        ids: (&str, &str),
+        tokens: (&str, &str),
+        stripe: &boxoffice::payments::stripe::Stripe,
+    ) -> anyhow::Result<bool> {
+        let ((event, id), (organizer, buyer)) = (ids, tokens);
+        let reply = match how {
+            Pay::None => return Ok(false),
+            Pay::Offline => {
+                let path = format!("/api/v1/events/{event}/bookings/{id}/mark-paid");
+                self.http.post(self.url(&path)).bearer_auth(organizer).send().await?
+            }
+            Pay::Card => {
+                let method = stripe.test_card("4242424242424242").await?;
+                let body = json!({"payment_method": method});
+                let path = format!("/api/v1/bookings/{id}/payment");
+                self.http.post(self.url(&path)).bearer_auth(buyer).json(&body).send().await?
+            }
+        };
+        let status = reply.status();
+        let body: Value = reply.json().await.unwrap_or_default();
+        if status != StatusCode::OK {
+            bail!("paying {id} answered {status}: {body}");
+        }
+        Ok(body["status"] == "confirmed" || body["status"] == "succeeded")
     }
 
     pub async fn event(&self, id: &str) -> anyhow::Result<Value> {

@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::client::{Api, Booking};
+use crate::client::{Api, Booking, Pay};
 use crate::report::{self, Percentiles, Sample};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -61,6 +61,26 @@ pub struct Args {
     /// Give up following bookings to their final state after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub follow_timeout: u64,
+    /// Price of a seat, in cents. 0 (the default): free, confirmed at once;
+    /// priced: held, then paid as `--pay` says.
+    #[arg(long, default_value_t = 0)]
+    pub price_cents: i64,
+    /// How held bookings are paid: `offline` (the organizer marks them paid),
+    /// `card` (through the server's Stripe, the emulator at `--stripe-emulator`), `none`.
+    #[arg(long, value_enum, default_value_t = Pay::Offline)]
+    pub pay: Pay,
+    /// Share of the holds that are paid (0 to 1); the others run out.
+    #[arg(long, default_value_t = 1.0)]
+    pub pay_share: f64,
+    /// The event's hold for a card payment, in seconds (60 to 3600): how long
+    /// the run waits for unpaid holds to run out.
+    #[arg(long, default_value_t = 60)]
+    pub hold_seconds: i64,
+    /// The Stripe emulator the server uses (`--pay card`): payment methods come from it.
+    #[arg(long, default_value = "http://127.0.0.1:8420")]
+    pub stripe_emulator: String,
+    #[arg(long, default_value = "sk_test_local")]
+    pub stripe_secret_key: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,6 +105,16 @@ pub struct Results {
     pub accept_ms: Percentiles,
     pub final_ms: Percentiles,
     pub status_counts: BTreeMap<u16, usize>,
+    pub price_cents: i64,
+    /// Priced sales: bookings held by the worker, and the rate it held them.
+    pub held_bookings: usize,
+    pub holds_per_s: f64,
+    /// Holds paid (and confirmed), and how fast payments were applied.
+    pub paid_bookings: usize,
+    pub pay_seconds: f64,
+    pub confirmed_per_s: f64,
+    /// Holds left unpaid that ran out, their seats back on sale.
+    pub expired_bookings: usize,
     pub invariants_ok: bool,
     pub violations: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,7 +140,8 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     // Set up: an organizer, the event, the buyers.
     let organizer = api.user(&format!("organizer-{run_id}@loadgen.test")).await.context("creating the organizer")?;
     let max_per_order = args.quantity.clamp(1, 100);
-    let (event_id, tt) = api.flash_sale_event(&organizer, args.capacity, max_per_order).await?;
+    let (event_id, tt) =
+        api.flash_sale_event(&organizer, args.capacity, max_per_order, args.price_cents, args.hold_seconds).await?;
     let users = args.users.unwrap_or(args.requests).max(1);
     let tokens = crate::buyers::create(&api, args.database_url.as_deref(), users, &run_id)
         .await
@@ -189,7 +220,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let accepted = std::mem::take(&mut *accepted.lock().await);
     let follow = bar(accepted.len() as u64, "final");
     let deadline = Instant::now() + Duration::from_secs(args.follow_timeout);
-    let finals: Vec<Result<Booking, String>> = futures::stream::iter(accepted.iter().cloned())
+    let finals: Vec<(String, Result<Booking, String>)> = futures::stream::iter(accepted.iter().cloned())
         .map(|(token, booking)| {
             let (api, follow) = (api.clone(), follow.clone());
             async move {
@@ -205,7 +236,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
                     }
                 };
                 follow.inc(1);
-                result
+                (token, result)
             }
         })
         .buffer_unordered(args.concurrency.clamp(1, 512))
@@ -213,9 +244,87 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         .await;
     follow.finish();
 
+    // When the worker decided each booking (before any payment changed it).
+    let decided_at: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> =
+        finals.iter().filter_map(|(_, r)| r.as_ref().ok().map(|b| (b.id.clone(), b.updated_at))).collect();
+    // Priced: the holds are paid (a share of them), the rest run out.
+    let held: Vec<(String, Booking)> = finals
+        .iter()
+        .filter_map(|(token, b)| b.as_ref().ok().filter(|b| b.status == "held").map(|b| (token.clone(), b.clone())))
+        .collect();
+    let to_pay = ((held.len() as f64) * args.pay_share.clamp(0.0, 1.0)).round() as usize;
+    let stripe =
+        boxoffice::payments::stripe::Stripe::new(&args.stripe_emulator, args.stripe_secret_key.as_str().into());
+    let paying = bar(to_pay as u64, "pay");
+    let pay_start = Instant::now();
+    let paid: Vec<anyhow::Result<bool>> = futures::stream::iter(held.iter().take(to_pay).cloned())
+        .map(|(token, booking)| {
+            let (api, paying, stripe, organizer, event_id) =
+                (api.clone(), paying.clone(), stripe.clone(), organizer.clone(), event_id.clone());
+            async move {
+                let result = api.pay(args.pay, (&event_id, &booking.id), (&organizer, &token), &stripe).await;
+                paying.inc(1);
+                result
+            }
+        })
+        .buffer_unordered(args.concurrency.clamp(1, 64))
+        .collect()
+        .await;
+    let pay_seconds = pay_start.elapsed().as_secs_f64();
+    paying.finish();
+    let mut violations = Vec::new();
+    let paid_bookings = paid.iter().filter(|r| matches!(r, Ok(true))).count();
+    for failure in paid.iter().filter_map(|r| r.as_ref().err()).take(3) {
+        violations.push(format!("a payment failed: {failure:#}"));
+    }
+    if paid_bookings < to_pay.min(held.len()) && args.pay != Pay::None {
+        violations.push(format!("{} of {to_pay} payments did not confirm their booking", to_pay - paid_bookings));
+    }
+    // The unpaid holds run out (the worker releases them within seconds of expires_at).
+    let unpaid: Vec<(String, Booking)> = held.iter().skip(paid_bookings.min(to_pay)).cloned().collect();
+    let mut expired_bookings = 0;
+    if !unpaid.is_empty() {
+        let waiting = bar(unpaid.len() as u64, "expire");
+        let deadline = Instant::now() + Duration::from_secs(args.hold_seconds.max(0) as u64 + 60);
+        for (token, booking) in &unpaid {
+            loop {
+                let now = api.booking(token, &booking.id).await?;
+                if now.status == "expired" {
+                    expired_bookings += 1;
+                    break;
+                }
+                if Instant::now() > deadline {
+                    violations.push(format!("booking {} still {} after its hold", booking.id, now.status));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            waiting.inc(1);
+        }
+        waiting.finish();
+    }
+    // Bookings as they ended: paid ones confirmed now.
+    let finals: Vec<(String, Result<Booking, String>)> = if held.is_empty() {
+        finals
+    } else {
+        futures::stream::iter(finals)
+            .map(|(token, decided)| {
+                let api = api.clone();
+                async move {
+                    let now = match decided {
+                        Ok(b) => api.booking(&token, &b.id).await.map_err(|e| format!("{e:#}")),
+                        failed => failed,
+                    };
+                    (token, now)
+                }
+            })
+            .buffer_unordered(args.concurrency.clamp(1, 512))
+            .collect()
+            .await
+    };
+
     // Check from outside.
     let samples = std::mem::take(&mut *samples.lock().await);
-    let mut violations = Vec::new();
     let mut status_counts = BTreeMap::new();
     let mut accept_histogram = report::histogram();
     for s in &samples {
@@ -229,19 +338,22 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let mut final_histogram = report::histogram();
     let (mut confirmed_bookings, mut rejected_bookings, mut confirmed_seats, mut tickets_issued) = (0, 0, 0i64, 0i64);
     let (mut first_accept, mut last_final) = (None, None);
-    for result in &finals {
+    for (_, result) in &finals {
         match result {
             Ok(b) => {
-                let took = (b.updated_at - b.created_at).num_microseconds().unwrap_or(0).max(1) as u64;
+                // Latency and rate of the worker's decision (for a hold, not its payment).
+                let decided = decided_at.get(&b.id).copied().unwrap_or(b.updated_at);
+                let took = (decided - b.created_at).num_microseconds().unwrap_or(0).max(1) as u64;
                 let _ = final_histogram.record(took);
                 first_accept = first_accept.min(Some(b.created_at)).or(Some(b.created_at));
-                last_final = last_final.max(Some(b.updated_at));
+                last_final = last_final.max(Some(decided));
                 match b.status.as_str() {
                     "confirmed" => {
                         confirmed_bookings += 1;
                         confirmed_seats += b.quantity;
                         tickets_issued += b.tickets.len() as i64;
                     }
+                    "held" | "expired" | "cancelled" => {}
                     _ => rejected_bookings += 1,
                 }
             }
@@ -280,10 +392,17 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         sale_seconds,
         accepted_per_s: accepted.len() as f64 / sale_seconds,
         responses_per_s: samples.len() as f64 / sale_seconds,
-        finalized_per_s: finals.iter().filter(|r| r.is_ok()).count() as f64 / finalize_seconds,
+        finalized_per_s: finals.iter().filter(|(_, r)| r.is_ok()).count() as f64 / finalize_seconds,
         accept_ms: Percentiles::of(&accept_histogram, true),
         final_ms: Percentiles::of(&final_histogram, false),
         status_counts,
+        price_cents: args.price_cents,
+        held_bookings: held.len(),
+        holds_per_s: held.len() as f64 / finalize_seconds,
+        paid_bookings,
+        pay_seconds,
+        confirmed_per_s: paid_bookings as f64 / pay_seconds.max(1e-3),
+        expired_bookings,
         invariants_ok: violations.is_empty(),
         violations,
         ratios: None,
@@ -344,6 +463,17 @@ fn print_summary(r: &Results) {
             ),
         ),
         ("bookings", format!("{} confirmed, {} rejected", r.confirmed_bookings, r.rejected_bookings)),
+        (
+            "checkout",
+            if r.price_cents == 0 {
+                "free: confirmed at once".to_owned()
+            } else {
+                format!(
+                    "{} held ({:.0}/s), {} paid in {:.2} s ({:.0} confirmed/s), {} expired",
+                    r.held_bookings, r.holds_per_s, r.paid_bookings, r.pay_seconds, r.confirmed_per_s, r.expired_bookings
+                )
+            },
+        ),
         ("invariants", verdict),
         (
             "ratios",

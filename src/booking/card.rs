@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::pay::{self, Applied, PayError};
+use super::pay::{self, PayError};
 use crate::db::bookings::{self as db, BookingRow};
 use crate::db::payments::{self, PaymentRow};
 use crate::domain::booking::BookingStatus;
@@ -230,22 +230,22 @@ pub async fn check(
 /// A signed webhook's intent: the attempt it belongs to (or, should its
 /// record have been lost between Stripe's answer and ours, a new one for the
 /// booking named in its metadata), then the same path as above.
-pub async fn intent_event(pool: &PgPool, intent: &PaymentIntent) -> Result<Option<Applied>, PayError> {
+pub async fn intent_event(pool: &PgPool, intent: &PaymentIntent) -> Result<(), PayError> {
     let mut conn = pool.acquire().await?;
     let attempt = match payments::find_by_intent(&mut conn, &intent.id).await? {
         Some(attempt) => attempt,
         None => {
             let Some(booking_id) = intent.metadata.get("booking_id").and_then(|id| id.parse::<Uuid>().ok()) else {
                 tracing::warn!(intent = %intent.id, "webhook for an intent that is not ours; ignored");
-                return Ok(None);
+                return Ok(());
             };
             let Some(booking) = db::find(&mut conn, booking_id).await? else {
                 tracing::warn!(intent = %intent.id, "webhook for an unknown booking; ignored");
-                return Ok(None);
+                return Ok(());
             };
             if let Err(mismatch) = intent_matches(intent, &booking) {
                 tracing::error!(booking.id = %booking.id, intent = %intent.id, %mismatch, "webhook intent does not match its booking; not applied");
-                return Ok(None);
+                return Ok(());
             }
             // Our record of the attempt was lost between Stripe's answer and
             // ours (the process died): the attempt left without an intent id
@@ -260,14 +260,13 @@ pub async fn intent_event(pool: &PgPool, intent: &PaymentIntent) -> Result<Optio
                     payments::record(&mut conn, attempt.id, Some(&intent.id), "failed", None, None).await?;
                     attempt
                 }
-                None => return Ok(None),
+                None => return Ok(()),
             }
         }
     };
     drop(conn);
-    let before = attempt.status == "succeeded";
     apply_intent(pool, &attempt, intent).await?;
-    Ok(Some(if before { Applied::Before } else { Applied::Confirmed }))
+    Ok(())
 }
 
 /// Whether Stripe's intent is for exactly this booking: its id in the

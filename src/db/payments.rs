@@ -96,7 +96,8 @@ pub async fn attach_intent(
 }
 
 /// Records what Stripe said of an attempt (not once it succeeded: that is
-/// [`mark_succeeded`]'s, in the transaction that applies it).
+/// [`mark_succeeded`]'s, in the transaction that applies it). An attempt
+/// that is over never goes back in flight (another may be in flight now).
 pub async fn record(
     conn: &mut PgConnection,
     id: Uuid,
@@ -108,7 +109,8 @@ pub async fn record(
     sqlx::query(
         "UPDATE payments SET intent_id = coalesce($2, intent_id), status = $3,
                 client_secret = coalesce($4, client_secret), last_error = $5, updated_at = now()
-         WHERE id = $1 AND status <> 'succeeded'",
+         WHERE id = $1 AND status <> 'succeeded'
+           AND NOT (status = 'failed' AND $3 IN ('creating', 'requires_confirmation', 'requires_action', 'processing'))",
     )
     .bind(id)
     .bind(intent_id)

@@ -11,9 +11,12 @@
 //! killed one is restarted). The table it prints is the one in
 //! docs/RELIABILITY.md. `cargo test --test faults -- redis smtp` runs some cases.
 
+mod checkout;
 mod checks;
 mod instances;
 mod load;
+#[path = "../it/proxy.rs"]
+mod proxy;
 #[allow(dead_code)]
 #[path = "../it/smtp.rs"]
 mod smtp;
@@ -26,6 +29,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use checkout::CheckoutFault;
 use checks::{EmailIndex, ensure, verdict};
 use instances::{Postgres, RabbitMq, Redis};
 use load::{Load, Tally};
@@ -38,6 +42,11 @@ const CAPACITY: i64 = 4000;
 const BUYERS: usize = 6;
 /// A case that takes longer than this has failed (it hung somewhere).
 const CASE_LIMIT: Duration = Duration::from_secs(400);
+/// localstripe, as `.ci/run` starts it (the suite starts it when it is not running).
+const STRIPE_PORT: u16 = 8421;
+const STRIPE_EMULATOR: &str = "http://127.0.0.1:8421";
+const STRIPE_KEY: &str = "sk_test_faults";
+const STRIPE_WEBHOOK_SECRET: &str = "whsec_faults";
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Fault {
@@ -108,7 +117,11 @@ struct Rig {
     client: reqwest::Client,
     organizer: String,
     buyers: Vec<String>,
+    /// Buyer tokens by user id (the payers act for whoever holds a booking).
+    buyer_tokens: std::collections::HashMap<Uuid, String>,
     emails: EmailIndex,
+    /// The API and worker reach Stripe (the emulator) through this relay.
+    stripe: proxy::Proxy,
 }
 
 impl Rig {
@@ -122,8 +135,15 @@ impl Rig {
             Ok((Postgres::create(&dir)?, Redis::create(&dir)?, RabbitMq::create(&dir)?))
         })?;
         let sink = SmtpSink::start().await;
+        let stripe = proxy::Proxy::start(std::net::SocketAddr::from(([127, 0, 0, 1], STRIPE_PORT))).await;
+        tokio::task::block_in_place(start_stripe_emulator)?;
         let database_url = pg.url("boxoffice");
-        let mut app = Boxoffice::new(&dir, database_url.clone(), redis.url(), rabbit.url(), sink.url());
+        let stripe_env = [
+            ("STRIPE_SECRET_KEY", STRIPE_KEY.to_owned()),
+            ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET.to_owned()),
+            ("STRIPE_API_BASE", format!("http://127.0.0.1:{}", stripe.port)),
+        ];
+        let mut app = Boxoffice::new(&dir, database_url.clone(), redis.url(), rabbit.url(), sink.url(), &stripe_env);
         tokio::task::block_in_place(|| app.start_api())?;
         let client = reqwest::Client::new();
         wait_ready(&client, &app).await?;
@@ -140,11 +160,22 @@ impl Rig {
             db,
             organizer: String::new(),
             buyers: Vec::new(),
+            buyer_tokens: Default::default(),
             emails: EmailIndex::default(),
+            stripe,
         };
         rig.organizer = rig.user().await?;
         for _ in 0..BUYERS {
             let token = rig.user().await?;
+            let me: Value = rig
+                .client
+                .get(format!("{}/api/v1/me", rig.app.base()))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            rig.buyer_tokens.insert(me["id"].as_str().context("user id")?.parse()?, token.clone());
             rig.buyers.push(token);
         }
         Ok(rig)
@@ -173,19 +204,19 @@ impl Rig {
         Ok(login["access_token"].as_str().context("access_token")?.to_owned())
     }
 
-    /// A published event with one ticket type on sale; its id.
-    async fn sale(&self, fault: Fault) -> Result<Uuid> {
+    /// A published event with one ticket type on sale; the ticket type's id.
+    async fn sale(&self, title: &str, price_cents: i64, capacity: i64) -> Result<Uuid> {
         let starts_at = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
         let event = self
             .call(
                 "/api/v1/events",
                 Some(&self.organizer),
                 json!({
-                    "title": format!("Fault: {}", fault.name()),
+                    "title": title,
                     "venue": "Loopback Hall",
                     "starts_at": starts_at,
                     "status": "published",
-                    "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": CAPACITY, "max_per_order": 2}]
+                    "ticket_types": [{"name": "Standard", "price_cents": price_cents, "capacity": capacity, "max_per_order": 2}]
                 }),
             )
             .await?;
@@ -297,7 +328,7 @@ impl Rig {
     }
 
     async fn case(&mut self, fault: Fault) -> Result<Row> {
-        let tt = self.sale(fault).await?;
+        let tt = self.sale(&format!("Fault: {}", fault.name()), 0, CAPACITY).await?;
         let load = Load::start(&self.client, &self.app.base(), &tt.to_string(), &self.buyers);
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let down = Instant::now();
@@ -336,6 +367,20 @@ impl Rig {
         println!("{}", row.markdown());
         ensure(&problems).map(|()| row)
     }
+}
+
+/// localstripe on its port, started in the background when nothing listens there.
+fn start_stripe_emulator() -> Result<()> {
+    if instances::port_open(STRIPE_PORT) {
+        return Ok(());
+    }
+    let started = std::process::Command::new("sh")
+        .args(["-c", &format!("nohup localstripe --port {STRIPE_PORT} --from-scratch >/dev/null 2>&1 &")])
+        .status()?;
+    if !started.success() {
+        bail!("could not start localstripe (python3 -m pip install localstripe)");
+    }
+    instances::wait_for_port("localstripe", STRIPE_PORT, Duration::from_secs(30))
 }
 
 /// Whether `/readyz` says PostgreSQL, Redis and RabbitMQ all answer.
@@ -393,17 +438,16 @@ impl Row {
 
 fn main() -> std::process::ExitCode {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let faults: Vec<Fault> = Fault::ALL
-        .into_iter()
-        .filter(|f| filters.is_empty() || filters.iter().any(|name| f.name().contains(name.as_str())))
-        .collect();
+    let chosen = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
+    let faults: Vec<Fault> = Fault::ALL.into_iter().filter(|f| chosen(f.name())).collect();
+    let checkout_faults: Vec<CheckoutFault> = CheckoutFault::ALL.into_iter().filter(|f| chosen(f.name())).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
     let (passed, failed) = runtime.block_on(async {
         let mut rig = match Rig::start().await {
             Ok(rig) => rig,
             Err(error) => {
                 eprintln!("faults: could not start the private system: {error:#}");
-                return (0, faults.len());
+                return (0, faults.len() + checkout_faults.len());
             }
         };
         let mut rows = Vec::new();
@@ -426,8 +470,32 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        let mut checkout_rows = Vec::new();
+        for fault in &checkout_faults {
+            println!("\nfaults: {} ...", fault.description());
+            match tokio::time::timeout(CASE_LIMIT, rig.checkout_case(*fault)).await {
+                Ok(Ok(row)) => checkout_rows.push(row),
+                Ok(Err(error)) => {
+                    failed += 1;
+                    eprintln!("FAILED {}: {error:#}", fault.name());
+                    eprintln!("api log:\n{}\nworker log:\n{}", rig.app.api.log_tail(15), rig.app.worker.log_tail(15));
+                    rig.stripe.restore();
+                    rig.repair().await;
+                }
+                Err(_) => {
+                    failed += 1;
+                    eprintln!("FAILED {}: took longer than {CASE_LIMIT:?}", fault.name());
+                    rig.stripe.restore();
+                    rig.repair().await;
+                }
+            }
+        }
         println!("\n{}", Row::HEADER);
         for row in &rows {
+            println!("{}", row.markdown());
+        }
+        println!("\n{}", checkout::CheckoutRow::HEADER);
+        for row in &checkout_rows {
             println!("{}", row.markdown());
         }
         let dir = rig.dir.clone();
@@ -435,7 +503,7 @@ fn main() -> std::process::ExitCode {
         if failed == 0 {
             let _ = std::fs::remove_dir_all(dir);
         }
-        (rows.len(), failed)
+        (rows.len() + checkout_rows.len(), failed)
     });
     println!("\nfaults: {passed} passed, {failed} failed");
     if failed == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }

@@ -77,9 +77,16 @@ pub struct Boxoffice {
 }
 
 impl Boxoffice {
-    pub fn new(dir: &Path, database_url: String, redis_url: String, amqp_url: String, smtp_url: String) -> Self {
+    pub fn new(
+        dir: &Path,
+        database_url: String,
+        redis_url: String,
+        amqp_url: String,
+        smtp_url: String,
+        extra: &[(&str, String)],
+    ) -> Self {
         let port = free_port();
-        let env: Vec<(String, String)> = [
+        let mut env: Vec<(String, String)> = [
             ("DATABASE_URL", database_url),
             ("REDIS_URL", redis_url),
             ("AMQP_URL", amqp_url),
@@ -95,6 +102,7 @@ impl Boxoffice {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         Self { api: Process::new("api", env.clone(), dir), worker: Process::new("worker", env, dir), port }
     }
 

@@ -352,3 +352,45 @@ async fn a_payment_racing_its_hold_expiry_ends_confirmed_or_refunded_never_both(
     // The seats were there for everyone: every payment got its seat back.
     assert_eq!(app.check_invariants(&tt).await, 20);
 }
+
+/// The on-sale of a priced type: some holds are paid, the others run out;
+/// at the end every seat is sold or back on sale, and sells again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_priced_flash_sale_ends_with_every_seat_paid_or_back_on_sale() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(40).await;
+    let (event, tt) = app.on_sale_priced(&organizer, 12, 2, 3000).await;
+    let event_id = event["id"].as_str().unwrap();
+    let replies = futures::future::join_all(tokens[..30].iter().map(|t| app.book(t, &tt, 1, None))).await;
+    let accepted = crate::helpers::accepted_ids(&replies);
+    app.wait_final(&accepted, WITHIN).await;
+    let held: Vec<String> = sqlx::query_scalar(
+        "SELECT id::text FROM bookings WHERE ticket_type_id = $1::uuid AND status = 'held' ORDER BY id",
+    )
+    .bind(&tt)
+    .fetch_all(app.db())
+    .await
+    .unwrap();
+    assert_eq!(held.len(), 12, "every seat held, the rest sold out");
+    for id in &held[..7] {
+        assert_eq!(app.mark_paid(&organizer, event_id, id).await.body["status"], "confirmed");
+    }
+    for id in &held[7..] {
+        run_out(&app, id).await;
+    }
+    eventually(WITHIN, "the unpaid holds run out", || async {
+        let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
+        (seats.held == 0).then_some(seats)
+    })
+    .await;
+    let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
+    assert!(seats.violations().is_empty(), "{seats:?}");
+    assert_eq!((seats.confirmed, seats.remaining), (7, 5), "every seat sold or back on sale");
+    // And they sell again (the sold-out flag was cleared).
+    for token in &tokens[30..35] {
+        app.book_final(token, &tt, 1).await;
+    }
+    let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
+    assert_eq!((seats.held, seats.remaining), (5, 0));
+}

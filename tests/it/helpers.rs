@@ -461,21 +461,6 @@ pub fn stripe_config(base: &str, extra: &[&str]) -> Config {
 
 /// A card payment method made at the emulator, as Stripe.js would for the page.
 pub async fn card(base: &str, number: &str) -> String {
-    let reply: Value = reqwest::Client::new()
-        .post(format!("{base}/v1/payment_methods"))
-        .basic_auth(STRIPE_SECRET_KEY, Some(""))
-        .form(&[
-            ("type", "card"),
-            ("card[number]", number),
-            ("card[exp_month]", "12"),
-            ("card[exp_year]", "2034"),
-            ("card[cvc]", "123"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    reply["id"].as_str().unwrap_or_else(|| panic!("{reply}")).to_owned()
+    let stripe = boxoffice::payments::stripe::Stripe::new(base, STRIPE_SECRET_KEY.into());
+    stripe.test_card(number).await.unwrap()
 }
