@@ -32,6 +32,10 @@ for i in $(seq 1 "$RUNS"); do
     REDIS_KEY_PREFIX="ceil-$$:" RUST_LOG=warn $BIN/boxoffice-loadgen ceilings --json "$OUT/ceilings-$i.json"
   $BIN/boxoffice-loadgen flash-sale --database-url $PG/boxoffice_bench --requests 20000 --capacity 5000 --concurrency 256 \
     --ceilings "$OUT/ceilings-$i.json" --json "$OUT/flash-sale-$i.json" --plot "$OUT/flash-sale.svg"
+  # The same sale of a priced ticket type: held by the worker, then paid
+  # (offline: the organizer marks each paid, 64 at a time).
+  $BIN/boxoffice-loadgen flash-sale --database-url $PG/boxoffice_bench --requests 20000 --capacity 5000 --concurrency 256 \
+    --price-cents 5000 --pay offline --ceilings "$OUT/ceilings-$i.json" --json "$OUT/flash-sale-priced-$i.json"
   fresh_db boxoffice_bench_drain
   DATABASE_URL=$PG/boxoffice_bench_drain AMQP_QUEUE_PREFIX="drain-$$-$i." AMQP_QUEUE_EXPIRES_MS=600000 \
     REDIS_KEY_PREFIX="drain-$$:" RUST_LOG=warn $BIN/boxoffice-loadgen drain --messages 20000 --json "$OUT/drain-$i.json"

@@ -371,6 +371,17 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     if tickets_issued != confirmed_seats {
         violations.push(format!("{tickets_issued} tickets for {confirmed_seats} confirmed seats"));
     }
+    // With the server's database, the invariants every test checks too
+    // (`capacity = remaining + held + confirmed`, no money kept without tickets).
+    if let Some(url) = &args.database_url {
+        let db = sqlx::PgPool::connect(url).await.context("connecting to the server's database")?;
+        let seats = boxoffice::db::invariants::seats(&db, tt.parse()?).await?;
+        violations.extend(seats.violations());
+        if seats.held > 0 && args.pay != Pay::None {
+            violations.push(format!("{} seats still held at the end", seats.held));
+        }
+        db.close().await;
+    }
     let finalize_seconds = match (first_accept, last_final) {
         (Some(a), Some(b)) => ((b - a).num_microseconds().unwrap_or(0) as f64 / 1e6).max(1e-3),
         _ => f64::NAN,

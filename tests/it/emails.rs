@@ -368,3 +368,33 @@ async fn a_large_booking_email_carries_every_code_but_at_most_ten_qr_images() {
     assert_eq!(images, boxoffice::mail::render::INLINE_QR_MAX, "the other QR codes are on the booking page");
     assert!(message.data.contains(&format!("/bookings/{booking}")), "a link to the booking page");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_booking_is_emailed_when_paid_not_when_held_and_its_refund_is_announced() {
+    let sink = SmtpSink::start().await;
+    let base = crate::helpers::stripe_emulator().await;
+    let app = spawn_app_with(crate::helpers::stripe_config(&base, &["--smtp-url", &sink.url()])).await;
+    let (organizer, _) = app.user().await;
+    let (email, token) = buyer(&app).await;
+    let (_, tt) = app.on_sale_priced(&organizer, 10, 5, 1250).await;
+    let id = app.book_final(&token, &tt, 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(sink.messages().is_empty(), "nothing for a hold");
+
+    let method = crate::helpers::card(&base, "4242424242424242").await;
+    let body = json!({"payment_method": method});
+    let paid = app.call(Method::POST, &format!("/api/v1/bookings/{id}/payment"), Some(&token), Some(body)).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    let messages = sink.wait_for(1, 20).await;
+    assert_eq!(messages[0].header("Subject").unwrap(), "Your tickets for Night of Rust");
+
+    let cancel = app.call(Method::POST, &format!("/api/v1/bookings/{id}/cancel"), Some(&token), None).await;
+    assert_eq!(cancel.status, StatusCode::OK);
+    let messages = sink.wait_for(3, 30).await;
+    let subjects: Vec<String> = messages.iter().filter_map(|m| m.header("Subject")).collect();
+    assert!(subjects.contains(&"Booking cancelled: Night of Rust".to_owned()), "{subjects:?}");
+    let refund = messages.iter().find(|m| m.header("Subject").as_deref() == Some("Your refund for Night of Rust"));
+    let refund = refund.unwrap_or_else(|| panic!("no refund notice: {subjects:?}"));
+    assert_eq!(refund.to, [email]);
+    assert!(refund.data.contains("25.00 EUR"), "the amount, written for people");
+}
