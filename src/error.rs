@@ -27,6 +27,9 @@ pub struct Problem {
     /// For `already_in_line`: the booking that is in line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub booking_id: Option<uuid::Uuid>,
+    /// With `sales_closed` before the pre-queue opens: when requests are taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,9 @@ pub enum ApiError {
     /// A state conflict with a specific code word (`sold_out`, `sales_closed`, ...).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
+    /// 409 `sales_closed`, with the time requests are taken from.
+    #[error("{detail}")]
+    NotYetOpen { detail: String, opens_at: chrono::DateTime<chrono::Utc> },
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
     #[error("this ticket was already checked in at {0}")]
@@ -102,9 +108,11 @@ impl ApiError {
             Self::Forbidden | Self::EmailUnverified => StatusCode::FORBIDDEN,
             Self::InvalidToken | Self::InvalidSignature(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::EmailTaken | Self::Conflict { .. } | Self::AlreadyCheckedIn(_) | Self::AlreadyInLine(_) => {
-                StatusCode::CONFLICT
-            }
+            Self::EmailTaken
+            | Self::Conflict { .. }
+            | Self::NotYetOpen { .. }
+            | Self::AlreadyCheckedIn(_)
+            | Self::AlreadyInLine(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -127,6 +135,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::EmailTaken => "email_taken",
             Self::Conflict { code, .. } => code,
+            Self::NotYetOpen { .. } => "sales_closed",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::AlreadyCheckedIn(_) => "already_checked_in",
             Self::AlreadyInLine(_) => "already_in_line",
@@ -160,6 +169,10 @@ impl IntoResponse for ApiError {
             Self::AlreadyInLine(id) => Some(*id),
             _ => None,
         };
+        let opens_at = match &self {
+            Self::NotYetOpen { opens_at, .. } => Some(*opens_at),
+            _ => None,
+        };
         if let Self::Internal(err) = &self {
             // The details go to the log, never to the client.
             tracing::error!(error = ?err, "internal error");
@@ -176,6 +189,7 @@ impl IntoResponse for ApiError {
             },
             checked_in_at,
             booking_id,
+            opens_at,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -240,6 +254,7 @@ impl From<crate::booking::accept::AcceptError> for ApiError {
         match err {
             E::UnknownTicketType => Self::NotFound("ticket type"),
             E::SalesClosed(detail) => Self::Conflict { code: "sales_closed", detail: detail.into() },
+            E::NotYetOpen(opens_at) => Self::NotYetOpen { detail: err.to_string(), opens_at },
             E::EventCancelled => Self::Conflict { code: "event_cancelled", detail: err.to_string() },
             E::Quantity { .. } => Self::field("quantity", err.to_string()),
             E::SoldOut => Self::Conflict { code: "sold_out", detail: err.to_string() },

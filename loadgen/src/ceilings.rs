@@ -103,7 +103,14 @@ pub async fn measure(args: &Args) -> anyhow::Result<Ceilings> {
     let requests = direct::requests(user, event, tt, 1, args.bookings);
     let start = Instant::now();
     for batch in requests.chunks(usize::from(batch_size)) {
-        boxoffice::booking::allocate::allocate_batch(&state.db, batch, state.config.payment_provider()).await?;
+        boxoffice::booking::allocate::allocate_batch(
+            &state.db,
+            batch,
+            &[],
+            boxoffice::booking::allocate::LINE_CHUNK,
+            state.config.payment_provider(),
+        )
+        .await?;
     }
     let pg_batch_per_s = args.bookings as f64 / start.elapsed().as_secs_f64();
 

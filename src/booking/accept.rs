@@ -35,6 +35,9 @@ pub enum AcceptError {
     UnknownTicketType,
     #[error("{0}")]
     SalesClosed(&'static str),
+    /// Requests are taken from this time (the pre-queue opens).
+    #[error("tickets for this event are not on sale yet; requests are taken from {}", .0.to_rfc3339())]
+    NotYetOpen(DateTime<Utc>),
     #[error("the event is cancelled")]
     EventCancelled,
     #[error("must be between 1 and {max} for this ticket type")]
@@ -82,8 +85,12 @@ pub fn check_offer(offer: &Offer, user_id: Uuid, quantity: i64, now: DateTime<Ut
         EventStatus::Cancelled => return Err(AcceptError::EventCancelled),
         EventStatus::Published => {}
     }
-    if !offer.schedule().sales_open_at(now, offer.published_at) {
-        return Err(AcceptError::SalesClosed("tickets for this event are not on sale now"));
+    let schedule = offer.schedule();
+    if !schedule.requests_open(now, offer.published_at, offer.prequeue_minutes) {
+        return match schedule.requests_open_at(offer.published_at, offer.prequeue_minutes) {
+            Some(opens) if now < opens => Err(AcceptError::NotYetOpen(opens)),
+            _ => Err(AcceptError::SalesClosed("tickets for this event are not on sale now")),
+        };
     }
     // One order never exceeds what one buyer may own (the worker checks the
     // seats they own already).
@@ -318,6 +325,7 @@ mod tests {
             max_per_buyer: None,
             price_cents: 2500,
             currency: "EUR".into(),
+            prequeue_minutes: 30,
         }
     }
 
@@ -345,10 +353,12 @@ mod tests {
     }
 
     #[test]
-    fn outside_the_sales_window_sales_are_closed() {
+    fn outside_the_sales_window_sales_are_closed_and_before_the_pre_queue_they_say_when_it_opens() {
         let now = Utc::now();
         let later = Offer { sales_start: Some(now + Duration::hours(1)), ..offer() };
-        assert!(matches!(check_offer(&later, Uuid::now_v7(), 1, now), Err(AcceptError::SalesClosed(_))));
+        let opens = now + Duration::minutes(30);
+        assert!(matches!(check_offer(&later, Uuid::now_v7(), 1, now), Err(AcceptError::NotYetOpen(at)) if at == opens));
+        assert!(check_offer(&later, Uuid::now_v7(), 1, opens).is_ok(), "the pre-queue takes requests");
         let over = Offer { sales_end: Some(now - Duration::hours(1)), ..offer() };
         assert!(matches!(check_offer(&over, Uuid::now_v7(), 1, now), Err(AcceptError::SalesClosed(_))));
         assert!(check_offer(&later, Uuid::now_v7(), 1, now + Duration::hours(2)).is_ok());

@@ -33,20 +33,36 @@ pub struct BatchOutcome {
     pub seats_confirmed: i64,
     /// Seats held for payment by this batch.
     pub seats_held: i64,
+    /// Requests put in the line in PostgreSQL (waiting for the draw, or behind it).
+    pub parked: usize,
+    /// Bookings decided by this batch, per event (the line's rate).
+    pub decided_per_event: HashMap<Uuid, u64>,
 }
 
+/// Placed requests decided per transaction: small enough that a long line
+/// moves visibly, place by place.
+pub const LINE_CHUNK: i64 = 1000;
+
 /// Decides `requests` in one transaction; a priced booking that gets seats
-/// is held for payment through `provider`.
+/// is held for payment through `provider`. Also moves the line in PostgreSQL
+/// of `drain` (ticket types the caller knows to have one, whose sales started):
+/// requests taken before `sales_start` are parked there until the draw, which
+/// this transaction makes once sales have started; then the line is decided
+/// in its order, `chunk` at a time ([`LINE_CHUNK`] in the worker), before
+/// anything that came after.
 pub async fn allocate_batch(
     pool: &PgPool,
     requests: &[AcceptedRequest],
+    drain: &[Uuid],
+    chunk: i64,
     provider: Provider,
 ) -> Result<BatchOutcome, sqlx::Error> {
     let mut tx = pool.begin().await?;
     // Locks first: a copy of one of these messages being decided by another
     // worker holds the same ticket type's lock until it commits, so the
     // redelivery check below sees its result instead of racing it.
-    let mut ticket_type_ids: Vec<Uuid> = requests.iter().map(|r| r.ticket_type_id).collect();
+    let mut ticket_type_ids: Vec<Uuid> =
+        requests.iter().map(|r| r.ticket_type_id).chain(drain.iter().copied()).collect();
     ticket_type_ids.sort();
     ticket_type_ids.dedup();
     let locked = db::lock_ticket_types(&mut tx, &ticket_type_ids).await?;
@@ -56,8 +72,59 @@ pub async fn allocate_batch(
 
     // The same message twice in one batch counts once.
     let mut seen = HashSet::new();
-    let fresh: Vec<&AcceptedRequest> =
+    let arrived: Vec<&AcceptedRequest> =
         requests.iter().filter(|r| !decided_before.contains(&r.booking_id) && seen.insert(r.booking_id)).collect();
+
+    // The line in PostgreSQL: park what waits for the draw, draw once sales
+    // have started, queue behind an undecided line, take its next chunk.
+    let now = chrono::Utc::now();
+    let by_type: HashMap<Uuid, &db::LockedTicketType> = locked.iter().map(|tt| (tt.id, tt)).collect();
+    let mut events: Vec<Uuid> = locked.iter().map(|tt| tt.event_id).collect();
+    events.sort();
+    events.dedup();
+    let mut lines = crate::db::line::state(&mut tx, &events).await?;
+    let waits_for_draw = |r: &&AcceptedRequest| {
+        by_type.get(&r.ticket_type_id).is_some_and(|tt| {
+            tt.schedule().prequeued(r.accepted_at) && !lines.get(&tt.event_id).is_some_and(|l| l.drawn)
+        })
+    };
+    let (prequeued, arrived): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) =
+        arrived.into_iter().partition(waits_for_draw);
+    crate::db::line::park(&mut tx, &prequeued, true).await?;
+    for r in &prequeued {
+        lines.entry(r.event_id).or_default().undrawn += 1;
+    }
+    for tt in &locked {
+        let line = lines.entry(tt.event_id).or_default();
+        let started = tt.schedule().sales_start.is_none_or(|start| start <= now);
+        let cancelled = tt.event_status == crate::domain::event::EventStatus::Cancelled;
+        if line.undrawn > 0 && line.drawn {
+            // Parked after the draw (a message from before sales_start that
+            // arrived late): behind the drawn ones.
+            crate::db::line::place_late(&mut tx, tt.event_id).await?;
+        } else if line.undrawn > 0 && (started || cancelled) {
+            let sales_start = tt.schedule().sales_start.unwrap_or(now);
+            if let Some(seed) = crate::db::line::draw(&mut tx, tt.event_id, sales_start).await? {
+                tracing::info!(event.id = %tt.event_id, entries = line.undrawn, seed = %crate::domain::draw::to_hex(&seed), "pre-queue drawn");
+            }
+        } else {
+            continue;
+        }
+        line.drawn = true;
+        line.placed += line.undrawn;
+        line.undrawn = 0;
+    }
+    // Behind a line still undecided (or one still waiting for its draw).
+    let (queued, arrived): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) = arrived.into_iter().partition(|r| {
+        lines.get(&r.event_id).is_some_and(|l| l.placed > 0 || l.undrawn > 0) && by_type.contains_key(&r.ticket_type_id)
+    });
+    crate::db::line::park(&mut tx, &queued, false).await?;
+    let placed = crate::db::line::next_placed(&mut tx, &ticket_type_ids, chunk).await?;
+    let placed_ids: HashSet<Uuid> = placed.iter().map(|r| r.booking_id).collect();
+    // The line first, then what came straight from the queue.
+    let fresh: Vec<&AcceptedRequest> =
+        placed.iter().chain(arrived.into_iter().filter(|r| !placed_ids.contains(&r.booking_id))).collect();
+    let waiting: HashSet<Uuid> = prequeued.iter().chain(&queued).map(|r| r.booking_id).collect();
 
     let duplicates = duplicate_keys(&mut tx, &fresh).await?;
 
@@ -75,7 +142,7 @@ pub async fn allocate_batch(
             return Some(Reason::DuplicateRequest);
         }
         let tt = locked.get(&r.ticket_type_id)?;
-        if !tt.schedule().sales_open_at(r.accepted_at, tt.published_at) {
+        if !tt.schedule().requests_open(r.accepted_at, tt.published_at, tt.prequeue_minutes) {
             return Some(Reason::SalesClosed);
         }
         let shown = r.unit_price_cents.zip(r.currency.as_deref());
@@ -91,8 +158,7 @@ pub async fn allocate_batch(
         .collect();
     let decisions = crate::domain::booking::allocate(&seat_requests, &mut inventory);
 
-    let mut outcome = BatchOutcome { skipped: requests.len() - fresh.len(), ..Default::default() };
-    let now = chrono::Utc::now();
+    let mut outcome = BatchOutcome { skipped: decided_before.len(), ..Default::default() };
     let mut outcomes = Outcomes::default();
     let mut tickets = NewTickets::default();
     let early = rejected_early.iter().map(|r| (*r, Decision::Rejected(precheck(r).expect("partitioned"))));
@@ -129,6 +195,7 @@ pub async fn allocate_batch(
             outcome.seats_held += i64::from(request.quantity);
         }
         outcome.decided.push((request.booking_id, status, reason));
+        *outcome.decided_per_event.entry(request.event_id).or_default() += 1;
     }
 
     let (changed, taken): (Vec<Uuid>, Vec<i32>) = inventory
@@ -162,8 +229,39 @@ pub async fn allocate_batch(
     tx.commit().await?;
 
     outcome.sold_out = inventory.iter().filter(|(_, stock)| stock.remaining == 0).map(|(id, _)| *id).collect();
-    outcome.settled = requests.iter().map(PendingBooking::from).collect();
+    // Redis forgets what is decided (and what was decided before); what waits
+    // in the line keeps its pending record and its place.
+    outcome.settled = requests
+        .iter()
+        .chain(placed.iter())
+        .filter(|r| !waiting.contains(&r.booking_id))
+        .map(PendingBooking::from)
+        .collect();
+    outcome.parked = waiting.len();
     Ok(outcome)
+}
+
+/// Makes the draw of `event_id`'s pre-queue now, in a transaction of its own
+/// (under its ticket types' locks, like a batch), if it is due and not made:
+/// returns the seed when this call made it.
+pub async fn draw(pool: &PgPool, event_id: Uuid) -> Result<Option<crate::domain::draw::Seed>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(event) = crate::db::events::find_event(&mut tx, event_id).await? else { return Ok(None) };
+    let ticket_types: Vec<Uuid> =
+        crate::db::events::ticket_types_of(&mut tx, &[event_id]).await?.iter().map(|tt| tt.id).collect();
+    db::lock_rows(&mut tx, &ticket_types).await?;
+    let now = chrono::Utc::now();
+    let started = event.sales_start.is_none_or(|start| start <= now);
+    let cancelled = event.status == crate::domain::event::EventStatus::Cancelled;
+    if !(started || cancelled) {
+        return Ok(None);
+    }
+    let seed = crate::db::line::draw(&mut tx, event_id, event.sales_start.unwrap_or(now)).await?;
+    tx.commit().await?;
+    if let Some(seed) = seed {
+        tracing::info!(event.id = %event_id, seed = %crate::domain::draw::to_hex(&seed), "pre-queue drawn");
+    }
+    Ok(seed)
 }
 
 /// Fills in what the buyers own already of the ticket types that limit it

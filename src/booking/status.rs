@@ -126,3 +126,55 @@ pub async fn in_line_by_type(bookings: &BookingCache, event_id: Uuid) -> (HashMa
     let total = bookings.pending_count(event_id).await.map(|n| n as i64).ok();
     (by_type, total)
 }
+
+/// Where a pending booking stands in its event's line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    /// In the pre-queue (waiting for the draw: no position yet), or in line.
+    pub prequeue: bool,
+    /// 1 = next; exact at the read.
+    pub position: Option<i64>,
+    pub ahead: Option<i64>,
+    /// `ahead` at the rate the line moved over the last seconds.
+    pub estimated_wait_seconds: Option<f64>,
+}
+
+/// The booking's place in line while it is pending; `None` once decided.
+pub async fn place_in_line(
+    db: &PgPool,
+    bookings: &BookingCache,
+    current: &Current,
+) -> Result<Option<Place>, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    let (id, event_id, accepted_at) = match current {
+        Current::Stored(row, _, _) if row.status != crate::domain::booking::BookingStatus::Pending => return Ok(None),
+        Current::Stored(row, _, _) => {
+            if let Some((position, ahead)) = crate::db::line::place(&mut conn, row.id).await? {
+                return Ok(Some(with_estimate(bookings, row.event_id, position, ahead).await));
+            }
+            (row.id, row.event_id, row.accepted_at)
+        }
+        Current::Pending(p) => (p.id, p.event_id, p.accepted_at),
+    };
+    // Taken before sales_start and not drawn yet: in the pre-queue.
+    let event = crate::db::events::find_event(&mut conn, event_id).await?;
+    let drawn = crate::db::line::draw_of(&mut conn, event_id).await?.is_some();
+    if event.is_some_and(|e| e.schedule().prequeued(accepted_at)) && !drawn {
+        return Ok(Some(Place { prequeue: true, position: None, ahead: None, estimated_wait_seconds: None }));
+    }
+    // In the queue: behind every pending request of the event accepted before it.
+    match bookings.rank(event_id, id).await {
+        Ok(Some((rank, _))) => Ok(Some(with_estimate(bookings, event_id, rank as i64 + 1, rank as i64).await)),
+        Ok(None) => Ok(None),
+        Err(err) => {
+            tracing::debug!(error = %err, "place in line unavailable");
+            Ok(None)
+        }
+    }
+}
+
+async fn with_estimate(bookings: &BookingCache, event_id: Uuid, position: i64, ahead: i64) -> Place {
+    let rate = bookings.decided_rate(event_id).await.unwrap_or(0.0);
+    let estimated_wait_seconds = (rate > 0.0).then(|| (ahead as f64 / rate * 10.0).round() / 10.0);
+    Place { prequeue: false, position: Some(position), ahead: Some(ahead), estimated_wait_seconds }
+}

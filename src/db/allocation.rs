@@ -13,6 +13,8 @@ use crate::domain::checkout::HoldTimes;
 use crate::domain::event::{EventStatus, Schedule};
 
 /// Which of `ids` are already decided: a redelivered message finds its booking here.
+/// (A booking waiting in the line in PostgreSQL is not decided: its message
+/// was acked when it was parked, and a copy is parked again as a no-op.)
 pub async fn already_final(conn: &mut PgConnection, ids: &[Uuid]) -> Result<HashSet<Uuid>, sqlx::Error> {
     let rows: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM bookings WHERE id = ANY($1) AND status <> 'pending'")
         .bind(ids)
@@ -58,6 +60,7 @@ pub struct LockedTicketType {
     pub published_at: Option<DateTime<Utc>>,
     pub hold_seconds: i32,
     pub offline_hold_hours: i32,
+    pub prequeue_minutes: i32,
 }
 
 impl LockedTicketType {
@@ -123,7 +126,7 @@ pub async fn lock_ticket_types(conn: &mut PgConnection, ids: &[Uuid]) -> Result<
     sqlx::query_as(
         "SELECT t.id, t.event_id, t.remaining, t.max_per_order, t.max_per_buyer, t.price_cents, t.currency,
                 e.status AS event_status, e.starts_at, e.ends_at, e.sales_start, e.sales_end, e.published_at,
-                e.hold_seconds, e.offline_hold_hours
+                e.hold_seconds, e.offline_hold_hours, e.prequeue_minutes
          FROM ticket_types t JOIN events e ON e.id = t.event_id
          WHERE t.id = ANY($1)",
     )

@@ -21,6 +21,7 @@ pub struct EventRow {
     pub cancellation_deadline: Option<DateTime<Utc>>,
     pub hold_seconds: i32,
     pub offline_hold_hours: i32,
+    pub prequeue_minutes: i32,
     #[sqlx(try_from = "String")]
     pub status: EventStatus,
     pub published_at: Option<DateTime<Utc>>,
@@ -66,6 +67,8 @@ pub struct EventFields {
     /// Until when buyers may cancel; `None`: until the event starts.
     pub cancellation_deadline: Option<DateTime<Utc>>,
     pub hold_times: HoldTimes,
+    /// Minutes before `sales_start` from which requests go into the pre-queue.
+    pub prequeue_minutes: i32,
 }
 
 /// The fields of a ticket type, already validated.
@@ -82,7 +85,8 @@ pub struct TicketTypeFields {
 pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
-     sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, status, published_at, \
+     sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, prequeue_minutes, status, \
+     published_at, \
      created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
     "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer";
@@ -97,8 +101,9 @@ pub async fn insert_event(
     sqlx::query_as(&format!(
         "INSERT INTO events (id, organizer_id, title, description, venue, starts_at, ends_at,
                              sales_start, sales_end, status, published_at, cancellation_deadline,
-                             hold_seconds, offline_hold_hours)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $10 = 'published' THEN now() END, $11, $12, $13)
+                             hold_seconds, offline_hold_hours, prequeue_minutes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $10 = 'published' THEN now() END, $11, $12, $13,
+                 $14)
          RETURNING {EVENT_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -114,6 +119,7 @@ pub async fn insert_event(
     .bind(fields.cancellation_deadline)
     .bind(fields.hold_times.hold_seconds)
     .bind(fields.hold_times.offline_hold_hours)
+    .bind(fields.prequeue_minutes)
     .fetch_one(conn)
     .await
 }
@@ -203,7 +209,7 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     sqlx::query_as(&format!(
         "UPDATE events SET title = $2, description = $3, venue = $4, starts_at = $5, ends_at = $6,
                 sales_start = $7, sales_end = $8, cancellation_deadline = $9, hold_seconds = $10,
-                offline_hold_hours = $11, updated_at = now()
+                offline_hold_hours = $11, prequeue_minutes = $12, updated_at = now()
          WHERE id = $1 RETURNING {EVENT_COLUMNS}"
     ))
     .bind(id)
@@ -217,6 +223,7 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     .bind(fields.cancellation_deadline)
     .bind(fields.hold_times.hold_seconds)
     .bind(fields.hold_times.offline_hold_hours)
+    .bind(fields.prequeue_minutes)
     .fetch_one(conn)
     .await
 }
@@ -298,6 +305,7 @@ pub struct Offer {
     /// The price as the buyer sees it now (carried in the queue message).
     pub price_cents: i64,
     pub currency: String,
+    pub prequeue_minutes: i32,
 }
 
 impl Offer {
@@ -316,7 +324,7 @@ pub async fn offer(pool: &sqlx::PgPool, ticket_type_id: Uuid) -> Result<Option<O
     sqlx::query_as(
         "SELECT t.id AS ticket_type_id, t.event_id, e.organizer_id, e.status AS event_status, e.starts_at,
                 e.ends_at, e.sales_start, e.sales_end, e.published_at, t.max_per_order, t.max_per_buyer, t.price_cents,
-                t.currency
+                t.currency, e.prequeue_minutes
          FROM ticket_types t JOIN events e ON e.id = t.event_id WHERE t.id = $1",
     )
     .bind(ticket_type_id)

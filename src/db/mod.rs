@@ -5,6 +5,7 @@ pub mod allocation;
 pub mod bookings;
 pub mod events;
 pub mod invariants;
+pub mod line;
 pub mod mail;
 pub mod outbox;
 pub mod payments;

@@ -75,6 +75,36 @@ impl Schedule {
         self.sales_start.or(published_at)
     }
 
+    /// When booking requests are first taken: `prequeue_minutes` before a set
+    /// `sales_start` (into the pre-queue), else when sales open.
+    pub fn requests_open_at(
+        &self,
+        published_at: Option<DateTime<Utc>>,
+        prequeue_minutes: i32,
+    ) -> Option<DateTime<Utc>> {
+        match self.sales_start {
+            Some(start) => Some(start - chrono::Duration::minutes(i64::from(prequeue_minutes))),
+            None => published_at,
+        }
+    }
+
+    /// Whether a request at `now` is taken (into the pre-queue before
+    /// `sales_start`, into the line after) until sales close.
+    pub fn requests_open(
+        &self,
+        now: DateTime<Utc>,
+        published_at: Option<DateTime<Utc>>,
+        prequeue_minutes: i32,
+    ) -> bool {
+        self.requests_open_at(published_at, prequeue_minutes)
+            .is_some_and(|opens| opens <= now && now < self.effective_sales_end())
+    }
+
+    /// Whether a request taken at `at` waits for the draw: before a set `sales_start`.
+    pub fn prequeued(&self, at: DateTime<Utc>) -> bool {
+        self.sales_start.is_some_and(|start| at < start)
+    }
+
     /// Whether tickets can be bought at `now` (the event must also be published).
     pub fn sales_open_at(&self, now: DateTime<Utc>, published_at: Option<DateTime<Utc>>) -> bool {
         match self.effective_sales_start(published_at) {
@@ -123,6 +153,9 @@ impl Schedule {
         }
     }
 }
+
+pub const PREQUEUE_MINUTES_DEFAULT: i64 = 30;
+pub const PREQUEUE_MINUTES_MAX: i64 = 1440;
 
 /// When buyers can no longer cancel: the deadline set, else the start.
 pub fn cancellation_closes(starts_at: DateTime<Utc>, deadline: Option<DateTime<Utc>>) -> DateTime<Utc> {
@@ -197,6 +230,20 @@ mod tests {
         assert!(!s.sales_open_at(at(1), Some(at(0))));
         assert!(s.sales_open_at(at(2), Some(at(0))));
         assert!(!s.sales_open_at(at(5), Some(at(0))));
+    }
+
+    #[test]
+    fn requests_are_taken_into_the_pre_queue_before_a_set_sales_start() {
+        let s = Schedule { sales_start: Some(at(5)), ..schedule(10) };
+        let minutes = 120;
+        assert_eq!(s.requests_open_at(Some(at(0)), minutes), Some(at(3)));
+        assert!(!s.requests_open(at(2), Some(at(0)), minutes), "before the pre-queue opens");
+        assert!(s.requests_open(at(3), Some(at(0)), minutes) && s.prequeued(at(3)));
+        assert!(s.requests_open(at(5), Some(at(0)), minutes) && !s.prequeued(at(5)), "from sales_start: in line");
+        assert!(!s.requests_open(at(10), Some(at(0)), minutes), "sales closed");
+        let open_on_publication = schedule(10);
+        assert_eq!(open_on_publication.requests_open_at(Some(at(1)), minutes), Some(at(1)), "no pre-queue");
+        assert!(!open_on_publication.prequeued(at(2)));
     }
 
     #[test]

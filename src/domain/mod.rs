@@ -5,6 +5,7 @@ pub mod account;
 pub mod booking;
 pub mod checkout;
 pub mod csv;
+pub mod draw;
 pub mod event;
 pub mod money;
 pub mod validation;

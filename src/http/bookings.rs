@@ -59,6 +59,32 @@ pub struct Booking {
     pub expires_at: Option<DateTime<Utc>>,
     pub payment: Option<PaymentSummary>,
     pub refund: Option<RefundSummary>,
+    /// While pending: the booking's place in its event's line (on the
+    /// booking itself; lists leave it out).
+    pub queue: Option<QueuePlace>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueuePlace {
+    /// `prequeue` (waiting for the draw at `sales_start`) or `line`.
+    pub phase: String,
+    /// 1 = next; exact when read; null in the pre-queue.
+    pub position: Option<i64>,
+    /// Requests ahead.
+    pub ahead: Option<i64>,
+    /// From the rate the line moved over the last 10 s.
+    pub estimated_wait_seconds: Option<f64>,
+}
+
+impl From<status::Place> for QueuePlace {
+    fn from(p: status::Place) -> Self {
+        Self {
+            phase: if p.prequeue { "prequeue" } else { "line" }.into(),
+            position: p.position,
+            ahead: p.ahead,
+            estimated_wait_seconds: p.estimated_wait_seconds,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -104,6 +130,7 @@ impl Booking {
             expires_at: None,
             payment: None,
             refund: None,
+            queue: None,
         }
     }
 
@@ -120,6 +147,7 @@ impl Booking {
             expires_at: row.expires_at.filter(|_| row.status == BookingStatus::Held),
             payment,
             refund: money.refund.map(|(status, amount_cents)| RefundSummary { status, amount_cents }),
+            queue: None,
             id: row.id,
             event_id: row.event_id,
             ticket_type_id: row.ticket_type_id,
@@ -144,6 +172,15 @@ pub struct QueueStatus {
     pub event_id: Uuid,
     /// Booking requests accepted and not yet processed.
     pub pending: i64,
+    /// Of them, requests taken before `sales_start` still waiting for the draw.
+    pub prequeue: i64,
+    pub sales_start: Option<DateTime<Utc>>,
+    /// When the pre-queue was drawn, and the seed (hex) that ordered it:
+    /// `scripts/draw.py` recomputes the order from it.
+    pub shuffled_at: Option<DateTime<Utc>>,
+    pub shuffle_seed: Option<String>,
+    /// Requests decided per second over the last 10 s.
+    pub rate_per_second: f64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -325,12 +362,30 @@ pub async fn event_queue(
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<QueueStatus>> {
     let mut conn = state.db.acquire().await?;
-    db::events::find_event(&mut conn, id)
+    let event = db::events::find_event(&mut conn, id)
         .await?
         .filter(|row| super::organizer::visible_to(row, viewer.map(|u| u.id)))
         .ok_or(ApiError::NotFound("event"))?;
     let (stored, cached) = status::in_line(&mut conn, &state.bookings, id).await?;
-    Ok(axum::Json(QueueStatus { event_id: id, pending: stored + cached.unwrap_or(0) as i64 }))
+    let (undrawn, placed) = db::line::counts(&mut conn, id).await?;
+    let draw = db::line::draw_of(&mut conn, id).await?;
+    let rate = state.bookings.decided_rate(id).await.unwrap_or(0.0);
+    // Redis counts every pending request (those parked in PostgreSQL too);
+    // without it, PostgreSQL's own.
+    let pending = cached.map_or(stored, |c| c as i64);
+    let prequeue = match (draw.is_some(), event.sales_start) {
+        (false, Some(start)) => state.bookings.pending_before(id, start).await.map_or(undrawn, |n| n as i64),
+        _ => 0,
+    };
+    Ok(axum::Json(QueueStatus {
+        event_id: id,
+        pending: pending.max(undrawn + placed),
+        prequeue,
+        sales_start: event.sales_start,
+        shuffled_at: draw.as_ref().map(|(_, at, _)| *at),
+        shuffle_seed: draw.as_ref().map(|(seed, _, _)| crate::domain::draw::to_hex(seed)),
+        rate_per_second: rate,
+    }))
 }
 
 /// A payment attempt's status as the API says it: the steps before Stripe
@@ -342,9 +397,14 @@ fn payment_status(stored: &str) -> String {
     }
 }
 
-/// The caller's booking `id` as it is now (`None` for anyone else's).
+/// The caller's booking `id` as it is now, with its place in line while
+/// pending (`None` for anyone else's).
 async fn find_booking(state: &AppState, user_id: Uuid, id: Uuid) -> ApiResult<Option<Booking>> {
-    Ok(status::of_user(&state.db, &state.bookings, user_id, id).await?.map(Booking::from))
+    let Some(current) = status::of_user(&state.db, &state.bookings, user_id, id).await? else { return Ok(None) };
+    let place = status::place_in_line(&state.db, &state.bookings, &current).await?;
+    let mut booking = Booking::from(current);
+    booking.queue = place.map(QueuePlace::from);
+    Ok(Some(booking))
 }
 
 /// The `Idempotency-Key` header: 1 to 255 printable ASCII characters.

@@ -41,6 +41,11 @@ pub struct Event {
     pub hold_seconds: i32,
     /// How long seats are held for an offline payment (bank transfer), in hours.
     pub offline_hold_hours: i32,
+    /// Minutes before `sales_start` from which requests join the pre-queue
+    /// (drawn in random order when sales open).
+    pub prequeue_minutes: i32,
+    /// When booking requests are first taken (the pre-queue opens), if known.
+    pub requests_open_at: Option<DateTime<Utc>>,
     pub status: EventStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -63,6 +68,8 @@ impl Event {
             cancellation_deadline: rules::cancellation_closes(row.starts_at, row.cancellation_deadline),
             hold_seconds: row.hold_seconds,
             offline_hold_hours: row.offline_hold_hours,
+            prequeue_minutes: row.prequeue_minutes,
+            requests_open_at: schedule.requests_open_at(row.published_at, row.prequeue_minutes),
             status: row.status,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -99,6 +106,8 @@ pub struct CreateEventRequest {
     pub hold_seconds: Option<i64>,
     /// Hours they are held for an offline payment: 1 to 336, default 72.
     pub offline_hold_hours: Option<i64>,
+    /// Minutes before `sales_start` from which requests join the pre-queue: 0 to 1440, default 30.
+    pub prequeue_minutes: Option<i64>,
     /// Default: `draft`.
     #[serde(default)]
     pub status: InitialStatus,
@@ -130,6 +139,8 @@ pub struct UpdateEventRequest {
     pub hold_seconds: Option<i64>,
     /// 1 to 336.
     pub offline_hold_hours: Option<i64>,
+    /// 0 to 1440.
+    pub prequeue_minutes: Option<i64>,
 }
 
 /// A present field, even when `null`: `Some(None)`.
@@ -171,6 +182,8 @@ pub async fn create_event(
             hold_seconds: req.hold_seconds,
             offline_hold_hours: req.offline_hold_hours,
             current: HoldTimes::default(),
+            prequeue_minutes: req.prequeue_minutes,
+            current_prequeue: rules::PREQUEUE_MINUTES_DEFAULT as i32,
         },
         Some(Utc::now()),
     );
@@ -311,6 +324,8 @@ pub async fn update_event(
             hold_seconds: req.hold_seconds,
             offline_hold_hours: req.offline_hold_hours,
             current: current.hold_times(),
+            prequeue_minutes: req.prequeue_minutes,
+            current_prequeue: current.prequeue_minutes,
         },
         now,
     );
@@ -425,6 +440,8 @@ struct Rules {
     hold_seconds: Option<i64>,
     offline_hold_hours: Option<i64>,
     current: HoldTimes,
+    prequeue_minutes: Option<i64>,
+    current_prequeue: i32,
 }
 
 fn event_fields(
@@ -443,6 +460,10 @@ fn event_fields(
     let cancellation_deadline = asked.cancellation_deadline;
     rules::check_cancellation_deadline(cancellation_deadline, schedule.starts_at, v);
     let hold_times = HoldTimes::check(v, asked.hold_seconds, asked.offline_hold_hours, asked.current);
+    let prequeue_minutes = match asked.prequeue_minutes {
+        Some(m) => v.range("prequeue_minutes", m, 0, rules::PREQUEUE_MINUTES_MAX).map(|m| m as i32),
+        None => Some(asked.current_prequeue),
+    };
     Some(EventFields {
         title: title?,
         description: description?,
@@ -450,5 +471,6 @@ fn event_fields(
         schedule,
         cancellation_deadline,
         hold_times: hold_times?,
+        prequeue_minutes: prequeue_minutes?,
     })
 }

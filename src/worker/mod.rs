@@ -12,6 +12,7 @@
 pub mod dlq;
 pub mod holds;
 pub mod housekeeping;
+pub mod line;
 pub mod refunds;
 
 use std::time::Duration;
@@ -23,7 +24,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection};
 use tokio_util::sync::CancellationToken;
 
-use crate::booking::allocate::{BatchOutcome, allocate_batch};
+use crate::booking::allocate::{BatchOutcome, LINE_CHUNK, allocate_batch};
 use crate::cache::BookingCache;
 use crate::domain::booking::AcceptedRequest;
 use crate::queue::Broker;
@@ -59,6 +60,7 @@ pub async fn run(state: WorkerContext, shutdown: CancellationToken) {
     let chores = [
         tokio::spawn(holds::run(state.db.clone(), state.bookings.clone(), shutdown.clone())),
         tokio::spawn(refunds::run(state.db.clone(), state.stripe.clone(), shutdown.clone())),
+        tokio::spawn(line::run(state.clone(), shutdown.clone())),
     ];
     while !shutdown.is_cancelled() {
         match state.broker.connection() {
@@ -132,7 +134,7 @@ async fn handle_batch(
         return Ok(());
     }
     let messages: Vec<AcceptedRequest> = parsed.iter().map(|(_, m)| m.clone()).collect();
-    match allocate_batch(&state.db, &messages, state.provider).await {
+    match allocate_batch(&state.db, &messages, &[], LINE_CHUNK, state.provider).await {
         Ok(outcome) => {
             // Every delivery up to the last of this batch is settled: one ack for all.
             let last = parsed.iter().map(|(d, _)| d.delivery_tag).max().expect("non-empty");
@@ -142,7 +144,7 @@ async fn handle_batch(
         Err(err) if parsed.len() > 1 && !is_transient(&err) => {
             tracing::warn!(error = %err, size = parsed.len(), "batch failed; trying its messages one by one");
             for (delivery, message) in parsed {
-                match allocate_batch(&state.db, std::slice::from_ref(&message), state.provider).await {
+                match allocate_batch(&state.db, std::slice::from_ref(&message), &[], LINE_CHUNK, state.provider).await {
                     Ok(outcome) => {
                         delivery.acker.ack(BasicAckOptions::default()).await?;
                         settled(state, &outcome).await;
@@ -175,7 +177,7 @@ fn parse(data: &[u8]) -> Result<AcceptedRequest, String> {
     Ok(message.into())
 }
 
-async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
+pub(crate) async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
     let confirmed =
         outcome.decided.iter().filter(|(_, s, _)| *s == crate::domain::booking::BookingStatus::Confirmed).count();
     tracing::debug!(
@@ -186,6 +188,9 @@ async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
         redelivered = outcome.skipped,
         "batch committed"
     );
+    if let Err(err) = state.bookings.record_decided(&outcome.decided_per_event).await {
+        tracing::debug!(error = %err, "the line's rate was not recorded");
+    }
     if state.bookings.settle(&outcome.settled, &outcome.sold_out).await.is_ok() {
         return;
     }

@@ -14,6 +14,7 @@ mod errors;
 mod events;
 mod helpers;
 mod logs;
+mod onsale;
 mod openapi;
 mod ops;
 mod packaging;

@@ -1,0 +1,232 @@
+//! The line in PostgreSQL (`bookings.prequeued`, `bookings.line_position`,
+//! `draws`): requests taken before an event's `sales_start` wait here for
+//! the draw; while drawn ones are still undecided, later requests of the
+//! event queue behind them here too. The worker's batch transaction parks,
+//! draws and decides them (`booking::allocate`), under the ticket types' locks.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::booking::AcceptedRequest;
+
+/// What the line of one event holds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineState {
+    /// The draw was made.
+    pub drawn: bool,
+    /// Requests waiting for the draw.
+    pub undrawn: i64,
+    /// Requests with a place (drawn, or queued behind), not yet decided.
+    pub placed: i64,
+}
+
+pub async fn state(conn: &mut PgConnection, event_ids: &[Uuid]) -> Result<HashMap<Uuid, LineState>, sqlx::Error> {
+    let rows: Vec<(Uuid, bool, i64, i64)> = sqlx::query_as(
+        "SELECT e.id, EXISTS (SELECT 1 FROM draws d WHERE d.event_id = e.id),
+                (SELECT count(*) FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending' AND b.prequeued
+                    AND b.line_position IS NULL),
+                (SELECT count(*) FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending'
+                    AND b.line_position IS NOT NULL)
+         FROM UNNEST($1::uuid[]) AS e (id)",
+    )
+    .bind(event_ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(id, drawn, undrawn, placed)| (id, LineState { drawn, undrawn, placed })).collect())
+}
+
+/// Writes requests into the line: `prequeued` ones wait for the draw (no
+/// place yet); the others get the next places of their event, in the order
+/// given. A request already there (a redelivered message) stays as it is.
+pub async fn park(conn: &mut PgConnection, requests: &[&AcceptedRequest], prequeued: bool) -> Result<(), sqlx::Error> {
+    if requests.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&AcceptedRequest) -> Uuid| requests.iter().map(|r| f(r)).collect::<Vec<Uuid>>();
+    let quantities: Vec<i32> = requests.iter().map(|r| r.quantity).collect();
+    let keys: Vec<Option<String>> = requests.iter().map(|r| r.idempotency_key.clone()).collect();
+    let accepted: Vec<DateTime<Utc>> = requests.iter().map(|r| r.accepted_at).collect();
+    let prices: Vec<Option<i64>> = requests.iter().map(|r| r.unit_price_cents).collect();
+    let currencies: Vec<Option<String>> = requests.iter().map(|r| r.currency.clone()).collect();
+    sqlx::query(
+        "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, idempotency_key, accepted_at,
+                               unit_price_cents, currency, prequeued, line_position)
+         SELECT r.id, r.user_id, r.event_id, r.ticket_type_id, r.quantity, 'pending', r.key, r.accepted_at,
+                r.price, r.currency, $9,
+                CASE WHEN $9 THEN NULL ELSE
+                    (SELECT coalesce(max(b.line_position), 0) FROM bookings b WHERE b.event_id = r.event_id)
+                    + (row_number() OVER (PARTITION BY r.event_id ORDER BY r.n))::int END
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[], $7::timestamptz[],
+                     $8::bigint[], $10::text[]) WITH ORDINALITY
+              AS r (id, user_id, event_id, ticket_type_id, quantity, key, accepted_at, price, currency, n)
+         ON CONFLICT (id) DO UPDATE SET prequeued = EXCLUDED.prequeued, line_position = EXCLUDED.line_position,
+                unit_price_cents = EXCLUDED.unit_price_cents, currency = EXCLUDED.currency
+          WHERE bookings.status = 'pending' AND bookings.line_position IS NULL AND NOT bookings.prequeued",
+    )
+    .bind(column(|r| r.booking_id))
+    .bind(column(|r| r.user_id))
+    .bind(column(|r| r.event_id))
+    .bind(column(|r| r.ticket_type_id))
+    .bind(&quantities)
+    .bind(&keys)
+    .bind(&accepted)
+    .bind(&prices)
+    .bind(prequeued)
+    .bind(&currencies)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The draw of `event_id`'s pre-queue, made once: returns the seed, or
+/// `None` when another transaction made it (it then numbered the line).
+pub async fn draw(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    sales_start: DateTime<Utc>,
+) -> Result<Option<crate::domain::draw::Seed>, sqlx::Error> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM bookings WHERE event_id = $1 AND status = 'pending' AND prequeued AND line_position IS NULL",
+    )
+    .bind(event_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let seed = crate::domain::draw::new_seed();
+    let made = sqlx::query(
+        "INSERT INTO draws (event_id, seed, sales_start, entries) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(seed.as_slice())
+    .bind(sales_start)
+    .bind(ids.len() as i32)
+    .execute(&mut *conn)
+    .await?;
+    if made.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let order = crate::domain::draw::order(seed, ids);
+    let positions: Vec<i32> = (1..=order.len() as i32).collect();
+    sqlx::query(
+        "UPDATE bookings b SET line_position = o.position FROM UNNEST($1::uuid[], $2::int[]) AS o (id, position)
+          WHERE b.id = o.id",
+    )
+    .bind(&order)
+    .bind(&positions)
+    .execute(conn)
+    .await?;
+    Ok(Some(seed))
+}
+
+/// Places requests parked for a draw that was already made (they arrived
+/// late) behind everything in the event's line, in acceptance order.
+pub async fn place_late(conn: &mut PgConnection, event_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE bookings b SET line_position = l.position::int
+         FROM (SELECT id, (SELECT coalesce(max(line_position), 0) FROM bookings WHERE event_id = $1)
+                          + row_number() OVER (ORDER BY accepted_at, id) AS position
+                 FROM bookings WHERE event_id = $1 AND status = 'pending' AND prequeued AND line_position IS NULL) l
+         WHERE b.id = l.id",
+    )
+    .bind(event_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The next `limit` placed requests of the ticket types, in line order.
+pub async fn next_placed(
+    conn: &mut PgConnection,
+    ticket_type_ids: &[Uuid],
+    limit: i64,
+) -> Result<Vec<AcceptedRequest>, sqlx::Error> {
+    let rows: Vec<PlacedRow> = sqlx::query_as(
+        "SELECT id, user_id, event_id, ticket_type_id, quantity, idempotency_key, accepted_at, unit_price_cents, currency
+         FROM bookings WHERE ticket_type_id = ANY($1) AND status = 'pending' AND line_position IS NOT NULL
+         ORDER BY event_id, line_position LIMIT $2",
+    )
+    .bind(ticket_type_ids)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(AcceptedRequest::from).collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct PlacedRow {
+    id: Uuid,
+    user_id: Uuid,
+    event_id: Uuid,
+    ticket_type_id: Uuid,
+    quantity: i32,
+    idempotency_key: Option<String>,
+    accepted_at: DateTime<Utc>,
+    unit_price_cents: Option<i64>,
+    currency: Option<String>,
+}
+
+impl From<PlacedRow> for AcceptedRequest {
+    fn from(r: PlacedRow) -> Self {
+        Self {
+            booking_id: r.id,
+            user_id: r.user_id,
+            event_id: r.event_id,
+            ticket_type_id: r.ticket_type_id,
+            quantity: r.quantity,
+            idempotency_key: r.idempotency_key,
+            accepted_at: r.accepted_at,
+            unit_price_cents: r.unit_price_cents,
+            currency: r.currency,
+        }
+    }
+}
+
+/// Events whose line waits for the worker: sales started (or the event was
+/// cancelled) with requests still waiting for the draw, or placed requests
+/// undecided. With the ticket types to lock, and the sales start.
+pub async fn waiting(conn: &mut PgConnection) -> Result<Vec<(Uuid, DateTime<Utc>, Vec<Uuid>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.id, coalesce(e.sales_start, e.published_at, e.created_at),
+                ARRAY(SELECT t.id FROM ticket_types t WHERE t.event_id = e.id ORDER BY t.id)
+         FROM events e
+         WHERE e.id IN (SELECT DISTINCT event_id FROM bookings
+                         WHERE status = 'pending' AND (prequeued OR line_position IS NOT NULL))
+           AND (e.sales_start IS NULL OR e.sales_start <= now() OR e.status = 'cancelled')",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// One booking's place: (position counted from 1, requests ahead) when it
+/// has one, `None` while it waits for the draw or is not in the line.
+pub async fn place(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    let ahead: Option<i64> = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM bookings o WHERE o.event_id = b.event_id AND o.status = 'pending'
+                   AND o.line_position IS NOT NULL AND o.line_position < b.line_position)
+         FROM bookings b WHERE b.id = $1 AND b.status = 'pending' AND b.line_position IS NOT NULL",
+    )
+    .bind(booking_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(ahead.map(|ahead| (ahead + 1, ahead)))
+}
+
+/// The draw of an event, if made: (seed, when, entries).
+pub async fn draw_of(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+) -> Result<Option<(Vec<u8>, DateTime<Utc>, i32)>, sqlx::Error> {
+    sqlx::query_as("SELECT seed, drawn_at, entries FROM draws WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Requests of the event waiting in PostgreSQL: (for the draw, placed).
+pub async fn counts(conn: &mut PgConnection, event_id: Uuid) -> Result<(i64, i64), sqlx::Error> {
+    let state = state(conn, &[event_id]).await?;
+    let s = state.get(&event_id).copied().unwrap_or_default();
+    Ok((s.undrawn, s.placed))
+}

@@ -1,0 +1,199 @@
+//! The on-sale: requests taken before `sales_start` wait in a pre-queue, are
+//! drawn into a random order that anyone can recompute from the published
+//! seed, and are decided in that order, ahead of everyone who came later.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use boxoffice::domain::checkout::Provider;
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, eventually, in_days, spawn_api_with, test_config};
+
+const WITHIN: Duration = Duration::from_secs(30);
+
+/// Runs a worker of its own until the returned token is cancelled.
+fn worker(app: &TestApp) -> (tokio_util::sync::CancellationToken, tokio::task::JoinHandle<()>) {
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(boxoffice::worker::run(app.state.worker(), stop.clone()));
+    (stop, task)
+}
+
+async fn statuses(app: &TestApp, ids: &[Uuid]) -> HashMap<Uuid, (String, Option<i32>)> {
+    let rows: Vec<(Uuid, String, Option<i32>)> =
+        sqlx::query_as("SELECT id, status, line_position FROM bookings WHERE id = ANY($1)")
+            .bind(ids)
+            .fetch_all(app.db())
+            .await
+            .unwrap();
+    rows.into_iter().map(|(id, status, position)| (id, (status, position))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_pre_queue_is_drawn_at_the_open_in_the_published_order_and_later_arrivals_come_after() {
+    let app = spawn_api_with(test_config(&[])).await; // workers started and stopped by the test
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(320).await;
+    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(8);
+    let event = app
+        .published_event(
+            &organizer,
+            json!({
+                "starts_at": in_days(30), "sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
+                "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 250, "max_per_order": 1}]
+            }),
+        )
+        .await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+
+    // 300 requests in the pre-queue; a replay of one is the same booking.
+    let replies = futures::future::join_all(tokens[..300].iter().enumerate().map(|(i, t)| {
+        let key = format!("pre-{i}");
+        let (app, tt) = (&app, &tt);
+        async move { app.book(t, tt, 1, Some(&key)).await }
+    }))
+    .await;
+    let prequeued = crate::helpers::accepted_ids(&replies);
+    assert_eq!(prequeued.len(), 300, "{:?}", replies.iter().find(|r| r.status != StatusCode::ACCEPTED));
+    let replay = app.book(&tokens[0], &tt, 1, Some("pre-0")).await;
+    assert_eq!((replay.status, &replay.body["id"]), (StatusCode::OK, &replies[0].body["id"]));
+    let again = app.book(&tokens[0], &tt, 1, None).await;
+    assert_eq!(again.code(), "already_in_line");
+
+    // A worker parks them; nobody is decided before sales_start.
+    let (stop, task) = worker(&app);
+    eventually(WITHIN, "the pre-queue is parked in PostgreSQL", || async {
+        (statuses(&app, &prequeued).await.len() == 300).then_some(())
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+    let parked = statuses(&app, &prequeued).await;
+    assert!(parked.values().all(|(s, p)| s == "pending" && p.is_none()), "waiting, no place: {parked:?}");
+    let first = app.get(&format!("/api/v1/bookings/{}", prequeued[0]), Some(&tokens[0])).await;
+    assert_eq!(
+        first.body["queue"],
+        json!({"phase": "prequeue", "position": null, "ahead": null, "estimated_wait_seconds": null})
+    );
+    let line = app.get(&format!("/api/v1/events/{event_id}/queue"), None).await.body;
+    assert_eq!((&line["prequeue"], &line["shuffle_seed"]), (&json!(300), &json!(null)), "{line}");
+
+    // The open: the draw (its own transaction), then the places.
+    tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    let event_uuid: Uuid = event_id.parse().unwrap();
+    let seed = boxoffice::booking::allocate::draw(app.db(), event_uuid).await.unwrap().expect("drawn now");
+    assert_eq!(boxoffice::booking::allocate::draw(app.db(), event_uuid).await.unwrap(), None, "exactly one draw");
+    let line = app.get(&format!("/api/v1/events/{event_id}/queue"), None).await.body;
+    let published = line["shuffle_seed"].as_str().unwrap();
+    assert_eq!(published, boxoffice::domain::draw::to_hex(&seed));
+    let mut seed_bytes = [0u8; 32];
+    for (i, byte) in seed_bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&published[2 * i..2 * i + 2], 16).unwrap();
+    }
+    // Recomputed from what is published: the seed and the pre-queued ids.
+    let order = boxoffice::domain::draw::order(seed_bytes, prequeued.clone());
+    let placed = statuses(&app, &prequeued).await;
+    for (rank, id) in order.iter().enumerate() {
+        assert_eq!(placed[id].1, Some(rank as i32 + 1), "{id} is number {} of the draw", rank + 1);
+    }
+
+    // Later arrivals, after the open: behind the whole pre-queue.
+    let later_replies = futures::future::join_all(tokens[300..].iter().map(|t| app.book(t, &tt, 1, None))).await;
+    let later = crate::helpers::accepted_ids(&later_replies);
+    assert_eq!(later.len(), 20);
+    let tokens_by_id: HashMap<Uuid, &String> = prequeued.iter().zip(&tokens[..300]).map(|(id, t)| (*id, t)).collect();
+
+    // The line moves 50 at a time; each buyer's place only goes down, and
+    // the next to be decided is number 1.
+    let mut last_seen: HashMap<Uuid, i64> = HashMap::new();
+    let watch = [order[0], order[49], order[50], order[137], order[299]];
+    for round in 0..6 {
+        for id in &watch {
+            let reply = app.get(&format!("/api/v1/bookings/{id}"), Some(tokens_by_id[id])).await;
+            if reply.body["status"] != "pending" {
+                continue;
+            }
+            let position = reply.body["queue"]["position"].as_i64().unwrap();
+            let rank = order.iter().position(|o| o == id).unwrap() as i64;
+            assert_eq!(position, rank - 50 * round + 1, "{id} in round {round}");
+            assert_eq!(reply.body["queue"]["ahead"], position - 1);
+            assert!(last_seen.get(id).is_none_or(|before| position < *before), "places only go down");
+            last_seen.insert(*id, position);
+        }
+        let outcome =
+            boxoffice::booking::allocate::allocate_batch(app.db(), &[], &[tt.parse().unwrap()], 50, Provider::Offline)
+                .await
+                .unwrap();
+        assert_eq!(outcome.decided.len(), 50, "round {round}");
+    }
+    assert!(watch.iter().all(|id| last_seen.contains_key(id)));
+    assert_eq!(last_seen[&order[0]], 1);
+    assert_eq!(last_seen[&order[137]], 1 + 137 - 50 * 2, "seen last in the round before its decision");
+
+    // Decided in the draw's order: the first 250 got the seats; the later
+    // arrivals, all behind them, none.
+    let (stop, task) = worker(&app);
+    app.wait_final(&later, WITHIN).await;
+    stop.cancel();
+    task.await.unwrap();
+    let decided = statuses(&app, &prequeued).await;
+    for (rank, id) in order.iter().enumerate() {
+        let expected = if rank < 250 { "confirmed" } else { "rejected" };
+        assert_eq!(decided[id].0, expected, "number {} of the draw", rank + 1);
+    }
+    let after = statuses(&app, &later).await;
+    assert!(after.values().all(|(s, _)| s == "rejected"), "{after:?}");
+    assert_eq!(app.check_invariants(&tt).await, 250);
+    let times: Vec<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT updated_at FROM bookings WHERE id = ANY($1)")
+            .bind(&prequeued)
+            .fetch_all(app.db())
+            .await
+            .unwrap();
+    assert!(times.iter().all(|t| *t >= sales_start), "nobody decided before sales_start");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn before_the_pre_queue_opens_requests_are_refused_with_when_it_opens() {
+    let app = crate::helpers::spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let sales_start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() + 7200, 0).unwrap();
+    let event =
+        app.published_event(&organizer, json!({"sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 60})).await;
+    let opens = sales_start - chrono::Duration::hours(1);
+    assert_eq!(event["requests_open_at"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap(), opens);
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap();
+    let early = app.book(&buyer, tt, 1, None).await;
+    assert_eq!((early.status, early.code()), (StatusCode::CONFLICT, "sales_closed"));
+    let at: chrono::DateTime<chrono::Utc> = early.body["opens_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(at, opens);
+    let path = format!("/api/v1/events/{}", event["id"].as_str().unwrap());
+    let bad = app.patch(&path, Some(&organizer), json!({"prequeue_minutes": 1441})).await;
+    assert_eq!(bad.fields(), ["prequeue_minutes"]);
+    // The organizer opens the pre-queue wider: taken now, waiting for the draw.
+    app.patch(&path, Some(&organizer), json!({"prequeue_minutes": 180})).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await; // the offer cache lives a second
+    let taken = app.book(&buyer, tt, 1, None).await;
+    assert_eq!(taken.status, StatusCode::ACCEPTED, "{taken:?}");
+    let id = taken.body["id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pending = app.get(&format!("/api/v1/bookings/{id}"), Some(&buyer)).await;
+    assert_eq!(
+        (pending.body["status"].as_str(), pending.body["queue"]["phase"].as_str()),
+        (Some("pending"), Some("prequeue"))
+    );
+
+    // Cancelled with a pre-queue: every request in it rejected.
+    let cancel = app.post(&format!("{path}/cancel"), Some(&organizer), json!({})).await;
+    assert_eq!(cancel.status, StatusCode::OK);
+    app.wait_final(&[id.parse().unwrap()], WITHIN).await;
+    let rejected = app.get(&format!("/api/v1/bookings/{id}"), Some(&buyer)).await;
+    assert_eq!(
+        (rejected.body["status"].as_str(), rejected.body["reason"].as_str()),
+        (Some("rejected"), Some("event_cancelled"))
+    );
+}
