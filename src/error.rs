@@ -298,6 +298,21 @@ impl From<crate::booking::pay::PayError> for ApiError {
     }
 }
 
+impl From<crate::booking::waiting::WaitingError> for ApiError {
+    fn from(err: crate::booking::waiting::WaitingError) -> Self {
+        use crate::booking::waiting::WaitingError as E;
+        match err {
+            E::UnknownTicketType => Self::NotFound("ticket type"),
+            E::Quantity(_) => Self::field("quantity", err.to_string()),
+            E::NotSoldOut => Self::Conflict { code: "not_sold_out", detail: err.to_string() },
+            E::SalesClosed => Self::Conflict { code: "sales_closed", detail: err.to_string() },
+            E::AlreadyWaiting => Self::Conflict { code: "already_waiting", detail: err.to_string() },
+            E::NotFound => Self::NotFound("waiting-list entry"),
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
 impl From<Vec<FieldError>> for ApiError {
     fn from(errors: Vec<FieldError>) -> Self {
         Self::Validation(errors)

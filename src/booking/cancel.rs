@@ -41,6 +41,7 @@ pub async fn cancel_booking(
     bookings: &BookingCache,
     by: Canceller,
     booking_id: Uuid,
+    provider: crate::domain::checkout::Provider,
 ) -> Result<BookingRow, CancelError> {
     let mut tx = db.begin().await?;
     // Lock order everywhere: ticket type, then bookings (the worker and event
@@ -79,6 +80,9 @@ pub async fn cancel_booking(
         Canceller::Organizer(_) => Reason::CancelledByOrganizer,
     };
     db::cancel(&mut tx, &booking, reason.as_str()).await?;
+    // Its seats go to the waiting list first (an offer cancelled is over).
+    crate::db::waiting::close_offers(&mut tx, &[booking_id]).await?;
+    crate::booking::waiting::offer_returned_seats(&mut tx, booking.ticket_type_id, provider).await?;
     crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingCancelled, &[booking_id]).await?;
     let cancelled = db::find(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
     tx.commit().await?;

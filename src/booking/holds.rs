@@ -3,7 +3,8 @@
 //! allocation's lock order), so it never deadlocks with a batch, a payment or
 //! a cancellation, and a payment arriving in the same instant finds the
 //! booking either still held (and confirms it) or expired (and takes the
-//! late-payment path): exactly one of the two.
+//! late-payment path): exactly one of the two. Freed seats go to the waiting
+//! list first (`booking::waiting`).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::db::allocation;
+use crate::domain::checkout::Provider;
 
 /// Holds released by one pass, per ticket type (seats returned).
 #[derive(Debug, Default)]
@@ -19,8 +21,9 @@ pub struct Released {
     pub seats: BTreeMap<Uuid, i32>,
 }
 
-/// Releases up to `limit` holds that are due, oldest first.
-pub async fn release_expired(db: &PgPool, limit: i64) -> Result<Released, sqlx::Error> {
+/// Releases up to `limit` holds that are due, oldest first; their seats are
+/// offered to the waiting list (new holds for `provider`), the rest go back on sale.
+pub async fn release_expired(db: &PgPool, limit: i64, provider: Provider) -> Result<Released, sqlx::Error> {
     let mut tx = db.begin().await?;
     let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
         "SELECT id, ticket_type_id FROM bookings WHERE status = 'held' AND expires_at <= now()
@@ -51,15 +54,24 @@ pub async fn release_expired(db: &PgPool, limit: i64) -> Result<Released, sqlx::
         released.bookings.push(id);
         *released.seats.entry(tt).or_default() += quantity;
     }
-    seats_back(&mut tx, &released.seats).await?;
+    // An offer that ran out is over; its seats go to the next entry.
+    crate::db::waiting::close_offers(&mut tx, &released.bookings).await?;
+    seats_back(&mut tx, &released.seats, provider).await?;
     tx.commit().await?;
     Ok(released)
 }
 
-/// Seats that come back (an expired hold, a cancellation): on sale again.
-/// This is where the waiting list will be offered them first, in the same
-/// transaction, before they go back on open sale.
-pub async fn seats_back(conn: &mut sqlx::PgConnection, seats: &BTreeMap<Uuid, i32>) -> Result<(), sqlx::Error> {
+/// Seats that come back (an expired hold): offered to the waiting list first,
+/// in this transaction, then on open sale.
+pub async fn seats_back(
+    conn: &mut sqlx::PgConnection,
+    seats: &BTreeMap<Uuid, i32>,
+    provider: Provider,
+) -> Result<(), sqlx::Error> {
     let (ids, taken): (Vec<Uuid>, Vec<i32>) = seats.iter().map(|(tt, n)| (*tt, -n)).unzip();
-    allocation::take_seats(conn, &ids, &taken).await
+    allocation::take_seats(&mut *conn, &ids, &taken).await?;
+    for tt in seats.keys() {
+        crate::booking::waiting::offer_returned_seats(&mut *conn, *tt, provider).await?;
+    }
+    Ok(())
 }

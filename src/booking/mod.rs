@@ -14,3 +14,4 @@ pub mod pay;
 pub mod status;
 pub mod verified;
 pub mod waiters;
+pub mod waiting;

@@ -61,6 +61,7 @@ pub struct LockedTicketType {
     pub hold_seconds: i32,
     pub offline_hold_hours: i32,
     pub prequeue_minutes: i32,
+    pub offer_hours: i32,
 }
 
 impl LockedTicketType {
@@ -126,7 +127,7 @@ pub async fn lock_ticket_types(conn: &mut PgConnection, ids: &[Uuid]) -> Result<
     sqlx::query_as(
         "SELECT t.id, t.event_id, t.remaining, t.max_per_order, t.max_per_buyer, t.price_cents, t.currency,
                 e.status AS event_status, e.starts_at, e.ends_at, e.sales_start, e.sales_end, e.published_at,
-                e.hold_seconds, e.offline_hold_hours, e.prequeue_minutes
+                e.hold_seconds, e.offline_hold_hours, e.prequeue_minutes, e.offer_hours
          FROM ticket_types t JOIN events e ON e.id = t.event_id
          WHERE t.id = ANY($1)",
     )

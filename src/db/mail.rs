@@ -21,6 +21,8 @@ pub struct BookingMail {
     /// Whether the buyer's address is verified (unverified ones get no
     /// booking emails while verification is required).
     pub verified: bool,
+    /// When a hold (a waiting-list offer) runs out.
+    pub expires_at: Option<DateTime<Utc>>,
     /// The newest refund that reached the buyer, and its currency.
     pub refunded_cents: Option<i64>,
     pub currency: Option<String>,
@@ -52,7 +54,7 @@ pub async fn booking(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option
                 t.name AS ticket_type, u.email_verified_at IS NOT NULL AS verified,
                 (SELECT r.amount_cents FROM refunds r WHERE r.booking_id = b.id AND r.status = 'succeeded'
                   ORDER BY r.created_at DESC LIMIT 1) AS refunded_cents,
-                b.currency
+                b.currency, b.expires_at
          FROM bookings b
          JOIN users u ON u.id = b.user_id
          JOIN events e ON e.id = b.event_id

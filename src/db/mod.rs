@@ -13,6 +13,7 @@ pub mod prune;
 pub mod sessions;
 pub mod tickets;
 pub mod users;
+pub mod waiting;
 
 use std::time::Duration;
 

@@ -16,6 +16,8 @@ pub enum Kind {
     EmailVerification,
     /// A refund reached the buyer's card.
     RefundSucceeded,
+    /// Seats for a waiting-list entry: an offer to take before it runs out.
+    WaitingListOffer,
 }
 
 impl Kind {
@@ -26,6 +28,7 @@ impl Kind {
             Self::EventCancelled => "event_cancelled",
             Self::EmailVerification => "email_verification",
             Self::RefundSucceeded => "refund_succeeded",
+            Self::WaitingListOffer => "waiting_list_offer",
         }
     }
 }
@@ -40,6 +43,7 @@ impl TryFrom<String> for Kind {
             "event_cancelled" => Ok(Self::EventCancelled),
             "email_verification" => Ok(Self::EmailVerification),
             "refund_succeeded" => Ok(Self::RefundSucceeded),
+            "waiting_list_offer" => Ok(Self::WaitingListOffer),
             other => Err(format!("unknown outbox kind {other:?}")),
         }
     }

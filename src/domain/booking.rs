@@ -111,6 +111,8 @@ pub enum Reason {
     DuplicatePayment,
     /// A payment for a booking that can no longer be sold (refunded).
     NotPayable,
+    /// Made for a waiting-list entry from seats that came back.
+    WaitingListOffer,
 }
 
 impl Reason {
@@ -131,6 +133,7 @@ impl Reason {
             Self::CancelledByOrganizer => "cancelled_by_organizer",
             Self::DuplicatePayment => "duplicate_payment",
             Self::NotPayable => "not_payable",
+            Self::WaitingListOffer => "waiting_list_offer",
         }
     }
 }

@@ -156,6 +156,8 @@ impl Schedule {
 
 pub const PREQUEUE_MINUTES_DEFAULT: i64 = 30;
 pub const PREQUEUE_MINUTES_MAX: i64 = 1440;
+pub const OFFER_HOURS_DEFAULT: i64 = 24;
+pub const OFFER_HOURS_MAX: i64 = 168;
 
 /// When buyers can no longer cancel: the deadline set, else the start.
 pub fn cancellation_closes(starts_at: DateTime<Utc>, deadline: Option<DateTime<Utc>>) -> DateTime<Utc> {

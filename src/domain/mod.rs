@@ -9,5 +9,6 @@ pub mod draw;
 pub mod event;
 pub mod money;
 pub mod validation;
+pub mod waiting;
 
 pub use validation::{FieldError, Violations};

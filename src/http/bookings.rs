@@ -318,7 +318,14 @@ pub async fn cancel_booking(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<Booking>> {
-    let row = cancel::cancel_booking(&state.db, &state.bookings, cancel::Canceller::Owner(user.id), id).await?;
+    let row = cancel::cancel_booking(
+        &state.db,
+        &state.bookings,
+        cancel::Canceller::Owner(user.id),
+        id,
+        state.config.payment_provider(),
+    )
+    .await?;
     let mut conn = state.db.acquire().await?;
     Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
 }

@@ -217,6 +217,9 @@ pub struct TicketTypeSales {
     /// Seats of cancelled bookings.
     pub cancelled: i64,
     pub checked_in: i64,
+    /// Waiting-list entries, and the seats they wait for.
+    pub waiting: i64,
+    pub waiting_seats: i64,
     /// What was paid, minus what was refunded or is being refunded.
     pub revenue_cents: i64,
     pub currency: String,
@@ -231,6 +234,8 @@ pub struct SalesTotals {
     pub pending: i64,
     pub cancelled: i64,
     pub checked_in: i64,
+    pub waiting: i64,
+    pub waiting_seats: i64,
     /// The sum over ticket types (meaningful when they share a currency).
     pub revenue_cents: i64,
 }
@@ -258,6 +263,7 @@ pub async fn stats(
     let mut conn = state.db.acquire().await?;
     organizer_event(&mut conn, id, user).await?;
     let rows = db::stats(&mut conn, id).await?;
+    let waiting = crate::db::waiting::counts(&mut conn, id).await?;
     // Requests still in the queue are known to Redis (and, accepted while
     // Redis was down, to PostgreSQL: `pending_stored` below).
     let (queued, queued_total) = crate::booking::status::in_line_by_type(&state.bookings, id).await;
@@ -275,6 +281,8 @@ pub async fn stats(
                 pending: r.pending_stored + queued.get(&r.ticket_type_id).copied().unwrap_or(0),
                 cancelled: r.cancelled,
                 checked_in: r.checked_in,
+                waiting: waiting.get(&r.ticket_type_id).map_or(0, |w| w.0),
+                waiting_seats: waiting.get(&r.ticket_type_id).map_or(0, |w| w.1),
                 revenue_cents: r.revenue_cents,
                 currency: r.currency,
             };
@@ -285,6 +293,8 @@ pub async fn stats(
             totals.pending += sales.pending;
             totals.cancelled += sales.cancelled;
             totals.checked_in += sales.checked_in;
+            totals.waiting += sales.waiting;
+            totals.waiting_seats += sales.waiting_seats;
             totals.revenue_cents += sales.revenue_cents;
             sales
         })

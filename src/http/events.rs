@@ -46,6 +46,8 @@ pub struct Event {
     pub prequeue_minutes: i32,
     /// When booking requests are first taken (the pre-queue opens), if known.
     pub requests_open_at: Option<DateTime<Utc>>,
+    /// Hours a waiting-list offer (seats that came back) stays open.
+    pub offer_hours: i32,
     pub status: EventStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -70,6 +72,7 @@ impl Event {
             offline_hold_hours: row.offline_hold_hours,
             prequeue_minutes: row.prequeue_minutes,
             requests_open_at: schedule.requests_open_at(row.published_at, row.prequeue_minutes),
+            offer_hours: row.offer_hours,
             status: row.status,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -108,6 +111,8 @@ pub struct CreateEventRequest {
     pub offline_hold_hours: Option<i64>,
     /// Minutes before `sales_start` from which requests join the pre-queue: 0 to 1440, default 30.
     pub prequeue_minutes: Option<i64>,
+    /// Hours a waiting-list offer stays open: 1 to 168, default 24.
+    pub offer_hours: Option<i64>,
     /// Default: `draft`.
     #[serde(default)]
     pub status: InitialStatus,
@@ -141,6 +146,8 @@ pub struct UpdateEventRequest {
     pub offline_hold_hours: Option<i64>,
     /// 0 to 1440.
     pub prequeue_minutes: Option<i64>,
+    /// 1 to 168.
+    pub offer_hours: Option<i64>,
 }
 
 /// A present field, even when `null`: `Some(None)`.
@@ -184,6 +191,8 @@ pub async fn create_event(
             current: HoldTimes::default(),
             prequeue_minutes: req.prequeue_minutes,
             current_prequeue: rules::PREQUEUE_MINUTES_DEFAULT as i32,
+            offer_hours: req.offer_hours,
+            current_offer_hours: rules::OFFER_HOURS_DEFAULT as i32,
         },
         Some(Utc::now()),
     );
@@ -326,6 +335,8 @@ pub async fn update_event(
             current: current.hold_times(),
             prequeue_minutes: req.prequeue_minutes,
             current_prequeue: current.prequeue_minutes,
+            offer_hours: req.offer_hours,
+            current_offer_hours: current.offer_hours,
         },
         now,
     );
@@ -392,6 +403,7 @@ pub async fn cancel_event(
         _ => {
             let row = db_events::set_status(&mut tx, id, EventStatus::Cancelled).await?;
             let cancelled = db::bookings::cancel_all_of_event(&mut tx, id).await?;
+            db::waiting::close_event(&mut tx, id).await?;
             db::outbox::enqueue(&mut tx, db::outbox::Kind::EventCancelled, &cancelled).await?;
             (row, cancelled)
         }
@@ -442,6 +454,8 @@ struct Rules {
     current: HoldTimes,
     prequeue_minutes: Option<i64>,
     current_prequeue: i32,
+    offer_hours: Option<i64>,
+    current_offer_hours: i32,
 }
 
 fn event_fields(
@@ -464,6 +478,10 @@ fn event_fields(
         Some(m) => v.range("prequeue_minutes", m, 0, rules::PREQUEUE_MINUTES_MAX).map(|m| m as i32),
         None => Some(asked.current_prequeue),
     };
+    let offer_hours = match asked.offer_hours {
+        Some(h) => v.range("offer_hours", h, 1, rules::OFFER_HOURS_MAX).map(|h| h as i32),
+        None => Some(asked.current_offer_hours),
+    };
     Some(EventFields {
         title: title?,
         description: description?,
@@ -472,5 +490,6 @@ fn event_fields(
         cancellation_deadline,
         hold_times: hold_times?,
         prequeue_minutes: prequeue_minutes?,
+        offer_hours: offer_hours?,
     })
 }

@@ -17,6 +17,7 @@ pub mod pagination;
 pub mod rate_limit;
 pub mod ticket_types;
 pub mod tickets;
+pub mod waiting_list;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -167,6 +168,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(orders::list_orders))
         .routes(routes!(orders::mark_paid))
         .routes(routes!(orders::cancel_order))
+        .routes(routes!(waiting_list::join))
+        .routes(routes!(waiting_list::leave))
+        .routes(routes!(waiting_list::mine))
         .routes(routes!(tickets::get_ticket))
         .routes(routes!(tickets::ticket_qr))
         .routes(routes!(door::check_in))

@@ -135,7 +135,14 @@ pub async fn cancel_order(
     Path((id, booking_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<axum::Json<Booking>> {
     organizer_event(&mut *state.db.acquire().await?, id, user).await?;
-    let row = cancel::cancel_booking(&state.db, &state.bookings, cancel::Canceller::Organizer(id), booking_id).await?;
+    let row = cancel::cancel_booking(
+        &state.db,
+        &state.bookings,
+        cancel::Canceller::Organizer(id),
+        booking_id,
+        state.config.payment_provider(),
+    )
+    .await?;
     let mut conn = state.db.acquire().await?;
     Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
 }

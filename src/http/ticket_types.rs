@@ -159,7 +159,15 @@ pub async fn update_ticket_type(
             detail: format!("{sold} seats are already sold or held; the price and currency can no longer change"),
         });
     }
-    let row = db_events::update_ticket_type(&mut tx, tt_id, &fields).await.map_err(ticket_type_conflict)?;
+    let mut row = db_events::update_ticket_type(&mut tx, tt_id, &fields).await.map_err(ticket_type_conflict)?;
+    if row.remaining > current.remaining {
+        // More seats: the waiting list is offered them first.
+        let offered =
+            crate::booking::waiting::offer_returned_seats(&mut tx, tt_id, state.config.payment_provider()).await?;
+        if !offered.is_empty() {
+            row = db_events::lock_ticket_type(&mut tx, id, tt_id).await?.ok_or(ApiError::NotFound("ticket type"))?;
+        }
+    }
     tx.commit().await?;
     event_changed(&state, id).await;
     if row.remaining > 0 {

@@ -166,6 +166,11 @@ async fn deliver(
                 let _ = outbox::mark_skipped(&mut conn, row, why).await;
                 return;
             }
+            Ok(Some(mail)) if row.kind == outbox::Kind::WaitingListOffer && mail.status != "held" => {
+                // Taken, cancelled or run out before this email went: nothing to offer.
+                let _ = outbox::mark_skipped(&mut conn, row, "the offer is over").await;
+                return;
+            }
             Ok(Some(mail)) if state.settings.verification_required && !mail.verified => {
                 // Only the verification email goes to an address nobody confirmed.
                 let _ = outbox::mark_skipped(&mut conn, row, "the address is not verified").await;

@@ -28,6 +28,8 @@ impl Default for Templates {
             ("booking_cancelled.html", include_str!("../../templates/booking_cancelled.html")),
             ("event_cancelled.txt", include_str!("../../templates/event_cancelled.txt")),
             ("event_cancelled.html", include_str!("../../templates/event_cancelled.html")),
+            ("waiting_list_offer.txt", include_str!("../../templates/waiting_list_offer.txt")),
+            ("waiting_list_offer.html", include_str!("../../templates/waiting_list_offer.html")),
             ("refund_succeeded.txt", include_str!("../../templates/refund_succeeded.txt")),
             ("refund_succeeded.html", include_str!("../../templates/refund_succeeded.html")),
             ("email_verification.txt", include_str!("../../templates/email_verification.txt")),
@@ -57,6 +59,7 @@ impl Templates {
             ticket_type => mail.ticket_type,
             tickets => mail.tickets,
             inline_qr => INLINE_QR_MAX,
+            expires_at => mail.expires_at.map(|t| t.format("%A, %-d %B %Y, %H:%M UTC").to_string()),
             refund => mail.refunded_cents.map(|cents| {
                 crate::domain::money::format(cents, mail.currency.as_deref().unwrap_or_default())
             }),
@@ -74,6 +77,7 @@ impl Templates {
             Kind::BookingCancelled => format!("Booking cancelled: {}", mail.title),
             Kind::EventCancelled => format!("Event cancelled: {}", mail.title),
             Kind::RefundSucceeded => format!("Your refund for {}", mail.title),
+            Kind::WaitingListOffer => format!("Seats for you: {}", mail.title),
             Kind::EmailVerification => anyhow::bail!("a verification email is not about a booking"),
         };
         let mut related = MultiPart::related().singlepart(SinglePart::html(html));

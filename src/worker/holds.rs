@@ -13,14 +13,19 @@ const EVERY: Duration = Duration::from_secs(1);
 /// Holds released per transaction.
 const BATCH: i64 = 500;
 
-pub async fn run(db: sqlx::PgPool, bookings: BookingCache, shutdown: CancellationToken) {
+pub async fn run(
+    db: sqlx::PgPool,
+    bookings: BookingCache,
+    provider: crate::domain::checkout::Provider,
+    shutdown: CancellationToken,
+) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(EVERY) => {}
         }
         loop {
-            match holds::release_expired(&db, BATCH).await {
+            match holds::release_expired(&db, BATCH, provider).await {
                 Ok(released) if released.bookings.is_empty() => break,
                 Ok(released) => {
                     tracing::info!(holds = released.bookings.len(), "expired holds released");

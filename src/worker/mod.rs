@@ -58,7 +58,7 @@ pub async fn run(state: WorkerContext, shutdown: CancellationToken) {
     tracing::info!(batch_size = state.batch_size, provider = state.provider.as_str(), "worker started");
     // The worker's other duties: holds that ran out, refunds to send.
     let chores = [
-        tokio::spawn(holds::run(state.db.clone(), state.bookings.clone(), shutdown.clone())),
+        tokio::spawn(holds::run(state.db.clone(), state.bookings.clone(), state.provider, shutdown.clone())),
         tokio::spawn(refunds::run(state.db.clone(), state.stripe.clone(), shutdown.clone())),
         tokio::spawn(line::run(state.clone(), shutdown.clone())),
     ];

@@ -38,6 +38,8 @@ struct World {
     priced_event: String,
     held: String,
     held_to_mark: String,
+    /// The buyer's entry on the waiting list of a sold-out ticket type.
+    waiting_entry: String,
 }
 
 fn fill(path: &str, w: &World, event: &str) -> String {
@@ -64,6 +66,11 @@ async fn world(app: &TestApp) -> World {
     ];
     let (priced_event, priced) = app.on_sale_priced(&organizer, 20, 5, 1500).await;
     let held = [app.book_final(&buyer, &priced, 1).await, app.book_final(&buyer, &priced, 1).await];
+    let (_, scarce) = app.on_sale(&organizer, 1, 1).await;
+    app.book_final(&organizer, &scarce, 1).await;
+    let entry =
+        app.post(&format!("/api/v1/ticket-types/{scarce}/waiting-list"), Some(&buyer), json!({"quantity": 1})).await;
+    let waiting_entry = entry.body["id"].as_str().unwrap_or_else(|| panic!("{entry:?}")).to_owned();
     let booking = ids[0].to_string();
     let code = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await.body["tickets"][0]["code"]
         .as_str()
@@ -84,6 +91,7 @@ async fn world(app: &TestApp) -> World {
         priced_event: priced_event["id"].as_str().unwrap().to_owned(),
         held: held[0].to_string(),
         held_to_mark: held[1].to_string(),
+        waiting_entry,
     }
 }
 
@@ -342,6 +350,31 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             Some(json!({})),
             &w.organizer,
             Expect::Public(404),
+        ),
+        // Seats of this type are on sale: nobody waits for them.
+        (
+            "post",
+            "/api/v1/ticket-types/{id}/waiting-list",
+            format!("/api/v1/ticket-types/{}/waiting-list", w.ticket_type),
+            Some(json!({"quantity": 1})),
+            &w.buyer,
+            Expect::Matrix(401, 409, 409),
+        ),
+        (
+            "delete",
+            "/api/v1/waiting-list/{id}",
+            format!("/api/v1/waiting-list/{}", w.waiting_entry),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 204),
+        ),
+        (
+            "get",
+            "/api/v1/me/waiting-list",
+            "/api/v1/me/waiting-list".into(),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 200, 200),
         ),
         ("get", "/healthz", "/healthz".into(), None, &w.organizer, Expect::Public(200)),
         ("get", "/readyz", "/readyz".into(), None, &w.organizer, Expect::Public(200)),

@@ -22,15 +22,6 @@ async fn emails(app: &TestApp, booking: &str, kind: &str) -> i64 {
         .unwrap()
 }
 
-/// Time passes: the booking's hold ran out a second ago.
-async fn run_out(app: &TestApp, booking: &str) {
-    sqlx::query("UPDATE bookings SET expires_at = now() - interval '1 second' WHERE id = $1::uuid")
-        .bind(booking)
-        .execute(app.db())
-        .await
-        .unwrap();
-}
-
 async fn status_of(app: &TestApp, token: &str, booking: &str) -> serde_json::Value {
     app.get(&format!("/api/v1/bookings/{booking}"), Some(token)).await.body
 }
@@ -103,7 +94,7 @@ async fn a_hold_that_runs_out_goes_back_on_sale_and_a_late_payment_gets_seats_or
 
     // Seats still there when the late payment comes: sold after all.
     let early = app.book_final(&tokens[0], &tt, 1).await.to_string();
-    run_out(&app, &early).await;
+    app.run_out(&early).await;
     eventually(WITHIN, "the worker releases the hold", || async {
         (status_of(&app, &tokens[0], &early).await["status"] == "expired").then_some(())
     })
@@ -126,7 +117,7 @@ async fn a_hold_that_runs_out_goes_back_on_sale_and_a_late_payment_gets_seats_or
 
     // Gone when it comes: refunded in full, recorded for the organizer.
     let second = app.book_final(&tokens[1], &tt, 1).await.to_string();
-    run_out(&app, &second).await;
+    app.run_out(&second).await;
     eventually(WITHIN, "the worker releases the hold", || async {
         (status_of(&app, &tokens[1], &second).await["status"] == "expired").then_some(())
     })
@@ -327,12 +318,18 @@ async fn a_payment_racing_its_hold_expiry_ends_confirmed_or_refunded_never_both(
         ids.push(app.book_final(token, &tt, 1).await.to_string());
     }
     for id in &ids {
-        run_out(&app, id).await;
+        app.run_out(id).await;
     }
     // The organizer marks them all paid while the worker releases them.
     let db = app.db().clone();
     let release = tokio::spawn(async move {
-        while boxoffice::booking::holds::release_expired(&db, 3).await.unwrap().bookings.len() == 3 {}
+        while boxoffice::booking::holds::release_expired(&db, 3, boxoffice::domain::checkout::Provider::Offline)
+            .await
+            .unwrap()
+            .bookings
+            .len()
+            == 3
+        {}
     });
     let marks = futures::future::join_all(ids.iter().map(|id| app.mark_paid(&organizer, &event_id, id))).await;
     release.await.unwrap();
@@ -377,7 +374,7 @@ async fn a_priced_flash_sale_ends_with_every_seat_paid_or_back_on_sale() {
         assert_eq!(app.mark_paid(&organizer, event_id, id).await.body["status"], "confirmed");
     }
     for id in &held[7..] {
-        run_out(&app, id).await;
+        app.run_out(id).await;
     }
     eventually(WITHIN, "the unpaid holds run out", || async {
         let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();

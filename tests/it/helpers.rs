@@ -312,6 +312,15 @@ impl TestApp {
         (event, tt)
     }
 
+    /// Time passes: the booking's hold ran out a second ago.
+    pub async fn run_out(&self, booking: &str) {
+        sqlx::query("UPDATE bookings SET expires_at = now() - interval '1 second' WHERE id = $1::uuid")
+            .bind(booking)
+            .execute(self.db())
+            .await
+            .unwrap();
+    }
+
     /// The organizer marks an offline booking of their event paid.
     pub async fn mark_paid(&self, organizer: &str, event_id: &str, booking_id: &str) -> Reply {
         let path = format!("/api/v1/events/{event_id}/bookings/{booking_id}/mark-paid");

@@ -21,3 +21,4 @@ mod packaging;
 mod proxy;
 mod smtp;
 mod verification;
+mod waiting;

@@ -1,0 +1,144 @@
+//! The waiting list: joining, leaving, and offering seats that come back.
+//!
+//! [`offer_returned_seats`] runs inside the transaction that frees seats (a
+//! cancellation, an expired hold, a raised capacity), under the ticket
+//! type's lock, before the seats show on open sale: in list order, each
+//! entry that fits gets a held booking (reason `waiting_list_offer`, the
+//! event's `offer_hours` to take it) and an email with a link; one that does
+//! not fit keeps its place while smaller ones behind it are served (the rule
+//! is `domain::waiting::offers`). An offer not taken runs out like any hold,
+//! and its seats go to the next entry the same way.
+
+use chrono::Utc;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::db::allocation::{self, Outcomes};
+use crate::db::waiting::{self as db, EntryRow};
+use crate::domain::booking::{BookingStatus, Reason};
+use crate::domain::checkout::Provider;
+use crate::domain::event::EventStatus;
+use crate::domain::waiting::{Entry, offers};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WaitingError {
+    #[error("no such ticket type")]
+    UnknownTicketType,
+    #[error("must be between 1 and {0} for this ticket type")]
+    Quantity(i32),
+    #[error("seats of this ticket type are on sale: book them instead")]
+    NotSoldOut,
+    #[error("tickets for this event are not on sale")]
+    SalesClosed,
+    #[error("you are on the waiting list for this ticket type already")]
+    AlreadyWaiting,
+    #[error("no such entry of yours on a waiting list")]
+    NotFound,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Joins `user_id` to the waiting list of a sold-out ticket type.
+pub async fn join(pool: &PgPool, user_id: Uuid, ticket_type_id: Uuid, quantity: i64) -> Result<EntryRow, WaitingError> {
+    let mut tx = pool.begin().await?;
+    let tt = allocation::lock_ticket_types(&mut tx, &[ticket_type_id])
+        .await?
+        .pop()
+        .filter(|tt| tt.event_status != EventStatus::Draft)
+        .ok_or(WaitingError::UnknownTicketType)?;
+    let max = tt.max_per_order.min(tt.max_per_buyer.unwrap_or(i32::MAX));
+    if !(1..=i64::from(max)).contains(&quantity) {
+        return Err(WaitingError::Quantity(max));
+    }
+    if tt.event_status == EventStatus::Cancelled
+        || !tt.schedule().requests_open(Utc::now(), tt.published_at, tt.prequeue_minutes)
+    {
+        return Err(WaitingError::SalesClosed);
+    }
+    if tt.remaining > 0 {
+        return Err(WaitingError::NotSoldOut);
+    }
+    let entry = db::join(&mut tx, ticket_type_id, tt.event_id, user_id, quantity as i32).await.map_err(|err| {
+        match crate::db::violated_constraint(&err) {
+            Some(db::ONE_PER_USER) => WaitingError::AlreadyWaiting,
+            _ => WaitingError::Database(err),
+        }
+    })?;
+    tx.commit().await?;
+    Ok(entry)
+}
+
+pub async fn leave(pool: &PgPool, user_id: Uuid, id: Uuid) -> Result<(), WaitingError> {
+    let mut conn = pool.acquire().await?;
+    if db::leave(&mut conn, id, user_id).await? { Ok(()) } else { Err(WaitingError::NotFound) }
+}
+
+/// Offers the seats now remaining on `ticket_type_id` to its waiting list;
+/// returns the offers made (booking ids). The caller holds the ticket type's
+/// lock and commits.
+pub async fn offer_returned_seats(
+    conn: &mut PgConnection,
+    ticket_type_id: Uuid,
+    provider: Provider,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let Some(tt) = allocation::lock_ticket_types(conn, &[ticket_type_id]).await?.pop() else {
+        return Ok(Vec::new());
+    };
+    let now = Utc::now();
+    let selling = tt.event_status == EventStatus::Published
+        && tt.schedule().requests_open(now, tt.published_at, tt.prequeue_minutes);
+    if tt.remaining == 0 || !selling {
+        return Ok(Vec::new());
+    }
+    let waiting = db::waiting_locked(conn, ticket_type_id).await?;
+    if waiting.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut owned = std::collections::HashMap::new();
+    if let Some(_limit) = tt.max_per_buyer {
+        let users: Vec<Uuid> = waiting.iter().map(|w| w.user_id).collect();
+        for (_, user, seats) in allocation::seats_owned(conn, &[ticket_type_id], &users).await? {
+            owned.insert(user, seats as i32);
+        }
+    }
+    let entries: Vec<Entry> = waiting
+        .iter()
+        .map(|w| Entry {
+            id: w.id,
+            quantity: w.quantity,
+            may_own: tt.max_per_buyer.map(|limit| limit - owned.get(&w.user_id).copied().unwrap_or(0)),
+        })
+        .collect();
+    let chosen = offers(tt.remaining, &entries);
+    if chosen.is_empty() {
+        return Ok(Vec::new());
+    }
+    let expires_at = now + chrono::Duration::hours(i64::from(tt.offer_hours));
+    let mut outcomes = Outcomes::default();
+    let mut offered = Vec::new();
+    let mut seats = 0;
+    for entry in waiting.iter().filter(|w| chosen.contains(&w.id)) {
+        let booking_id = Uuid::now_v7();
+        offered.push(booking_id);
+        seats += entry.quantity;
+        outcomes.ids.push(booking_id);
+        outcomes.user_ids.push(entry.user_id);
+        outcomes.event_ids.push(entry.event_id);
+        outcomes.ticket_type_ids.push(ticket_type_id);
+        outcomes.quantities.push(entry.quantity);
+        outcomes.statuses.push(BookingStatus::Held.as_str());
+        outcomes.reasons.push(Some(Reason::WaitingListOffer.as_str()));
+        outcomes.unit_prices.push(Some(tt.price_cents));
+        outcomes.currencies.push(Some(tt.currency.clone()));
+        outcomes.keys.push(None);
+        outcomes.accepted_at.push(now);
+        outcomes.expires_at.push(Some(expires_at));
+        outcomes.providers.push(Some(provider.as_str()));
+    }
+    allocation::write_outcomes(conn, &outcomes).await?;
+    allocation::take_seats(conn, &[ticket_type_id], &[seats]).await?;
+    db::mark_offered(conn, &chosen, &offered).await?;
+    crate::db::outbox::enqueue(conn, crate::db::outbox::Kind::WaitingListOffer, &offered).await?;
+    tracing::info!(ticket_type.id = %ticket_type_id, offers = offered.len(), seats, "seats offered to the waiting list");
+    Ok(offered)
+}

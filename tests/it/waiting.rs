@@ -1,0 +1,163 @@
+//! The waiting list: seats that come back are offered in list order before
+//! open sale; an entry that does not fit keeps its place; offers run out to
+//! the next entry.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_with, test_config};
+
+const WITHIN: Duration = Duration::from_secs(30);
+
+async fn join(app: &TestApp, token: &str, tt: &str, quantity: i64) -> crate::helpers::Reply {
+    app.post(&format!("/api/v1/ticket-types/{tt}/waiting-list"), Some(token), json!({"quantity": quantity})).await
+}
+
+async fn my_entry(app: &TestApp, token: &str) -> Value {
+    app.get("/api/v1/me/waiting-list", Some(token)).await.body["items"][0].clone()
+}
+
+/// A published event whose one ticket type (price 1000, at most 4 a order)
+/// is sold out: one seat, held by a first buyer.
+async fn sold_out(app: &TestApp, organizer: &str, buyer: &str, extra: Value) -> (String, String) {
+    let mut tt = json!({"name": "Standard", "price_cents": 1000, "capacity": 1, "max_per_order": 4});
+    if let Value::Object(more) = extra {
+        tt.as_object_mut().unwrap().extend(more);
+    }
+    let event = app.published_event(organizer, json!({"ticket_types": [tt]})).await;
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    app.book_final(buyer, &tt, 1).await;
+    (event["id"].as_str().unwrap().to_owned(), tt)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returned_seats_go_to_the_list_in_order_and_a_larger_entry_keeps_its_place() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(4).await;
+    let (event_id, tt) = sold_out(&app, &organizer, &tokens[0], json!({})).await;
+    for (token, quantity) in tokens[1..].iter().zip([3, 4, 2]) {
+        let joined = join(&app, token, &tt, quantity).await;
+        assert_eq!(joined.status, StatusCode::CREATED, "{joined:?}");
+    }
+    assert_eq!(my_entry(&app, &tokens[2]).await["position"], 2);
+
+    // Capacity raised by 5 with 3, 4, 2 waiting: 3 and 2 are offered, 4 keeps first place.
+    let path = format!("/api/v1/events/{event_id}/ticket-types/{tt}");
+    let raised = app.patch(&path, Some(&organizer), json!({"capacity": 6})).await;
+    assert_eq!(raised.body["remaining"], 0, "offered before open sale: {raised:?}");
+    let three = my_entry(&app, &tokens[1]).await;
+    let four = my_entry(&app, &tokens[2]).await;
+    let two = my_entry(&app, &tokens[3]).await;
+    assert_eq!((three["status"].as_str(), two["status"].as_str()), (Some("offered"), Some("offered")));
+    assert_eq!((four["status"].as_str(), &four["position"]), (Some("waiting"), &json!(1)));
+    let offer = app.get(&format!("/api/v1/bookings/{}", three["booking_id"].as_str().unwrap()), Some(&tokens[1])).await;
+    assert_eq!(
+        (offer.body["status"].as_str(), offer.body["reason"].as_str()),
+        (Some("held"), Some("waiting_list_offer"))
+    );
+    let expires: chrono::DateTime<chrono::Utc> = offer.body["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(((expires - chrono::Utc::now()).num_minutes() - 24 * 60).abs() <= 1, "the event's offer_hours");
+    let emails: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'waiting_list_offer'")
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(emails, 2, "one email with a link per offer");
+    let stats = app.get(&format!("/api/v1/events/{event_id}/stats"), Some(&organizer)).await;
+    assert_eq!((&stats.body["totals"]["waiting"], &stats.body["totals"]["waiting_seats"]), (&json!(1), &json!(4)));
+    let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
+    assert!(seats.violations().is_empty() && seats.held == 6, "{seats:?}");
+
+    // The 3's offer runs out: 3 seats back, not enough for the 4 (it keeps its place).
+    app.run_out(three["booking_id"].as_str().unwrap()).await;
+    eventually(WITHIN, "the offer runs out", || async {
+        let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
+        (seats.remaining == 3).then_some(())
+    })
+    .await;
+    assert_eq!(my_entry(&app, &tokens[2]).await["status"], "waiting");
+    assert_eq!(app.get("/api/v1/me/waiting-list", Some(&tokens[1])).await.body["items"], json!([]), "done");
+    // The 2 gives its offer back: 5 seats, and the 4 is offered at once.
+    let cancel = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/bookings/{}/cancel", two["booking_id"].as_str().unwrap()),
+            Some(&tokens[3]),
+            None,
+        )
+        .await;
+    assert_eq!(cancel.status, StatusCode::OK);
+    let four = my_entry(&app, &tokens[2]).await;
+    assert_eq!(four["status"], "offered");
+    let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
+    assert!(seats.violations().is_empty(), "{seats:?}");
+    assert_eq!((seats.held, seats.remaining), (1 + 4, 1));
+    // Taking the offer (paid offline) confirms it and closes the entry.
+    let paid = app.mark_paid(&organizer, &event_id, four["booking_id"].as_str().unwrap()).await;
+    assert_eq!(paid.body["status"], "confirmed");
+    assert_eq!(app.get("/api/v1/me/waiting-list", Some(&tokens[2])).await.body["items"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_is_for_sold_out_types_once_per_buyer_and_verified_buyers() {
+    let app = spawn_app_with(test_config(&["--email-verification", "on"])).await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(3).await; // verified in bulk
+    let (_, tt) = sold_out(&app, &organizer, &tokens[0], json!({"max_per_order": 2})).await;
+    let (_, open) = app.on_sale(&organizer, 10, 2).await;
+    let on_sale = join(&app, &tokens[1], &open, 1).await;
+    assert_eq!((on_sale.status, on_sale.code()), (StatusCode::CONFLICT, "not_sold_out"));
+    assert_eq!(join(&app, &tokens[1], &tt, 3).await.fields(), ["quantity"]);
+    assert_eq!(join(&app, &tokens[1], &tt, 1).await.status, StatusCode::CREATED);
+    let twice = join(&app, &tokens[1], &tt, 2).await;
+    assert_eq!((twice.status, twice.code()), (StatusCode::CONFLICT, "already_waiting"));
+    let (unverified, _) = app.user().await;
+    let refused = join(&app, &unverified, &tt, 1).await;
+    assert_eq!((refused.status, refused.code()), (StatusCode::FORBIDDEN, "email_unverified"));
+    let unknown = join(&app, &tokens[1], &uuid::Uuid::now_v7().to_string(), 1).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    let entry = my_entry(&app, &tokens[1]).await;
+    let path = format!("/api/v1/waiting-list/{}", entry["id"].as_str().unwrap());
+    assert_eq!(
+        app.call(Method::DELETE, &path, Some(&tokens[2]), None).await.status,
+        StatusCode::NOT_FOUND,
+        "not theirs"
+    );
+    assert_eq!(app.call(Method::DELETE, &path, Some(&tokens[1]), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.call(Method::DELETE, &path, Some(&tokens[1]), None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(join(&app, &tokens[1], &tt, 2).await.status, StatusCode::CREATED, "back after leaving");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_at_their_limit_is_passed_over_and_keeps_their_place() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(3).await;
+    // Two seats of at most two per buyer; the first buyer holds both.
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"ticket_types": [{"name": "Limited", "price_cents": 1000, "capacity": 2, "max_per_order": 2, "max_per_buyer": 2}]}),
+        )
+        .await;
+    let (event_id, tt) = (event["id"].as_str().unwrap(), event["ticket_types"][0]["id"].as_str().unwrap());
+    let theirs = app.book_final(&tokens[0], tt, 2).await.to_string();
+    // The same buyer waits for one more (a friend's seat), then another buyer.
+    assert_eq!(join(&app, &tokens[0], tt, 1).await.status, StatusCode::CREATED);
+    assert_eq!(join(&app, &tokens[1], tt, 1).await.status, StatusCode::CREATED);
+    // One seat comes back: the first entry's buyer still holds two (the
+    // limit), so the next entry gets it; the first keeps its place.
+    let path = format!("/api/v1/events/{event_id}/ticket-types/{tt}");
+    app.patch(&path, Some(&organizer), json!({"capacity": 3})).await;
+    assert_eq!(my_entry(&app, &tokens[1]).await["status"], "offered");
+    let first = my_entry(&app, &tokens[0]).await;
+    assert_eq!((first["status"].as_str(), &first["position"]), (Some("waiting"), &json!(1)));
+    // The buyer cancels their own booking: now under the limit, first in line for what comes back.
+    app.call(Method::POST, &format!("/api/v1/bookings/{theirs}/cancel"), Some(&tokens[0]), None).await;
+    assert_eq!(my_entry(&app, &tokens[0]).await["status"], "offered");
+    let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
+    assert!(seats.violations().is_empty(), "{seats:?}");
+}
