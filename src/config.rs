@@ -197,7 +197,7 @@ pub struct Config {
 
     /// Requests that may wait at once for their booking to be decided
     /// (`?wait=`); past it, a request is answered at once.
-    #[arg(long, env = "LONG_POLL_MAX_WAITERS", global = true, default_value_t = 4096)]
+    #[arg(long, env = "LONG_POLL_MAX_WAITERS", global = true, default_value_t = 20_000)]
     pub long_poll_max_waiters: usize,
 
     /// Days that sent emails, expired refresh tokens and ended sessions are

@@ -8,6 +8,7 @@ mod client;
 mod direct;
 mod drain;
 mod flash_sale;
+mod on_sale;
 mod plot;
 mod report;
 
@@ -26,6 +27,8 @@ struct Cli {
 enum Command {
     /// A popular event goes on sale: many buyers, few seats.
     FlashSale(flash_sale::Args),
+    /// The on-sale: a pre-queue drawn at the open, later arrivals behind, places followed.
+    OnSale(on_sale::Args),
     /// Reads: one event and the first page of the list, at a fixed concurrency.
     Browse(browse::Args),
     /// The worker alone: fill the queue straight through RabbitMQ, then time the drain.
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::FlashSale(args) => flash_sale::run(args).await,
+            Command::OnSale(args) => on_sale::run(args).await,
             Command::Browse(args) => browse::run(args).await,
             Command::Drain(args) => drain::run(args).await,
             Command::Ceilings(args) => ceilings::run(args).await,

@@ -94,25 +94,16 @@ pub async fn allocate_batch(
     for r in &prequeued {
         lines.entry(r.event_id).or_default().undrawn += 1;
     }
+    // The draw itself is the line worker's (`worker/line.rs`, through
+    // [`draw`]): it waits until the whole pre-queue is here. A request from
+    // before sales_start parked after the draw goes behind the drawn ones.
     for tt in &locked {
         let line = lines.entry(tt.event_id).or_default();
-        let started = tt.schedule().sales_start.is_none_or(|start| start <= now);
-        let cancelled = tt.event_status == crate::domain::event::EventStatus::Cancelled;
         if line.undrawn > 0 && line.drawn {
-            // Parked after the draw (a message from before sales_start that
-            // arrived late): behind the drawn ones.
             crate::db::line::place_late(&mut tx, tt.event_id).await?;
-        } else if line.undrawn > 0 && (started || cancelled) {
-            let sales_start = tt.schedule().sales_start.unwrap_or(now);
-            if let Some(seed) = crate::db::line::draw(&mut tx, tt.event_id, sales_start).await? {
-                tracing::info!(event.id = %tt.event_id, entries = line.undrawn, seed = %crate::domain::draw::to_hex(&seed), "pre-queue drawn");
-            }
-        } else {
-            continue;
+            line.placed += line.undrawn;
+            line.undrawn = 0;
         }
-        line.drawn = true;
-        line.placed += line.undrawn;
-        line.undrawn = 0;
     }
     // Behind a line still undecided (or one still waiting for its draw).
     let (queued, arrived): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) = arrived.into_iter().partition(|r| {
@@ -231,22 +222,24 @@ pub async fn allocate_batch(
     outcome.sold_out = inventory.iter().filter(|(_, stock)| stock.remaining == 0).map(|(id, _)| *id).collect();
     // Redis forgets what is decided (and what was decided before); what waits
     // in the line keeps its pending record and its place.
+    let decided: HashSet<Uuid> = outcome.decided.iter().map(|(id, _, _)| *id).collect();
     outcome.settled = requests
         .iter()
         .chain(placed.iter())
-        .filter(|r| !waiting.contains(&r.booking_id))
+        .filter(|r| !waiting.contains(&r.booking_id) || decided.contains(&r.booking_id))
         .map(PendingBooking::from)
         .collect();
-    outcome.parked = waiting.len();
+    outcome.parked = waiting.iter().filter(|id| !decided.contains(id)).count();
     Ok(outcome)
 }
 
-/// Makes the draw of `event_id`'s pre-queue now, in a transaction of its own
-/// (under its ticket types' locks, like a batch), if it is due and not made:
-/// returns the seed when this call made it.
+/// Makes the draw of `event_id`'s pre-queue now, in a transaction of its own,
+/// if it is due and not made: returns the seed when this call made it. Locks
+/// the event's row first (as the organizer's changes do), then all its
+/// ticket types in id order (as a batch does), so it deadlocks with neither.
 pub async fn draw(pool: &PgPool, event_id: Uuid) -> Result<Option<crate::domain::draw::Seed>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let Some(event) = crate::db::events::find_event(&mut tx, event_id).await? else { return Ok(None) };
+    let Some(event) = crate::db::events::share_event(&mut tx, event_id).await? else { return Ok(None) };
     let ticket_types: Vec<Uuid> =
         crate::db::events::ticket_types_of(&mut tx, &[event_id]).await?.iter().map(|tt| tt.id).collect();
     db::lock_rows(&mut tx, &ticket_types).await?;

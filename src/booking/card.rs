@@ -140,7 +140,15 @@ async fn charge(
         record(pool, attempt.id, Some(&intent.id), "failed", None, Some(&mismatch)).await?;
         return Err(PayError::Provider("the payment provider answered with another amount".into()));
     }
-    record(pool, attempt.id, Some(&intent.id), "requires_confirmation", intent.client_secret.as_deref(), None).await?;
+    let recorded =
+        record(pool, attempt.id, Some(&intent.id), "requires_confirmation", intent.client_secret.as_deref(), None)
+            .await?;
+    if !recorded {
+        // Set aside meanwhile (this call took so long another attempt
+        // started): never confirm it; cancel it so it cannot charge.
+        let _ = stripe.cancel_intent(&intent.id).await;
+        return Err(PayError::InFlight);
+    }
     match stripe.confirm_intent(&intent.id).await {
         Ok(confirmed) => {
             let status = apply_intent(pool, &attempt, &confirmed).await?;
@@ -298,7 +306,7 @@ async fn record(
     status: &str,
     client_secret: Option<&str>,
     error: Option<&str>,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     payments::record(&mut *pool.acquire().await?, id, intent_id, status, client_secret, error).await
 }
 

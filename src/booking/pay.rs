@@ -141,7 +141,8 @@ fn log_applied(booking: &BookingRow, applied: Applied) {
 }
 
 /// The organizer marks an offline booking of their event paid: held (or
-/// expired: the late-payment rule) → confirmed; the money is recorded.
+/// expired: the late-payment rule) → confirmed; cancelled meanwhile → the
+/// money is recorded and refunded. The money is always recorded.
 pub async fn mark_paid(pool: &PgPool, event_id: Uuid, booking_id: Uuid) -> Result<(BookingRow, Applied), PayError> {
     let mut tx = pool.begin().await?;
     let (tt, booking) = lock_booking(&mut tx, booking_id).await?.ok_or(PayError::NotFound)?;
@@ -154,8 +155,13 @@ pub async fn mark_paid(pool: &PgPool, event_id: Uuid, booking_id: Uuid) -> Resul
             _ => not_payable(booking.status),
         }));
     }
-    if !matches!(booking.status, BookingStatus::Held | BookingStatus::Expired) {
+    // Money that came for a booking already over (cancelled meanwhile) is
+    // recorded too, and goes back (a refund for the organizer to pay out).
+    if !matches!(booking.status, BookingStatus::Held | BookingStatus::Expired | BookingStatus::Cancelled) {
         return Err(PayError::NotPayable(not_payable(booking.status)));
+    }
+    if booking.status == BookingStatus::Cancelled && payments::has_succeeded(&mut tx, booking.id).await? {
+        return Err(PayError::NotPayable("a payment of this booking is recorded already".into()));
     }
     let currency = booking.currency.clone().unwrap_or_default();
     let payment =

@@ -128,23 +128,23 @@ impl Waiters {
     /// Waits for `id` to be announced: the signal, released when the
     /// returned guard drops (also when the request is abandoned midway).
     /// `None` when as many requests as allowed are waiting already.
-    pub fn wait_for(&self, id: Uuid) -> Option<Waiting<'_>> {
+    pub fn wait_for(&self, id: Uuid) -> Option<Waiting> {
         if self.count.fetch_add(1, Ordering::Relaxed) >= self.max {
             self.count.fetch_sub(1, Ordering::Relaxed);
             return None;
         }
         let signal = self.waiting.lock().expect("waiters poisoned").entry(id).or_default().clone();
-        Some(Waiting { waiters: self, id, signal })
+        Some(Waiting { waiters: self.clone(), id, signal })
     }
 }
 
-pub struct Waiting<'a> {
-    waiters: &'a Waiters,
+pub struct Waiting {
+    waiters: Waiters,
     id: Uuid,
     pub signal: Arc<Notify>,
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for Waiting {
     fn drop(&mut self) {
         self.waiters.count.fetch_sub(1, Ordering::Relaxed);
         let mut waiting = self.waiters.waiting.lock().expect("waiters poisoned");

@@ -155,6 +155,15 @@ pub async fn find_event(conn: &mut PgConnection, id: Uuid) -> Result<Option<Even
     sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1")).bind(id).fetch_optional(conn).await
 }
 
+/// Like [`find_event`], with a share lock: the event cannot change (nor be
+/// cancelled) until the caller's transaction ends.
+pub async fn share_event(conn: &mut PgConnection, id: Uuid) -> Result<Option<EventRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 FOR SHARE"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 /// Like [`find_event`], locking the row until the caller's transaction ends.
 pub async fn lock_event(conn: &mut PgConnection, id: Uuid) -> Result<Option<EventRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = $1 FOR UPDATE"))

@@ -108,6 +108,16 @@ pub async fn draw(
         return Ok(None);
     }
     let order = crate::domain::draw::order(seed, ids);
+    // Requests that arrived after the open and queued behind the pre-queue
+    // already hold places: they move back by the pre-queue's length.
+    sqlx::query(
+        "UPDATE bookings SET line_position = line_position + $2
+         WHERE event_id = $1 AND status = 'pending' AND line_position IS NOT NULL",
+    )
+    .bind(event_id)
+    .bind(order.len() as i32)
+    .execute(&mut *conn)
+    .await?;
     let positions: Vec<i32> = (1..=order.len() as i32).collect();
     sqlx::query(
         "UPDATE bookings b SET line_position = o.position FROM UNNEST($1::uuid[], $2::int[]) AS o (id, position)
@@ -136,7 +146,9 @@ pub async fn place_late(conn: &mut PgConnection, event_id: Uuid) -> Result<(), s
     Ok(())
 }
 
-/// The next `limit` placed requests of the ticket types, in line order.
+/// The next `limit` placed requests of the ticket types, in line order;
+/// none while the event's pre-queue waits for its draw (what is queued
+/// behind it must not go first).
 pub async fn next_placed(
     conn: &mut PgConnection,
     ticket_type_ids: &[Uuid],
@@ -144,7 +156,9 @@ pub async fn next_placed(
 ) -> Result<Vec<AcceptedRequest>, sqlx::Error> {
     let rows: Vec<PlacedRow> = sqlx::query_as(
         "SELECT id, user_id, event_id, ticket_type_id, quantity, idempotency_key, accepted_at, unit_price_cents, currency
-         FROM bookings WHERE ticket_type_id = ANY($1) AND status = 'pending' AND line_position IS NOT NULL
+         FROM bookings b WHERE ticket_type_id = ANY($1) AND status = 'pending' AND line_position IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM bookings u WHERE u.event_id = b.event_id AND u.status = 'pending'
+                             AND u.prequeued AND u.line_position IS NULL)
          ORDER BY event_id, line_position LIMIT $2",
     )
     .bind(ticket_type_ids)

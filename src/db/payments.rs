@@ -55,6 +55,13 @@ pub async fn insert(
     .await
 }
 
+pub async fn has_succeeded(conn: &mut PgConnection, booking_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM payments WHERE booking_id = $1 AND status = 'succeeded')")
+        .bind(booking_id)
+        .fetch_one(conn)
+        .await
+}
+
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<PaymentRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1")).bind(id).fetch_optional(conn).await
 }
@@ -86,6 +93,7 @@ pub async fn attach_intent(
     sqlx::query_as(&format!(
         "UPDATE payments SET intent_id = $2, updated_at = now()
          WHERE id = (SELECT id FROM payments WHERE booking_id = $1 AND intent_id IS NULL AND provider = 'stripe'
+                       AND status = 'creating'
                      ORDER BY created_at DESC LIMIT 1)
          RETURNING {PAYMENT_COLUMNS}"
     ))
@@ -105,8 +113,8 @@ pub async fn record(
     status: &str,
     client_secret: Option<&str>,
     error: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let changed = sqlx::query(
         "UPDATE payments SET intent_id = coalesce($2, intent_id), status = $3,
                 client_secret = coalesce($4, client_secret), last_error = $5, updated_at = now()
          WHERE id = $1 AND status <> 'succeeded'
@@ -119,7 +127,7 @@ pub async fn record(
     .bind(error)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(changed.rows_affected() == 1)
 }
 
 /// Marks the payment succeeded; `false` when it already was (applied before:

@@ -43,11 +43,12 @@ pub async fn join(
     .await
 }
 
-/// The user's live entry `id` leaves the list; `false` if there is none.
+/// The user's waiting entry `id` leaves the list; `false` if there is none.
+/// (An entry holding an offer ends with it: cancelling the offer's booking.)
 pub async fn leave(conn: &mut PgConnection, id: Uuid, user_id: Uuid) -> Result<bool, sqlx::Error> {
     let left = sqlx::query(
         "UPDATE waiting_list SET status = 'left', updated_at = now()
-         WHERE id = $1 AND user_id = $2 AND status IN ('waiting', 'offered')",
+         WHERE id = $1 AND user_id = $2 AND status = 'waiting'",
     )
     .bind(id)
     .bind(user_id)

@@ -406,7 +406,7 @@ fn payment_status(stored: &str) -> String {
 
 /// The caller's booking `id` as it is now, with its place in line while
 /// pending (`None` for anyone else's).
-async fn find_booking(state: &AppState, user_id: Uuid, id: Uuid) -> ApiResult<Option<Booking>> {
+pub(super) async fn find_booking(state: &AppState, user_id: Uuid, id: Uuid) -> ApiResult<Option<Booking>> {
     let Some(current) = status::of_user(&state.db, &state.bookings, user_id, id).await? else { return Ok(None) };
     let place = status::place_in_line(&state.db, &state.bookings, &current).await?;
     let mut booking = Booking::from(current);

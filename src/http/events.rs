@@ -341,6 +341,9 @@ pub async fn update_event(
         now,
     );
     let fields = v.finish_with(fields)?;
+    if fields.schedule.sales_start != current.sales_start && db::line::draw_of(&mut tx, id).await?.is_some() {
+        return Err(ApiError::conflict("the pre-queue was drawn at the sales start; it can no longer move"));
+    }
     let row = db_events::update_event(&mut tx, id, &fields).await?;
     let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
     tx.commit().await?;

@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod booking_events;
 pub mod bookings;
 pub mod checkout;
 pub mod door;
@@ -158,6 +159,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ticket_types::update_ticket_type))
         .routes(routes!(bookings::create_booking))
         .routes(routes!(bookings::get_booking))
+        .routes(routes!(booking_events::booking_events))
         .routes(routes!(bookings::cancel_booking))
         .routes(routes!(bookings::my_bookings))
         .routes(routes!(bookings::event_queue))

@@ -80,12 +80,13 @@ pub async fn join(
     Ok((StatusCode::CREATED, axum::Json(WaitingEntry::new(entry, position))))
 }
 
-/// Leave a waiting list (an offer already made stays until it is paid or runs out).
+/// Leave a waiting list. An entry holding an offer is not on the list any
+/// more: cancel the offer's booking to give the seats back.
 #[utoipa::path(delete, path = "/api/v1/waiting-list/{id}", tag = "bookings", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Left"),
-        (status = 404, description = "No such entry of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such waiting entry of the caller", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn leave(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
     waiting::leave(&state.db, user.id, id).await?;

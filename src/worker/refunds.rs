@@ -69,12 +69,23 @@ async fn send(stripe: &Stripe, refund: &RefundRow) -> Result<String, StripeError
         return Err(StripeError::Refused { status: 400, message: "the payment has no Stripe intent".into() });
     };
     let id = refund.id.to_string();
-    if refund.attempts > 1 {
-        if let Some(made) = stripe.find_refund(intent, &id).await? {
-            return Ok(made.id);
+    let made = match refund.attempts {
+        1 => None,
+        _ => stripe.find_refund(intent, &id).await?,
+    };
+    let made = match made {
+        Some(made) => made,
+        None => stripe.refund(intent, &id).await?,
+    };
+    // Stripe may take a while with a refund (`pending`): asked again at the
+    // next try (which finds it by its metadata), recorded once it succeeded.
+    match made.status.as_deref() {
+        Some("succeeded") | None => Ok(made.id),
+        Some("failed" | "canceled") => {
+            Err(StripeError::Refused { status: 402, message: format!("Stripe could not refund ({})", made.id) })
         }
+        Some(other) => Err(StripeError::Unreachable(format!("refund {} is {other} at Stripe", made.id))),
     }
-    Ok(stripe.refund(intent, &id).await?.id)
 }
 
 /// 2, 4, 8 … seconds, at most 10 minutes.

@@ -407,6 +407,20 @@ async fn card(number: &str) -> Result<String> {
     Ok(stripe.test_card(number).await?)
 }
 
+/// A read from the emulator, tried again when it answers with something not
+/// JSON (it can fail a read while it writes its store to disk).
 async fn stripe_get(client: &reqwest::Client, path: &str) -> Result<Value> {
-    Ok(client.get(format!("{STRIPE_EMULATOR}{path}")).basic_auth(STRIPE_KEY, Some("")).send().await?.json().await?)
+    let mut last = None;
+    for _ in 0..5 {
+        let answer = client.get(format!("{STRIPE_EMULATOR}{path}")).basic_auth(STRIPE_KEY, Some("")).send().await;
+        match answer {
+            Ok(response) => match response.json::<Value>().await {
+                Ok(value) => return Ok(value),
+                Err(err) => last = Some(anyhow::Error::from(err)),
+            },
+            Err(err) => last = Some(err.into()),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no answer")).context(format!("GET {path} at the emulator")))
 }

@@ -212,6 +212,15 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             &w.buyer,
             Expect::Matrix(401, 404, 200),
         ),
+        // Decided already: one event, then the stream ends.
+        (
+            "get",
+            "/api/v1/bookings/{id}/events",
+            fill("/api/v1/bookings/{booking}/events", &w, ""),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
         (
             "post",
             "/api/v1/bookings/{id}/cancel",

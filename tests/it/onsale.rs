@@ -86,6 +86,14 @@ async fn the_pre_queue_is_drawn_at_the_open_in_the_published_order_and_later_arr
     let event_uuid: Uuid = event_id.parse().unwrap();
     let seed = boxoffice::booking::allocate::draw(app.db(), event_uuid).await.unwrap().expect("drawn now");
     assert_eq!(boxoffice::booking::allocate::draw(app.db(), event_uuid).await.unwrap(), None, "exactly one draw");
+    let moved = app
+        .patch(
+            &format!("/api/v1/events/{event_id}"),
+            Some(&organizer),
+            json!({"sales_start": crate::helpers::in_days(1)}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::CONFLICT, "drawn: the open cannot move any more: {moved:?}");
     let line = app.get(&format!("/api/v1/events/{event_id}/queue"), None).await.body;
     let published = line["shuffle_seed"].as_str().unwrap();
     assert_eq!(published, boxoffice::domain::draw::to_hex(&seed));
@@ -196,4 +204,85 @@ async fn before_the_pre_queue_opens_requests_are_refused_with_when_it_opens() {
         (rejected.body["status"].as_str(), rejected.body["reason"].as_str()),
         (Some("rejected"), Some("event_cancelled"))
     );
+}
+
+/// The events of a stream so far: each `data:` line of an `event: booking`.
+async fn next_event<B: AsRef<[u8]>>(
+    body: &mut (impl futures::Stream<Item = reqwest::Result<B>> + Unpin),
+    buffer: &mut String,
+) -> Option<serde_json::Value> {
+    use futures::StreamExt;
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                return Some(serde_json::from_str(data).unwrap());
+            }
+            continue; // a keep-alive comment
+        }
+        match tokio::time::timeout(WITHIN, body.next()).await.expect("an event in time") {
+            Some(chunk) => buffer.push_str(&String::from_utf8_lossy(chunk.unwrap().as_ref())),
+            None => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_streams_its_place_then_its_decision_and_the_stream_ends() {
+    let config = test_config(&[]);
+    let app = spawn_api_with(config.clone()).await; // no worker yet
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 5, 5).await;
+    let id = app.book(&buyer, &tt, 2, None).await.body["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/bookings/{id}/events");
+    let stranger = app.user().await.0;
+    assert_eq!(app.get(&path, Some(&stranger)).await.status, StatusCode::NOT_FOUND);
+    let response = app.client.get(app.url(&path)).bearer_auth(&buyer).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut body = Box::pin(response.bytes_stream());
+    let mut buffer = String::new();
+    let first = next_event(&mut body, &mut buffer).await.unwrap();
+    assert_eq!(first["status"], "pending");
+    assert_eq!((first["queue"]["phase"].as_str(), &first["queue"]["position"]), (Some("line"), &json!(1)));
+    assert_eq!(app.state.waiters.waiting(), 1, "registered while open");
+
+    app.spawn_worker(boxoffice::app::AppState::connect(config).await.unwrap());
+    let decided = next_event(&mut body, &mut buffer).await.unwrap();
+    assert_eq!(decided["status"], "confirmed", "{decided}");
+    assert_eq!(decided["tickets"].as_array().unwrap().len(), 2);
+    assert!(next_event(&mut body, &mut buffer).await.is_none(), "the stream ends once decided");
+    eventually(WITHIN, "the watcher is gone", || async { (app.state.waiters.waiting() == 0).then_some(()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streams_whose_clients_vanish_leave_nothing_behind() {
+    let app = spawn_api_with(test_config(&[])).await; // no worker: the bookings stay pending
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(20).await;
+    let (_, tt) = app.on_sale(&organizer, 100, 1).await;
+    let mut ids = Vec::new();
+    for token in &tokens {
+        ids.push(app.book(token, &tt, 1, None).await.body["id"].as_str().unwrap().to_owned());
+    }
+    // 2,000 streams (100 per booking), each on its own connection, then all cut at once.
+    let mut open = Vec::new();
+    for round in 0..100 {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+        for (token, id) in tokens.iter().zip(&ids) {
+            let response = client.get(app.url(&format!("/api/v1/bookings/{id}/events"))).bearer_auth(token).send();
+            open.push(response);
+        }
+        if round % 10 == 9 {
+            let batch = std::mem::take(&mut open);
+            let responses = futures::future::join_all(batch).await;
+            assert!(responses.iter().all(|r| r.as_ref().is_ok_and(|r| r.status() == StatusCode::OK)));
+            drop(responses); // the client goes away without a word
+        }
+    }
+    eventually(Duration::from_secs(40), "every vanished watcher is dropped", || async {
+        (app.state.waiters.waiting() == 0).then_some(())
+    })
+    .await;
 }

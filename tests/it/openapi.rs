@@ -47,6 +47,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/ticket-types/{id}/waiting-list"),
     ("delete", "/api/v1/waiting-list/{id}"),
     ("get", "/api/v1/me/waiting-list"),
+    ("get", "/api/v1/bookings/{id}/events"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

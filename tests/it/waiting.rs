@@ -53,6 +53,9 @@ async fn returned_seats_go_to_the_list_in_order_and_a_larger_entry_keeps_its_pla
     let two = my_entry(&app, &tokens[3]).await;
     assert_eq!((three["status"].as_str(), two["status"].as_str()), (Some("offered"), Some("offered")));
     assert_eq!((four["status"].as_str(), &four["position"]), (Some("waiting"), &json!(1)));
+    let leave_offer = format!("/api/v1/waiting-list/{}", three["id"].as_str().unwrap());
+    let left = app.call(Method::DELETE, &leave_offer, Some(&tokens[1]), None).await;
+    assert_eq!(left.status, StatusCode::NOT_FOUND, "an entry holding an offer ends with the offer");
     let offer = app.get(&format!("/api/v1/bookings/{}", three["booking_id"].as_str().unwrap()), Some(&tokens[1])).await;
     assert_eq!(
         (offer.body["status"].as_str(), offer.body["reason"].as_str()),

@@ -1,0 +1,251 @@
+//! The on-sale: `prequeued` buyers press "book" during the pre-queue, at
+//! random moments before `sales_start`; `later` buyers arrive after the open.
+//! Every buyer follows their booking (its place in line) until decided. The
+//! run reports how fair the draw was (the rank correlation between arrival
+//! and place among the pre-queued: near 0 is fair; among later arrivals,
+//! arrival order is kept: near 1), the places each buyer saw over time, and
+//! the time from the open to the last decision.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+use futures::StreamExt;
+use plotters::prelude::*;
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::client::Api;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub base: String,
+    /// The server's database: buyers are written there in bulk.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Buyers who join the pre-queue before the open.
+    #[arg(long, default_value_t = 2_000)]
+    pub prequeued: usize,
+    /// Buyers who arrive after the open.
+    #[arg(long, default_value_t = 500)]
+    pub later: usize,
+    #[arg(long, default_value_t = 1_000)]
+    pub capacity: i64,
+    /// Seconds from now to `sales_start` (the pre-queue arrivals spread over all but the last two).
+    #[arg(long, default_value_t = 20)]
+    pub open_in: u64,
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Places over time of a sample of buyers (SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub prequeued: usize,
+    pub later: usize,
+    pub capacity: i64,
+    /// Spearman correlation of arrival rank and place among the pre-queued.
+    pub prequeue_arrival_vs_place: f64,
+    /// The same among later arrivals (their order is kept).
+    pub later_arrival_vs_place: f64,
+    pub later_all_behind_prequeue: bool,
+    /// Seconds from `sales_start` to the last decision.
+    pub open_to_last_decision_s: f64,
+    /// Places only went down for every buyer.
+    pub places_only_decreased: bool,
+    pub confirmed: usize,
+    pub rejected: usize,
+    pub seed: Option<String>,
+    pub violations: Vec<String>,
+}
+
+struct Buyer {
+    token: String,
+    booking: String,
+    arrived: Instant,
+    prequeued: bool,
+    /// (seconds since the open, place) as the buyer saw it.
+    seen: Vec<(f64, i64)>,
+    first_place: Option<i64>,
+    status: String,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<bool> {
+    let api = Api::new(&args.base, 512);
+    let run_id = uuid::Uuid::new_v4().simple().to_string();
+    let organizer = api.user(&format!("organizer-{run_id}@loadgen.test")).await?;
+    let open = Utc::now() + chrono::Duration::seconds(args.open_in as i64);
+    let event = json!({
+        "title": "On-sale", "venue": "Stadium", "starts_at": (Utc::now() + chrono::Duration::days(30)).to_rfc3339(),
+        "status": "published", "sales_start": open.to_rfc3339(), "prequeue_minutes": 30,
+        "ticket_types": [{"name": "General", "price_cents": 0, "capacity": args.capacity, "max_per_order": 1}]
+    });
+    let reply = api.http().post(api.url("/api/v1/events")).bearer_auth(&organizer).json(&event).send().await?;
+    if !reply.status().is_success() {
+        bail!("creating the event: {} {}", reply.status(), reply.text().await.unwrap_or_default());
+    }
+    let event: Value = reply.json().await?;
+    let event_id = event["id"].as_str().context("event id")?.to_owned();
+    let tt = event["ticket_types"][0]["id"].as_str().context("ticket type")?.to_owned();
+    let tokens =
+        crate::buyers::create(&api, args.database_url.as_deref(), args.prequeued + args.later, &run_id).await?;
+    let until_open = (open - Utc::now()).to_std().unwrap_or_default();
+    if until_open < Duration::from_secs(3) {
+        bail!("the buyers took too long to create: raise --open-in");
+    }
+    let spread = until_open - Duration::from_secs(2);
+    let open_at = Instant::now() + until_open;
+
+    // Arrivals: the pre-queued at random moments before the open, the later after it.
+    let buyers = Arc::new(Mutex::new(Vec::new()));
+    let book = |token: String, at: Instant, prequeued: bool| {
+        let (api, tt, buyers) = (api.clone(), tt.clone(), buyers.clone());
+        async move {
+            tokio::time::sleep_until(at.into()).await;
+            let arrived = Instant::now();
+            if let Ok((202, Some(b))) = api.book(&token, &tt, 1, &uuid::Uuid::new_v4().to_string()).await {
+                let buyer = Buyer {
+                    token,
+                    booking: b.id,
+                    arrived,
+                    prequeued,
+                    seen: Vec::new(),
+                    first_place: None,
+                    status: b.status,
+                };
+                buyers.lock().await.push(buyer);
+            }
+        }
+    };
+    let start = Instant::now();
+    let mut arrivals = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let (at, prequeued) = if i < args.prequeued {
+            (start + spread.mul_f64((uuid::Uuid::new_v4().as_u128() % 1_000_000) as f64 / 1e6), true)
+        } else {
+            (open_at + Duration::from_millis(500 + 4 * (i - args.prequeued) as u64), false)
+        };
+        arrivals.push(book(token.clone(), at, prequeued));
+    }
+    futures::future::join_all(arrivals).await;
+
+    // Everyone follows their booking until decided.
+    let mut buyers = std::mem::take(&mut *buyers.lock().await);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    futures::stream::iter(buyers.iter_mut())
+        .for_each_concurrent(256, |buyer| {
+            let api = api.clone();
+            async move {
+                while buyer.status == "pending" && Instant::now() < deadline {
+                    let reply = api
+                        .http()
+                        .get(api.url(&format!("/api/v1/bookings/{}", buyer.booking)))
+                        .bearer_auth(&buyer.token)
+                        .send()
+                        .await;
+                    if let Ok(reply) = reply {
+                        let body: Value = reply.json().await.unwrap_or_default();
+                        buyer.status = body["status"].as_str().unwrap_or("pending").to_owned();
+                        if let Some(place) = body["queue"]["position"].as_i64() {
+                            let t = Instant::now().saturating_duration_since(open_at).as_secs_f64();
+                            buyer.first_place.get_or_insert(place);
+                            buyer.seen.push((t, place));
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        })
+        .await;
+    let last_decision = Instant::now().saturating_duration_since(open_at).as_secs_f64();
+
+    let mut violations = Vec::new();
+    let places_only_decreased = buyers.iter().all(|b| b.seen.windows(2).all(|w| w[1].1 <= w[0].1));
+    if !places_only_decreased {
+        violations.push("a buyer saw their place go up".into());
+    }
+    let ranked = |prequeued: bool| -> Vec<(f64, f64)> {
+        let mut group: Vec<&Buyer> =
+            buyers.iter().filter(|b| b.prequeued == prequeued && b.first_place.is_some()).collect();
+        group.sort_by_key(|b| b.arrived);
+        let arrival: Vec<usize> = (0..group.len()).collect();
+        let mut by_place: Vec<(usize, i64)> =
+            group.iter().enumerate().map(|(i, b)| (i, b.first_place.unwrap_or(0))).collect();
+        by_place.sort_by_key(|(_, p)| *p);
+        let mut place_rank = vec![0usize; group.len()];
+        for (rank, (i, _)) in by_place.iter().enumerate() {
+            place_rank[*i] = rank;
+        }
+        arrival.iter().map(|&i| (i as f64, place_rank[i] as f64)).collect()
+    };
+    let pre = ranked(true);
+    let later = ranked(false);
+    let max_pre = buyers.iter().filter(|b| b.prequeued).filter_map(|b| b.first_place).max().unwrap_or(0);
+    let later_all_behind_prequeue =
+        buyers.iter().filter(|b| !b.prequeued).filter_map(|b| b.first_place).all(|p| p > max_pre || max_pre == 0);
+    let queue: Value =
+        api.http().get(api.url(&format!("/api/v1/events/{event_id}/queue"))).send().await?.json().await?;
+    let confirmed = buyers.iter().filter(|b| b.status == "confirmed").count();
+    if confirmed as i64 != args.capacity.min(buyers.len() as i64) {
+        violations.push(format!("{confirmed} confirmed of {} seats", args.capacity));
+    }
+    let results = Results {
+        prequeued: buyers.iter().filter(|b| b.prequeued).count(),
+        later: buyers.iter().filter(|b| !b.prequeued).count(),
+        capacity: args.capacity,
+        prequeue_arrival_vs_place: spearman(&pre),
+        later_arrival_vs_place: spearman(&later),
+        later_all_behind_prequeue,
+        open_to_last_decision_s: last_decision,
+        places_only_decreased,
+        confirmed,
+        rejected: buyers.iter().filter(|b| b.status == "rejected").count(),
+        seed: queue["shuffle_seed"].as_str().map(str::to_owned),
+        violations,
+    };
+    println!("{}", serde_json::to_string_pretty(&results)?);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&results)?)?;
+    }
+    if let Some(path) = &args.plot {
+        plot_places(path, &buyers)?;
+    }
+    Ok(results.violations.is_empty())
+}
+
+/// Spearman's rank correlation of (rank, rank) pairs.
+fn spearman(pairs: &[(f64, f64)]) -> f64 {
+    let n = pairs.len() as f64;
+    if n < 2.0 {
+        return f64::NAN;
+    }
+    let d2: f64 = pairs.iter().map(|(a, b)| (a - b).powi(2)).sum();
+    1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+}
+
+/// Places over time of every 50th buyer: lines that fall to 1, then stop.
+fn plot_places(path: &std::path::Path, buyers: &[Buyer]) -> anyhow::Result<()> {
+    let root = SVGBackend::new(path, (1000, 600)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let end = buyers.iter().flat_map(|b| b.seen.iter().map(|s| s.0)).fold(1.0, f64::max);
+    let top = buyers.iter().flat_map(|b| b.seen.iter().map(|s| s.1)).max().unwrap_or(1) as f64;
+    let mut chart = ChartBuilder::on(&root)
+        .caption("place in line over time (every 50th buyer; 0 s = sales_start)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..end, 0.0..top)?;
+    chart.configure_mesh().x_desc("seconds after the open").y_desc("place").draw()?;
+    for (_, buyer) in buyers.iter().enumerate().filter(|(i, _)| i % 50 == 0) {
+        let colour = if buyer.prequeued { BLUE.mix(0.6) } else { RED.mix(0.6) };
+        chart.draw_series(LineSeries::new(buyer.seen.iter().map(|(t, p)| (*t, *p as f64)), colour))?;
+    }
+    root.present()?;
+    Ok(())
+}
