@@ -184,7 +184,25 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         }
         arrival.iter().map(|&i| (i as f64, place_rank[i] as f64)).collect()
     };
-    let pre = ranked(true);
+    let queue: Value =
+        api.http().get(api.url(&format!("/api/v1/events/{event_id}/queue"))).send().await?.json().await?;
+    // The pre-queue's order is the draw's: recomputed from the published seed
+    // and the pre-queued booking ids (what any buyer could check).
+    let pre = match queue["shuffle_seed"].as_str().and_then(parse_seed) {
+        Some(seed) => {
+            let mut group: Vec<&Buyer> = buyers.iter().filter(|b| b.prequeued).collect();
+            group.sort_by_key(|b| b.arrived);
+            let ids: Vec<uuid::Uuid> = group.iter().filter_map(|b| b.booking.parse().ok()).collect();
+            let order = boxoffice::domain::draw::order(seed, ids.clone());
+            let place: std::collections::HashMap<uuid::Uuid, usize> =
+                order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+            ids.iter().enumerate().map(|(arrival, id)| (arrival as f64, place[id] as f64)).collect()
+        }
+        None => {
+            violations.push("no draw was published".into());
+            Vec::new()
+        }
+    };
     let later = ranked(false);
     let max_pre = buyers.iter().filter(|b| b.prequeued).filter_map(|b| b.first_place).max().unwrap_or(0);
     let later_all_behind_prequeue =
@@ -217,6 +235,14 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         plot_places(path, &buyers)?;
     }
     Ok(results.violations.is_empty())
+}
+
+fn parse_seed(hex: &str) -> Option<boxoffice::domain::draw::Seed> {
+    let mut seed = [0u8; 32];
+    for (i, byte) in seed.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(seed)
 }
 
 /// Spearman's rank correlation of (rank, rank) pairs.
