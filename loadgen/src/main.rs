@@ -11,6 +11,7 @@ mod flash_sale;
 mod on_sale;
 mod plot;
 mod report;
+mod watchers;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ enum Command {
     FlashSale(flash_sale::Args),
     /// The on-sale: a pre-queue drawn at the open, later arrivals behind, places followed.
     OnSale(on_sale::Args),
+    /// Many buyers watching their place (event streams) through an on-sale.
+    Watchers(watchers::Args),
     /// Reads: one event and the first page of the list, at a fixed concurrency.
     Browse(browse::Args),
     /// The worker alone: fill the queue straight through RabbitMQ, then time the drain.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::FlashSale(args) => flash_sale::run(args).await,
             Command::OnSale(args) => on_sale::run(args).await,
+            Command::Watchers(args) => watchers::run(args).await,
             Command::Browse(args) => browse::run(args).await,
             Command::Drain(args) => drain::run(args).await,
             Command::Ceilings(args) => ceilings::run(args).await,

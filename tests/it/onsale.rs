@@ -286,3 +286,36 @@ async fn streams_whose_clients_vanish_leave_nothing_behind() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_draw_follows_sales_start_when_the_organizer_moves_it() {
+    let app = crate::helpers::spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let soon = |secs: i64| (chrono::Utc::now() + chrono::Duration::seconds(secs)).to_rfc3339();
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"sales_start": soon(4), "prequeue_minutes": 120,
+                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 10}]}),
+        )
+        .await;
+    let path = format!("/api/v1/events/{}", event["id"].as_str().unwrap());
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap();
+    let id = app.book(&buyer, tt, 1, None).await.body["id"].as_str().unwrap().to_owned();
+    // Put off by an hour: the old time passes, and the request still waits.
+    assert_eq!(app.patch(&path, Some(&organizer), json!({"sales_start": soon(3600)})).await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let waiting = app.get(&format!("/api/v1/bookings/{id}"), Some(&buyer)).await;
+    assert_eq!(
+        (waiting.body["status"].as_str(), waiting.body["queue"]["phase"].as_str()),
+        (Some("pending"), Some("prequeue"))
+    );
+    // Brought forward: drawn and decided at the new time.
+    assert_eq!(app.patch(&path, Some(&organizer), json!({"sales_start": soon(2)})).await.status, StatusCode::OK);
+    app.wait_final(&[id.parse().unwrap()], WITHIN).await;
+    let decided = app.get(&format!("/api/v1/bookings/{id}"), Some(&buyer)).await;
+    assert_eq!(decided.body["status"], "confirmed");
+    let line = app.get(&format!("{path}/queue"), None).await.body;
+    assert!(line["shuffle_seed"].is_string(), "{line}");
+}
