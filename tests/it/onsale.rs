@@ -319,3 +319,49 @@ async fn the_draw_follows_sales_start_when_the_organizer_moves_it() {
     let line = app.get(&format!("{path}/queue"), None).await.body;
     assert!(line["shuffle_seed"].is_string(), "{line}");
 }
+
+/// Three workers at the open (and a worker cut off in the middle of its
+/// draw, which leaves nothing behind): one draw, every request decided once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_workers_at_the_open_make_one_draw_and_decide_everyone_once() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(120).await;
+    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(5);
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
+                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 100, "max_per_order": 1}]}),
+        )
+        .await;
+    let event_id: Uuid = event["id"].as_str().unwrap().parse().unwrap();
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let replies = futures::future::join_all(tokens.iter().map(|t| app.book(t, &tt, 1, None))).await;
+    let ids = crate::helpers::accepted_ids(&replies);
+    assert_eq!(ids.len(), 120);
+    // A draw cut off before its commit (a worker killed mid-draw) leaves no draw.
+    tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    let cut = tokio::spawn({
+        let db = app.db().clone();
+        async move { boxoffice::booking::allocate::draw(&db, event_id).await }
+    });
+    cut.abort();
+    let _ = cut.await;
+    let workers: Vec<_> = (0..3).map(|_| worker(&app)).collect();
+    app.wait_final(&ids, WITHIN).await;
+    for (stop, task) in workers {
+        stop.cancel();
+        task.await.unwrap();
+    }
+    let draws: i64 = sqlx::query_scalar("SELECT count(*) FROM draws WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(draws, 1);
+    let decided = statuses(&app, &ids).await;
+    let confirmed = decided.values().filter(|(s, _)| s == "confirmed").count();
+    assert_eq!((confirmed, decided.len()), (100, 120), "every request decided once, no seat twice");
+    assert_eq!(app.check_invariants(&tt).await, 100);
+}

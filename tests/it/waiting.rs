@@ -164,3 +164,68 @@ async fn a_buyer_at_their_limit_is_passed_over_and_keeps_their_place() {
     let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
     assert!(seats.violations().is_empty(), "{seats:?}");
 }
+
+/// Offers that run out with several workers releasing at once: each entry
+/// is offered once, no seat twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expiring_offers_released_by_several_workers_offer_each_seat_once() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(13).await;
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"ticket_types": [{"name": "Standard", "price_cents": 1000, "capacity": 6, "max_per_order": 1}]}),
+        )
+        .await;
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let mut holds = Vec::new();
+    for token in &tokens[..6] {
+        holds.push(app.book_final(token, &tt, 1).await.to_string());
+    }
+    for token in &tokens[6..] {
+        assert_eq!(join(&app, token, &tt, 1).await.status, StatusCode::CREATED);
+    }
+    for id in &holds {
+        app.run_out(id).await;
+    }
+    let releases = (0..3).map(|_| {
+        let db = app.db().clone();
+        tokio::spawn(async move {
+            boxoffice::booking::holds::release_expired(&db, 2, boxoffice::domain::checkout::Provider::Offline).await
+        })
+    });
+    for release in futures::future::join_all(releases).await {
+        release.unwrap().unwrap();
+    }
+    eventually(WITHIN, "every hold released", || async {
+        let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
+        let expired: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM bookings WHERE id::text = ANY($1) AND status = 'expired'")
+                .bind(&holds)
+                .fetch_one(app.db())
+                .await
+                .unwrap();
+        (expired == 6).then_some(seats)
+    })
+    .await;
+    let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
+    assert!(seats.violations().is_empty(), "{seats:?}");
+    assert_eq!((seats.held, seats.remaining), (6, 0), "the six seats went to six entries");
+    let offers: Vec<(i64,)> = sqlx::query_as(
+        "SELECT count(*) FROM bookings WHERE ticket_type_id = $1::uuid AND reason = 'waiting_list_offer' GROUP BY user_id",
+    )
+    .bind(&tt)
+    .fetch_all(app.db())
+    .await
+    .unwrap();
+    assert_eq!(offers.len(), 6, "six buyers got an offer");
+    assert!(offers.iter().all(|(n,)| *n == 1), "each once: {offers:?}");
+    let still_waiting: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM waiting_list WHERE ticket_type_id = $1::uuid AND status = 'waiting'")
+            .bind(&tt)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+    assert_eq!(still_waiting, 1, "the seventh keeps waiting");
+}
