@@ -6,6 +6,7 @@
 //! arrival order is kept: near 1), the places each buyer saw over time, and
 //! the time from the open to the last decision.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,6 +64,8 @@ pub struct Results {
     pub rejected: usize,
     pub seed: Option<String>,
     pub violations: Vec<String>,
+    /// The watched buyers: pre-queued or not, and the (seconds after the open, place) they saw.
+    pub samples: Vec<(bool, Vec<(f64, i64)>)>,
 }
 
 struct Buyer {
@@ -102,16 +105,20 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let spread = until_open - Duration::from_secs(2);
     let open_at = Instant::now() + until_open;
 
-    // Arrivals: the pre-queued at random moments before the open, the later after it.
+    // Arrivals: the pre-queued at random moments before the open, the later
+    // after it. A sample of them (one in SAMPLE_EVERY) watch their place from
+    // the moment they are accepted, ten times a second: the line moves fast.
     let buyers = Arc::new(Mutex::new(Vec::new()));
-    let book = |token: String, at: Instant, prequeued: bool| {
-        let (api, tt, buyers) = (api.clone(), tt.clone(), buyers.clone());
+    let watched: Arc<Mutex<HashMap<String, Places>>> = Arc::default();
+    let book = |n: usize, token: String, at: Instant, prequeued: bool| {
+        let (api, tt, buyers, watched) = (api.clone(), tt.clone(), buyers.clone(), watched.clone());
         async move {
             tokio::time::sleep_until(at.into()).await;
             let arrived = Instant::now();
             if let Ok((202, Some(b))) = api.book(&token, &tt, 1, &uuid::Uuid::new_v4().to_string()).await {
+                let booking = b.id.clone();
                 let buyer = Buyer {
-                    token,
+                    token: token.clone(),
                     booking: b.id,
                     arrived,
                     prequeued,
@@ -120,6 +127,10 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
                     status: b.status,
                 };
                 buyers.lock().await.push(buyer);
+                if n.is_multiple_of(SAMPLE_EVERY) {
+                    let seen = watch(&api, &token, &booking, open_at).await;
+                    watched.lock().await.insert(booking, seen);
+                }
             }
         }
     };
@@ -131,12 +142,19 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         } else {
             (open_at + Duration::from_millis(500 + 4 * (i - args.prequeued) as u64), false)
         };
-        arrivals.push(book(token.clone(), at, prequeued));
+        arrivals.push(book(i, token.clone(), at, prequeued));
     }
     futures::future::join_all(arrivals).await;
 
     // Everyone follows their booking until decided.
     let mut buyers = std::mem::take(&mut *buyers.lock().await);
+    let watched = std::mem::take(&mut *watched.lock().await);
+    for buyer in &mut buyers {
+        if let Some(seen) = watched.get(&buyer.booking) {
+            buyer.seen.clone_from(seen);
+            buyer.first_place = seen.first().map(|(_, p)| *p);
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(300);
     futures::stream::iter(buyers.iter_mut())
         .for_each_concurrent(256, |buyer| {
@@ -205,8 +223,30 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     };
     let later = ranked(false);
     let max_pre = buyers.iter().filter(|b| b.prequeued).filter_map(|b| b.first_place).max().unwrap_or(0);
-    let later_all_behind_prequeue =
-        buyers.iter().filter(|b| !b.prequeued).filter_map(|b| b.first_place).all(|p| p > max_pre || max_pre == 0);
+    // Behind the pre-queue: every pre-queued booking was decided before any
+    // later one (decision times from the server's database), or, without it,
+    // judged by the first places seen (a weaker reading: places are relative
+    // to the moment they were read).
+    let later_all_behind_prequeue = match &args.database_url {
+        Some(url) => {
+            let db = sqlx::PgPool::connect(url).await?;
+            let (last_pre, first_later): (Option<When>, Option<When>) = sqlx::query_as(
+                "SELECT max(updated_at) FILTER (WHERE prequeued), min(updated_at) FILTER (WHERE NOT prequeued)
+                     FROM bookings WHERE event_id = $1::uuid AND status <> 'pending'",
+            )
+            .bind(&event_id)
+            .fetch_one(&db)
+            .await?;
+            db.close().await;
+            last_pre.zip(first_later).is_none_or(|(pre, later)| pre <= later)
+        }
+        None => {
+            buyers.iter().filter(|b| !b.prequeued).filter_map(|b| b.first_place).all(|p| p > max_pre || max_pre == 0)
+        }
+    };
+    if !later_all_behind_prequeue {
+        violations.push("a later arrival was decided before the pre-queue was".into());
+    }
     let queue: Value =
         api.http().get(api.url(&format!("/api/v1/events/{event_id}/queue"))).send().await?.json().await?;
     let confirmed = buyers.iter().filter(|b| b.status == "confirmed").count();
@@ -226,8 +266,18 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         rejected: buyers.iter().filter(|b| b.status == "rejected").count(),
         seed: queue["shuffle_seed"].as_str().map(str::to_owned),
         violations,
+        samples: buyers.iter().filter(|b| !b.seen.is_empty()).map(|b| (b.prequeued, b.seen.clone())).collect(),
     };
-    println!("{}", serde_json::to_string_pretty(&results)?);
+    let summary = serde_json::json!({
+        "prequeue_arrival_vs_place": results.prequeue_arrival_vs_place,
+        "later_arrival_vs_place": results.later_arrival_vs_place,
+        "later_all_behind_prequeue": results.later_all_behind_prequeue,
+        "open_to_last_decision_s": results.open_to_last_decision_s,
+        "places_only_decreased": results.places_only_decreased,
+        "confirmed": results.confirmed, "rejected": results.rejected, "seed": results.seed,
+        "watched": results.samples.len(), "violations": results.violations,
+    });
+    println!("{}", serde_json::to_string_pretty(&summary)?);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&results)?)?;
     }
@@ -245,6 +295,36 @@ fn parse_seed(hex: &str) -> Option<boxoffice::domain::draw::Seed> {
     Some(seed)
 }
 
+type When = chrono::DateTime<Utc>;
+/// (seconds after the open, place) as one buyer saw them.
+type Places = Vec<(f64, i64)>;
+
+/// One buyer in SAMPLE_EVERY watches their place closely.
+const SAMPLE_EVERY: usize = 10;
+
+/// Reads the booking ten times a second until it is decided: (seconds after
+/// the open, place) for every read that had a place.
+async fn watch(api: &Api, token: &str, booking: &str, open_at: Instant) -> Vec<(f64, i64)> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < deadline {
+        let reply = api.http().get(api.url(&format!("/api/v1/bookings/{booking}"))).bearer_auth(token).send().await;
+        if let Ok(reply) = reply {
+            let body: Value = reply.json().await.unwrap_or_default();
+            if let Some(place) = body["queue"]["position"].as_i64() {
+                let t = Instant::now().saturating_duration_since(open_at).as_secs_f64()
+                    - open_at.saturating_duration_since(Instant::now()).as_secs_f64();
+                seen.push((t, place));
+            }
+            if body["status"].as_str().is_some_and(|s| s != "pending") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
+}
+
 /// Spearman's rank correlation of (rank, rank) pairs.
 fn spearman(pairs: &[(f64, f64)]) -> f64 {
     let n = pairs.len() as f64;
@@ -260,15 +340,19 @@ fn plot_places(path: &std::path::Path, buyers: &[Buyer]) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (1000, 600)).into_drawing_area();
     root.fill(&WHITE)?;
     let end = buyers.iter().flat_map(|b| b.seen.iter().map(|s| s.0)).fold(1.0, f64::max);
+    let start = buyers.iter().flat_map(|b| b.seen.iter().map(|s| s.0)).fold(0.0, f64::min);
     let top = buyers.iter().flat_map(|b| b.seen.iter().map(|s| s.1)).max().unwrap_or(1) as f64;
     let mut chart = ChartBuilder::on(&root)
-        .caption("place in line over time (every 50th buyer; 0 s = sales_start)", ("sans-serif", 18))
+        .caption(
+            "place in line over time (a sample of buyers; 0 s = sales_start; blue: pre-queue, red: later)",
+            ("sans-serif", 16),
+        )
         .margin(10)
         .x_label_area_size(35)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..end, 0.0..top)?;
+        .build_cartesian_2d(start..end, 0.0..top)?;
     chart.configure_mesh().x_desc("seconds after the open").y_desc("place").draw()?;
-    for (_, buyer) in buyers.iter().enumerate().filter(|(i, _)| i % 50 == 0) {
+    for buyer in buyers.iter().filter(|b| !b.seen.is_empty()) {
         let colour = if buyer.prequeued { BLUE.mix(0.6) } else { RED.mix(0.6) };
         chart.draw_series(LineSeries::new(buyer.seen.iter().map(|(t, p)| (*t, *p as f64)), colour))?;
     }

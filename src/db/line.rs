@@ -214,11 +214,15 @@ pub async fn waiting(conn: &mut PgConnection) -> Result<Vec<(Uuid, DateTime<Utc>
 }
 
 /// One booking's place: (position counted from 1, requests ahead) when it
-/// has one, `None` while it waits for the draw or is not in the line.
+/// has one, `None` while it waits for the draw or is not in the line. Ahead
+/// of it: the placed requests before it, and a pre-queue still waiting for
+/// its draw (all of which will be ahead, in an order not known yet).
 pub async fn place(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<(i64, i64)>, sqlx::Error> {
     let ahead: Option<i64> = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM bookings o WHERE o.event_id = b.event_id AND o.status = 'pending'
                    AND o.line_position IS NOT NULL AND o.line_position < b.line_position)
+              + (SELECT count(*) FROM bookings u WHERE u.event_id = b.event_id AND u.status = 'pending'
+                   AND u.prequeued AND u.line_position IS NULL)
          FROM bookings b WHERE b.id = $1 AND b.status = 'pending' AND b.line_position IS NOT NULL",
     )
     .bind(booking_id)
