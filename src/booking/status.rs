@@ -162,9 +162,18 @@ pub async fn place_in_line(
     if event.is_some_and(|e| e.schedule().prequeued(accepted_at)) && !drawn {
         return Ok(Some(Place { prequeue: true, position: None, ahead: None, estimated_wait_seconds: None }));
     }
-    // In the queue: behind every pending request of the event accepted before it.
+    // In the queue (RabbitMQ): behind the whole line in PostgreSQL, then
+    // behind the requests still in the queue that were accepted before it.
+    // Redis ranks by acceptance time among every pending request, the line's
+    // too; the line's members accepted before it are taken out of the rank
+    // and the whole line counted instead (its order is the draw's, not
+    // acceptance), so the place does not jump when a request joins the line.
+    let (line, line_before) = crate::db::line::ahead_of_queue(&mut conn, event_id, accepted_at).await?;
     match bookings.rank(event_id, id).await {
-        Ok(Some((rank, _))) => Ok(Some(with_estimate(bookings, event_id, rank as i64 + 1, rank as i64).await)),
+        Ok(Some((rank, _))) => {
+            let ahead = line + (rank as i64 - line_before).max(0);
+            Ok(Some(with_estimate(bookings, event_id, ahead + 1, ahead).await))
+        }
         Ok(None) => Ok(None),
         Err(err) => {
             tracing::debug!(error = %err, "place in line unavailable");

@@ -231,6 +231,23 @@ pub async fn place(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<(
     Ok(ahead.map(|ahead| (ahead + 1, ahead)))
 }
 
+/// The event's line in PostgreSQL as a request still in the queue sees it:
+/// (every pending request in it, those of them accepted before `accepted_at`).
+pub async fn ahead_of_queue(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    accepted_at: DateTime<Utc>,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE accepted_at < $2) FROM bookings
+         WHERE event_id = $1 AND status = 'pending' AND (line_position IS NOT NULL OR prequeued)",
+    )
+    .bind(event_id)
+    .bind(accepted_at)
+    .fetch_one(conn)
+    .await
+}
+
 /// The draw of an event, if made: (seed, when, entries).
 pub async fn draw_of(
     conn: &mut PgConnection,
