@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::cache::BookingCache;
 use crate::cache::bookings::PendingBooking;
 use crate::db::bookings::{self as db, BookingRow, TicketRow};
+use crate::db::line::Spot;
 use crate::db::payments::Money;
 
 /// One booking as it is now.
@@ -21,6 +22,16 @@ pub enum Current {
     Stored(Box<BookingRow>, Vec<TicketRow>, Money),
     /// Accepted, in the queue; only Redis knows it yet.
     Pending(PendingBooking),
+}
+
+impl Current {
+    /// Not decided yet (as of the read).
+    pub fn is_pending(&self) -> bool {
+        match self {
+            Current::Stored(row, _, _) => row.status == crate::domain::booking::BookingStatus::Pending,
+            Current::Pending(_) => true,
+        }
+    }
 }
 
 /// `user_id`'s booking `id`; `None` for anyone else's, or none.
@@ -147,15 +158,19 @@ pub async fn place_in_line(
 ) -> Result<Option<Place>, sqlx::Error> {
     let mut conn = db.acquire().await?;
     let (id, event_id, accepted_at) = match current {
-        Current::Stored(row, _, _) if row.status != crate::domain::booking::BookingStatus::Pending => return Ok(None),
-        Current::Stored(row, _, _) => {
-            if let Some((position, ahead)) = crate::db::line::place(&mut conn, row.id).await? {
-                return Ok(Some(with_estimate(bookings, row.event_id, position, ahead).await));
-            }
-            (row.id, row.event_id, row.accepted_at)
-        }
+        _ if !current.is_pending() => return Ok(None),
+        Current::Stored(row, _, _) => (row.id, row.event_id, row.accepted_at),
         Current::Pending(p) => (p.id, p.event_id, p.accepted_at),
     };
+    // `current` may be a moment old: the worker may have parked or decided
+    // the request since. Read it again, in one statement with its place; a
+    // request decided meanwhile has no place (counting it as still in the
+    // queue, behind the whole line, made places jump up at the very end).
+    match crate::db::line::place(&mut conn, id).await? {
+        Spot::Decided => return Ok(None),
+        Spot::Placed { position, ahead } => return Ok(Some(with_estimate(bookings, event_id, position, ahead).await)),
+        Spot::Unplaced => {}
+    }
     // Taken before sales_start and not drawn yet: in the pre-queue.
     let event = crate::db::events::find_event(&mut conn, event_id).await?;
     let drawn = crate::db::line::draw_of(&mut conn, event_id).await?.is_some();
@@ -168,7 +183,7 @@ pub async fn place_in_line(
     // too; the line's members accepted before it are taken out of the rank
     // and the whole line counted instead (its order is the draw's, not
     // acceptance), so the place does not jump when a request joins the line.
-    let (line, line_before) = crate::db::line::ahead_of_queue(&mut conn, event_id, accepted_at).await?;
+    let (line, line_before) = crate::db::line::ahead_of_queue(&mut conn, event_id, id, accepted_at).await?;
     match bookings.rank(event_id, id).await {
         Ok(Some((rank, _))) => {
             let ahead = line + (rank as i64 - line_before).max(0);

@@ -213,37 +213,56 @@ pub async fn waiting(conn: &mut PgConnection) -> Result<Vec<(Uuid, DateTime<Utc>
     .await
 }
 
-/// One booking's place: (position counted from 1, requests ahead) when it
-/// has one, `None` while it waits for the draw or is not in the line. Ahead
-/// of it: the placed requests before it, and a pre-queue still waiting for
-/// its draw (all of which will be ahead, in an order not known yet).
-pub async fn place(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    let ahead: Option<i64> = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM bookings o WHERE o.event_id = b.event_id AND o.status = 'pending'
-                   AND o.line_position IS NOT NULL AND o.line_position < b.line_position)
-              + (SELECT count(*) FROM bookings u WHERE u.event_id = b.event_id AND u.status = 'pending'
-                   AND u.prequeued AND u.line_position IS NULL)
-         FROM bookings b WHERE b.id = $1 AND b.status = 'pending' AND b.line_position IS NOT NULL",
+/// Where one booking stands in PostgreSQL, read in one statement (so a
+/// decision committed meanwhile cannot be mistaken for "not in the line").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spot {
+    /// Decided (or gone): no place any more.
+    Decided,
+    /// In the line: position counted from 1, requests ahead. Ahead of it:
+    /// the placed requests before it, and a pre-queue still waiting for its
+    /// draw (all of which will be ahead, in an order not known yet).
+    Placed { position: i64, ahead: i64 },
+    /// Not in the line: not written yet, or waiting for the draw.
+    Unplaced,
+}
+
+pub async fn place(conn: &mut PgConnection, booking_id: Uuid) -> Result<Spot, sqlx::Error> {
+    let row: Option<(bool, Option<i64>)> = sqlx::query_as(
+        "SELECT b.status = 'pending',
+                CASE WHEN b.line_position IS NOT NULL THEN
+                  (SELECT count(*) FROM bookings o WHERE o.event_id = b.event_id AND o.status = 'pending'
+                     AND o.line_position IS NOT NULL AND o.line_position < b.line_position)
+                + (SELECT count(*) FROM bookings u WHERE u.event_id = b.event_id AND u.status = 'pending'
+                     AND u.prequeued AND u.line_position IS NULL) END
+         FROM bookings b WHERE b.id = $1",
     )
     .bind(booking_id)
     .fetch_optional(conn)
     .await?;
-    Ok(ahead.map(|ahead| (ahead + 1, ahead)))
+    Ok(match row {
+        Some((false, _)) => Spot::Decided,
+        Some((true, Some(ahead))) => Spot::Placed { position: ahead + 1, ahead },
+        Some((true, None)) | None => Spot::Unplaced,
+    })
 }
 
 /// The event's line in PostgreSQL as a request still in the queue sees it:
-/// (every pending request in it, those of them accepted before `accepted_at`).
+/// (every pending request in it, those of them accepted before `accepted_at`);
+/// `booking_id` itself, should it have been parked since, is not counted.
 pub async fn ahead_of_queue(
     conn: &mut PgConnection,
     event_id: Uuid,
+    booking_id: Uuid,
     accepted_at: DateTime<Utc>,
 ) -> Result<(i64, i64), sqlx::Error> {
     sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE accepted_at < $2) FROM bookings
-         WHERE event_id = $1 AND status = 'pending' AND (line_position IS NOT NULL OR prequeued)",
+         WHERE event_id = $1 AND status = 'pending' AND (line_position IS NOT NULL OR prequeued) AND id <> $3",
     )
     .bind(event_id)
     .bind(accepted_at)
+    .bind(booking_id)
     .fetch_one(conn)
     .await
 }

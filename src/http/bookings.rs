@@ -407,8 +407,15 @@ fn payment_status(stored: &str) -> String {
 /// The caller's booking `id` as it is now, with its place in line while
 /// pending (`None` for anyone else's).
 pub(super) async fn find_booking(state: &AppState, user_id: Uuid, id: Uuid) -> ApiResult<Option<Booking>> {
-    let Some(current) = status::of_user(&state.db, &state.bookings, user_id, id).await? else { return Ok(None) };
-    let place = status::place_in_line(&state.db, &state.bookings, &current).await?;
+    let Some(mut current) = status::of_user(&state.db, &state.bookings, user_id, id).await? else { return Ok(None) };
+    let mut place = status::place_in_line(&state.db, &state.bookings, &current).await?;
+    if place.is_none() && current.is_pending() {
+        // Decided between the two reads: show the decision, not "pending"
+        // without a place.
+        let Some(again) = status::of_user(&state.db, &state.bookings, user_id, id).await? else { return Ok(None) };
+        place = status::place_in_line(&state.db, &state.bookings, &again).await?;
+        current = again;
+    }
     let mut booking = Booking::from(current);
     booking.queue = place.map(QueuePlace::from);
     Ok(Some(booking))

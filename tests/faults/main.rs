@@ -15,6 +15,7 @@ mod checkout;
 mod checks;
 mod instances;
 mod load;
+mod onsale;
 #[path = "../it/proxy.rs"]
 mod proxy;
 #[allow(dead_code)]
@@ -447,7 +448,7 @@ fn main() -> std::process::ExitCode {
             Ok(rig) => rig,
             Err(error) => {
                 eprintln!("faults: could not start the private system: {error:#}");
-                return (0, faults.len() + checkout_faults.len());
+                return (0, faults.len() + checkout_faults.len() + usize::from(chosen("onsale")));
             }
         };
         let mut rows = Vec::new();
@@ -490,6 +491,24 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        let mut onsale_rows = Vec::new();
+        if chosen("onsale") {
+            println!("\nfaults: the worker killed around an on-sale's open, the API while offers are made ...");
+            match tokio::time::timeout(CASE_LIMIT, rig.onsale_case()).await {
+                Ok(Ok(row)) => onsale_rows.push(row),
+                Ok(Err(error)) => {
+                    failed += 1;
+                    eprintln!("FAILED onsale: {error:#}");
+                    eprintln!("api log:\n{}\nworker log:\n{}", rig.app.api.log_tail(15), rig.app.worker.log_tail(15));
+                    rig.repair().await;
+                }
+                Err(_) => {
+                    failed += 1;
+                    eprintln!("FAILED onsale: took longer than {CASE_LIMIT:?}");
+                    rig.repair().await;
+                }
+            }
+        }
         println!("\n{}", Row::HEADER);
         for row in &rows {
             println!("{}", row.markdown());
@@ -498,12 +517,16 @@ fn main() -> std::process::ExitCode {
         for row in &checkout_rows {
             println!("{}", row.markdown());
         }
+        println!("\n{}", onsale::OnSaleRow::HEADER);
+        for row in &onsale_rows {
+            println!("{}", row.markdown());
+        }
         let dir = rig.dir.clone();
         drop(rig);
         if failed == 0 {
             let _ = std::fs::remove_dir_all(dir);
         }
-        (rows.len() + checkout_rows.len(), failed)
+        (rows.len() + checkout_rows.len() + onsale_rows.len(), failed)
     });
     println!("\nfaults: {passed} passed, {failed} failed");
     if failed == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }

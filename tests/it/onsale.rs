@@ -365,3 +365,58 @@ async fn several_workers_at_the_open_make_one_draw_and_decide_everyone_once() {
     assert_eq!((confirmed, decided.len()), (100, 120), "every request decided once, no seat twice");
     assert_eq!(app.check_invariants(&tt).await, 100);
 }
+
+/// A place read just as the worker decides the booking: the read that found
+/// the booking pending is a moment old, and the booking has no place any
+/// more — not the back of the line (which once made places jump up at the
+/// very end of a long on-sale).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_decided_while_its_place_is_read_has_no_place_rather_than_the_back_of_the_line() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(5).await;
+    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
+                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 10, "max_per_order": 1}]}),
+        )
+        .await;
+    let event_id: Uuid = event["id"].as_str().unwrap().parse().unwrap();
+    let tt: Uuid = event["ticket_types"][0]["id"].as_str().unwrap().parse().unwrap();
+    let tt_id = tt.to_string();
+    let replies = futures::future::join_all(tokens.iter().map(|t| app.book(t, &tt_id, 1, None))).await;
+    let ids = crate::helpers::accepted_ids(&replies);
+    let (stop, task) = worker(&app);
+    eventually(WITHIN, "the pre-queue is parked", || async { (statuses(&app, &ids).await.len() == 5).then_some(()) })
+        .await;
+    stop.cancel();
+    task.await.unwrap();
+    tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    let seed = boxoffice::booking::allocate::draw(app.db(), event_id).await.unwrap().expect("drawn");
+    let order = boxoffice::domain::draw::order(seed, ids.clone());
+
+    let first = order[0];
+    let user: Uuid =
+        sqlx::query_scalar("SELECT user_id FROM bookings WHERE id = $1").bind(first).fetch_one(app.db()).await.unwrap();
+    let read = boxoffice::booking::status::of_user(app.db(), &app.state.bookings, user, first).await.unwrap().unwrap();
+    let place = boxoffice::booking::status::place_in_line(app.db(), &app.state.bookings, &read).await.unwrap();
+    assert_eq!(place.and_then(|p| p.position), Some(1));
+    // Decided now; its pending record in Redis is still there (the worker
+    // clears it after the commit).
+    let decided =
+        boxoffice::booking::allocate::allocate_batch(app.db(), &[], &[tt], 1, Provider::Offline).await.unwrap();
+    assert_eq!(decided.decided.iter().map(|d| d.0).collect::<Vec<_>>(), vec![first]);
+    let place = boxoffice::booking::status::place_in_line(app.db(), &app.state.bookings, &read).await.unwrap();
+    assert_eq!(place, None, "decided: no place");
+    let user: Uuid = sqlx::query_scalar("SELECT user_id FROM bookings WHERE id = $1")
+        .bind(order[1])
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    let next =
+        boxoffice::booking::status::of_user(app.db(), &app.state.bookings, user, order[1]).await.unwrap().unwrap();
+    let place = boxoffice::booking::status::place_in_line(app.db(), &app.state.bookings, &next).await.unwrap();
+    assert_eq!(place.and_then(|p| p.position), Some(1), "the next one is number 1");
+}
