@@ -183,7 +183,13 @@ pub async fn place_in_line(
     // too; the line's members accepted before it are taken out of the rank
     // and the whole line counted instead (its order is the draw's, not
     // acceptance), so the place does not jump when a request joins the line.
-    let (line, line_before) = crate::db::line::ahead_of_queue(&mut conn, event_id, id, accepted_at).await?;
+    let Some((line, line_before)) = crate::db::line::ahead_of_queue(&mut conn, event_id, id, accepted_at).await? else {
+        // Parked (or decided) since the read above: its place in the line.
+        return Ok(match crate::db::line::place(&mut conn, id).await? {
+            Spot::Placed { position, ahead } => Some(with_estimate(bookings, event_id, position, ahead).await),
+            Spot::Decided | Spot::Unplaced => None,
+        });
+    };
     match bookings.rank(event_id, id).await {
         Ok(Some((rank, _))) => {
             let ahead = line + (rank as i64 - line_before).max(0);

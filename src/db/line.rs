@@ -248,23 +248,28 @@ pub async fn place(conn: &mut PgConnection, booking_id: Uuid) -> Result<Spot, sq
 }
 
 /// The event's line in PostgreSQL as a request still in the queue sees it:
-/// (every pending request in it, those of them accepted before `accepted_at`);
-/// `booking_id` itself, should it have been parked since, is not counted.
+/// (every pending request in it, those of them accepted before `accepted_at`),
+/// or `None` when `booking_id` itself has been parked or decided meanwhile
+/// (read in the same statement: counted with its whole batch as "ahead", a
+/// request parked a moment ago would see its place jump up).
 pub async fn ahead_of_queue(
     conn: &mut PgConnection,
     event_id: Uuid,
     booking_id: Uuid,
     accepted_at: DateTime<Utc>,
-) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE accepted_at < $2) FROM bookings
+) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    let (line, before, moved): (i64, i64, bool) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE accepted_at < $2),
+                EXISTS (SELECT 1 FROM bookings WHERE id = $3 AND (status <> 'pending' OR line_position IS NOT NULL))
+         FROM bookings
          WHERE event_id = $1 AND status = 'pending' AND (line_position IS NOT NULL OR prequeued) AND id <> $3",
     )
     .bind(event_id)
     .bind(accepted_at)
     .bind(booking_id)
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok((!moved).then_some((line, before)))
 }
 
 /// The draw of an event, if made: (seed, when, entries).

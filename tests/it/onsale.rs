@@ -366,15 +366,10 @@ async fn several_workers_at_the_open_make_one_draw_and_decide_everyone_once() {
     assert_eq!(app.check_invariants(&tt).await, 100);
 }
 
-/// A place read just as the worker decides the booking: the read that found
-/// the booking pending is a moment old, and the booking has no place any
-/// more — not the back of the line (which once made places jump up at the
-/// very end of a long on-sale).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_booking_decided_while_its_place_is_read_has_no_place_rather_than_the_back_of_the_line() {
-    let app = spawn_api_with(test_config(&[])).await;
+/// An event whose pre-queue of `tokens.len()` buyers is parked and drawn,
+/// nobody decided yet: (event, ticket type, the draw's order).
+async fn drawn_line(app: &TestApp, tokens: &[String]) -> (Uuid, Uuid, Vec<Uuid>) {
     let (organizer, _) = app.user().await;
-    let tokens = app.users(5).await;
     let sales_start = chrono::Utc::now() + chrono::Duration::seconds(3);
     let event = app
         .published_event(
@@ -384,39 +379,104 @@ async fn a_booking_decided_while_its_place_is_read_has_no_place_rather_than_the_
         )
         .await;
     let event_id: Uuid = event["id"].as_str().unwrap().parse().unwrap();
-    let tt: Uuid = event["ticket_types"][0]["id"].as_str().unwrap().parse().unwrap();
-    let tt_id = tt.to_string();
-    let replies = futures::future::join_all(tokens.iter().map(|t| app.book(t, &tt_id, 1, None))).await;
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let replies = futures::future::join_all(tokens.iter().map(|t| app.book(t, &tt, 1, None))).await;
     let ids = crate::helpers::accepted_ids(&replies);
-    let (stop, task) = worker(&app);
-    eventually(WITHIN, "the pre-queue is parked", || async { (statuses(&app, &ids).await.len() == 5).then_some(()) })
-        .await;
+    let (stop, task) = worker(app);
+    let parked = || async { (statuses(app, &ids).await.len() == ids.len()).then_some(()) };
+    eventually(WITHIN, "the pre-queue is parked", parked).await;
     stop.cancel();
     task.await.unwrap();
     tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
     let seed = boxoffice::booking::allocate::draw(app.db(), event_id).await.unwrap().expect("drawn");
-    let order = boxoffice::domain::draw::order(seed, ids.clone());
+    (event_id, tt.parse().unwrap(), boxoffice::domain::draw::order(seed, ids))
+}
 
-    let first = order[0];
-    let user: Uuid =
-        sqlx::query_scalar("SELECT user_id FROM bookings WHERE id = $1").bind(first).fetch_one(app.db()).await.unwrap();
-    let read = boxoffice::booking::status::of_user(app.db(), &app.state.bookings, user, first).await.unwrap().unwrap();
-    let place = boxoffice::booking::status::place_in_line(app.db(), &app.state.bookings, &read).await.unwrap();
-    assert_eq!(place.and_then(|p| p.position), Some(1));
+/// The booking as its owner's read finds it now.
+async fn read(app: &TestApp, id: Uuid) -> boxoffice::booking::status::Current {
+    let stored: Option<Uuid> = sqlx::query_scalar("SELECT user_id FROM bookings WHERE id = $1")
+        .bind(id)
+        .fetch_optional(app.db())
+        .await
+        .unwrap();
+    let user = match stored {
+        Some(user) => user,
+        None => app.state.bookings.pending(id).await.unwrap().expect("in Redis").user_id, // still in the queue
+    };
+    boxoffice::booking::status::of_user(app.db(), &app.state.bookings, user, id).await.unwrap().unwrap()
+}
+
+async fn position(app: &TestApp, current: &boxoffice::booking::status::Current) -> Option<i64> {
+    let place = boxoffice::booking::status::place_in_line(app.db(), &app.state.bookings, current).await.unwrap();
+    place.and_then(|p| p.position)
+}
+
+/// A place read just as the worker decides the booking: the read that found
+/// the booking pending is a moment old, and the booking has no place any
+/// more — not the back of the line (which once made places jump up at the
+/// very end of a long on-sale).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_decided_while_its_place_is_read_has_no_place_rather_than_the_back_of_the_line() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let tokens = app.users(5).await;
+    let (_, tt, order) = drawn_line(&app, &tokens).await;
+    let first = read(&app, order[0]).await;
+    assert_eq!(position(&app, &first).await, Some(1));
     // Decided now; its pending record in Redis is still there (the worker
     // clears it after the commit).
     let decided =
         boxoffice::booking::allocate::allocate_batch(app.db(), &[], &[tt], 1, Provider::Offline).await.unwrap();
-    assert_eq!(decided.decided.iter().map(|d| d.0).collect::<Vec<_>>(), vec![first]);
-    let place = boxoffice::booking::status::place_in_line(app.db(), &app.state.bookings, &read).await.unwrap();
-    assert_eq!(place, None, "decided: no place");
-    let user: Uuid = sqlx::query_scalar("SELECT user_id FROM bookings WHERE id = $1")
-        .bind(order[1])
-        .fetch_one(app.db())
-        .await
-        .unwrap();
-    let next =
-        boxoffice::booking::status::of_user(app.db(), &app.state.bookings, user, order[1]).await.unwrap().unwrap();
-    let place = boxoffice::booking::status::place_in_line(app.db(), &app.state.bookings, &next).await.unwrap();
-    assert_eq!(place.and_then(|p| p.position), Some(1), "the next one is number 1");
+    assert_eq!(decided.decided.iter().map(|d| d.0).collect::<Vec<_>>(), vec![order[0]]);
+    assert_eq!(position(&app, &first).await, None, "decided: no place");
+    assert_eq!(position(&app, &read(&app, order[1]).await).await, Some(1), "the next one is number 1");
+}
+
+/// A request read while still in the queue, parked behind the line with its
+/// batch before its place is counted: its place in the line, not the line
+/// plus its whole batch (a jump up that the watched on-sale run showed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_parked_while_its_place_is_read_keeps_its_place() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let tokens = app.users(8).await;
+    let (event_id, tt, _) = drawn_line(&app, &tokens[..5]).await;
+    let mut later = Vec::new();
+    for token in &tokens[5..] {
+        later.push(
+            app.book(token, &tt.to_string(), 1, None).await.body["id"].as_str().unwrap().parse::<Uuid>().unwrap(),
+        );
+    }
+    let stale = read(&app, later[0]).await;
+    assert!(matches!(stale, boxoffice::booking::status::Current::Pending(_)), "still in the queue");
+    assert_eq!(position(&app, &stale).await, Some(6), "behind the five of the line");
+    let mut conn = app.db().acquire().await.unwrap();
+    let accepted_at = app.state.bookings.pending(later[0]).await.unwrap().unwrap().accepted_at;
+    let line = boxoffice::db::line::ahead_of_queue(&mut conn, event_id, later[0], accepted_at).await;
+    assert_eq!(line.unwrap(), Some((5, 5)), "the line of five, all accepted before it");
+    drop(conn);
+    // The worker takes the three from the queue and parks them behind the line.
+    let mut requests = Vec::new();
+    for id in &later {
+        let p = app.state.bookings.pending(*id).await.unwrap().unwrap();
+        requests.push(boxoffice::domain::booking::AcceptedRequest {
+            booking_id: p.id,
+            user_id: p.user_id,
+            event_id,
+            ticket_type_id: tt,
+            quantity: p.quantity,
+            idempotency_key: None,
+            accepted_at: p.accepted_at,
+            unit_price_cents: None,
+            currency: None,
+        });
+    }
+    let parked =
+        boxoffice::booking::allocate::allocate_batch(app.db(), &requests, &[], 0, Provider::Offline).await.unwrap();
+    assert_eq!((parked.parked, parked.decided.len()), (3, 0));
+    assert_eq!(position(&app, &stale).await, Some(6), "the same place, now in the line");
+    // Parked between the two reads of a place (its own, then the line's):
+    // the line's read says so rather than count its batch ahead of it.
+    let mut conn = app.db().acquire().await.unwrap();
+    let line = boxoffice::db::line::ahead_of_queue(&mut conn, event_id, later[0], requests[0].accepted_at).await;
+    assert_eq!(line.unwrap(), None, "parked: the line counts it no more as in the queue");
+    assert_eq!(position(&app, &read(&app, later[2]).await).await, Some(8));
 }
