@@ -50,6 +50,8 @@ pub struct Services {
     pub verified: crate::booking::verified::VerifiedBuyers,
     /// Stripe's API, when card payments are configured.
     pub stripe: Option<crate::payments::stripe::Stripe>,
+    /// The web pages' session cookies and CSRF tokens.
+    pub pages: crate::pages::PageKeys,
 }
 
 /// Why the process could not start: one line for the operator.
@@ -86,6 +88,7 @@ impl AppState {
             }
         };
         let tokens = TokenKeys::new(&secret, config.access_token_ttl());
+        let pages = crate::pages::PageKeys::new(&secret, config.refresh_token_ttl(), &config.public_url);
         let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl());
         let read_cache = crate::cache::read::ReadCache::new(
             redis.clone(),
@@ -109,6 +112,7 @@ impl AppState {
             exports,
             verified,
             stripe,
+            pages,
             db,
             redis,
             broker,

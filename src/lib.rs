@@ -27,6 +27,8 @@ pub mod http;
 pub mod mail;
 /// Counters for `/metrics`.
 pub mod metrics;
+/// The web pages (the shop): templates over the API's own handlers, session cookies, CSRF.
+pub mod pages;
 /// Payment providers: Stripe's API and its webhook signatures.
 pub mod payments;
 /// QR codes of tickets (SVG and PNG).

@@ -201,7 +201,14 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(admission::deadline))
         .layer(axum::middleware::from_fn_with_state(admission::Admission::default(), admission::admit))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
-        .fallback(|| async { ApiError::NotFound("route") })
+        .merge(crate::pages::router(&state))
+        .fallback(|uri: axum::http::Uri| async move {
+            if crate::pages::is_page_path(uri.path()) {
+                crate::pages::not_found().await.into_response()
+            } else {
+                ApiError::NotFound("route").into_response()
+            }
+        })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response {

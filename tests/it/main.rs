@@ -4,6 +4,7 @@
 mod auth;
 mod authz;
 mod bookings;
+mod browser;
 mod cache;
 mod card;
 mod checkout;
@@ -18,7 +19,9 @@ mod onsale;
 mod openapi;
 mod ops;
 mod packaging;
+mod pages;
 mod proxy;
+mod shop;
 mod smtp;
 mod verification;
 mod waiting;

@@ -1,0 +1,164 @@
+//! A buyer's booking (the waiting room while in line, the payment while
+//! held, the tickets once confirmed), cancelling it, its QR codes, and the
+//! buyer's list of bookings and waiting-list entries.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use uuid::Uuid;
+
+use super::error::PageError;
+use super::form::Form;
+use super::render::page;
+use super::session::Visitor;
+use super::shop::see_other;
+use crate::app::AppState;
+use crate::domain::booking::BookingStatus;
+use crate::http::bookings::{BookingListParams, WaitParams, cancel_booking, get_booking, my_bookings};
+use crate::http::extract::{MaybeUser, Path, Query};
+
+#[derive(serde::Deserialize)]
+pub struct Notice {
+    already: Option<String>,
+}
+
+pub async fn page_of(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    Query(notice): Query<Notice>,
+) -> Result<Response, PageError> {
+    let user = visitor.signed_in()?;
+    let booking = get_booking(State(state.clone()), user, Path(id), Query(WaitParams { wait: None })).await?.0;
+    let event = event_of(&state, booking.event_id).await?;
+    let now = chrono::Utc::now();
+    let ticket_type = event["ticket_types"]
+        .as_array()
+        .and_then(|types| types.iter().find(|t| t["id"].as_str() == Some(&booking.ticket_type_id.to_string())))
+        .map(|t| t["name"].clone());
+    let deadline = event["cancellation_deadline"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let cancellable =
+        matches!(booking.status, BookingStatus::Held | BookingStatus::Confirmed) && deadline.is_some_and(|d| now < d);
+    let pay_within = booking.expires_at.map(|at| (at - now).num_seconds().max(0));
+    let card = state.stripe.is_some()
+        && booking.payment.as_ref().is_some_and(|p| p.provider == crate::domain::checkout::Provider::Stripe);
+    let data = context! {
+        booking => minijinja::Value::from_serialize(&booking),
+        event,
+        ticket_type,
+        cancellable,
+        pay_within,
+        card,
+        offline_instructions => state.config.offline_payment_instructions.clone(),
+        already_in_line => notice.already.is_some(),
+        live => matches!(booking.status, BookingStatus::Pending | BookingStatus::Held),
+    };
+    Ok(page(&state.pages, &visitor, "booking.html", data))
+}
+
+/// The event as everyone sees it (through the API's cache); an event gone
+/// from view still lets its bookings show.
+async fn event_of(state: &AppState, id: Uuid) -> Result<serde_json::Value, PageError> {
+    match crate::http::events::get_event(State(state.clone()), MaybeUser(None), Path(id)).await {
+        Ok(response) => super::json_body(response).await,
+        Err(crate::error::ApiError::NotFound(_)) => {
+            Ok(serde_json::json!({"id": id, "title": "An event no longer shown"}))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// "Cancel booking": a page that says what happens and asks to confirm.
+pub async fn cancel_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let user = visitor.signed_in()?;
+    let booking = get_booking(State(state.clone()), user, Path(id), Query(WaitParams { wait: None })).await?.0;
+    let event = event_of(&state, booking.event_id).await?;
+    Ok(page(
+        &state.pages,
+        &visitor,
+        "cancel.html",
+        context! { booking => minijinja::Value::from_serialize(&booking), event },
+    ))
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = visitor.user.ok_or_else(|| PageError::SignIn(format!("/bookings/{id}")))?;
+    visitor.check_csrf(&state.pages, form.csrf())?;
+    let _cancelled = cancel_booking(State(state.clone()), user, Path(id)).await?;
+    Ok(see_other(&format!("/bookings/{id}")))
+}
+
+/// The booking's changes as server-sent events, for the waiting room's script.
+pub async fn events(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let user = visitor.signed_in()?;
+    Ok(crate::http::booking_events::booking_events(State(state), user, Path(id)).await?.into_response())
+}
+
+/// A ticket's QR code (its owner only).
+pub async fn qr(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(code): Path<String>,
+) -> Result<Response, PageError> {
+    let user = visitor.signed_in()?;
+    Ok(crate::http::tickets::ticket_qr(State(state), user, Path(code)).await?.into_response())
+}
+
+/// "My tickets": bookings and waiting-list entries, newest first.
+pub async fn mine(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(welcome): Query<Welcome>,
+) -> Result<Response, PageError> {
+    let user = visitor.signed_in()?;
+    let params = BookingListParams { limit: Some("100".into()), cursor: None };
+    let bookings = my_bookings(State(state.clone()), user, Query(params)).await?.0;
+    let waiting = crate::http::waiting_list::mine(State(state.clone()), user).await?.0;
+    let mut titles: HashMap<String, serde_json::Value> = HashMap::new();
+    let events = bookings.items.iter().map(|b| b.event_id).chain(waiting.items.iter().map(|w| w.event_id));
+    for event_id in events {
+        if let std::collections::hash_map::Entry::Vacant(title) = titles.entry(event_id.to_string()) {
+            title.insert(event_of(&state, event_id).await?["title"].clone());
+        }
+    }
+    let data = context! {
+        bookings => minijinja::Value::from_serialize(&bookings.items),
+        waiting => minijinja::Value::from_serialize(&waiting.items),
+        titles,
+        verify_first => welcome.welcome.as_deref() == Some("verify"),
+    };
+    Ok(page(&state.pages, &visitor, "tickets.html", data))
+}
+
+#[derive(serde::Deserialize)]
+pub struct Welcome {
+    welcome: Option<String>,
+}
+
+/// "Leave" a waiting list.
+pub async fn leave_waiting_list(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = visitor.user.ok_or_else(|| PageError::SignIn("/me/tickets".into()))?;
+    visitor.check_csrf(&state.pages, form.csrf())?;
+    crate::http::waiting_list::leave(State(state.clone()), user, Path(id)).await?;
+    Ok(see_other("/me/tickets"))
+}

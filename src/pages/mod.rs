@@ -1,0 +1,90 @@
+//! The web pages: the shop for buyers (`/`, `/events/{id}`, `/register`,
+//! `/login`, `/verify`, `/bookings/{id}`, `/me/tickets`).
+//!
+//! A page gets its data from the API's own handler (one place for the rules,
+//! the checks and the caches), renders it with a template compiled into the
+//! binary, and turns the API's errors into pages: a field's message next to
+//! the field with the input kept, a 404 page, a sign-in redirect. What is
+//! here besides: the session cookie and CSRF tokens (`session`), form
+//! reading (`form`), templates and their filters (`render`), the static
+//! files (`assets`) and the security headers every page carries.
+
+mod account;
+mod assets;
+mod booking;
+mod error;
+mod form;
+mod render;
+mod session;
+mod shop;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub use error::PageError;
+pub use session::PageKeys;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(shop::index))
+        .route("/events/{id}", get(shop::event))
+        .route("/events/{id}/book", post(shop::book))
+        .route("/events/{id}/waiting-list", post(shop::join_waiting_list))
+        .route("/register", get(account::register_form).post(account::register))
+        .route("/login", get(account::login_form).post(account::login))
+        .route("/logout", post(account::logout))
+        .route("/verify", get(account::verify))
+        .route("/bookings/{id}", get(booking::page_of))
+        .route("/bookings/{id}/cancel", get(booking::cancel_form).post(booking::cancel))
+        .route("/bookings/{id}/events", get(booking::events))
+        .route("/tickets/{code}/qr.svg", get(booking::qr))
+        .route("/me/tickets", get(booking::mine))
+        .route("/waiting-list/{id}/leave", post(booking::leave_waiting_list))
+        .route("/static/{name}", get(assets::serve))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers))
+}
+
+/// Whether a path is a page's (not the API's, the docs' or the metrics'):
+/// where a 404 is a page rather than problem+json.
+pub fn is_page_path(path: &str) -> bool {
+    !(path.starts_with("/api/") || path.starts_with("/docs") || path == "/openapi.json")
+}
+
+/// The 404 page for paths no route has.
+pub async fn not_found() -> PageError {
+    PageError::NotFound
+}
+
+/// The headers of the contract on every page: scripts only from here (and
+/// Stripe's origin when card payments are on), no framing, no sniffing, no
+/// referrer beyond this site.
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let stripe = state.config.stripe_publishable_key.as_ref().map(|_| assets::origin_of(&state.config.stripe_js_url));
+    let stripe = stripe.as_deref().unwrap_or("");
+    let policy = format!(
+        "default-src 'self'; script-src 'self' {stripe}; frame-src {frames}; connect-src 'self' {stripe}; \
+         img-src 'self' data:; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        frames = if stripe.is_empty() { "'none'" } else { stripe },
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// The JSON body of an API handler's answer (pages render what the API says).
+async fn json_body(response: Response) -> Result<serde_json::Value, PageError> {
+    let bytes = axum::body::to_bytes(response.into_body(), 8 << 20).await.map_err(PageError::from_internal)?;
+    serde_json::from_slice(&bytes).map_err(PageError::from_internal)
+}

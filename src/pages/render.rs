@@ -1,0 +1,162 @@
+//! The page templates (`templates/pages/`, compiled into the binary) and the
+//! filters they use: money in the event's currency, times with their zone
+//! named, a booking's reason in words.
+
+use std::sync::LazyLock;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use minijinja::{Environment, Value, context};
+
+use super::session::{PageKeys, Visitor};
+
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    // A form shown the first time has no `values` or `errors`: empty, not an error.
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    for (name, source) in [
+        ("layout.html", include_str!("../../templates/pages/layout.html")),
+        ("forms.html", include_str!("../../templates/pages/forms.html")),
+        ("index.html", include_str!("../../templates/pages/index.html")),
+        ("event.html", include_str!("../../templates/pages/event.html")),
+        ("register.html", include_str!("../../templates/pages/register.html")),
+        ("login.html", include_str!("../../templates/pages/login.html")),
+        ("verified.html", include_str!("../../templates/pages/verified.html")),
+        ("booking.html", include_str!("../../templates/pages/booking.html")),
+        ("cancel.html", include_str!("../../templates/pages/cancel.html")),
+        ("tickets.html", include_str!("../../templates/pages/tickets.html")),
+        ("error.html", include_str!("../../templates/pages/error.html")),
+    ] {
+        env.add_template(name, source).expect("page templates parse");
+    }
+    env.add_function("asset", |name: &str| Value::from_safe_string(super::assets::url(name)));
+    env.add_filter("money", |cents: i64, currency: &str| crate::domain::money::format(cents, currency));
+    env.add_filter("when", |at: &str| when(at));
+    env.add_filter("reason", |code: &str| reason(code).to_owned());
+    env.add_filter("clock", clock);
+    env
+});
+
+/// A page for `visitor`: the template with the layout's needs (who is signed
+/// in, the CSRF token of its forms) added to `data`.
+pub fn page(keys: &PageKeys, visitor: &Visitor, template: &str, data: Value) -> Response {
+    let data = context! {
+        signed_in => visitor.user.is_some(),
+        csrf => visitor.csrf(keys),
+        here => visitor.here.clone(),
+        ..data
+    };
+    let mut response = html(StatusCode::OK, template, data);
+    if let Some(cookie) = visitor.cookies(keys) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The same with another status (a form sent back with its mistakes: 422).
+pub fn page_with_status(
+    keys: &PageKeys,
+    visitor: &Visitor,
+    status: StatusCode,
+    template: &str,
+    data: Value,
+) -> Response {
+    let mut response = page(keys, visitor, template, data);
+    *response.status_mut() = status;
+    response
+}
+
+fn html(status: StatusCode, template: &str, data: Value) -> Response {
+    match TEMPLATES.get_template(template).and_then(|t| t.render(data)) {
+        Ok(body) => (
+            status,
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), template, "page template failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                error_page(StatusCode::INTERNAL_SERVER_ERROR, "Sorry", "Something went wrong on our side."),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// An error page (no session needed: it shows the plain header).
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> String {
+    let data = context! { status => status.as_u16(), title, message, signed_in => false };
+    TEMPLATES.get_template("error.html").and_then(|t| t.render(data)).unwrap_or_else(|_| {
+        format!("<!doctype html><title>{}</title><p>{}</p>", status.as_u16(), status.canonical_reason().unwrap_or(""))
+    })
+}
+
+/// Seconds as a clock: "09:59", "1:00:00", "2 days 03:00:00".
+pub fn clock(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (days, h, m, x) = (s / 86400, s % 86400 / 3600, s % 3600 / 60, s % 60);
+    match (days, h) {
+        (0, 0) => format!("{m:02}:{x:02}"),
+        (0, h) => format!("{h}:{m:02}:{x:02}"),
+        (1, h) => format!("1 day {h:02}:{m:02}:{x:02}"),
+        (d, h) => format!("{d} days {h:02}:{m:02}:{x:02}"),
+    }
+}
+
+/// "Friday, 27 November 2026, 18:00 UTC". Events keep their times in UTC, so
+/// that is the zone named.
+pub fn when(at: &str) -> String {
+    match DateTime::parse_from_rfc3339(at) {
+        Ok(at) => at.with_timezone(&Utc).format("%A, %-d %B %Y, %H:%M UTC").to_string(),
+        Err(_) => at.to_owned(),
+    }
+}
+
+/// A booking's reason code, in words for its buyer.
+pub fn reason(code: &str) -> &'static str {
+    match code {
+        "sold_out" => "All seats were taken before your turn came.",
+        "not_enough_seats" => "Fewer seats were left than you asked for.",
+        "sales_closed" => "Sales were not open when you asked.",
+        "event_cancelled" => "The event was cancelled.",
+        "cancelled_by_user" => "You cancelled it.",
+        "cancelled_by_organizer" => "The organizer cancelled it.",
+        "hold_expired" => "It was not paid in time, so the seats went back on sale.",
+        "paid_after_expiry" => "The payment came after the hold ran out; it is being refunded.",
+        "duplicate_request" => "You had already sent the same request; the first one counts.",
+        "price_changed" => "The price changed after you asked; please book again at the new price.",
+        "buyer_limit" => "You already have as many seats of this type as one buyer may.",
+        "too_many_seats" => "That is more seats than one order may have.",
+        "ticket_type_gone" => "This ticket type is no longer sold.",
+        "duplicate_payment" => "It was paid twice; the second payment is being refunded.",
+        "not_payable" => "It could not be paid any more.",
+        "waiting_list_offer" => "Seats that came back, offered to you from the waiting list.",
+        _ => "It could not go ahead.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clocks_read_like_clocks() {
+        assert_eq!(super::clock(599), "09:59");
+        assert_eq!(super::clock(-5), "00:00");
+        assert_eq!(super::clock(3600), "1:00:00");
+        assert_eq!(super::clock(86400 + 61), "1 day 00:01:01");
+        assert_eq!(super::clock(3 * 86400), "3 days 00:00:00");
+    }
+
+    #[test]
+    fn times_name_their_zone_and_unknown_reasons_still_read_as_words() {
+        assert_eq!(super::when("2026-12-24T18:30:00Z"), "Thursday, 24 December 2026, 18:30 UTC");
+        assert_eq!(super::when("2026-12-24T18:30:00+01:00"), "Thursday, 24 December 2026, 17:30 UTC");
+        assert_eq!(super::reason("something_new"), "It could not go ahead.");
+    }
+}

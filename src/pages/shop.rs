@@ -1,0 +1,187 @@
+//! The shop: upcoming events, an event with its ticket types, booking, and
+//! joining the waiting list of a sold-out type.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use uuid::Uuid;
+
+use super::error::PageError;
+use super::form::Form;
+use super::render::{page, page_with_status};
+use super::session::Visitor;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::bookings::{CreateBookingRequest, create_booking};
+use crate::http::event_list::{ListParams, list_events};
+use crate::http::events::get_event;
+use crate::http::extract::{Json, MaybeUser, Path, Query};
+use crate::http::waiting_list::{JoinRequest, join};
+
+#[derive(serde::Deserialize)]
+pub struct Search {
+    q: Option<String>,
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(search): Query<Search>,
+) -> Result<Response, PageError> {
+    let q = search.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+    let params = ListParams { limit: Some("50".into()), cursor: None, q: q.clone(), from: None, to: None };
+    let list = super::json_body(list_events(State(state.clone()), Query(params)).await?).await?;
+    Ok(page(&state.pages, &visitor, "index.html", context! { events => list["items"].clone(), q }))
+}
+
+pub async fn event(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    event_page(&state, &visitor, id, Problems::default()).await
+}
+
+/// What went wrong with one ticket type's form, to show next to it.
+#[derive(Default, serde::Serialize)]
+struct Problems {
+    status: Option<u16>,
+    /// Messages by ticket type id.
+    errors: HashMap<String, String>,
+    /// Quantities as typed, by ticket type id.
+    quantities: HashMap<String, String>,
+}
+
+async fn event_page(state: &AppState, visitor: &Visitor, id: Uuid, problems: Problems) -> Result<Response, PageError> {
+    let event = super::json_body(get_event(State(state.clone()), MaybeUser(visitor.user), Path(id)).await?).await?;
+    let now = chrono::Utc::now();
+    let at = |field: &str| event[field].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let opens_at = at("requests_open_at");
+    let sales_start = at("sales_start");
+    let data = context! {
+        event,
+        opens_in => opens_at.filter(|t| *t > now).map(|t| (t.with_timezone(&chrono::Utc) - now).num_seconds()),
+        sales_in => sales_start.filter(|t| *t > now).map(|t| (t.with_timezone(&chrono::Utc) - now).num_seconds()),
+        errors => problems.errors,
+        quantities => problems.quantities,
+        // A fresh key per page view: the same form sent twice is one booking.
+        key => Uuid::new_v4().to_string(),
+    };
+    let status = problems.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+    Ok(page_with_status(&state.pages, visitor, status, "event.html", data))
+}
+
+/// "Book": accepted into the line, then the booking's page (the waiting room).
+pub async fn book(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(event_id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let (user, ticket_type_id, typed) = ticket_type_form(&state, &visitor, event_id, &form)?;
+    let problem = |message: String, status: StatusCode| Problems {
+        status: Some(status.as_u16()),
+        errors: [(ticket_type_id.to_string(), message)].into(),
+        quantities: [(ticket_type_id.to_string(), typed.clone())].into(),
+    };
+    let Ok(quantity) = typed.parse::<i64>() else {
+        let problems = problem("Enter a whole number of seats.".into(), StatusCode::UNPROCESSABLE_ENTITY);
+        return event_page(&state, &visitor, event_id, problems).await;
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(key) = HeaderValue::from_str(form.get("key")) {
+        if !key.is_empty() {
+            headers.insert("idempotency-key", key);
+        }
+    }
+    let request = CreateBookingRequest { ticket_type_id, quantity };
+    match create_booking(State(state.clone()), user, headers, Json(request)).await {
+        Ok(response) => {
+            let booking = super::json_body(response).await?;
+            let id = booking["id"].as_str().unwrap_or_default();
+            Ok(see_other(&format!("/bookings/{id}")))
+        }
+        Err(ApiError::AlreadyInLine(booking)) => Ok(see_other(&format!("/bookings/{booking}?already=1"))),
+        Err(err) if shown_on_the_form(&err) => {
+            event_page(&state, &visitor, event_id, problem(in_words(&err), err.status())).await
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// "Join the waiting list" of a sold-out ticket type.
+pub async fn join_waiting_list(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(event_id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let (user, ticket_type_id, typed) = ticket_type_form(&state, &visitor, event_id, &form)?;
+    let quantity = typed.parse::<i64>().unwrap_or(0);
+    match join(State(state.clone()), user, Path(ticket_type_id), Json(JoinRequest { quantity })).await {
+        Ok(_) => Ok(see_other("/me/tickets")),
+        Err(err) if shown_on_the_form(&err) => {
+            let problems = Problems {
+                status: Some(err.status().as_u16()),
+                errors: [(ticket_type_id.to_string(), in_words(&err))].into(),
+                quantities: [(ticket_type_id.to_string(), typed)].into(),
+            };
+            event_page(&state, &visitor, event_id, problems).await
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// What both forms of a ticket type send: who (signed in, or off to sign in
+/// and back to the event), the ticket type, and the quantity as typed.
+fn ticket_type_form(
+    state: &AppState,
+    visitor: &Visitor,
+    event_id: Uuid,
+    form: &Form,
+) -> Result<(crate::http::extract::CurrentUser, Uuid, String), PageError> {
+    let user = visitor.user.ok_or_else(|| PageError::SignIn(format!("/events/{event_id}")))?;
+    visitor.check_csrf(&state.pages, form.csrf())?;
+    let ticket_type_id =
+        form.get("ticket_type_id").parse().map_err(|_| PageError::BadForm("no ticket type chosen".into()))?;
+    Ok((user, ticket_type_id, form.get("quantity").to_owned()))
+}
+
+/// A refusal the person can act on: said next to the form, not as an error page.
+fn shown_on_the_form(err: &ApiError) -> bool {
+    err.status().is_client_error() && err.status() != StatusCode::UNAUTHORIZED
+}
+
+/// The API's refusal as a sentence for the person at the form.
+fn in_words(err: &ApiError) -> String {
+    let message = match err {
+        ApiError::Validation(errors) => errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field.replace('_', " "), e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        ApiError::EmailUnverified => {
+            "Confirm your email address first: follow the link in the email we sent you.".into()
+        }
+        other => other.to_string(),
+    };
+    capitalized(&message)
+}
+
+pub fn see_other(path: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, HeaderValue::from_str(path).unwrap_or(HeaderValue::from_static("/")))])
+        .into_response()
+}
+
+fn capitalized(message: &str) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => {
+            first.to_uppercase().chain(chars).collect::<String>() + if message.ends_with('.') { "" } else { "." }
+        }
+        None => String::new(),
+    }
+}

@@ -1,0 +1,250 @@
+//! A small WebDriver client (the W3C protocol, JSON over HTTP) that drives
+//! Debian's Chromium headless through chromedriver, for the page tests. Each
+//! test starts its own chromedriver (and so its own browser) on a free port.
+//! A wait that fails keeps a screenshot under `target/browser-screenshots/`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+/// How long a page may take to show what a test waits for.
+const WAIT: Duration = Duration::from_secs(30);
+/// The key W3C WebDriver names element references by.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub struct Browser {
+    http: reqwest::Client,
+    /// `http://127.0.0.1:<port>/session/<id>`.
+    session: String,
+    driver: Child,
+    /// The test's name, for screenshots.
+    name: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Browser {
+    pub async fn start(name: &str) -> Browser {
+        let port = free_port();
+        let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let driver = {
+            use std::os::unix::process::CommandExt;
+            Command::new(&driver_path)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                // Its own process group: dropping the browser kills chromedriver and Chromium both.
+                .process_group(0)
+                .spawn()
+                .unwrap_or_else(|err| {
+                    panic!("cannot start {driver_path} ({err}): apt-get install chromium chromium-driver")
+                })
+        };
+        // A command that hangs fails the test with its name instead.
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = http.get(format!("{base}/status")).send().await;
+            if let Ok(reply) = ready {
+                if reply.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == true) {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not come up on port {port}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": binary,
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                         "--window-size=1280,1000", "--lang=en-US", "--no-first-run"],
+            },
+        }}});
+        let reply: Value =
+            http.post(format!("{base}/session")).json(&capabilities).send().await.unwrap().json().await.unwrap();
+        let id = reply["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no browser session: {reply}"));
+        Browser { http, session: format!("{base}/session/{id}"), driver, name: name.to_owned() }
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply: Value =
+            request.send().await.expect("chromedriver answers").json().await.expect("JSON from chromedriver");
+        if reply["value"]["error"].is_string() {
+            panic!("WebDriver {path}: {}", reply["value"]["message"]);
+        }
+        reply["value"].clone()
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.command(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
+    }
+
+    pub async fn url(&self) -> String {
+        self.command(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned()
+    }
+
+    pub async fn execute(&self, script: &str, args: Value) -> Value {
+        self.command(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": args}))).await
+    }
+
+    /// What the page shows, as a person reads it.
+    pub async fn text(&self) -> String {
+        self.execute("return document.body ? document.body.innerText : ''", json!([]))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until the page shows `needle`; on failure keeps a screenshot.
+    pub async fn wait_for_text(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let text = self.text().await;
+            if text.contains(needle) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let shot = self.screenshot("failed").await;
+                panic!("the page never showed {needle:?} (screenshot {shot}); it shows:\n{text}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the address is `path` (after the origin) or starts with it.
+    pub async fn wait_for_path(&self, path: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let url = self.url().await;
+            let here = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap_or_default();
+            if here.starts_with(path) {
+                return here;
+            }
+            if Instant::now() > deadline {
+                let shot = self.screenshot("failed").await;
+                panic!("never reached {path} (at {url}, screenshot {shot})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn find(&self, using: &str, value: &str) -> Option<String> {
+        let reply: Value = self
+            .http
+            .post(format!("{}/element", self.session))
+            .json(&json!({"using": using, "value": value}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        reply["value"][ELEMENT].as_str().map(str::to_owned)
+    }
+
+    /// The first element found by any of `queries` (tried in order), waiting for one.
+    async fn element_of(&self, queries: &[(&str, &str)]) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            for (using, value) in queries {
+                if let Some(id) = self.find(using, value).await {
+                    return id;
+                }
+            }
+            if Instant::now() > deadline {
+                let shot = self.screenshot("failed").await;
+                panic!("no element {queries:?} (screenshot {shot}); the page shows:\n{}", self.text().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn element(&self, using: &str, value: &str) -> String {
+        self.element_of(&[(using, value)]).await
+    }
+
+    /// Types `value` into the input labelled `label` (the first such).
+    pub async fn fill(&self, label: &str, value: &str) {
+        let xpath = format!("//input[@id=//label[normalize-space()={}]/@for]", xpath_string(label));
+        let id = self.element("xpath", &xpath).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": value}))).await;
+    }
+
+    /// Clicks the button whose text is `text`, else such a link in the page's main part.
+    pub async fn click(&self, text: &str) {
+        let t = xpath_string(text);
+        let button = format!("//button[normalize-space()={t}]");
+        let link = format!("//main//a[normalize-space()={t}]");
+        let id = self.element_of(&[("xpath", &button), ("xpath", &link)]).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+    }
+
+    /// A PNG of the element `css` as the page draws it.
+    pub async fn element_png(&self, css: &str) -> Vec<u8> {
+        let id = self.element("css selector", css).await;
+        let shot = self.command(reqwest::Method::GET, &format!("/element/{id}/screenshot"), None).await;
+        base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap_or_default()).expect("base64 PNG")
+    }
+
+    /// Keeps a screenshot under `target/browser-screenshots/`; its path.
+    pub async fn screenshot(&self, what: &str) -> String {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!("{}-{what}.png", self.name));
+        let shot = self.command(reqwest::Method::GET, "/screenshot", None).await;
+        if let Ok(png) = base64::engine::general_purpose::STANDARD.decode(shot.as_str().unwrap_or_default()) {
+            let _ = std::fs::write(&path, png);
+        }
+        path.display().to_string()
+    }
+
+    /// Opens a second tab (same cookies) and switches to it; the first tab's handle.
+    pub async fn new_tab(&self) -> String {
+        let first = self.command(reqwest::Method::GET, "/window", None).await.as_str().unwrap().to_owned();
+        let tab = self.command(reqwest::Method::POST, "/window/new", Some(json!({"type": "tab"}))).await;
+        self.switch_to(tab["handle"].as_str().unwrap()).await;
+        first
+    }
+
+    /// Closes the current tab, and goes back to `handle`.
+    pub async fn close_tab(&self, handle: &str) {
+        self.command(reqwest::Method::DELETE, "/window", None).await;
+        self.switch_to(handle).await;
+    }
+
+    pub async fn switch_to(&self, handle: &str) {
+        self.command(reqwest::Method::POST, "/window", Some(json!({"handle": handle}))).await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &format!("-{}", self.driver.id())]).status();
+        let _ = self.driver.wait();
+    }
+}
+
+/// `text` as an XPath string literal (quotes of either kind inside).
+fn xpath_string(text: &str) -> String {
+    if !text.contains('\'') {
+        format!("'{text}'")
+    } else if !text.contains('"') {
+        format!("\"{text}\"")
+    } else {
+        let parts: Vec<String> = text.split('\'').map(|p| format!("'{p}'")).collect();
+        format!("concat({})", parts.join(", \"'\", "))
+    }
+}

@@ -1,0 +1,227 @@
+//! The web pages over plain HTTP (the browser tests are in `shop.rs`): the
+//! security headers, CSRF, whose pages a session may open, what the cookie
+//! may not do, and forms that come back with their mistakes.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use uuid::Uuid;
+
+use crate::helpers::{PASSWORD, TestApp, spawn_app};
+
+/// A browser without a browser: keeps cookies, follows no redirects.
+pub struct Visit {
+    client: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Page {
+    /// The value of the first hidden input `name`.
+    pub fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start =
+            self.body.find(&marker).unwrap_or_else(|| panic!("no {name} in the page:\n{}", self.body)) + marker.len();
+        self.body[start..].split('"').next().unwrap().to_owned()
+    }
+
+    pub fn location(&self) -> &str {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default()
+    }
+}
+
+impl Visit {
+    pub fn new(app: &TestApp) -> Self {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { client, base: app.base.clone(), cookies: HashMap::new() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn keep(&mut self, response: reqwest::Response) -> Page {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let (status, headers) = (response.status(), response.headers().clone());
+        Page { status, headers, body: response.text().await.unwrap() }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(response).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep(response).await
+    }
+
+    /// Signs in through the login form.
+    pub async fn sign_in(&mut self, email: &str) {
+        let form = self.get("/login").await;
+        let csrf = form.hidden("csrf");
+        let signed_in = self.post("/login", &[("csrf", &csrf), ("email", email), ("password", PASSWORD)]).await;
+        assert_eq!(signed_in.status, StatusCode::SEE_OTHER, "{}", signed_in.body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_carry_the_security_headers_and_static_files_are_kept_for_good() {
+    let app = spawn_app().await;
+    let mut visit = Visit::new(&app);
+    let home = visit.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    let header = |name: &str| home.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(header("content-type").starts_with("text/html"));
+    let csp = header("content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    assert_eq!(header("referrer-policy"), "same-origin");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert!(home.body.contains("Search events"));
+
+    let start = home.body.find("href=\"/static/app.").expect("the stylesheet, by its hashed name") + "href=\"".len();
+    let css_path = home.body[start..].split('"').next().unwrap().to_owned();
+    let css = visit.get(&css_path).await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.headers["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(css.headers["content-type"].to_str().unwrap().starts_with("text/css"));
+    assert_eq!(visit.get("/static/app.css").await.status, StatusCode::NOT_FOUND, "only hashed names are served");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_page_is_a_page_and_an_unknown_api_route_a_problem() {
+    let app = spawn_app().await;
+    let mut visit = Visit::new(&app);
+    let page = visit.get("/no/such/page").await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.body.contains("Not found"));
+    let api = visit.get("/api/v1/no-such-route").await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.headers["content-type"], "application/problem+json");
+    let event = visit.get(&format!("/events/{}", Uuid::new_v4())).await;
+    assert_eq!(event.status, StatusCode::NOT_FOUND);
+    assert!(event.body.contains("Not found"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_without_its_own_csrf_token_is_refused() {
+    let app = spawn_app().await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let mut visit = Visit::new(&app);
+    let csrf = visit.get("/login").await.hidden("csrf");
+    let mut other = Visit::new(&app);
+    let others = other.get("/login").await.hidden("csrf");
+
+    let none = visit.post("/login", &[("email", &email), ("password", PASSWORD)]).await;
+    assert_eq!(none.status, StatusCode::FORBIDDEN);
+    assert!(none.body.contains("This form has expired"));
+    let wrong = visit.post("/login", &[("csrf", &others), ("email", &email), ("password", PASSWORD)]).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "another browser's token");
+
+    let mistaken = visit.post("/login", &[("csrf", &csrf), ("email", &email), ("password", "not the password")]).await;
+    assert_eq!(mistaken.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(mistaken.body.contains("the email or password is wrong"), "{}", mistaken.body);
+    assert!(mistaken.body.contains(&format!("value=\"{email}\"")), "the email is kept");
+    let signed_in = visit.post("/login", &[("csrf", &csrf), ("email", &email), ("password", PASSWORD)]).await;
+    assert_eq!((signed_in.status, signed_in.location()), (StatusCode::SEE_OTHER, "/me/tickets"));
+
+    // Signed in, the browser's token is no longer the one: it is the session's.
+    let tickets = visit.get("/me/tickets").await;
+    assert_eq!(tickets.status, StatusCode::OK);
+    let out = visit.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::FORBIDDEN);
+    let session_csrf = tickets.hidden("csrf");
+    assert_eq!(visit.post("/logout", &[("csrf", &session_csrf)]).await.status, StatusCode::SEE_OTHER);
+    let after = visit.get("/me/tickets").await;
+    assert_eq!((after.status, after.location()), (StatusCode::SEE_OTHER, "/login?next=%2Fme%2Ftickets"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_opens_only_its_own_bookings_and_writes_nothing_through_the_api() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 10, 2).await;
+    let (someone, _) = app.user().await;
+    let theirs = app.book_final(&someone, &tt, 1).await;
+
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let mut visit = Visit::new(&app);
+    visit.sign_in(&email).await;
+    let page = visit.get(&format!("/bookings/{theirs}")).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "another person's booking");
+    let qr = visit.get("/tickets/AAAAAAAAAAAAAAAAAAAAAAAAAA/qr.svg").await;
+    assert_eq!(qr.status, StatusCode::NOT_FOUND);
+
+    // The cookie is no bearer token: the API refuses a write that carries only it.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/bookings", app.base))
+        .header("cookie", visit.cookie_header())
+        .json(&serde_json::json!({"ticket_type_id": tt, "quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_up_form_says_what_is_wrong_next_to_each_field_and_keeps_the_input() {
+    let app = spawn_app().await;
+    let mut visit = Visit::new(&app);
+    let csrf = visit.get("/register").await.hidden("csrf");
+    let page = visit
+        .post(
+            "/register",
+            &[("csrf", &csrf), ("name", "Ada Lovelace"), ("email", "not-an-address"), ("password", "short")],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("value=\"Ada Lovelace\"") && page.body.contains("value=\"not-an-address\""));
+    assert!(!page.body.contains("value=\"short\""), "a password is never sent back");
+    for field in ["email", "password"] {
+        assert!(page.body.contains(&format!("id=\"{field}-error\"")), "a message next to {field}:\n{}", page.body);
+    }
+    assert!(!page.body.contains("id=\"name-error\""));
+
+    // Taken address: said next to the email field.
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let page =
+        visit.post("/register", &[("csrf", &csrf), ("name", "Ada"), ("email", &email), ("password", PASSWORD)]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("id=\"email-error\"") && page.body.contains("exists already"), "{}", page.body);
+}
