@@ -32,6 +32,29 @@
   }
   if (running.length) tick();
 
+  // An event page: "N left" kept current (the API's event, cached for a
+  // second server-side); a type that sells out or comes back reloads the
+  // page, which then offers the waiting list or the Book form.
+  var event = document.querySelector("[data-event]");
+  if (event && window.fetch) {
+    var refresh = function () {
+      fetch("/api/v1/events/" + event.getAttribute("data-event"), { credentials: "omit" })
+        .then(function (reply) { return reply.ok ? reply.json() : null; })
+        .then(function (current) {
+          if (!current) return;
+          current.ticket_types.forEach(function (type) {
+            var left = document.querySelector('[data-left="' + type.id + '"]');
+            if (!left) return;
+            var wasOpen = !left.classList.contains("soldout");
+            if (wasOpen !== type.remaining > 0) { location.reload(); return; }
+            if (type.remaining > 0) left.textContent = type.remaining + " left";
+          });
+        })
+        .catch(function () {});
+    };
+    setInterval(refresh, 5000);
+  }
+
   var state = document.querySelector("[data-stream]");
   if (state && window.EventSource) {
     var shown = state.getAttribute("data-status");

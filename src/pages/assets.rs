@@ -24,6 +24,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
     [
         ("app.css", "text/css; charset=utf-8", &include_bytes!("../../static/app.css")[..]),
         ("live.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/live.js")[..]),
+        ("pay.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/pay.js")[..]),
     ]
     .into_iter()
     .map(|(name, content_type, body)| {

@@ -17,7 +17,8 @@ use super::shop::see_other;
 use crate::app::AppState;
 use crate::domain::booking::BookingStatus;
 use crate::http::bookings::{BookingListParams, WaitParams, cancel_booking, get_booking, my_bookings};
-use crate::http::extract::{MaybeUser, Path, Query};
+use crate::http::checkout::PaymentRequest;
+use crate::http::extract::{JsonOrEmpty, MaybeUser, Path, Query};
 
 #[derive(serde::Deserialize)]
 pub struct Notice {
@@ -44,6 +45,12 @@ pub async fn page_of(
     let pay_within = booking.expires_at.map(|at| (at - now).num_seconds().max(0));
     let card = state.stripe.is_some()
         && booking.payment.as_ref().is_some_and(|p| p.provider == crate::domain::checkout::Provider::Stripe);
+    let stripe = card.then(|| {
+        context! {
+            key => state.config.stripe_publishable_key.clone(),
+            js => minijinja::Value::from_safe_string(state.config.stripe_js_url.clone()),
+        }
+    });
     let data = context! {
         booking => minijinja::Value::from_serialize(&booking),
         event,
@@ -51,6 +58,7 @@ pub async fn page_of(
         cancellable,
         pay_within,
         card,
+        stripe,
         offline_instructions => state.config.offline_payment_instructions.clone(),
         already_in_line => notice.already.is_some(),
         live => matches!(booking.status, BookingStatus::Pending | BookingStatus::Held),
@@ -93,8 +101,7 @@ pub async fn cancel(
     Path(id): Path<Uuid>,
     form: Form,
 ) -> Result<Response, PageError> {
-    let user = visitor.user.ok_or_else(|| PageError::SignIn(format!("/bookings/{id}")))?;
-    visitor.check_csrf(&state.pages, form.csrf())?;
+    let user = acting_on(&state, &visitor, id, &form)?;
     let _cancelled = cancel_booking(State(state.clone()), user, Path(id)).await?;
     Ok(see_other(&format!("/bookings/{id}")))
 }
@@ -161,4 +168,62 @@ pub async fn leave_waiting_list(
     visitor.check_csrf(&state.pages, form.csrf())?;
     crate::http::waiting_list::leave(State(state.clone()), user, Path(id)).await?;
     Ok(see_other("/me/tickets"))
+}
+
+/// The card form's script sends the card here (a `card_…` id from Stripe.js's
+/// `createToken`); the answer, JSON for the script, says whether 3-D Secure
+/// must be finished in the browser (`requires_action` with `client_secret`).
+pub async fn pay(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = acting_on(&state, &visitor, id, &form)?;
+    let request = PaymentRequest { payment_method: Some(form.get("payment_method").to_owned()) };
+    match crate::http::checkout::pay(State(state.clone()), user, Path(id), JsonOrEmpty(request)).await {
+        Ok(payment) => Ok(payment.into_response()),
+        Err(err) if err.status().is_client_error() => {
+            let body = serde_json::json!({"message": err.to_string()});
+            Ok((err.status(), axum::Json(body)).into_response())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// After 3-D Secure: ask Stripe how it went, then show the booking.
+pub async fn payment_confirm(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = acting_on(&state, &visitor, id, &form)?;
+    let _booking = crate::http::checkout::confirm_payment(State(state.clone()), user, Path(id)).await?;
+    Ok(see_other(&format!("/bookings/{id}")))
+}
+
+/// "Confirm" of a free held booking (a waiting-list offer that costs nothing).
+pub async fn confirm_free(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = acting_on(&state, &visitor, id, &form)?;
+    let _booking = crate::http::checkout::confirm_booking(State(state.clone()), user, Path(id)).await?;
+    Ok(see_other(&format!("/bookings/{id}")))
+}
+
+/// The person acting on booking `id` from one of its forms: signed in (else
+/// off to sign in and back to the booking), with the form's CSRF token.
+fn acting_on(
+    state: &AppState,
+    visitor: &Visitor,
+    id: Uuid,
+    form: &Form,
+) -> Result<crate::http::extract::CurrentUser, PageError> {
+    let user = visitor.user.ok_or_else(|| PageError::SignIn(format!("/bookings/{id}")))?;
+    visitor.check_csrf(&state.pages, form.csrf())?;
+    Ok(user)
 }

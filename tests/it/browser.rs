@@ -183,6 +183,46 @@ impl Browser {
         self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": value}))).await;
     }
 
+    /// Runs axe-core (vendored, `tests/vendor/axe-core/`) on the page as it is
+    /// now: fails on any serious or critical violation. The card field of
+    /// the Stripe stand-in (not ours, not the real Stripe's) is left out.
+    pub async fn accessibility(&self) {
+        const AXE: &str = include_str!("../vendor/axe-core/axe.min.js");
+        let loaded = self.execute(&format!("{AXE}\n;return typeof window.axe;"), json!([])).await;
+        assert_eq!(loaded, "object", "axe-core loads into the page");
+        let script = "const done = arguments[arguments.length - 1];
+            axe.run({exclude: [['#card-element']]}, {resultTypes: ['violations']})
+              .then(r => done(r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                  .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+              .catch(e => done(['axe did not run: ' + e]));";
+        let found =
+            self.command(reqwest::Method::POST, "/execute/async", Some(json!({"script": script, "args": []}))).await;
+        let found: Vec<String> = serde_json::from_value(found).unwrap_or_default();
+        if !found.is_empty() {
+            let shot = self.screenshot("axe").await;
+            panic!("axe-core on {}: {found:#?} (screenshot {shot})", self.url().await);
+        }
+    }
+
+    /// Types `value` into the element `css` (an input a script made, say).
+    pub async fn type_into(&self, css: &str, value: &str) {
+        let id = self.element("css selector", css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": value}))).await;
+    }
+
+    /// Reloads until the page shows `needle` (for what no stream announces).
+    pub async fn reload_until(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.text().await.contains(needle) {
+            if Instant::now() > deadline {
+                let shot = self.screenshot("failed").await;
+                panic!("the page never showed {needle:?} (screenshot {shot}); it shows:\n{}", self.text().await);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            self.command(reqwest::Method::POST, "/refresh", Some(json!({}))).await;
+        }
+    }
+
     /// Clicks the button whose text is `text`, else such a link in the page's main part.
     pub async fn click(&self, text: &str) {
         let t = xpath_string(text);

@@ -65,28 +65,34 @@ async fn a_person_signs_up_books_pays_offline_sees_the_tickets_and_cancels_in_a_
     // Sign up, then the link from the email.
     let email = format!("{}@example.org", Uuid::new_v4().simple());
     browser.goto(&format!("{}/register", app.base)).await;
+    browser.accessibility().await;
     browser.fill("Name", "Grace Hopper").await;
     browser.fill("Email", &email).await;
     browser.fill("Password", "a long enough password").await;
     browser.click("Create account").await;
     browser.wait_for_text("We sent you an email").await;
+    browser.accessibility().await;
     browser.wait_for_text("Sign out").await;
     let link = verification_link(&sink, &email).await;
     browser.goto(&format!("{}{link}", app.base)).await;
     browser.wait_for_text("Email verified").await;
+    browser.accessibility().await;
 
     // Find the event, book two seats.
     browser.goto(&format!("{}/", app.base)).await;
     browser.fill("Search events", &title).await;
     browser.click("Search").await;
     browser.wait_for_text(&title).await;
+    browser.accessibility().await;
     browser.execute("document.querySelector('.cards a').click()", json!([])).await;
     browser.wait_for_text("5 left").await;
     browser.wait_for_text("25.00 EUR").await;
+    browser.accessibility().await;
     browser.fill("Quantity", "2").await;
     browser.click("Book").await;
     browser.wait_for_text("Pay within").await;
     browser.wait_for_text("50.00 EUR").await;
+    browser.accessibility().await;
     let booking_path = browser.wait_for_path("/bookings/").await;
     let booking_id = booking_path.trim_start_matches("/bookings/").split(['?', '#']).next().unwrap().to_owned();
 
@@ -102,11 +108,13 @@ async fn a_person_signs_up_books_pays_offline_sees_the_tickets_and_cancels_in_a_
     shown.sort();
     decoded.sort();
     assert_eq!(decoded, shown, "each QR code carries its ticket's code");
+    browser.accessibility().await;
 
     // Cancel, with a confirmation step; the refund shows.
     browser.click("Cancel booking").await;
     browser.wait_for_text("Cancel this booking?").await;
     browser.wait_for_text("is refunded in full").await;
+    browser.accessibility().await;
     browser.click("Cancel booking").await;
     browser.wait_for_text("Cancelled").await;
     browser.wait_for_text("Refund of 50.00 EUR").await;
@@ -115,9 +123,199 @@ async fn a_person_signs_up_books_pays_offline_sees_the_tickets_and_cancels_in_a_
     let first = browser.new_tab().await;
     browser.goto(&format!("{}/me/tickets", app.base)).await;
     browser.wait_for_text(&title).await;
+    browser.accessibility().await;
     browser.click("Sign out").await;
     browser.wait_for_text("Upcoming events").await;
     browser.close_tab(&first).await;
     browser.goto(&format!("{}/me/tickets", app.base)).await;
     browser.wait_for_path("/login").await;
+}
+
+/// Signs `email` (registered, password [`PASSWORD`]) in through the login page.
+async fn sign_in(browser: &Browser, app: &TestApp, email: &str) {
+    browser.goto(&format!("{}/login", app.base)).await;
+    browser.fill("Email", email).await;
+    browser.fill("Password", crate::helpers::PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_for_text("Sign out").await;
+}
+
+/// A new account, signed in in `browser`.
+async fn new_buyer(browser: &Browser, app: &TestApp) -> String {
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    assert_eq!(app.register(&email).await.status, reqwest::StatusCode::CREATED);
+    sign_in(browser, app, &email).await;
+    email
+}
+
+/// Books `quantity` of the event's first ticket type from its page; the booking's id.
+async fn book_from_the_page(browser: &Browser, app: &TestApp, event_id: &str, quantity: &str) -> String {
+    browser.goto(&format!("{}/events/{event_id}", app.base)).await;
+    browser.fill("Quantity", quantity).await;
+    browser.click("Book").await;
+    let path = browser.wait_for_path("/bookings/").await;
+    path.trim_start_matches("/bookings/").split(['?', '#']).next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_payment_with_three_d_secure_confirms_the_booking_and_a_cancel_refunds_it() {
+    let stripe = crate::helpers::stripe_emulator().await;
+    let js = format!("{stripe}/js.stripe.com/v3/");
+    let app = spawn_app_with(crate::helpers::stripe_config(&stripe, &["--stripe-js-url", &js])).await;
+    let (organizer, _) = app.user().await;
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"starts_at": in_days(20),
+                   "ticket_types": [{"name": "Standard", "price_cents": 1200, "capacity": 3, "max_per_order": 2}]}),
+        )
+        .await;
+    let browser = Browser::start("shop-card").await;
+    new_buyer(&browser, &app).await;
+    book_from_the_page(&browser, &app, event["id"].as_str().unwrap(), "1").await;
+    browser.wait_for_text("Pay within").await;
+    browser.accessibility().await;
+
+    // The stand-in's card Element: a card that asks for 3-D Secure.
+    for (field, value) in [
+        ("number", "4000002500003155"),
+        ("exp_month", "12"),
+        ("exp_year", "34"),
+        ("cvc", "123"),
+        ("postal_code", "10115"),
+    ] {
+        browser.type_into(&format!("#card-element input[placeholder={field}]"), value).await;
+    }
+    browser.click("Pay").await;
+    browser.click("Complete authentication").await;
+    browser.wait_for_text("Confirmed").await;
+
+    browser.click("Cancel booking").await;
+    browser.wait_for_text("is refunded in full").await;
+    browser.click("Cancel booking").await;
+    browser.wait_for_text("Refund of 12.00 EUR").await;
+    // The worker sends the refund to Stripe; the page says so once it went through.
+    browser.reload_until("paid back").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiting_room_shows_the_place_in_line_going_down_and_then_the_decision() {
+    // No worker yet: the test moves the line itself, two at a time.
+    let app = crate::helpers::spawn_api_with(test_config(&[])).await;
+    let (organizer, _) = app.user().await;
+    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"starts_at": in_days(20), "sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
+                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 20, "max_per_order": 1}]}),
+        )
+        .await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let tokens = app.users(6).await;
+    let ahead = crate::helpers::accepted_ids(
+        &futures::future::join_all(tokens.iter().map(|t| app.book(t, &tt, 1, None))).await,
+    );
+    let worker = |app: &TestApp| {
+        let stop = tokio_util::sync::CancellationToken::new();
+        (stop.clone(), tokio::spawn(boxoffice::worker::run(app.state.worker(), stop)))
+    };
+    let (stop, task) = worker(&app);
+    crate::helpers::eventually(std::time::Duration::from_secs(30), "the pre-queue is parked", || async {
+        let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE id = ANY($1)")
+            .bind(&ahead)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+        (parked == 6).then_some(())
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+    tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    boxoffice::booking::allocate::draw(app.db(), event_id.parse().unwrap()).await.unwrap().expect("drawn");
+
+    let browser = Browser::start("shop-line").await;
+    new_buyer(&browser, &app).await;
+    book_from_the_page(&browser, &app, &event_id, "1").await;
+    browser.wait_for_text("You are number 7 in line").await;
+    browser.accessibility().await;
+    let tt_id: Uuid = tt.parse().unwrap();
+    let moved = boxoffice::booking::allocate::allocate_batch(
+        app.db(),
+        &[],
+        &[tt_id],
+        2,
+        boxoffice::domain::checkout::Provider::Offline,
+    )
+    .await
+    .unwrap();
+    assert_eq!(moved.decided.len(), 2);
+    // As the worker does after its commit: Redis forgets the decided requests.
+    app.state.bookings.settle(&moved.settled, &moved.sold_out).await.unwrap();
+    browser.wait_for_text("You are number 5 in line").await;
+    let (stop, task) = worker(&app);
+    browser.wait_for_text("Confirmed").await;
+    stop.cancel();
+    task.await.unwrap();
+}
+
+/// The booking path of the link in the newest email to `to` with `subject` in its subject.
+async fn booking_link(sink: &SmtpSink, to: &str, subject: &str) -> String {
+    for _ in 0..600 {
+        let found = sink
+            .messages()
+            .into_iter()
+            .rev()
+            .find(|m| m.to == [to] && m.header("Subject").is_some_and(|s| s.contains(subject)));
+        if let Some(message) = found {
+            let data = message.data.replace("=\r\n", "").replace("=3D", "=");
+            let start = data.find("/bookings/").expect("a link to the booking");
+            return data[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || "/-".contains(*c)).collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no email {subject:?} reached {to}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sold_out_event_takes_a_waiting_list_entry_and_its_emailed_offer_is_paid() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(test_config(&["--smtp-url", &sink.url()])).await;
+    let (organizer, _) = app.user().await;
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"starts_at": in_days(20),
+                   "ticket_types": [{"name": "Standard", "price_cents": 900, "capacity": 1, "max_per_order": 1}]}),
+        )
+        .await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let (first, _) = app.user().await;
+    let taken = app.book_final(&first, &tt, 1).await;
+
+    let browser = Browser::start("shop-waiting").await;
+    let email = new_buyer(&browser, &app).await;
+    browser.goto(&format!("{}/events/{event_id}", app.base)).await;
+    browser.wait_for_text("Sold out").await;
+    browser.accessibility().await;
+    browser.fill("Seats wanted", "1").await;
+    browser.click("Join the waiting list").await;
+    browser.wait_for_text("number 1 on the waiting list").await;
+    browser.accessibility().await;
+
+    // The seat comes back: offered to the list, by email with a link.
+    let cancelled = app.post(&format!("/api/v1/bookings/{taken}/cancel"), Some(&first), json!({})).await;
+    assert_eq!(cancelled.status, reqwest::StatusCode::OK, "{cancelled:?}");
+    let link = booking_link(&sink, &email, "Seats for you").await;
+    browser.goto(&format!("{}{link}", app.base)).await;
+    browser.wait_for_text("Your seats are held").await;
+    browser.wait_for_text("9.00 EUR").await;
+    let offer = link.trim_start_matches("/bookings/");
+    assert_eq!(app.mark_paid(&organizer, &event_id, offer).await.status, reqwest::StatusCode::OK);
+    browser.wait_for_text("Confirmed").await;
+    browser.goto(&format!("{}/me/tickets", app.base)).await;
+    browser.wait_for_text("Confirmed").await;
 }
