@@ -22,6 +22,7 @@ pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow
         hold_times: Default::default(),
         prequeue_minutes: 0,
         offer_hours: 24,
+        timezone: "UTC".into(),
         schedule: Schedule {
             starts_at: Utc::now() + chrono::Duration::days(30),
             ends_at: None,

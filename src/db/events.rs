@@ -23,6 +23,8 @@ pub struct EventRow {
     pub offline_hold_hours: i32,
     pub prequeue_minutes: i32,
     pub offer_hours: i32,
+    /// IANA time zone of the venue (pages show times in it).
+    pub timezone: String,
     #[sqlx(try_from = "String")]
     pub status: EventStatus,
     pub published_at: Option<DateTime<Utc>>,
@@ -72,6 +74,8 @@ pub struct EventFields {
     pub prequeue_minutes: i32,
     /// Hours a waiting-list offer stays open.
     pub offer_hours: i32,
+    /// IANA time zone of the venue.
+    pub timezone: String,
 }
 
 /// The fields of a ticket type, already validated.
@@ -88,7 +92,7 @@ pub struct TicketTypeFields {
 pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
-     sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, status, \
+     sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone, status, \
      published_at, \
      created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
@@ -104,9 +108,9 @@ pub async fn insert_event(
     sqlx::query_as(&format!(
         "INSERT INTO events (id, organizer_id, title, description, venue, starts_at, ends_at,
                              sales_start, sales_end, status, published_at, cancellation_deadline,
-                             hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours)
+                             hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $10 = 'published' THEN now() END, $11, $12, $13,
-                 $14, $15)
+                 $14, $15, $16)
          RETURNING {EVENT_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -124,6 +128,7 @@ pub async fn insert_event(
     .bind(fields.hold_times.offline_hold_hours)
     .bind(fields.prequeue_minutes)
     .bind(fields.offer_hours)
+    .bind(&fields.timezone)
     .fetch_one(conn)
     .await
 }
@@ -222,7 +227,7 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     sqlx::query_as(&format!(
         "UPDATE events SET title = $2, description = $3, venue = $4, starts_at = $5, ends_at = $6,
                 sales_start = $7, sales_end = $8, cancellation_deadline = $9, hold_seconds = $10,
-                offline_hold_hours = $11, prequeue_minutes = $12, offer_hours = $13, updated_at = now()
+                offline_hold_hours = $11, prequeue_minutes = $12, offer_hours = $13, timezone = $14, updated_at = now()
          WHERE id = $1 RETURNING {EVENT_COLUMNS}"
     ))
     .bind(id)
@@ -238,6 +243,7 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     .bind(fields.hold_times.offline_hold_hours)
     .bind(fields.prequeue_minutes)
     .bind(fields.offer_hours)
+    .bind(&fields.timezone)
     .fetch_one(conn)
     .await
 }

@@ -159,6 +159,18 @@ pub const PREQUEUE_MINUTES_MAX: i64 = 1440;
 pub const OFFER_HOURS_DEFAULT: i64 = 24;
 pub const OFFER_HOURS_MAX: i64 = 168;
 
+/// An event's time zone: an IANA name ("Europe/Berlin", "UTC"), as written
+/// in the tz database.
+pub fn check_timezone(v: &mut crate::domain::validation::Violations, name: &str) -> Option<String> {
+    match name.trim().parse::<chrono_tz::Tz>() {
+        Ok(zone) => Some(zone.name().to_owned()),
+        Err(_) => {
+            v.add("timezone", "must be an IANA time zone name, such as Europe/Berlin or UTC");
+            None
+        }
+    }
+}
+
 /// When buyers can no longer cancel: the deadline set, else the start.
 pub fn cancellation_closes(starts_at: DateTime<Utc>, deadline: Option<DateTime<Utc>>) -> DateTime<Utc> {
     deadline.unwrap_or(starts_at)
@@ -260,5 +272,21 @@ mod tests {
         assert_eq!(parse_currency("eur").unwrap(), "EUR");
         assert!(parse_currency("EURO").is_err());
         assert!(parse_currency("E1R").is_err());
+    }
+}
+
+#[cfg(test)]
+mod timezone_tests {
+    #[test]
+    fn a_time_zone_is_an_iana_name() {
+        let mut v = crate::domain::validation::Violations::new();
+        assert_eq!(super::check_timezone(&mut v, "Europe/Berlin").as_deref(), Some("Europe/Berlin"));
+        assert_eq!(super::check_timezone(&mut v, " UTC ").as_deref(), Some("UTC"));
+        assert!(v.finish().is_ok());
+        for bad in ["Mars/Olympus", "", "CET+1", "europe/berlin "] {
+            let mut v = crate::domain::validation::Violations::new();
+            assert_eq!(super::check_timezone(&mut v, bad), None, "{bad:?}");
+            assert!(v.finish().is_err());
+        }
     }
 }

@@ -48,6 +48,9 @@ pub struct Event {
     pub requests_open_at: Option<DateTime<Utc>>,
     /// Hours a waiting-list offer (seats that came back) stays open.
     pub offer_hours: i32,
+    /// Where the event happens, as an IANA time zone (`Europe/Berlin`):
+    /// pages show its times there. Times in this API are UTC.
+    pub timezone: String,
     pub status: EventStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -73,6 +76,7 @@ impl Event {
             prequeue_minutes: row.prequeue_minutes,
             requests_open_at: schedule.requests_open_at(row.published_at, row.prequeue_minutes),
             offer_hours: row.offer_hours,
+            timezone: row.timezone,
             status: row.status,
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -113,6 +117,8 @@ pub struct CreateEventRequest {
     pub prequeue_minutes: Option<i64>,
     /// Hours a waiting-list offer stays open: 1 to 168, default 24.
     pub offer_hours: Option<i64>,
+    /// IANA time zone of the venue (`Europe/Berlin`), default `UTC`.
+    pub timezone: Option<String>,
     /// Default: `draft`.
     #[serde(default)]
     pub status: InitialStatus,
@@ -148,6 +154,8 @@ pub struct UpdateEventRequest {
     pub prequeue_minutes: Option<i64>,
     /// 1 to 168.
     pub offer_hours: Option<i64>,
+    /// IANA time zone name.
+    pub timezone: Option<String>,
 }
 
 /// A present field, even when `null`: `Some(None)`.
@@ -193,6 +201,7 @@ pub async fn create_event(
             current_prequeue: rules::PREQUEUE_MINUTES_DEFAULT as i32,
             offer_hours: req.offer_hours,
             current_offer_hours: rules::OFFER_HOURS_DEFAULT as i32,
+            timezone: req.timezone.as_deref().unwrap_or("UTC"),
         },
         Some(Utc::now()),
     );
@@ -337,6 +346,7 @@ pub async fn update_event(
             current_prequeue: current.prequeue_minutes,
             offer_hours: req.offer_hours,
             current_offer_hours: current.offer_hours,
+            timezone: req.timezone.as_deref().unwrap_or(&current.timezone),
         },
         now,
     );
@@ -450,7 +460,7 @@ pub async fn delete_event(
 
 /// The event's settings for buyers besides its schedule, as asked (`None`:
 /// keep) and as they are.
-struct Rules {
+struct Rules<'a> {
     cancellation_deadline: Option<DateTime<Utc>>,
     hold_seconds: Option<i64>,
     offline_hold_hours: Option<i64>,
@@ -459,6 +469,7 @@ struct Rules {
     current_prequeue: i32,
     offer_hours: Option<i64>,
     current_offer_hours: i32,
+    timezone: &'a str,
 }
 
 fn event_fields(
@@ -467,7 +478,7 @@ fn event_fields(
     description: &str,
     venue: &str,
     schedule: Schedule,
-    asked: Rules,
+    asked: Rules<'_>,
     now: Option<DateTime<Utc>>,
 ) -> Option<EventFields> {
     let title = v.line("title", title, 1, rules::TITLE_MAX);
@@ -485,6 +496,7 @@ fn event_fields(
         Some(h) => v.range("offer_hours", h, 1, rules::OFFER_HOURS_MAX).map(|h| h as i32),
         None => Some(asked.current_offer_hours),
     };
+    let timezone = rules::check_timezone(v, asked.timezone);
     Some(EventFields {
         title: title?,
         description: description?,
@@ -494,5 +506,6 @@ fn event_fields(
         hold_times: hold_times?,
         prequeue_minutes: prequeue_minutes?,
         offer_hours: offer_hours?,
+        timezone: timezone?,
     })
 }

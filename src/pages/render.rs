@@ -32,7 +32,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env.add_function("asset", |name: &str| Value::from_safe_string(super::assets::url(name)));
     env.add_filter("money", |cents: i64, currency: &str| crate::domain::money::format(cents, currency));
-    env.add_filter("when", |at: &str| when(at));
+    env.add_filter("when", |at: &str, zone: Option<&str>| when(at, zone.unwrap_or("UTC")));
     env.add_filter("reason", |code: &str| reason(code).to_owned());
     env.add_filter("clock", clock);
     env
@@ -110,12 +110,13 @@ pub fn clock(seconds: i64) -> String {
     }
 }
 
-/// "Friday, 27 November 2026, 18:00 UTC". Events keep their times in UTC, so
-/// that is the zone named.
-pub fn when(at: &str) -> String {
-    match DateTime::parse_from_rfc3339(at) {
-        Ok(at) => at.with_timezone(&Utc).format("%A, %-d %B %Y, %H:%M UTC").to_string(),
-        Err(_) => at.to_owned(),
+/// "Friday, 18 December 2026, 19:30 CET (Europe/Berlin)": the time where
+/// the event happens, its zone named; "…, 19:30 UTC" for UTC.
+pub fn when(at: &str, zone: &str) -> String {
+    let Ok(at) = DateTime::parse_from_rfc3339(at) else { return at.to_owned() };
+    match zone.parse::<chrono_tz::Tz>() {
+        Ok(chrono_tz::Tz::UTC) | Err(_) => at.with_timezone(&Utc).format("%A, %-d %B %Y, %H:%M UTC").to_string(),
+        Ok(tz) => format!("{} ({})", at.with_timezone(&tz).format("%A, %-d %B %Y, %H:%M %Z"), tz.name()),
     }
 }
 
@@ -155,8 +156,16 @@ mod tests {
 
     #[test]
     fn times_name_their_zone_and_unknown_reasons_still_read_as_words() {
-        assert_eq!(super::when("2026-12-24T18:30:00Z"), "Thursday, 24 December 2026, 18:30 UTC");
-        assert_eq!(super::when("2026-12-24T18:30:00+01:00"), "Thursday, 24 December 2026, 17:30 UTC");
+        assert_eq!(super::when("2026-12-24T18:30:00Z", "UTC"), "Thursday, 24 December 2026, 18:30 UTC");
+        assert_eq!(super::when("2026-12-24T18:30:00+01:00", "UTC"), "Thursday, 24 December 2026, 17:30 UTC");
+        assert_eq!(
+            super::when("2026-12-24T18:30:00Z", "Europe/Berlin"),
+            "Thursday, 24 December 2026, 19:30 CET (Europe/Berlin)"
+        );
+        assert_eq!(
+            super::when("2026-07-01T18:30:00Z", "America/New_York"),
+            "Wednesday, 1 July 2026, 14:30 EDT (America/New_York)"
+        );
         assert_eq!(super::reason("something_new"), "It could not go ahead.");
     }
 }

@@ -402,3 +402,23 @@ async fn reads_with_a_bad_token_are_401_and_my_events_needs_one() {
     assert_eq!(app.get(&path, Some("garbage")).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.get("/api/v1/me/events", None).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_event_has_a_time_zone_by_its_iana_name_and_its_pages_show_times_there() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let bad = app.create_event(&organizer, json!({"timezone": "Mars/Olympus_Mons"})).await;
+    assert_eq!((bad.status, bad.fields()), (StatusCode::UNPROCESSABLE_ENTITY, vec!["timezone".to_owned()]));
+    let event = app
+        .published_event(&organizer, json!({"starts_at": "2031-12-24T18:30:00Z", "timezone": "Europe/Berlin"}))
+        .await;
+    assert_eq!(event["timezone"], "Europe/Berlin");
+    let id = event["id"].as_str().unwrap();
+    let page = app.client.get(format!("{}/events/{id}", app.base)).send().await.unwrap().text().await.unwrap();
+    let page = page.replace("&#x2f;", "/"); // as a browser reads it
+    assert!(page.contains("Wednesday, 24 December 2031, 19:30 CET (Europe/Berlin)"), "{page}");
+    let moved = app.patch(&format!("/api/v1/events/{id}"), Some(&organizer), json!({"timezone": "UTC"})).await;
+    assert_eq!(moved.body["timezone"], "UTC");
+    let unset = app.create_event(&organizer, json!({})).await;
+    assert_eq!(unset.body["timezone"], "UTC", "the default");
+}
