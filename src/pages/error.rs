@@ -36,6 +36,10 @@ impl<E: Into<ApiError>> From<E> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let retry_after = match &self {
+            Self::Api(ApiError::RateLimited { retry_after }) => Some(*retry_after),
+            _ => None,
+        };
         let (status, title, message) = match self {
             Self::SignIn(next) => {
                 let target = format!("/login?next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
@@ -68,6 +72,10 @@ impl IntoResponse for PageError {
             }
         };
         let html = super::render::error_page(status, title, &message);
-        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+        let mut response = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

@@ -22,7 +22,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::app::AppState;
@@ -50,6 +50,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/me/tickets", get(booking::mine))
         .route("/waiting-list/{id}/leave", post(booking::leave_waiting_list))
         .route("/static/{name}", get(assets::serve))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers))
 }
 
@@ -62,6 +63,37 @@ pub fn is_page_path(path: &str) -> bool {
 /// The 404 page for paths no route has.
 pub async fn not_found() -> PageError {
     PageError::NotFound
+}
+
+/// The API's limits hold for pages too (a page calls the same handlers, so
+/// it must not be a way around them): signing up and in count against the
+/// per-address limit of `/api/v1/auth/`, every other page against the
+/// anonymous per-address limit. Static files are not counted. A page over
+/// its limit says so, with Retry-After.
+async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use crate::http::rate_limit::{check, client_ip, set_headers};
+    let path = request.uri().path();
+    if !state.limits.enabled || path.starts_with("/static/") {
+        return next.run(request).await;
+    }
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let ip = client_ip(request.headers(), peer, state.limits.trust_proxy_headers);
+    let signing_in = request.method() == axum::http::Method::POST && matches!(path, "/login" | "/register");
+    let (key, limit) = if signing_in {
+        (format!("auth-ip:{ip}"), state.limits.auth)
+    } else {
+        (format!("ip:{ip}"), state.limits.anonymous)
+    };
+    match check(&state, &key, limit).await {
+        Some(decision) if !decision.allowed => {
+            let mut response =
+                PageError::from(crate::error::ApiError::RateLimited { retry_after: decision.retry_after_secs })
+                    .into_response();
+            set_headers(response.headers_mut(), &decision);
+            response
+        }
+        _ => next.run(request).await,
+    }
 }
 
 /// The headers of the contract on every page: scripts only from here (and

@@ -225,3 +225,58 @@ async fn the_sign_up_form_says_what_is_wrong_next_to_each_field_and_keeps_the_in
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("id=\"email-error\"") && page.body.contains("exists already"), "{}", page.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_through_the_pages_counts_against_the_same_limit_as_the_api() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::test_config(&[
+        "--rate-limits",
+        "on",
+        "--rate-limit-auth",
+        "3/60",
+    ]))
+    .await;
+    let mut visit = Visit::new(&app);
+    let csrf = visit.get("/login").await.hidden("csrf");
+    let attempt = [("csrf", csrf.as_str()), ("email", "nobody@example.org"), ("password", "wrong password")];
+    for _ in 0..2 {
+        assert_eq!(visit.post("/login", &attempt).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    // The API's auth routes share the budget: the third attempt there, the fourth here.
+    let api = app.login("nobody@example.org", "wrong password").await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+    let limited = visit.post("/login", &attempt).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(limited.headers.contains_key("retry-after"));
+    assert!(limited.body.contains("too many requests"), "{}", limited.body);
+    assert_eq!(visit.get("/").await.status, StatusCode::OK, "reading pages has its own, larger budget");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn my_tickets_lists_a_waiting_list_entry_that_can_be_left_from_the_page() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 1, 1).await;
+    let (first, _) = app.user().await;
+    app.book_final(&first, &tt, 1).await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let token = app.login(&email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    let joined = app
+        .post(&format!("/api/v1/ticket-types/{tt}/waiting-list"), Some(&token), serde_json::json!({"quantity": 1}))
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{joined:?}");
+    let entry = joined.body["id"].as_str().unwrap().to_owned();
+
+    let mut visit = Visit::new(&app);
+    visit.sign_in(&email).await;
+    let page = visit.get("/me/tickets").await;
+    assert!(page.body.contains("number 1 on the waiting list"), "{}", page.body);
+    let csrf = page.hidden("csrf");
+    let left = visit.post(&format!("/waiting-list/{entry}/leave"), &[("csrf", &csrf)]).await;
+    assert_eq!((left.status, left.location()), (StatusCode::SEE_OTHER, "/me/tickets"));
+    let mine = app.get("/api/v1/me/waiting-list", Some(&token)).await;
+    let live =
+        mine.body["items"].as_array().unwrap().iter().any(|e| e["id"] == entry.as_str() && e["status"] == "waiting");
+    assert!(!live, "left: {}", mine.body);
+    assert!(!visit.get("/me/tickets").await.body.contains("Leave the waiting list"));
+}
