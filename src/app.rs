@@ -89,7 +89,10 @@ impl AppState {
         };
         let tokens = TokenKeys::new(&secret, config.access_token_ttl());
         let pages = crate::pages::PageKeys::new(&secret, config.refresh_token_ttl(), &config.public_url);
-        let revocations = Revocations::new(redis.clone(), db.clone(), config.access_token_ttl());
+        // A page's session cookie lives as long as a refresh token: a logout
+        // must outlive both it and the access tokens.
+        let revocations =
+            Revocations::new(redis.clone(), db.clone(), config.access_token_ttl().max(config.refresh_token_ttl()));
         let read_cache = crate::cache::read::ReadCache::new(
             redis.clone(),
             config.read_cache,

@@ -55,6 +55,22 @@
     setInterval(refresh, 5000);
   }
 
+  // A back-office page's live part: fetched again every few seconds and put
+  // in place (the server renders it; nothing is computed here).
+  var live = document.querySelector("[data-live]");
+  if (live && window.fetch && window.DOMParser) {
+    setInterval(function () {
+      fetch(location.href, { credentials: "same-origin" })
+        .then(function (reply) { return reply.ok ? reply.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live]");
+          if (fresh) live.innerHTML = fresh.innerHTML;
+        })
+        .catch(function () {});
+    }, 3000);
+  }
+
   var state = document.querySelector("[data-stream]");
   if (state && window.EventSource) {
     var shown = state.getAttribute("data-status");

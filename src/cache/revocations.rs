@@ -22,7 +22,8 @@ use crate::db;
 pub struct Revocations {
     redis: Redis,
     db: PgPool,
-    /// How long a revocation matters: the lifetime of an access token.
+    /// How long a revocation matters: the longest lifetime of anything that
+    /// refers to a session (an access token, a page's session cookie).
     horizon: Duration,
     reloading: Arc<AtomicBool>,
     /// Revocations not yet in Redis (it failed): answered from here meanwhile.
@@ -46,9 +47,9 @@ return 1
 const MARKER_TTL: Duration = Duration::from_secs(60);
 
 impl Revocations {
-    pub fn new(redis: Redis, db: PgPool, access_token_ttl: Duration) -> Self {
-        // A little longer than the token lifetime, for clock leeway.
-        let horizon = access_token_ttl + Duration::from_secs(30);
+    pub fn new(redis: Redis, db: PgPool, longest_credential: Duration) -> Self {
+        // A little longer than the credential's lifetime, for clock leeway.
+        let horizon = longest_credential + Duration::from_secs(30);
         Self {
             redis,
             db,

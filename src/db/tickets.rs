@@ -137,6 +137,14 @@ impl AttendeeRow {
     }
 }
 
+/// Every ticket of an event with its attendee (an [`AttendeeRow`] each).
+const ATTENDEES: &str = "SELECT t.code AS ticket_code, tt.name AS ticket_type, u.name AS attendee_name,
+                u.email AS attendee_email, t.booking_id, t.status, t.checked_in_at
+         FROM tickets t
+         JOIN bookings b ON b.id = t.booking_id
+         JOIN users u ON u.id = b.user_id
+         JOIN ticket_types tt ON tt.id = t.ticket_type_id";
+
 /// One page of the attendee list, by ticket type, attendee and code, after
 /// `after`. Read whole, so the connection goes back to the pool before the
 /// page is sent to a client that may be slow.
@@ -146,17 +154,12 @@ pub async fn attendees_page(
     after: Option<&AttendeeCursor>,
     limit: i64,
 ) -> Result<Vec<AttendeeRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT t.code AS ticket_code, tt.name AS ticket_type, u.name AS attendee_name,
-                u.email AS attendee_email, t.booking_id, t.status, t.checked_in_at
-         FROM tickets t
-         JOIN bookings b ON b.id = t.booking_id
-         JOIN users u ON u.id = b.user_id
-         JOIN ticket_types tt ON tt.id = t.ticket_type_id
+    sqlx::query_as(&format!(
+        "{ATTENDEES}
          WHERE t.event_id = $1 AND ($2::text IS NULL OR (tt.name, u.name, t.code) > ($2, $3, $4))
          ORDER BY tt.name, u.name, t.code
-         LIMIT $5",
-    )
+         LIMIT $5"
+    ))
     .bind(event_id)
     .bind(after.map(|c| &c.ticket_type))
     .bind(after.map(|c| &c.attendee_name))
@@ -206,6 +209,46 @@ pub async fn stats(conn: &mut PgConnection, event_id: Uuid) -> Result<Vec<Ticket
                 ON c.ticket_type_id = t.id
          WHERE t.event_id = $1
          ORDER BY t.id",
+    )
+    .bind(event_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Attendees whose name, email or ticket code contains `q` (all without
+/// one), in the list's order, at most `limit`.
+pub async fn attendees_matching(
+    pool: &sqlx::PgPool,
+    event_id: Uuid,
+    q: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AttendeeRow>, sqlx::Error> {
+    let pattern = q.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    sqlx::query_as(&format!(
+        "{ATTENDEES}
+         WHERE t.event_id = $1
+           AND ($2::text IS NULL OR u.name ILIKE $2 OR u.email ILIKE $2 OR t.code ILIKE $2)
+         ORDER BY tt.name, u.name, t.code
+         LIMIT $3"
+    ))
+    .bind(event_id)
+    .bind(pattern)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Seats confirmed per minute (by when each booking was confirmed), oldest
+/// first: the back office's chart of sales over time.
+pub async fn sold_per_minute(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+) -> Result<Vec<(DateTime<Utc>, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT date_trunc('minute', coalesce(b.paid_at, b.updated_at)) AS minute, sum(b.quantity)::bigint
+         FROM bookings b
+         WHERE b.event_id = $1 AND b.status = 'confirmed'
+         GROUP BY 1 ORDER BY 1",
     )
     .bind(event_id)
     .fetch_all(conn)

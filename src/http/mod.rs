@@ -197,11 +197,13 @@ pub fn router(state: AppState) -> Router {
     CommonResponses.modify(&mut openapi);
     routes
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
+        // The pages call the same handlers: the same door in front of them
+        // (their rate limits are their own layer).
+        .merge(crate::pages::router(&state))
         // Inside admission: time waiting at the door does not count.
         .layer(axum::middleware::from_fn(admission::deadline))
         .layer(axum::middleware::from_fn_with_state(admission::Admission::default(), admission::admit))
         .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
-        .merge(crate::pages::router(&state))
         .fallback(|uri: axum::http::Uri| async move {
             if crate::pages::is_page_path(uri.path()) {
                 crate::pages::not_found().await.into_response()

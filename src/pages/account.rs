@@ -46,7 +46,7 @@ pub async fn register(
         }
         Err(err) => return field_errors(&err).map(again).ok_or_else(|| err.into()),
     }
-    let signed_in = sign_in(&state, &ip, email, &password).await?;
+    let signed_in = sign_in(&state, &visitor, &ip, email, &password).await?;
     let next = if state.config.email_verification_required() {
         "/me/tickets?welcome=verify"
     } else {
@@ -68,7 +68,7 @@ pub async fn login(
     visitor.check_csrf(&state.pages, form.csrf())?;
     let email = form.get("email");
     let password = form.0.get("password").cloned().unwrap_or_default();
-    match sign_in(&state, &ip, email, &password).await {
+    match sign_in(&state, &visitor, &ip, email, &password).await {
         Ok(cookie) => Ok(with_session(cookie, local_path(form.get("next")))),
         Err(PageError::Api(err @ (ApiError::InvalidCredentials | ApiError::RateLimited { .. }))) => {
             let data = context! {
@@ -83,15 +83,20 @@ pub async fn login(
 }
 
 /// Signs in through the API's own login (its checks and failure limits): a
-/// session row like any token's; the cookie refers to it.
+/// session row like any token's; the cookie refers to it. A session this
+/// browser had before ends.
 async fn sign_in(
     state: &AppState,
+    visitor: &Visitor,
     ip: &str,
     email: &str,
     password: &str,
 ) -> Result<axum::http::HeaderValue, PageError> {
     let request = LoginRequest { email: email.to_owned(), password: password.to_owned() };
     let pair = api::login(State(state.clone()), ClientIp(ip.to_owned()), Json(request)).await?.0;
+    if let Some(before) = visitor.user {
+        api::logout(State(state.clone()), before).await?;
+    }
     let claims = state
         .tokens
         .verify(&pair.access_token)

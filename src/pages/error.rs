@@ -28,7 +28,8 @@ impl PageError {
 impl<E: Into<ApiError>> From<E> for PageError {
     fn from(err: E) -> Self {
         match err.into() {
-            ApiError::NotFound(_) => Self::NotFound,
+            // A page of someone else's event is not there, as in the API.
+            ApiError::NotFound(_) | ApiError::Forbidden => Self::NotFound,
             other => Self::Api(other),
         }
     }

@@ -12,8 +12,10 @@
 mod account;
 mod assets;
 mod booking;
+mod chart;
 mod error;
 mod form;
+mod manage;
 mod render;
 mod session;
 mod shop;
@@ -49,6 +51,17 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/tickets/{code}/qr.svg", get(booking::qr))
         .route("/me/tickets", get(booking::mine))
         .route("/waiting-list/{id}/leave", post(booking::leave_waiting_list))
+        .route("/manage", get(manage::events))
+        .route("/manage/events/new", get(manage::new_event_form).post(manage::create_event))
+        .route("/manage/events/{id}", get(manage::dashboard))
+        .route("/manage/events/{id}/publish", post(manage::publish))
+        .route("/manage/events/{id}/orders", get(manage::orders))
+        .route("/manage/events/{id}/orders/{booking}/mark-paid", post(manage::mark_paid))
+        .route("/manage/events/{id}/orders/{booking}/refund", get(manage::refund_form).post(manage::refund))
+        .route("/manage/events/{id}/attendees", get(manage::attendees))
+        .route("/manage/events/{id}/attendees.csv", get(manage::attendees_csv))
+        .route("/manage/events/{id}/door", get(manage::door).post(manage::check_in))
+        .route("/manage/events/{id}/door/undo", post(manage::undo))
         .route("/static/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers))
@@ -81,6 +94,9 @@ async fn rate_limit(State(state): State<AppState>, request: Request, next: Next)
     let signing_in = request.method() == axum::http::Method::POST && matches!(path, "/login" | "/register");
     let (key, limit) = if signing_in {
         (format!("auth-ip:{ip}"), state.limits.auth)
+    } else if let Some(user) = state.pages.signed_in_user(request.headers()) {
+        // As the API counts a bearer token: per person, wherever they are.
+        (format!("user:{user}"), state.limits.user)
     } else {
         (format!("ip:{ip}"), state.limits.anonymous)
     };
@@ -101,12 +117,20 @@ async fn rate_limit(State(state): State<AppState>, request: Request, next: Next)
 /// referrer beyond this site.
 async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    // Stripe.js's own needs (its documented policy), and the origin it is
+    // loaded from (Stripe's, or an emulator's).
     let stripe = state.config.stripe_publishable_key.as_ref().map(|_| assets::origin_of(&state.config.stripe_js_url));
-    let stripe = stripe.as_deref().unwrap_or("");
+    let (scripts, frames, connect) = match stripe {
+        Some(origin) => (
+            format!("'self' {origin} https://js.stripe.com"),
+            format!("{origin} https://js.stripe.com https://hooks.stripe.com"),
+            format!("'self' {origin} https://api.stripe.com"),
+        ),
+        None => ("'self'".to_owned(), "'none'".to_owned(), "'self'".to_owned()),
+    };
     let policy = format!(
-        "default-src 'self'; script-src 'self' {stripe}; frame-src {frames}; connect-src 'self' {stripe}; \
-         img-src 'self' data:; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        frames = if stripe.is_empty() { "'none'" } else { stripe },
+        "default-src 'self'; script-src {scripts}; frame-src {frames}; connect-src {connect}; \
+         img-src 'self' data:; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     );
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&policy) {

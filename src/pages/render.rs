@@ -27,6 +27,13 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("cancel.html", include_str!("../../templates/pages/cancel.html")),
         ("tickets.html", include_str!("../../templates/pages/tickets.html")),
         ("error.html", include_str!("../../templates/pages/error.html")),
+        ("manage/events.html", include_str!("../../templates/pages/manage/events.html")),
+        ("manage/new.html", include_str!("../../templates/pages/manage/new.html")),
+        ("manage/event.html", include_str!("../../templates/pages/manage/event.html")),
+        ("manage/orders.html", include_str!("../../templates/pages/manage/orders.html")),
+        ("manage/refund.html", include_str!("../../templates/pages/manage/refund.html")),
+        ("manage/attendees.html", include_str!("../../templates/pages/manage/attendees.html")),
+        ("manage/door.html", include_str!("../../templates/pages/manage/door.html")),
     ] {
         env.add_template(name, source).expect("page templates parse");
     }

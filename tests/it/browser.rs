@@ -98,6 +98,11 @@ impl Browser {
         self.command(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": args}))).await
     }
 
+    /// Runs `script` with a callback as `arguments[0]`; what it was called with.
+    pub async fn execute_async(&self, script: &str) -> Value {
+        self.command(reqwest::Method::POST, "/execute/async", Some(json!({"script": script, "args": []}))).await
+    }
+
     /// What the page shows, as a person reads it.
     pub async fn text(&self) -> String {
         self.execute("return document.body ? document.body.innerText : ''", json!([]))
@@ -204,9 +209,10 @@ impl Browser {
         }
     }
 
-    /// Types `value` into the element `css` (an input a script made, say).
+    /// Types `value` into the element `css` (an input a script made, say), in place of what it held.
     pub async fn type_into(&self, css: &str, value: &str) {
         let id = self.element("css selector", css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
         self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": value}))).await;
     }
 

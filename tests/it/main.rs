@@ -3,6 +3,7 @@
 
 mod auth;
 mod authz;
+mod back_office;
 mod bookings;
 mod browser;
 mod cache;

@@ -1,0 +1,386 @@
+//! The back office: the organizer's events, a new event with its ticket
+//! types, an event's live sales, its orders (mark paid, refund), its
+//! attendees, and the door (check-in by typed code). Every page of an event
+//! the signed-in person does not organize is a 404, like the API.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use minijinja::context;
+use uuid::Uuid;
+
+use super::error::PageError;
+use super::form::{FieldErrors, Form};
+use super::render::{page, page_with_status};
+use super::session::Visitor;
+use super::shop::see_other;
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::events::{CreateEventRequest, InitialStatus};
+use crate::http::extract::{CurrentUser, Json, MaybeUser, Path, Query};
+use crate::http::ticket_types::CreateTicketTypeRequest;
+
+/// Ticket type rows a new event's form offers (empty ones are left out).
+const TYPE_ROWS: usize = 3;
+
+/// The signed-in organizer, or off to sign in and back here.
+fn organizer(visitor: &Visitor) -> Result<CurrentUser, PageError> {
+    visitor.signed_in()
+}
+
+/// A form's sender, signed in and with the form's CSRF token; back to `back` after signing in.
+fn acting(state: &AppState, visitor: &Visitor, form: &Form, back: String) -> Result<CurrentUser, PageError> {
+    let user = visitor.user.ok_or(PageError::SignIn(back))?;
+    visitor.check_csrf(&state.pages, form.csrf())?;
+    Ok(user)
+}
+
+/// "My events": each with its status and sold / capacity.
+pub async fn events(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
+    let user = organizer(&visitor)?;
+    let params =
+        crate::http::event_list::ListParams { limit: Some("100".into()), cursor: None, q: None, from: None, to: None };
+    let list = crate::http::event_list::my_events(State(state.clone()), user, Query(params)).await?.0;
+    let events: Vec<_> = list
+        .items
+        .iter()
+        .map(|e| {
+            let capacity: i64 = e.ticket_types.iter().map(|t| i64::from(t.capacity)).sum();
+            let left: i64 = e.ticket_types.iter().map(|t| i64::from(t.remaining)).sum();
+            context! { id => e.id.to_string(), title => e.title, status => e.status, starts_at => e.starts_at.to_rfc3339(),
+                       timezone => e.timezone, sold => capacity - left, capacity }
+        })
+        .collect();
+    Ok(page(&state.pages, &visitor, "manage/events.html", context! { events }))
+}
+
+pub async fn new_event_form(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
+    organizer(&visitor)?;
+    let values: HashMap<String, String> =
+        [("timezone", "UTC"), ("currency", "EUR"), ("prequeue_minutes", "30"), ("ticket_types[0].max_per_order", "10")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    Ok(page(&state.pages, &visitor, "manage/new.html", context! { values, rows => TYPE_ROWS }))
+}
+
+/// "Save" (a draft) or "Publish": the API's own validation, its messages next
+/// to the fields, the input kept.
+pub async fn create_event(State(state): State<AppState>, visitor: Visitor, form: Form) -> Result<Response, PageError> {
+    let user = acting(&state, &visitor, &form, "/manage/events/new".into())?;
+    let mut errors = FieldErrors::new();
+    let request = event_request(&form, &mut errors);
+    let again = |errors: FieldErrors| {
+        let values: HashMap<&String, &String> = form.0.iter().filter(|(k, _)| k.as_str() != "csrf").collect();
+        let data = context! { values, errors, rows => TYPE_ROWS };
+        page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/new.html", data)
+    };
+    let Some(request) = request.filter(|_| errors.is_empty()) else { return Ok(again(errors)) };
+    match crate::http::events::create_event(State(state.clone()), user, Json(request)).await {
+        Ok(created) => {
+            let event = super::json_body(created.into_response()).await?;
+            Ok(see_other(&format!("/manage/events/{}", event["id"].as_str().unwrap_or_default())))
+        }
+        Err(err @ ApiError::Validation(_)) => Ok(again(super::form::field_errors(&err).unwrap_or_default())),
+        Err(ApiError::Conflict { detail, .. }) => Ok(again([("ticket_types".to_owned(), detail)].into())),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// The form's fields as the API's request; what cannot even be read (a date
+/// that is not one, a price that is not a number) goes into `errors`.
+fn event_request(form: &Form, errors: &mut FieldErrors) -> Option<CreateEventRequest> {
+    let zone = form.get("timezone");
+    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+    let mut time = |field: &str, required: bool| -> Option<DateTime<Utc>> {
+        let raw = form.get(field);
+        if raw.is_empty() {
+            if required {
+                errors.insert(field.into(), "Enter a date and time.".into());
+            }
+            return None;
+        }
+        let local = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
+            .ok()
+            .and_then(|n| tz.from_local_datetime(&n).earliest());
+        if local.is_none() {
+            errors.insert(field.into(), "Enter a date and time like 2027-05-01T19:30.".into());
+        }
+        local.map(|t| t.with_timezone(&Utc))
+    };
+    let starts_at = time("starts_at", true);
+    let sales_start = time("sales_start", false);
+    let mut number = |field: &str| -> Option<i64> {
+        let raw = form.get(field);
+        if raw.is_empty() {
+            return None;
+        }
+        raw.parse().map_err(|_| errors.insert(field.into(), "Enter a whole number.".into())).ok()
+    };
+    let prequeue_minutes = number("prequeue_minutes");
+    let currency = form.get("currency").to_uppercase();
+    let mut ticket_types = Vec::new();
+    for row in 0..TYPE_ROWS {
+        let field = |name: &str| format!("ticket_types[{row}].{name}");
+        let name = form.get(&field("name"));
+        let blank = ["name", "price", "capacity"].iter().all(|f| form.get(&field(f)).is_empty());
+        if blank && row > 0 {
+            continue;
+        }
+        let price_cents = match super::form::cents(form.get(&field("price"))) {
+            Some(cents) => cents,
+            None => {
+                errors.insert(field("price_cents"), "Enter a price like 25.00 (0 for free).".into());
+                0
+            }
+        };
+        let mut whole = |f: &str, default: Option<i64>| -> Option<i64> {
+            let raw = form.get(&field(f));
+            if raw.is_empty() {
+                return default;
+            }
+            raw.parse().map_err(|_| errors.insert(field(f), "Enter a whole number.".into())).ok()
+        };
+        let capacity = whole("capacity", Some(0)).unwrap_or(0);
+        let max_per_order = whole("max_per_order", None);
+        ticket_types.push(CreateTicketTypeRequest {
+            name: name.to_owned(),
+            price_cents,
+            currency: Some(currency.clone()).filter(|c| !c.is_empty()),
+            capacity,
+            max_per_order,
+            max_per_buyer: None,
+        });
+    }
+    Some(CreateEventRequest {
+        title: form.get("title").to_owned(),
+        description: form.get("description").to_owned(),
+        venue: form.get("venue").to_owned(),
+        starts_at: starts_at?,
+        ends_at: None,
+        sales_start,
+        sales_end: None,
+        cancellation_deadline: None,
+        hold_seconds: None,
+        offline_hold_hours: None,
+        prequeue_minutes,
+        offer_hours: None,
+        timezone: Some(zone.to_owned()),
+        status: if form.get("action") == "publish" { InitialStatus::Published } else { InitialStatus::Draft },
+        ticket_types,
+    })
+}
+
+/// An event the signed-in person organizes, as the API shows it to them.
+async fn own_event(state: &AppState, user: CurrentUser, id: Uuid) -> Result<serde_json::Value, PageError> {
+    let mut conn = state.db.acquire().await?;
+    crate::http::organizer::organizer_event(&mut conn, id, user).await?;
+    drop(conn);
+    super::json_body(crate::http::events::get_event(State(state.clone()), MaybeUser(Some(user)), Path(id)).await?).await
+}
+
+/// The live sales of one event: per ticket type and in total, the line, a
+/// chart of seats sold per minute.
+pub async fn dashboard(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let user = organizer(&visitor)?;
+    let event = own_event(&state, user, id).await?;
+    let stats = crate::http::door::stats(State(state.clone()), user, Path(id)).await?.0;
+    let line = crate::http::bookings::event_queue(State(state.clone()), MaybeUser(Some(user)), Path(id)).await?.0;
+    let mut conn = state.db.acquire().await?;
+    let per_minute = crate::db::tickets::sold_per_minute(&mut conn, id).await?;
+    let chart = super::chart::sales_svg(&per_minute, stats.totals.capacity);
+    let data = context! {
+        event,
+        stats => minijinja::Value::from_serialize(&stats),
+        line => minijinja::Value::from_serialize(&line),
+        chart => minijinja::Value::from_safe_string(chart),
+    };
+    Ok(page(&state.pages, &visitor, "manage/event.html", data))
+}
+
+pub async fn publish(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}"))?;
+    let _published = crate::http::events::publish_event(State(state.clone()), user, Path(id)).await?;
+    Ok(see_other(&format!("/manage/events/{id}")))
+}
+
+#[derive(serde::Deserialize)]
+pub struct OrderFilter {
+    status: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Orders: every booking with its buyer, amount, payment and refund; by status; a page at a time.
+pub async fn orders(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    Query(filter): Query<OrderFilter>,
+) -> Result<Response, PageError> {
+    let user = organizer(&visitor)?;
+    let event = own_event(&state, user, id).await?;
+    let status = filter.status.filter(|s| !s.is_empty());
+    let params = crate::http::orders::OrderListParams {
+        limit: Some("50".into()),
+        cursor: filter.cursor,
+        status: status.clone(),
+    };
+    let list = crate::http::orders::list_orders(State(state.clone()), user, Path(id), Query(params)).await?.0;
+    let data = context! { event, orders => minijinja::Value::from_serialize(&list), status };
+    Ok(page(&state.pages, &visitor, "manage/orders.html", data))
+}
+
+pub async fn mark_paid(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((id, booking)): Path<(Uuid, Uuid)>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}/orders"))?;
+    let _paid = crate::http::orders::mark_paid(State(state.clone()), user, Path((id, booking))).await?;
+    Ok(see_other(&format!("/manage/events/{id}/orders")))
+}
+
+/// "Refund": a page that says what happens, then the cancel with a full refund.
+pub async fn refund_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((id, booking)): Path<(Uuid, Uuid)>,
+) -> Result<Response, PageError> {
+    let user = organizer(&visitor)?;
+    let event = own_event(&state, user, id).await?;
+    Ok(page(&state.pages, &visitor, "manage/refund.html", context! { event, booking => booking.to_string() }))
+}
+
+pub async fn refund(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((id, booking)): Path<(Uuid, Uuid)>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}/orders"))?;
+    let _cancelled = crate::http::orders::cancel_order(State(state.clone()), user, Path((id, booking))).await?;
+    Ok(see_other(&format!("/manage/events/{id}/orders")))
+}
+
+#[derive(serde::Deserialize)]
+pub struct Search {
+    q: Option<String>,
+}
+
+/// Attendees, searchable by name, email or ticket code; the CSV for all.
+pub async fn attendees(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    Query(search): Query<Search>,
+) -> Result<Response, PageError> {
+    let user = organizer(&visitor)?;
+    let event = own_event(&state, user, id).await?;
+    let q = search.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+    let rows = crate::db::tickets::attendees_matching(&state.db, id, q.as_deref(), 500).await?;
+    let attendees: Vec<_> = rows
+        .into_iter()
+        .map(|r| {
+            context! { code => r.ticket_code, ticket_type => r.ticket_type, name => r.attendee_name, email => r.attendee_email,
+                       status => r.status, checked_in_at => r.checked_in_at.map(|t| t.to_rfc3339()) }
+        })
+        .collect();
+    Ok(page(&state.pages, &visitor, "manage/attendees.html", context! { event, attendees, q }))
+}
+
+pub async fn attendees_csv(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let user = organizer(&visitor)?;
+    Ok(crate::http::door::attendees(State(state), user, Path(id)).await?)
+}
+
+/// The door, made for a phone: a typed (or scanned) code, the verdict filling the screen.
+pub async fn door(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let user = organizer(&visitor)?;
+    door_page(&state, &visitor, user, id, None).await
+}
+
+async fn door_page(
+    state: &AppState,
+    visitor: &Visitor,
+    user: CurrentUser,
+    id: Uuid,
+    verdict: Option<minijinja::Value>,
+) -> Result<Response, PageError> {
+    let event = own_event(state, user, id).await?;
+    let stats = crate::http::door::stats(State(state.clone()), user, Path(id)).await?.0;
+    let data = context! { event, verdict, checked_in => stats.totals.checked_in, sold => stats.totals.sold };
+    Ok(page(&state.pages, visitor, "manage/door.html", data))
+}
+
+/// "Check in": Admitted (with name and ticket type), Already checked in at hh:mm, or Not valid.
+pub async fn check_in(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}/door"))?;
+    let code = form.get("code").to_owned();
+    let request = crate::http::door::CheckInRequest { code: code.clone() };
+    let verdict = match crate::http::door::check_in(State(state.clone()), user, Path(id), Json(request)).await {
+        Ok(admitted) => {
+            let admitted = admitted.0;
+            let event = own_event(&state, user, id).await?;
+            let ticket_type = event["ticket_types"]
+                .as_array()
+                .and_then(|types| types.iter().find(|t| t["id"].as_str() == Some(&admitted.ticket_type_id.to_string())))
+                .map(|t| t["name"].clone());
+            context! { kind => "admitted", code => admitted.code, name => admitted.attendee_name, ticket_type }
+        }
+        Err(ApiError::AlreadyCheckedIn(at)) => {
+            let event = own_event(&state, user, id).await?;
+            let zone: chrono_tz::Tz = event["timezone"].as_str().unwrap_or("UTC").parse().unwrap_or(chrono_tz::UTC);
+            context! { kind => "already", code, at => at.with_timezone(&zone).format("%H:%M").to_string() }
+        }
+        Err(err)
+            if err.status().is_client_error() && !matches!(err, ApiError::Forbidden | ApiError::Unauthorized(_)) =>
+        {
+            context! { kind => "invalid", code }
+        }
+        Err(err) => return Err(err.into()),
+    };
+    door_page(&state, &visitor, user, id, Some(verdict)).await
+}
+
+/// "Undo" of a mistaken check-in: the ticket is valid again.
+pub async fn undo(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}/door"))?;
+    let code = form.get("code").to_owned();
+    let verdict = match crate::http::door::undo_check_in(State(state.clone()), user, Path((id, code.clone()))).await {
+        Ok(_) => context! { kind => "undone", code },
+        Err(ApiError::NotFound(_)) => context! { kind => "invalid", code },
+        Err(err) => return Err(err.into()),
+    };
+    door_page(&state, &visitor, user, id, Some(verdict)).await
+}

@@ -1,0 +1,184 @@
+//! The organizer's pages: a new event through the form (a mistake shown
+//! next to its field), publishing, live sales, orders (mark paid, refund),
+//! attendees with the CSV, and the door; another person sees none of it.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::browser::Browser;
+use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::pages::Visit;
+
+async fn sign_in(browser: &Browser, app: &TestApp, email: &str) {
+    browser.goto(&format!("{}/login", app.base)).await;
+    browser.fill("Email", email).await;
+    browser.fill("Password", PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_for_text("Sign out").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organizer_creates_publishes_and_runs_an_event_from_the_browser() {
+    let app = spawn_app().await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let browser = Browser::start("back-office").await;
+    sign_in(&browser, &app, &email).await;
+
+    // A new event with two ticket types; a capacity of 0 comes back with its message.
+    browser.goto(&format!("{}/manage", app.base)).await;
+    browser.wait_for_text("My events").await;
+    browser.accessibility().await;
+    browser.click("New event").await;
+    browser.wait_for_text("Ticket type 2").await;
+    browser.accessibility().await;
+    let title = format!("Harbour Gala {}", Uuid::new_v4().simple());
+    browser.fill("Title", &title).await;
+    browser.fill("Venue", "Harbour Hall").await;
+    // A date picker is typed into differently per locale: set as the form sends it.
+    browser.execute("document.getElementById('starts_at').value = '2031-12-31T19:30'", json!([])).await;
+    browser.fill("Time zone", "Europe/Berlin").await;
+    for (field, value) in [("tt0-name", "Standing"), ("tt0-price", "25.00"), ("tt0-capacity", "0"), ("tt0-max", "4")] {
+        browser.type_into(&format!("#{field}"), value).await;
+    }
+    for (field, value) in [("tt1-name", "Balcony"), ("tt1-price", "40"), ("tt1-capacity", "2"), ("tt1-max", "2")] {
+        browser.type_into(&format!("#{field}"), value).await;
+    }
+    browser.click("Publish").await;
+    browser.wait_for_text("must be between 1 and 1000000").await;
+    let kept = browser.execute("return [document.getElementById('tt0-name').value, document.getElementById('title').value, document.getElementById('tt0-capacity').getAttribute('aria-invalid')]", json!([])).await;
+    assert_eq!(kept, json!(["Standing", title, "true"]), "input kept, the field marked");
+    browser.accessibility().await;
+    browser.type_into("#tt0-capacity", "100").await;
+    browser.click("Publish").await;
+    browser.wait_for_text("Live sales").await;
+    browser.wait_for_text("Published").await;
+    browser.wait_for_text("CET (Europe/Berlin)").await;
+    browser.accessibility().await;
+    let event_id = browser.wait_for_path("/manage/events/").await.trim_start_matches("/manage/events/").to_owned();
+
+    // A buyer books two seats (offline): the live sales show them held, without a reload.
+    let event = app.get(&format!("/api/v1/events/{event_id}"), None).await.body;
+    let standing = event["ticket_types"].as_array().unwrap().iter().find(|t| t["name"] == "Standing").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (buyer, _) = app.user().await;
+    let booking = app.book_final(&buyer, &standing, 2).await;
+    browser.wait_for_text("Standing\t0\t2").await;
+
+    // Orders: mark the transfer paid.
+    browser.click("Orders").await;
+    browser.wait_for_text("Mark paid").await;
+    browser.accessibility().await;
+    browser.click("Mark paid").await;
+    browser.wait_for_text("offline: succeeded").await;
+    let tickets = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await.body["tickets"].clone();
+    let code = tickets[0]["code"].as_str().unwrap().to_owned();
+
+    // Attendees, and the CSV behind "Download CSV".
+    browser.goto(&format!("{}/manage/events/{event_id}/attendees", app.base)).await;
+    browser.wait_for_text(&code).await;
+    browser.accessibility().await;
+    let csv = browser
+        .execute_async("fetch(document.querySelector('a[download]').href).then(r => r.text()).then(arguments[0])")
+        .await;
+    assert!(csv.as_str().unwrap().starts_with("ticket_code,"), "{csv}");
+    assert!(csv.as_str().unwrap().contains(&code));
+
+    // The door: Admitted, Already checked in, Not valid, Undo.
+    browser.goto(&format!("{}/manage/events/{event_id}/door", app.base)).await;
+    browser.wait_for_text("0 checked in of 2 sold").await;
+    browser.accessibility().await;
+    browser.fill("Ticket code", &code).await;
+    browser.click("Check in").await;
+    browser.wait_for_text("Admitted").await;
+    browser.wait_for_text("Standing").await;
+    browser.accessibility().await;
+    browser.fill("Ticket code", &code).await;
+    browser.click("Check in").await;
+    browser.wait_for_text("Already checked in at").await;
+    browser.fill("Ticket code", "AAAAAAAAAAAAAAAAAAAAAAAAAA").await;
+    browser.click("Check in").await;
+    browser.wait_for_text("Not valid").await;
+    browser.goto(&format!("{}/manage/events/{event_id}/door", app.base)).await;
+    browser.fill("Ticket code", tickets[1]["code"].as_str().unwrap()).await;
+    browser.click("Check in").await;
+    browser.wait_for_text("Admitted").await;
+    browser.click("Undo").await;
+    browser.wait_for_text("Check-in undone").await;
+    browser.wait_for_text("1 checked in of 2 sold").await;
+
+    // Refund a paid booking from Orders, with a confirmation step (not the
+    // one just let in: a booking whose ticket was used is not refunded).
+    let balcony = event["ticket_types"].as_array().unwrap().iter().find(|t| t["name"] == "Balcony").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (other, _) = app.user().await;
+    let second = app.book_final(&other, &balcony, 2).await;
+    assert_eq!(
+        app.mark_paid(&user_token(&app, &email).await, &event_id, &second.to_string()).await.status,
+        StatusCode::OK
+    );
+    browser.goto(&format!("{}/manage/events/{event_id}/orders?status=confirmed", app.base)).await;
+    browser.wait_for_text("80.00 EUR").await;
+    browser
+        .execute(&format!("document.querySelector('a[href$=\"/orders/{second}/refund\"]').click()"), json!([]))
+        .await;
+    browser.wait_for_text("Refund this booking?").await;
+    browser.accessibility().await;
+    browser.click("Refund").await;
+    browser.wait_for_text("Cancelled").await;
+    browser.wait_for_text("80.00 EUR:").await;
+}
+
+/// An access token of `email`'s account (for the organizer's API calls).
+async fn user_token(app: &TestApp, email: &str) -> String {
+    app.login(email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_persons_back_office_pages_are_not_there() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 2).await;
+    let id = event["id"].as_str().unwrap();
+    let (buyer, _) = app.user().await;
+    let booking = app.book_final(&buyer, &tt, 1).await;
+
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let mut visit = Visit::new(&app);
+    visit.sign_in(&email).await;
+    for path in [
+        format!("/manage/events/{id}"),
+        format!("/manage/events/{id}/orders"),
+        format!("/manage/events/{id}/orders/{booking}/refund"),
+        format!("/manage/events/{id}/attendees"),
+        format!("/manage/events/{id}/attendees.csv"),
+        format!("/manage/events/{id}/door"),
+    ] {
+        let page = visit.get(&path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let csrf = visit.get("/manage").await.hidden("csrf");
+    for path in [
+        format!("/manage/events/{id}/publish"),
+        format!("/manage/events/{id}/orders/{booking}/mark-paid"),
+        format!("/manage/events/{id}/orders/{booking}/refund"),
+        format!("/manage/events/{id}/door"),
+        format!("/manage/events/{id}/door/undo"),
+    ] {
+        let page = visit.post(&path, &[("csrf", &csrf), ("code", "AAAAAAAAAAAAAAAAAAAAAAAAAA")]).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "POST {path}");
+    }
+    let booked = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await;
+    assert_eq!(booked.body["status"], "confirmed", "nothing was done to it");
+    // Signed out, a back-office page asks to sign in first.
+    let mut anonymous = Visit::new(&app);
+    let page = anonymous.get(&format!("/manage/events/{id}")).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(page.location().starts_with("/login?next="));
+}
