@@ -196,8 +196,13 @@ pub async fn dashboard(
     let mut conn = state.db.acquire().await?;
     let per_minute = crate::db::tickets::sold_per_minute(&mut conn, id).await?;
     let chart = super::chart::sales_svg(&per_minute, stats.totals.capacity);
+    let sales_upcoming = event["sales_start"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .is_some_and(|t| t > Utc::now());
     let data = context! {
         event,
+        sales_upcoming,
         stats => minijinja::Value::from_serialize(&stats),
         line => minijinja::Value::from_serialize(&line),
         chart => minijinja::Value::from_safe_string(chart),

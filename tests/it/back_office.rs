@@ -67,6 +67,7 @@ async fn an_organizer_creates_publishes_and_runs_an_event_from_the_browser() {
     let (buyer, _) = app.user().await;
     let booking = app.book_final(&buyer, &standing, 2).await;
     browser.wait_for_text("Standing\t0\t2").await;
+    browser.screenshot("live-sales").await; // the README's picture
 
     // Orders: mark the transfer paid.
     browser.click("Orders").await;
@@ -95,6 +96,7 @@ async fn an_organizer_creates_publishes_and_runs_an_event_from_the_browser() {
     browser.click("Check in").await;
     browser.wait_for_text("Admitted").await;
     browser.wait_for_text("Standing").await;
+    browser.screenshot("door").await; // the README's picture
     browser.accessibility().await;
     browser.fill("Ticket code", &code).await;
     browser.click("Check in").await;

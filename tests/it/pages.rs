@@ -14,7 +14,7 @@ use crate::helpers::{PASSWORD, TestApp, spawn_app};
 pub struct Visit {
     client: reqwest::Client,
     base: String,
-    cookies: HashMap<String, String>,
+    pub cookies: HashMap<String, String>,
 }
 
 pub struct Page {
@@ -279,4 +279,65 @@ async fn my_tickets_lists_a_waiting_list_entry_that_can_be_left_from_the_page() 
         mine.body["items"].as_array().unwrap().iter().any(|e| e["id"] == entry.as_str() && e["status"] == "waiting");
     assert!(!live, "left: {}", mine.body);
     assert!(!visit.get("/me/tickets").await.body.contains("Leave the waiting list"));
+}
+
+/// A page session outlives an access token (it lasts as long as a refresh
+/// token): its revocation must too. With one-second access tokens, a copy of
+/// a signed-out cookie is still refused after the revocation's old horizon
+/// (the access token's lifetime and 30 s) has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_out_cookie_stays_refused_after_the_access_tokens_lifetime() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::test_config(&["--access-token-ttl-secs", "1"])).await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let mut visit = Visit::new(&app);
+    visit.sign_in(&email).await;
+    let mut copy = Visit::new(&app);
+    copy.cookies = visit.cookies.clone();
+    let csrf = visit.get("/me/tickets").await.hidden("csrf");
+    assert_eq!(copy.get("/me/tickets").await.status, StatusCode::OK);
+    assert_eq!(visit.post("/logout", &[("csrf", &csrf)]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(copy.get("/me/tickets").await.status, StatusCode::SEE_OTHER, "refused at once");
+    tokio::time::sleep(std::time::Duration::from_secs(33)).await;
+    assert_eq!(copy.get("/me/tickets").await.status, StatusCode::SEE_OTHER, "and still refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_again_ends_the_browsers_earlier_session() {
+    let app = spawn_app().await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let mut visit = Visit::new(&app);
+    visit.sign_in(&email).await;
+    let mut before = Visit::new(&app);
+    before.cookies = visit.cookies.clone();
+    visit.sign_in(&email).await;
+    assert_eq!(visit.get("/me/tickets").await.status, StatusCode::OK);
+    assert_eq!(before.get("/me/tickets").await.status, StatusCode::SEE_OTHER, "the earlier session ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_persons_pages_count_against_their_own_limit() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::test_config(&[
+        "--rate-limits",
+        "on",
+        "--rate-limit-user",
+        "4/60",
+    ]))
+    .await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let mut visit = Visit::new(&app);
+    visit.sign_in(&email).await;
+    let token = app.login(&email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    for _ in 0..2 {
+        assert_eq!(visit.get("/me/tickets").await.status, StatusCode::OK);
+    }
+    // The API's per-user budget is the same one.
+    for _ in 0..2 {
+        assert_eq!(app.get("/api/v1/me", Some(&token)).await.status, StatusCode::OK);
+    }
+    assert_eq!(visit.get("/me/tickets").await.status, StatusCode::TOO_MANY_REQUESTS);
+    let mut stranger = Visit::new(&app);
+    assert_eq!(stranger.get("/").await.status, StatusCode::OK, "another visitor's budget is their own");
 }
