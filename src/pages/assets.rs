@@ -25,6 +25,8 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         ("app.css", "text/css; charset=utf-8", &include_bytes!("../../static/app.css")[..]),
         ("live.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/live.js")[..]),
         ("pay.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/pay.js")[..]),
+        ("door.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/door.js")[..]),
+        ("jsQR.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/vendor/jsQR.js")[..]),
     ]
     .into_iter()
     .map(|(name, content_type, body)| {

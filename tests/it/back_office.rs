@@ -184,3 +184,39 @@ async fn another_persons_back_office_pages_are_not_there() {
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert!(page.location().starts_with("/login?next="));
 }
+
+/// The door's camera: Chromium's fake camera shows a real ticket's QR code;
+/// the page reads it (BarcodeDetector, or the vendored decoder here) and
+/// checks the ticket in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_door_checks_in_a_ticket_shown_to_the_camera() {
+    let app = spawn_app().await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let organizer = user_token(&app, &email).await;
+    let (event, tt) = app.on_sale(&organizer, 10, 2).await;
+    let event_id = event["id"].as_str().unwrap();
+    let (buyer, _) = app.user().await;
+    let booking = app.book_final(&buyer, &tt, 1).await;
+    let code = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await.body["tickets"][0]["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let video = crate::browser::camera_showing(&code);
+    let switches = [
+        "--use-fake-device-for-media-stream".to_owned(),
+        "--use-fake-ui-for-media-stream".to_owned(),
+        format!("--use-file-for-fake-video-capture={}", video.display()),
+    ];
+    let browser = Browser::start_with("door-camera", &switches).await;
+    sign_in(&browser, &app, &email).await;
+    browser.goto(&format!("{}/manage/events/{event_id}/door", app.base)).await;
+    browser.click("Scan with camera").await;
+    browser.wait_for_text("Admitted").await;
+    browser.wait_for_text("Test User").await;
+    // Still scanning: the same ticket, read again, is refused.
+    browser.wait_for_text("Already checked in at").await;
+    browser.click("Stop camera").await;
+    let _ = std::fs::remove_file(video);
+}

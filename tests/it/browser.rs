@@ -29,6 +29,11 @@ fn free_port() -> u16 {
 
 impl Browser {
     pub async fn start(name: &str) -> Browser {
+        Self::start_with(name, &[]).await
+    }
+
+    /// With more Chromium switches (a fake camera, say).
+    pub async fn start_with(name: &str, switches: &[String]) -> Browser {
         let port = free_port();
         let driver_path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
         let driver = {
@@ -59,12 +64,23 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--disable-gpu",
+            "--window-size=1280,1000",
+            "--lang=en-US",
+            "--no-first-run",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        args.extend_from_slice(switches);
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": binary,
-                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                         "--window-size=1280,1000", "--lang=en-US", "--no-first-run"],
+                "args": args,
             },
         }}});
         let reply: Value =
@@ -293,4 +309,29 @@ fn xpath_string(text: &str) -> String {
         let parts: Vec<String> = text.split('\'').map(|p| format!("'{p}'")).collect();
         format!("concat({})", parts.join(", \"'\", "))
     }
+}
+
+/// A video file Chromium's fake camera plays (Y4M, 4:2:0): `code`'s QR
+/// code, black on white, in the middle of a 640×480 frame.
+pub fn camera_showing(code: &str) -> std::path::PathBuf {
+    let png = boxoffice::qr::png(code);
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let (w, h, side) = (640usize, 480usize, info.width as usize);
+    assert!(side < h && info.color_type == png::ColorType::Grayscale);
+    let (left, top) = ((w - side) / 2, (h - side) / 2);
+    let mut luma = vec![255u8; w * h];
+    for y in 0..side {
+        luma[(top + y) * w + left..(top + y) * w + left + side].copy_from_slice(&pixels[y * side..(y + 1) * side]);
+    }
+    let mut video = format!("YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    for _ in 0..10 {
+        video.extend_from_slice(b"FRAME\n");
+        video.extend_from_slice(&luma);
+        video.extend(std::iter::repeat_n(128u8, w * h / 2));
+    }
+    let path = std::env::temp_dir().join(format!("boxoffice-camera-{}.y4m", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, video).unwrap();
+    path
 }
