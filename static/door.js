@@ -78,8 +78,14 @@
             if (!stream) return;
             if (video.readyState < 2) return setTimeout(look, 150);
             read(video).then(function (code) {
+              code = code && code.trim();
+              // The ticket just judged, still in front of the camera, is not
+              // sent again at once: its verdict stays on screen a while.
+              var last = JSON.parse(sessionStorage.getItem("boxoffice-last-scan") || "{}");
+              if (code && last.code === code && Date.now() - last.at < 5000) code = null;
               if (code && stream) {
-                form.querySelector("input[name=code]").value = code.trim();
+                sessionStorage.setItem("boxoffice-last-scan", JSON.stringify({ code: code, at: Date.now() }));
+                form.querySelector("input[name=code]").value = code;
                 form.submit();
               } else {
                 setTimeout(look, 150);

@@ -8,20 +8,19 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use minijinja::context;
 use uuid::Uuid;
 
 use super::error::PageError;
+use super::event_form::{self, EventForm};
 use super::form::{FieldErrors, Form};
 use super::render::{page, page_with_status};
 use super::session::Visitor;
 use super::shop::see_other;
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::events::{CreateEventRequest, InitialStatus};
 use crate::http::extract::{CurrentUser, Json, MaybeUser, Path, Query};
-use crate::http::ticket_types::CreateTicketTypeRequest;
 
 /// Ticket type rows a new event's form offers (empty ones are left out).
 const TYPE_ROWS: usize = 3;
@@ -59,12 +58,20 @@ pub async fn events(State(state): State<AppState>, visitor: Visitor) -> Result<R
 
 pub async fn new_event_form(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     organizer(&visitor)?;
-    let values: HashMap<String, String> =
-        [("timezone", "UTC"), ("currency", "EUR"), ("prequeue_minutes", "30"), ("ticket_types[0].max_per_order", "10")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-    Ok(page(&state.pages, &visitor, "manage/new.html", context! { values, rows => TYPE_ROWS }))
+    let values: HashMap<String, String> = [
+        ("timezone", "UTC"),
+        ("currency", "EUR"),
+        ("prequeue_minutes", "30"),
+        ("hold_seconds", "600"),
+        ("offline_hold_hours", "72"),
+        ("offer_hours", "24"),
+        ("ticket_types[0].max_per_order", "10"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let rows = event_form::rows(&[], TYPE_ROWS);
+    Ok(page(&state.pages, &visitor, "manage/event_form.html", context! { values, rows, new => true }))
 }
 
 /// "Save" (a draft) or "Publish": the API's own validation, its messages next
@@ -72,11 +79,11 @@ pub async fn new_event_form(State(state): State<AppState>, visitor: Visitor) -> 
 pub async fn create_event(State(state): State<AppState>, visitor: Visitor, form: Form) -> Result<Response, PageError> {
     let user = acting(&state, &visitor, &form, "/manage/events/new".into())?;
     let mut errors = FieldErrors::new();
-    let request = event_request(&form, &mut errors);
+    let request = EventForm::read(&form, &[], TYPE_ROWS, &mut errors).and_then(EventForm::create);
     let again = |errors: FieldErrors| {
         let values: HashMap<&String, &String> = form.0.iter().filter(|(k, _)| k.as_str() != "csrf").collect();
-        let data = context! { values, errors, rows => TYPE_ROWS };
-        page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/new.html", data)
+        let data = context! { values, errors, rows => event_form::rows(&[], TYPE_ROWS), new => true };
+        page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/event_form.html", data)
     };
     let Some(request) = request.filter(|_| errors.is_empty()) else { return Ok(again(errors)) };
     match crate::http::events::create_event(State(state.clone()), user, Json(request)).await {
@@ -88,90 +95,6 @@ pub async fn create_event(State(state): State<AppState>, visitor: Visitor, form:
         Err(ApiError::Conflict { detail, .. }) => Ok(again([("ticket_types".to_owned(), detail)].into())),
         Err(err) => Err(err.into()),
     }
-}
-
-/// The form's fields as the API's request; what cannot even be read (a date
-/// that is not one, a price that is not a number) goes into `errors`.
-fn event_request(form: &Form, errors: &mut FieldErrors) -> Option<CreateEventRequest> {
-    let zone = form.get("timezone");
-    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
-    let mut time = |field: &str, required: bool| -> Option<DateTime<Utc>> {
-        let raw = form.get(field);
-        if raw.is_empty() {
-            if required {
-                errors.insert(field.into(), "Enter a date and time.".into());
-            }
-            return None;
-        }
-        let local = NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
-            .ok()
-            .and_then(|n| tz.from_local_datetime(&n).earliest());
-        if local.is_none() {
-            errors.insert(field.into(), "Enter a date and time like 2027-05-01T19:30.".into());
-        }
-        local.map(|t| t.with_timezone(&Utc))
-    };
-    let starts_at = time("starts_at", true);
-    let sales_start = time("sales_start", false);
-    let mut number = |field: &str| -> Option<i64> {
-        let raw = form.get(field);
-        if raw.is_empty() {
-            return None;
-        }
-        raw.parse().map_err(|_| errors.insert(field.into(), "Enter a whole number.".into())).ok()
-    };
-    let prequeue_minutes = number("prequeue_minutes");
-    let currency = form.get("currency").to_uppercase();
-    let mut ticket_types = Vec::new();
-    for row in 0..TYPE_ROWS {
-        let field = |name: &str| format!("ticket_types[{row}].{name}");
-        let name = form.get(&field("name"));
-        let blank = ["name", "price", "capacity"].iter().all(|f| form.get(&field(f)).is_empty());
-        if blank && row > 0 {
-            continue;
-        }
-        let price_cents = match super::form::cents(form.get(&field("price"))) {
-            Some(cents) => cents,
-            None => {
-                errors.insert(field("price_cents"), "Enter a price like 25.00 (0 for free).".into());
-                0
-            }
-        };
-        let mut whole = |f: &str, default: Option<i64>| -> Option<i64> {
-            let raw = form.get(&field(f));
-            if raw.is_empty() {
-                return default;
-            }
-            raw.parse().map_err(|_| errors.insert(field(f), "Enter a whole number.".into())).ok()
-        };
-        let capacity = whole("capacity", Some(0)).unwrap_or(0);
-        let max_per_order = whole("max_per_order", None);
-        ticket_types.push(CreateTicketTypeRequest {
-            name: name.to_owned(),
-            price_cents,
-            currency: Some(currency.clone()).filter(|c| !c.is_empty()),
-            capacity,
-            max_per_order,
-            max_per_buyer: None,
-        });
-    }
-    Some(CreateEventRequest {
-        title: form.get("title").to_owned(),
-        description: form.get("description").to_owned(),
-        venue: form.get("venue").to_owned(),
-        starts_at: starts_at?,
-        ends_at: None,
-        sales_start,
-        sales_end: None,
-        cancellation_deadline: None,
-        hold_seconds: None,
-        offline_hold_hours: None,
-        prequeue_minutes,
-        offer_hours: None,
-        timezone: Some(zone.to_owned()),
-        status: if form.get("action") == "publish" { InitialStatus::Published } else { InitialStatus::Draft },
-        ticket_types,
-    })
 }
 
 /// An event the signed-in person organizes, as the API shows it to them.
@@ -388,4 +311,100 @@ pub async fn undo(
         Err(err) => return Err(err.into()),
     };
     door_page(&state, &visitor, user, id, Some(verdict)).await
+}
+
+/// "Edit": every setting of the event and of its ticket types, and a row to add one.
+pub async fn edit_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let user = organizer(&visitor)?;
+    let event = own_event(&state, user, id).await?;
+    let types = event_form::existing_types(&event);
+    let data =
+        context! { values => event_form::values_of(&event), rows => event_form::rows(&types, types.len() + 1), event };
+    Ok(page(&state.pages, &visitor, "manage/event_form.html", data))
+}
+
+/// "Save": the event's settings, then each ticket type changed or added; a
+/// refusal comes back next to its field (what was accepted before it stays).
+pub async fn update(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}/edit"))?;
+    let event = own_event(&state, user, id).await?;
+    let types = event_form::existing_types(&event);
+    let rows = types.len() + 1;
+    let mut errors = FieldErrors::new();
+    let read = EventForm::read(&form, &types, rows, &mut errors);
+    let again = |errors: FieldErrors| {
+        let values: HashMap<&String, &String> = form.0.iter().filter(|(k, _)| k.as_str() != "csrf").collect();
+        let data = context! { values, errors, rows => event_form::rows(&types, rows), event => event.clone() };
+        page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/event_form.html", data)
+    };
+    let Some(read) = read.filter(|_| errors.is_empty()) else { return Ok(again(errors)) };
+    let (request, type_changes) = read.update();
+    match crate::http::events::update_event(State(state.clone()), user, Path(id), Json(request)).await {
+        Ok(_) => {}
+        Err(err @ ApiError::Validation(_)) => return Ok(again(super::form::field_errors(&err).unwrap_or_default())),
+        // The only conflict: moving the sales start after the pre-queue was drawn.
+        Err(ApiError::Conflict { detail, .. }) => return Ok(again([("sales_start".to_owned(), detail)].into())),
+        Err(err) => return Err(err.into()),
+    }
+    for change in type_changes {
+        let prefix = format!("ticket_types[{}].", change.row);
+        let result = match change.apply {
+            event_form::TypeChange::Update(tt, request) => {
+                crate::http::ticket_types::update_ticket_type(State(state.clone()), user, Path((id, tt)), Json(request))
+                    .await
+                    .map(|_| ())
+            }
+            event_form::TypeChange::Add(request) => {
+                crate::http::ticket_types::add_ticket_type(State(state.clone()), user, Path(id), Json(request))
+                    .await
+                    .map(|_| ())
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(err @ ApiError::Validation(_)) => {
+                let mut errors = FieldErrors::new();
+                for (field, message) in super::form::field_errors(&err).unwrap_or_default() {
+                    errors.insert(format!("{prefix}{}", field.trim_start_matches("ticket_types[0].")), message);
+                }
+                return Ok(again(errors));
+            }
+            Err(ApiError::Conflict { detail, .. }) => return Ok(again([(format!("{prefix}capacity"), detail)].into())),
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(see_other(&format!("/manage/events/{id}")))
+}
+
+/// "Cancel event": a page that says what happens, then the cancel.
+pub async fn cancel_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let user = organizer(&visitor)?;
+    let event = own_event(&state, user, id).await?;
+    let stats = crate::http::door::stats(State(state.clone()), user, Path(id)).await?.0;
+    let data = context! { event, sold => stats.totals.sold, held => stats.totals.held };
+    Ok(page(&state.pages, &visitor, "manage/cancel.html", data))
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    form: Form,
+) -> Result<Response, PageError> {
+    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}"))?;
+    let _cancelled = crate::http::events::cancel_event(State(state.clone()), user, Path(id)).await?;
+    Ok(see_other(&format!("/manage/events/{id}")))
 }

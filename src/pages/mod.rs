@@ -14,6 +14,7 @@ mod assets;
 mod booking;
 mod chart;
 mod error;
+mod event_form;
 mod form;
 mod manage;
 mod render;
@@ -55,6 +56,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/manage/events/new", get(manage::new_event_form).post(manage::create_event))
         .route("/manage/events/{id}", get(manage::dashboard))
         .route("/manage/events/{id}/publish", post(manage::publish))
+        .route("/manage/events/{id}/edit", get(manage::edit_form).post(manage::update))
+        .route("/manage/events/{id}/cancel", get(manage::cancel_form).post(manage::cancel))
         .route("/manage/events/{id}/orders", get(manage::orders))
         .route("/manage/events/{id}/orders/{booking}/mark-paid", post(manage::mark_paid))
         .route("/manage/events/{id}/orders/{booking}/refund", get(manage::refund_form).post(manage::refund))

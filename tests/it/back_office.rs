@@ -57,6 +57,12 @@ async fn an_organizer_creates_publishes_and_runs_an_event_from_the_browser() {
     browser.wait_for_text("CET (Europe/Berlin)").await;
     browser.accessibility().await;
     let event_id = browser.wait_for_path("/manage/events/").await.trim_start_matches("/manage/events/").to_owned();
+    for page in ["edit", "cancel"] {
+        browser.goto(&format!("{}/manage/events/{event_id}/{page}", app.base)).await;
+        browser.wait_for_text(if page == "edit" { "Edit event" } else { "Cancel this event?" }).await;
+        browser.accessibility().await;
+    }
+    browser.goto(&format!("{}/manage/events/{event_id}", app.base)).await;
 
     // A buyer books two seats (offline): the live sales show them held, without a reload.
     let event = app.get(&format!("/api/v1/events/{event_id}"), None).await.body;
@@ -161,6 +167,8 @@ async fn another_persons_back_office_pages_are_not_there() {
         format!("/manage/events/{id}/attendees"),
         format!("/manage/events/{id}/attendees.csv"),
         format!("/manage/events/{id}/door"),
+        format!("/manage/events/{id}/edit"),
+        format!("/manage/events/{id}/cancel"),
     ] {
         let page = visit.get(&path).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
@@ -172,6 +180,8 @@ async fn another_persons_back_office_pages_are_not_there() {
         format!("/manage/events/{id}/orders/{booking}/refund"),
         format!("/manage/events/{id}/door"),
         format!("/manage/events/{id}/door/undo"),
+        format!("/manage/events/{id}/edit"),
+        format!("/manage/events/{id}/cancel"),
     ] {
         let page = visit.post(&path, &[("csrf", &csrf), ("code", "AAAAAAAAAAAAAAAAAAAAAAAAAA")]).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "POST {path}");
@@ -219,4 +229,91 @@ async fn the_door_checks_in_a_ticket_shown_to_the_camera() {
     browser.wait_for_text("Already checked in at").await;
     browser.click("Stop camera").await;
     let _ = std::fs::remove_file(video);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_is_edited_a_ticket_type_added_and_the_event_cancelled_from_the_pages() {
+    let app = spawn_app().await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let organizer = user_token(&app, &email).await;
+    let (event, tt) = app.on_sale(&organizer, 10, 4).await;
+    let id = event["id"].as_str().unwrap().to_owned();
+    let (buyer, _) = app.user().await;
+    let booking = app.book_final(&buyer, &tt, 3).await;
+    let mut visit = Visit::new(&app);
+    visit.sign_in(&email).await;
+
+    let form = visit.get(&format!("/manage/events/{id}/edit")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    let csrf = form.hidden("csrf");
+    let value = |name: &str| {
+        let marker = format!("name=\"{name}\" type=\"");
+        let at = form.body.find(&marker).unwrap_or_else(|| panic!("no field {name}"));
+        let rest = &form.body[at..];
+        rest.split("value=\"").nth(1).map(|v| v.split('"').next().unwrap().replace("&#x2f;", "/")).unwrap_or_default()
+    };
+    let mut fields: Vec<(String, String)> = [
+        "title",
+        "venue",
+        "starts_at",
+        "timezone",
+        "sales_start",
+        "prequeue_minutes",
+        "cancellation_deadline",
+        "hold_seconds",
+        "offline_hold_hours",
+        "offer_hours",
+        "currency",
+        "ticket_types[0].name",
+        "ticket_types[0].price",
+        "ticket_types[0].max_per_order",
+    ]
+    .iter()
+    .map(|f| ((*f).to_owned(), value(f)))
+    .collect();
+    assert_eq!(value("ticket_types[0].capacity"), "10", "the form shows the event as it is");
+    fields.push(("csrf".into(), csrf.clone()));
+    fields.push(("title".into(), "Renamed Gala".into()));
+    // Below the three seats sold: refused next to the capacity, the input kept.
+    fields.push(("ticket_types[0].capacity".into(), "2".into()));
+    let refused = visit.post(&format!("/manage/events/{id}/edit"), &form_of(&fields)).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert!(refused.body.contains("id=\"tt0-capacity-error\""), "{}", refused.body);
+    assert!(refused.body.contains("value=\"2\""));
+
+    fields.retain(|(k, _)| k != "ticket_types[0].capacity");
+    fields.push(("ticket_types[0].capacity".into(), "20".into()));
+    for (k, v) in
+        [("ticket_types[1].name", "Balcony"), ("ticket_types[1].price", "0"), ("ticket_types[1].capacity", "5")]
+    {
+        fields.push((k.into(), v.into()));
+    }
+    let saved = visit.post(&format!("/manage/events/{id}/edit"), &form_of(&fields)).await;
+    assert_eq!(
+        (saved.status, saved.location()),
+        (StatusCode::SEE_OTHER, format!("/manage/events/{id}").as_str()),
+        "{}",
+        saved.body
+    );
+    let now = app.get(&format!("/api/v1/events/{id}"), None).await.body;
+    assert_eq!(now["title"], "Renamed Gala");
+    let types = now["ticket_types"].as_array().unwrap();
+    assert_eq!((types.len(), types[0]["capacity"].as_i64(), types[0]["remaining"].as_i64()), (2, Some(20), Some(17)));
+
+    // Cancel, after a page that says what happens.
+    let confirm = visit.get(&format!("/manage/events/{id}/cancel")).await;
+    assert!(confirm.body.contains("3 seats sold"), "{}", confirm.body);
+    let cancelled = visit.post(&format!("/manage/events/{id}/cancel"), &[("csrf", &csrf)]).await;
+    assert_eq!(cancelled.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get(&format!("/api/v1/events/{id}"), None).await.body["status"], "cancelled");
+    let theirs = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await;
+    assert_eq!(
+        (theirs.body["status"].as_str(), theirs.body["reason"].as_str()),
+        (Some("cancelled"), Some("event_cancelled"))
+    );
+}
+
+fn form_of(fields: &[(String, String)]) -> Vec<(&str, &str)> {
+    fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }

@@ -245,13 +245,23 @@ impl Browser {
         }
     }
 
-    /// Clicks the button whose text is `text`, else such a link in the page's main part.
+    /// Clicks the button whose text is `text`, else such a link in the page's
+    /// main part (found again if the page changed under it meanwhile).
     pub async fn click(&self, text: &str) {
         let t = xpath_string(text);
         let button = format!("//button[normalize-space()={t}]");
         let link = format!("//main//a[normalize-space()={t}]");
-        let id = self.element_of(&[("xpath", &button), ("xpath", &link)]).await;
-        self.command(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+        for _ in 0..20 {
+            let id = self.element_of(&[("xpath", &button), ("xpath", &link)]).await;
+            let url = format!("{}/element/{id}/click", self.session);
+            let reply: Value = self.http.post(url).json(&json!({})).send().await.unwrap().json().await.unwrap();
+            match reply["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") => tokio::time::sleep(Duration::from_millis(100)).await,
+                Some(_) => panic!("WebDriver click on {text:?}: {}", reply["value"]["message"]),
+            }
+        }
+        panic!("{text:?} kept changing under the click");
     }
 
     /// A PNG of the element `css` as the page draws it.

@@ -1,0 +1,332 @@
+//! The back office's event form (new and edit): its fields read into the
+//! API's own requests, and an event turned back into the form's values.
+//! Times are typed in the event's time zone; what cannot even be read (a date
+//! that is not one, a price that is not a number) is said next to its field
+//! here, everything else by the API's validation.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::form::{FieldErrors, Form, cents};
+use crate::http::events::{CreateEventRequest, InitialStatus, UpdateEventRequest};
+use crate::http::ticket_types::{CreateTicketTypeRequest, UpdateTicketTypeRequest};
+
+/// What `datetime-local` inputs send.
+const LOCAL: &str = "%Y-%m-%dT%H:%M";
+
+/// The form as read: the event's fields, then one entry per ticket type row filled in.
+pub struct EventForm {
+    title: String,
+    venue: String,
+    description: String,
+    timezone: String,
+    starts_at: Option<DateTime<Utc>>,
+    sales_start: Option<DateTime<Utc>>,
+    cancellation_deadline: Option<DateTime<Utc>>,
+    prequeue_minutes: Option<i64>,
+    hold_seconds: Option<i64>,
+    offline_hold_hours: Option<i64>,
+    offer_hours: Option<i64>,
+    publish: bool,
+    types: Vec<TypeRow>,
+}
+
+struct TypeRow {
+    row: usize,
+    /// The ticket type this row shows (edit), or none (a new one).
+    id: Option<Uuid>,
+    name: String,
+    price_cents: i64,
+    currency: Option<String>,
+    capacity: i64,
+    max_per_order: Option<i64>,
+    max_per_buyer: Option<i64>,
+}
+
+/// One ticket type to change or add, from form row `row`.
+pub struct Change {
+    pub row: usize,
+    pub apply: TypeChange,
+}
+
+pub enum TypeChange {
+    Update(Uuid, UpdateTicketTypeRequest),
+    Add(CreateTicketTypeRequest),
+}
+
+impl EventForm {
+    /// Reads `rows` ticket type rows, the first `existing.len()` of them
+    /// showing those types; an empty new row is left out (the first row of a
+    /// new event is not: an event needs a ticket type).
+    pub fn read(form: &Form, existing: &[Uuid], rows: usize, errors: &mut FieldErrors) -> Option<Self> {
+        let timezone = form.get("timezone").to_owned();
+        let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
+        let mut time = |field: &str| local_time(form, field, tz, errors);
+        let starts_at = time("starts_at");
+        let sales_start = time("sales_start");
+        let cancellation_deadline = time("cancellation_deadline");
+        if form.get("starts_at").is_empty() {
+            errors.insert("starts_at".into(), "Enter a date and time.".into());
+        }
+        let mut number = |field: &str| whole(form, field, errors);
+        let prequeue_minutes = number("prequeue_minutes");
+        let hold_seconds = number("hold_seconds");
+        let offline_hold_hours = number("offline_hold_hours");
+        let offer_hours = number("offer_hours");
+        let currency = Some(form.get("currency").to_uppercase()).filter(|c| !c.is_empty());
+        let mut types = Vec::new();
+        for row in 0..rows {
+            let field = |name: &str| format!("ticket_types[{row}].{name}");
+            let id = existing.get(row).copied();
+            let blank = ["name", "price", "capacity"].iter().all(|f| form.get(&field(f)).is_empty());
+            if blank && id.is_none() && (row > 0 || !existing.is_empty()) {
+                continue;
+            }
+            let price_cents = cents(form.get(&field("price"))).unwrap_or_else(|| {
+                errors.insert(field("price_cents"), "Enter a price like 25.00 (0 for free).".into());
+                0
+            });
+            types.push(TypeRow {
+                row,
+                id,
+                name: form.get(&field("name")).to_owned(),
+                price_cents,
+                currency: currency.clone(),
+                capacity: whole(form, &field("capacity"), errors).unwrap_or(0),
+                max_per_order: whole(form, &field("max_per_order"), errors),
+                max_per_buyer: whole(form, &field("max_per_buyer"), errors),
+            });
+        }
+        Some(Self {
+            title: form.get("title").to_owned(),
+            venue: form.get("venue").to_owned(),
+            description: form.get("description").to_owned(),
+            timezone,
+            starts_at,
+            sales_start,
+            cancellation_deadline,
+            prequeue_minutes,
+            hold_seconds,
+            offline_hold_hours,
+            offer_hours,
+            publish: form.get("action") == "publish",
+            types,
+        })
+    }
+
+    /// The request that creates the event ("Publish" opens it at once).
+    pub fn create(self) -> Option<CreateEventRequest> {
+        Some(CreateEventRequest {
+            title: self.title,
+            description: self.description,
+            venue: self.venue,
+            starts_at: self.starts_at?,
+            ends_at: None,
+            sales_start: self.sales_start,
+            sales_end: None,
+            cancellation_deadline: self.cancellation_deadline,
+            hold_seconds: self.hold_seconds,
+            offline_hold_hours: self.offline_hold_hours,
+            prequeue_minutes: self.prequeue_minutes,
+            offer_hours: self.offer_hours,
+            timezone: Some(self.timezone),
+            status: if self.publish { InitialStatus::Published } else { InitialStatus::Draft },
+            ticket_types: self
+                .types
+                .into_iter()
+                .map(|t| CreateTicketTypeRequest {
+                    name: t.name,
+                    price_cents: t.price_cents,
+                    currency: t.currency,
+                    capacity: t.capacity,
+                    max_per_order: t.max_per_order,
+                    max_per_buyer: t.max_per_buyer,
+                })
+                .collect(),
+        })
+    }
+
+    /// The event's changes (an empty time clears it), and each ticket type's.
+    pub fn update(self) -> (UpdateEventRequest, Vec<Change>) {
+        let request = UpdateEventRequest {
+            title: Some(self.title),
+            description: Some(self.description),
+            venue: Some(self.venue),
+            starts_at: self.starts_at,
+            ends_at: None,
+            sales_start: Some(self.sales_start),
+            sales_end: None,
+            cancellation_deadline: Some(self.cancellation_deadline),
+            hold_seconds: self.hold_seconds,
+            offline_hold_hours: self.offline_hold_hours,
+            prequeue_minutes: self.prequeue_minutes,
+            offer_hours: self.offer_hours,
+            timezone: Some(self.timezone),
+        };
+        let changes = self
+            .types
+            .into_iter()
+            .map(|t| Change {
+                row: t.row,
+                apply: match t.id {
+                    Some(id) => TypeChange::Update(
+                        id,
+                        UpdateTicketTypeRequest {
+                            name: Some(t.name),
+                            price_cents: Some(t.price_cents),
+                            currency: t.currency,
+                            capacity: Some(t.capacity),
+                            max_per_order: t.max_per_order,
+                            max_per_buyer: Some(t.max_per_buyer),
+                        },
+                    ),
+                    None => TypeChange::Add(CreateTicketTypeRequest {
+                        name: t.name,
+                        price_cents: t.price_cents,
+                        currency: t.currency,
+                        capacity: t.capacity,
+                        max_per_order: t.max_per_order,
+                        max_per_buyer: t.max_per_buyer,
+                    }),
+                },
+            })
+            .collect();
+        (request, changes)
+    }
+}
+
+/// A `datetime-local` field in zone `tz`; empty is none.
+fn local_time(form: &Form, field: &str, tz: chrono_tz::Tz, errors: &mut FieldErrors) -> Option<DateTime<Utc>> {
+    let raw = form.get(field);
+    if raw.is_empty() {
+        return None;
+    }
+    let local = NaiveDateTime::parse_from_str(raw, LOCAL).ok().and_then(|n| tz.from_local_datetime(&n).earliest());
+    if local.is_none() {
+        errors.insert(field.into(), "Enter a date and time like 2027-05-01T19:30.".into());
+    }
+    local.map(|t| t.with_timezone(&Utc))
+}
+
+/// A whole number field; empty is none.
+fn whole(form: &Form, field: &str, errors: &mut FieldErrors) -> Option<i64> {
+    let raw = form.get(field);
+    if raw.is_empty() {
+        return None;
+    }
+    raw.parse().map_err(|_| errors.insert(field.into(), "Enter a whole number.".into())).ok()
+}
+
+/// The ids of the event's ticket types, in the order the form shows them.
+pub fn existing_types(event: &Value) -> Vec<Uuid> {
+    event["ticket_types"]
+        .as_array()
+        .map(|types| types.iter().filter_map(|t| t["id"].as_str()?.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// The form's ticket type rows: `count` of them, the first showing `existing` types.
+pub fn rows(existing: &[Uuid], count: usize) -> Vec<minijinja::Value> {
+    (0..count)
+        .map(|i| minijinja::context! { index => i, existing => i < existing.len(), optional => i >= existing.len().max(1) })
+        .collect()
+}
+
+/// The event as the form's values (times in its own zone).
+pub fn values_of(event: &Value) -> HashMap<String, String> {
+    let tz: chrono_tz::Tz = event["timezone"].as_str().unwrap_or("UTC").parse().unwrap_or(chrono_tz::UTC);
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    let local = |v: &Value| {
+        v.as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&tz).format(LOCAL).to_string())
+            .unwrap_or_default()
+    };
+    let mut values: HashMap<String, String> = HashMap::new();
+    for field in [
+        "title",
+        "venue",
+        "description",
+        "timezone",
+        "prequeue_minutes",
+        "hold_seconds",
+        "offline_hold_hours",
+        "offer_hours",
+    ] {
+        values.insert(field.into(), text(&event[field]));
+    }
+    values.insert("starts_at".into(), local(&event["starts_at"]));
+    values.insert("sales_start".into(), local(&event["sales_start"]));
+    values.insert("cancellation_deadline".into(), local(&event["cancellation_deadline"]));
+    let types = event["ticket_types"].as_array().cloned().unwrap_or_default();
+    values.insert("currency".into(), types.first().map(|t| text(&t["currency"])).unwrap_or_else(|| "EUR".into()));
+    for (i, t) in types.iter().enumerate() {
+        let field = |name: &str| format!("ticket_types[{i}].{name}");
+        values.insert(field("name"), text(&t["name"]));
+        let price = t["price_cents"].as_i64().unwrap_or(0);
+        values.insert(field("price"), format!("{}.{:02}", price / 100, price % 100));
+        values.insert(field("capacity"), text(&t["capacity"]));
+        values.insert(field("max_per_order"), text(&t["max_per_order"]));
+        values.insert(field("max_per_buyer"), text(&t["max_per_buyer"]));
+    }
+    values
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> Form {
+        Form(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+    }
+
+    #[test]
+    fn times_are_read_in_the_events_zone_and_mistakes_named_by_field() {
+        let mut errors = FieldErrors::new();
+        let read = EventForm::read(
+            &form(&[
+                ("title", "Gala"),
+                ("timezone", "Europe/Berlin"),
+                ("starts_at", "2031-12-24T19:30"),
+                ("sales_start", "tomorrow"),
+                ("ticket_types[0].name", "Standing"),
+                ("ticket_types[0].price", "25.50"),
+                ("ticket_types[0].capacity", "many"),
+            ]),
+            &[],
+            3,
+            &mut errors,
+        )
+        .unwrap();
+        assert_eq!(read.starts_at.unwrap().to_rfc3339(), "2031-12-24T18:30:00+00:00");
+        assert_eq!(
+            errors.keys().map(String::as_str).collect::<std::collections::BTreeSet<_>>(),
+            ["sales_start", "ticket_types[0].capacity"].into()
+        );
+        let request = read.create().unwrap();
+        assert_eq!(request.ticket_types.len(), 1, "empty rows are left out");
+        assert_eq!(request.ticket_types[0].price_cents, 2550);
+    }
+
+    #[test]
+    fn an_event_becomes_the_forms_values_again_in_its_own_zone() {
+        let event = serde_json::json!({
+            "title": "Gala", "timezone": "Europe/Berlin", "starts_at": "2031-12-24T18:30:00Z", "prequeue_minutes": 30,
+            "ticket_types": [{"id": Uuid::nil(), "name": "Standing", "price_cents": 2505, "currency": "EUR", "capacity": 10,
+                              "max_per_order": 4, "max_per_buyer": null}],
+        });
+        let values = values_of(&event);
+        assert_eq!(values["starts_at"], "2031-12-24T19:30");
+        assert_eq!(values["ticket_types[0].price"], "25.05");
+        assert_eq!(values["ticket_types[0].max_per_buyer"], "");
+        assert_eq!(values["prequeue_minutes"], "30");
+        assert_eq!(existing_types(&event), vec![Uuid::nil()]);
+    }
+}
