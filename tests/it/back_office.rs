@@ -107,7 +107,16 @@ async fn an_organizer_creates_publishes_and_runs_an_event_from_the_browser() {
     browser.fill("Ticket code", &code).await;
     browser.click("Check in").await;
     browser.wait_for_text("Already checked in at").await;
-    browser.fill("Ticket code", "AAAAAAAAAAAAAAAAAAAAAAAAAA").await;
+    // A real ticket, of another event.
+    let (elsewhere, other_tt) = app.on_sale(&user_token(&app, &email).await, 5, 1).await;
+    assert_ne!(elsewhere["id"].as_str(), Some(event_id.as_str()));
+    let other_booking = app.book_final(&buyer, &other_tt, 1).await;
+    let other_code =
+        app.get(&format!("/api/v1/bookings/{other_booking}"), Some(&buyer)).await.body["tickets"][0]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    browser.fill("Ticket code", &other_code).await;
     browser.click("Check in").await;
     browser.wait_for_text("Not valid").await;
     browser.goto(&format!("{}/manage/events/{event_id}/door", app.base)).await;
@@ -316,4 +325,63 @@ async fn an_event_is_edited_a_ticket_type_added_and_the_event_cancelled_from_the
 
 fn form_of(fields: &[(String, String)]) -> Vec<(&str, &str)> {
     fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// "Refund" from Orders on a booking paid by card: the refund reaches Stripe
+/// (the emulator) once, for the whole amount, and the order shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_payment_refunded_from_orders_reaches_stripe() {
+    let base = crate::helpers::stripe_emulator().await;
+    let app = crate::helpers::spawn_app_with(crate::helpers::stripe_config(&base, &[])).await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let organizer = user_token(&app, &email).await;
+    let (event, tt) = app.on_sale_priced(&organizer, 5, 2, 3100).await;
+    let id = event["id"].as_str().unwrap().to_owned();
+    let (buyer, _) = app.user().await;
+    let booking = app.book_final(&buyer, &tt, 1).await;
+    let card = crate::helpers::card(&base, "4242424242424242").await;
+    let paid =
+        app.post(&format!("/api/v1/bookings/{booking}/payment"), Some(&buyer), json!({"payment_method": card})).await;
+    assert_eq!(paid.body["status"], "succeeded", "{paid:?}");
+    let intent: String =
+        sqlx::query_scalar("SELECT intent_id FROM payments WHERE booking_id = $1 AND intent_id IS NOT NULL")
+            .bind(booking)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+
+    let mut visit = Visit::new(&app);
+    visit.sign_in(&email).await;
+    let orders = visit.get(&format!("/manage/events/{id}/orders")).await;
+    assert!(orders.body.contains("stripe: succeeded"), "{}", orders.body);
+    let csrf = orders.hidden("csrf");
+    let refunded = visit.post(&format!("/manage/events/{id}/orders/{booking}/refund"), &[("csrf", &csrf)]).await;
+    assert_eq!(refunded.status, StatusCode::SEE_OTHER, "{}", refunded.body);
+    let at_stripe = || async {
+        let refunds: serde_json::Value = reqwest::Client::new()
+            .get(format!("{base}/v1/refunds?payment_intent={intent}&limit=100"))
+            .basic_auth(crate::helpers::STRIPE_SECRET_KEY, Some(""))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let data = refunds["data"].as_array().cloned().unwrap_or_default();
+        (!data.is_empty()).then_some(data)
+    };
+    let refunds =
+        crate::helpers::eventually(std::time::Duration::from_secs(30), "the refund reaches Stripe", at_stripe).await;
+    assert_eq!((refunds.len(), refunds[0]["amount"].as_i64()), (1, Some(3100)));
+    crate::helpers::eventually(std::time::Duration::from_secs(30), "the order shows the refund done", || async {
+        visit_orders_show(&app, &email, &id, "31.00 EUR: succeeded").await.then_some(())
+    })
+    .await;
+}
+
+async fn visit_orders_show(app: &TestApp, email: &str, event: &str, text: &str) -> bool {
+    let mut visit = Visit::new(app);
+    visit.sign_in(email).await;
+    visit.get(&format!("/manage/events/{event}/orders")).await.body.contains(text)
 }
