@@ -90,6 +90,14 @@ pub async fn allocate_batch(
     };
     let (prequeued, arrived): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) =
         arrived.into_iter().partition(waits_for_draw);
+    // A buyer has one request in line per ticket type. Redis enforces it at
+    // the door, but a Redis that came back empty forgets who is in line: a
+    // second request must not go into the line beside the first (it would
+    // break the line's unique index and fail the whole batch); it is decided
+    // now, as a duplicate.
+    let mut twice = crate::db::line::already_in_line(&mut tx, &prequeued).await?;
+    let (second, prequeued): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) =
+        prequeued.into_iter().partition(|r| twice.contains(&r.booking_id));
     crate::db::line::park(&mut tx, &prequeued, true).await?;
     for r in &prequeued {
         lines.entry(r.event_id).or_default().undrawn += 1;
@@ -109,15 +117,23 @@ pub async fn allocate_batch(
     let (queued, arrived): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) = arrived.into_iter().partition(|r| {
         lines.get(&r.event_id).is_some_and(|l| l.placed > 0 || l.undrawn > 0) && by_type.contains_key(&r.ticket_type_id)
     });
+    twice.extend(crate::db::line::already_in_line(&mut tx, &queued).await?);
+    let (second_queued, queued): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) =
+        queued.into_iter().partition(|r| twice.contains(&r.booking_id));
     crate::db::line::park(&mut tx, &queued, false).await?;
     let placed = crate::db::line::next_placed(&mut tx, &ticket_type_ids, chunk).await?;
     let placed_ids: HashSet<Uuid> = placed.iter().map(|r| r.booking_id).collect();
     // The line first, then what came straight from the queue.
-    let fresh: Vec<&AcceptedRequest> =
-        placed.iter().chain(arrived.into_iter().filter(|r| !placed_ids.contains(&r.booking_id))).collect();
+    let fresh: Vec<&AcceptedRequest> = placed
+        .iter()
+        .chain(arrived.into_iter().filter(|r| !placed_ids.contains(&r.booking_id)))
+        .chain(second)
+        .chain(second_queued)
+        .collect();
     let waiting: HashSet<Uuid> = prequeued.iter().chain(&queued).map(|r| r.booking_id).collect();
 
-    let duplicates = duplicate_keys(&mut tx, &fresh).await?;
+    let mut duplicates = duplicate_keys(&mut tx, &fresh).await?;
+    duplicates.extend(twice);
 
     let mut inventory: HashMap<Uuid, Inventory> = locked.iter().map(|tt| (tt.id, tt.inventory())).collect();
     let buyers: Vec<(Uuid, Uuid)> = fresh.iter().map(|r| (r.ticket_type_id, r.user_id)).collect();

@@ -81,6 +81,40 @@ pub async fn park(conn: &mut PgConnection, requests: &[&AcceptedRequest], preque
     Ok(())
 }
 
+/// Requests among `requests` whose buyer already has another request of the
+/// same ticket type in line (in PostgreSQL, or earlier in `requests`): the
+/// ones that must not be parked.
+pub async fn already_in_line(
+    conn: &mut PgConnection,
+    requests: &[&AcceptedRequest],
+) -> Result<std::collections::HashSet<Uuid>, sqlx::Error> {
+    let mut twice = std::collections::HashSet::new();
+    if requests.is_empty() {
+        return Ok(twice);
+    }
+    let users: Vec<Uuid> = requests.iter().map(|r| r.user_id).collect();
+    let types: Vec<Uuid> = requests.iter().map(|r| r.ticket_type_id).collect();
+    let ids: Vec<Uuid> = requests.iter().map(|r| r.booking_id).collect();
+    let in_line: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT b.user_id, b.ticket_type_id FROM bookings b
+          JOIN UNNEST($1::uuid[], $2::uuid[]) AS r (user_id, ticket_type_id)
+            ON b.user_id = r.user_id AND b.ticket_type_id = r.ticket_type_id
+         WHERE b.status = 'pending' AND NOT (b.id = ANY($3))",
+    )
+    .bind(&users)
+    .bind(&types)
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    let mut taken: std::collections::HashSet<(Uuid, Uuid)> = in_line.into_iter().collect();
+    for r in requests {
+        if !taken.insert((r.user_id, r.ticket_type_id)) {
+            twice.insert(r.booking_id);
+        }
+    }
+    Ok(twice)
+}
+
 /// The draw of `event_id`'s pre-queue, made once: returns the seed, or
 /// `None` when another transaction made it (it then numbered the line).
 pub async fn draw(

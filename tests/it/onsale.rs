@@ -480,3 +480,55 @@ async fn a_request_parked_while_its_place_is_read_keeps_its_place() {
     assert_eq!(line.unwrap(), None, "parked: the line counts it no more as in the queue");
     assert_eq!(position(&app, &read(&app, later[2]).await).await, Some(8));
 }
+
+/// A Redis that came back empty forgets who is in line, so a buyer already
+/// in the PostgreSQL line may get a second request accepted. It must not go
+/// into the line beside the first (the line's unique index would fail the
+/// whole batch, again and again, then dead-letter it): it is decided at
+/// once as a duplicate, and the first keeps its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_request_of_a_buyer_in_line_is_turned_down_without_failing_the_batch() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let tokens = app.users(5).await;
+    let (event_id, tt, order) = drawn_line(&app, &tokens).await;
+    let first: (Uuid, i32) = sqlx::query_as("SELECT user_id, line_position FROM bookings WHERE id = $1")
+        .bind(order[0])
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    let request = |user_id| boxoffice::domain::booking::AcceptedRequest {
+        booking_id: Uuid::now_v7(),
+        user_id,
+        event_id,
+        ticket_type_id: tt,
+        quantity: 1,
+        idempotency_key: None,
+        accepted_at: chrono::Utc::now(),
+        unit_price_cents: None,
+        currency: None,
+    };
+    let (newcomer, _) = app.user().await;
+    let newcomer_id: Uuid = app.get("/api/v1/me", Some(&newcomer)).await.body["id"].as_str().unwrap().parse().unwrap();
+    let (again, other) = (request(first.0), request(newcomer_id));
+    let twice_in_batch = boxoffice::domain::booking::AcceptedRequest { booking_id: Uuid::now_v7(), ..other.clone() };
+    let outcome = boxoffice::booking::allocate::allocate_batch(
+        app.db(),
+        &[again.clone(), other.clone(), twice_in_batch.clone()],
+        &[],
+        0,
+        Provider::Offline,
+    )
+    .await
+    .expect("the batch commits");
+    let decided: HashMap<Uuid, Option<boxoffice::domain::booking::Reason>> =
+        outcome.decided.iter().map(|(id, _, reason)| (*id, *reason)).collect();
+    assert_eq!(decided.get(&again.booking_id), Some(&Some(boxoffice::domain::booking::Reason::DuplicateRequest)));
+    assert_eq!(
+        decided.get(&twice_in_batch.booking_id),
+        Some(&Some(boxoffice::domain::booking::Reason::DuplicateRequest))
+    );
+    let now = statuses(&app, &[order[0], again.booking_id, other.booking_id]).await;
+    assert_eq!(now[&order[0]], ("pending".to_owned(), Some(first.1)), "the first keeps its place");
+    assert_eq!(now[&again.booking_id].0, "rejected");
+    assert_eq!(now[&other.booking_id].0, "pending", "a newcomer queues behind the line");
+}
