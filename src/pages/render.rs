@@ -98,9 +98,10 @@ fn html(status: StatusCode, template: &str, data: Value) -> Response {
     }
 }
 
-/// An error page (no session needed: it shows the plain header).
+/// An error page. It does not know who is looking (an error can come before
+/// the session is read), so its header offers what works either way.
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> String {
-    let data = context! { status => status.as_u16(), title, message, signed_in => false };
+    let data = context! { status => status.as_u16(), title, message, neutral => true };
     TEMPLATES.get_template("error.html").and_then(|t| t.render(data)).unwrap_or_else(|_| {
         format!("<!doctype html><title>{}</title><p>{}</p>", status.as_u16(), status.canonical_reason().unwrap_or(""))
     })

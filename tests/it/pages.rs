@@ -128,6 +128,8 @@ async fn an_unknown_page_is_a_page_and_an_unknown_api_route_a_problem() {
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(page.body.contains("Not found"));
+    // It cannot know who is looking: no "Create account" offered to someone signed in.
+    assert!(page.body.contains("My tickets") && !page.body.contains("Create account"), "{}", page.body);
     let api = visit.get("/api/v1/no-such-route").await;
     assert_eq!(api.status, StatusCode::NOT_FOUND);
     assert_eq!(api.headers["content-type"], "application/problem+json");
