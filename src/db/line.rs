@@ -82,8 +82,9 @@ pub async fn park(conn: &mut PgConnection, requests: &[&AcceptedRequest], preque
 }
 
 /// Requests among `requests` whose buyer already has another request of the
-/// same ticket type in line (in PostgreSQL, or earlier in `requests`): the
-/// ones that must not be parked.
+/// same ticket type in line: one pending in PostgreSQL (its own row, a
+/// redelivered message, does not count against it), or earlier in
+/// `requests`. These must not be parked.
 pub async fn already_in_line(
     conn: &mut PgConnection,
     requests: &[&AcceptedRequest],
@@ -94,21 +95,22 @@ pub async fn already_in_line(
     }
     let users: Vec<Uuid> = requests.iter().map(|r| r.user_id).collect();
     let types: Vec<Uuid> = requests.iter().map(|r| r.ticket_type_id).collect();
-    let ids: Vec<Uuid> = requests.iter().map(|r| r.booking_id).collect();
-    let in_line: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT b.user_id, b.ticket_type_id FROM bookings b
+    let pending: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+        "SELECT DISTINCT b.user_id, b.ticket_type_id, b.id FROM bookings b
           JOIN UNNEST($1::uuid[], $2::uuid[]) AS r (user_id, ticket_type_id)
             ON b.user_id = r.user_id AND b.ticket_type_id = r.ticket_type_id
-         WHERE b.status = 'pending' AND NOT (b.id = ANY($3))",
+         WHERE b.status = 'pending'",
     )
     .bind(&users)
     .bind(&types)
-    .bind(&ids)
     .fetch_all(conn)
     .await?;
-    let mut taken: std::collections::HashSet<(Uuid, Uuid)> = in_line.into_iter().collect();
+    // Who holds the place of each (buyer, ticket type): the pending row, else
+    // the first request of the batch.
+    let mut holder: HashMap<(Uuid, Uuid), Uuid> = pending.into_iter().map(|(u, t, id)| ((u, t), id)).collect();
     for r in requests {
-        if !taken.insert((r.user_id, r.ticket_type_id)) {
+        let holds = *holder.entry((r.user_id, r.ticket_type_id)).or_insert(r.booking_id);
+        if holds != r.booking_id {
             twice.insert(r.booking_id);
         }
     }

@@ -32,6 +32,11 @@ pub struct EventForm {
     offer_hours: Option<i64>,
     publish: bool,
     types: Vec<TypeRow>,
+    /// Time fields typed differently from what the form first showed (all of
+    /// them for a new event): only those are sent, so an unchanged default
+    /// (a deadline that is the start, a sales start that is the publication)
+    /// never becomes a fixed time, and an unchanged start is not "moved".
+    changed: std::collections::HashSet<&'static str>,
 }
 
 struct TypeRow {
@@ -61,7 +66,18 @@ impl EventForm {
     /// Reads `rows` ticket type rows, the first `existing.len()` of them
     /// showing those types; an empty new row is left out (the first row of a
     /// new event is not: an event needs a ticket type).
-    pub fn read(form: &Form, existing: &[Uuid], rows: usize, errors: &mut FieldErrors) -> Option<Self> {
+    /// `shown`: the values the form was first shown with (edit), if any.
+    pub fn read(
+        form: &Form,
+        existing: &[Uuid],
+        rows: usize,
+        shown: Option<&HashMap<String, String>>,
+        errors: &mut FieldErrors,
+    ) -> Option<Self> {
+        let changed = ["starts_at", "sales_start", "cancellation_deadline"]
+            .into_iter()
+            .filter(|f| shown.is_none_or(|s| s.get(*f).map_or("", String::as_str) != form.get(f)))
+            .collect();
         let timezone = form.get("timezone").to_owned();
         let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
         let mut time = |field: &str| local_time(form, field, tz, errors);
@@ -114,7 +130,14 @@ impl EventForm {
             offer_hours,
             publish: form.get("action") == "publish",
             types,
+            changed,
         })
+    }
+
+    /// The form row of each ticket type sent, in the API's order (its
+    /// `ticket_types[i]` is form row `rows_used()[i]`: blank rows are left out).
+    pub fn rows_used(&self) -> Vec<usize> {
+        self.types.iter().map(|t| t.row).collect()
     }
 
     /// The request that creates the event ("Publish" opens it at once).
@@ -151,15 +174,16 @@ impl EventForm {
 
     /// The event's changes (an empty time clears it), and each ticket type's.
     pub fn update(self) -> (UpdateEventRequest, Vec<Change>) {
+        let changed = |field: &str| self.changed.contains(field);
         let request = UpdateEventRequest {
             title: Some(self.title),
             description: Some(self.description),
             venue: Some(self.venue),
-            starts_at: self.starts_at,
+            starts_at: self.starts_at.filter(|_| changed("starts_at")),
             ends_at: None,
-            sales_start: Some(self.sales_start),
+            sales_start: changed("sales_start").then_some(self.sales_start),
             sales_end: None,
-            cancellation_deadline: Some(self.cancellation_deadline),
+            cancellation_deadline: changed("cancellation_deadline").then_some(self.cancellation_deadline),
             hold_seconds: self.hold_seconds,
             offline_hold_hours: self.offline_hold_hours,
             prequeue_minutes: self.prequeue_minutes,
@@ -177,7 +201,9 @@ impl EventForm {
                         UpdateTicketTypeRequest {
                             name: Some(t.name),
                             price_cents: Some(t.price_cents),
-                            currency: t.currency,
+                            // The form's currency is for new types; a type's
+                            // own stays (types may differ, a sold one is locked).
+                            currency: None,
                             capacity: Some(t.capacity),
                             max_per_order: t.max_per_order,
                             max_per_buyer: Some(t.max_per_buyer),
@@ -196,6 +222,63 @@ impl EventForm {
             .collect();
         (request, changes)
     }
+}
+
+/// The form's field names that show a message; any other the API names (a
+/// field the form does not have) goes to the form's own message.
+pub fn place_errors(errors: FieldErrors, rows: usize) -> FieldErrors {
+    const EVENT: [&str; 13] = [
+        "title",
+        "venue",
+        "starts_at",
+        "timezone",
+        "description",
+        "sales_start",
+        "prequeue_minutes",
+        "cancellation_deadline",
+        "hold_seconds",
+        "offline_hold_hours",
+        "offer_hours",
+        "currency",
+        "ticket_types",
+    ];
+    const TYPE: [&str; 5] = ["name", "price_cents", "capacity", "max_per_order", "max_per_buyer"];
+    let shown = |field: &str| {
+        EVENT.contains(&field)
+            || (0..rows)
+                .any(|i| field.strip_prefix(&format!("ticket_types[{i}].")).is_some_and(|rest| TYPE.contains(&rest)))
+    };
+    let mut placed = FieldErrors::new();
+    let mut elsewhere = Vec::new();
+    for (field, message) in errors {
+        if shown(&field) {
+            placed.insert(field, message);
+        } else {
+            elsewhere.push(format!("{}: {message}", field.replace('_', " ")));
+        }
+    }
+    if !elsewhere.is_empty() {
+        elsewhere.sort();
+        placed.insert("form".into(), elsewhere.join("; "));
+    }
+    placed
+}
+
+/// The API's `ticket_types[i]` of a request built from `rows_used`, as the form's row.
+pub fn to_form_rows(errors: FieldErrors, rows_used: &[usize]) -> FieldErrors {
+    errors
+        .into_iter()
+        .map(|(field, message)| {
+            let row = field
+                .strip_prefix("ticket_types[")
+                .and_then(|rest| rest.split_once("]."))
+                .and_then(|(i, rest)| Some((rows_used.get(i.parse::<usize>().ok()?)?, rest)));
+            match row {
+                Some((row, rest)) => (format!("ticket_types[{row}].{rest}"), message),
+                None => (field, message),
+            }
+        })
+        .collect()
 }
 
 /// A `datetime-local` field in zone `tz`; empty is none.
@@ -302,6 +385,7 @@ mod tests {
             ]),
             &[],
             3,
+            None,
             &mut errors,
         )
         .unwrap();
@@ -313,6 +397,50 @@ mod tests {
         let request = read.create().unwrap();
         assert_eq!(request.ticket_types.len(), 1, "empty rows are left out");
         assert_eq!(request.ticket_types[0].price_cents, 2550);
+    }
+
+    #[test]
+    fn api_errors_land_on_the_row_they_are_about_or_on_the_form() {
+        let errors: FieldErrors = [
+            ("ticket_types[1].capacity".to_owned(), "must be between 1 and 1000000".to_owned()),
+            ("ticket_types[0].currency".to_owned(), "must be an ISO 4217 code".to_owned()),
+            ("ends_at".to_owned(), "must be after starts_at".to_owned()),
+        ]
+        .into();
+        let placed = place_errors(to_form_rows(errors, &[0, 2]), 3);
+        assert_eq!(
+            placed["ticket_types[2].capacity"], "must be between 1 and 1000000",
+            "the API's second type is row 3"
+        );
+        assert_eq!(
+            placed["form"],
+            "ends at: must be after starts_at; ticket types[0].currency: must be an ISO 4217 code"
+        );
+        assert_eq!(placed.len(), 2);
+    }
+
+    #[test]
+    fn an_unchanged_default_time_is_not_sent_back_as_a_fixed_one() {
+        let shown: HashMap<String, String> = [
+            ("starts_at", "2031-12-24T19:30"),
+            ("sales_start", "2031-01-01T10:00"),
+            ("cancellation_deadline", "2031-12-24T19:30"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let typed = form(&[
+            ("title", "Gala"),
+            ("timezone", "UTC"),
+            ("starts_at", "2031-12-24T19:30"),
+            ("sales_start", "2031-01-01T10:00"),
+            ("cancellation_deadline", "2031-12-20T12:00"),
+        ]);
+        let mut errors = FieldErrors::new();
+        let (request, _) = EventForm::read(&typed, &[], 0, Some(&shown), &mut errors).unwrap().update();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((request.starts_at, request.sales_start), (None, None), "unchanged: not sent");
+        assert_eq!(request.cancellation_deadline.flatten().unwrap().to_rfc3339(), "2031-12-20T12:00:00+00:00");
     }
 
     #[test]

@@ -79,9 +79,12 @@ pub async fn new_event_form(State(state): State<AppState>, visitor: Visitor) -> 
 pub async fn create_event(State(state): State<AppState>, visitor: Visitor, form: Form) -> Result<Response, PageError> {
     let user = acting(&state, &visitor, &form, "/manage/events/new".into())?;
     let mut errors = FieldErrors::new();
-    let request = EventForm::read(&form, &[], TYPE_ROWS, &mut errors).and_then(EventForm::create);
+    let read = EventForm::read(&form, &[], TYPE_ROWS, None, &mut errors);
+    let rows_used = read.as_ref().map(EventForm::rows_used).unwrap_or_default();
+    let request = read.and_then(EventForm::create);
     let again = |errors: FieldErrors| {
         let values: HashMap<&String, &String> = form.0.iter().filter(|(k, _)| k.as_str() != "csrf").collect();
+        let errors = event_form::place_errors(errors, TYPE_ROWS);
         let data = context! { values, errors, rows => event_form::rows(&[], TYPE_ROWS), new => true };
         page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/event_form.html", data)
     };
@@ -91,7 +94,9 @@ pub async fn create_event(State(state): State<AppState>, visitor: Visitor, form:
             let event = super::json_body(created.into_response()).await?;
             Ok(see_other(&format!("/manage/events/{}", event["id"].as_str().unwrap_or_default())))
         }
-        Err(err @ ApiError::Validation(_)) => Ok(again(super::form::field_errors(&err).unwrap_or_default())),
+        Err(err @ ApiError::Validation(_)) => {
+            Ok(again(event_form::to_form_rows(super::form::field_errors(&err).unwrap_or_default(), &rows_used)))
+        }
         Err(ApiError::Conflict { detail, .. }) => Ok(again([("ticket_types".to_owned(), detail)].into())),
         Err(err) => Err(err.into()),
     }
@@ -340,8 +345,9 @@ pub async fn update(
     let types = event_form::existing_types(&event);
     let rows = types.len() + 1;
     let mut errors = FieldErrors::new();
-    let read = EventForm::read(&form, &types, rows, &mut errors);
+    let read = EventForm::read(&form, &types, rows, Some(&event_form::values_of(&event)), &mut errors);
     let again = |errors: FieldErrors| {
+        let errors = event_form::place_errors(errors, rows);
         let values: HashMap<&String, &String> = form.0.iter().filter(|(k, _)| k.as_str() != "csrf").collect();
         let data = context! { values, errors, rows => event_form::rows(&types, rows), event => event.clone() };
         page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/event_form.html", data)
@@ -351,8 +357,11 @@ pub async fn update(
     match crate::http::events::update_event(State(state.clone()), user, Path(id), Json(request)).await {
         Ok(_) => {}
         Err(err @ ApiError::Validation(_)) => return Ok(again(super::form::field_errors(&err).unwrap_or_default())),
-        // The only conflict: moving the sales start after the pre-queue was drawn.
-        Err(ApiError::Conflict { detail, .. }) => return Ok(again([("sales_start".to_owned(), detail)].into())),
+        // Moving the sales start after the draw; or the event was cancelled meanwhile.
+        Err(ApiError::Conflict { code, detail }) => {
+            let field = if code == "conflict" { "sales_start" } else { "form" };
+            return Ok(again([(field.to_owned(), detail)].into()));
+        }
         Err(err) => return Err(err.into()),
     }
     for change in type_changes {
@@ -378,7 +387,14 @@ pub async fn update(
                 }
                 return Ok(again(errors));
             }
-            Err(ApiError::Conflict { detail, .. }) => return Ok(again([(format!("{prefix}capacity"), detail)].into())),
+            Err(ApiError::Conflict { code, detail }) => {
+                let field = match code {
+                    "price_locked" => format!("{prefix}price_cents"),
+                    _ if detail.contains("capacity") || detail.contains("sold") => format!("{prefix}capacity"),
+                    _ => "form".to_owned(),
+                };
+                return Ok(again([(field, format!("{detail}."))].into()));
+            }
             Err(err) => return Err(err.into()),
         }
     }

@@ -532,3 +532,48 @@ async fn a_second_request_of_a_buyer_in_line_is_turned_down_without_failing_the_
     assert_eq!(now[&again.booking_id].0, "rejected");
     assert_eq!(now[&other.booking_id].0, "pending", "a newcomer queues behind the line");
 }
+
+/// The same, with the first request's message redelivered in the batch after
+/// the second: the one already in line keeps its place, whatever the order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_request_in_line_keeps_its_place_over_a_second_one_in_the_same_batch() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let tokens = app.users(3).await;
+    let (event_id, tt, order) = drawn_line(&app, &tokens).await;
+    let (user, accepted_at, position): (Uuid, chrono::DateTime<chrono::Utc>, i32) =
+        sqlx::query_as("SELECT user_id, accepted_at, line_position FROM bookings WHERE id = $1")
+            .bind(order[0])
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+    let redelivered = boxoffice::domain::booking::AcceptedRequest {
+        booking_id: order[0],
+        user_id: user,
+        event_id,
+        ticket_type_id: tt,
+        quantity: 1,
+        idempotency_key: None,
+        accepted_at,
+        unit_price_cents: None,
+        currency: None,
+    };
+    let second = boxoffice::domain::booking::AcceptedRequest {
+        booking_id: Uuid::now_v7(),
+        accepted_at: chrono::Utc::now(),
+        ..redelivered.clone()
+    };
+    let outcome = boxoffice::booking::allocate::allocate_batch(
+        app.db(),
+        &[second.clone(), redelivered],
+        &[],
+        0,
+        Provider::Offline,
+    )
+    .await
+    .expect("the batch commits");
+    assert_eq!(outcome.decided.len(), 1, "only the second is decided: {:?}", outcome.decided);
+    assert_eq!(outcome.decided[0].0, second.booking_id);
+    let now = statuses(&app, &[order[0], second.booking_id]).await;
+    assert_eq!(now[&order[0]], ("pending".to_owned(), Some(position)));
+    assert_eq!(now[&second.booking_id].0, "rejected");
+}
