@@ -51,6 +51,20 @@ struct TypeRow {
     max_per_buyer: Option<i64>,
 }
 
+impl TypeRow {
+    /// The row as a ticket type to create.
+    fn new_type(self) -> CreateTicketTypeRequest {
+        CreateTicketTypeRequest {
+            name: self.name,
+            price_cents: self.price_cents,
+            currency: self.currency,
+            capacity: self.capacity,
+            max_per_order: self.max_per_order,
+            max_per_buyer: self.max_per_buyer,
+        }
+    }
+}
+
 /// One ticket type to change or add, from form row `row`.
 pub struct Change {
     pub row: usize,
@@ -157,18 +171,7 @@ impl EventForm {
             offer_hours: self.offer_hours,
             timezone: Some(self.timezone),
             status: if self.publish { InitialStatus::Published } else { InitialStatus::Draft },
-            ticket_types: self
-                .types
-                .into_iter()
-                .map(|t| CreateTicketTypeRequest {
-                    name: t.name,
-                    price_cents: t.price_cents,
-                    currency: t.currency,
-                    capacity: t.capacity,
-                    max_per_order: t.max_per_order,
-                    max_per_buyer: t.max_per_buyer,
-                })
-                .collect(),
+            ticket_types: self.types.into_iter().map(TypeRow::new_type).collect(),
         })
     }
 
@@ -209,14 +212,7 @@ impl EventForm {
                             max_per_buyer: Some(t.max_per_buyer),
                         },
                     ),
-                    None => TypeChange::Add(CreateTicketTypeRequest {
-                        name: t.name,
-                        price_cents: t.price_cents,
-                        currency: t.currency,
-                        capacity: t.capacity,
-                        max_per_order: t.max_per_order,
-                        max_per_buyer: t.max_per_buyer,
-                    }),
+                    None => TypeChange::Add(t.new_type()),
                 },
             })
             .collect();

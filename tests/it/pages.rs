@@ -343,3 +343,58 @@ async fn a_signed_in_persons_pages_count_against_their_own_limit() {
     let mut stranger = Visit::new(&app);
     assert_eq!(stranger.get("/").await.status, StatusCode::OK, "another visitor's budget is their own");
 }
+
+/// Every page route of a booking, for another person: 404 and nothing done;
+/// for nobody signed in: off to sign in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_booking_page_of_another_person_is_not_there() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (_, tt) = app.on_sale_priced(&organizer, 10, 2, 1500).await;
+    let (owner, _) = app.user().await;
+    let booking = app.book_final(&owner, &tt, 1).await;
+    let joined = {
+        let (_, sold_out) = app.on_sale(&organizer, 1, 1).await;
+        let (first, _) = app.user().await;
+        app.book_final(&first, &sold_out, 1).await;
+        app.post(
+            &format!("/api/v1/ticket-types/{sold_out}/waiting-list"),
+            Some(&owner),
+            serde_json::json!({"quantity": 1}),
+        )
+        .await
+    };
+    let entry = joined.body["id"].as_str().unwrap().to_owned();
+
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let mut stranger = Visit::new(&app);
+    stranger.sign_in(&email).await;
+    for path in
+        [format!("/bookings/{booking}"), format!("/bookings/{booking}/cancel"), format!("/bookings/{booking}/events")]
+    {
+        assert_eq!(stranger.get(&path).await.status, StatusCode::NOT_FOUND, "GET {path}");
+    }
+    let csrf = stranger.get("/me/tickets").await.hidden("csrf");
+    for path in [
+        format!("/bookings/{booking}/cancel"),
+        format!("/bookings/{booking}/pay"),
+        format!("/bookings/{booking}/payment/confirm"),
+        format!("/bookings/{booking}/confirm"),
+        format!("/waiting-list/{entry}/leave"),
+    ] {
+        let answer = stranger.post(&path, &[("csrf", &csrf), ("payment_method", "card_x")]).await;
+        assert!(matches!(answer.status, StatusCode::NOT_FOUND), "POST {path}: {}", answer.status);
+    }
+    let still = app.get(&format!("/api/v1/bookings/{booking}"), Some(&owner)).await;
+    assert_eq!(still.body["status"], "held", "nothing was done to it");
+    let entries = app.get("/api/v1/me/waiting-list", Some(&owner)).await;
+    assert_eq!(entries.body["items"][0]["status"], "waiting");
+
+    let mut nobody = Visit::new(&app);
+    for path in [format!("/bookings/{booking}"), format!("/bookings/{booking}/cancel"), "/me/tickets".to_owned()] {
+        let answer = nobody.get(&path).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(answer.location().starts_with("/login?next="), "{path}");
+    }
+}
