@@ -52,6 +52,8 @@ pub struct Services {
     pub stripe: Option<crate::payments::stripe::Stripe>,
     /// The web pages' session cookies and CSRF tokens.
     pub pages: crate::pages::PageKeys,
+    /// The worker's batches, which the mailer beside it yields to.
+    pub activity: crate::booking::activity::BookingActivity,
 }
 
 /// Why the process could not start: one line for the operator.
@@ -116,6 +118,7 @@ impl AppState {
             verified,
             stripe,
             pages,
+            activity: Default::default(),
             db,
             redis,
             broker,
@@ -156,6 +159,7 @@ impl Connections {
 /// connections (no token keys, password hasher or rate limiter).
 pub async fn background(config: Config) -> Result<(WorkerContext, MailerContext), StartError> {
     let Connections { db, redis, broker } = Connections::open(&config).await?;
+    let activity = crate::booking::activity::BookingActivity::default();
     let worker = WorkerContext {
         db: db.clone(),
         broker,
@@ -164,8 +168,9 @@ pub async fn background(config: Config) -> Result<(WorkerContext, MailerContext)
         max_attempts: config.booking_max_attempts,
         provider: config.payment_provider(),
         stripe: crate::payments::stripe::Stripe::from_config(&config),
+        activity: activity.clone(),
     };
-    let mailer = MailerContext { db, metrics: Arc::default(), settings: MailSettings::from_config(&config) };
+    let mailer = MailerContext { db, metrics: Arc::default(), settings: MailSettings::from_config(&config), activity };
     Ok((worker, mailer))
 }
 
@@ -191,6 +196,7 @@ impl AppState {
             max_attempts: self.config.booking_max_attempts,
             provider: self.config.payment_provider(),
             stripe: self.stripe.clone(),
+            activity: self.activity.clone(),
         }
     }
 
@@ -200,6 +206,7 @@ impl AppState {
             db: self.db.clone(),
             metrics: self.metrics.clone(),
             settings: MailSettings::from_config(&self.config),
+            activity: self.activity.clone(),
         }
     }
 }

@@ -3,8 +3,11 @@
 //! when the hold runs out (`holds`), paid (`pay`; by card: `card`),
 //! cancelled by its owner, its organizer or with its event, and refunded
 //! (`cancel`). The HTTP handlers and the queue consumer only call into here.
+//! While the worker is deciding batches, background work yields to it
+//! (`activity`).
 
 pub mod accept;
+pub mod activity;
 pub mod allocate;
 pub mod cancel;
 pub mod card;

@@ -10,6 +10,12 @@
 //! they commit) and polls every few seconds for retries coming due. After an
 //! outage, its first successful send makes every email waiting out its
 //! backoff due at once.
+//!
+//! While the worker beside it is deciding bookings (a sale), it sends one
+//! claim of emails a second and leaves the cores to the sale: an email is
+//! rendering, a QR image, a file or an SMTP exchange and two queries, and
+//! thousands of them would slow the decisions they report. It catches up
+//! at full speed once the sale goes quiet.
 
 pub mod render;
 pub mod transport;
@@ -36,6 +42,8 @@ const CLAIM: i64 = 20;
 /// database outage goes out again soon.
 const LEASE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_secs(2);
+/// The pause between claims while the booking path is busy.
+const BUSY_PAUSE: Duration = Duration::from_secs(1);
 /// Tries before a row that keeps failing is given up on (about a day of backoff).
 pub const MAX_ATTEMPTS: i32 = 30;
 
@@ -45,6 +53,8 @@ pub struct MailerContext {
     pub db: sqlx::PgPool,
     pub metrics: std::sync::Arc<Metrics>,
     pub settings: MailSettings,
+    /// The worker's batches: the mailer slows down while they come.
+    pub activity: crate::booking::activity::BookingActivity,
 }
 
 /// The mail settings of the configuration.
@@ -109,6 +119,12 @@ pub async fn run(state: MailerContext, shutdown: CancellationToken) {
                     let sends =
                         rows.iter().map(|row| deliver(&state, &transport, &templates, &envelope, &failing, row));
                     join_all(sends).await;
+                    if state.activity.busy() {
+                        tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            () = tokio::time::sleep(BUSY_PAUSE) => {}
+                        }
+                    }
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "mailer cannot read the outbox");

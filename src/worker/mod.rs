@@ -49,6 +49,8 @@ pub struct WorkerContext {
     pub provider: crate::domain::checkout::Provider,
     /// Stripe, for refunds (when configured).
     pub stripe: Option<crate::payments::stripe::Stripe>,
+    /// Told of every batch decided, for the mailer beside this worker to yield.
+    pub activity: crate::booking::activity::BookingActivity,
 }
 
 /// Runs the worker until `shutdown`, reconnecting to RabbitMQ as needed. On
@@ -178,6 +180,7 @@ fn parse(data: &[u8]) -> Result<AcceptedRequest, String> {
 }
 
 pub(crate) async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
+    state.activity.batch_decided();
     let confirmed =
         outcome.decided.iter().filter(|(_, s, _)| *s == crate::domain::booking::BookingStatus::Confirmed).count();
     tracing::debug!(

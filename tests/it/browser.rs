@@ -325,7 +325,9 @@ fn xpath_string(text: &str) -> String {
 /// code, black on white, in the middle of a 640×480 frame.
 pub fn camera_showing(code: &str) -> std::path::PathBuf {
     let png = boxoffice::qr::png(code);
-    let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png));
+    decoder.set_transformations(png::Transformations::EXPAND); // one bit a pixel to grey levels
+    let mut reader = decoder.read_info().unwrap();
     let mut pixels = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut pixels).unwrap();
     let (w, h, side) = (640usize, 480usize, info.width as usize);

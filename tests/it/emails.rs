@@ -274,6 +274,36 @@ async fn three_mailers_at_once_send_every_email_exactly_once() {
     assert_eq!(ids.len(), 40, "no row sent twice");
 }
 
+/// During a sale the mailer slows down to a claim a second, and still
+/// sends everything: a sale that never ends must not starve the emails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_worker_keeps_deciding_batches_emails_still_go_out() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let busy = tokio_util::sync::CancellationToken::new();
+    let activity = app.state.activity.clone();
+    let sale = tokio::spawn({
+        let busy = busy.clone();
+        async move {
+            while !busy.is_cancelled() {
+                activity.batch_decided();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    });
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(45).await;
+    let (_, tt) = app.on_sale(&organizer, 100, 2).await;
+    let replies = join_all(tokens.iter().map(|token| app.book(token, &tt, 1, None))).await;
+    app.wait_final(&accepted_ids(&replies), FINAL_WITHIN).await;
+    assert!(app.state.activity.busy());
+    let messages = sink.wait_for(45, 30).await;
+    busy.cancel();
+    sale.await.unwrap();
+    let ids: HashSet<String> = messages.iter().map(|m| m.header("Message-ID").unwrap()).collect();
+    assert_eq!(ids.len(), 45, "every email, each once");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_smtp_url_emails_are_written_as_eml_files() {
     let app = spawn_app_with(test_config(&[])).await;
