@@ -105,8 +105,13 @@ pub struct Config {
     #[arg(long, env = "AMQP_PUBLISH_CHANNELS", global = true, default_value_t = 4)]
     pub amqp_publish_channels: usize,
 
-    /// Booking requests the worker decides in one PostgreSQL transaction.
-    #[arg(long, env = "WORKER_BATCH_SIZE", global = true, default_value_t = 200)]
+    /// Booking requests the worker decides in one PostgreSQL transaction, at
+    /// most (it takes what is waiting, without waiting for more). 500: in a
+    /// sale on two cores, batches of 200 left the worker behind the API (each
+    /// transaction's round trips wait for a core), so more requests were
+    /// accepted before the sold-out flag went up; 1,000 was slower again
+    /// (docs/BENCHMARKS.md, "Throughput").
+    #[arg(long, env = "WORKER_BATCH_SIZE", global = true, default_value_t = 500)]
     pub worker_batch_size: u16,
 
     /// Tries of a booking request that keeps failing before it goes to the
