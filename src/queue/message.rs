@@ -1,4 +1,7 @@
-//! What travels through the booking queue.
+//! What travels through the booking queue: one booking request as a JSON
+//! object, or several accepted at the same moment as a JSON array of them
+//! (the API coalesces concurrent accepts into one message). Workers read
+//! both, so deploy workers before APIs when this changes.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,6 +29,24 @@ pub struct BookingRequested {
     pub unit_price_cents: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+}
+
+/// The body of a message carrying `requests`: the object itself for one
+/// (what workers have always read), an array of them for more.
+pub fn encode(requests: &[BookingRequested]) -> Vec<u8> {
+    let encoded = match requests {
+        [one] => serde_json::to_vec(one),
+        many => serde_json::to_vec(many),
+    };
+    encoded.expect("a booking request serializes")
+}
+
+/// The requests of a message body (one object, or an array of them).
+pub fn decode(data: &[u8]) -> Result<Vec<BookingRequested>, serde_json::Error> {
+    match data.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(data),
+        _ => serde_json::from_slice(data).map(|one| vec![one]),
+    }
 }
 
 /// Header counting how often a message has been tried (absent: never).
@@ -62,5 +83,38 @@ impl From<BookingRequested> for AcceptedRequest {
             unit_price_cents: m.unit_price_cents,
             currency: m.currency,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> BookingRequested {
+        BookingRequested {
+            booking_id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            event_id: Uuid::now_v7(),
+            ticket_type_id: Uuid::now_v7(),
+            quantity: 1,
+            idempotency_key: Some("k".into()),
+            accepted_at: Utc::now(),
+            unit_price_cents: Some(0),
+            currency: Some("EUR".into()),
+        }
+    }
+
+    #[test]
+    fn one_request_travels_as_an_object_several_as_an_array_and_both_decode() {
+        let one = vec![request()];
+        let body = encode(&one);
+        assert_eq!(body.first(), Some(&b'{'), "what older workers read");
+        assert_eq!(decode(&body).unwrap(), one);
+        let three = vec![request(), request(), request()];
+        let body = encode(&three);
+        assert_eq!(body.first(), Some(&b'['));
+        assert_eq!(decode(&body).unwrap(), three);
+        assert!(decode(b"[{\"booking_id\": 1}]").is_err());
+        assert!(decode(b"{not json").is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! RabbitMQ: the broker connection (re-established on its own), the booking
-//! topology, and publishing with publisher confirms.
+//! topology, and publishing with publisher confirms (concurrent accepts
+//! coalesced into fewer messages: `coalesce`).
 
+mod coalesce;
 pub mod message;
 pub mod topology;
 
@@ -12,6 +14,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::publisher_confirm::Confirmation;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use tokio::sync::{mpsc, oneshot};
 
 pub use message::BookingRequested;
 
@@ -35,6 +38,9 @@ pub enum PublishError {
     Timeout(Duration),
     #[error(transparent)]
     Amqp(#[from] lapin::Error),
+    /// The failure of a message that carried this request and others.
+    #[error("{0}")]
+    Shared(Arc<PublishError>),
 }
 
 impl PublishError {
@@ -42,7 +48,11 @@ impl PublishError {
     /// sent, or the broker said no. A timeout or a broken channel after
     /// sending leaves it unknown: the message may still be queued.
     pub fn certainly_unsent(&self) -> bool {
-        matches!(self, Self::NotConnected(_) | Self::Refused)
+        match self {
+            Self::NotConnected(_) | Self::Refused => true,
+            Self::Shared(inner) => inner.certainly_unsent(),
+            Self::Timeout(_) | Self::Amqp(_) => false,
+        }
     }
 }
 
@@ -59,6 +69,8 @@ struct Inner {
     channels: usize,
     next: AtomicUsize,
     state: Mutex<State>,
+    /// Requests on their way into a message (`coalesce`).
+    waiting: mpsc::Sender<coalesce::Waiting>,
 }
 
 enum State {
@@ -71,18 +83,22 @@ impl Broker {
     /// handle starts disconnected (with one warning line). Either way a
     /// background task keeps the connection up for as long as the handle lives.
     ///
-    /// `channels` publishing channels are opened, each in confirm mode: many
-    /// publishes are in flight on each at once, so the API never waits for
-    /// one request's confirm before sending the next.
+    /// `channels` publishing channels are opened, each in confirm mode, with
+    /// two messages in flight on each at once: the API never waits for one
+    /// request's confirm before sending the next, and requests that arrive
+    /// while every slot is taken go together in the next message.
     pub async fn connect(url: &str, topology: Topology, channels: usize) -> Self {
+        let (waiting, requests) = mpsc::channel(4 * coalesce::MOST);
         let inner = Inner {
             url: url.to_owned(),
             topology,
             channels: channels.max(1),
             next: AtomicUsize::new(0),
             state: Mutex::new(State::Down("not connected yet".into())),
+            waiting,
         };
         let broker = Self { inner: Arc::new(inner) };
+        tokio::spawn(coalesce::run(Arc::downgrade(&broker.inner), requests, 2 * channels.max(1)));
         if let Err(err) = broker.inner.connect_once().await {
             tracing::warn!(
                 "RabbitMQ is unreachable at {}: {err}. Starting without it (bookings answer 503); \
@@ -107,30 +123,29 @@ impl Broker {
         }
     }
 
-    /// Publishes a booking request as a persistent message and waits for the
-    /// broker's confirm: `Ok` means RabbitMQ has it safely in the queue.
+    /// Publishes a booking request persistently and waits for the broker's
+    /// confirm: `Ok` means RabbitMQ has it safely in the queue. Requests
+    /// published at the same moment may share a message.
     pub async fn publish_booking(&self, message: &AcceptedRequest) -> Result<(), PublishError> {
-        let channel = self.publisher()?;
-        let payload = serde_json::to_vec(&BookingRequested::from(message)).expect("a booking request serializes");
-        let properties = persistent_json(&message.booking_id.to_string(), FieldTable::default());
-        let topology = &self.inner.topology;
-        publish_confirmed(&channel, &topology.exchange(), topology.routing_key(), &payload, properties).await
+        let (done, answer) = oneshot::channel();
+        let waiting = coalesce::Waiting { request: BookingRequested::from(message), done };
+        if self.inner.waiting.send(waiting).await.is_err() {
+            return Err(PublishError::NotConnected("the publisher stopped".into()));
+        }
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(PublishError::Shared(err)),
+            // The publishing task was dropped before it answered: whether the
+            // message went out is unknown.
+            Err(_) => Err(PublishError::Timeout(CONFIRM_TIMEOUT)),
+        }
     }
 
-    fn publisher(&self) -> Result<Channel, PublishError> {
-        let state = self.inner.state.lock().expect("broker state poisoned");
-        match &*state {
-            State::Connected { publishers, .. } => {
-                let index = self.inner.next.fetch_add(1, Ordering::Relaxed) % publishers.len();
-                let channel = &publishers[index];
-                if channel.status().connected() {
-                    Ok(channel.clone())
-                } else {
-                    Err(PublishError::NotConnected("channel closed, reconnecting".into()))
-                }
-            }
-            State::Down(reason) => Err(PublishError::NotConnected(reason.clone())),
-        }
+    /// Publishes `messages` together in one message, at once, and waits for
+    /// the confirm (what coalescing does; for tests and tools).
+    pub async fn publish_bookings(&self, messages: &[AcceptedRequest]) -> Result<(), PublishError> {
+        let requests: Vec<BookingRequested> = messages.iter().map(BookingRequested::from).collect();
+        self.inner.publish_requests(&requests).await
     }
 }
 
@@ -173,6 +188,31 @@ pub async fn confirm_channel(connection: &Connection) -> lapin::Result<Channel> 
 }
 
 impl Inner {
+    /// One persistent message carrying `requests`, confirmed.
+    async fn publish_requests(&self, requests: &[BookingRequested]) -> Result<(), PublishError> {
+        let first = requests.first().ok_or(PublishError::Refused)?;
+        let channel = self.publisher()?;
+        let payload = message::encode(requests);
+        let properties = persistent_json(&first.booking_id.to_string(), FieldTable::default());
+        publish_confirmed(&channel, &self.topology.exchange(), self.topology.routing_key(), &payload, properties).await
+    }
+
+    fn publisher(&self) -> Result<Channel, PublishError> {
+        let state = self.state.lock().expect("broker state poisoned");
+        match &*state {
+            State::Connected { publishers, .. } => {
+                let index = self.next.fetch_add(1, Ordering::Relaxed) % publishers.len();
+                let channel = &publishers[index];
+                if channel.status().connected() {
+                    Ok(channel.clone())
+                } else {
+                    Err(PublishError::NotConnected("channel closed, reconnecting".into()))
+                }
+            }
+            State::Down(reason) => Err(PublishError::NotConnected(reason.clone())),
+        }
+    }
+
     async fn connect_once(&self) -> Result<(), String> {
         let attempt = async {
             let connection = Connection::connect(&self.url, ConnectionProperties::default()).await?;

@@ -28,7 +28,7 @@ use crate::booking::allocate::{BatchOutcome, LINE_CHUNK, allocate_batch};
 use crate::cache::BookingCache;
 use crate::domain::booking::AcceptedRequest;
 use crate::queue::Broker;
-use crate::queue::message::{ATTEMPTS_HEADER, ERROR_HEADER};
+use crate::queue::message::{self, ATTEMPTS_HEADER, ERROR_HEADER};
 use crate::queue::{self, BookingRequested, Topology};
 
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -121,62 +121,95 @@ async fn handle_batch(
     topology: &Topology,
     deliveries: Vec<Delivery>,
 ) -> lapin::Result<()> {
-    let mut parsed = Vec::with_capacity(deliveries.len());
-    for delivery in deliveries {
-        match parse(&delivery.data) {
-            Ok(message) => parsed.push((delivery, message)),
+    // Each request with the delivery that brought it (a message may carry several).
+    let mut requests: Vec<(usize, AcceptedRequest)> = Vec::with_capacity(deliveries.len());
+    let mut live = Vec::with_capacity(deliveries.len());
+    for (index, delivery) in deliveries.iter().enumerate() {
+        let (good, bad) = match parse(&delivery.data) {
+            Ok(parsed) => parsed,
             Err(error) => {
                 tracing::error!(%error, "unparseable booking message; dead-lettered");
-                dead_letter(channel, topology, &delivery, attempts(&delivery), &error).await?;
+                dead_letter(channel, topology, delivery, &delivery.data, attempts(delivery), &error).await?;
                 delivery.acker.ack(BasicAckOptions::default()).await?;
+                continue;
             }
+        };
+        for (request, error) in bad {
+            tracing::error!(%error, booking.id = %request.booking_id, "booking request with insane values; dead-lettered");
+            let payload = message::encode(std::slice::from_ref(&request));
+            dead_letter(channel, topology, delivery, &payload, attempts(delivery), &error).await?;
         }
+        if good.is_empty() {
+            delivery.acker.ack(BasicAckOptions::default()).await?;
+            continue;
+        }
+        live.push(index);
+        requests.extend(good.into_iter().map(|request| (index, request)));
     }
-    if parsed.is_empty() {
+    if requests.is_empty() {
         return Ok(());
     }
-    let messages: Vec<AcceptedRequest> = parsed.iter().map(|(_, m)| m.clone()).collect();
+    let messages: Vec<AcceptedRequest> = requests.iter().map(|(_, m)| m.clone()).collect();
     match allocate_batch(&state.db, &messages, &[], LINE_CHUNK, state.provider).await {
         Ok(outcome) => {
             // Every delivery up to the last of this batch is settled: one ack for all.
-            let last = parsed.iter().map(|(d, _)| d.delivery_tag).max().expect("non-empty");
+            let last = live.iter().map(|&i| deliveries[i].delivery_tag).max().expect("non-empty");
             channel.basic_ack(last, BasicAckOptions { multiple: true }).await?;
             settled(state, &outcome).await;
         }
-        Err(err) if parsed.len() > 1 && !is_transient(&err) => {
-            tracing::warn!(error = %err, size = parsed.len(), "batch failed; trying its messages one by one");
-            for (delivery, message) in parsed {
-                match allocate_batch(&state.db, std::slice::from_ref(&message), &[], LINE_CHUNK, state.provider).await {
-                    Ok(outcome) => {
-                        delivery.acker.ack(BasicAckOptions::default()).await?;
-                        settled(state, &outcome).await;
-                    }
-                    Err(err) => retry_later(state, channel, topology, &delivery, &err).await?,
+        Err(err) if requests.len() > 1 && !is_transient(&err) => {
+            tracing::warn!(error = %err, size = requests.len(), "batch failed; trying its requests one by one");
+            for (index, message) in &requests {
+                match allocate_batch(&state.db, std::slice::from_ref(message), &[], LINE_CHUNK, state.provider).await {
+                    Ok(outcome) => settled(state, &outcome).await,
+                    Err(err) => retry_later(state, channel, topology, &deliveries[*index], message, &err).await?,
                 }
+            }
+            for index in live {
+                deliveries[index].acker.ack(BasicAckOptions::default()).await?;
             }
         }
         Err(err) => {
-            tracing::warn!(error = %err, size = parsed.len(), "batch failed; retrying later");
-            for (delivery, _) in parsed {
-                retry_later(state, channel, topology, &delivery, &err).await?;
+            tracing::warn!(error = %err, size = requests.len(), "batch failed; retrying later");
+            for (index, message) in &requests {
+                retry_later(state, channel, topology, &deliveries[*index], message, &err).await?;
+            }
+            for index in live {
+                deliveries[index].acker.ack(BasicAckOptions::default()).await?;
             }
         }
     }
     Ok(())
 }
 
-/// A message the worker can act on: well-formed JSON of the right shape with
-/// sane values (the API never sends anything else; a hand-made or corrupted
-/// message must not reach the database).
-fn parse(data: &[u8]) -> Result<AcceptedRequest, String> {
-    let message: BookingRequested = serde_json::from_slice(data).map_err(|e| format!("unparseable: {e}"))?;
+/// The requests of a message the worker can act on — well-formed JSON of the
+/// right shape — split into those with sane values and those without, each
+/// with why (the API never sends such; a hand-made or corrupted message must
+/// not reach the database).
+#[allow(clippy::type_complexity)]
+fn parse(data: &[u8]) -> Result<(Vec<AcceptedRequest>, Vec<(BookingRequested, String)>), String> {
+    let requests = message::decode(data).map_err(|e| format!("unparseable: {e}"))?;
+    if requests.is_empty() {
+        return Err("unparseable: no booking request in the message".into());
+    }
+    let (mut good, mut bad) = (Vec::with_capacity(requests.len()), Vec::new());
+    for request in requests {
+        match insane(&request) {
+            Some(why) => bad.push((request, why)),
+            None => good.push(request.into()),
+        }
+    }
+    Ok((good, bad))
+}
+
+fn insane(message: &BookingRequested) -> Option<String> {
     if !(1..=1000).contains(&message.quantity) {
-        return Err(format!("quantity {} out of range", message.quantity));
+        return Some(format!("quantity {} out of range", message.quantity));
     }
     if message.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255 || k.contains('\0')) {
-        return Err("invalid idempotency key".into());
+        return Some("invalid idempotency key".into());
     }
-    Ok(message.into())
+    None
 }
 
 pub(crate) async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
@@ -236,14 +269,17 @@ fn header_u32(delivery: &Delivery, name: &str) -> u32 {
     }
 }
 
-/// Sends a failed message on to a delay queue (or, out of attempts, to the
-/// dead-letter queue), then acks it. A crash in between only duplicates the
-/// message, and the batch transaction ignores duplicates.
+/// Sends a failed request on to a delay queue (or, out of attempts, to the
+/// dead-letter queue) as a message of its own, counting the tries of the
+/// message that brought it. The caller acks that message once every request
+/// in it is sent on or decided; a crash in between only duplicates requests,
+/// and the batch transaction ignores duplicates.
 async fn retry_later(
     state: &WorkerContext,
     channel: &Channel,
     topology: &Topology,
     delivery: &Delivery,
+    request: &AcceptedRequest,
     err: &sqlx::Error,
 ) -> lapin::Result<()> {
     // An unreachable database is nobody's fault: such tries do not count
@@ -253,32 +289,37 @@ async fn retry_later(
     let attempts = attempts(delivery) + u32::from(counts);
     let tries = header_u32(delivery, TRIES_HEADER) + 1;
     let error = err.to_string();
+    let payload = message::encode(&[BookingRequested::from(request)]);
     if attempts >= state.max_attempts {
-        tracing::error!(%error, attempts, "booking request out of attempts; dead-lettered");
-        dead_letter(channel, topology, delivery, attempts, &error).await?;
+        tracing::error!(%error, attempts, booking.id = %request.booking_id, "booking request out of attempts; dead-lettered");
+        dead_letter(channel, topology, delivery, &payload, attempts, &error).await
     } else {
         let mut headers = headers(attempts, &error);
         headers.insert(TRIES_HEADER.into(), AMQPValue::LongUInt(tries));
-        let properties = queue::persistent_json(message_id(delivery), headers);
+        let properties = queue::persistent_json(&request.booking_id.to_string(), headers);
         let key = Topology::retry_key(tries);
-        queue::publish_confirmed(channel, &topology.retry_exchange(), &key, &delivery.data, properties)
+        queue::publish_confirmed(channel, &topology.retry_exchange(), &key, &payload, properties)
             .await
-            .map_err(into_lapin)?;
+            .map_err(into_lapin)
     }
-    delivery.acker.ack(BasicAckOptions::default()).await
 }
 
+/// Parks `payload` (what `delivery` brought, or one request of it) in the
+/// dead-letter queue, under the id of the booking it is about.
 async fn dead_letter(
     channel: &Channel,
     topology: &Topology,
     delivery: &Delivery,
+    payload: &[u8],
     attempts: u32,
     error: &str,
 ) -> lapin::Result<()> {
-    let properties = queue::persistent_json(message_id(delivery), headers(attempts, error));
-    queue::publish_confirmed(channel, &topology.dead_exchange(), "", &delivery.data, properties)
-        .await
-        .map_err(into_lapin)
+    let id = match message::decode(payload).as_deref() {
+        Ok([one]) => one.booking_id.to_string(),
+        _ => message_id(delivery).to_owned(),
+    };
+    let properties = queue::persistent_json(&id, headers(attempts, error));
+    queue::publish_confirmed(channel, &topology.dead_exchange(), "", payload, properties).await.map_err(into_lapin)
 }
 
 fn message_id(delivery: &Delivery) -> &str {
@@ -307,18 +348,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn messages_with_insane_values_are_not_parsed() {
+    fn requests_with_insane_values_are_set_apart_from_the_others_of_their_message() {
         let good = serde_json::json!({
             "booking_id": uuid::Uuid::now_v7(), "user_id": uuid::Uuid::now_v7(), "event_id": uuid::Uuid::now_v7(),
             "ticket_type_id": uuid::Uuid::now_v7(), "quantity": 2, "idempotency_key": null,
             "accepted_at": "2027-01-01T00:00:00Z"
         });
-        assert!(parse(good.to_string().as_bytes()).is_ok());
+        let (sane, insane) = parse(good.to_string().as_bytes()).unwrap();
+        assert_eq!((sane.len(), insane.len()), (1, 0));
         for (field, value) in [("quantity", serde_json::json!(0)), ("idempotency_key", serde_json::json!("nul\u{0}"))] {
             let mut bad = good.clone();
             bad[field] = value;
-            assert!(parse(bad.to_string().as_bytes()).is_err(), "{field}");
+            let (sane, insane) = parse(bad.to_string().as_bytes()).unwrap();
+            assert_eq!((sane.len(), insane.len()), (0, 1), "{field}");
+            // In a message with others, only the insane one is set apart.
+            let batch = serde_json::json!([good, bad, good]);
+            let (sane, insane) = parse(batch.to_string().as_bytes()).unwrap();
+            assert_eq!((sane.len(), insane.len()), (2, 1), "{field}");
         }
         assert!(parse(b"not json").is_err());
+        assert!(parse(b"[]").is_err());
     }
 }

@@ -298,6 +298,43 @@ async fn a_message_that_keeps_failing_is_parked_and_dlq_replay_brings_it_back_on
     assert!(boxoffice::worker::dlq::list(&connection, topology, 10).await.unwrap().is_empty());
 }
 
+/// Concurrent accepts share messages. One bad request in such a message
+/// must not take the others down with it: they are decided, it alone is
+/// retried and parked in the dead-letter queue under its own booking id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_request_in_a_shared_message_is_parked_alone_and_the_others_are_decided() {
+    let app = spawn_app_with(test_config(&["--booking-max-attempts", "2"])).await;
+    let (organizer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 5).await;
+    let user: Uuid = sqlx::query_scalar("SELECT id FROM users LIMIT 1").fetch_one(app.db()).await.unwrap();
+    let (mut first, ghost, mut last) = (
+        request_of_two(&event, &tt, user, Some("first")),
+        request_of_two(&event, &tt, Uuid::now_v7(), None),
+        request_of_two(&event, &tt, user, Some("last")),
+    );
+    (first.quantity, last.quantity) = (1, 1);
+    app.state.broker.publish_bookings(&[first.clone(), ghost.clone(), last.clone()]).await.unwrap();
+    app.wait_final(&[first.booking_id, last.booking_id], FINAL_WITHIN).await;
+    let connection = app.state.broker.connection().unwrap();
+    let topology = app.state.broker.topology();
+    let parked = crate::helpers::eventually(FINAL_WITHIN, "the bad request is parked", || async {
+        let letters = boxoffice::worker::dlq::list(&connection, topology, 10).await.unwrap();
+        (!letters.is_empty()).then_some(letters)
+    })
+    .await;
+    assert_eq!(parked.len(), 1, "only the bad request, not the message");
+    assert_eq!(parked[0].message_id, ghost.booking_id.to_string());
+    assert_eq!(parked[0].attempts, Some(2));
+    let body = boxoffice::queue::message::decode(parked[0].body.as_bytes()).unwrap();
+    assert_eq!(body.iter().map(|r| r.booking_id).collect::<Vec<_>>(), [ghost.booking_id], "its request alone");
+    assert_eq!(app.check_invariants(&tt).await, 2, "the two good requests took their seat each");
+    let decided: i64 = sqlx::query_scalar("SELECT count(*) FROM bookings WHERE status = 'confirmed'")
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(decided, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_answered_503_after_an_unconfirmed_publish_never_takes_a_seat() {
     // The confirm timed out: the message may still arrive. The API writes a
