@@ -8,8 +8,11 @@ use boxoffice::domain::event::{EventStatus, Schedule};
 use chrono::Utc;
 use uuid::Uuid;
 
-/// A published event with one ticket type, made straight in PostgreSQL:
-/// (user id, event id, ticket type id).
+/// A published event with one free ticket type, made straight in PostgreSQL:
+/// (user id, event id, ticket type id). Free, so its bookings are confirmed
+/// with their tickets and confirmation emails, as in the free flash sale the
+/// ceilings are compared with (a priced type would be held: no tickets, no
+/// email, a cheaper transaction).
 pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow::Result<(Uuid, Uuid, Uuid)> {
     let mut conn = state.db.acquire().await?;
     let email = format!("direct-{}@loadgen.test", Uuid::new_v4().simple());
@@ -33,7 +36,7 @@ pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow
     let event = db::events::insert_event(&mut conn, user.id, &fields, EventStatus::Published).await?;
     let tt = db::events::TicketTypeFields {
         name: "General".into(),
-        price_cents: 5000,
+        price_cents: 0,
         currency: "EUR".into(),
         capacity,
         max_per_order,
@@ -54,7 +57,7 @@ pub fn requests(user: Uuid, event: Uuid, tt: Uuid, quantity: i32, count: usize) 
             quantity,
             idempotency_key: Some(Uuid::new_v4().to_string()),
             accepted_at: Utc::now(),
-            unit_price_cents: Some(5000),
+            unit_price_cents: Some(0),
             currency: Some("EUR".into()),
         })
         .collect()
