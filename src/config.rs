@@ -105,8 +105,10 @@ pub struct Config {
     #[arg(long, env = "AMQP_PUBLISH_CHANNELS", global = true, default_value_t = 4)]
     pub amqp_publish_channels: usize,
 
-    /// Booking requests the worker decides in one PostgreSQL transaction, at
-    /// most (it takes what is waiting, without waiting for more). 500: in a
+    /// Booking messages the worker decides in one PostgreSQL transaction, at
+    /// most (it takes what is waiting, without waiting for more; a message
+    /// carries one request, or several accepted at the same moment, and a
+    /// transaction takes at most ten times this many requests). 500: in a
     /// sale on two cores, batches of 200 left the worker behind the API (each
     /// transaction's round trips wait for a core), so more requests were
     /// accepted before the sold-out flag went up; 1,000 was slower again

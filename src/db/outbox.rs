@@ -21,6 +21,11 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Someone waits on this email to act (see [`claim_due_urgent`]).
+    pub fn is_urgent(self) -> bool {
+        matches!(self, Self::EmailVerification | Self::WaitingListOffer)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::BookingConfirmed => "booking_confirmed",
@@ -107,6 +112,30 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease: Duration) -> 
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
+    .fetch_all(conn)
+    .await
+}
+
+/// Like [`claim_due`], only emails someone waits on to act: the link that
+/// verifies an address (needed to book) and a waiting-list offer (it runs
+/// out). During a sale these go before the confirmations piling up.
+pub async fn claim_due_urgent(
+    conn: &mut PgConnection,
+    limit: i64,
+    lease: Duration,
+) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2),
+                           last_error = NULL
+         WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()
+                        AND kind IN ($3, $4)
+                      ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, kind, booking_id, user_id, secret, attempts, created_at",
+    )
+    .bind(limit)
+    .bind(lease.as_secs_f64())
+    .bind(Kind::EmailVerification.as_str())
+    .bind(Kind::WaitingListOffer.as_str())
     .fetch_all(conn)
     .await
 }

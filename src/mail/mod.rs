@@ -15,7 +15,9 @@
 //! claim of emails a second and leaves the cores to the sale: an email is
 //! rendering, a QR image, a file or an SMTP exchange and two queries, and
 //! thousands of them would slow the decisions they report. It catches up
-//! at full speed once the sale goes quiet.
+//! at full speed once the sale goes quiet. Emails someone waits on to act (a
+//! verification link, a waiting-list offer) are not held back: they go
+//! first, at full speed.
 
 pub mod render;
 pub mod transport;
@@ -109,8 +111,9 @@ pub async fn run(state: MailerContext, shutdown: CancellationToken) {
     let failing = AtomicBool::new(false);
     while !shutdown.is_cancelled() {
         loop {
+            let busy = state.activity.busy();
             let claimed = match state.db.acquire().await {
-                Ok(mut conn) => outbox::claim_due(&mut conn, CLAIM, LEASE).await,
+                Ok(mut conn) => claim(&mut conn, busy).await,
                 Err(err) => Err(err),
             };
             match claimed {
@@ -118,8 +121,9 @@ pub async fn run(state: MailerContext, shutdown: CancellationToken) {
                 Ok(rows) => {
                     let sends =
                         rows.iter().map(|row| deliver(&state, &transport, &templates, &envelope, &failing, row));
+                    let urgent_only = busy && rows.iter().all(|row| row.kind.is_urgent());
                     join_all(sends).await;
-                    if state.activity.busy() {
+                    if state.activity.busy() && !urgent_only {
                         tokio::select! {
                             () = shutdown.cancelled() => break,
                             () = tokio::time::sleep(BUSY_PAUSE) => {}
@@ -152,6 +156,18 @@ pub async fn run(state: MailerContext, shutdown: CancellationToken) {
         }
     }
     tracing::info!("mailer stopped");
+}
+
+/// The next rows to send: while the booking path is busy, the urgent ones
+/// first (a verification link, a waiting-list offer), then the rest.
+async fn claim(conn: &mut sqlx::PgConnection, busy: bool) -> Result<Vec<OutboxRow>, sqlx::Error> {
+    if busy {
+        let urgent = outbox::claim_due_urgent(conn, CLAIM, LEASE).await?;
+        if !urgent.is_empty() {
+            return Ok(urgent);
+        }
+    }
+    outbox::claim_due(conn, CLAIM, LEASE).await
 }
 
 async fn listen(state: &MailerContext) -> Option<PgListener> {

@@ -68,7 +68,7 @@ pub async fn replay(connection: &Connection, topology: &Topology, selection: Sel
         let id = delivery.properties.message_id().as_ref().map(|id| id.to_string()).unwrap_or_default();
         let selected = match selection {
             Selection::All => true,
-            Selection::Booking(booking) => id == booking.to_string(),
+            Selection::Booking(booking) => id == booking.to_string() || carries(&delivery.data, booking),
         };
         if !selected {
             kept.push(delivery.delivery_tag);
@@ -83,6 +83,14 @@ pub async fn replay(connection: &Connection, topology: &Topology, selection: Sel
     }
     let _ = channel.close(200, "replayed").await;
     Ok(replayed)
+}
+
+/// Whether a parked message carries `booking` (one that several requests
+/// shared goes to the dead-letter queue whole only when it could not be read
+/// at all, or the broker gave up redelivering it; its id is its first
+/// booking's).
+fn carries(body: &[u8], booking: Uuid) -> bool {
+    crate::queue::message::decode(body).is_ok_and(|requests| requests.iter().any(|r| r.booking_id == booking))
 }
 
 async fn republish(channel: &Channel, topology: &Topology, id: &str, body: &[u8]) -> lapin::Result<()> {

@@ -298,6 +298,37 @@ async fn a_message_that_keeps_failing_is_parked_and_dlq_replay_brings_it_back_on
     assert!(boxoffice::worker::dlq::list(&connection, topology, 10).await.unwrap().is_empty());
 }
 
+/// Requests published at the same moment share messages, and every one of
+/// them is in the queue once its caller hears Ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_share_messages_and_each_is_in_the_queue_when_confirmed() {
+    // No worker: the queue keeps what was published.
+    let app = crate::helpers::spawn_api_with(test_config(&[])).await;
+    let (organizer, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 10, 5).await;
+    let user: Uuid = sqlx::query_scalar("SELECT id FROM users LIMIT 1").fetch_one(app.db()).await.unwrap();
+    let requests: Vec<AcceptedRequest> = (0..200).map(|_| request_of_two(&event, &tt, user, None)).collect();
+    let published = join_all(requests.iter().map(|r| app.state.broker.publish_booking(r))).await;
+    assert!(published.iter().all(Result::is_ok), "{:?}", published.iter().find(|r| r.is_err()));
+
+    let connection = app.state.broker.connection().unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let queue = app.state.broker.topology().queue();
+    let (mut messages, mut carried) = (0, Vec::new());
+    while let Some(message) = channel.basic_get(&queue, lapin::options::BasicGetOptions { no_ack: true }).await.unwrap()
+    {
+        messages += 1;
+        carried.extend(
+            boxoffice::queue::message::decode(&message.delivery.data).unwrap().into_iter().map(|r| r.booking_id),
+        );
+    }
+    carried.sort();
+    let mut expected: Vec<Uuid> = requests.iter().map(|r| r.booking_id).collect();
+    expected.sort();
+    assert_eq!(carried, expected, "each request exactly once");
+    assert!(messages < 200, "{messages} messages for 200 requests");
+}
+
 /// Concurrent accepts share messages. One bad request in such a message
 /// must not take the others down with it: they are decided, it alone is
 /// retried and parked in the dead-letter queue under its own booking id.

@@ -275,11 +275,12 @@ async fn three_mailers_at_once_send_every_email_exactly_once() {
 }
 
 /// During a sale the mailer slows down to a claim a second, and still
-/// sends everything: a sale that never ends must not starve the emails.
+/// sends everything: a sale that never ends must not starve the emails. A
+/// verification link (someone waits on it to book) jumps the backlog.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn while_the_worker_keeps_deciding_batches_emails_still_go_out() {
+async fn while_the_worker_keeps_deciding_batches_emails_still_go_out_urgent_ones_first() {
     let sink = SmtpSink::start().await;
-    let app = app_with_smtp(&sink).await;
+    let app = spawn_app_with(test_config(&["--smtp-url", &sink.url(), "--email-verification", "on"])).await;
     let busy = tokio_util::sync::CancellationToken::new();
     let activity = app.state.activity.clone();
     let sale = tokio::spawn({
@@ -292,16 +293,27 @@ async fn while_the_worker_keeps_deciding_batches_emails_still_go_out() {
         }
     });
     let (organizer, _) = app.user().await;
-    let tokens = app.users(45).await;
+    let tokens = app.users(85).await;
     let (_, tt) = app.on_sale(&organizer, 100, 2).await;
     let replies = join_all(tokens.iter().map(|token| app.book(token, &tt, 1, None))).await;
     app.wait_final(&accepted_ids(&replies), FINAL_WITHIN).await;
+    // Someone signs up while 85 confirmations wait, 20 a second (over four seconds).
+    let newcomer = format!("newcomer-{}@example.org", Uuid::new_v4().simple());
+    assert_eq!(app.register(&newcomer).await.status, StatusCode::CREATED);
     assert!(app.state.activity.busy());
-    let messages = sink.wait_for(45, 30).await;
+    // 85 confirmations, and the organizer's and the newcomer's verification links.
+    let messages = sink.wait_for(87, 30).await;
     busy.cancel();
     sale.await.unwrap();
     let ids: HashSet<String> = messages.iter().map(|m| m.header("Message-ID").unwrap()).collect();
-    assert_eq!(ids.len(), 45, "every email, each once");
+    assert_eq!(ids.len(), 87, "every email, each once");
+    let confirmations: Vec<usize> = (0..messages.len())
+        .filter(|&i| messages[i].header("Subject").is_some_and(|s| s.starts_with("Your tickets")))
+        .collect();
+    assert_eq!(confirmations.len(), 85);
+    let link = messages.iter().position(|m| m.to == [newcomer.clone()]).expect("the verification email");
+    // Oldest first it would go with the last claim, after the 80th confirmation.
+    assert!(link < confirmations[69], "the link jumped the backlog (number {} of 87)", link + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
