@@ -37,10 +37,14 @@ pub(super) async fn run(inner: Weak<Inner>, mut waiting: mpsc::Receiver<Waiting>
             return;
         };
         tokio::spawn(async move {
-            let requests: Vec<BookingRequested> = batch.iter().map(|w| w.request.clone()).collect();
+            let (requests, done): (Vec<BookingRequested>, Vec<_>) =
+                batch.into_iter().map(|w| (w.request, w.done)).unzip();
             let result = inner.publish_requests(&requests).await.map_err(Arc::new);
             drop(slot);
-            answer(batch, result);
+            for done in done {
+                // A request whose caller went away (its connection closed) needs no answer.
+                let _ = done.send(result.clone());
+            }
         });
     }
 }

@@ -120,3 +120,33 @@ fn describe(delivery: &lapin::message::Delivery) -> DeadLetter {
         body: String::from_utf8_lossy(&delivery.data).into_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::message::{BookingRequested, encode};
+
+    fn request() -> BookingRequested {
+        BookingRequested {
+            booking_id: Uuid::now_v7(),
+            user_id: Uuid::now_v7(),
+            event_id: Uuid::now_v7(),
+            ticket_type_id: Uuid::now_v7(),
+            quantity: 1,
+            idempotency_key: None,
+            accepted_at: chrono::Utc::now(),
+            unit_price_cents: None,
+            currency: None,
+        }
+    }
+
+    #[test]
+    fn a_booking_is_found_inside_a_message_others_shared_and_not_elsewhere() {
+        let (first, second) = (request(), request());
+        let shared = encode(&[first.clone(), second.clone()]);
+        assert!(carries(&shared, first.booking_id) && carries(&shared, second.booking_id));
+        assert!(!carries(&shared, Uuid::now_v7()));
+        assert!(carries(&encode(std::slice::from_ref(&first)), first.booking_id));
+        assert!(!carries(b"{not json", first.booking_id));
+    }
+}
