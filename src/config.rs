@@ -312,9 +312,7 @@ impl Config {
         if self.booking_max_attempts == 0 {
             return Err("BOOKING_MAX_ATTEMPTS must be at least 1".into());
         }
-        if self.stripe_secret_key.is_some() && self.stripe_webhook_secret.is_none() {
-            return Err("STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY (payments are confirmed by its signed webhook)".into());
-        }
+        check_stripe_keys(self.stripe_secret_key.as_ref(), self.stripe_webhook_secret.as_ref())?;
         if url::Url::parse(&self.stripe_api_base).is_err() {
             return Err("STRIPE_API_BASE must be a URL".into());
         }
@@ -322,6 +320,38 @@ impl Config {
             return Err("READ_CACHE_TTL_MS must be between 1 and 60000".into());
         }
         Ok(())
+    }
+}
+
+/// Card payments need both of Stripe's secrets, each of its own kind: an
+/// empty or short webhook secret (what `${STRIPE_WEBHOOK_SECRET:-}` in a
+/// compose file gives) would let anyone sign a payment that never happened.
+fn check_stripe_keys(secret_key: Option<&Secret>, webhook_secret: Option<&Secret>) -> Result<(), String> {
+    /// Stripe's signing secrets are `whsec_` and 32 characters; fewer than
+    /// 16 is not one of them.
+    const LEAST_WEBHOOK_SECRET: usize = 16;
+    match (secret_key.map(Secret::expose), webhook_secret.map(Secret::expose)) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => {
+            Err("STRIPE_WEBHOOK_SECRET is set without STRIPE_SECRET_KEY: set both for card payments, or neither".into())
+        }
+        (Some(key), _) if !(key.starts_with("sk_") || key.starts_with("rk_")) || key.len() < 8 => Err(
+            "STRIPE_SECRET_KEY must be a Stripe secret or restricted key (sk_… or rk_…); unset it for offline payments"
+                .into(),
+        ),
+        (Some(_), None) => Err(
+            "STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY (payments are confirmed by its signed webhook)"
+                .into(),
+        ),
+        (Some(_), Some(secret))
+            if secret.strip_prefix("whsec_").is_none_or(|rest| rest.len() < LEAST_WEBHOOK_SECRET) =>
+        {
+            Err(format!(
+                "STRIPE_WEBHOOK_SECRET must be the endpoint's signing secret: whsec_ and at least \
+                 {LEAST_WEBHOOK_SECRET} more characters (Stripe's dashboard shows it)"
+            ))
+        }
+        (Some(_), Some(_)) => Ok(()),
     }
 }
 
@@ -345,6 +375,30 @@ mod tests {
     fn secrets_never_print() {
         let secret = Secret::from("do-not-print-me-0123456789abcdef");
         assert_eq!(format!("{secret:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn card_payments_start_only_with_both_of_stripes_secrets_of_their_kind() {
+        let check = |key: Option<&str>, hook: Option<&str>| {
+            check_stripe_keys(key.map(Secret::from).as_ref(), hook.map(Secret::from).as_ref())
+        };
+        let good_hook = Some("whsec_0123456789abcdef");
+        assert_eq!(check(None, None), Ok(()), "offline payments");
+        assert_eq!(check(Some("sk_test_abc123"), good_hook), Ok(()));
+        assert_eq!(check(Some("rk_live_abc123"), good_hook), Ok(()));
+        for (key, hook, says) in [
+            (Some("sk_test_abc123"), Some(""), "STRIPE_WEBHOOK_SECRET must be the"),
+            (Some("sk_test_abc123"), Some("whsec_"), "STRIPE_WEBHOOK_SECRET must be the"),
+            (Some("sk_test_abc123"), Some("whsec_0123456789abcde"), "at least 16"),
+            (Some("sk_test_abc123"), Some("0123456789abcdef0123456789"), "whsec_"),
+            (Some("sk_test_abc123"), None, "must be set with"),
+            (Some(""), good_hook, "STRIPE_SECRET_KEY must be"),
+            (Some("pk_test_abc123"), good_hook, "STRIPE_SECRET_KEY must be"),
+            (None, good_hook, "without STRIPE_SECRET_KEY"),
+        ] {
+            let refused = check(key, hook).expect_err(&format!("{key:?} {hook:?}"));
+            assert!(refused.contains(says), "{refused}");
+        }
     }
 
     #[test]

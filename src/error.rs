@@ -77,6 +77,9 @@ pub enum ApiError {
     PaymentFailed(String),
     #[error("too many requests; try again in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// 409 `hold_cooldown`, with Retry-After.
+    #[error("{detail}")]
+    HoldCooldown { detail: String, retry_after: u64 },
     #[error("the request took too long to arrive or to answer")]
     RequestTimeout,
     #[error("this method is not allowed on this path")]
@@ -112,7 +115,8 @@ impl ApiError {
             | Self::Conflict { .. }
             | Self::NotYetOpen { .. }
             | Self::AlreadyCheckedIn(_)
-            | Self::AlreadyInLine(_) => StatusCode::CONFLICT,
+            | Self::AlreadyInLine(_)
+            | Self::HoldCooldown { .. } => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -144,6 +148,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RequestTimeout => "request_timeout",
             Self::RateLimited { .. } => "rate_limited",
+            Self::HoldCooldown { .. } => "hold_cooldown",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -158,7 +163,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let code = self.code();
         let retry_after = match &self {
-            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::RateLimited { retry_after } | Self::HoldCooldown { retry_after, .. } => Some(*retry_after),
             _ => None,
         };
         let checked_in_at = match &self {
@@ -203,6 +208,9 @@ impl IntoResponse for ApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
             }
             StatusCode::TOO_MANY_REQUESTS => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.unwrap_or(1)));
+            }
+            _ if retry_after.is_some() => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.unwrap_or(1)));
             }
             _ => {}
@@ -261,6 +269,11 @@ impl From<crate::booking::accept::AcceptError> for ApiError {
             E::KeyReused => Self::IdempotencyKeyReused,
             E::KeyInFlight => Self::conflict(err.to_string()),
             E::AlreadyInLine(booking) => Self::AlreadyInLine(booking),
+            E::TooManyHolds(_) => Self::Conflict { code: "too_many_holds", detail: err.to_string() },
+            E::HoldCooldown(until) => {
+                let retry_after = (until - chrono::Utc::now()).num_seconds().max(1) as u64;
+                Self::HoldCooldown { detail: err.to_string(), retry_after }
+            }
             E::QueueUnavailable => Self::Unavailable("the booking queue"),
             E::Database(err) => err.into(),
         }

@@ -51,6 +51,12 @@ pub enum AcceptError {
     /// The user has this booking in line for the ticket type already.
     #[error("you are in line for this ticket type already (booking {0}); wait for its decision")]
     AlreadyInLine(Uuid),
+    /// The buyer has as many unpaid holds in this event as one may.
+    #[error("you have {0} bookings of this event waiting for payment; pay for or cancel one before booking more")]
+    TooManyHolds(i64),
+    /// A hold of theirs on this ticket type ran out unpaid a short while ago.
+    #[error("your last hold of this ticket type ran out unpaid; you can hold it again at {}", .0.to_rfc3339())]
+    HoldCooldown(DateTime<Utc>),
     /// The broker did not confirm: nothing was accepted.
     #[error("the booking queue is unavailable")]
     QueueUnavailable,
@@ -101,10 +107,31 @@ pub fn check_offer(offer: &Offer, user_id: Uuid, quantity: i64, now: DateTime<Ut
     Ok(())
 }
 
+/// The rules against seat spinning, answered at once where PostgreSQL
+/// already shows them broken (a priced request only: a free one holds
+/// nothing). The worker's transaction is where they are decided, under its
+/// locks: this only spares a buyer a place in line that cannot end well.
+async fn check_holds(db: &PgPool, offer: &Offer, user_id: Uuid, now: DateTime<Utc>) -> Result<(), AcceptError> {
+    let mut conn = db.acquire().await?;
+    let (holds, lapsed) = db::bookings::hold_standing(&mut conn, user_id, offer.event_id, offer.ticket_type_id).await?;
+    let times =
+        crate::domain::checkout::HoldTimes { hold_cooldown_seconds: offer.hold_cooldown_seconds, ..Default::default() };
+    if let Some(until) = lapsed.and_then(|lapsed| times.cooldown_until(lapsed, now)) {
+        return Err(AcceptError::HoldCooldown(until));
+    }
+    if holds >= crate::domain::checkout::MAX_UNPAID_HOLDS {
+        return Err(AcceptError::TooManyHolds(holds));
+    }
+    Ok(())
+}
+
 pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Accepted, AcceptError> {
     let offer = state.catalog.offer(request.ticket_type_id).await?.ok_or(AcceptError::UnknownTicketType)?;
     let now = Utc::now();
     check_offer(&offer, request.user_id, request.quantity, now)?;
+    if offer.price_cents > 0 {
+        check_holds(state.db, &offer, request.user_id, now).await?;
+    }
 
     let message = AcceptedRequest {
         booking_id: Uuid::now_v7(),
@@ -326,6 +353,7 @@ mod tests {
             price_cents: 2500,
             currency: "EUR".into(),
             prequeue_minutes: 30,
+            hold_cooldown_seconds: 600,
         }
     }
 

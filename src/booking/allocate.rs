@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::cache::bookings::PendingBooking;
 use crate::db::allocation::{self as db, NewTickets, Outcomes};
 use crate::domain::booking::AcceptedRequest;
-use crate::domain::booking::{BookingStatus, Decision, Inventory, Reason, SeatRequest};
+use crate::domain::booking::{BookingStatus, Decision, Inventory, Reason, SeatRequest, Spinning};
 use crate::domain::checkout::{self, Provider};
 
 /// What one committed batch did.
@@ -138,6 +138,7 @@ pub async fn allocate_batch(
     let mut inventory: HashMap<Uuid, Inventory> = locked.iter().map(|tt| (tt.id, tt.inventory())).collect();
     let buyers: Vec<(Uuid, Uuid)> = fresh.iter().map(|r| (r.ticket_type_id, r.user_id)).collect();
     count_owned(&mut tx, &locked, &buyers, &mut inventory).await?;
+    let mut spinning = count_spinning(&mut tx, &locked, &buyers, now).await?;
     let locked: HashMap<Uuid, &db::LockedTicketType> = locked.iter().map(|tt| (tt.id, tt)).collect();
 
     // Requests decided before allocation: duplicates, those the API accepted
@@ -163,7 +164,7 @@ pub async fn allocate_batch(
         .iter()
         .map(|r| SeatRequest { ticket_type_id: r.ticket_type_id, buyer: r.user_id, quantity: r.quantity })
         .collect();
-    let decisions = crate::domain::booking::allocate(&seat_requests, &mut inventory);
+    let decisions = crate::domain::booking::allocate(&seat_requests, &mut inventory, &mut spinning);
 
     let mut outcome = BatchOutcome { skipped: decided_before.len(), ..Default::default() };
     let mut outcomes = Outcomes::default();
@@ -294,6 +295,39 @@ pub(crate) async fn count_owned(
         }
     }
     Ok(())
+}
+
+/// What limits seat spinning for the buyers of priced types among `buyers`
+/// ((ticket type, user) pairs): their unpaid holds per event, and the types
+/// they may not hold again yet. Read under per-(event, buyer) locks, so two
+/// workers deciding one buyer's requests for two types of an event count
+/// each other's holds.
+pub(crate) async fn count_spinning(
+    conn: &mut sqlx::PgConnection,
+    locked: &[db::LockedTicketType],
+    buyers: &[(Uuid, Uuid)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Spinning, sqlx::Error> {
+    let holding: HashMap<Uuid, &db::LockedTicketType> =
+        locked.iter().filter(|tt| tt.price_cents > 0).map(|tt| (tt.id, tt)).collect();
+    let mut pairs: Vec<(Uuid, Uuid)> =
+        buyers.iter().filter_map(|(tt, user)| holding.get(tt).map(|tt| (tt.event_id, *user))).collect();
+    if pairs.is_empty() {
+        return Ok(Spinning::default());
+    }
+    pairs.sort();
+    pairs.dedup();
+    db::lock_buyers_in_events(conn, &pairs).await?;
+    let types: Vec<Uuid> = holding.keys().copied().collect();
+    let (holds, lapses) = db::spinning(conn, &pairs, &types).await?;
+    let cooling = lapses
+        .into_iter()
+        .filter(|(tt, _, lapsed)| {
+            holding.get(tt).is_some_and(|tt| tt.hold_times().cooldown_until(*lapsed, now).is_some())
+        })
+        .map(|(tt, user, _)| (tt, user))
+        .collect();
+    Ok(Spinning { holds: holds.into_iter().map(|(event, user, n)| ((event, user), n)).collect(), cooling })
 }
 
 /// Requests whose (user, Idempotency-Key) already belongs to another booking,

@@ -238,9 +238,30 @@ pub async fn check(
 /// A signed webhook's intent: the attempt it belongs to (or, should its
 /// record have been lost between Stripe's answer and ours, a new one for the
 /// booking named in its metadata), then the same path as above.
-pub async fn intent_event(pool: &PgPool, intent: &PaymentIntent) -> Result<(), PayError> {
+///
+/// An intent this service has no record of is taken from Stripe itself, never
+/// from the body alone: a signature proves only that whoever sent it knows
+/// the webhook secret, and a leaked or weak secret must not be enough to
+/// confirm a booking nobody paid for.
+pub async fn intent_event(pool: &PgPool, stripe: &Stripe, said: &PaymentIntent) -> Result<(), PayError> {
     let mut conn = pool.acquire().await?;
-    let attempt = match payments::find_by_intent(&mut conn, &intent.id).await? {
+    let known = payments::find_by_intent(&mut conn, &said.id).await?;
+    let fetched;
+    let intent = match known {
+        Some(_) => said,
+        None => match stripe.retrieve_intent(&said.id).await {
+            Ok(intent) => {
+                fetched = intent;
+                &fetched
+            }
+            Err(StripeError::Refused { status, message }) => {
+                tracing::warn!(intent = %said.id, status, %message, "webhook for an intent Stripe does not know; ignored");
+                return Ok(());
+            }
+            Err(err) => return Err(stripe_failure(err)),
+        },
+    };
+    let attempt = match known {
         Some(attempt) => attempt,
         None => {
             let Some(booking_id) = intent.metadata.get("booking_id").and_then(|id| id.parse::<Uuid>().ok()) else {

@@ -117,11 +117,15 @@ async fn apply(
 /// same rule as in the queue: seats left, the event still on, the buyer's
 /// limit), so a late payment never oversells.
 async fn retake_seats(tx: &mut PgConnection, tt: &LockedTicketType, booking: &BookingRow) -> Result<bool, sqlx::Error> {
-    let mut inventory = std::collections::HashMap::from([(tt.id, tt.inventory())]);
+    // Paid: these seats are sold, not held, so the rules against holding
+    // unpaid seats do not apply.
+    let inventory = crate::domain::booking::Inventory { holds_in: None, ..tt.inventory() };
+    let mut inventory = std::collections::HashMap::from([(tt.id, inventory)]);
     crate::booking::allocate::count_owned(tx, std::slice::from_ref(tt), &[(tt.id, booking.user_id)], &mut inventory)
         .await?;
     let request = SeatRequest { ticket_type_id: tt.id, buyer: booking.user_id, quantity: booking.quantity };
-    match crate::domain::booking::allocate(&[request], &mut inventory).first() {
+    let mut spinning = crate::domain::booking::Spinning::default();
+    match crate::domain::booking::allocate(&[request], &mut inventory, &mut spinning).first() {
         Some(Decision::Confirmed) => {
             allocation::take_seats(tx, &[tt.id], &[booking.quantity]).await?;
             Ok(true)
@@ -155,13 +159,16 @@ pub async fn mark_paid(pool: &PgPool, event_id: Uuid, booking_id: Uuid) -> Resul
             _ => not_payable(booking.status),
         }));
     }
+    // Once per booking: a second press (a double click, two people at the
+    // desk) answers what the first did and records nothing, whatever the
+    // first did (confirmed it, or a refund owed because the hold had run out).
+    if payments::has_succeeded(&mut tx, booking.id).await? {
+        return Ok((booking, Applied::Before));
+    }
     // Money that came for a booking already over (cancelled meanwhile) is
     // recorded too, and goes back (a refund for the organizer to pay out).
     if !matches!(booking.status, BookingStatus::Held | BookingStatus::Expired | BookingStatus::Cancelled) {
         return Err(PayError::NotPayable(not_payable(booking.status)));
-    }
-    if booking.status == BookingStatus::Cancelled && payments::has_succeeded(&mut tx, booking.id).await? {
-        return Err(PayError::NotPayable("a payment of this booking is recorded already".into()));
     }
     let currency = booking.currency.clone().unwrap_or_default();
     let payment =

@@ -60,13 +60,18 @@ pub struct LockedTicketType {
     pub published_at: Option<DateTime<Utc>>,
     pub hold_seconds: i32,
     pub offline_hold_hours: i32,
+    pub hold_cooldown_seconds: i32,
     pub prequeue_minutes: i32,
     pub offer_hours: i32,
 }
 
 impl LockedTicketType {
     pub fn hold_times(&self) -> HoldTimes {
-        HoldTimes { hold_seconds: self.hold_seconds, offline_hold_hours: self.offline_hold_hours }
+        HoldTimes {
+            hold_seconds: self.hold_seconds,
+            offline_hold_hours: self.offline_hold_hours,
+            hold_cooldown_seconds: self.hold_cooldown_seconds,
+        }
     }
 
     /// What the allocator may give from this row (`owned` is filled in
@@ -83,6 +88,7 @@ impl LockedTicketType {
             availability,
             max_per_buyer: self.max_per_buyer,
             owned: HashMap::new(),
+            holds_in: (self.price_cents > 0).then_some(self.event_id),
         }
     }
 
@@ -115,6 +121,57 @@ pub async fn seats_owned(
     .await
 }
 
+/// One buyer's unpaid holds in an event are counted across its ticket types,
+/// which two workers may be deciding at once: each batch takes a lock per
+/// (event, buyer) it may give a hold to, in one order, after its ticket
+/// types' locks (which every such batch takes first), so they never deadlock.
+pub async fn lock_buyers_in_events(conn: &mut PgConnection, pairs: &[(Uuid, Uuid)]) -> Result<(), sqlx::Error> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let (events, users): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(k) FROM (
+           SELECT DISTINCT hashtextextended(e::text || u::text, 7) AS k
+           FROM UNNEST($1::uuid[], $2::uuid[]) AS p (e, u) ORDER BY 1) keys",
+    )
+    .bind(&events)
+    .bind(&users)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What limits seat spinning for `pairs` of (event, buyer) and
+/// `ticket_type_ids`: the buyers' unpaid holds per event, and when each
+/// buyer's latest hold of each of those types ran out unpaid.
+pub async fn spinning(
+    conn: &mut PgConnection,
+    pairs: &[(Uuid, Uuid)],
+    ticket_type_ids: &[Uuid],
+) -> Result<(Vec<(Uuid, Uuid, i64)>, Vec<(Uuid, Uuid, DateTime<Utc>)>), sqlx::Error> {
+    let (events, users): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
+    let holds = sqlx::query_as(
+        "SELECT b.event_id, b.user_id, count(*) FROM bookings b
+         JOIN UNNEST($1::uuid[], $2::uuid[]) AS p (e, u) ON b.event_id = p.e AND b.user_id = p.u
+         WHERE b.status = 'held' GROUP BY b.event_id, b.user_id",
+    )
+    .bind(&events)
+    .bind(&users)
+    .fetch_all(&mut *conn)
+    .await?;
+    let lapses = sqlx::query_as(
+        "SELECT ticket_type_id, user_id, max(updated_at) FROM bookings
+         WHERE user_id = ANY($1) AND ticket_type_id = ANY($2) AND status = 'expired' AND reason = 'hold_expired'
+         GROUP BY ticket_type_id, user_id",
+    )
+    .bind(&users)
+    .bind(ticket_type_ids)
+    .fetch_all(conn)
+    .await?;
+    Ok((holds, lapses))
+}
+
 /// Locks the ticket types in id order, so concurrent workers (and
 /// cancellations) always take the locks in the same order and never deadlock.
 ///
@@ -127,7 +184,7 @@ pub async fn lock_ticket_types(conn: &mut PgConnection, ids: &[Uuid]) -> Result<
     sqlx::query_as(
         "SELECT t.id, t.event_id, t.remaining, t.max_per_order, t.max_per_buyer, t.price_cents, t.currency,
                 e.status AS event_status, e.starts_at, e.ends_at, e.sales_start, e.sales_end, e.published_at,
-                e.hold_seconds, e.offline_hold_hours, e.prequeue_minutes, e.offer_hours
+                e.hold_seconds, e.offline_hold_hours, e.hold_cooldown_seconds, e.prequeue_minutes, e.offer_hours
          FROM ticket_types t JOIN events e ON e.id = t.event_id
          WHERE t.id = ANY($1)",
     )

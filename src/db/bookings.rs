@@ -338,3 +338,24 @@ pub async fn cancel_all_of_event(conn: &mut PgConnection, event_id: Uuid) -> Res
     super::payments::refund_bookings(conn, &ids, "event_cancelled").await?;
     Ok(ids)
 }
+
+/// A buyer's unpaid holds in an event, and when their latest hold of a
+/// ticket type ran out unpaid: what the accept path checks before queueing a
+/// priced request (the worker decides again under its locks).
+pub async fn hold_standing(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    event_id: Uuid,
+    ticket_type_id: Uuid,
+) -> Result<(i64, Option<DateTime<Utc>>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM bookings WHERE user_id = $1 AND event_id = $2 AND status = 'held'),
+                (SELECT max(updated_at) FROM bookings
+                 WHERE user_id = $1 AND ticket_type_id = $3 AND status = 'expired' AND reason = 'hold_expired')",
+    )
+    .bind(user_id)
+    .bind(event_id)
+    .bind(ticket_type_id)
+    .fetch_one(conn)
+    .await
+}

@@ -21,6 +21,7 @@ pub struct EventRow {
     pub cancellation_deadline: Option<DateTime<Utc>>,
     pub hold_seconds: i32,
     pub offline_hold_hours: i32,
+    pub hold_cooldown_seconds: i32,
     pub prequeue_minutes: i32,
     pub offer_hours: i32,
     /// IANA time zone of the venue (pages show times in it).
@@ -34,7 +35,11 @@ pub struct EventRow {
 
 impl EventRow {
     pub fn hold_times(&self) -> HoldTimes {
-        HoldTimes { hold_seconds: self.hold_seconds, offline_hold_hours: self.offline_hold_hours }
+        HoldTimes {
+            hold_seconds: self.hold_seconds,
+            offline_hold_hours: self.offline_hold_hours,
+            hold_cooldown_seconds: self.hold_cooldown_seconds,
+        }
     }
 
     pub fn schedule(&self) -> Schedule {
@@ -93,7 +98,7 @@ pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
      sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone, status, \
-     published_at, \
+     published_at, hold_cooldown_seconds, \
      created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
     "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer";
@@ -108,9 +113,10 @@ pub async fn insert_event(
     sqlx::query_as(&format!(
         "INSERT INTO events (id, organizer_id, title, description, venue, starts_at, ends_at,
                              sales_start, sales_end, status, published_at, cancellation_deadline,
-                             hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone)
+                             hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone,
+                             hold_cooldown_seconds)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $10 = 'published' THEN now() END, $11, $12, $13,
-                 $14, $15, $16)
+                 $14, $15, $16, $17)
          RETURNING {EVENT_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -129,6 +135,7 @@ pub async fn insert_event(
     .bind(fields.prequeue_minutes)
     .bind(fields.offer_hours)
     .bind(&fields.timezone)
+    .bind(fields.hold_times.hold_cooldown_seconds)
     .fetch_one(conn)
     .await
 }
@@ -227,7 +234,8 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     sqlx::query_as(&format!(
         "UPDATE events SET title = $2, description = $3, venue = $4, starts_at = $5, ends_at = $6,
                 sales_start = $7, sales_end = $8, cancellation_deadline = $9, hold_seconds = $10,
-                offline_hold_hours = $11, prequeue_minutes = $12, offer_hours = $13, timezone = $14, updated_at = now()
+                offline_hold_hours = $11, prequeue_minutes = $12, offer_hours = $13, timezone = $14,
+                hold_cooldown_seconds = $15, updated_at = now()
          WHERE id = $1 RETURNING {EVENT_COLUMNS}"
     ))
     .bind(id)
@@ -244,6 +252,7 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     .bind(fields.prequeue_minutes)
     .bind(fields.offer_hours)
     .bind(&fields.timezone)
+    .bind(fields.hold_times.hold_cooldown_seconds)
     .fetch_one(conn)
     .await
 }
@@ -326,6 +335,7 @@ pub struct Offer {
     pub price_cents: i64,
     pub currency: String,
     pub prequeue_minutes: i32,
+    pub hold_cooldown_seconds: i32,
 }
 
 impl Offer {
@@ -344,7 +354,7 @@ pub async fn offer(pool: &sqlx::PgPool, ticket_type_id: Uuid) -> Result<Option<O
     sqlx::query_as(
         "SELECT t.id AS ticket_type_id, t.event_id, e.organizer_id, e.status AS event_status, e.starts_at,
                 e.ends_at, e.sales_start, e.sales_end, e.published_at, t.max_per_order, t.max_per_buyer, t.price_cents,
-                t.currency, e.prequeue_minutes
+                t.currency, e.prequeue_minutes, e.hold_cooldown_seconds
          FROM ticket_types t JOIN events e ON e.id = t.event_id WHERE t.id = $1",
     )
     .bind(ticket_type_id)

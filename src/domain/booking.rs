@@ -6,7 +6,7 @@
 //! never skip a request that fits, first come first served) are tested
 //! without a database.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -113,6 +113,10 @@ pub enum Reason {
     NotPayable,
     /// Made for a waiting-list entry from seats that came back.
     WaitingListOffer,
+    /// The buyer has as many unpaid holds in this event as one may.
+    TooManyHolds,
+    /// A hold of the buyer's on this ticket type ran out unpaid a short while ago.
+    HoldCooldown,
 }
 
 impl Reason {
@@ -134,6 +138,8 @@ impl Reason {
             Self::DuplicatePayment => "duplicate_payment",
             Self::NotPayable => "not_payable",
             Self::WaitingListOffer => "waiting_list_offer",
+            Self::TooManyHolds => "too_many_holds",
+            Self::HoldCooldown => "hold_cooldown",
         }
     }
 }
@@ -156,6 +162,20 @@ pub struct Inventory {
     pub max_per_buyer: Option<i32>,
     /// With `max_per_buyer`: the seats each buyer of the batch owns already.
     pub owned: HashMap<Uuid, i32>,
+    /// Seats given from this type are held until paid (it has a price), so
+    /// the rules against seat spinning apply; and the event they count in.
+    pub holds_in: Option<Uuid>,
+}
+
+/// What keeps one buyer from holding a sale's seats unpaid again and again
+/// ("seat spinning"), for the buyers of a batch: read under the batch's
+/// locks, updated as the batch gives holds.
+#[derive(Debug, Clone, Default)]
+pub struct Spinning {
+    /// Unpaid holds per (event, buyer), waiting-list offers included.
+    pub holds: HashMap<(Uuid, Uuid), i64>,
+    /// (ticket type, buyer) pairs whose hold ran out too recently to hold again.
+    pub cooling: HashSet<(Uuid, Uuid)>,
 }
 
 /// One request of a batch, in arrival order.
@@ -175,7 +195,11 @@ pub enum Decision {
 /// Decides every request in order, taking seats from `inventory` as it goes.
 /// A request that does not fit is rejected without stopping the ones after
 /// it: a smaller later request may still fit.
-pub fn allocate(requests: &[SeatRequest], inventory: &mut HashMap<Uuid, Inventory>) -> Vec<Decision> {
+pub fn allocate(
+    requests: &[SeatRequest],
+    inventory: &mut HashMap<Uuid, Inventory>,
+    spinning: &mut Spinning,
+) -> Vec<Decision> {
     requests
         .iter()
         .map(|request| {
@@ -192,10 +216,20 @@ pub fn allocate(requests: &[SeatRequest], inventory: &mut HashMap<Uuid, Inventor
             if stock.max_per_buyer.is_some_and(|limit| owned + request.quantity > limit) {
                 return Decision::Rejected(Reason::BuyerLimit);
             }
+            if stock.holds_in.is_some() && spinning.cooling.contains(&(request.ticket_type_id, request.buyer)) {
+                return Decision::Rejected(Reason::HoldCooldown);
+            }
+            let holds = stock.holds_in.map(|event| spinning.holds.entry((event, request.buyer)).or_default());
+            if holds.as_deref().is_some_and(|held| *held >= super::checkout::MAX_UNPAID_HOLDS) {
+                return Decision::Rejected(Reason::TooManyHolds);
+            }
             if stock.remaining >= request.quantity {
                 stock.remaining -= request.quantity;
                 if stock.max_per_buyer.is_some() {
                     stock.owned.insert(request.buyer, owned + request.quantity);
+                }
+                if let Some(held) = holds {
+                    *held += 1;
                 }
                 Decision::Confirmed
             } else if stock.remaining == 0 {
@@ -231,6 +265,7 @@ mod tests {
             availability: Availability::OnSale,
             max_per_buyer: None,
             owned: HashMap::new(),
+            holds_in: None,
         }
     }
 
@@ -247,7 +282,7 @@ mod tests {
         let order = |buyer, quantity| SeatRequest { ticket_type_id: tt, buyer, quantity };
         // Ada owns 1: 2 more fit, then 2 do not (5 > 4), then 1 does; Bob has his own 4.
         let batch = [order(ada, 2), order(ada, 2), order(bob, 4), order(ada, 1), order(bob, 1)];
-        let decisions = allocate(&batch, &mut inventory);
+        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default());
         use Decision::*;
         let limit = Rejected(Reason::BuyerLimit);
         assert_eq!(decisions, [Confirmed, limit, Confirmed, Confirmed, limit]);
@@ -256,10 +291,41 @@ mod tests {
     }
 
     #[test]
+    fn a_buyer_holds_at_most_two_unpaid_bookings_of_an_event_and_waits_after_a_lapse() {
+        let (event, priced, other_priced, free) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (ada, bob, cy) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let mut inventory = HashMap::from([
+            (priced, Inventory { holds_in: Some(event), ..stock(20) }),
+            (other_priced, Inventory { holds_in: Some(event), ..stock(20) }),
+            (free, stock(20)),
+        ]);
+        // Bob holds one already (a waiting-list offer, say); Cy's hold of `priced` just ran out.
+        let mut spinning =
+            Spinning { holds: HashMap::from([((event, bob), 1)]), cooling: HashSet::from([(priced, cy)]) };
+        let order = |ticket_type_id, buyer| SeatRequest { ticket_type_id, buyer, quantity: 1 };
+        let batch = [
+            order(priced, ada),
+            order(other_priced, ada),
+            order(priced, ada),
+            order(free, ada),
+            order(other_priced, bob),
+            order(priced, bob),
+            order(priced, cy),
+            order(other_priced, cy),
+        ];
+        use Decision::*;
+        let decisions = allocate(&batch, &mut inventory, &mut spinning);
+        let (many, wait) = (Rejected(Reason::TooManyHolds), Rejected(Reason::HoldCooldown));
+        assert_eq!(decisions, [Confirmed, Confirmed, many, Confirmed, Confirmed, many, wait, Confirmed]);
+        assert_eq!((spinning.holds[&(event, ada)], spinning.holds[&(event, bob)]), (2, 2));
+        assert_eq!(inventory[&priced].remaining, 19, "only Ada's first hold took a seat of it");
+    }
+
+    #[test]
     fn seats_go_first_come_first_served_until_none_are_left() {
         let tt = Uuid::now_v7();
         let mut inventory = HashMap::from([(tt, stock(3))]);
-        let decisions = allocate(&requests(tt, &[1, 1, 1, 1]), &mut inventory);
+        let decisions = allocate(&requests(tt, &[1, 1, 1, 1]), &mut inventory, &mut Spinning::default());
         use Decision::*;
         assert_eq!(decisions, [Confirmed, Confirmed, Confirmed, Rejected(Reason::SoldOut)]);
         assert_eq!(inventory[&tt].remaining, 0);
@@ -269,7 +335,7 @@ mod tests {
     fn a_request_that_does_not_fit_does_not_block_a_smaller_one_behind_it() {
         let tt = Uuid::now_v7();
         let mut inventory = HashMap::from([(tt, stock(2))]);
-        let decisions = allocate(&requests(tt, &[3, 2]), &mut inventory);
+        let decisions = allocate(&requests(tt, &[3, 2]), &mut inventory, &mut Spinning::default());
         assert_eq!(decisions, [Decision::Rejected(Reason::NotEnoughSeats), Decision::Confirmed]);
     }
 
@@ -286,7 +352,7 @@ mod tests {
             SeatRequest { ticket_type_id: open, buyer: Uuid::now_v7(), quantity: 3 },
             SeatRequest { ticket_type_id: open, buyer: Uuid::now_v7(), quantity: 2 },
         ];
-        let decisions = allocate(&batch, &mut inventory);
+        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default());
         assert_eq!(
             decisions,
             [
@@ -324,7 +390,7 @@ mod tests {
                     quantity: *quantity,
                 })
                 .collect();
-            let decisions = allocate(&batch, &mut inventory);
+            let decisions = allocate(&batch, &mut inventory, &mut Spinning::default());
             let mut left: HashMap<Uuid, i32> = types.iter().zip(&stocks).map(|(tt, (r, _))| (*tt, *r)).collect();
             for (request, decision) in batch.iter().zip(&decisions) {
                 let max = stocks[types.iter().position(|t| *t == request.ticket_type_id).unwrap()].1;

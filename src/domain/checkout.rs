@@ -11,8 +11,14 @@ use super::booking::{BookingStatus, Reason};
 
 pub const HOLD_SECONDS_DEFAULT: i64 = 600;
 pub const HOLD_SECONDS_RANGE: (i64, i64) = (60, 3600);
-pub const OFFLINE_HOLD_HOURS_DEFAULT: i64 = 72;
+pub const OFFLINE_HOLD_HOURS_DEFAULT: i64 = 24;
 pub const OFFLINE_HOLD_HOURS_RANGE: (i64, i64) = (1, 336);
+pub const HOLD_COOLDOWN_SECONDS_DEFAULT: i64 = 600;
+pub const HOLD_COOLDOWN_SECONDS_RANGE: (i64, i64) = (0, 86_400);
+/// Unpaid holds one buyer may have at once across an event's ticket types
+/// (waiting-list offers count): enough to pay for two kinds of seat, too
+/// few to keep a sale's seats out of everyone's reach ("seat spinning").
+pub const MAX_UNPAID_HOLDS: i64 = 2;
 
 /// How a held booking is paid: chosen by the server's settings, fixed per
 /// booking when its seats are held.
@@ -51,11 +57,18 @@ impl TryFrom<String> for Provider {
 pub struct HoldTimes {
     pub hold_seconds: i32,
     pub offline_hold_hours: i32,
+    /// After a hold of theirs ran out unpaid, seconds before the same buyer
+    /// may hold that ticket type again.
+    pub hold_cooldown_seconds: i32,
 }
 
 impl Default for HoldTimes {
     fn default() -> Self {
-        Self { hold_seconds: HOLD_SECONDS_DEFAULT as i32, offline_hold_hours: OFFLINE_HOLD_HOURS_DEFAULT as i32 }
+        Self {
+            hold_seconds: HOLD_SECONDS_DEFAULT as i32,
+            offline_hold_hours: OFFLINE_HOLD_HOURS_DEFAULT as i32,
+            hold_cooldown_seconds: HOLD_COOLDOWN_SECONDS_DEFAULT as i32,
+        }
     }
 }
 
@@ -69,13 +82,16 @@ impl HoldTimes {
         }
     }
 
+    /// When a buyer whose hold ran out at `lapsed` may hold the same ticket
+    /// type again, if that is after `now`.
+    pub fn cooldown_until(&self, lapsed: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let until = lapsed + Duration::seconds(i64::from(self.hold_cooldown_seconds));
+        (until > now).then_some(until)
+    }
+
     /// Validated from optional fields (absent: `current`).
-    pub fn check(
-        v: &mut Violations,
-        hold_seconds: Option<i64>,
-        offline_hold_hours: Option<i64>,
-        current: HoldTimes,
-    ) -> Option<Self> {
+    pub fn check(v: &mut Violations, asked: AskedHoldTimes, current: HoldTimes) -> Option<Self> {
+        let AskedHoldTimes { hold_seconds, offline_hold_hours, hold_cooldown_seconds } = asked;
         let (lo, hi) = HOLD_SECONDS_RANGE;
         let hold = match hold_seconds {
             Some(s) => v.range("hold_seconds", s, lo, hi).map(|s| s as i32),
@@ -86,8 +102,21 @@ impl HoldTimes {
             Some(h) => v.range("offline_hold_hours", h, lo, hi).map(|h| h as i32),
             None => Some(current.offline_hold_hours),
         };
-        Some(Self { hold_seconds: hold?, offline_hold_hours: offline? })
+        let (lo, hi) = HOLD_COOLDOWN_SECONDS_RANGE;
+        let cooldown = match hold_cooldown_seconds {
+            Some(s) => v.range("hold_cooldown_seconds", s, lo, hi).map(|s| s as i32),
+            None => Some(current.hold_cooldown_seconds),
+        };
+        Some(Self { hold_seconds: hold?, offline_hold_hours: offline?, hold_cooldown_seconds: cooldown? })
     }
+}
+
+/// Hold times as a request asks for them (`None`: keep what is set).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AskedHoldTimes {
+    pub hold_seconds: Option<i64>,
+    pub offline_hold_hours: Option<i64>,
+    pub hold_cooldown_seconds: Option<i64>,
 }
 
 /// What the allocator's "these seats are yours" becomes: a booking with
@@ -144,21 +173,38 @@ mod tests {
     #[test]
     fn a_card_holds_for_seconds_and_a_bank_transfer_for_hours() {
         let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
-        let times = HoldTimes { hold_seconds: 90, offline_hold_hours: 2 };
+        let times = HoldTimes { hold_seconds: 90, offline_hold_hours: 2, hold_cooldown_seconds: 600 };
         assert_eq!(times.expiry(now, Provider::Stripe), now + Duration::seconds(90));
         assert_eq!(times.expiry(now, Provider::Offline), now + Duration::hours(2));
     }
 
     #[test]
+    fn a_buyer_whose_hold_ran_out_waits_the_cooldown() {
+        let lapsed = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let times = HoldTimes::default();
+        let until = lapsed + Duration::seconds(600);
+        assert_eq!(times.cooldown_until(lapsed, lapsed + Duration::seconds(599)), Some(until));
+        assert_eq!(times.cooldown_until(lapsed, until), None);
+        let none = HoldTimes { hold_cooldown_seconds: 0, ..times };
+        assert_eq!(none.cooldown_until(lapsed, lapsed), None, "0 turns it off");
+    }
+
+    #[test]
     fn hold_times_outside_their_ranges_are_named() {
         let mut v = Violations::new();
-        let checked = HoldTimes::check(&mut v, Some(59), Some(337), HoldTimes::default());
-        assert!(checked.is_none());
+        let asked = AskedHoldTimes {
+            hold_seconds: Some(59),
+            offline_hold_hours: Some(337),
+            hold_cooldown_seconds: Some(86_401),
+        };
+        assert!(HoldTimes::check(&mut v, asked, HoldTimes::default()).is_none());
         let fields: Vec<String> = v.finish().unwrap_err().into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["hold_seconds", "offline_hold_hours"]);
+        assert_eq!(fields, ["hold_seconds", "offline_hold_hours", "hold_cooldown_seconds"]);
         let mut v = Violations::new();
-        let kept = HoldTimes::check(&mut v, Some(3600), None, HoldTimes { hold_seconds: 1, offline_hold_hours: 5 });
-        assert_eq!(kept, Some(HoldTimes { hold_seconds: 3600, offline_hold_hours: 5 }));
+        let current = HoldTimes { hold_seconds: 1, offline_hold_hours: 5, hold_cooldown_seconds: 7 };
+        let asked = AskedHoldTimes { hold_seconds: Some(3600), ..Default::default() };
+        let kept = HoldTimes::check(&mut v, asked, current);
+        assert_eq!(kept, Some(HoldTimes { hold_seconds: 3600, ..current }));
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //! bounded by the waiters themselves), and holding a slot for 30 s would
 //! starve the rest. Login and registration have a smaller door of their own:
 //! they wait for the password hasher, and a flood of them must not take the
-//! slots every other route needs.
+//! slots every other route needs. Stripe's webhook has a door of its own
+//! too: it is outside the per-address rate limit (its signature is its gate,
+//! checked before anything else is done), and during a sale's rush its
+//! deliveries must neither wait behind buyers nor crowd them out.
 
 use std::sync::Arc;
 
@@ -23,16 +26,25 @@ pub const IN_FLIGHT: usize = 512;
 /// Logins and registrations worked on at once (each waits for argon2, of
 /// which a few run at a time anyway).
 pub const AUTH_IN_FLIGHT: usize = 32;
+/// Stripe's webhook deliveries worked on at once.
+pub const WEBHOOK_IN_FLIGHT: usize = 16;
+/// Where Stripe delivers its events.
+pub const STRIPE_WEBHOOK_PATH: &str = "/api/v1/payments/stripe/webhook";
 
 #[derive(Clone)]
 pub struct Admission {
     general: Arc<Semaphore>,
     passwords: Arc<Semaphore>,
+    webhooks: Arc<Semaphore>,
 }
 
 impl Default for Admission {
     fn default() -> Self {
-        Self { general: Arc::new(Semaphore::new(IN_FLIGHT)), passwords: Arc::new(Semaphore::new(AUTH_IN_FLIGHT)) }
+        Self {
+            general: Arc::new(Semaphore::new(IN_FLIGHT)),
+            passwords: Arc::new(Semaphore::new(AUTH_IN_FLIGHT)),
+            webhooks: Arc::new(Semaphore::new(WEBHOOK_IN_FLIGHT)),
+        }
     }
 }
 
@@ -40,7 +52,13 @@ pub async fn admit(State(admission): State<Admission>, request: Request, next: N
     if is_long_poll(&request) {
         return next.run(request).await;
     }
-    let door = if hashes_a_password(&request) { &admission.passwords } else { &admission.general };
+    let door = if hashes_a_password(&request) {
+        &admission.passwords
+    } else if request.uri().path() == STRIPE_WEBHOOK_PATH {
+        &admission.webhooks
+    } else {
+        &admission.general
+    };
     let _permit = door.acquire().await.expect("the semaphore is never closed");
     next.run(request).await
 }

@@ -198,7 +198,9 @@ pub async fn stripe_webhook(
             .map_err(|err| ApiError::BadRequest(format!("not a payment intent: {err}")))?;
         // Applying is idempotent; the id is recorded after, so an event whose
         // application failed is applied when Stripe sends it again.
-        card::intent_event(&state.db, &intent).await?;
+        let stripe =
+            state.stripe.as_ref().ok_or(ApiError::NotFound("a Stripe webhook (card payments are not configured)"))?;
+        card::intent_event(&state.db, stripe, &intent).await?;
         tracing::info!(event = %event.id, kind = %event.kind, intent = %intent.id, "webhook applied");
     }
     crate::db::payments::first_delivery(&mut *state.db.acquire().await?, &event.id, &event.kind).await?;

@@ -17,7 +17,7 @@ use crate::cache::read as read_cache;
 use crate::db;
 use crate::db::events::{self as db_events, EventFields, EventRow, TicketTypeRow};
 use crate::domain::Violations;
-use crate::domain::checkout::HoldTimes;
+use crate::domain::checkout::{AskedHoldTimes, HoldTimes};
 use crate::domain::event::{self as rules, EventStatus, Schedule};
 use crate::error::{ApiError, ApiResult, Problem};
 
@@ -41,6 +41,9 @@ pub struct Event {
     pub hold_seconds: i32,
     /// How long seats are held for an offline payment (bank transfer), in hours.
     pub offline_hold_hours: i32,
+    /// After a buyer's hold ran out unpaid, seconds before they may hold the
+    /// same ticket type again.
+    pub hold_cooldown_seconds: i32,
     /// Minutes before `sales_start` from which requests join the pre-queue
     /// (drawn in random order when sales open).
     pub prequeue_minutes: i32,
@@ -73,6 +76,7 @@ impl Event {
             cancellation_deadline: rules::cancellation_closes(row.starts_at, row.cancellation_deadline),
             hold_seconds: row.hold_seconds,
             offline_hold_hours: row.offline_hold_hours,
+            hold_cooldown_seconds: row.hold_cooldown_seconds,
             prequeue_minutes: row.prequeue_minutes,
             requests_open_at: schedule.requests_open_at(row.published_at, row.prequeue_minutes),
             offer_hours: row.offer_hours,
@@ -111,8 +115,11 @@ pub struct CreateEventRequest {
     pub cancellation_deadline: Option<DateTime<Utc>>,
     /// Seconds a priced booking's seats are held for a card payment: 60 to 3600, default 600.
     pub hold_seconds: Option<i64>,
-    /// Hours they are held for an offline payment: 1 to 336, default 72.
+    /// Hours they are held for an offline payment: 1 to 336, default 24.
     pub offline_hold_hours: Option<i64>,
+    /// Seconds a buyer whose hold ran out unpaid waits before holding the
+    /// same ticket type again: 0 to 86400, default 600.
+    pub hold_cooldown_seconds: Option<i64>,
     /// Minutes before `sales_start` from which requests join the pre-queue: 0 to 1440, default 30.
     pub prequeue_minutes: Option<i64>,
     /// Hours a waiting-list offer stays open: 1 to 168, default 24.
@@ -150,6 +157,8 @@ pub struct UpdateEventRequest {
     pub hold_seconds: Option<i64>,
     /// 1 to 336.
     pub offline_hold_hours: Option<i64>,
+    /// 0 to 86400.
+    pub hold_cooldown_seconds: Option<i64>,
     /// 0 to 1440.
     pub prequeue_minutes: Option<i64>,
     /// 1 to 168.
@@ -194,8 +203,11 @@ pub async fn create_event(
         schedule,
         Rules {
             cancellation_deadline: req.cancellation_deadline,
-            hold_seconds: req.hold_seconds,
-            offline_hold_hours: req.offline_hold_hours,
+            hold_times: AskedHoldTimes {
+                hold_seconds: req.hold_seconds,
+                offline_hold_hours: req.offline_hold_hours,
+                hold_cooldown_seconds: req.hold_cooldown_seconds,
+            },
             current: HoldTimes::default(),
             prequeue_minutes: req.prequeue_minutes,
             current_prequeue: rules::PREQUEUE_MINUTES_DEFAULT as i32,
@@ -339,8 +351,11 @@ pub async fn update_event(
         schedule,
         Rules {
             cancellation_deadline: req.cancellation_deadline.unwrap_or(current.cancellation_deadline),
-            hold_seconds: req.hold_seconds,
-            offline_hold_hours: req.offline_hold_hours,
+            hold_times: AskedHoldTimes {
+                hold_seconds: req.hold_seconds,
+                offline_hold_hours: req.offline_hold_hours,
+                hold_cooldown_seconds: req.hold_cooldown_seconds,
+            },
             current: current.hold_times(),
             prequeue_minutes: req.prequeue_minutes,
             current_prequeue: current.prequeue_minutes,
@@ -462,8 +477,7 @@ pub async fn delete_event(
 /// keep) and as they are.
 struct Rules<'a> {
     cancellation_deadline: Option<DateTime<Utc>>,
-    hold_seconds: Option<i64>,
-    offline_hold_hours: Option<i64>,
+    hold_times: AskedHoldTimes,
     current: HoldTimes,
     prequeue_minutes: Option<i64>,
     current_prequeue: i32,
@@ -487,7 +501,7 @@ fn event_fields(
     schedule.check(now, v);
     let cancellation_deadline = asked.cancellation_deadline;
     rules::check_cancellation_deadline(cancellation_deadline, schedule.starts_at, v);
-    let hold_times = HoldTimes::check(v, asked.hold_seconds, asked.offline_hold_hours, asked.current);
+    let hold_times = HoldTimes::check(v, asked.hold_times, asked.current);
     let prequeue_minutes = match asked.prequeue_minutes {
         Some(m) => v.range("prequeue_minutes", m, 0, rules::PREQUEUE_MINUTES_MAX).map(|m| m as i32),
         None => Some(asked.current_prequeue),

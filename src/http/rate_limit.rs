@@ -47,8 +47,11 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
         return next.run(request).await;
     }
     let path = request.uri().path();
-    if !path.starts_with("/api/") {
-        return next.run(request).await; // health, metrics and docs are not limited
+    // Health, metrics and docs are not limited; nor is Stripe's webhook: its
+    // deliveries come from a few addresses, a 429 makes Stripe back off for
+    // hours while holds last minutes, and its signature is checked first.
+    if !path.starts_with("/api/") || path == super::admission::STRIPE_WEBHOOK_PATH {
+        return next.run(request).await;
     }
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let ip = client_ip(request.headers(), peer, state.limits.trust_proxy_headers);

@@ -59,8 +59,8 @@ pub struct CreateTicketTypeRequest {
     pub capacity: i64,
     /// 1 to 100, default 10.
     pub max_per_order: Option<i64>,
-    /// Seats one buyer may own of this type across their bookings, 1 to
-    /// 1,000,000; default: no limit beyond `max_per_order`.
+    /// Seats one buyer may hold or own of this type across their bookings,
+    /// 1 to 1,000,000; default: `max_per_order`.
     pub max_per_buyer: Option<i64>,
 }
 
@@ -74,7 +74,7 @@ pub struct UpdateTicketTypeRequest {
     /// Never below the seats already sold (409).
     pub capacity: Option<i64>,
     pub max_per_order: Option<i64>,
-    /// `null` removes the limit.
+    /// `null`: back to the default, `max_per_order`.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>)]
     pub max_per_buyer: Option<Option<i64>>,
@@ -218,9 +218,10 @@ fn ticket_type_fields(v: &mut Violations, prefix: &str, raw: RawTicketType<'_>) 
     let currency = v.check(&format!("{prefix}currency"), rules::parse_currency(currency));
     let capacity = v.range(&format!("{prefix}capacity"), capacity, 1, rules::CAPACITY_MAX);
     let max_per_order = v.range(&format!("{prefix}max_per_order"), max_per_order, 1, rules::MAX_PER_ORDER_MAX);
+    // Unset: one order's worth. Unlimited let one account hold a whole type.
     let max_per_buyer = match max_per_buyer {
         Some(limit) => Some(v.range(&format!("{prefix}max_per_buyer"), limit, 1, rules::CAPACITY_MAX)? as i32),
-        None => None,
+        None => max_per_order.map(|m| m as i32),
     };
     Some(TicketTypeFields {
         name: name?,

@@ -63,7 +63,7 @@ pub async fn new_event_form(State(state): State<AppState>, visitor: Visitor) -> 
         ("currency", "EUR"),
         ("prequeue_minutes", "30"),
         ("hold_seconds", "600"),
-        ("offline_hold_hours", "72"),
+        ("offline_hold_hours", "24"),
         ("offer_hours", "24"),
         ("ticket_types[0].max_per_order", "10"),
     ]

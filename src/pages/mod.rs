@@ -86,7 +86,7 @@ pub async fn not_found() -> PageError {
 /// per-address limit of `/api/v1/auth/`, every other page against the
 /// anonymous per-address limit. Static files are not counted. A page over
 /// its limit says so, with Retry-After.
-async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn rate_limit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     use crate::http::rate_limit::{check, client_ip, set_headers};
     let path = request.uri().path();
     if !state.limits.enabled || path.starts_with("/static/") {
@@ -97,9 +97,11 @@ async fn rate_limit(State(state): State<AppState>, request: Request, next: Next)
     let signing_in = request.method() == axum::http::Method::POST && matches!(path, "/login" | "/register");
     let (key, limit) = if signing_in {
         (format!("auth-ip:{ip}"), state.limits.auth)
-    } else if let Some(user) = state.pages.signed_in_user(request.headers()) {
-        // As the API counts a bearer token: per person, wherever they are.
-        (format!("user:{user}"), state.limits.user)
+    } else if let Some(user) = live_session_of(&state, &mut request).await {
+        // As the API counts a bearer token: per person, wherever they are;
+        // only a live session, so an old cookie (signed out, or ended by a
+        // later sign-in) cannot spend its owner's budget.
+        (format!("user:{}", user.id), state.limits.user)
     } else {
         (format!("ip:{ip}"), state.limits.anonymous)
     };
@@ -113,6 +115,15 @@ async fn rate_limit(State(state): State<AppState>, request: Request, next: Next)
         }
         _ => next.run(request).await,
     }
+}
+
+/// The request's live session, checked once and left with the request for
+/// the page (`session::CheckedSession`). A check that cannot be made (the
+/// database down) counts the request by its address, and the page says why.
+async fn live_session_of(state: &AppState, request: &mut Request) -> Option<crate::http::extract::CurrentUser> {
+    let user = session::live_session(state, request.headers()).await.ok()?;
+    request.extensions_mut().insert(session::CheckedSession(user));
+    user
 }
 
 /// The headers of the contract on every page: scripts only from here (and

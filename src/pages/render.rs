@@ -13,8 +13,15 @@ use super::session::{PageKeys, Visitor};
 
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
-    // A form shown the first time has no `values` or `errors`: empty, not an error.
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    // Debug builds (the tests, `cargo run`) refuse to print or walk into
+    // anything undefined, so a misspelt or missing value fails a test instead
+    // of showing an empty space; release builds forgive it, as a person
+    // would rather see a page with a gap than an error page.
+    env.set_undefined_behavior(if cfg!(debug_assertions) {
+        minijinja::UndefinedBehavior::SemiStrict
+    } else {
+        minijinja::UndefinedBehavior::Chainable
+    });
     for (name, source) in [
         ("layout.html", include_str!("../../templates/pages/layout.html")),
         ("forms.html", include_str!("../../templates/pages/forms.html")),
@@ -53,7 +60,9 @@ pub fn page(keys: &PageKeys, visitor: &Visitor, template: &str, data: Value) -> 
         signed_in => visitor.user.is_some(),
         csrf => visitor.csrf(keys),
         here => visitor.here.clone(),
-        ..data
+        // A form shown the first time has no values or mistakes yet (the
+        // page's own win: the last map given wins).
+        ..minijinja::value::merge_maps([context! { values => context! {}, errors => context! {} }, data])
     };
     let mut response = html(StatusCode::OK, template, data);
     if let Some(cookie) = visitor.cookies(keys) {
@@ -148,6 +157,8 @@ pub fn reason(code: &str) -> &'static str {
         "duplicate_payment" => "It was paid twice; the second payment is being refunded.",
         "not_payable" => "It could not be paid any more.",
         "waiting_list_offer" => "Seats that came back, offered to you from the waiting list.",
+        "too_many_holds" => "You already have two bookings of this event waiting for payment; pay or cancel one first.",
+        "hold_cooldown" => "Your last booking of this type was not paid in time; you can book it again a little later.",
         _ => "It could not go ahead.",
     }
 }

@@ -70,12 +70,6 @@ impl PageKeys {
         self.cookie(self.session_cookie(), "", Some(Duration::ZERO))
     }
 
-    /// The user a request's session cookie names, by its signature alone (no
-    /// revocation check: for counting requests, not for letting them in).
-    pub fn signed_in_user(&self, headers: &HeaderMap) -> Option<Uuid> {
-        cookie(headers, self.session_cookie()).and_then(|value| self.session.verify(value)).map(|claims| claims.sub)
-    }
-
     fn token(&self, bound_to: &str) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.csrf).expect("any key length");
         mac.update(bound_to.as_bytes());
@@ -138,12 +132,9 @@ impl FromRequestParts<AppState> for Visitor {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let keys = &state.pages;
         let here = parts.uri.path_and_query().map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-        let session = cookie(&parts.headers, keys.session_cookie()).and_then(|value| keys.session.verify(value));
-        let user = match session {
-            Some(claims) if !state.revocations.is_revoked(claims.sid).await? => {
-                Some(CurrentUser { id: claims.sub, session_id: claims.sid })
-            }
-            _ => None,
+        let user = match parts.extensions.get::<CheckedSession>() {
+            Some(checked) => checked.0,
+            None => live_session(state, &parts.headers).await?,
         };
         let existing = cookie(&parts.headers, keys.browser_cookie())
             .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -154,6 +145,24 @@ impl FromRequestParts<AppState> for Visitor {
         Ok(Self { user, browser, new_browser, here })
     }
 }
+
+/// The session a request's cookie names, when it is signed by us and has not
+/// ended (signed out here, or a logout anywhere).
+pub async fn live_session(state: &AppState, headers: &HeaderMap) -> Result<Option<CurrentUser>, PageError> {
+    let keys = &state.pages;
+    let Some(claims) = cookie(headers, keys.session_cookie()).and_then(|value| keys.session.verify(value)) else {
+        return Ok(None);
+    };
+    if state.revocations.is_revoked(claims.sid).await? {
+        return Ok(None);
+    }
+    Ok(Some(CurrentUser { id: claims.sub, session_id: claims.sid }))
+}
+
+/// [`live_session`]'s answer, left with the request by whoever asked first
+/// (the page's rate limit), so the page does not ask again.
+#[derive(Clone, Copy)]
+pub struct CheckedSession(pub Option<CurrentUser>);
 
 /// The value of cookie `name`, if the request has it.
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

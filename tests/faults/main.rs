@@ -47,7 +47,7 @@ const CASE_LIMIT: Duration = Duration::from_secs(400);
 const STRIPE_PORT: u16 = 8421;
 const STRIPE_EMULATOR: &str = "http://127.0.0.1:8421";
 const STRIPE_KEY: &str = "sk_test_faults";
-const STRIPE_WEBHOOK_SECRET: &str = "whsec_faults";
+const STRIPE_WEBHOOK_SECRET: &str = "whsec_faults_0123456789abcdef";
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Fault {

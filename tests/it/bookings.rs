@@ -884,8 +884,10 @@ async fn a_buyer_has_one_place_in_line_per_ticket_type_and_no_more_seats_than_th
     let path = format!("/api/v1/events/{}/ticket-types/{limited}", event["id"].as_str().unwrap());
     let invalid = app.patch(&path, Some(&organizer), json!({"max_per_buyer": 0})).await;
     assert_eq!(invalid.fields(), ["max_per_buyer"]);
-    let lifted = app.patch(&path, Some(&organizer), json!({"max_per_buyer": null})).await;
-    assert_eq!(lifted.body["max_per_buyer"], json!(null));
+    let reset = app.patch(&path, Some(&organizer), json!({"max_per_buyer": null})).await;
+    assert_eq!(reset.body["max_per_buyer"], json!(2), "null: back to one order's worth");
+    let raised = app.patch(&path, Some(&organizer), json!({"max_per_buyer": 10})).await;
+    assert_eq!(raised.body["max_per_buyer"], json!(10));
     app.book_final(&buyer, &limited, 2).await;
     assert_eq!(app.check_invariants(&limited).await, 5);
 }

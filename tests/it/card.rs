@@ -216,6 +216,64 @@ async fn a_signed_webhook_confirms_once_and_a_bad_old_or_mismatched_one_changes_
     assert_eq!(app.check_invariants(&tt).await, 1);
 }
 
+/// Whoever holds the webhook secret (leaked, or weak as an empty one was
+/// allowed to be) signs a success for an intent Stripe never made, naming
+/// their own held booking and its exact total: the service asks Stripe, and
+/// Stripe knows no such intent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_for_an_intent_stripe_never_made_confirms_nothing() {
+    let base = stripe_emulator().await;
+    let app = spawn_app_with(stripe_config(&base, &[])).await;
+    let (organizer, _) = app.user().await;
+    let buyer = app.users(1).await.remove(0);
+    let (_, tt) = app.on_sale_priced(&organizer, 5, 2, 6000).await;
+    let id = app.book_final(&buyer, &tt, 2).await.to_string();
+    let invented = json!({
+        "id": format!("pi_{}", uuid::Uuid::new_v4().simple()), "object": "payment_intent",
+        "status": "succeeded", "amount": 12000, "currency": "eur", "metadata": {"booking_id": id},
+        "client_secret": null
+    });
+    let body = stripe_event(&format!("evt_{}", uuid::Uuid::new_v4().simple()), "payment_intent.succeeded", &invented);
+    let now = chrono::Utc::now().timestamp();
+    let reply = deliver(&app, &body, Some(webhook::sign(&body, STRIPE_WEBHOOK_SECRET, now))).await;
+    assert_eq!(reply.status, StatusCode::OK, "received, and ignored: {reply:?}");
+    let after = booking(&app, &buyer, &id).await;
+    assert_eq!((after["status"].as_str(), after["tickets"].as_array().map(Vec::len)), (Some("held"), Some(0)));
+    let succeeded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM payments WHERE booking_id = $1::uuid AND status = 'succeeded'")
+            .bind(&id)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+    assert_eq!(succeeded, 0, "no payment recorded");
+    assert_eq!(app.check_invariants(&tt).await, 0);
+}
+
+/// Stripe delivers from a few addresses: the per-address limit that stops a
+/// stranger's flood must not turn its deliveries away (it would back off for
+/// hours while holds last minutes). A bad signature is answered without the
+/// database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripes_webhook_is_not_held_back_by_the_per_address_limit() {
+    let base = stripe_emulator().await;
+    let app = spawn_app_with(stripe_config(&base, &["--rate-limits", "on", "--rate-limit-anonymous", "3/60"])).await;
+    let body = stripe_event("evt_unsigned", "payment_intent.succeeded", &json!({}));
+    for _ in 0..20 {
+        let reply = deliver(&app, &body, Some("t=1,v1=00".into())).await;
+        assert_eq!((reply.status, reply.code()), (StatusCode::BAD_REQUEST, "invalid_signature"));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let ping = stripe_event(&format!("evt_{}", uuid::Uuid::new_v4().simple()), "charge.updated", &json!({}));
+    let signed = deliver(&app, &ping, Some(webhook::sign(&ping, STRIPE_WEBHOOK_SECRET, now))).await;
+    assert_eq!(signed.status, StatusCode::OK, "{signed:?}");
+    // The limit itself is on: the same address's anonymous reads are held back.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(app.get("/api/v1/events", None).await.status);
+    }
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_refund_reaches_stripe_once_even_after_a_crash_or_an_outage() {
     let base = stripe_emulator().await;

@@ -430,7 +430,7 @@ pub fn accepted_ids(replies: &[Reply]) -> Vec<Uuid> {
 /// Where localstripe (the Stripe emulator from PyPI) listens for the tests.
 pub const STRIPE_EMULATOR_PORT: u16 = 8421;
 pub const STRIPE_SECRET_KEY: &str = "sk_test_boxoffice";
-pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_boxoffice_test";
+pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_boxoffice_test_0123456789";
 
 /// localstripe's address, started (once for the machine; it outlives the
 /// test process, and the next tests use it) when nothing listens yet. Its

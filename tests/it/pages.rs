@@ -344,6 +344,38 @@ async fn a_signed_in_persons_pages_count_against_their_own_limit() {
     assert_eq!(stranger.get("/").await.status, StatusCode::OK, "another visitor's budget is their own");
 }
 
+/// An old cookie (signed out) is nobody: its requests count against the
+/// address they come from, not against its owner, whose new session keeps
+/// its own budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_out_cookie_does_not_spend_its_owners_budget() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::test_config(&[
+        "--rate-limits",
+        "on",
+        "--rate-limit-user",
+        "6/60",
+        "--rate-limit-anonymous",
+        "1000/60",
+    ]))
+    .await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    app.register(&email).await;
+    let mut visit = Visit::new(&app);
+    visit.sign_in(&email).await;
+    let mut old = Visit::new(&app);
+    old.cookies = visit.cookies.clone();
+    let csrf = visit.get("/me/tickets").await.hidden("csrf");
+    assert_eq!(visit.post("/logout", &[("csrf", &csrf)]).await.status, StatusCode::SEE_OTHER);
+    for _ in 0..10 {
+        assert_eq!(old.get("/").await.status, StatusCode::OK, "counted as anyone from this address");
+    }
+    let token = app.login(&email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    // Two of the six went on the pages before signing out.
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/v1/me", Some(&token)).await.status, StatusCode::OK, "the owner's budget is whole");
+    }
+}
+
 /// Every page route of a booking, for another person: 404 and nothing done;
 /// for nobody signed in: off to sign in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,130 @@
+//! Seat spinning: one account must not keep a sale's priced seats out of
+//! everyone's reach by holding them unpaid, again and again. One buyer owns
+//! at most `max_per_buyer` of a type (by default one order's worth), has at
+//! most two unpaid holds across an event, and after a hold of theirs ran out
+//! waits the event's `hold_cooldown_seconds` before holding that type again.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, accepted_ids, spawn_api_with, spawn_app, test_config};
+
+const WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// An event with three priced types and a free one (`max_per_buyer` left unset).
+async fn event(app: &TestApp, organizer: &str, extra: Value) -> (Value, Vec<String>) {
+    let mut body = json!({"ticket_types": [
+        {"name": "Stalls", "price_cents": 4000, "capacity": 100, "max_per_order": 4},
+        {"name": "Circle", "price_cents": 3000, "capacity": 100, "max_per_order": 4},
+        {"name": "Gallery", "price_cents": 2000, "capacity": 100, "max_per_order": 4},
+        {"name": "Foyer", "price_cents": 0, "capacity": 100, "max_per_order": 4}
+    ]});
+    for (key, value) in extra.as_object().unwrap() {
+        body[key] = value.clone();
+    }
+    let event = app.published_event(organizer, body).await;
+    let types =
+        event["ticket_types"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
+    (event, types)
+}
+
+async fn booking(app: &TestApp, token: &str, id: &str) -> Value {
+    app.get(&format!("/api/v1/bookings/{id}"), Some(token)).await.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_buyer_holds_no_whole_type_and_at_most_two_unpaid_bookings_of_an_event() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let buyer = app.users(1).await.remove(0);
+    let (_, tt) = event(&app, &organizer, json!({})).await;
+
+    // One order's worth of Stalls, held; no second order of it.
+    let first = app.book_final(&buyer, &tt[0], 4).await.to_string();
+    assert_eq!(booking(&app, &buyer, &first).await["status"], "held");
+    let more = app.book_final(&buyer, &tt[0], 1).await.to_string();
+    let more = booking(&app, &buyer, &more).await;
+    assert_eq!((more["status"].as_str(), more["reason"].as_str()), (Some("rejected"), Some("buyer_limit")));
+
+    // A second hold, of another type: fine. A third: refused at once.
+    app.book_final(&buyer, &tt[1], 1).await;
+    let third = app.book(&buyer, &tt[2], 1, None).await;
+    assert_eq!((third.status, third.code()), (StatusCode::CONFLICT, "too_many_holds"), "{third:?}");
+    // Free seats hold nothing: they are not limited by it.
+    let free = app.book_final(&buyer, &tt[3], 1).await.to_string();
+    assert_eq!(booking(&app, &buyer, &free).await["status"], "confirmed");
+
+    // Cancelling one hold makes room for another.
+    let cancel = app.post(&format!("/api/v1/bookings/{first}/cancel"), Some(&buyer), json!({})).await;
+    assert_eq!(cancel.status, StatusCode::OK, "{cancel:?}");
+    let now = app.book_final(&buyer, &tt[2], 1).await.to_string();
+    assert_eq!(booking(&app, &buyer, &now).await["status"], "held");
+    for t in &tt {
+        app.check_invariants(t).await;
+    }
+}
+
+/// The limit is the worker's: requests accepted together (before any hold
+/// existed to refuse them at the door) are decided in its transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_racing_for_holds_of_one_event_get_two_and_no_more() {
+    let config = test_config(&[]);
+    let app = spawn_api_with(config.clone()).await; // no worker yet: all are accepted
+    let (organizer, _) = app.user().await;
+    let buyers = app.users(20).await;
+    let (_, tt) = event(&app, &organizer, json!({})).await;
+    let requests = buyers.iter().flat_map(|b| tt[..3].iter().map(move |t| (b, t)));
+    let replies = futures::future::join_all(requests.map(|(b, t)| app.book(b, t, 1, None))).await;
+    let ids = accepted_ids(&replies);
+    assert_eq!(ids.len(), 60, "each buyer's three requests are accepted: {replies:?}");
+    app.spawn_worker(boxoffice::app::AppState::connect(config).await.unwrap());
+    app.wait_final(&ids, WITHIN).await;
+    for buyer in &buyers {
+        let mine = app.get("/api/v1/me/bookings?limit=10", Some(buyer)).await.body["items"].clone();
+        let statuses: Vec<(String, String)> = mine
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["status"].as_str().unwrap().to_owned(), b["reason"].as_str().unwrap_or("").to_owned()))
+            .collect();
+        let held = statuses.iter().filter(|(s, _)| s == "held").count();
+        let refused = statuses.iter().filter(|(s, r)| s == "rejected" && r == "too_many_holds").count();
+        assert_eq!((held, refused), (2, 1), "{statuses:?}");
+    }
+    for t in &tt {
+        app.check_invariants(t).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_hold_runs_out_unpaid_the_buyer_waits_before_holding_that_type_again() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let buyers = app.users(2).await;
+    let (event, tt) = event(&app, &organizer, json!({})).await;
+    let lapsed = app.book_final(&buyers[0], &tt[0], 2).await.to_string();
+    app.run_out(&lapsed).await;
+    crate::helpers::eventually(WITHIN, "the worker releases the hold", || async {
+        (booking(&app, &buyers[0], &lapsed).await["status"] == "expired").then_some(())
+    })
+    .await;
+    let again = app.book(&buyers[0], &tt[0], 2, None).await;
+    assert_eq!((again.status, again.code()), (StatusCode::CONFLICT, "hold_cooldown"), "{again:?}");
+    let wait: u64 = again.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((590..=600).contains(&wait), "about the event's 600 s: {wait}");
+    // Another type, or another buyer, is not held back.
+    let other_type = app.book_final(&buyers[0], &tt[1], 1).await.to_string();
+    assert_eq!(booking(&app, &buyers[0], &other_type).await["status"], "held");
+    let other_buyer = app.book_final(&buyers[1], &tt[0], 2).await.to_string();
+    assert_eq!(booking(&app, &buyers[1], &other_buyer).await["status"], "held");
+
+    // The organizer sets the wait: none at all here.
+    let path = format!("/api/v1/events/{}", event["id"].as_str().unwrap());
+    let patched = app.patch(&path, Some(&organizer), json!({"hold_cooldown_seconds": 0})).await;
+    assert_eq!(patched.body["hold_cooldown_seconds"], 0, "{patched:?}");
+    let bad = app.patch(&path, Some(&organizer), json!({"hold_cooldown_seconds": 86_401})).await;
+    assert_eq!(bad.fields(), ["hold_cooldown_seconds"]);
+    app.state.catalog.forget_event(event["id"].as_str().unwrap().parse().unwrap());
+    let now = app.book_final(&buyers[0], &tt[0], 2).await.to_string();
+    assert_eq!(booking(&app, &buyers[0], &now).await["status"], "held");
+}
