@@ -101,7 +101,11 @@ impl AppState {
             std::time::Duration::from_millis(config.read_cache_ttl_ms),
         );
         let limits = Arc::new(crate::http::rate_limit::Limits::from_config(&config));
-        let waiters = crate::booking::waiters::Waiters::new(config.long_poll_max_waiters);
+        // A quarter of the pool for the reads of waiters and streams.
+        let waiters = crate::booking::waiters::Waiters::new(
+            config.long_poll_max_waiters,
+            (config.database_max_connections as usize / 4).max(1),
+        );
         let exports = Arc::new(crate::http::export::Exports::new(Duration::from_secs(config.export_deadline_secs)));
         let stripe = crate::payments::stripe::Stripe::from_config(&config);
         let verified = crate::booking::verified::VerifiedBuyers::new(config.email_verification_required(), db.clone());

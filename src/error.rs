@@ -77,6 +77,12 @@ pub enum ApiError {
     PaymentFailed(String),
     #[error("too many requests; try again in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    /// 429 `too_many_streams`: this person or booking has as many event
+    /// streams and long-polls open as one may.
+    #[error(
+        "too many booking streams or waits open at once (at most 3 a person, 2 a booking); close one, or read the booking without waiting"
+    )]
+    TooManyStreams,
     /// 409 `hold_cooldown`, with Retry-After.
     #[error("{detail}")]
     HoldCooldown { detail: String, retry_after: u64 },
@@ -119,7 +125,7 @@ impl ApiError {
             | Self::HoldCooldown { .. } => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -149,11 +155,15 @@ impl ApiError {
             Self::RequestTimeout => "request_timeout",
             Self::RateLimited { .. } => "rate_limited",
             Self::HoldCooldown { .. } => "hold_cooldown",
+            Self::TooManyStreams => "too_many_streams",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }
 }
+
+/// How long a client refused another stream should wait before trying again.
+const STREAM_RETRY_AFTER_SECS: u64 = 10;
 
 /// How long a client should wait before retrying a 503.
 const RETRY_AFTER_SECS: &str = "2";
@@ -164,6 +174,7 @@ impl IntoResponse for ApiError {
         let code = self.code();
         let retry_after = match &self {
             Self::RateLimited { retry_after } | Self::HoldCooldown { retry_after, .. } => Some(*retry_after),
+            Self::TooManyStreams => Some(STREAM_RETRY_AFTER_SECS),
             _ => None,
         };
         let checked_in_at = match &self {

@@ -198,6 +198,10 @@
         result.classList.add("draw-failed");
         return;
       }
+      if ((draw.seed === null || draw.seed === undefined) && draw.note) {
+        result.textContent = draw.note;
+        return;
+      }
       if (draw.seed === null || draw.seed === undefined) {
         result.textContent = draw.commitment
           ? "The draw has not happened yet. The commitment published before the pre-queue opened is " + draw.commitment + "."

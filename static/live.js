@@ -75,6 +75,11 @@
   if (state && window.EventSource) {
     var shown = state.getAttribute("data-status");
     var source = new EventSource(state.getAttribute("data-stream"));
+    // Refused (too many streams open: 429) or gone for good: the page
+    // refreshes itself instead, as it does without JavaScript.
+    source.addEventListener("error", function () {
+      if (source.readyState === EventSource.CLOSED) setTimeout(function () { location.reload(); }, 5000);
+    });
     source.addEventListener("booking", function (event) {
       var booking = JSON.parse(event.data);
       var place = state.querySelector("[data-place]");

@@ -254,7 +254,7 @@ pub async fn allocate_batch(
 /// if it is due and not made: returns the seed when this call made it. Locks
 /// the event's row first (as the organizer's changes do), then all its
 /// ticket types in id order (as a batch does), so it deadlocks with neither.
-pub async fn draw(pool: &PgPool, event_id: Uuid) -> Result<Option<crate::domain::draw::Seed>, sqlx::Error> {
+pub async fn draw(pool: &PgPool, event_id: Uuid) -> Result<Option<crate::db::line::Drawn>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let Some(event) = crate::db::events::share_event(&mut tx, event_id).await? else { return Ok(None) };
     let ticket_types: Vec<Uuid> =
@@ -266,12 +266,16 @@ pub async fn draw(pool: &PgPool, event_id: Uuid) -> Result<Option<crate::domain:
     if !(started || cancelled) {
         return Ok(None);
     }
-    let seed = crate::db::line::draw(&mut tx, event_id, event.sales_start.unwrap_or(now)).await?;
+    let drawn = crate::db::line::draw(&mut tx, event_id, event.sales_start.unwrap_or(now)).await?;
     tx.commit().await?;
-    if let Some(seed) = seed {
-        tracing::info!(event.id = %event_id, seed = %crate::domain::draw::to_hex(&seed), "pre-queue drawn");
+    match drawn.map(|d| (d, d.seed.map(|s| crate::domain::draw::to_hex(&s)))) {
+        Some((d, Some(seed))) => tracing::info!(event.id = %event_id, %seed, entries = d.entries, "pre-queue drawn"),
+        Some((d, None)) => {
+            tracing::warn!(event.id = %event_id, entries = d.entries, "no draw was committed; pre-queue kept in arrival order")
+        }
+        None => {}
     }
-    Ok(seed)
+    Ok(drawn)
 }
 
 /// Fills in what the buyers own already of the ticket types that limit it

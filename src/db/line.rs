@@ -117,25 +117,55 @@ pub async fn already_in_line(
     Ok(twice)
 }
 
-/// The draw of `event_id`'s pre-queue, made once: returns the seed, or
-/// `None` when another transaction made it (it then numbered the line).
+/// Draws the seed of `event_id`'s future draw and publishes its commitment
+/// (`sha256(seed)`), once: when the event is published, before anyone can
+/// enter its pre-queue.
+pub async fn commit_draw(conn: &mut PgConnection, event_id: Uuid) -> Result<(), sqlx::Error> {
+    let seed = crate::domain::draw::new_seed();
+    sqlx::query("INSERT INTO draw_commitments (event_id, seed, commitment) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(event_id)
+        .bind(seed.as_slice())
+        .bind(crate::domain::draw::commitment(&seed))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A draw made: with the committed seed, or without one (none was
+/// committed before the pre-queue opened: the pre-queue keeps its order of
+/// arrival, and the draw says so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drawn {
+    pub seed: Option<crate::domain::draw::Seed>,
+    pub entries: usize,
+}
+
+/// The draw of `event_id`'s pre-queue, made once, with the seed committed
+/// when the event was published: `None` when another transaction made it
+/// (it then numbered the line).
 pub async fn draw(
     conn: &mut PgConnection,
     event_id: Uuid,
     sales_start: DateTime<Utc>,
-) -> Result<Option<crate::domain::draw::Seed>, sqlx::Error> {
+) -> Result<Option<Drawn>, sqlx::Error> {
+    // By id: UUIDv7s made at acceptance, so without a seed this is arrival order.
     let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM bookings WHERE event_id = $1 AND status = 'pending' AND prequeued AND line_position IS NULL",
+        "SELECT id FROM bookings WHERE event_id = $1 AND status = 'pending' AND prequeued AND line_position IS NULL
+         ORDER BY id",
     )
     .bind(event_id)
     .fetch_all(&mut *conn)
     .await?;
-    let seed = crate::domain::draw::new_seed();
+    let committed: Option<Vec<u8>> = sqlx::query_scalar("SELECT seed FROM draw_commitments WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let seed: Option<crate::domain::draw::Seed> = committed.and_then(|s| s.try_into().ok());
     let made = sqlx::query(
         "INSERT INTO draws (event_id, seed, sales_start, entries) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
     )
     .bind(event_id)
-    .bind(seed.as_slice())
+    .bind(seed.as_ref().map(|s| s.as_slice()))
     .bind(sales_start)
     .bind(ids.len() as i32)
     .execute(&mut *conn)
@@ -143,7 +173,11 @@ pub async fn draw(
     if made.rows_affected() == 0 {
         return Ok(None);
     }
-    let order = crate::domain::draw::order(seed, ids);
+    let entries = ids.len();
+    let order = match seed {
+        Some(seed) => crate::domain::draw::order(seed, ids),
+        None => ids,
+    };
     // Requests that arrived after the open and queued behind the pre-queue
     // already hold places: they move back by the pre-queue's length.
     sqlx::query(
@@ -163,7 +197,7 @@ pub async fn draw(
     .bind(&positions)
     .execute(conn)
     .await?;
-    Ok(Some(seed))
+    Ok(Some(Drawn { seed, entries }))
 }
 
 /// Places requests parked for a draw that was already made (they arrived
@@ -308,15 +342,94 @@ pub async fn ahead_of_queue(
     Ok((!moved).then_some((line, before)))
 }
 
-/// The draw of an event, if made: (seed, when, entries).
+/// The draw of an event, if made: (seed, when, entries); no seed when none
+/// was committed.
 pub async fn draw_of(
     conn: &mut PgConnection,
     event_id: Uuid,
-) -> Result<Option<(Vec<u8>, DateTime<Utc>, i32)>, sqlx::Error> {
+) -> Result<Option<(Option<Vec<u8>>, DateTime<Utc>, i32)>, sqlx::Error> {
     sqlx::query_as("SELECT seed, drawn_at, entries FROM draws WHERE event_id = $1")
         .bind(event_id)
         .fetch_optional(conn)
         .await
+}
+
+/// An event's draw as anyone may check it: the commitment from the start,
+/// the seed once drawn.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DrawRecord {
+    pub committed_at: Option<DateTime<Utc>>,
+    pub commitment: Option<String>,
+    pub drawn_at: Option<DateTime<Utc>>,
+    /// Shown only once drawn (and null for a draw made without a commitment).
+    pub seed: Option<Vec<u8>>,
+    /// Requests drawn (0 before the draw).
+    pub entries: i32,
+}
+
+pub async fn draw_record(conn: &mut PgConnection, event_id: Uuid) -> Result<DrawRecord, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.committed_at, c.commitment, d.drawn_at, d.seed, coalesce(d.entries, 0) AS entries
+         FROM (SELECT $1::uuid AS event_id) e
+         LEFT JOIN draw_commitments c ON c.event_id = e.event_id
+         LEFT JOIN draws d ON d.event_id = e.event_id",
+    )
+    .bind(event_id)
+    .fetch_one(conn)
+    .await
+}
+
+/// Places `after + 1 ..= after + limit` of the draw of `event_id` (of
+/// `entries`), in order.
+pub async fn drawn_order(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    entries: i32,
+    after: i32,
+    limit: i32,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM bookings WHERE event_id = $1 AND prequeued AND line_position > $2 AND line_position <= $3
+         ORDER BY line_position",
+    )
+    .bind(event_id)
+    .bind(after)
+    .bind(entries.min(after.saturating_add(limit)))
+    .fetch_all(conn)
+    .await
+}
+
+/// The drawn requests of `event_id` (of `entries`) sorted by id, the next
+/// `limit` after `after`.
+pub async fn drawn_entries(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    entries: i32,
+    after: Option<Uuid>,
+    limit: i32,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM bookings
+         WHERE event_id = $1 AND prequeued AND line_position BETWEEN 1 AND $2 AND ($3::uuid IS NULL OR id > $3)
+         ORDER BY id LIMIT $4",
+    )
+    .bind(event_id)
+    .bind(entries)
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await
+}
+
+/// A booking's place in its event's draw, and how many were drawn.
+pub async fn place_in_draw(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<(i32, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT b.line_position, d.entries FROM bookings b JOIN draws d ON d.event_id = b.event_id
+         WHERE b.id = $1 AND b.prequeued AND b.line_position BETWEEN 1 AND d.entries",
+    )
+    .bind(booking_id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Requests of the event waiting in PostgreSQL: (for the draw, placed).

@@ -47,6 +47,14 @@ fn below(rng: &mut ChaCha20Rng, n: u64) -> u64 {
     }
 }
 
+/// What is published before anyone enters: `sha256(seed)`, hex. Once the
+/// seed is published, anyone checks that it hashes to this, so it cannot
+/// have been chosen after the entries were known.
+pub fn commitment(seed: &Seed) -> String {
+    use sha2::Digest;
+    to_hex(&sha2::Sha256::digest(seed))
+}
+
 pub fn to_hex(seed: &[u8]) -> String {
     seed.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -82,6 +90,12 @@ mod tests {
         assert_eq!(got, PINNED);
     }
     const PINNED: [u128; 8] = [6, 8, 5, 4, 1, 7, 3, 2];
+
+    #[test]
+    fn the_commitment_is_the_seeds_sha256() {
+        // sha256 of 32 zero bytes, as any implementation gives it.
+        assert_eq!(commitment(&[0u8; 32]), "66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925");
+    }
 
     #[test]
     fn every_position_is_equally_likely() {

@@ -9,10 +9,17 @@
 //! streams, then one more second per 2,000) so 10,000 watchers cost the
 //! database about 2,000 reads a second, not 10,000; decisions still arrive
 //! at once. A stream ends when the booking is decided for good (confirmed,
-//! rejected, expired, cancelled) or after 10 minutes (the browser's
+//! rejected, expired, cancelled), when its session ends (signed out, or a
+//! logout anywhere: checked every tick), or after 10 minutes (the browser's
 //! EventSource reconnects by itself).
+//!
+//! Nobody takes the streams for everyone (`booking::waiters`): at most 3
+//! streams and waits a person and 2 a booking (429 `too_many_streams`, and
+//! the page refreshes itself instead); the streams of one booking share one
+//! read per tick; their reads take at most a quarter of the pool.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -20,10 +27,10 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use uuid::Uuid;
 
-use super::bookings::{Booking, find_booking};
+use super::bookings::find_booking;
 use super::extract::{CurrentUser, Path};
 use crate::app::AppState;
-use crate::booking::waiters::Waiting;
+use crate::booking::waiters::{Refused, Waiting};
 use crate::domain::booking::BookingStatus;
 use crate::error::{ApiError, ApiResult, Problem};
 
@@ -39,27 +46,32 @@ const KEEP_ALIVE: Duration = Duration::from_secs(5);
     responses(
         (status = 200, description = "`text/event-stream` of `booking` events, each a Booking", content_type = "text/event-stream", body = String),
         (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited (`rate_limited`), or as many streams and waits open as one may: 3 a person, 2 a booking (`too_many_streams`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn booking_events(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // The place first: a stream refused costs no read.
+    let waiting = state.waiters.wait_for(id, user.id).map_err(|refused| match refused {
+        Refused::TooMany => ApiError::TooManyStreams,
+        Refused::Full => ApiError::Unavailable("booking event streams (too many open)"),
+    })?;
     let first = find_booking(&state, user.id, id).await?.ok_or(ApiError::NotFound("booking"))?;
-    let waiting = state.waiters.wait_for(id).ok_or(ApiError::Unavailable("booking event streams (too many open)"))?;
-    let watch =
-        Watch { state, user_id: user.id, id, waiting, last: String::new(), next: Some(first), started: Instant::now() };
+    let first = Read { status: first.status, json: serde_json::to_string(&first).unwrap_or_default().into() };
+    let watch = Watch { state, user, id, waiting, last: None, next: Some(first), started: Instant::now() };
     let stream = futures::stream::unfold(watch, |mut watch| async move {
-        let booking = match watch.next.take() {
-            Some(booking) => booking,
+        let read = match watch.next.take() {
+            Some(read) => read,
             None => watch.changed().await?,
         };
-        let json = serde_json::to_string(&booking).unwrap_or_default();
-        watch.last.clone_from(&json);
-        if !still_moving(booking.status) {
+        if !still_moving(read.status) {
             watch.started = Instant::now() - LONGEST; // send this one, then end
         }
-        Some((Ok(Event::default().event("booking").data(json)), watch))
+        let event = Event::default().event("booking").data(&*read.json);
+        watch.last = Some(read.json);
+        Some((Ok(event), watch))
     });
     // A comment every few seconds keeps proxies from closing an idle stream,
     // and finds a client that went away (the write fails, the stream is dropped).
@@ -71,21 +83,27 @@ fn still_moving(status: BookingStatus) -> bool {
     matches!(status, BookingStatus::Pending | BookingStatus::Held)
 }
 
+/// The booking as read: what decides whether the stream goes on, and what it sends.
+struct Read {
+    status: BookingStatus,
+    json: Arc<str>,
+}
+
 struct Watch {
     state: AppState,
-    user_id: Uuid,
+    user: CurrentUser,
     id: Uuid,
     /// Registered with the waiters while the stream is open (dropped with it).
     waiting: Waiting,
     /// The last booking sent, as JSON.
-    last: String,
-    next: Option<Booking>,
+    last: Option<Arc<str>>,
+    next: Option<Read>,
     started: Instant,
 }
 
 impl Watch {
     /// Waits until the booking differs from the last one sent; `None` ends the stream.
-    async fn changed(&mut self) -> Option<Booking> {
+    async fn changed(&mut self) -> Option<Read> {
         loop {
             if self.started.elapsed() >= LONGEST {
                 return None;
@@ -95,18 +113,38 @@ impl Watch {
             notified.as_mut().enable();
             let streams = self.state.waiters.waiting();
             let tick = TICK + Duration::from_secs((streams / STREAMS_PER_TICK_SECOND) as u64);
-            let _ = tokio::time::timeout(tick, notified).await;
-            let booking = match find_booking(&self.state, self.user_id, self.id).await {
-                Ok(Some(booking)) => booking,
-                Ok(None) => return None,
-                Err(err) => {
-                    tracing::debug!(error = ?err, "booking stream read failed; trying at the next tick");
-                    continue;
-                }
+            let woken = tokio::time::timeout(tick, notified).await.is_ok();
+            // Signed out, or a logout anywhere: the stream ends with its session.
+            if self.state.revocations.is_revoked(self.user.session_id).await.unwrap_or(false) {
+                return None;
+            }
+            // Another stream of this booking read it this tick: the same
+            // answer, without a read of its own (an announcement always reads).
+            let shared = self.waiting.recent_read(tick / 2).filter(|_| !woken);
+            let read = match shared {
+                Some((status, json)) => Read { status, json },
+                None => match self.read().await {
+                    Ok(Some(read)) => read,
+                    Ok(None) => return None,
+                    Err(err) => {
+                        tracing::debug!(error = ?err, "booking stream read failed; trying at the next tick");
+                        continue;
+                    }
+                },
             };
-            if serde_json::to_string(&booking).unwrap_or_default() != self.last {
-                return Some(booking);
+            if self.last.as_deref() != Some(&*read.json) {
+                return Some(read);
             }
         }
+    }
+
+    /// Reads the booking, within the streams' share of the pool, and keeps
+    /// the read for the booking's other stream.
+    async fn read(&self) -> Result<Option<Read>, ApiError> {
+        let _turn = self.state.waiters.read_permit().await;
+        let Some(booking) = find_booking(&self.state, self.user.id, self.id).await? else { return Ok(None) };
+        let json: Arc<str> = serde_json::to_string(&booking).unwrap_or_default().into();
+        self.waiting.keep_read((booking.status, json.clone()));
+        Ok(Some(Read { status: booking.status, json }))
     }
 }

@@ -258,6 +258,7 @@ pub struct WaitParams {
         (status = 200, description = "The booking (still `pending` if `wait` ran out)", body = Booking),
         (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`wait` out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited (`rate_limited`), or, with `wait`, as many waits and streams open as one may: 3 a person, 2 a booking (`too_many_streams`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_booking(
     State(state): State<AppState>,
@@ -277,8 +278,10 @@ pub async fn get_booking(
         return Ok(axum::Json(booking));
     };
     let deadline = tokio::time::Instant::now() + wait;
-    let Some(waiting) = state.waiters.wait_for(id) else {
-        return Ok(axum::Json(booking)); // enough waiters already: as it is now
+    let waiting = match state.waiters.wait_for(id, user.id) {
+        Ok(waiting) => waiting,
+        Err(waiters::Refused::Full) => return Ok(axum::Json(booking)), // enough waiters already: as it is now
+        Err(waiters::Refused::TooMany) => return Err(ApiError::TooManyStreams),
     };
     let mut woken = false;
     let result = async {
@@ -289,7 +292,10 @@ pub async fn get_booking(
             if woken {
                 state.waiters.rereads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            let booking = find_booking(&state, user.id, id).await?.ok_or(ApiError::NotFound("booking"))?;
+            let booking = {
+                let _turn = state.waiters.read_permit().await;
+                find_booking(&state, user.id, id).await?.ok_or(ApiError::NotFound("booking"))?
+            };
             let now = tokio::time::Instant::now();
             if booking.status != BookingStatus::Pending || now >= deadline {
                 return Ok(booking);
@@ -390,7 +396,7 @@ pub async fn event_queue(
         prequeue,
         sales_start: event.sales_start,
         shuffled_at: draw.as_ref().map(|(_, at, _)| *at),
-        shuffle_seed: draw.as_ref().map(|(seed, _, _)| crate::domain::draw::to_hex(seed)),
+        shuffle_seed: draw.as_ref().and_then(|(seed, _, _)| seed.as_deref().map(crate::domain::draw::to_hex)),
         rate_per_second: rate,
     }))
 }

@@ -249,6 +249,9 @@ pub async fn create_event(
     for tt in ticket_types.into_iter().flatten() {
         rows.push(db_events::insert_ticket_type(&mut tx, row.id, &tt).await.map_err(ticket_type_conflict)?);
     }
+    if status == EventStatus::Published {
+        db::line::commit_draw(&mut tx, row.id).await?;
+    }
     tx.commit().await?;
     if status == EventStatus::Published {
         event_changed(&state, row.id).await;
@@ -403,7 +406,11 @@ pub async fn publish_event(
         _ if current.starts_at <= Utc::now() => {
             return Err(ApiError::conflict("the event has already started"));
         }
-        _ => db_events::set_status(&mut tx, id, EventStatus::Published).await?,
+        _ => {
+            let row = db_events::set_status(&mut tx, id, EventStatus::Published).await?;
+            db::line::commit_draw(&mut tx, id).await?;
+            row
+        }
     };
     tx.commit().await?;
     event_changed(&state, id).await;

@@ -7,6 +7,7 @@ pub mod booking_events;
 pub mod bookings;
 pub mod checkout;
 pub mod door;
+pub mod draw;
 pub mod event_list;
 pub mod events;
 pub mod export;
@@ -163,6 +164,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::cancel_booking))
         .routes(routes!(bookings::my_bookings))
         .routes(routes!(bookings::event_queue))
+        .routes(routes!(draw::event_draw))
         .routes(routes!(checkout::pay))
         .routes(routes!(checkout::confirm_payment))
         .routes(routes!(checkout::confirm_booking))

@@ -26,6 +26,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         ("live.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/live.js")[..]),
         ("pay.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/pay.js")[..]),
         ("door.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/door.js")[..]),
+        ("draw.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/draw.js")[..]),
         ("jsQR.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/vendor/jsQR.js")[..]),
     ]
     .into_iter()

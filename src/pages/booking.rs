@@ -51,8 +51,11 @@ pub async fn page_of(
             js => minijinja::Value::from_safe_string(state.config.stripe_js_url.clone()),
         }
     });
+    // Drawn from the pre-queue: its place, and a link to check the draw.
+    let drawn = crate::db::line::place_in_draw(&mut *state.db.acquire().await?, booking.id).await?;
     let data = context! {
         booking => minijinja::Value::from_serialize(&booking),
+        drawn => drawn.map(|(place, of)| context! { place, of }),
         event,
         ticket_type,
         cancellable,

@@ -38,6 +38,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/", get(shop::index))
         .route("/events/{id}", get(shop::event))
         .route("/events/{id}/book", post(shop::book))
+        .route("/events/{id}/draw", get(shop::draw))
         .route("/events/{id}/waiting-list", post(shop::join_waiting_list))
         .route("/register", get(account::register_form).post(account::register))
         .route("/login", get(account::login_form).post(account::login))

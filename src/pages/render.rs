@@ -27,6 +27,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("forms.html", include_str!("../../templates/pages/forms.html")),
         ("index.html", include_str!("../../templates/pages/index.html")),
         ("event.html", include_str!("../../templates/pages/event.html")),
+        ("draw.html", include_str!("../../templates/pages/draw.html")),
         ("register.html", include_str!("../../templates/pages/register.html")),
         ("login.html", include_str!("../../templates/pages/login.html")),
         ("verified.html", include_str!("../../templates/pages/verified.html")),

@@ -45,6 +45,43 @@ pub async fn event(
     event_page(&state, &visitor, id, Problems::default()).await
 }
 
+#[derive(serde::Deserialize)]
+pub struct DrawQuery {
+    /// The visitor's own booking, to find in the order (from its page's link).
+    booking: Option<String>,
+}
+
+/// The draw of an event's pre-queue: what was committed and drawn, and the
+/// check itself, made in the browser (`static/draw.js`) from the published
+/// draw alone: the seed against its commitment, the order recomputed.
+pub async fn draw(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+    Query(query): Query<DrawQuery>,
+) -> Result<Response, PageError> {
+    let mut conn = state.db.acquire().await.map_err(ApiError::from)?;
+    let event = crate::db::events::find_event(&mut conn, id)
+        .await
+        .map_err(ApiError::from)?
+        .filter(|row| crate::http::organizer::visible_to(row, visitor.user.map(|u| u.id)))
+        .ok_or(PageError::NotFound)?;
+    let summary = crate::booking::draw::page(&mut conn, id, None, 1).await.map_err(ApiError::from)?;
+    drop(conn);
+    let mine = query.booking.as_deref().and_then(|b| Uuid::try_parse(b).ok());
+    let data = context! {
+        event => context! { id => event.id, title => event.title, timezone => event.timezone },
+        committed_at => summary.committed_at.map(|t| t.to_rfc3339()),
+        commitment => summary.commitment,
+        drawn_at => summary.drawn_at.map(|t| t.to_rfc3339()),
+        seed => summary.seed,
+        total => summary.total,
+        note => summary.note,
+        mine => mine.map(|m| m.to_string()),
+    };
+    Ok(page(&state.pages, &visitor, "draw.html", data))
+}
+
 /// What went wrong with one ticket type's form, to show next to it.
 #[derive(Default, serde::Serialize)]
 struct Problems {

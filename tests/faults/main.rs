@@ -206,6 +206,8 @@ impl Rig {
     }
 
     /// A published event with one ticket type on sale; the ticket type's id.
+    /// Its buyers come back again and again (the load books in a loop), so
+    /// one buyer may own any number of its seats.
     async fn sale(&self, title: &str, price_cents: i64, capacity: i64) -> Result<Uuid> {
         let starts_at = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
         let event = self
@@ -217,7 +219,8 @@ impl Rig {
                     "venue": "Loopback Hall",
                     "starts_at": starts_at,
                     "status": "published",
-                    "ticket_types": [{"name": "Standard", "price_cents": price_cents, "capacity": capacity, "max_per_order": 2}]
+                    "ticket_types": [{"name": "Standard", "price_cents": price_cents, "capacity": capacity,
+                                      "max_per_order": 2, "max_per_buyer": capacity}]
                 }),
             )
             .await?;

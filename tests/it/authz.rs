@@ -190,6 +190,14 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
         ),
         (
             "get",
+            "/api/v1/events/{id}/draw",
+            fill("/api/v1/events/{id}/draw", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Public(200),
+        ),
+        (
+            "get",
             "/api/v1/events/{id}/queue",
             fill("/api/v1/events/{id}/queue", &w, &w.event),
             None,

@@ -12,6 +12,7 @@ mod checkout;
 mod connections;
 mod crawl;
 mod door;
+mod draw;
 mod emails;
 mod errors;
 mod events;

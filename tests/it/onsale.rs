@@ -84,7 +84,8 @@ async fn the_pre_queue_is_drawn_at_the_open_in_the_published_order_and_later_arr
     // The open: the draw (its own transaction), then the places.
     tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
     let event_uuid: Uuid = event_id.parse().unwrap();
-    let seed = boxoffice::booking::allocate::draw(app.db(), event_uuid).await.unwrap().expect("drawn now");
+    let drawn = boxoffice::booking::allocate::draw(app.db(), event_uuid).await.unwrap().expect("drawn now");
+    let seed = drawn.seed.expect("with the seed committed when the event was published");
     assert_eq!(boxoffice::booking::allocate::draw(app.db(), event_uuid).await.unwrap(), None, "exactly one draw");
     let moved = app
         .patch(
@@ -260,29 +261,93 @@ async fn a_booking_streams_its_place_then_its_decision_and_the_stream_ends() {
 async fn streams_whose_clients_vanish_leave_nothing_behind() {
     let app = spawn_api_with(test_config(&[])).await; // no worker: the bookings stay pending
     let (organizer, _) = app.user().await;
-    let tokens = app.users(20).await;
-    let (_, tt) = app.on_sale(&organizer, 100, 1).await;
+    let tokens = app.users(500).await;
+    let (_, tt) = app.on_sale(&organizer, 500, 1).await;
     let mut ids = Vec::new();
     for token in &tokens {
         ids.push(app.book(token, &tt, 1, None).await.body["id"].as_str().unwrap().to_owned());
     }
-    // 2,000 streams (100 per booking), each on its own connection, then all cut at once.
+    // 1,000 streams (two per booking, as many as one may), each on its own
+    // connection, then all cut at once.
     let mut open = Vec::new();
-    for round in 0..100 {
+    for _ in 0..2 {
         let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
         for (token, id) in tokens.iter().zip(&ids) {
             let response = client.get(app.url(&format!("/api/v1/bookings/{id}/events"))).bearer_auth(token).send();
             open.push(response);
         }
-        if round % 10 == 9 {
-            let batch = std::mem::take(&mut open);
-            let responses = futures::future::join_all(batch).await;
-            assert!(responses.iter().all(|r| r.as_ref().is_ok_and(|r| r.status() == StatusCode::OK)));
-            drop(responses); // the client goes away without a word
-        }
     }
+    let responses = futures::future::join_all(open).await;
+    assert!(responses.iter().all(|r| r.as_ref().is_ok_and(|r| r.status() == StatusCode::OK)));
+    assert_eq!(app.state.waiters.waiting(), 1000);
+    drop(responses); // the clients go away without a word
     eventually(Duration::from_secs(40), "every vanished watcher is dropped", || async {
         (app.state.waiters.waiting() == 0).then_some(())
+    })
+    .await;
+}
+
+/// One account's streams and waits cannot take everyone's: 3 a person, 2 a
+/// booking; another buyer's stream and the API go on meanwhile; a stream
+/// ends with its session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_account_cannot_take_everyones_streams_and_a_stream_ends_with_its_session() {
+    let app = spawn_api_with(test_config(&["--long-poll-max-waiters", "30"])).await; // no worker: all stay pending
+    let (organizer, _) = app.user().await;
+    let (hog, _) = app.user().await;
+    let (fan, _) = app.user().await;
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"ticket_types": [{"name": "A", "price_cents": 0, "capacity": 10}, {"name": "B", "price_cents": 0, "capacity": 10}]}),
+        )
+        .await;
+    let tt = |i: usize| event["ticket_types"][i]["id"].as_str().unwrap().to_owned();
+    let book = |token: &str, tt: String| {
+        let (app, token) = (&app, token.to_owned());
+        async move { app.book(&token, &tt, 1, None).await.body["id"].as_str().unwrap().to_owned() }
+    };
+    let (a, b, fans) = (book(&hog, tt(0)).await, book(&hog, tt(1)).await, book(&fan, tt(0)).await);
+    let open = |token: &str, id: &str| {
+        let request = app.client.get(app.url(&format!("/api/v1/bookings/{id}/events"))).bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+    let mut kept = Vec::new();
+    for id in [&a, &a] {
+        let stream = open(&hog, id).await;
+        assert_eq!(stream.status(), StatusCode::OK);
+        kept.push(stream);
+    }
+    let third = open(&hog, &a).await;
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS, "two a booking");
+    assert_eq!(third.headers()["content-type"], "application/problem+json");
+    assert!(third.text().await.unwrap().contains("too_many_streams"));
+    kept.push(open(&hog, &b).await);
+    assert_eq!(kept[2].status(), StatusCode::OK);
+    assert_eq!(open(&hog, &b).await.status(), StatusCode::TOO_MANY_REQUESTS, "three a person");
+    let wait = app.get(&format!("/api/v1/bookings/{b}?wait=5"), Some(&hog)).await;
+    assert_eq!((wait.status, wait.code()), (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"), "waits count too");
+    assert!(wait.headers.contains_key("retry-after"));
+
+    // Meanwhile another buyer's stream opens and the API answers.
+    let theirs = open(&fan, &fans).await;
+    assert_eq!(theirs.status(), StatusCode::OK);
+    let mut body = Box::pin(theirs.bytes_stream());
+    assert_eq!(next_event(&mut body, &mut String::new()).await.unwrap()["status"], "pending");
+    assert_eq!(app.get("/api/v1/me", Some(&fan)).await.status, StatusCode::OK);
+    assert_eq!(app.state.waiters.waiting(), 4);
+
+    // Signed out: every stream of that session ends within a tick.
+    let logout = app.client.post(app.url("/api/v1/auth/logout")).bearer_auth(&hog).send().await.unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    for stream in kept {
+        let mut body = Box::pin(stream.bytes_stream());
+        let mut buffer = String::new();
+        let _first = next_event(&mut body, &mut buffer).await.expect("the booking, first");
+        assert!(next_event(&mut body, &mut buffer).await.is_none(), "the stream ends with its session");
+    }
+    eventually(WITHIN, "only the other buyer's stream is left", || async {
+        (app.state.waiters.waiting() == 1).then_some(())
     })
     .await;
 }
@@ -388,8 +453,8 @@ async fn drawn_line(app: &TestApp, tokens: &[String]) -> (Uuid, Uuid, Vec<Uuid>)
     stop.cancel();
     task.await.unwrap();
     tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
-    let seed = boxoffice::booking::allocate::draw(app.db(), event_id).await.unwrap().expect("drawn");
-    (event_id, tt.parse().unwrap(), boxoffice::domain::draw::order(seed, ids))
+    let drawn = boxoffice::booking::allocate::draw(app.db(), event_id).await.unwrap().expect("drawn");
+    (event_id, tt.parse().unwrap(), boxoffice::domain::draw::order(drawn.seed.expect("committed"), ids))
 }
 
 /// The booking as its owner's read finds it now.

@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/bookings/{id}/cancel"),
     ("get", "/api/v1/me/bookings"),
     ("get", "/api/v1/events/{id}/queue"),
+    ("get", "/api/v1/events/{id}/draw"),
     ("get", "/api/v1/tickets/{code}"),
     ("get", "/api/v1/tickets/{code}/qr.svg"),
     ("post", "/api/v1/events/{id}/check-ins"),
