@@ -223,6 +223,11 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 /// How long shutdown waits for requests in flight (a long-poll lasts 30 s at most).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(35);
 
+/// Serves `/metrics` on `listener` (`METRICS_ADDR`) until `shutdown`.
+pub async fn serve_metrics(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, crate::http::metrics_router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
 /// Serves the API on `listener` until `shutdown` is cancelled, then lets
 /// in-flight requests finish. The accept loop is hyper's own (rather than
 /// `axum::serve`) for the header read timeout: a connection that has not sent

@@ -108,11 +108,32 @@ async fn run_command(command: Command, config: Config) -> Result<(), StartError>
             Ok(())
         }
         Command::Serve | Command::Api => {
+            let mut config = config;
+            if config.jwt_secret.is_none() {
+                let secret = config.local_jwt_secret(matches!(command, Command::Api)).map_err(StartError::Config)?;
+                config.jwt_secret = Some(secret);
+            }
             // Bound first: a taken port fails before anything else starts.
             let listener = app::bind(config.bind_addr).await?;
+            // Metrics are for the operator: without their port (a second
+            // process on one machine, say) the service still runs.
+            let metrics = match config.metrics_addr.0 {
+                Some(addr) => match app::bind(addr).await {
+                    Ok(listener) => Some(listener),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "/metrics is not served (set METRICS_ADDR to another port, or off)");
+                        None
+                    }
+                },
+                None => None,
+            };
             let state = AppState::connect(config).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
+            if let Some(listener) = metrics {
+                tracing::info!(addr = ?listener.local_addr().ok(), "metrics at /metrics");
+                tokio::spawn(app::serve_metrics(state.clone(), listener, shutdown.clone()));
+            }
             // The worker and the mailer run in `serve` too.
             let background = match command {
                 Command::Api => Vec::new(),

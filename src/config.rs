@@ -52,6 +52,30 @@ impl From<&str> for Secret {
     }
 }
 
+/// Writes `text` to a new file only its owner may read.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+/// Where `/metrics` listens, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsAddr(pub Option<std::net::SocketAddr>);
+
+impl MetricsAddr {
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "off" => Ok(Self(None)),
+            addr => addr.parse().map(|a| Self(Some(a))).map_err(|_| format!("{raw:?} is not host:port or off")),
+        }
+    }
+}
+
 /// `on` or `off`, as the switches are written in the environment.
 fn on_off(raw: &str) -> Result<bool, String> {
     match raw {
@@ -140,6 +164,16 @@ pub struct Config {
     #[arg(long, env = "JWT_SECRET", global = true, hide_env_values = true, value_parser = Secret::parse)]
     pub jwt_secret: Option<Secret>,
 
+    /// Without JWT_SECRET, `serve` keeps a random key here, made on its first
+    /// start (so the README's first command works and tokens outlive a restart).
+    #[arg(long, env = "JWT_SECRET_FILE", global = true, default_value = "var/jwt-secret")]
+    pub jwt_secret_file: String,
+
+    /// `1` on a development machine: `api` may then start without JWT_SECRET
+    /// (with the key of JWT_SECRET_FILE), which replicas could not share.
+    #[arg(long, env = "BOXOFFICE_DEV", global = true, default_value = "0", value_parser = clap::builder::BoolishValueParser::new())]
+    pub dev: bool,
+
     /// Lifetime of an access token, in seconds.
     #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", global = true, default_value_t = 900)]
     pub access_token_ttl_secs: u64,
@@ -212,6 +246,11 @@ pub struct Config {
     #[arg(long, env = "RETENTION_DAYS", global = true, default_value_t = 30)]
     pub retention_days: u32,
 
+    /// Where `/metrics` is served: a listener of its own, never the public
+    /// one (Prometheus's port, on loopback by default); `off`: nowhere.
+    #[arg(long, env = "METRICS_ADDR", global = true, default_value = "127.0.0.1:9090", value_parser = MetricsAddr::parse)]
+    pub metrics_addr: MetricsAddr,
+
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <this>`.
     #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
@@ -272,6 +311,36 @@ impl Config {
     pub fn retention(&self) -> Duration {
         Duration::from_secs(u64::from(self.retention_days) * 86_400)
             .max(self.access_token_ttl() + Duration::from_secs(60))
+    }
+
+    /// The key of access tokens when JWT_SECRET is unset: the one kept in
+    /// JWT_SECRET_FILE, made (with a line saying so) when there is none.
+    /// Refused for `replicated` roles (`api`) unless BOXOFFICE_DEV=1: each
+    /// machine would make its own, and a token from one replica would be
+    /// refused by the next.
+    pub fn local_jwt_secret(&self, replicated: bool) -> Result<Secret, String> {
+        if replicated && !self.dev {
+            return Err("JWT_SECRET is not set: every `boxoffice api` shares one key of 32 bytes or more \
+                 (`openssl rand -hex 32`); on a development machine BOXOFFICE_DEV=1 uses a local key file"
+                .into());
+        }
+        let path = std::path::Path::new(&self.jwt_secret_file);
+        match std::fs::read_to_string(path) {
+            Ok(text) if text.trim().len() >= 32 => Ok(Secret(text.trim().to_owned())),
+            Ok(_) => Err(format!("{} holds no key of 32 bytes or more: remove it, or set JWT_SECRET", path.display())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let key: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();
+                write_private(path, &key)
+                    .map_err(|err| format!("JWT_SECRET is not set and {} cannot be written: {err}", path.display()))?;
+                tracing::warn!(
+                    file = %path.display(),
+                    "JWT_SECRET is not set: made a random key and kept it in this file for later starts; \
+                     set JWT_SECRET (the same for every replica) in production"
+                );
+                Ok(Secret(key))
+            }
+            Err(err) => Err(format!("JWT_SECRET is not set and {} cannot be read: {err}", path.display())),
+        }
     }
 
     /// Checks what clap cannot: returns one readable message per problem.

@@ -101,12 +101,33 @@ pub async fn offer_returned_seats(
             owned.insert(user, seats as i32);
         }
     }
+    // An offer is a hold: a buyer with as many unpaid holds in the event as
+    // one may, or whose hold of this type ran out a moment ago, is passed
+    // over for now and keeps their place. (Read without the batches'
+    // per-buyer locks: this path may offer several types in one
+    // transaction, and taking those locks type by type could deadlock.)
+    let pairs: Vec<(Uuid, Uuid)> = waiting.iter().map(|w| (tt.event_id, w.user_id)).collect();
+    let (holds, lapses) = allocation::spinning(conn, &pairs, &[ticket_type_id]).await?;
+    let at_most_holds: std::collections::HashSet<Uuid> = holds
+        .into_iter()
+        .filter(|(_, _, n)| *n >= crate::domain::checkout::MAX_UNPAID_HOLDS)
+        .map(|(_, user, _)| user)
+        .collect();
+    let cooling: std::collections::HashSet<Uuid> = lapses
+        .into_iter()
+        .filter(|(_, _, lapsed)| tt.hold_times().cooldown_until(*lapsed, now).is_some())
+        .map(|(_, user, _)| user)
+        .collect();
     let entries: Vec<Entry> = waiting
         .iter()
         .map(|w| Entry {
             id: w.id,
             quantity: w.quantity,
-            may_own: tt.max_per_buyer.map(|limit| limit - owned.get(&w.user_id).copied().unwrap_or(0)),
+            may_own: if at_most_holds.contains(&w.user_id) || cooling.contains(&w.user_id) {
+                Some(0)
+            } else {
+                tt.max_per_buyer.map(|limit| limit - owned.get(&w.user_id).copied().unwrap_or(0))
+            },
         })
         .collect();
     let chosen = offers(tt.remaining, &entries);

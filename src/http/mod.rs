@@ -183,7 +183,6 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(door::stats))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
-        .routes(routes!(ops::metrics))
 }
 
 /// The OpenAPI document served at `/openapi.json`.
@@ -191,6 +190,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut openapi = api_routes().into_openapi();
     CommonResponses.modify(&mut openapi);
     openapi
+}
+
+/// `/metrics` alone, for the listener of `METRICS_ADDR` (never the public one).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", axum::routing::get(ops::metrics)).with_state(state)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -214,6 +218,8 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Outermost but the limits: every answer carries them, a 404 too.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::pages::security_headers))
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()

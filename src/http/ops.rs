@@ -95,10 +95,8 @@ fn pool_is_saturated(state: &AppState) -> bool {
 /// Counters and gauges in the Prometheus text format. Cheap: no query runs
 /// per scrape (the outbox gauges are kept up to date in the background).
 /// With `METRICS_TOKEN` set, only for `Authorization: Bearer <token>`.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses(
-    (status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain; version=0.0.4"),
-    (status = 401, description = "`METRICS_TOKEN` is set and the request does not carry it", body = crate::error::Problem, content_type = "application/problem+json"),
-))]
+/// Served on `METRICS_ADDR` only (`http::metrics_router`), so not in the
+/// public API's document.
 pub async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,

@@ -135,13 +135,17 @@ pub struct Token {
     token: Option<String>,
 }
 
-/// The link of the verification email.
-pub async fn verify(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Query(q): Query<Token>,
-) -> Result<Response, PageError> {
-    let token = q.token.unwrap_or_default();
+/// The link of the verification email: a page with a button, so that
+/// opening the link verifies nothing by itself (mail scanners and link
+/// previews open every link they see; only a person presses the button).
+pub async fn verify_form(State(state): State<AppState>, visitor: Visitor, Query(q): Query<Token>) -> Response {
+    page(&state.pages, &visitor, "verify.html", context! { token => q.token.unwrap_or_default() })
+}
+
+/// "Verify my email": the token of the link, used once.
+pub async fn verify(State(state): State<AppState>, visitor: Visitor, form: Form) -> Result<Response, PageError> {
+    visitor.check_csrf(&state.pages, form.csrf())?;
+    let token = form.get("token").to_owned();
     match api::verify_email(State(state.clone()), Json(VerifyRequest { token })).await {
         Ok(user) => Ok(page(&state.pages, &visitor, "verified.html", context! { email => user.0.email })),
         Err(err @ ApiError::InvalidToken) => Err(PageError::Api(err)),

@@ -43,7 +43,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/register", get(account::register_form).post(account::register))
         .route("/login", get(account::login_form).post(account::login))
         .route("/logout", post(account::logout))
-        .route("/verify", get(account::verify))
+        .route("/verify", get(account::verify_form).post(account::verify))
         .route("/bookings/{id}", get(booking::page_of))
         .route("/bookings/{id}/cancel", get(booking::cancel_form).post(booking::cancel))
         .route("/bookings/{id}/events", get(booking::events))
@@ -68,7 +68,6 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/manage/events/{id}/door/undo", post(manage::undo))
         .route("/static/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), security_headers))
 }
 
 /// Whether a path is a page's (not the API's, the docs' or the metrics'):
@@ -127,10 +126,13 @@ async fn live_session_of(state: &AppState, request: &mut Request) -> Option<crat
     user
 }
 
-/// The headers of the contract on every page: scripts only from here (and
+/// The headers of the contract on every response (pages, the API, the
+/// 404s of paths nobody serves, the docs): scripts only from here (and
 /// Stripe's origin when card payments are on), no framing, no sniffing, no
-/// referrer beyond this site.
-async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// referrer beyond this site. Swagger UI at `/docs` gets the policy it
+/// needs: its scripts are files of its own, its styles partly inline.
+pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let docs = request.uri().path().starts_with("/docs");
     let mut response = next.run(request).await;
     // Stripe.js's own needs (its documented policy), and the origin it is
     // loaded from (Stripe's, or an emulator's).
@@ -143,10 +145,16 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
         ),
         None => ("'self'".to_owned(), "'none'".to_owned(), "'self'".to_owned()),
     };
-    let policy = format!(
-        "default-src 'self'; script-src {scripts}; frame-src {frames}; connect-src {connect}; \
-         img-src 'self' data:; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    );
+    let policy = if docs {
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+            .to_owned()
+    } else {
+        format!(
+            "default-src 'self'; script-src {scripts}; frame-src {frames}; connect-src {connect}; \
+             img-src 'self' data:; style-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        )
+    };
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&policy) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);

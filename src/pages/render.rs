@@ -30,6 +30,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("draw.html", include_str!("../../templates/pages/draw.html")),
         ("register.html", include_str!("../../templates/pages/register.html")),
         ("login.html", include_str!("../../templates/pages/login.html")),
+        ("verify.html", include_str!("../../templates/pages/verify.html")),
         ("verified.html", include_str!("../../templates/pages/verified.html")),
         ("booking.html", include_str!("../../templates/pages/booking.html")),
         ("cancel.html", include_str!("../../templates/pages/cancel.html")),

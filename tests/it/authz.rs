@@ -395,7 +395,6 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
         ),
         ("get", "/healthz", "/healthz".into(), None, &w.organizer, Expect::Public(200)),
         ("get", "/readyz", "/readyz".into(), None, &w.organizer, Expect::Public(200)),
-        ("get", "/metrics", "/metrics".into(), None, &w.organizer, Expect::Public(200)),
         // Last: it ends the owner's session.
         ("post", "/api/v1/auth/logout", "/api/v1/auth/logout".into(), None, &w.stranger, Expect::Matrix(401, 204, 204)),
     ];

@@ -691,7 +691,7 @@ async fn accepting_bookings_reads_postgresql_at_most_once_a_second_per_ticket_ty
     assert!(replies.iter().all(|r| r.status == StatusCode::ACCEPTED));
     let read = loads() - before;
     assert!(read >= 1 && read <= seconds + 1, "{read} offer reads for 300 bookings in about {seconds} s");
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.scrape().await;
     assert!(metrics.contains("boxoffice_offer_loads_total"));
 }
 

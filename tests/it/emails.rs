@@ -241,14 +241,14 @@ async fn a_permanent_refusal_is_recorded_and_not_retried() {
     assert_eq!((status.as_str(), *attempts), ("failed", 1), "{rows:?}");
     assert!(error.as_deref().unwrap().contains("550"), "{error:?}");
     assert!(sink.messages().is_empty());
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app.scrape().await;
     assert!(metrics.contains("boxoffice_emails_failed_total 1"), "{metrics}");
     // The gauge is read in the background (every 15 s), not per scrape.
     crate::helpers::eventually(
         std::time::Duration::from_secs(40),
         "the outbox gauge shows the failed email",
         || async {
-            let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+            let metrics = app.scrape().await;
             metrics.contains("boxoffice_outbox_failed 1").then_some(())
         },
     )

@@ -62,6 +62,8 @@ pub fn test_config(extra: &[&str]) -> Config {
 
 pub struct TestApp {
     pub base: String,
+    /// The listener of `/metrics` (`METRICS_ADDR`), apart from the API's.
+    pub metrics_base: String,
     pub client: reqwest::Client,
     pub state: AppState,
     shutdown: CancellationToken,
@@ -111,10 +113,13 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 pub async fn spawn_api_with(config: Config) -> TestApp {
     let listener = app::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
     let addr = listener.local_addr().unwrap();
+    let metrics = app::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
+    let metrics_base = format!("http://{}", metrics.local_addr().unwrap());
     let state = AppState::connect(config).await.expect("app starts");
     let shutdown = CancellationToken::new();
     tokio::spawn(app::serve(state.clone(), listener, shutdown.clone()));
-    TestApp { base: format!("http://{addr}"), client: reqwest::Client::new(), state, shutdown }
+    tokio::spawn(app::serve_metrics(state.clone(), metrics, shutdown.clone()));
+    TestApp { base: format!("http://{addr}"), metrics_base, client: reqwest::Client::new(), state, shutdown }
 }
 
 /// The real binary as `role` (`serve`, `worker` ...), with `config`'s
@@ -128,6 +133,8 @@ pub fn binary(role: &str, config: &Config) -> std::process::Command {
         .env("AMQP_QUEUE_PREFIX", &config.amqp_queue_prefix)
         .env("AMQP_QUEUE_TYPE", config.amqp_queue_type.as_str())
         .env("AMQP_QUEUE_EXPIRES_MS", "300000")
+        // Tests run side by side: each process's metrics on a port of its own.
+        .env("METRICS_ADDR", "127.0.0.1:0")
         .env("MAIL_DIR", &config.mail_dir);
     command
 }
@@ -174,6 +181,11 @@ impl TestApp {
 
     pub fn db(&self) -> &PgPool {
         &self.state.db
+    }
+
+    /// `/metrics`, on its own listener.
+    pub async fn scrape(&self) -> String {
+        self.client.get(format!("{}/metrics", self.metrics_base)).send().await.unwrap().text().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -51,7 +51,6 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/bookings/{id}/events"),
     ("get", "/healthz"),
     ("get", "/readyz"),
-    ("get", "/metrics"),
 ];
 
 #[tokio::test]

@@ -78,7 +78,7 @@ async fn a_broken_mailer_setting_is_refused_at_start_with_one_clear_line() {
 async fn with_a_metrics_token_set_metrics_answer_only_to_it() {
     let app = spawn_app_with(test_config(&["--metrics-token", "scrape-me-0123456789"])).await;
     let scrape = |token: Option<&'static str>| {
-        let mut request = app.client.get(app.url("/metrics"));
+        let mut request = app.client.get(format!("{}/metrics", app.metrics_base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -92,6 +92,23 @@ async fn with_a_metrics_token_set_metrics_answer_only_to_it() {
     assert!(scraped.body.as_str().unwrap().contains("boxoffice_outbox_pending"));
     // Without the setting, /metrics is open (as the other tests scrape it).
     assert_eq!(app.get("/healthz", None).await.status, StatusCode::OK);
+}
+
+/// `/metrics` is the operator's: served on `METRICS_ADDR` (loopback by
+/// default), never on the public listener, whatever `METRICS_TOKEN` says.
+#[tokio::test]
+async fn metrics_are_served_apart_from_the_public_listener() {
+    let app = spawn_app().await;
+    assert!(app.scrape().await.contains("boxoffice_outbox_pending"));
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), StatusCode::NOT_FOUND);
+    assert!(!public.text().await.unwrap().contains("boxoffice_"), "nothing of them on the public listener");
+    assert_eq!(
+        test_config(&[]).metrics_addr.0,
+        Some("127.0.0.1:9090".parse().unwrap()),
+        "Prometheus's port, on loopback"
+    );
+    assert_eq!(test_config(&["--metrics-addr", "off"]).metrics_addr.0, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,4 +206,79 @@ async fn the_worker_role_builds_nothing_of_the_http_api() {
     crate::helpers::drop_database(&config.database_url);
     // No token keys were made: the warning about a missing JWT_SECRET is the API's.
     assert!(!log.contains("JWT_SECRET"), "{log}");
+}
+
+/// Without JWT_SECRET: `serve` (the README's first command) makes a key, keeps
+/// it in JWT_SECRET_FILE with a line saying so, and finds it again at the next
+/// start, so a token outlives a restart; `api`, which runs as replicas that
+/// must share one key, refuses to start unless BOXOFFICE_DEV=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_jwt_secret_serve_keeps_a_key_of_its_own_and_api_refuses_to_start() {
+    use std::process::Stdio;
+    let config = test_config(&[]);
+    let dir = std::env::temp_dir().join(format!("boxoffice-jwt-{}", Uuid::new_v4().simple()));
+    let key_file = dir.join("var/jwt-secret");
+    let start = |role: &str, port: u16, dev: bool| {
+        let mut command = crate::helpers::binary(role, &config);
+        command
+            .env_remove("JWT_SECRET")
+            .env("JWT_SECRET_FILE", &key_file)
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("EMAIL_VERIFICATION", "off")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if dev {
+            command.env("BOXOFFICE_DEV", "1");
+        }
+        command.spawn().unwrap()
+    };
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+
+    let refused = start("api", free_port(), false).wait_with_output().unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("JWT_SECRET is not set") && said.contains("BOXOFFICE_DEV"), "{said}");
+    assert!(!key_file.exists(), "nothing made for a refused start");
+
+    let client = reqwest::Client::new();
+    let ready = |base: String| {
+        let client = client.clone();
+        async move {
+            crate::helpers::eventually(std::time::Duration::from_secs(60), "the server answers", || async {
+                client.get(format!("{base}/readyz")).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+            })
+            .await
+        }
+    };
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut first = start("serve", port, false);
+    ready(base.clone()).await;
+    let key = std::fs::read_to_string(&key_file).expect("the key was kept");
+    assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()), "{key}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600, "its owner's only");
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    let body = serde_json::json!({"email": email, "password": crate::helpers::PASSWORD, "name": "Key Keeper"});
+    client.post(format!("{base}/api/v1/auth/register")).json(&body).send().await.unwrap();
+    let credentials = serde_json::json!({"email": email, "password": crate::helpers::PASSWORD});
+    let login: serde_json::Value =
+        client.post(format!("{base}/api/v1/auth/login")).json(&credentials).send().await.unwrap().json().await.unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    first.kill().unwrap();
+    let output = first.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("made a random key") && said.contains("jwt-secret"), "one line says so: {said}");
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut second = start("api", port, true);
+    ready(base.clone()).await;
+    let me = client.get(format!("{base}/api/v1/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(me.status(), StatusCode::OK, "the kept key: a token outlives the restart");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key, "found again, not made anew");
+    second.kill().unwrap();
+    let _ = second.wait();
+    let _ = std::fs::remove_dir_all(&dir);
 }

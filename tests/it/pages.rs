@@ -138,6 +138,29 @@ async fn an_unknown_page_is_a_page_and_an_unknown_api_route_a_problem() {
     assert!(event.body.contains("Not found"));
 }
 
+/// Every answer carries the security headers: the 404 of a path nobody
+/// serves, the API's problems, the OpenAPI document and Swagger UI (whose
+/// policy allows its own script files and inline styles, never inline script).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_the_security_headers_the_docs_with_a_policy_of_their_own() {
+    let app = spawn_app().await;
+    let mut visit = Visit::new(&app);
+    for path in ["/no/such/page", "/api/v1/no-such-route", "/openapi.json", "/docs/", "/healthz", "/api/v1/events"] {
+        let answer = visit.get(path).await;
+        let header = |name: &str| answer.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+        let csp = header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        let scripts = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap_or_default();
+        assert!(!scripts.contains("unsafe-inline"), "{path}: {csp}");
+    }
+    let docs = visit.get("/docs/").await;
+    assert_eq!(docs.status, StatusCode::OK);
+    assert!(!docs.body.contains("<script>"), "Swagger UI's page has no inline script");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_form_without_its_own_csrf_token_is_refused() {
     let app = spawn_app().await;
@@ -429,4 +452,14 @@ async fn every_booking_page_of_another_person_is_not_there() {
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{path}");
         assert!(answer.location().starts_with("/login?next="), "{path}");
     }
+}
+
+/// Swagger UI works under the policy every answer now carries (its scripts
+/// are files, none inline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_renders_under_its_content_security_policy() {
+    let app = spawn_app().await;
+    let browser = crate::browser::Browser::start("docs").await;
+    browser.goto(&app.url("/docs/")).await;
+    browser.wait_for_text("/api/v1/events/{id}/draw").await;
 }

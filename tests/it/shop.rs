@@ -75,6 +75,9 @@ async fn a_person_signs_up_books_pays_offline_sees_the_tickets_and_cancels_in_a_
     browser.wait_for_text("Sign out").await;
     let link = verification_link(&sink, &email).await;
     browser.goto(&format!("{}{link}", app.base)).await;
+    browser.wait_for_text("Verify your email").await;
+    browser.accessibility().await;
+    browser.click("Verify my email").await;
     browser.wait_for_text("Email verified").await;
     browser.accessibility().await;
 

@@ -157,3 +157,33 @@ async fn a_booking_email_to_an_address_no_longer_verified_is_not_sent() {
     .await;
     assert!(sink.messages().iter().all(|m| m.header("Subject").unwrap() == "Confirm your email address"));
 }
+
+/// Mail scanners and link previews open every link in an email: opening the
+/// verification link shows a button and verifies nothing; the button (a
+/// form with its CSRF token) does, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_the_link_verifies_nothing_until_the_button_is_pressed() {
+    let sink = SmtpSink::start().await;
+    let app = app_verifying(&sink).await;
+    let email = format!("buyer-{}@example.org", Uuid::new_v4().simple());
+    let token = account(&app, &email).await;
+    let link = link_token(&emails_to(&sink, &email, 1).await[0]);
+    let mut scanner = crate::pages::Visit::new(&app);
+    for _ in 0..3 {
+        let page = scanner.get(&format!("/verify?token={link}")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("Verify my email"), "{}", page.body);
+    }
+    assert_eq!(app.get("/api/v1/me", Some(&token)).await.body["email_verified"], false, "opened, not verified");
+
+    let mut person = crate::pages::Visit::new(&app);
+    let form = person.get(&format!("/verify?token={link}")).await;
+    let forged = person.post("/verify", &[("csrf", "0".repeat(64).as_str()), ("token", &link)]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "without the form's own CSRF token");
+    let pressed = person.post("/verify", &[("csrf", &form.hidden("csrf")), ("token", &form.hidden("token"))]).await;
+    assert_eq!(pressed.status, StatusCode::OK);
+    assert!(pressed.body.contains("Email verified"), "{}", pressed.body);
+    assert_eq!(app.get("/api/v1/me", Some(&token)).await.body["email_verified"], true);
+    let again = person.post("/verify", &[("csrf", &form.hidden("csrf")), ("token", &link)]).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "used once: {}", again.body);
+}

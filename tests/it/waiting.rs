@@ -165,6 +165,45 @@ async fn a_buyer_at_their_limit_is_passed_over_and_keeps_their_place() {
     assert!(seats.violations().is_empty(), "{seats:?}");
 }
 
+/// An offer is a hold: a buyer who already has two unpaid holds in the
+/// event is passed over and keeps their place, and is offered the next seat
+/// once they have paid for or let go of one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_with_two_unpaid_holds_is_passed_over_by_an_offer_and_keeps_their_place() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(3).await;
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"ticket_types": [
+                {"name": "Box", "price_cents": 5000, "capacity": 1, "max_per_order": 1},
+                {"name": "Stalls", "price_cents": 2000, "capacity": 10, "max_per_order": 1},
+                {"name": "Circle", "price_cents": 1500, "capacity": 10, "max_per_order": 1}
+            ]}),
+        )
+        .await;
+    let event_id = event["id"].as_str().unwrap();
+    let tt = |i: usize| event["ticket_types"][i]["id"].as_str().unwrap().to_owned();
+    let stalls = app.book_final(&tokens[0], &tt(1), 1).await.to_string();
+    app.book_final(&tokens[0], &tt(2), 1).await;
+    app.book_final(&tokens[1], &tt(0), 1).await; // the box is gone
+    assert_eq!(join(&app, &tokens[0], &tt(0), 1).await.status, StatusCode::CREATED);
+    assert_eq!(join(&app, &tokens[2], &tt(0), 1).await.status, StatusCode::CREATED);
+
+    let path = format!("/api/v1/events/{event_id}/ticket-types/{}", tt(0));
+    app.patch(&path, Some(&organizer), json!({"capacity": 2})).await;
+    assert_eq!(my_entry(&app, &tokens[2]).await["status"], "offered", "the next entry gets it");
+    let first = my_entry(&app, &tokens[0]).await;
+    assert_eq!((first["status"].as_str(), &first["position"]), (Some("waiting"), &json!(1)), "keeps the place");
+
+    app.call(Method::POST, &format!("/api/v1/bookings/{stalls}/cancel"), Some(&tokens[0]), None).await;
+    app.patch(&path, Some(&organizer), json!({"capacity": 3})).await;
+    assert_eq!(my_entry(&app, &tokens[0]).await["status"], "offered", "one hold let go: offered the next seat");
+    let seats = boxoffice::db::invariants::seats(app.db(), tt(0).parse().unwrap()).await.unwrap();
+    assert!(seats.violations().is_empty(), "{seats:?}");
+}
+
 /// Offers that run out with several workers releasing at once: each entry
 /// is offered once, no seat twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
