@@ -52,15 +52,23 @@ impl From<&str> for Secret {
     }
 }
 
-/// Writes `text` to a new file only its owner may read.
+/// Writes `text` to a new file at `path` only its owner may read, whole or
+/// not at all: written beside it, then linked into place (`AlreadyExists`
+/// when another process got there first; a reader never sees it half made).
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
-    file.write_all(text.as_bytes())
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let draft = dir.join(format!(".jwt-secret.{}.{}", std::process::id(), rand::random::<u32>()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&draft)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::hard_link(&draft, path)
+    })();
+    let _ = std::fs::remove_file(&draft);
+    written
 }
 
 /// Where `/metrics` listens, if anywhere.
@@ -326,12 +334,30 @@ impl Config {
         }
         let path = std::path::Path::new(&self.jwt_secret_file);
         match std::fs::read_to_string(path) {
-            Ok(text) if text.trim().len() >= 32 => Ok(Secret(text.trim().to_owned())),
+            Ok(text) if text.trim().len() >= 32 => {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+                if mode & 0o077 != 0 {
+                    return Err(format!(
+                        "{} holds the key of access tokens but others may read it (mode {mode:o}): chmod 600 it",
+                        path.display()
+                    ));
+                }
+                Ok(Secret(text.trim().to_owned()))
+            }
             Ok(_) => Err(format!("{} holds no key of 32 bytes or more: remove it, or set JWT_SECRET", path.display())),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 let key: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();
-                write_private(path, &key)
-                    .map_err(|err| format!("JWT_SECRET is not set and {} cannot be written: {err}", path.display()))?;
+                match write_private(path, &key) {
+                    Ok(()) => {}
+                    // Another process started at the same moment made it: its key.
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return self.local_jwt_secret(replicated);
+                    }
+                    Err(err) => {
+                        return Err(format!("JWT_SECRET is not set and {} cannot be written: {err}", path.display()));
+                    }
+                }
                 tracing::warn!(
                     file = %path.display(),
                     "JWT_SECRET is not set: made a random key and kept it in this file for later starts; \

@@ -134,7 +134,8 @@
       if (seen[cursor]) throw new Error("the pages go round in a circle");
       seen[cursor] = true;
     }
-    return { commitment: first.commitment, seed: first.seed, entries: entries, order: order };
+    return { commitment: first.commitment, seed: first.seed, note: first.note, total: first.total,
+             entries: entries, order: order };
   }
 
   function item(list, place, id, mine) {
@@ -215,6 +216,18 @@
       var diff = firstDifference(order, published);
       var n = order.length, problems = [];
       if (!seedOk) problems.push("The seed does not match the commitment.");
+      // The entries as published must be a set, sorted, of the size announced:
+      // otherwise the order could be recomputed from a list nobody showed.
+      var listed = draw.entries.map(function (id) { return String(id).toLowerCase(); });
+      for (var k = 1; k < listed.length; k++) {
+        if (!(listed[k - 1] < listed[k])) { problems.push("The entries are not a sorted list of distinct bookings."); break; }
+      }
+      if (typeof draw.total === "number" && draw.total !== listed.length) {
+        problems.push("The draw says " + draw.total + " entries but lists " + listed.length + ".");
+      }
+      if (mine && listed.indexOf(mine) < 0) {
+        problems.push("Your booking is not among the " + listed.length + " entries.");
+      }
       if (diff >= 0 && published.length !== n) {
         problems.push("The published order has " + published.length + " places; the recomputed order has " + n + ".");
       } else if (diff >= 0) {

@@ -75,10 +75,10 @@
   if (state && window.EventSource) {
     var shown = state.getAttribute("data-status");
     var source = new EventSource(state.getAttribute("data-stream"));
-    // Refused (too many streams open: 429) or gone for good: the page
-    // refreshes itself instead, as it does without JavaScript.
+    // Refused (too many streams open: 429, which asks for 10 s) or gone for
+    // good: the page refreshes itself instead, now and then.
     source.addEventListener("error", function () {
-      if (source.readyState === EventSource.CLOSED) setTimeout(function () { location.reload(); }, 5000);
+      if (source.readyState === EventSource.CLOSED) setTimeout(function () { location.reload(); }, 15000);
     });
     source.addEventListener("booking", function (event) {
       var booking = JSON.parse(event.data);

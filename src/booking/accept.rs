@@ -110,10 +110,23 @@ pub fn check_offer(offer: &Offer, user_id: Uuid, quantity: i64, now: DateTime<Ut
 /// The rules against seat spinning, answered at once where PostgreSQL
 /// already shows them broken (a priced request only: a free one holds
 /// nothing). The worker's transaction is where they are decided, under its
-/// locks: this only spares a buyer a place in line that cannot end well.
+/// locks: this only spares a buyer a place in line that cannot end well, so
+/// when PostgreSQL cannot answer the request goes on and the worker decides.
 async fn check_holds(db: &PgPool, offer: &Offer, user_id: Uuid, now: DateTime<Utc>) -> Result<(), AcceptError> {
-    let mut conn = db.acquire().await?;
-    let (holds, lapsed) = db::bookings::hold_standing(&mut conn, user_id, offer.event_id, offer.ticket_type_id).await?;
+    if offer.price_cents == 0 {
+        return Ok(());
+    }
+    let standing = async {
+        let mut conn = db.acquire().await?;
+        db::bookings::hold_standing(&mut conn, user_id, offer.event_id, offer.ticket_type_id).await
+    };
+    let (holds, lapsed) = match standing.await {
+        Ok(standing) => standing,
+        Err(err) => {
+            tracing::debug!(error = %err, "holds not checked at the door; the worker decides");
+            return Ok(());
+        }
+    };
     let times =
         crate::domain::checkout::HoldTimes { hold_cooldown_seconds: offer.hold_cooldown_seconds, ..Default::default() };
     if let Some(until) = lapsed.and_then(|lapsed| times.cooldown_until(lapsed, now)) {
@@ -129,9 +142,6 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
     let offer = state.catalog.offer(request.ticket_type_id).await?.ok_or(AcceptError::UnknownTicketType)?;
     let now = Utc::now();
     check_offer(&offer, request.user_id, request.quantity, now)?;
-    if offer.price_cents > 0 {
-        check_holds(state.db, &offer, request.user_id, now).await?;
-    }
 
     let message = AcceptedRequest {
         booking_id: Uuid::now_v7(),
@@ -153,6 +163,14 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
                     tracing::warn!(error = %err, "could not withdraw the pending record");
                 }
                 return replay_forgotten(state, &message, &fingerprint, &existing).await;
+            }
+            // A new request (not a replay, not sold out): the rules against
+            // seat spinning, where PostgreSQL already shows them broken.
+            if let Err(refused) = check_holds(state.db, &offer, message.user_id, now).await {
+                if let Err(err) = state.bookings.withdraw(&message).await {
+                    tracing::warn!(error = %err, "could not withdraw the pending record");
+                }
+                return Err(refused);
             }
         }
         Ok(Admission::SoldOut(horizon)) => {

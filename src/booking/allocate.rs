@@ -303,7 +303,7 @@ pub(crate) async fn count_owned(
 
 /// What limits seat spinning for the buyers of priced types among `buyers`
 /// ((ticket type, user) pairs): their unpaid holds per event, and the types
-/// they may not hold again yet. Read under per-(event, buyer) locks, so two
+/// they may not hold again yet. Read under the events' hold locks, so two
 /// workers deciding one buyer's requests for two types of an event count
 /// each other's holds.
 pub(crate) async fn count_spinning(
@@ -321,7 +321,9 @@ pub(crate) async fn count_spinning(
     }
     pairs.sort();
     pairs.dedup();
-    db::lock_buyers_in_events(conn, &pairs).await?;
+    let mut events: Vec<Uuid> = pairs.iter().map(|(event, _)| *event).collect();
+    events.dedup();
+    db::lock_holds_of_events(conn, &events).await?;
     let types: Vec<Uuid> = holding.keys().copied().collect();
     let (holds, lapses) = db::spinning(conn, &pairs, &types).await?;
     let cooling = lapses

@@ -239,29 +239,22 @@ pub async fn check(
 /// record have been lost between Stripe's answer and ours, a new one for the
 /// booking named in its metadata), then the same path as above.
 ///
-/// An intent this service has no record of is taken from Stripe itself, never
-/// from the body alone: a signature proves only that whoever sent it knows
-/// the webhook secret, and a leaked or weak secret must not be enough to
-/// confirm a booking nobody paid for.
+/// The intent is taken from Stripe itself, never from the body alone: a
+/// signature proves only that whoever sent it knows the webhook secret, and
+/// a leaked or weak secret must not be enough to confirm a booking nobody
+/// paid for (one GET per event; Stripe sends a few per payment).
 pub async fn intent_event(pool: &PgPool, stripe: &Stripe, said: &PaymentIntent) -> Result<(), PayError> {
-    let mut conn = pool.acquire().await?;
-    let known = payments::find_by_intent(&mut conn, &said.id).await?;
-    let fetched;
-    let intent = match known {
-        Some(_) => said,
-        None => match stripe.retrieve_intent(&said.id).await {
-            Ok(intent) => {
-                fetched = intent;
-                &fetched
-            }
-            Err(StripeError::Refused { status, message }) => {
-                tracing::warn!(intent = %said.id, status, %message, "webhook for an intent Stripe does not know; ignored");
-                return Ok(());
-            }
-            Err(err) => return Err(stripe_failure(err)),
-        },
+    let intent = match stripe.retrieve_intent(&said.id).await {
+        Ok(intent) => intent,
+        Err(StripeError::Refused { status, message }) => {
+            tracing::warn!(intent = %said.id, status, %message, "webhook for an intent Stripe does not know; ignored");
+            return Ok(());
+        }
+        Err(err) => return Err(stripe_failure(err)),
     };
-    let attempt = match known {
+    let intent = &intent;
+    let mut conn = pool.acquire().await?;
+    let attempt = match payments::find_by_intent(&mut conn, &intent.id).await? {
         Some(attempt) => attempt,
         None => {
             let Some(booking_id) = intent.metadata.get("booking_id").and_then(|id| id.parse::<Uuid>().ok()) else {

@@ -70,6 +70,15 @@ pub async fn seats_back(
 ) -> Result<(), sqlx::Error> {
     let (ids, taken): (Vec<Uuid>, Vec<i32>) = seats.iter().map(|(tt, n)| (*tt, -n)).unzip();
     allocation::take_seats(&mut *conn, &ids, &taken).await?;
+    // The offers below take their events' hold locks: all of them first, in
+    // the one order every transaction takes them, never one event after another.
+    let mut events: Vec<Uuid> =
+        sqlx::query_scalar("SELECT DISTINCT event_id FROM ticket_types WHERE id = ANY($1) ORDER BY event_id")
+            .bind(&ids)
+            .fetch_all(&mut *conn)
+            .await?;
+    events.dedup();
+    allocation::lock_holds_of_events(&mut *conn, &events).await?;
     for tt in seats.keys() {
         crate::booking::waiting::offer_returned_seats(&mut *conn, *tt, provider).await?;
     }

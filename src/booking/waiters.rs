@@ -57,12 +57,17 @@ pub enum Refused {
 /// A booking as one of its streams read it: its status and its JSON.
 pub type SharedRead = (BookingStatus, Arc<str>);
 
+/// One person's waits on one booking: how many, and the last read.
+type BookingWatch = (usize, Option<(Instant, SharedRead)>);
+
 /// Who waits: per person and per booking, and the last read of each booking,
 /// shared by its streams.
 #[derive(Default)]
 struct Watchers {
     per_user: HashMap<Uuid, usize>,
-    per_booking: HashMap<Uuid, (usize, Option<(Instant, SharedRead)>)>,
+    /// By (person, booking): only its owner's streams read a booking, so a
+    /// stranger asking for it (404 after registering) takes none of theirs.
+    per_booking: HashMap<(Uuid, Uuid), BookingWatch>,
 }
 
 #[derive(Clone)]
@@ -185,7 +190,7 @@ impl Waiters {
         {
             let mut watchers = self.watchers.lock().expect("waiters poisoned");
             let mine = watchers.per_user.get(&user).copied().unwrap_or(0);
-            let its = watchers.per_booking.get(&id).map_or(0, |(n, _)| *n);
+            let its = watchers.per_booking.get(&(user, id)).map_or(0, |(n, _)| *n);
             if mine >= PER_USER || its >= PER_BOOKING {
                 return Err(Refused::TooMany);
             }
@@ -194,7 +199,7 @@ impl Waiters {
                 return Err(Refused::Full);
             }
             *watchers.per_user.entry(user).or_default() += 1;
-            watchers.per_booking.entry(id).or_default().0 += 1;
+            watchers.per_booking.entry((user, id)).or_default().0 += 1;
         }
         let signal = self.waiting.lock().expect("waiters poisoned").entry(id).or_default().clone();
         Ok(Waiting { waiters: self.clone(), id, user, signal })
@@ -212,14 +217,14 @@ impl Waiting {
     /// The booking as another stream of it read it less than `within` ago.
     pub fn recent_read(&self, within: Duration) -> Option<SharedRead> {
         let watchers = self.waiters.watchers.lock().expect("waiters poisoned");
-        let (_, last) = watchers.per_booking.get(&self.id)?;
+        let (_, last) = watchers.per_booking.get(&(self.user, self.id))?;
         last.as_ref().filter(|(at, _)| at.elapsed() < within).map(|(_, read)| read.clone())
     }
 
     /// Keeps a read of the booking for its other streams.
     pub fn keep_read(&self, read: SharedRead) {
         let mut watchers = self.waiters.watchers.lock().expect("waiters poisoned");
-        if let Some((_, last)) = watchers.per_booking.get_mut(&self.id) {
+        if let Some((_, last)) = watchers.per_booking.get_mut(&(self.user, self.id)) {
             *last = Some((Instant::now(), read));
         }
     }
@@ -236,10 +241,10 @@ impl Drop for Waiting {
                     watchers.per_user.remove(&self.user);
                 }
             }
-            if let Some((n, _)) = watchers.per_booking.get_mut(&self.id) {
+            if let Some((n, _)) = watchers.per_booking.get_mut(&(self.user, self.id)) {
                 *n -= 1;
                 if *n == 0 {
-                    watchers.per_booking.remove(&self.id);
+                    watchers.per_booking.remove(&(self.user, self.id));
                 }
             }
         }
@@ -269,6 +274,10 @@ mod tests {
         let _d = waiters.wait_for(three, bob).unwrap();
         let _e = waiters.wait_for(two, bob).unwrap();
         assert_eq!(waiters.wait_for(Uuid::now_v7(), bob).err(), Some(Refused::Full), "five in the process");
+        drop(_e);
+        let _stranger = waiters.wait_for(one, bob).expect("a stranger asking for Ada's booking takes none of hers");
+        drop(_stranger);
+        let _e = waiters.wait_for(two, bob).unwrap();
         drop(a);
         let _f = waiters.wait_for(three, ada).expect("a wait that ended gives its place back");
         assert_eq!(waiters.waiting(), 5);

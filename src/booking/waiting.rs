@@ -103,9 +103,11 @@ pub async fn offer_returned_seats(
     }
     // An offer is a hold: a buyer with as many unpaid holds in the event as
     // one may, or whose hold of this type ran out a moment ago, is passed
-    // over for now and keeps their place. (Read without the batches'
-    // per-buyer locks: this path may offer several types in one
-    // transaction, and taking those locks type by type could deadlock.)
+    // over for now and keeps their place. Counted under the event's hold
+    // lock, as batches count, taken after the ticket type's lock as they
+    // take it (a caller offering several types takes all their events'
+    // hold locks first, in order: `holds::seats_back`).
+    allocation::lock_holds_of_events(conn, &[tt.event_id]).await?;
     let pairs: Vec<(Uuid, Uuid)> = waiting.iter().map(|w| (tt.event_id, w.user_id)).collect();
     let (holds, lapses) = allocation::spinning(conn, &pairs, &[ticket_type_id]).await?;
     let at_most_holds: std::collections::HashSet<Uuid> = holds

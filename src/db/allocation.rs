@@ -122,21 +122,21 @@ pub async fn seats_owned(
 }
 
 /// One buyer's unpaid holds in an event are counted across its ticket types,
-/// which two workers may be deciding at once: each batch takes a lock per
-/// (event, buyer) it may give a hold to, in one order, after its ticket
-/// types' locks (which every such batch takes first), so they never deadlock.
-pub async fn lock_buyers_in_events(conn: &mut PgConnection, pairs: &[(Uuid, Uuid)]) -> Result<(), sqlx::Error> {
-    if pairs.is_empty() {
+/// which two workers may be deciding at once: a batch that may give holds
+/// takes a lock per event (its "hold lock"), after its ticket types' locks
+/// (which every such batch takes first) and in event order, so they never
+/// deadlock. One per event rather than per buyer: a line chunk of thousands
+/// of buyers would fill PostgreSQL's lock table; batches of one event's
+/// priced types take turns (those of one type did already).
+pub async fn lock_holds_of_events(conn: &mut PgConnection, events: &[Uuid]) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
         return Ok(());
     }
-    let (events, users): (Vec<Uuid>, Vec<Uuid>) = pairs.iter().copied().unzip();
     sqlx::query(
         "SELECT pg_advisory_xact_lock(k) FROM (
-           SELECT DISTINCT hashtextextended(e::text || u::text, 7) AS k
-           FROM UNNEST($1::uuid[], $2::uuid[]) AS p (e, u) ORDER BY 1) keys",
+           SELECT DISTINCT hashtextextended('holds:' || e::text, 7) AS k FROM UNNEST($1::uuid[]) AS e ORDER BY 1) keys",
     )
-    .bind(&events)
-    .bind(&users)
+    .bind(events)
     .execute(conn)
     .await?;
     Ok(())

@@ -20,6 +20,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tokio::sync::Semaphore;
 
+use crate::error::ApiError;
+
 /// Requests worked on at once; enough to keep two cores and the connection
 /// pools busy, few enough that nothing inside queues for long.
 pub const IN_FLIGHT: usize = 512;
@@ -48,17 +50,28 @@ impl Default for Admission {
     }
 }
 
+/// A webhook delivery's body arrives within this, before it takes a place
+/// at its door.
+pub const WEBHOOK_BODY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
     if is_long_poll(&request) {
         return next.run(request).await;
     }
-    let door = if hashes_a_password(&request) {
-        &admission.passwords
-    } else if request.uri().path() == STRIPE_WEBHOOK_PATH {
-        &admission.webhooks
-    } else {
-        &admission.general
-    };
+    if request.uri().path() == STRIPE_WEBHOOK_PATH {
+        // Read whole first: someone trickling bodies at the webhook (it is
+        // outside the per-address limit) holds no place at its door.
+        let (parts, body) = request.into_parts();
+        let limit = super::extract::BODY_LIMIT;
+        let bytes = match tokio::time::timeout(WEBHOOK_BODY_WITHIN, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => return axum::response::IntoResponse::into_response(ApiError::PayloadTooLarge(limit)),
+            Err(_) => return axum::response::IntoResponse::into_response(ApiError::RequestTimeout),
+        };
+        let _permit = admission.webhooks.acquire().await.expect("the semaphore is never closed");
+        return next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await;
+    }
+    let door = if hashes_a_password(&request) { &admission.passwords } else { &admission.general };
     let _permit = door.acquire().await.expect("the semaphore is never closed");
     next.run(request).await
 }

@@ -142,7 +142,13 @@ pub async fn update_ticket_type(
         currency: req.currency.as_deref().unwrap_or(&current.currency),
         capacity: req.capacity.unwrap_or(current.capacity.into()),
         max_per_order: req.max_per_order.unwrap_or(current.max_per_order.into()),
-        max_per_buyer: req.max_per_buyer.unwrap_or(current.max_per_buyer.map(i64::from)),
+        max_per_buyer: match req.max_per_buyer {
+            Some(asked) => asked,
+            // Left as it was: while it is the default (one order's worth), it
+            // follows a change of `max_per_order`.
+            None if current.max_per_buyer == Some(current.max_per_order) => None,
+            None => current.max_per_buyer.map(i64::from),
+        },
     };
     let fields = ticket_type_fields(&mut v, "", raw);
     let fields = v.finish_with(fields)?;

@@ -355,7 +355,11 @@ pub fn values_of(event: &Value) -> HashMap<String, String> {
         values.insert(field("price"), format!("{}.{:02}", price / 100, price % 100));
         values.insert(field("capacity"), text(&t["capacity"]));
         values.insert(field("max_per_order"), text(&t["max_per_order"]));
-        values.insert(field("max_per_buyer"), text(&t["max_per_buyer"]));
+        // Blank while it is the default (one order's worth): it then follows
+        // a change of "Max per order".
+        let per_buyer =
+            if t["max_per_buyer"] == t["max_per_order"] { String::new() } else { text(&t["max_per_buyer"]) };
+        values.insert(field("max_per_buyer"), per_buyer);
     }
     values
 }
@@ -446,13 +450,16 @@ mod tests {
         let event = serde_json::json!({
             "title": "Gala", "timezone": "Europe/Berlin", "starts_at": "2031-12-24T18:30:00Z", "prequeue_minutes": 30,
             "ticket_types": [{"id": Uuid::nil(), "name": "Standing", "price_cents": 2505, "currency": "EUR", "capacity": 10,
-                              "max_per_order": 4, "max_per_buyer": null}],
+                              "max_per_order": 4, "max_per_buyer": 4},
+                             {"id": Uuid::nil(), "name": "Seated", "price_cents": 5000, "currency": "EUR", "capacity": 10,
+                              "max_per_order": 4, "max_per_buyer": 8}],
         });
         let values = values_of(&event);
         assert_eq!(values["starts_at"], "2031-12-24T19:30");
         assert_eq!(values["ticket_types[0].price"], "25.05");
-        assert_eq!(values["ticket_types[0].max_per_buyer"], "");
+        assert_eq!(values["ticket_types[0].max_per_buyer"], "", "the default shows blank");
+        assert_eq!(values["ticket_types[1].max_per_buyer"], "8");
         assert_eq!(values["prequeue_minutes"], "30");
-        assert_eq!(existing_types(&event), vec![Uuid::nil()]);
+        assert_eq!(existing_types(&event), vec![Uuid::nil(), Uuid::nil()]);
     }
 }

@@ -221,7 +221,7 @@ async fn a_signed_webhook_confirms_once_and_a_bad_old_or_mismatched_one_changes_
 /// their own held booking and its exact total: the service asks Stripe, and
 /// Stripe knows no such intent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_webhook_for_an_intent_stripe_never_made_confirms_nothing() {
+async fn a_signed_webhook_for_an_intent_nobody_paid_confirms_nothing() {
     let base = stripe_emulator().await;
     let app = spawn_app_with(stripe_config(&base, &[])).await;
     let (organizer, _) = app.user().await;
@@ -246,6 +246,20 @@ async fn a_signed_webhook_for_an_intent_stripe_never_made_confirms_nothing() {
             .await
             .unwrap();
     assert_eq!(succeeded, 0, "no payment recorded");
+
+    // Nor for an intent this service made and recorded, but nobody paid
+    // (its card was declined).
+    let declined = pay(&app, &buyer, &id, Some(&card(&base, DECLINED).await)).await;
+    assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED, "{declined:?}");
+    let recorded = intent_of(&app, &id).await;
+    let unpaid = json!({
+        "id": recorded, "object": "payment_intent", "status": "succeeded", "amount": 12000, "currency": "eur",
+        "metadata": {"booking_id": id}, "client_secret": null
+    });
+    let body = stripe_event(&format!("evt_{}", uuid::Uuid::new_v4().simple()), "payment_intent.succeeded", &unpaid);
+    let reply = deliver(&app, &body, Some(webhook::sign(&body, STRIPE_WEBHOOK_SECRET, now))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(booking(&app, &buyer, &id).await["status"], "held", "Stripe says it is not paid");
     assert_eq!(app.check_invariants(&tt).await, 0);
 }
 
@@ -272,6 +286,45 @@ async fn stripes_webhook_is_not_held_back_by_the_per_address_limit() {
         statuses.push(app.get("/api/v1/events", None).await.status);
     }
     assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+}
+
+/// Someone trickles bodies at the webhook (outside the per-address limit):
+/// they hold no place at its door, so Stripe's delivery still goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_trickling_their_bodies_do_not_hold_the_webhooks_door() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let base = stripe_emulator().await;
+    let app = spawn_app_with(stripe_config(&base, &[])).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut trickling = Vec::new();
+    for _ in 0..(boxoffice::http::admission::WEBHOOK_IN_FLIGHT * 2) {
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        // A health check first, the webhook's head and a little of its body
+        // behind it on the same connection: once the health check is
+        // answered, the server is at the webhook's request.
+        let requests = format!(
+            "GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n\
+             POST /api/v1/payments/stripe/webhook HTTP/1.1\r\nHost: {addr}\r\ncontent-type: application/json\r\n\
+             stripe-signature: t=1,v1=00\r\ncontent-length: 5000\r\n\r\n{{\"id\":"
+        );
+        socket.write_all(requests.as_bytes()).await.unwrap();
+        let mut answer = [0u8; 1024];
+        let read = socket.read(&mut answer).await.unwrap();
+        assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
+        trickling.push(socket);
+    }
+    let now = chrono::Utc::now().timestamp();
+    let ping = stripe_event(&format!("evt_{}", uuid::Uuid::new_v4().simple()), "charge.updated", &json!({}));
+    let request = app
+        .client
+        .post(app.url("/api/v1/payments/stripe/webhook"))
+        .header("content-type", "application/json")
+        .header("stripe-signature", webhook::sign(&ping, STRIPE_WEBHOOK_SECRET, now))
+        .timeout(Duration::from_secs(20)) // a bound so a regression fails instead of hanging
+        .body(ping);
+    let reply = request.send().await.expect("answered while the others trickle");
+    assert_eq!(reply.status(), StatusCode::OK);
+    drop(trickling);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,7 +28,7 @@ enum Step {
 async fn every_page_reachable_by_a_link_a_form_or_a_redirect_renders_for_nobody_a_buyer_and_an_organizer() {
     let app = spawn_app().await;
     let world = World::make(&app).await;
-    let starts: Vec<String> = ["/", "/manage", "/me/tickets", "/login", "/register"]
+    let starts: Vec<String> = ["/", "/manage", "/me/tickets", "/login", "/register", "/verify?token=from-an-email"]
         .into_iter()
         .map(String::from)
         .chain(world.emailed_links.iter().cloned())
@@ -50,7 +50,13 @@ async fn every_page_reachable_by_a_link_a_form_or_a_redirect_renders_for_nobody_
     for shape in ["GET /", "GET /events/{id}", "GET /login", "GET /register"] {
         assert!(reached(0, shape), "nobody never reached {shape}: {:?}", seen_by[0].1);
     }
-    for shape in ["GET /bookings/{id}", "GET /bookings/{id}/cancel", "GET /me/tickets", "GET /tickets/{code}/qr.svg"] {
+    for shape in [
+        "GET /bookings/{id}",
+        "GET /bookings/{id}/cancel",
+        "GET /me/tickets",
+        "GET /tickets/{code}/qr.svg",
+        "GET /events/{id}/draw",
+    ] {
         assert!(reached(1, shape), "the buyer never reached {shape}: {:?}", seen_by[1].1);
     }
     for shape in [
@@ -280,7 +286,21 @@ impl World {
         let gone = app.published_event(&organizer, json!({"title": "Called off"})).await;
         let cancel = format!("/api/v1/events/{}/cancel", gone["id"].as_str().unwrap());
         assert_eq!(app.post(&cancel, Some(&organizer), json!({})).await.status, StatusCode::OK);
-        let emailed_links = [held, paid, free].iter().map(|id| format!("/bookings/{id}")).collect();
+        // A pre-queue drawn at the open: the booking page says its number in
+        // the draw and links to the check.
+        let sales_start = chrono::Utc::now() + chrono::Duration::seconds(3);
+        let onsale = app
+            .published_event(
+                &organizer,
+                json!({"title": "Drawn", "sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
+                       "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 5}]}),
+            )
+            .await;
+        let drawn = app.book(&buyer, onsale["ticket_types"][0]["id"].as_str().unwrap(), 1, None).await;
+        assert_eq!(drawn.status, StatusCode::ACCEPTED, "{drawn:?}");
+        let drawn: uuid::Uuid = drawn.body["id"].as_str().unwrap().parse().unwrap();
+        app.wait_final(&[drawn], std::time::Duration::from_secs(30)).await;
+        let emailed_links = [held, paid, free, drawn].iter().map(|id| format!("/bookings/{id}")).collect();
         World { buyer_email, organizer_email, emailed_links }
     }
 }

@@ -128,3 +128,60 @@ async fn after_a_hold_runs_out_unpaid_the_buyer_waits_before_holding_that_type_a
     let now = app.book_final(&buyers[0], &tt[0], 2).await.to_string();
     assert_eq!(booking(&app, &buyers[0], &now).await["status"], "held");
 }
+
+/// Two workers deciding one buyer's requests for two types of an event at
+/// the same moment, each in its own transaction: they count each other's
+/// holds (the event's hold lock), so every buyer ends with two, not three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_batches_deciding_a_buyers_types_at_once_give_two_holds_and_no_more() {
+    use boxoffice::booking::allocate::allocate_batch;
+    use boxoffice::domain::booking::AcceptedRequest;
+    use boxoffice::domain::checkout::Provider;
+    let app = spawn_api_with(test_config(&[])).await; // no worker: the test decides the batches itself
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(40).await;
+    let mut buyers = Vec::new();
+    for token in &tokens {
+        buyers
+            .push(app.get("/api/v1/me", Some(token)).await.body["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
+    }
+    let (event, tt) = event(&app, &organizer, json!({})).await;
+    let event_id: uuid::Uuid = event["id"].as_str().unwrap().parse().unwrap();
+    let prices = [4000, 3000, 2000];
+    let requests = |i: usize| -> Vec<AcceptedRequest> {
+        buyers
+            .iter()
+            .map(|user| AcceptedRequest {
+                booking_id: uuid::Uuid::now_v7(),
+                user_id: *user,
+                event_id,
+                ticket_type_id: tt[i].parse().unwrap(),
+                quantity: 1,
+                idempotency_key: None,
+                accepted_at: chrono::Utc::now(),
+                unit_price_cents: Some(prices[i]),
+                currency: Some("EUR".into()),
+            })
+            .collect()
+    };
+    // Everyone holds one already.
+    let first = allocate_batch(app.db(), &requests(0), &[], 1000, Provider::Offline).await.unwrap();
+    assert_eq!(first.seats_held, 40);
+    let (b, c) = (requests(1), requests(2));
+    let (one, other) = tokio::join!(
+        allocate_batch(app.db(), &b, &[], 1000, Provider::Offline),
+        allocate_batch(app.db(), &c, &[], 1000, Provider::Offline)
+    );
+    let held = one.unwrap().seats_held + other.unwrap().seats_held;
+    assert_eq!(held, 40, "one more hold each, whichever batch gave it");
+    let most: i64 = sqlx::query_scalar(
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM bookings WHERE status = 'held' GROUP BY user_id) holds",
+    )
+    .fetch_one(app.db())
+    .await
+    .unwrap();
+    assert_eq!(most, 2, "nobody holds three");
+    for t in &tt {
+        app.check_invariants(t).await;
+    }
+}
