@@ -6,8 +6,6 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cache::rate_limit::Limit;
-
 /// The type of the booking and dead-letter queues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum QueueType {
@@ -69,6 +67,28 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     })();
     let _ = std::fs::remove_file(&draft);
     written
+}
+
+/// A rate limit: `count` requests per `period` (`RATE_LIMIT_*` settings;
+/// counted in Redis by `cache::rate_limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub period: Duration,
+}
+
+impl Limit {
+    /// Parses `N/SECONDS`, e.g. `300/60`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let bad = || format!("`{raw}` is not a limit like 300/60 (requests per seconds)");
+        let (count, secs) = raw.split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let secs: u64 = secs.trim().parse().map_err(|_| bad())?;
+        if count == 0 || secs == 0 || secs > 86_400 {
+            return Err(bad());
+        }
+        Ok(Self { count, period: Duration::from_secs(secs) })
+    }
 }
 
 /// Where `/metrics` listens, if anywhere.

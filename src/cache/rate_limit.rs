@@ -5,32 +5,10 @@
 //! N per window lets N requests through at once and then one every
 //! window/N (`brandur/redis-cell` is the model).
 
-use std::time::Duration;
-
 use redis::Script;
 
 use super::{CacheError, Redis};
-
-/// `count` requests per `period`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    pub count: u32,
-    pub period: Duration,
-}
-
-impl Limit {
-    /// Parses `N/SECONDS`, e.g. `300/60`.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let bad = || format!("`{raw}` is not a limit like 300/60 (requests per seconds)");
-        let (count, secs) = raw.split_once('/').ok_or_else(bad)?;
-        let count: u32 = count.trim().parse().map_err(|_| bad())?;
-        let secs: u64 = secs.trim().parse().map_err(|_| bad())?;
-        if count == 0 || secs == 0 || secs > 86_400 {
-            return Err(bad());
-        }
-        Ok(Self { count, period: Duration::from_secs(secs) })
-    }
-}
+use crate::config::Limit;
 
 /// The outcome of one check, with what the `RateLimit-*` headers report.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +109,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn limits_parse_from_count_per_seconds() {

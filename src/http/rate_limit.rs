@@ -13,8 +13,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
-use crate::cache::rate_limit::{Decision, Limit};
+use crate::cache::rate_limit::Decision;
 use crate::config::Config;
+use crate::config::Limit;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone)]

@@ -10,7 +10,8 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::form::{FieldErrors, Form, cents};
+use super::form::{FieldErrors, Form};
+use crate::domain::money;
 use crate::http::events::{CreateEventRequest, InitialStatus, UpdateEventRequest};
 use crate::http::ticket_types::{CreateTicketTypeRequest, UpdateTicketTypeRequest};
 
@@ -115,8 +116,12 @@ impl EventForm {
             if blank && id.is_none() && (row > 0 || !existing.is_empty()) {
                 continue;
             }
-            let price_cents = cents(form.get(&field("price"))).unwrap_or_else(|| {
-                errors.insert(field("price_cents"), "Enter a price like 25.00 (0 for free).".into());
+            // An existing type keeps its own currency; a new one takes the form's.
+            let own = shown.and_then(|s| s.get(&field("currency"))).filter(|_| id.is_some()).cloned();
+            let priced_in = own.or_else(|| currency.clone()).unwrap_or_else(|| "EUR".into());
+            let price_cents = money::parse(form.get(&field("price")), &priced_in).unwrap_or_else(|| {
+                let example = money::example(&priced_in);
+                errors.insert(field("price_cents"), format!("Enter a price like {example} (0 for free)."));
                 0
             });
             types.push(TypeRow {
@@ -352,7 +357,9 @@ pub fn values_of(event: &Value) -> HashMap<String, String> {
         let field = |name: &str| format!("ticket_types[{i}].{name}");
         values.insert(field("name"), text(&t["name"]));
         let price = t["price_cents"].as_i64().unwrap_or(0);
-        values.insert(field("price"), format!("{}.{:02}", price / 100, price % 100));
+        let own = text(&t["currency"]);
+        values.insert(field("price"), money::plain(price, &own));
+        values.insert(field("currency"), own);
         values.insert(field("capacity"), text(&t["capacity"]));
         values.insert(field("max_per_order"), text(&t["max_per_order"]));
         // Blank while it is the default (one order's worth): it then follows

@@ -58,22 +58,6 @@ pub fn local_path(next: &str) -> &str {
     if plain && next.starts_with('/') && !next.starts_with("//") { next } else { "/me/tickets" }
 }
 
-/// "25", "25.5", "25.00" as cents; `None` for anything else (or more than two decimals).
-pub fn cents(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let (whole, fraction) = text.split_once(['.', ',']).unwrap_or((text, ""));
-    if whole.is_empty()
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || fraction.len() > 2
-        || !fraction.bytes().all(|b| b.is_ascii_digit())
-    {
-        return None;
-    }
-    let whole: i64 = whole.parse().ok()?;
-    let fraction: i64 = format!("{fraction:0<2}").parse().ok()?;
-    whole.checked_mul(100)?.checked_add(fraction)
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -85,17 +69,6 @@ mod tests {
             ["//evil.example", "/\t/evil.example", "/\\evil.example", "https://evil.example", "/ /x", "", "/\n/evil"]
         {
             assert_eq!(super::local_path(bad), "/me/tickets", "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn prices_are_read_as_people_write_them() {
-        assert_eq!(super::cents("25"), Some(2500));
-        assert_eq!(super::cents("25.5"), Some(2550));
-        assert_eq!(super::cents("25,05"), Some(2505));
-        assert_eq!(super::cents("0"), Some(0));
-        for bad in ["", "-1", "2.555", "abc", "1e3", ".5"] {
-            assert_eq!(super::cents(bad), None, "{bad:?}");
         }
     }
 }

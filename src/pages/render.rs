@@ -49,6 +49,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     }
     env.add_function("asset", |name: &str| Value::from_safe_string(super::assets::url(name)));
     env.add_filter("money", |cents: i64, currency: &str| crate::domain::money::format(cents, currency));
+    env.add_filter("price_example", |currency: &str| crate::domain::money::example(currency));
     env.add_filter("when", |at: &str, zone: Option<&str>| when(at, zone.unwrap_or("UTC")));
     env.add_filter("reason", |code: &str| reason(code).to_owned());
     env.add_filter("clock", clock);

@@ -385,3 +385,46 @@ async fn visit_orders_show(app: &TestApp, email: &str, event: &str, text: &str) 
     visit.sign_in(email).await;
     visit.get(&format!("/manage/events/{event}/orders")).await.body.contains(text)
 }
+
+/// Yen have no minor units: a ticket type of 500 JPY is created as 500 (not
+/// 50,000), shown as "500 JPY", edited as "500" (not "5.00"), and saved
+/// unchanged stays 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_type_in_yen_is_priced_shown_and_edited_in_whole_yen() {
+    let app = spawn_app().await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let browser = Browser::start("back-office-yen").await;
+    sign_in(&browser, &app, &email).await;
+    browser.goto(&format!("{}/manage/events/new", app.base)).await;
+    browser.wait_for_text("Ticket type 2").await;
+    browser.fill("Title", "Tokyo Night").await;
+    browser.fill("Venue", "Shibuya Hall").await;
+    browser.execute("document.getElementById('starts_at').value = '2031-12-31T19:30'", json!([])).await;
+    browser.fill("Time zone", "Asia/Tokyo").await;
+    browser.type_into("#currency", "JPY").await;
+    for (field, value) in [("tt0-name", "Standing"), ("tt0-price", "500"), ("tt0-capacity", "50"), ("tt0-max", "4")] {
+        browser.type_into(&format!("#{field}"), value).await;
+    }
+    browser.click("Publish").await;
+    browser.wait_for_text("Live sales").await;
+    let event_id = browser.wait_for_path("/manage/events/").await.trim_start_matches("/manage/events/").to_owned();
+    let path = format!("/api/v1/events/{event_id}");
+    let price = || async { app.get(&path, None).await.body["ticket_types"][0].clone() };
+    let stored = price().await;
+    assert_eq!((stored["price_cents"].as_i64(), stored["currency"].as_str()), (Some(500), Some("JPY")));
+    browser.goto(&format!("{}/events/{event_id}", app.base)).await;
+    browser.wait_for_text("500 JPY").await;
+
+    browser.goto(&format!("{}/manage/events/{event_id}/edit", app.base)).await;
+    browser.wait_for_text("Edit event").await;
+    let shown = browser.execute("return document.getElementById('tt0-price').value", json!([])).await;
+    assert_eq!(shown, json!("500"), "in whole yen, as typed");
+    browser.type_into("#tt0-price", "500.5").await;
+    browser.click("Save").await;
+    browser.wait_for_text("Enter a price like 500").await;
+    browser.type_into("#tt0-price", "500").await;
+    browser.click("Save").await;
+    browser.wait_for_text("Live sales").await;
+    assert_eq!(price().await["price_cents"].as_i64(), Some(500), "saved unchanged: still 500");
+}
