@@ -174,16 +174,25 @@ async fn a_logout_survives_redis_forgetting_it() {
     // Let the first copy of revocations into Redis finish (the first check starts it).
     app.get("/api/v1/me", Some(&access)).await;
     let marker = format!("{}revoked:complete", app.state.config.redis_key_prefix);
-    for _ in 0..100 {
-        let exists: bool = redis::cmd("EXISTS").arg(&marker).query_async(&mut conn).await.unwrap();
-        if exists {
-            break;
+    crate::helpers::eventually(std::time::Duration::from_secs(10), "revocations copied into Redis", || {
+        let (conn, marker) = (conn.clone(), marker.clone());
+        async move {
+            let mut conn = conn;
+            let exists: bool = redis::cmd("EXISTS").arg(&marker).query_async(&mut conn).await.unwrap();
+            exists.then_some(())
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     app.call(Method::POST, "/api/v1/auth/logout", Some(&access), None).await;
-
-    assert!(app.forget_redis().await > 0, "the logout was not written to Redis");
+    // This session's revocation itself was in Redis (not merely some key)...
+    let session = app.state.tokens.verify(&access).expect("our own token").sid;
+    let revoked = format!("{}revoked:{session}", app.state.config.redis_key_prefix);
+    let written: bool = redis::cmd("EXISTS").arg(&revoked).query_async(&mut conn).await.unwrap();
+    assert!(written, "the logout was written to Redis");
+    // ...and Redis forgetting it does not bring the session back.
+    app.forget_redis().await;
+    let gone: bool = redis::cmd("EXISTS").arg(&revoked).query_async(&mut conn).await.unwrap();
+    assert!(!gone, "forgotten");
 
     assert_eq!(app.get("/api/v1/me", Some(&access)).await.status, StatusCode::UNAUTHORIZED);
 }

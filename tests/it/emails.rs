@@ -29,17 +29,18 @@ async fn buyer(app: &TestApp) -> (String, String) {
 
 type OutboxRow = (String, String, i32, Option<String>);
 
-/// The outbox rows once the first satisfies `ready` (or after 10 s, as they are).
+/// The outbox rows once the first satisfies `ready`; fails with the rows it
+/// last saw when that does not happen within 10 s.
 async fn outbox_rows_when(app: &TestApp, ready: impl Fn(&OutboxRow) -> bool) -> Vec<OutboxRow> {
     let mut rows = Vec::new();
     for _ in 0..100 {
         rows = outbox_rows(app).await;
         if rows.first().is_some_and(&ready) {
-            break;
+            return rows;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    rows
+    panic!("the first outbox row never became ready within 10 s; the outbox was: {rows:?}");
 }
 
 async fn outbox_rows(app: &TestApp) -> Vec<OutboxRow> {
