@@ -56,6 +56,19 @@ pub struct Services {
     pub activity: crate::booking::activity::BookingActivity,
 }
 
+impl Services {
+    /// The event room, over this process's database and caches.
+    pub fn events(&self) -> crate::event::EventRoom<'_, crate::error::ApiError> {
+        crate::event::EventRoom {
+            db: &self.db,
+            catalog: &self.catalog,
+            read_cache: &self.read_cache,
+            bookings: &self.bookings,
+            provider: self.config.payment_provider(),
+        }
+    }
+}
+
 /// Why the process could not start: one line for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -93,8 +106,12 @@ impl AppState {
         let pages = crate::pages::PageKeys::new(&secret, config.refresh_token_ttl(), &config.public_url);
         // A page's session cookie lives as long as a refresh token: a logout
         // must outlive both it and the access tokens.
-        let revocations =
-            Revocations::new(redis.clone(), db.clone(), config.access_token_ttl().max(config.refresh_token_ttl()));
+        let revocations = Revocations::new(
+            redis.clone(),
+            db.clone(),
+            config.access_token_ttl().max(config.refresh_token_ttl()),
+            Duration::from_secs(config.revocation_leeway_secs),
+        );
         let read_cache = crate::cache::read::ReadCache::new(
             redis.clone(),
             config.read_cache,

@@ -206,6 +206,11 @@ pub struct Config {
     #[arg(long, env = "ACCESS_TOKEN_TTL_SECS", global = true, default_value_t = 900)]
     pub access_token_ttl_secs: u64,
 
+    /// Seconds a sign-out is remembered in Redis beyond the longest
+    /// credential's lifetime, for clocks that differ between machines.
+    #[arg(long, env = "REVOCATION_LEEWAY_SECS", global = true, default_value_t = 30)]
+    pub revocation_leeway_secs: u64,
+
     /// Lifetime of a refresh token, in seconds (default 30 days).
     #[arg(long, env = "REFRESH_TOKEN_TTL_SECS", global = true, default_value_t = 30 * 24 * 3600)]
     pub refresh_token_ttl_secs: u64,

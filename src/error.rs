@@ -291,6 +291,30 @@ impl From<crate::booking::accept::AcceptError> for ApiError {
     }
 }
 
+/// What the event room refuses, as the API answers it.
+impl From<crate::event::EventError> for ApiError {
+    fn from(err: crate::event::EventError) -> Self {
+        use crate::event::EventError as E;
+        match err {
+            E::NotFound => Self::NotFound("event"),
+            E::TicketTypeNotFound => Self::NotFound("ticket type"),
+            E::NotOrganizer => Self::Forbidden,
+            E::Invalid(errors) => Self::Validation(errors),
+            E::PriceLocked(_) => Self::Conflict { code: "price_locked", detail: err.to_string() },
+            E::Cancelled
+            | E::DrawMade
+            | E::NoTicketTypes
+            | E::AlreadyStarted
+            | E::HasBookings
+            | E::TooManyTicketTypes
+            | E::NameTaken
+            | E::CapacityBelowSold(_) => Self::conflict(err.to_string()),
+            E::QueueUnknown => Self::Unavailable("the booking state"),
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
 impl From<crate::booking::cancel::CancelError> for ApiError {
     fn from(err: crate::booking::cancel::CancelError) -> Self {
         use crate::booking::cancel::CancelError as E;

@@ -21,6 +21,8 @@ pub mod db;
 pub mod domain;
 /// The one API error type and its problem+json mapping.
 pub mod error;
+/// Events: their life (create, change, publish, cancel, delete), ticket types, who may manage them.
+pub mod event;
 /// The HTTP layer: router, extractors, one module per resource, OpenAPI.
 pub mod http;
 /// The mailer: templates, SMTP or `.eml` files, the outbox sender.

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use sqlx::PgPool;
 
 use super::catalog::{Catalog, Offer};
-use crate::cache::bookings::{Admission, IDEMPOTENCY_TTL, KeyHorizon, PendingBooking};
+use crate::cache::bookings::{Admission, HolderMark, IDEMPOTENCY_TTL, KeyHorizon, PendingBooking};
 use crate::cache::{BookingCache, CacheError};
 use crate::db;
 use crate::domain::booking::AcceptedRequest;
@@ -111,9 +111,17 @@ pub fn check_offer(offer: &Offer, user_id: Uuid, quantity: i64, now: DateTime<Ut
 /// already shows them broken (a priced request only: a free one holds
 /// nothing). The worker's transaction is where they are decided, under its
 /// locks: this only spares a buyer a place in line that cannot end well, so
-/// when PostgreSQL cannot answer the request goes on and the worker decides.
-async fn check_holds(db: &PgPool, offer: &Offer, user_id: Uuid, now: DateTime<Utc>) -> Result<(), AcceptError> {
-    if offer.price_cents == 0 {
+/// PostgreSQL is asked only about a buyer the worker marked as a holder in
+/// the event lately, and when it cannot answer the request goes on and the
+/// worker decides.
+async fn check_holds(
+    db: &PgPool,
+    offer: &Offer,
+    user_id: Uuid,
+    holder: HolderMark,
+    now: DateTime<Utc>,
+) -> Result<(), AcceptError> {
+    if offer.price_cents == 0 || holder == HolderMark::Absent {
         return Ok(());
     }
     let standing = async {
@@ -156,7 +164,7 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
     };
     let fingerprint = fingerprint(message.ticket_type_id, message.quantity);
     match admit(state, &message, &fingerprint).await {
-        Ok(Admission::Admitted(horizon)) => {
+        Ok(Admission::Admitted { horizon, holder }) => {
             if let Some(existing) = forgotten_key(state, &message, horizon).await {
                 // Redis came back empty and took this key for new: undo that.
                 if let Err(err) = state.bookings.withdraw(&message).await {
@@ -166,7 +174,7 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
             }
             // A new request (not a replay, not sold out): the rules against
             // seat spinning, where PostgreSQL already shows them broken.
-            if let Err(refused) = check_holds(state.db, &offer, message.user_id, now).await {
+            if let Err(refused) = check_holds(state.db, &offer, message.user_id, holder, now).await {
                 if let Err(err) = state.bookings.withdraw(&message).await {
                     tracing::warn!(error = %err, "could not withdraw the pending record");
                 }

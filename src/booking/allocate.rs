@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::cache::bookings::PendingBooking;
+use crate::cache::bookings::{HoldMark, PendingBooking};
 use crate::db::allocation::{self as db, NewTickets, Outcomes};
 use crate::domain::booking::AcceptedRequest;
 use crate::domain::booking::{BookingStatus, Decision, Inventory, Reason, SeatRequest, Spinning};
@@ -37,6 +37,8 @@ pub struct BatchOutcome {
     pub parked: usize,
     /// Bookings decided by this batch, per event (the line's rate).
     pub decided_per_event: HashMap<Uuid, u64>,
+    /// Buyers given a hold by this batch (marked in Redis for the door).
+    pub holders: Vec<HoldMark>,
 }
 
 /// Placed requests decided per transaction: small enough that a long line
@@ -191,7 +193,12 @@ pub async fn allocate_batch(
         outcomes.reasons.push(reason.map(Reason::as_str));
         outcomes.unit_prices.push(tt.filter(|_| seated).map(|tt| tt.price_cents));
         outcomes.currencies.push(tt.filter(|_| seated).map(|tt| tt.currency.clone()));
-        outcomes.expires_at.push(held.map(|tt| tt.hold_times().expiry(now, provider)));
+        let expires_at = held.map(|tt| (tt.hold_times(), tt.hold_times().expiry(now, provider)));
+        if let Some((times, expiry)) = expires_at {
+            let until = times.watch_until(expiry);
+            outcome.holders.push(HoldMark { event_id: request.event_id, user_id: request.user_id, until });
+        }
+        outcomes.expires_at.push(expires_at.map(|(_, expiry)| expiry));
         outcomes.providers.push(held.map(|_| provider.as_str()));
         // A duplicate gives up the key: the first booking keeps it.
         outcomes.keys.push(request.idempotency_key.clone().filter(|_| reason != Some(Reason::DuplicateRequest)));

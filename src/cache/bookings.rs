@@ -81,13 +81,32 @@ impl From<&AcceptedRequest> for PendingBooking {
 #[derive(Debug)]
 pub enum Admission {
     /// Recorded as pending (and the key reserved): go on and publish.
-    Admitted(KeyHorizon),
+    Admitted { horizon: KeyHorizon, holder: HolderMark },
     /// The key was used before: here is what it points at.
     KeyUsed(IdempotencyRecord),
     /// The ticket type is flagged sold out; nothing was recorded.
     SoldOut(KeyHorizon),
     /// The user has this booking in line for the ticket type already.
     InLine(Uuid),
+}
+
+/// Whether the worker gave the buyer a hold in the event lately (see
+/// [`HoldMark`]): only then can the rules against seat spinning refuse them,
+/// so only then is PostgreSQL asked at the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderMark {
+    /// No hold given lately (or Redis forgot it: the worker still decides).
+    Absent,
+    Present,
+}
+
+/// A hold the worker gave: the buyer is marked as a holder in the event until
+/// the hold could have run out and its cool-down passed.
+#[derive(Debug, Clone)]
+pub struct HoldMark {
+    pub event_id: Uuid,
+    pub user_id: Uuid,
+    pub until: DateTime<Utc>,
 }
 
 /// Whether Redis can be trusted to know every Idempotency-Key of the last 24 h.
@@ -114,20 +133,22 @@ impl KeyHorizon {
 /// One round trip: check the key, whether the user is in line for the type
 /// already, the sold-out flag, and only when all pass reserve the key, take
 /// the user's place in line and record the booking as pending. For a keyed request
-/// it also answers whether Redis may have forgotten keys (`idem-horizon`).
+/// it also answers whether Redis may have forgotten keys (`idem-horizon`),
+/// and for an admitted one whether the worker marked the buyer as a holder
+/// in the event. Every answer has three parts.
 const ADMIT: &str = r#"
 local existing = ARGV[1] == '1' and redis.call('GET', KEYS[1]) or false
-if existing then return {'key_used', existing} end
+if existing then return {'key_used', existing, '0'} end
 local horizon = ARGV[1] == '1' and (redis.call('GET', KEYS[6]) or 'missing') or ''
 local in_line = redis.call('GET', KEYS[7])
-if in_line then return {'in_line', in_line} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'sold_out', horizon} end
+if in_line then return {'in_line', in_line, '0'} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'sold_out', horizon, '0'} end
 if ARGV[1] == '1' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
 redis.call('SET', KEYS[7], ARGV[6], 'EX', ARGV[8])
 redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
 redis.call('ZADD', KEYS[5], ARGV[7], ARGV[6])
-return {'admitted', horizon}
+return {'admitted', horizon, tostring(redis.call('EXISTS', KEYS[8]))}
 "#;
 
 /// Leaves the line: deletes the user's in-line key if it still names this booking.
@@ -174,6 +195,10 @@ impl BookingCache {
         self.redis.key(&format!("sold-out:{ticket_type_id}"))
     }
 
+    fn holder_key(&self, event_id: Uuid, user_id: Uuid) -> String {
+        self.redis.key(&format!("holder:{event_id}:{user_id}"))
+    }
+
     fn horizon_key(&self) -> String {
         self.redis.key("idem-horizon")
     }
@@ -202,6 +227,7 @@ impl BookingCache {
             .key(self.user_pending_key(message.user_id))
             .key(self.horizon_key())
             .key(self.in_line_key(message.user_id, message.ticket_type_id))
+            .key(self.holder_key(message.event_id, message.user_id))
             .arg(if key.is_some() { "1" } else { "0" })
             .arg(serde_json::to_string(&record).expect("serializes"))
             .arg(IN_FLIGHT_TTL.as_secs())
@@ -210,9 +236,12 @@ impl BookingCache {
             .arg(message.booking_id.to_string())
             .arg(message.accepted_at.timestamp_millis())
             .arg(PENDING_STALE.as_secs());
-        let (verdict, payload): (String, String) = self.redis.invoke(&invocation).await?;
+        let (verdict, payload, holder): (String, String, String) = self.redis.invoke(&invocation).await?;
         match verdict.as_str() {
-            "admitted" => Ok(Admission::Admitted(KeyHorizon::parse(&payload))),
+            "admitted" => Ok(Admission::Admitted {
+                horizon: KeyHorizon::parse(&payload),
+                holder: if holder == "1" { HolderMark::Present } else { HolderMark::Absent },
+            }),
             "sold_out" => Ok(Admission::SoldOut(KeyHorizon::parse(&payload))),
             "in_line" => payload.parse().map(Admission::InLine).map_err(|_| CacheError::Corrupt("in-line record")),
             _ => match serde_json::from_str(&payload) {
@@ -290,11 +319,26 @@ impl BookingCache {
             .ignore();
     }
 
-    /// After the worker committed: the bookings are in PostgreSQL now, and
-    /// `sold_out` ticket types have no seat left.
-    pub async fn settle(&self, written: &[PendingBooking], sold_out: &[Uuid]) -> Result<(), CacheError> {
+    /// After the worker committed: the bookings are in PostgreSQL now,
+    /// `sold_out` ticket types have no seat left, and `holders` got holds.
+    /// The holder marks go first, so a buyer's next request never finds
+    /// their place in line given up without the mark already there.
+    pub async fn settle(
+        &self,
+        written: &[PendingBooking],
+        sold_out: &[Uuid],
+        holders: &[HoldMark],
+    ) -> Result<(), CacheError> {
         let mut pipe = redis::pipe();
         self.load_scripts(&mut pipe);
+        let now = Utc::now();
+        for mark in holders {
+            let Ok(ttl) = u64::try_from((mark.until - now).num_seconds()) else { continue };
+            let key = self.holder_key(mark.event_id, mark.user_id);
+            // A later hold never shortens the mark of an earlier, longer one.
+            pipe.cmd("SET").arg(&key).arg(1).arg("NX").arg("EX").arg(ttl.max(1)).ignore();
+            pipe.cmd("EXPIRE").arg(&key).arg(ttl.max(1)).arg("GT").ignore();
+        }
         for booking in written {
             self.forget_pending(&mut pipe, booking);
         }

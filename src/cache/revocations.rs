@@ -47,9 +47,10 @@ return 1
 const MARKER_TTL: Duration = Duration::from_secs(60);
 
 impl Revocations {
-    pub fn new(redis: Redis, db: PgPool, longest_credential: Duration) -> Self {
-        // A little longer than the credential's lifetime, for clock leeway.
-        let horizon = longest_credential + Duration::from_secs(30);
+    /// `leeway`: how much longer than the credential's lifetime, for clocks
+    /// that differ between machines.
+    pub fn new(redis: Redis, db: PgPool, longest_credential: Duration, leeway: Duration) -> Self {
+        let horizon = longest_credential + leeway;
         Self {
             redis,
             db,

@@ -62,6 +62,10 @@ pub struct HoldTimes {
     pub hold_cooldown_seconds: i32,
 }
 
+/// How late a hold's release may come after its expiry and still be
+/// refused at the door (later than that, the worker refuses it).
+const RELEASE_LAG: Duration = Duration::minutes(10);
+
 impl Default for HoldTimes {
     fn default() -> Self {
         Self {
@@ -87,6 +91,13 @@ impl HoldTimes {
     pub fn cooldown_until(&self, lapsed: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let until = lapsed + Duration::seconds(i64::from(self.hold_cooldown_seconds));
         (until > now).then_some(until)
+    }
+
+    /// Until when the door should look up a buyer given a hold that runs
+    /// out at `expiry`: it may be unpaid until then, is released a little
+    /// later (the worker's pass may lag), and cools down after that.
+    pub fn watch_until(&self, expiry: DateTime<Utc>) -> DateTime<Utc> {
+        expiry + RELEASE_LAG + Duration::seconds(i64::from(self.hold_cooldown_seconds))
     }
 
     /// Validated from optional fields (absent: `current`).

@@ -377,7 +377,7 @@ pub async fn event_queue(
     let mut conn = state.db.acquire().await?;
     let event = db::events::find_event(&mut conn, id)
         .await?
-        .filter(|row| super::organizer::visible_to(row, viewer.map(|u| u.id)))
+        .filter(|row| crate::event::access::visible_to(row, viewer.map(|u| u.id)))
         .ok_or(ApiError::NotFound("event"))?;
     let (stored, cached) = status::in_line(&mut conn, &state.bookings, id).await?;
     let (undrawn, placed) = db::line::counts(&mut conn, id).await?;

@@ -15,11 +15,11 @@ use uuid::Uuid;
 
 use super::export;
 use super::extract::{CurrentUser, Json, Path};
-use super::organizer::organizer_event;
 use crate::app::AppState;
 use crate::db::tickets::{self as db, AttendeeRow, CheckIn};
 use crate::domain::csv;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::event::access::organizer_event;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,7 +58,7 @@ pub async fn check_in(
     Json(req): Json<CheckInRequest>,
 ) -> ApiResult<axum::Json<CheckedIn>> {
     let mut tx = state.db.begin().await?;
-    organizer_event(&mut tx, id, user).await?;
+    organizer_event(&mut tx, id, user.id).await?;
     let code = csv::ticket_code(&req.code).ok_or(ApiError::NotFound("ticket"))?;
     let outcome = db::check_in(&mut tx, id, &code).await?;
     tx.commit().await?;
@@ -93,7 +93,7 @@ pub async fn undo_check_in(
     Path((id, code)): Path<(Uuid, String)>,
 ) -> ApiResult<axum::http::StatusCode> {
     let mut conn = state.db.acquire().await?;
-    organizer_event(&mut conn, id, user).await?;
+    organizer_event(&mut conn, id, user.id).await?;
     let code = csv::ticket_code(&code).ok_or(ApiError::NotFound("checked-in ticket"))?;
     if !db::undo_check_in(&mut conn, id, &code).await? {
         return Err(ApiError::NotFound("checked-in ticket"));
@@ -118,7 +118,7 @@ const CSV_HEADER: &str = "ticket_code,ticket_type,attendee_name,attendee_email,b
 pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<Response> {
     {
         let mut conn = state.db.acquire().await?;
-        organizer_event(&mut conn, id, user).await?;
+        organizer_event(&mut conn, id, user.id).await?;
     }
     let slot = state.exports.start(user.id)?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(2);
@@ -261,7 +261,7 @@ pub async fn stats(
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<EventStats>> {
     let mut conn = state.db.acquire().await?;
-    organizer_event(&mut conn, id, user).await?;
+    organizer_event(&mut conn, id, user.id).await?;
     let rows = db::stats(&mut conn, id).await?;
     let waiting = crate::db::waiting::counts(&mut conn, id).await?;
     // Requests still in the queue are known to Redis (and, accepted while

@@ -10,16 +10,17 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::extract::{CurrentUser, Json, MaybeUser, Path};
-use super::organizer::{lock_as_organizer, refuse_if_cancelled, visible_to};
-use super::ticket_types::{CreateTicketTypeRequest, TicketType, new_ticket_type_fields, ticket_type_conflict};
+use super::ticket_types::{CreateTicketTypeRequest, TicketType};
 use crate::app::AppState;
 use crate::cache::read as read_cache;
-use crate::db;
-use crate::db::events::{self as db_events, EventFields, EventRow, TicketTypeRow};
-use crate::domain::Violations;
-use crate::domain::checkout::{AskedHoldTimes, HoldTimes};
-use crate::domain::event::{self as rules, EventStatus, Schedule};
+use crate::db::events::{self as db_events, EventRow, TicketTypeRow};
+use crate::domain::checkout::AskedHoldTimes;
+use crate::domain::event::{self as rules, EventStatus};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::event::access::visible_to;
+use crate::event::lifecycle::{EventChanges, EventInput};
+use crate::event::ticket_types::TicketTypeInput;
+use crate::event::{self};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Event {
@@ -58,6 +59,12 @@ pub struct Event {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ticket_types: Vec<TicketType>,
+}
+
+impl From<event::Event> for Event {
+    fn from(event: event::Event) -> Self {
+        Self::new(event.details, event.ticket_types)
+    }
 }
 
 impl Event {
@@ -172,8 +179,53 @@ pub(super) fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(de: D) ->
     Option::<T>::deserialize(de).map(Some)
 }
 
-/// Ticket types one event may have.
-pub(super) const MAX_TICKET_TYPES: usize = 50;
+impl From<CreateEventRequest> for EventInput {
+    fn from(req: CreateEventRequest) -> Self {
+        Self {
+            title: req.title,
+            description: req.description,
+            venue: req.venue,
+            starts_at: req.starts_at,
+            ends_at: req.ends_at,
+            sales_start: req.sales_start,
+            sales_end: req.sales_end,
+            cancellation_deadline: req.cancellation_deadline,
+            hold_times: AskedHoldTimes {
+                hold_seconds: req.hold_seconds,
+                offline_hold_hours: req.offline_hold_hours,
+                hold_cooldown_seconds: req.hold_cooldown_seconds,
+            },
+            prequeue_minutes: req.prequeue_minutes,
+            offer_hours: req.offer_hours,
+            timezone: req.timezone,
+            publish: matches!(req.status, InitialStatus::Published),
+            ticket_types: req.ticket_types.into_iter().map(TicketTypeInput::from).collect(),
+        }
+    }
+}
+
+impl From<UpdateEventRequest> for EventChanges {
+    fn from(req: UpdateEventRequest) -> Self {
+        Self {
+            title: req.title,
+            description: req.description,
+            venue: req.venue,
+            starts_at: req.starts_at,
+            ends_at: req.ends_at,
+            sales_start: req.sales_start,
+            sales_end: req.sales_end,
+            cancellation_deadline: req.cancellation_deadline,
+            hold_times: AskedHoldTimes {
+                hold_seconds: req.hold_seconds,
+                offline_hold_hours: req.offline_hold_hours,
+                hold_cooldown_seconds: req.hold_cooldown_seconds,
+            },
+            prequeue_minutes: req.prequeue_minutes,
+            offer_hours: req.offer_hours,
+            timezone: req.timezone,
+        }
+    }
+}
 
 /// Create an event (as a draft unless `status` is `published`); the caller organizes it.
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = CreateEventRequest, security(("bearer" = [])),
@@ -188,77 +240,10 @@ pub async fn create_event(
     user: CurrentUser,
     Json(req): Json<CreateEventRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let mut v = Violations::new();
-    let schedule = Schedule {
-        starts_at: req.starts_at,
-        ends_at: req.ends_at,
-        sales_start: req.sales_start,
-        sales_end: req.sales_end,
-    };
-    let fields = event_fields(
-        &mut v,
-        &req.title,
-        &req.description,
-        &req.venue,
-        schedule,
-        Rules {
-            cancellation_deadline: req.cancellation_deadline,
-            hold_times: AskedHoldTimes {
-                hold_seconds: req.hold_seconds,
-                offline_hold_hours: req.offline_hold_hours,
-                hold_cooldown_seconds: req.hold_cooldown_seconds,
-            },
-            current: HoldTimes::default(),
-            prequeue_minutes: req.prequeue_minutes,
-            current_prequeue: rules::PREQUEUE_MINUTES_DEFAULT as i32,
-            offer_hours: req.offer_hours,
-            current_offer_hours: rules::OFFER_HOURS_DEFAULT as i32,
-            timezone: req.timezone.as_deref().unwrap_or("UTC"),
-        },
-        Some(Utc::now()),
-    );
-    if req.ticket_types.len() > MAX_TICKET_TYPES {
-        v.add("ticket_types", format!("at most {MAX_TICKET_TYPES} ticket types"));
-    }
-    if matches!(req.status, InitialStatus::Published) && req.ticket_types.is_empty() {
-        v.add("ticket_types", "a published event needs at least one ticket type");
-    }
-    let ticket_types: Vec<_> = req
-        .ticket_types
-        .iter()
-        .enumerate()
-        .map(|(i, tt)| new_ticket_type_fields(&mut v, &format!("ticket_types[{i}]."), tt))
-        .collect();
-    let mut names = std::collections::HashSet::new();
-    for (i, tt) in ticket_types.iter().enumerate() {
-        if let Some(tt) = tt {
-            if !names.insert(tt.name.to_lowercase()) {
-                v.add(format!("ticket_types[{i}].name"), "another ticket type of this event has this name");
-            }
-        }
-    }
-    let fields = v.finish_with(fields)?;
-    let status = match req.status {
-        InitialStatus::Draft => EventStatus::Draft,
-        InitialStatus::Published => EventStatus::Published,
-    };
-
-    let mut tx = state.db.begin().await?;
-    let row = db_events::insert_event(&mut tx, user.id, &fields, status).await?;
-    let mut rows = Vec::with_capacity(ticket_types.len());
-    for tt in ticket_types.into_iter().flatten() {
-        rows.push(db_events::insert_ticket_type(&mut tx, row.id, &tt).await.map_err(ticket_type_conflict)?);
-    }
-    if status == EventStatus::Published {
-        db::line::commit_draw(&mut tx, row.id).await?;
-    }
-    tx.commit().await?;
-    if status == EventStatus::Published {
-        event_changed(&state, row.id).await;
-    }
-    tracing::info!(event.id = %row.id, "event created");
-    let location = format!("/api/v1/events/{}", row.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(Event::new(row, rows))))
+    let new = EventInput::from(req).parse(Utc::now())?;
+    let event = state.events().create(user.id, new).await?;
+    let location = format!("/api/v1/events/{}", event.details.id);
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(Event::from(event))))
 }
 
 /// One event with its ticket types. A draft is visible to its organizer only.
@@ -309,13 +294,6 @@ pub(super) fn json_response(bytes: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
 }
 
-/// After a change to an event: forget it in every cache of this process
-/// and in the shared read cache.
-pub(super) async fn event_changed(state: &AppState, id: Uuid) {
-    state.catalog.forget_event(id);
-    state.read_cache.invalidate_event(id).await;
-}
-
 /// Change an event's details (not its status: see publish and cancel).
 #[utoipa::path(patch, path = "/api/v1/events/{id}", tag = "events", params(("id" = Uuid, Path)),
     request_body = UpdateEventRequest, security(("bearer" = [])),
@@ -333,50 +311,7 @@ pub async fn update_event(
     Path(id): Path<Uuid>,
     Json(req): Json<UpdateEventRequest>,
 ) -> ApiResult<axum::Json<Event>> {
-    let mut tx = state.db.begin().await?;
-    let current = lock_as_organizer(&mut tx, id, user).await?;
-    refuse_if_cancelled(&current)?;
-    let mut v = Violations::new();
-    let schedule = Schedule {
-        starts_at: req.starts_at.unwrap_or(current.starts_at),
-        ends_at: req.ends_at.unwrap_or(current.ends_at),
-        sales_start: req.sales_start.unwrap_or(current.sales_start),
-        sales_end: req.sales_end.unwrap_or(current.sales_end),
-    };
-    // Only a start being moved must lie in the future; editing the text of a
-    // running event is fine.
-    let now = req.starts_at.filter(|s| *s != current.starts_at).map(|_| Utc::now());
-    let fields = event_fields(
-        &mut v,
-        req.title.as_deref().unwrap_or(&current.title),
-        req.description.as_deref().unwrap_or(&current.description),
-        req.venue.as_deref().unwrap_or(&current.venue),
-        schedule,
-        Rules {
-            cancellation_deadline: req.cancellation_deadline.unwrap_or(current.cancellation_deadline),
-            hold_times: AskedHoldTimes {
-                hold_seconds: req.hold_seconds,
-                offline_hold_hours: req.offline_hold_hours,
-                hold_cooldown_seconds: req.hold_cooldown_seconds,
-            },
-            current: current.hold_times(),
-            prequeue_minutes: req.prequeue_minutes,
-            current_prequeue: current.prequeue_minutes,
-            offer_hours: req.offer_hours,
-            current_offer_hours: current.offer_hours,
-            timezone: req.timezone.as_deref().unwrap_or(&current.timezone),
-        },
-        now,
-    );
-    let fields = v.finish_with(fields)?;
-    if fields.schedule.sales_start != current.sales_start && db::line::draw_of(&mut tx, id).await?.is_some() {
-        return Err(ApiError::conflict("the pre-queue was drawn at the sales start; it can no longer move"));
-    }
-    let row = db_events::update_event(&mut tx, id, &fields).await?;
-    let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
-    tx.commit().await?;
-    event_changed(&state, id).await;
-    Ok(axum::Json(Event::new(row, ticket_types)))
+    Ok(axum::Json(state.events().update(user.id, id, req.into()).await?.into()))
 }
 
 /// Publish a draft: it appears in the list and its sales open (at `sales_start` if set).
@@ -394,27 +329,7 @@ pub async fn publish_event(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<Event>> {
-    let mut tx = state.db.begin().await?;
-    let current = lock_as_organizer(&mut tx, id, user).await?;
-    refuse_if_cancelled(&current)?;
-    let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
-    let row = match current.status {
-        EventStatus::Published => current,
-        _ if ticket_types.is_empty() => {
-            return Err(ApiError::conflict("add at least one ticket type before publishing"));
-        }
-        _ if current.starts_at <= Utc::now() => {
-            return Err(ApiError::conflict("the event has already started"));
-        }
-        _ => {
-            let row = db_events::set_status(&mut tx, id, EventStatus::Published).await?;
-            db::line::commit_draw(&mut tx, id).await?;
-            row
-        }
-    };
-    tx.commit().await?;
-    event_changed(&state, id).await;
-    Ok(axum::Json(Event::new(row, ticket_types)))
+    Ok(axum::Json(state.events().publish(user.id, id).await?.into()))
 }
 
 /// Cancel an event: it stays visible as cancelled and sells nothing more.
@@ -431,23 +346,7 @@ pub async fn cancel_event(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<Event>> {
-    let mut tx = state.db.begin().await?;
-    let current = lock_as_organizer(&mut tx, id, user).await?;
-    let (row, cancelled) = match current.status {
-        EventStatus::Cancelled => (current, Vec::new()),
-        _ => {
-            let row = db_events::set_status(&mut tx, id, EventStatus::Cancelled).await?;
-            let cancelled = db::bookings::cancel_all_of_event(&mut tx, id).await?;
-            db::waiting::close_event(&mut tx, id).await?;
-            db::outbox::enqueue(&mut tx, db::outbox::Kind::EventCancelled, &cancelled).await?;
-            (row, cancelled)
-        }
-    };
-    let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
-    tx.commit().await?;
-    event_changed(&state, id).await;
-    tracing::info!(bookings.cancelled = cancelled.len(), "event cancelled");
-    Ok(axum::Json(Event::new(row, ticket_types)))
+    Ok(axum::Json(state.events().cancel(user.id, id).await?.into()))
 }
 
 /// Delete an event that has no bookings.
@@ -465,68 +364,6 @@ pub async fn delete_event(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let mut tx = state.db.begin().await?;
-    lock_as_organizer(&mut tx, id, user).await?;
-    // Bookings still in the queue count too: the worker must find the event.
-    // (Redis's count: the transaction's own connection counts PostgreSQL's below.)
-    let queued = state.bookings.pending_count(id).await.map_err(|_| ApiError::Unavailable("the booking state"))?;
-    if queued > 0 || db::bookings::event_has_bookings(&mut tx, id).await? {
-        return Err(ApiError::conflict("the event has bookings; cancel it instead"));
-    }
-    db_events::delete_event(&mut tx, id).await?;
-    tx.commit().await?;
-    event_changed(&state, id).await;
-    tracing::info!("event deleted");
+    state.events().delete(user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The event's settings for buyers besides its schedule, as asked (`None`:
-/// keep) and as they are.
-struct Rules<'a> {
-    cancellation_deadline: Option<DateTime<Utc>>,
-    hold_times: AskedHoldTimes,
-    current: HoldTimes,
-    prequeue_minutes: Option<i64>,
-    current_prequeue: i32,
-    offer_hours: Option<i64>,
-    current_offer_hours: i32,
-    timezone: &'a str,
-}
-
-fn event_fields(
-    v: &mut Violations,
-    title: &str,
-    description: &str,
-    venue: &str,
-    schedule: Schedule,
-    asked: Rules<'_>,
-    now: Option<DateTime<Utc>>,
-) -> Option<EventFields> {
-    let title = v.line("title", title, 1, rules::TITLE_MAX);
-    let description = v.paragraph("description", description, 0, rules::DESCRIPTION_MAX);
-    let venue = v.line("venue", venue, 1, rules::VENUE_MAX);
-    schedule.check(now, v);
-    let cancellation_deadline = asked.cancellation_deadline;
-    rules::check_cancellation_deadline(cancellation_deadline, schedule.starts_at, v);
-    let hold_times = HoldTimes::check(v, asked.hold_times, asked.current);
-    let prequeue_minutes = match asked.prequeue_minutes {
-        Some(m) => v.range("prequeue_minutes", m, 0, rules::PREQUEUE_MINUTES_MAX).map(|m| m as i32),
-        None => Some(asked.current_prequeue),
-    };
-    let offer_hours = match asked.offer_hours {
-        Some(h) => v.range("offer_hours", h, 1, rules::OFFER_HOURS_MAX).map(|h| h as i32),
-        None => Some(asked.current_offer_hours),
-    };
-    let timezone = rules::check_timezone(v, asked.timezone);
-    Some(EventFields {
-        title: title?,
-        description: description?,
-        venue: venue?,
-        schedule,
-        cancellation_deadline,
-        hold_times: hold_times?,
-        prequeue_minutes: prequeue_minutes?,
-        offer_hours: offer_hours?,
-        timezone: timezone?,
-    })
 }

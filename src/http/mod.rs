@@ -14,7 +14,6 @@ pub mod export;
 pub mod extract;
 pub mod ops;
 pub mod orders;
-pub mod organizer;
 pub mod pagination;
 pub mod rate_limit;
 pub mod ticket_types;

@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 use super::bookings::Booking;
 use super::extract::{CurrentUser, Path, Query};
-use super::organizer::organizer_event;
 use crate::app::AppState;
 use crate::booking::{cancel, pay, status};
 use crate::db::bookings as db;
 use crate::domain::Violations;
 use crate::domain::booking::BookingStatus;
 use crate::error::{ApiResult, Problem};
+use crate::event::access::organizer_event;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Order {
@@ -72,7 +72,7 @@ pub async fn list_orders(
     v.finish()?;
     let limit = limit.unwrap_or(super::pagination::DEFAULT_LIMIT);
     let mut conn = state.db.acquire().await?;
-    organizer_event(&mut conn, id, user).await?;
+    organizer_event(&mut conn, id, user.id).await?;
     let mut rows = db::orders(&mut conn, id, status, before, limit + 1).await?;
     let next_cursor = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].booking.id.to_string());
     rows.truncate(limit as usize);
@@ -112,7 +112,7 @@ pub async fn mark_paid(
     user: CurrentUser,
     Path((id, booking_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<axum::Json<Booking>> {
-    organizer_event(&mut *state.db.acquire().await?, id, user).await?;
+    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
     let (row, _) = pay::mark_paid(&state.db, id, booking_id).await?;
     let mut conn = state.db.acquire().await?;
     Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
@@ -134,7 +134,7 @@ pub async fn cancel_order(
     user: CurrentUser,
     Path((id, booking_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<axum::Json<Booking>> {
-    organizer_event(&mut *state.db.acquire().await?, id, user).await?;
+    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
     let row = cancel::cancel_booking(
         &state.db,
         &state.bookings,

@@ -1,5 +1,5 @@
-//! Ticket types of an event: adding and changing them (the organizer's),
-//! and the fields they are made of.
+//! Ticket types of an event over HTTP: the requests and the answer's shape;
+//! the rules are the event room's (`event::ticket_types`).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -8,15 +8,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::events::{MAX_TICKET_TYPES, event_changed, nullable};
+use super::events::nullable;
 use super::extract::{CurrentUser, Json, Path};
-use super::organizer::{lock_as_organizer, refuse_if_cancelled};
 use crate::app::AppState;
-use crate::db;
-use crate::db::events::{self as db_events, TicketTypeFields, TicketTypeRow};
-use crate::domain::Violations;
-use crate::domain::event as rules;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::db::events::TicketTypeRow;
+use crate::error::{ApiResult, Problem};
+use crate::event::ticket_types::{TicketTypeChanges, TicketTypeInput};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketType {
@@ -80,6 +77,32 @@ pub struct UpdateTicketTypeRequest {
     pub max_per_buyer: Option<Option<i64>>,
 }
 
+impl From<CreateTicketTypeRequest> for TicketTypeInput {
+    fn from(req: CreateTicketTypeRequest) -> Self {
+        Self {
+            name: req.name,
+            price_cents: req.price_cents,
+            currency: req.currency,
+            capacity: req.capacity,
+            max_per_order: req.max_per_order,
+            max_per_buyer: req.max_per_buyer,
+        }
+    }
+}
+
+impl From<UpdateTicketTypeRequest> for TicketTypeChanges {
+    fn from(req: UpdateTicketTypeRequest) -> Self {
+        Self {
+            name: req.name,
+            price_cents: req.price_cents,
+            currency: req.currency,
+            capacity: req.capacity,
+            max_per_order: req.max_per_order,
+            max_per_buyer: req.max_per_buyer,
+        }
+    }
+}
+
 /// Add a ticket type to an event.
 #[utoipa::path(post, path = "/api/v1/events/{id}/ticket-types", tag = "events", params(("id" = Uuid, Path)),
     request_body = CreateTicketTypeRequest, security(("bearer" = [])),
@@ -97,18 +120,7 @@ pub async fn add_ticket_type(
     Path(id): Path<Uuid>,
     Json(req): Json<CreateTicketTypeRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let mut v = Violations::new();
-    let fields = new_ticket_type_fields(&mut v, "", &req);
-    let fields = v.finish_with(fields)?;
-    let mut tx = state.db.begin().await?;
-    let event = lock_as_organizer(&mut tx, id, user).await?;
-    refuse_if_cancelled(&event)?;
-    if db_events::ticket_types_of(&mut tx, &[id]).await?.len() >= MAX_TICKET_TYPES {
-        return Err(ApiError::conflict(format!("an event has at most {MAX_TICKET_TYPES} ticket types")));
-    }
-    let row = db_events::insert_ticket_type(&mut tx, id, &fields).await.map_err(ticket_type_conflict)?;
-    tx.commit().await?;
-    event_changed(&state, id).await;
+    let row = state.events().add_ticket_type(user.id, id, &req.into()).await?;
     let location = format!("/api/v1/events/{id}/ticket-types/{}", row.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(TicketType::from(row))))
 }
@@ -131,111 +143,5 @@ pub async fn update_ticket_type(
     Path((id, tt_id)): Path<(Uuid, Uuid)>,
     Json(req): Json<UpdateTicketTypeRequest>,
 ) -> ApiResult<axum::Json<TicketType>> {
-    let mut tx = state.db.begin().await?;
-    let event = lock_as_organizer(&mut tx, id, user).await?;
-    refuse_if_cancelled(&event)?;
-    let current = db_events::lock_ticket_type(&mut tx, id, tt_id).await?.ok_or(ApiError::NotFound("ticket type"))?;
-    let mut v = Violations::new();
-    let raw = RawTicketType {
-        name: req.name.as_deref().unwrap_or(&current.name),
-        price_cents: req.price_cents.unwrap_or(current.price_cents),
-        currency: req.currency.as_deref().unwrap_or(&current.currency),
-        capacity: req.capacity.unwrap_or(current.capacity.into()),
-        max_per_order: req.max_per_order.unwrap_or(current.max_per_order.into()),
-        max_per_buyer: match req.max_per_buyer {
-            Some(asked) => asked,
-            // Left as it was: while it is the default (one order's worth), it
-            // follows a change of `max_per_order`.
-            None if current.max_per_buyer == Some(current.max_per_order) => None,
-            None => current.max_per_buyer.map(i64::from),
-        },
-    };
-    let fields = ticket_type_fields(&mut v, "", raw);
-    let fields = v.finish_with(fields)?;
-    let sold = current.capacity - current.remaining;
-    if fields.capacity < sold {
-        return Err(ApiError::conflict(format!(
-            "{sold} seats are already sold or held; capacity cannot go below that"
-        )));
-    }
-    // Buyers paid what they were shown; revenue must add up in one currency.
-    if sold > 0 && (fields.price_cents != current.price_cents || fields.currency != current.currency) {
-        return Err(ApiError::Conflict {
-            code: "price_locked",
-            detail: format!("{sold} seats are already sold or held; the price and currency can no longer change"),
-        });
-    }
-    let mut row = db_events::update_ticket_type(&mut tx, tt_id, &fields).await.map_err(ticket_type_conflict)?;
-    if row.remaining > current.remaining {
-        // More seats: the waiting list is offered them first.
-        let offered =
-            crate::booking::waiting::offer_returned_seats(&mut tx, tt_id, state.config.payment_provider()).await?;
-        if !offered.is_empty() {
-            row = db_events::lock_ticket_type(&mut tx, id, tt_id).await?.ok_or(ApiError::NotFound("ticket type"))?;
-        }
-    }
-    tx.commit().await?;
-    event_changed(&state, id).await;
-    if row.remaining > 0 {
-        // More capacity than sold: sell again at once.
-        crate::booking::cancel::seats_returned(&state.bookings, &[tt_id]).await;
-    }
-    Ok(axum::Json(row.into()))
-}
-
-pub(super) fn ticket_type_conflict(err: sqlx::Error) -> ApiError {
-    if db::violated_constraint(&err) == Some(db_events::TICKET_TYPE_NAME_TAKEN) {
-        ApiError::conflict("this event already has a ticket type with that name")
-    } else {
-        err.into()
-    }
-}
-
-pub(super) fn new_ticket_type_fields(
-    v: &mut Violations,
-    prefix: &str,
-    req: &CreateTicketTypeRequest,
-) -> Option<TicketTypeFields> {
-    let raw = RawTicketType {
-        name: &req.name,
-        price_cents: req.price_cents,
-        currency: req.currency.as_deref().unwrap_or(rules::DEFAULT_CURRENCY),
-        capacity: req.capacity,
-        max_per_order: req.max_per_order.unwrap_or(rules::DEFAULT_MAX_PER_ORDER),
-        max_per_buyer: req.max_per_buyer,
-    };
-    ticket_type_fields(v, prefix, raw)
-}
-
-/// A ticket type's fields as sent (defaults and current values filled in).
-struct RawTicketType<'a> {
-    name: &'a str,
-    price_cents: i64,
-    currency: &'a str,
-    capacity: i64,
-    max_per_order: i64,
-    max_per_buyer: Option<i64>,
-}
-
-fn ticket_type_fields(v: &mut Violations, prefix: &str, raw: RawTicketType<'_>) -> Option<TicketTypeFields> {
-    let RawTicketType { name, price_cents, currency, capacity, max_per_order, max_per_buyer } = raw;
-    let name = v.line(&format!("{prefix}name"), name, 1, rules::TICKET_TYPE_NAME_MAX);
-    let price_cents = v.range(&format!("{prefix}price_cents"), price_cents, 0, rules::PRICE_CENTS_MAX);
-    let currency = v.check(&format!("{prefix}currency"), rules::parse_currency(currency));
-    let capacity = v.range(&format!("{prefix}capacity"), capacity, 1, rules::CAPACITY_MAX);
-    let max_per_order = v.range(&format!("{prefix}max_per_order"), max_per_order, 1, rules::MAX_PER_ORDER_MAX);
-    // Unset: one order's worth. Unlimited let one account hold a whole type.
-    let max_per_buyer = match max_per_buyer {
-        Some(limit) => Some(v.range(&format!("{prefix}max_per_buyer"), limit, 1, rules::CAPACITY_MAX)? as i32),
-        None => max_per_order.map(|m| m as i32),
-    };
-    Some(TicketTypeFields {
-        name: name?,
-        price_cents: price_cents?,
-        currency: currency?,
-        // Both ranges are far inside i32.
-        capacity: capacity? as i32,
-        max_per_order: max_per_order? as i32,
-        max_per_buyer,
-    })
+    Ok(axum::Json(state.events().update_ticket_type(user.id, id, tt_id, req.into()).await?.into()))
 }

@@ -1,19 +1,20 @@
 //! The back office's event form (new and edit): its fields read into the
-//! API's own requests, and an event turned back into the form's values.
+//! event room's inputs, and an event turned back into the form's values.
 //! Times are typed in the event's time zone; what cannot even be read (a date
 //! that is not one, a price that is not a number) is said next to its field
-//! here, everything else by the API's validation.
+//! here, everything else by the event room's validation.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::form::{FieldErrors, Form};
+use crate::domain::checkout::AskedHoldTimes;
 use crate::domain::money;
-use crate::http::events::{CreateEventRequest, InitialStatus, UpdateEventRequest};
-use crate::http::ticket_types::{CreateTicketTypeRequest, UpdateTicketTypeRequest};
+use crate::event::Event;
+use crate::event::lifecycle::{EventChanges, EventInput};
+use crate::event::ticket_types::{TicketTypeChanges, TicketTypeInput};
 
 /// What `datetime-local` inputs send.
 const LOCAL: &str = "%Y-%m-%dT%H:%M";
@@ -54,8 +55,8 @@ struct TypeRow {
 
 impl TypeRow {
     /// The row as a ticket type to create.
-    fn new_type(self) -> CreateTicketTypeRequest {
-        CreateTicketTypeRequest {
+    fn new_type(self) -> TicketTypeInput {
+        TicketTypeInput {
             name: self.name,
             price_cents: self.price_cents,
             currency: self.currency,
@@ -73,8 +74,8 @@ pub struct Change {
 }
 
 pub enum TypeChange {
-    Update(Uuid, UpdateTicketTypeRequest),
-    Add(CreateTicketTypeRequest),
+    Update(Uuid, TicketTypeChanges),
+    Add(TicketTypeInput),
 }
 
 impl EventForm {
@@ -159,9 +160,9 @@ impl EventForm {
         self.types.iter().map(|t| t.row).collect()
     }
 
-    /// The request that creates the event ("Publish" opens it at once).
-    pub fn create(self) -> Option<CreateEventRequest> {
-        Some(CreateEventRequest {
+    /// The event to create ("Publish" opens it at once).
+    pub fn create(self) -> Option<EventInput> {
+        Some(EventInput {
             title: self.title,
             description: self.description,
             venue: self.venue,
@@ -170,21 +171,23 @@ impl EventForm {
             sales_start: self.sales_start,
             sales_end: None,
             cancellation_deadline: self.cancellation_deadline,
-            hold_seconds: self.hold_seconds,
-            offline_hold_hours: self.offline_hold_hours,
-            hold_cooldown_seconds: None,
+            hold_times: AskedHoldTimes {
+                hold_seconds: self.hold_seconds,
+                offline_hold_hours: self.offline_hold_hours,
+                hold_cooldown_seconds: None,
+            },
             prequeue_minutes: self.prequeue_minutes,
             offer_hours: self.offer_hours,
             timezone: Some(self.timezone),
-            status: if self.publish { InitialStatus::Published } else { InitialStatus::Draft },
+            publish: self.publish,
             ticket_types: self.types.into_iter().map(TypeRow::new_type).collect(),
         })
     }
 
     /// The event's changes (an empty time clears it), and each ticket type's.
-    pub fn update(self) -> (UpdateEventRequest, Vec<Change>) {
+    pub fn update(self) -> (EventChanges, Vec<Change>) {
         let changed = |field: &str| self.changed.contains(field);
-        let request = UpdateEventRequest {
+        let request = EventChanges {
             title: Some(self.title),
             description: Some(self.description),
             venue: Some(self.venue),
@@ -193,9 +196,11 @@ impl EventForm {
             sales_start: changed("sales_start").then_some(self.sales_start),
             sales_end: None,
             cancellation_deadline: changed("cancellation_deadline").then_some(self.cancellation_deadline),
-            hold_seconds: self.hold_seconds,
-            offline_hold_hours: self.offline_hold_hours,
-            hold_cooldown_seconds: None,
+            hold_times: AskedHoldTimes {
+                hold_seconds: self.hold_seconds,
+                offline_hold_hours: self.offline_hold_hours,
+                hold_cooldown_seconds: None,
+            },
             prequeue_minutes: self.prequeue_minutes,
             offer_hours: self.offer_hours,
             timezone: Some(self.timezone),
@@ -208,7 +213,7 @@ impl EventForm {
                 apply: match t.id {
                     Some(id) => TypeChange::Update(
                         id,
-                        UpdateTicketTypeRequest {
+                        TicketTypeChanges {
                             name: Some(t.name),
                             price_cents: Some(t.price_cents),
                             // The form's currency is for new types; a type's
@@ -307,11 +312,8 @@ fn whole(form: &Form, field: &str, errors: &mut FieldErrors) -> Option<i64> {
 }
 
 /// The ids of the event's ticket types, in the order the form shows them.
-pub fn existing_types(event: &Value) -> Vec<Uuid> {
-    event["ticket_types"]
-        .as_array()
-        .map(|types| types.iter().filter_map(|t| t["id"].as_str()?.parse().ok()).collect())
-        .unwrap_or_default()
+pub fn existing_types(event: &Event) -> Vec<Uuid> {
+    event.ticket_types.iter().map(|t| t.id).collect()
 }
 
 /// The form's ticket type rows: `count` of them, the first showing `existing` types.
@@ -321,52 +323,43 @@ pub fn rows(existing: &[Uuid], count: usize) -> Vec<minijinja::Value> {
         .collect()
 }
 
-/// The event as the form's values (times in its own zone).
-pub fn values_of(event: &Value) -> HashMap<String, String> {
-    let tz: chrono_tz::Tz = event["timezone"].as_str().unwrap_or("UTC").parse().unwrap_or(chrono_tz::UTC);
-    let text = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => String::new(),
-    };
-    let local = |v: &Value| {
-        v.as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&tz).format(LOCAL).to_string())
-            .unwrap_or_default()
-    };
+/// The event as the form's values (times in its own zone; a sales start
+/// not set shows the publication it defaults to, a deadline not set the start).
+pub fn values_of(event: &Event) -> HashMap<String, String> {
+    let e = &event.details;
+    let tz: chrono_tz::Tz = e.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let local =
+        |t: Option<DateTime<Utc>>| t.map(|t| t.with_timezone(&tz).format(LOCAL).to_string()).unwrap_or_default();
+    let schedule = e.schedule();
     let mut values: HashMap<String, String> = HashMap::new();
-    for field in [
-        "title",
-        "venue",
-        "description",
-        "timezone",
-        "prequeue_minutes",
-        "hold_seconds",
-        "offline_hold_hours",
-        "offer_hours",
-    ] {
-        values.insert(field.into(), text(&event[field]));
-    }
-    values.insert("starts_at".into(), local(&event["starts_at"]));
-    values.insert("sales_start".into(), local(&event["sales_start"]));
-    values.insert("cancellation_deadline".into(), local(&event["cancellation_deadline"]));
-    let types = event["ticket_types"].as_array().cloned().unwrap_or_default();
-    values.insert("currency".into(), types.first().map(|t| text(&t["currency"])).unwrap_or_else(|| "EUR".into()));
-    for (i, t) in types.iter().enumerate() {
+    let mut put = |k: &str, v: String| values.insert(k.to_owned(), v);
+    put("title", e.title.clone());
+    put("venue", e.venue.clone());
+    put("description", e.description.clone());
+    put("timezone", e.timezone.clone());
+    put("prequeue_minutes", e.prequeue_minutes.to_string());
+    put("hold_seconds", e.hold_seconds.to_string());
+    put("offline_hold_hours", e.offline_hold_hours.to_string());
+    put("offer_hours", e.offer_hours.to_string());
+    put("starts_at", local(Some(e.starts_at)));
+    put("sales_start", local(schedule.effective_sales_start(e.published_at)));
+    put(
+        "cancellation_deadline",
+        local(Some(crate::domain::event::cancellation_closes(e.starts_at, e.cancellation_deadline))),
+    );
+    let currency = event.ticket_types.first().map_or_else(|| "EUR".to_owned(), |t| t.currency.clone());
+    put("currency", currency);
+    for (i, t) in event.ticket_types.iter().enumerate() {
         let field = |name: &str| format!("ticket_types[{i}].{name}");
-        values.insert(field("name"), text(&t["name"]));
-        let price = t["price_cents"].as_i64().unwrap_or(0);
-        let own = text(&t["currency"]);
-        values.insert(field("price"), money::plain(price, &own));
-        values.insert(field("currency"), own);
-        values.insert(field("capacity"), text(&t["capacity"]));
-        values.insert(field("max_per_order"), text(&t["max_per_order"]));
+        put(&field("name"), t.name.clone());
+        put(&field("price"), money::plain(t.price_cents, &t.currency));
+        put(&field("currency"), t.currency.clone());
+        put(&field("capacity"), t.capacity.to_string());
+        put(&field("max_per_order"), t.max_per_order.to_string());
         // Blank while it is the default (one order's worth): it then follows
         // a change of "Max per order".
-        let per_buyer =
-            if t["max_per_buyer"] == t["max_per_order"] { String::new() } else { text(&t["max_per_buyer"]) };
-        values.insert(field("max_per_buyer"), per_buyer);
+        let per_buyer = t.max_per_buyer.filter(|n| *n != t.max_per_order).map(|n| n.to_string()).unwrap_or_default();
+        put(&field("max_per_buyer"), per_buyer);
     }
     values
 }
@@ -454,19 +447,53 @@ mod tests {
 
     #[test]
     fn an_event_becomes_the_forms_values_again_in_its_own_zone() {
-        let event = serde_json::json!({
-            "title": "Gala", "timezone": "Europe/Berlin", "starts_at": "2031-12-24T18:30:00Z", "prequeue_minutes": 30,
-            "ticket_types": [{"id": Uuid::nil(), "name": "Standing", "price_cents": 2505, "currency": "EUR", "capacity": 10,
-                              "max_per_order": 4, "max_per_buyer": 4},
-                             {"id": Uuid::nil(), "name": "Seated", "price_cents": 5000, "currency": "EUR", "capacity": 10,
-                              "max_per_order": 4, "max_per_buyer": 8}],
-        });
+        let at = |t: &str| t.parse::<DateTime<Utc>>().unwrap();
+        let details = crate::db::events::EventRow {
+            id: Uuid::nil(),
+            organizer_id: Uuid::nil(),
+            title: "Gala".into(),
+            description: String::new(),
+            venue: "Hall".into(),
+            starts_at: at("2031-12-24T18:30:00Z"),
+            ends_at: None,
+            sales_start: None,
+            sales_end: None,
+            cancellation_deadline: None,
+            hold_seconds: 600,
+            offline_hold_hours: 24,
+            hold_cooldown_seconds: 600,
+            prequeue_minutes: 30,
+            offer_hours: 24,
+            timezone: "Europe/Berlin".into(),
+            status: crate::domain::event::EventStatus::Published,
+            published_at: Some(at("2031-12-01T09:00:00Z")),
+            created_at: at("2031-12-01T08:00:00Z"),
+            updated_at: at("2031-12-01T09:00:00Z"),
+        };
+        let ticket_type = |name: &str, price_cents, max_per_buyer| crate::db::events::TicketTypeRow {
+            id: Uuid::nil(),
+            event_id: Uuid::nil(),
+            name: name.into(),
+            price_cents,
+            currency: "EUR".into(),
+            capacity: 10,
+            remaining: 10,
+            max_per_order: 4,
+            max_per_buyer,
+        };
+        let event = Event {
+            details,
+            ticket_types: vec![ticket_type("Standing", 2505, Some(4)), ticket_type("Seated", 5000, Some(8))],
+        };
         let values = values_of(&event);
         assert_eq!(values["starts_at"], "2031-12-24T19:30");
         assert_eq!(values["ticket_types[0].price"], "25.05");
         assert_eq!(values["ticket_types[0].max_per_buyer"], "", "the default shows blank");
         assert_eq!(values["ticket_types[1].max_per_buyer"], "8");
         assert_eq!(values["prequeue_minutes"], "30");
+        // Not set: the sales start shows the publication, the deadline the start.
+        assert_eq!(values["sales_start"], "2031-12-01T10:00");
+        assert_eq!(values["cancellation_deadline"], "2031-12-24T19:30");
         assert_eq!(existing_types(&event), vec![Uuid::nil(), Uuid::nil()]);
     }
 }

@@ -7,19 +7,21 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use axum::response::Response;
+use chrono::Utc;
 use minijinja::context;
 use uuid::Uuid;
 
 use super::error::PageError;
 use super::event_form::{self, EventForm};
 use super::form::{FieldErrors, Form};
+use super::model::EventModel;
 use super::render::{page, page_with_status};
 use super::session::Visitor;
 use super::shop::see_other;
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::event::{Event, EventError};
 use crate::http::extract::{CurrentUser, Json, MaybeUser, Path, Query};
 
 /// Ticket type rows a new event's form offers (empty ones are left out).
@@ -35,6 +37,11 @@ fn acting(state: &AppState, visitor: &Visitor, form: &Form, back: String) -> Res
     let user = visitor.user.ok_or(PageError::SignIn(back))?;
     visitor.check_csrf(&state.pages, form.csrf())?;
     Ok(user)
+}
+
+/// The event as the templates read it.
+fn model(event: &Event) -> minijinja::Value {
+    minijinja::Value::from_serialize(EventModel::from(event))
 }
 
 /// "My events": each with its status and sold / capacity.
@@ -89,25 +96,27 @@ pub async fn create_event(State(state): State<AppState>, visitor: Visitor, form:
         page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/event_form.html", data)
     };
     let Some(request) = request.filter(|_| errors.is_empty()) else { return Ok(again(errors)) };
-    match crate::http::events::create_event(State(state.clone()), user, Json(request)).await {
-        Ok(created) => {
-            let event = super::json_body(created.into_response()).await?;
-            Ok(see_other(&format!("/manage/events/{}", event["id"].as_str().unwrap_or_default())))
-        }
-        Err(err @ ApiError::Validation(_)) => {
-            Ok(again(event_form::to_form_rows(super::form::field_errors(&err).unwrap_or_default(), &rows_used)))
-        }
-        Err(ApiError::Conflict { detail, .. }) => Ok(again([("ticket_types".to_owned(), detail)].into())),
+    let created = match request.parse(Utc::now()) {
+        Ok(new) => state.events().create(user.id, new).await,
+        Err(err) => Err(err),
+    };
+    match created {
+        Ok(event) => Ok(see_other(&format!("/manage/events/{}", event.details.id))),
+        Err(EventError::Invalid(errors)) => Ok(again(event_form::to_form_rows(field_errors(errors), &rows_used))),
+        // Two ticket types that PostgreSQL finds to share a name.
+        Err(err @ EventError::NameTaken) => Ok(again([("ticket_types".to_owned(), err.to_string())].into())),
         Err(err) => Err(err.into()),
     }
 }
 
-/// An event the signed-in person organizes, as the API shows it to them.
-async fn own_event(state: &AppState, user: CurrentUser, id: Uuid) -> Result<serde_json::Value, PageError> {
-    let mut conn = state.db.acquire().await?;
-    crate::http::organizer::organizer_event(&mut conn, id, user).await?;
-    drop(conn);
-    super::json_body(crate::http::events::get_event(State(state.clone()), MaybeUser(Some(user)), Path(id)).await?).await
+/// The field errors of a refusal, by field name.
+fn field_errors(errors: Vec<crate::domain::FieldError>) -> FieldErrors {
+    errors.into_iter().map(|e| (e.field, e.message)).collect()
+}
+
+/// An event the signed-in person organizes (a 404 page for anyone else).
+async fn own_event(state: &AppState, user: CurrentUser, id: Uuid) -> Result<Event, PageError> {
+    Ok(state.events().for_organizer(user.id, id).await?)
 }
 
 /// The live sales of one event: per ticket type and in total, the line, a
@@ -118,18 +127,15 @@ pub async fn dashboard(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = own_event(&state, user, id).await?;
+    let event = EventModel::from(&own_event(&state, user, id).await?);
     let stats = crate::http::door::stats(State(state.clone()), user, Path(id)).await?.0;
     let line = crate::http::bookings::event_queue(State(state.clone()), MaybeUser(Some(user)), Path(id)).await?.0;
     let mut conn = state.db.acquire().await?;
     let per_minute = crate::db::tickets::sold_per_minute(&mut conn, id).await?;
     let chart = super::chart::sales_svg(&per_minute, stats.totals.capacity);
-    let sales_upcoming = event["sales_start"]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .is_some_and(|t| t > Utc::now());
+    let sales_upcoming = event.sales_start.is_some_and(|t| t > Utc::now());
     let data = context! {
-        event,
+        event => minijinja::Value::from_serialize(&event),
         sales_upcoming,
         stats => minijinja::Value::from_serialize(&stats),
         line => minijinja::Value::from_serialize(&line),
@@ -145,7 +151,7 @@ pub async fn publish(
     form: Form,
 ) -> Result<Response, PageError> {
     let user = acting(&state, &visitor, &form, format!("/manage/events/{id}"))?;
-    let _published = crate::http::events::publish_event(State(state.clone()), user, Path(id)).await?;
+    state.events().publish(user.id, id).await?;
     Ok(see_other(&format!("/manage/events/{id}")))
 }
 
@@ -163,7 +169,7 @@ pub async fn orders(
     Query(filter): Query<OrderFilter>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = own_event(&state, user, id).await?;
+    let event = model(&own_event(&state, user, id).await?);
     let status = filter.status.filter(|s| !s.is_empty());
     let params = crate::http::orders::OrderListParams {
         limit: Some("50".into()),
@@ -193,7 +199,7 @@ pub async fn refund_form(
     Path((id, booking)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = own_event(&state, user, id).await?;
+    let event = model(&own_event(&state, user, id).await?);
     Ok(page(&state.pages, &visitor, "manage/refund.html", context! { event, booking => booking.to_string() }))
 }
 
@@ -221,7 +227,7 @@ pub async fn attendees(
     Query(search): Query<Search>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = own_event(&state, user, id).await?;
+    let event = model(&own_event(&state, user, id).await?);
     let q = search.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
     let rows = crate::db::tickets::attendees_matching(&state.db, id, q.as_deref(), 500).await?;
     let attendees: Vec<_> = rows
@@ -260,7 +266,7 @@ async fn door_page(
     id: Uuid,
     verdict: Option<minijinja::Value>,
 ) -> Result<Response, PageError> {
-    let event = own_event(state, user, id).await?;
+    let event = model(&own_event(state, user, id).await?);
     let stats = crate::http::door::stats(State(state.clone()), user, Path(id)).await?.0;
     let data = context! { event, verdict, checked_in => stats.totals.checked_in, sold => stats.totals.sold };
     Ok(page(&state.pages, visitor, "manage/door.html", data))
@@ -279,16 +285,12 @@ pub async fn check_in(
     let verdict = match crate::http::door::check_in(State(state.clone()), user, Path(id), Json(request)).await {
         Ok(admitted) => {
             let admitted = admitted.0;
-            let event = own_event(&state, user, id).await?;
-            let ticket_type = event["ticket_types"]
-                .as_array()
-                .and_then(|types| types.iter().find(|t| t["id"].as_str() == Some(&admitted.ticket_type_id.to_string())))
-                .map(|t| t["name"].clone());
+            let event = EventModel::from(&own_event(&state, user, id).await?);
+            let ticket_type = event.ticket_type_name(admitted.ticket_type_id);
             context! { kind => "admitted", code => admitted.code, name => admitted.attendee_name, ticket_type }
         }
         Err(ApiError::AlreadyCheckedIn(at)) => {
-            let event = own_event(&state, user, id).await?;
-            let zone: chrono_tz::Tz = event["timezone"].as_str().unwrap_or("UTC").parse().unwrap_or(chrono_tz::UTC);
+            let zone = EventModel::from(&own_event(&state, user, id).await?).zone();
             context! { kind => "already", code, at => at.with_timezone(&zone).format("%H:%M").to_string() }
         }
         Err(err)
@@ -327,8 +329,8 @@ pub async fn edit_form(
     let user = organizer(&visitor)?;
     let event = own_event(&state, user, id).await?;
     let types = event_form::existing_types(&event);
-    let data =
-        context! { values => event_form::values_of(&event), rows => event_form::rows(&types, types.len() + 1), event };
+    let data = context! { values => event_form::values_of(&event), rows => event_form::rows(&types, types.len() + 1),
+    event => model(&event) };
     Ok(page(&state.pages, &visitor, "manage/event_form.html", data))
 }
 
@@ -349,51 +351,47 @@ pub async fn update(
     let again = |errors: FieldErrors| {
         let errors = event_form::place_errors(errors, rows);
         let values: HashMap<&String, &String> = form.0.iter().filter(|(k, _)| k.as_str() != "csrf").collect();
-        let data = context! { values, errors, rows => event_form::rows(&types, rows), event => event.clone() };
+        let data = context! { values, errors, rows => event_form::rows(&types, rows), event => model(&event) };
         page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/event_form.html", data)
     };
     let Some(read) = read.filter(|_| errors.is_empty()) else { return Ok(again(errors)) };
-    let (request, type_changes) = read.update();
-    match crate::http::events::update_event(State(state.clone()), user, Path(id), Json(request)).await {
+    let (changes, type_changes) = read.update();
+    let events = state.events();
+    match events.update(user.id, id, changes).await {
         Ok(_) => {}
-        Err(err @ ApiError::Validation(_)) => return Ok(again(super::form::field_errors(&err).unwrap_or_default())),
+        Err(EventError::Invalid(errors)) => return Ok(again(field_errors(errors))),
         // Moving the sales start after the draw; or the event was cancelled meanwhile.
-        Err(ApiError::Conflict { code, detail }) => {
-            let field = if code == "conflict" { "sales_start" } else { "form" };
-            return Ok(again([(field.to_owned(), detail)].into()));
+        Err(err @ (EventError::DrawMade | EventError::Cancelled)) => {
+            return Ok(again([(err.field().unwrap_or("form").to_owned(), err.to_string())].into()));
         }
         Err(err) => return Err(err.into()),
     }
     for change in type_changes {
         let prefix = format!("ticket_types[{}].", change.row);
         let result = match change.apply {
-            event_form::TypeChange::Update(tt, request) => {
-                crate::http::ticket_types::update_ticket_type(State(state.clone()), user, Path((id, tt)), Json(request))
-                    .await
-                    .map(|_| ())
+            event_form::TypeChange::Update(tt, changes) => {
+                events.update_ticket_type(user.id, id, tt, changes).await.map(|_| ())
             }
-            event_form::TypeChange::Add(request) => {
-                crate::http::ticket_types::add_ticket_type(State(state.clone()), user, Path(id), Json(request))
-                    .await
-                    .map(|_| ())
-            }
+            event_form::TypeChange::Add(input) => events.add_ticket_type(user.id, id, &input).await.map(|_| ()),
         };
         match result {
             Ok(()) => {}
-            Err(err @ ApiError::Validation(_)) => {
-                let mut errors = FieldErrors::new();
-                for (field, message) in super::form::field_errors(&err).unwrap_or_default() {
-                    errors.insert(format!("{prefix}{}", field.trim_start_matches("ticket_types[0].")), message);
-                }
+            Err(EventError::Invalid(errors)) => {
+                let errors = errors.into_iter().map(|e| (format!("{prefix}{}", e.field), e.message)).collect();
                 return Ok(again(errors));
             }
-            Err(ApiError::Conflict { code, detail }) => {
-                let field = match code {
-                    "price_locked" => format!("{prefix}price_cents"),
-                    _ if detail.contains("capacity") || detail.contains("sold") => format!("{prefix}capacity"),
+            Err(
+                err @ (EventError::CapacityBelowSold(_)
+                | EventError::PriceLocked(_)
+                | EventError::NameTaken
+                | EventError::TooManyTicketTypes
+                | EventError::Cancelled),
+            ) => {
+                let field = match err.field() {
+                    Some(field @ ("capacity" | "price_cents" | "name")) => format!("{prefix}{field}"),
                     _ => "form".to_owned(),
                 };
-                return Ok(again([(field, format!("{detail}."))].into()));
+                return Ok(again([(field, format!("{err}."))].into()));
             }
             Err(err) => return Err(err.into()),
         }
@@ -408,7 +406,7 @@ pub async fn cancel_form(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = own_event(&state, user, id).await?;
+    let event = model(&own_event(&state, user, id).await?);
     let stats = crate::http::door::stats(State(state.clone()), user, Path(id)).await?.0;
     let data = context! { event, sold => stats.totals.sold, held => stats.totals.held };
     Ok(page(&state.pages, &visitor, "manage/cancel.html", data))
@@ -421,6 +419,6 @@ pub async fn cancel(
     form: Form,
 ) -> Result<Response, PageError> {
     let user = acting(&state, &visitor, &form, format!("/manage/events/{id}"))?;
-    let _cancelled = crate::http::events::cancel_event(State(state.clone()), user, Path(id)).await?;
+    state.events().cancel(user.id, id).await?;
     Ok(see_other(&format!("/manage/events/{id}")))
 }

@@ -17,6 +17,7 @@ mod error;
 mod event_form;
 mod form;
 mod manage;
+mod model;
 mod render;
 mod session;
 mod shop;

@@ -64,7 +64,7 @@ pub async fn draw(
     let event = crate::db::events::find_event(&mut conn, id)
         .await
         .map_err(ApiError::from)?
-        .filter(|row| crate::http::organizer::visible_to(row, visitor.user.map(|u| u.id)))
+        .filter(|row| crate::event::access::visible_to(row, visitor.user.map(|u| u.id)))
         .ok_or(PageError::NotFound)?;
     let summary = crate::booking::draw::page(&mut conn, id, None, 1).await.map_err(ApiError::from)?;
     drop(conn);

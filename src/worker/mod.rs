@@ -271,18 +271,19 @@ pub(crate) async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
     if let Err(err) = state.bookings.record_decided(&outcome.decided_per_event).await {
         tracing::debug!(error = %err, "the line's rate was not recorded");
     }
-    if state.bookings.settle(&outcome.settled, &outcome.sold_out).await.is_ok() {
+    if state.bookings.settle(&outcome.settled, &outcome.sold_out, &outcome.holders).await.is_ok() {
         return;
     }
     // PostgreSQL is the truth already; stale pending records only inflate the
     // queue count. A slow moment of Redis (its calls time out after 300 ms)
     // should not leave them for long: try again a few times, off the batch
     // path (clearing is idempotent).
-    let (state, settled, sold_out) = (state.clone(), outcome.settled.clone(), outcome.sold_out.clone());
+    let (state, settled, sold_out, holders) =
+        (state.clone(), outcome.settled.clone(), outcome.sold_out.clone(), outcome.holders.clone());
     tokio::spawn(async move {
         for delay in [250, 1000, 4000] {
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-            match state.bookings.settle(&settled, &sold_out).await {
+            match state.bookings.settle(&settled, &sold_out, &holders).await {
                 Ok(()) => return,
                 Err(err) => tracing::warn!(error = %err, "could not clear pending records in Redis"),
             }

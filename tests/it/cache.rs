@@ -293,3 +293,42 @@ async fn without_redis_a_buyer_still_has_one_place_in_line_per_ticket_type() {
         assert_eq!(reply.body["booking_id"], first.body["id"]);
     }
 }
+
+/// The accept script answers every verdict in the one shape the API reads
+/// (a mismatch reads as "Redis unavailable" and quietly sends every request
+/// through PostgreSQL's slower path: nothing else would show it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accept_script_answers_each_verdict_without_a_redis_failure() {
+    use boxoffice::cache::bookings::{Admission, HoldMark, HolderMark};
+    let app = spawn_app().await;
+    let bookings = &app.state.bookings;
+    let (event_id, user_id, other) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let (stalls, circle) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let request = |user_id, ticket_type_id, key: Option<&str>| boxoffice::domain::booking::AcceptedRequest {
+        booking_id: uuid::Uuid::now_v7(),
+        user_id,
+        event_id,
+        ticket_type_id,
+        quantity: 1,
+        idempotency_key: key.map(str::to_owned),
+        accepted_at: chrono::Utc::now(),
+        unit_price_cents: Some(1000),
+        currency: Some("EUR".into()),
+    };
+    let first = request(user_id, stalls, Some("k1"));
+    let admitted = bookings.admit(&first, "fp").await.unwrap();
+    assert!(matches!(admitted, Admission::Admitted { holder: HolderMark::Absent, .. }), "{admitted:?}");
+    let again = bookings.admit(&request(user_id, stalls, Some("k1")), "fp").await.unwrap();
+    assert!(matches!(again, Admission::KeyUsed(ref r) if r.booking_id == first.booking_id), "{again:?}");
+    let in_line = bookings.admit(&request(user_id, stalls, None), "fp").await.unwrap();
+    assert!(matches!(in_line, Admission::InLine(id) if id == first.booking_id), "{in_line:?}");
+
+    // The worker gave a hold: the buyer's next request in the event says so.
+    let mark = HoldMark { event_id, user_id, until: chrono::Utc::now() + chrono::Duration::minutes(5) };
+    bookings.settle(&[], &[circle], &[mark]).await.unwrap();
+    let marked = bookings.admit(&request(user_id, uuid::Uuid::now_v7(), None), "fp").await.unwrap();
+    assert!(matches!(marked, Admission::Admitted { holder: HolderMark::Present, .. }), "{marked:?}");
+    let sold_out = bookings.admit(&request(other, circle, Some("k2")), "fp").await.unwrap();
+    assert!(matches!(sold_out, Admission::SoldOut(_)), "{sold_out:?}");
+    assert_eq!(app.state.metrics.redis_failures.load(Ordering::Relaxed), 0);
+}

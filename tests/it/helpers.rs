@@ -97,6 +97,86 @@ fn drop_database_blocking(url: &str) {
     });
 }
 
+/// Creates the test's database as a copy of a template migrated once for
+/// all tests of this set of migrations (crates.io's `test_database.rs`):
+/// `CREATE DATABASE … TEMPLATE` copies files, where migrating each database
+/// from scratch ran every migration again. Nothing happens when the database
+/// exists or the copy cannot be made: `AppState::connect` then creates and
+/// migrates it as before.
+pub fn clone_template(url: &str) {
+    let url = url.to_owned();
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        runtime.block_on(clone_template_async(&url))
+    })
+    .join();
+}
+
+async fn clone_template_async(url: &str) -> Option<()> {
+    use sqlx::{Connection, Executor};
+    let (server, name) = url.rsplit_once('/')?;
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await.ok()?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(&mut admin)
+        .await
+        .ok()?;
+    if exists {
+        return Some(());
+    }
+    let template = template_name();
+    // One process builds the template; the others wait on the lock, then find it.
+    admin.execute("SELECT pg_advisory_lock(7302461)").await.ok()?;
+    let built = build_template(&mut admin, server, &template).await;
+    admin.execute("SELECT pg_advisory_unlock(7302461)").await.ok()?;
+    built?;
+    admin.execute(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"").as_str()).await.ok()?;
+    Some(())
+}
+
+/// The template's name: the migrations' versions and checksums, hashed, so
+/// a new or changed migration gets a template of its own.
+fn template_name() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for migration in boxoffice::db::MIGRATOR.iter() {
+        hash.update(migration.version.to_be_bytes());
+        hash.update(&migration.checksum);
+    }
+    let digest = hash.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("boxoffice_template_{hex}")
+}
+
+/// Migrates the template under another name and renames it when done, so a
+/// half-built one is never copied; templates of older migrations are dropped.
+async fn build_template(admin: &mut sqlx::PgConnection, server: &str, template: &str) -> Option<()> {
+    use sqlx::{Connection, Executor};
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(template)
+        .fetch_one(&mut *admin)
+        .await
+        .ok()?;
+    if exists {
+        return Some(());
+    }
+    let old: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'boxoffice\\_template\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .ok()?;
+    for name in old {
+        let _ = admin.execute(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str()).await;
+    }
+    let building = format!("{template}_building");
+    admin.execute(format!("CREATE DATABASE \"{building}\"").as_str()).await.ok()?;
+    let mut conn = sqlx::PgConnection::connect(&format!("{server}/{building}")).await.ok()?;
+    boxoffice::db::MIGRATOR.run(&mut conn).await.ok()?;
+    conn.close().await.ok()?;
+    admin.execute(format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"").as_str()).await.ok()?;
+    Some(())
+}
+
 /// The API and a worker, like `boxoffice serve`.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(test_config(&[])).await
@@ -111,6 +191,7 @@ pub async fn spawn_app_with(config: Config) -> TestApp {
 
 /// The API alone, like `boxoffice api`.
 pub async fn spawn_api_with(config: Config) -> TestApp {
+    clone_template(&config.database_url);
     let listener = app::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let metrics = app::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind");
@@ -383,11 +464,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A connection of its own to this app's Redis (keys start with
+    /// `config.redis_key_prefix`).
+    pub async fn redis_conn(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(self.state.config.redis_url.as_str()).unwrap();
+        client.get_multiplexed_async_connection().await.unwrap()
+    }
+
     /// Redis keeps nothing on disk, so a restart empties it: simulated by
     /// deleting this app's keys. Returns how many there were.
     pub async fn forget_redis(&self) -> usize {
-        let client = redis::Client::open(self.state.config.redis_url.as_str()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut conn = self.redis_conn().await;
         let pattern = format!("{}*", self.state.config.redis_key_prefix);
         let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut conn).await.unwrap();
         if !keys.is_empty() {

@@ -37,7 +37,7 @@ async fn one_buyer_holds_no_whole_type_and_at_most_two_unpaid_bookings_of_an_eve
     let app = spawn_app().await;
     let (organizer, _) = app.user().await;
     let buyer = app.users(1).await.remove(0);
-    let (_, tt) = event(&app, &organizer, json!({})).await;
+    let (event, tt) = event(&app, &organizer, json!({})).await;
 
     // One order's worth of Stalls, held; no second order of it.
     let first = app.book_final(&buyer, &tt[0], 4).await.to_string();
@@ -50,6 +50,21 @@ async fn one_buyer_holds_no_whole_type_and_at_most_two_unpaid_bookings_of_an_eve
     app.book_final(&buyer, &tt[1], 1).await;
     let third = app.book(&buyer, &tt[2], 1, None).await;
     assert_eq!((third.status, third.code()), (StatusCode::CONFLICT, "too_many_holds"), "{third:?}");
+    // The door asks PostgreSQL only about buyers the worker marked as holders
+    // in Redis: with the mark forgotten, the request is taken and the worker,
+    // which decides, refuses it.
+    let (event_id, buyer_id) =
+        (event["id"].as_str().unwrap(), app.get("/api/v1/me", Some(&buyer)).await.body["id"].clone());
+    let buyer_id = buyer_id.as_str().unwrap();
+    let mark = format!("{}holder:{event_id}:{buyer_id}", app.state.config.redis_key_prefix);
+    let mut redis = app.redis_conn().await;
+    let ttl: i64 = redis::cmd("TTL").arg(&mark).query_async(&mut redis).await.unwrap();
+    // A bank transfer's 24 h hold, the release's lag of 600 s and the cool-down's 600 s.
+    assert!((87_590..=87_600).contains(&ttl), "the holder mark lasts until the hold could have cooled down: {ttl}");
+    let _: () = redis::cmd("DEL").arg(&mark).query_async(&mut redis).await.unwrap();
+    let unmarked = app.book_final(&buyer, &tt[2], 1).await.to_string();
+    let unmarked = booking(&app, &buyer, &unmarked).await;
+    assert_eq!((unmarked["status"].as_str(), unmarked["reason"].as_str()), (Some("rejected"), Some("too_many_holds")));
     // Free seats hold nothing: they are not limited by it.
     let free = app.book_final(&buyer, &tt[3], 1).await.to_string();
     assert_eq!(booking(&app, &buyer, &free).await["status"], "confirmed");

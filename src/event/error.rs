@@ -1,0 +1,65 @@
+//! What the event room refuses.
+
+use super::MAX_TICKET_TYPES;
+use crate::domain::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// No such event, or a draft of someone else.
+    #[error("event not found")]
+    NotFound,
+    #[error("ticket type not found")]
+    TicketTypeNotFound,
+    /// The person can see the event but does not organize it.
+    #[error("only the organizer of this event may do this")]
+    NotOrganizer,
+    #[error("the request has invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("the event is cancelled and can no longer change")]
+    Cancelled,
+    /// The sales start cannot move once the pre-queue was drawn at it.
+    #[error("the pre-queue was drawn at the sales start; it can no longer move")]
+    DrawMade,
+    #[error("add at least one ticket type before publishing")]
+    NoTicketTypes,
+    #[error("the event has already started")]
+    AlreadyStarted,
+    #[error("the event has bookings; cancel it instead")]
+    HasBookings,
+    #[error("an event has at most {MAX_TICKET_TYPES} ticket types")]
+    TooManyTicketTypes,
+    #[error("this event already has a ticket type with that name")]
+    NameTaken,
+    /// Capacity below the seats sold or held (that many).
+    #[error("{0} seats are already sold or held; capacity cannot go below that")]
+    CapacityBelowSold(i32),
+    /// The price or currency of a type with seats sold or held (that many).
+    #[error("{0} seats are already sold or held; the price and currency can no longer change")]
+    PriceLocked(i32),
+    /// Redis could not say whether bookings wait in the queue.
+    #[error("the booking state is unavailable, try again shortly")]
+    QueueUnknown,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl EventError {
+    /// The field of an event's or a ticket type's form a refusal is about
+    /// (`None`: the whole request).
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::DrawMade => Some("sales_start"),
+            Self::NameTaken => Some("name"),
+            Self::CapacityBelowSold(_) => Some("capacity"),
+            Self::PriceLocked(_) => Some("price_cents"),
+            Self::NoTicketTypes | Self::TooManyTicketTypes => Some("ticket_types"),
+            _ => None,
+        }
+    }
+}
+
+impl From<Vec<FieldError>> for EventError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self::Invalid(errors)
+    }
+}
