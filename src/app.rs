@@ -240,6 +240,40 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 /// How long shutdown waits for requests in flight (a long-poll lasts 30 s at most).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(35);
 
+/// Everything one API process answers: the API and the pages side by side
+/// (kanidm's shape: the views merged beside the API), behind the same door
+/// (admission and the request deadline), the docs, one fallback that
+/// answers a page's 404 as a page and the API's as problem+json, and the
+/// headers of the contract on every answer.
+pub fn router(state: AppState) -> axum::Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
+    use axum::response::IntoResponse;
+
+    use crate::http::admission;
+
+    let (api, docs) = crate::http::api_router(&state);
+    let composed = api
+        // The pages call the same rules: the same door in front of them
+        // (their rate limits are their own layer).
+        .merge(crate::pages::router(&state))
+        // Inside admission: time waiting at the door does not count.
+        .layer(from_fn(admission::deadline))
+        .layer(from_fn_with_state(admission::Admission::default(), admission::admit))
+        .merge(docs)
+        .fallback(|uri: axum::http::Uri| async move {
+            if crate::pages::is_page_path(uri.path()) {
+                crate::pages::not_found().await.into_response()
+            } else {
+                crate::error::ApiError::NotFound("route").into_response()
+            }
+        })
+        .method_not_allowed_fallback(|| async { crate::error::ApiError::MethodNotAllowed })
+        // Outermost but the limits: every answer carries them, a 404 too.
+        .layer(from_fn_with_state(state.clone(), crate::pages::security_headers))
+        .with_state(state);
+    crate::http::outer_layers(composed)
+}
+
 /// Serves `/metrics` on `listener` (`METRICS_ADDR`) until `shutdown`.
 pub async fn serve_metrics(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
     axum::serve(listener, crate::http::metrics_router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await
@@ -258,7 +292,7 @@ pub async fn serve(state: AppState, listener: TcpListener, shutdown: Cancellatio
     state.waiters.start(&state.config.database_url, shutdown.clone());
     tokio::spawn(crate::metrics::refresh_gauges(state.db.clone(), state.metrics.clone(), shutdown.clone()));
     let header_read_timeout = Duration::from_millis(state.config.header_read_timeout_ms);
-    let router = crate::http::router(state);
+    let router = router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // HTTP/1.1 only, with hyper's HTTP/1 server itself: a dual-protocol
     // server sniffs the version with no timer (a silent socket stayed open

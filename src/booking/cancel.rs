@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::cache::BookingCache;
+use crate::cache::bookings::HoldMark;
 use crate::db::bookings::{self as db, BookingRow};
 use crate::domain::booking::{BookingStatus, Reason};
 
@@ -82,19 +83,24 @@ pub async fn cancel_booking(
     db::cancel(&mut tx, &booking, reason.as_str()).await?;
     // Its seats go to the waiting list first (an offer cancelled is over).
     crate::db::waiting::close_offers(&mut tx, &[booking_id]).await?;
-    crate::booking::waiting::offer_returned_seats(&mut tx, booking.ticket_type_id, provider).await?;
+    let offered = crate::booking::waiting::offer_returned_seats(&mut tx, booking.ticket_type_id, provider).await?;
     crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingCancelled, &[booking_id]).await?;
     let cancelled = db::find(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
     tx.commit().await?;
-    seats_returned(bookings, &[booking.ticket_type_id]).await;
+    seats_returned(bookings, &[booking.ticket_type_id], &offered).await;
     tracing::info!(booking.id = %booking_id, reason = reason.as_str(), "booking cancelled");
     Ok(cancelled)
 }
 
-/// After seats came back: clear the sold-out flags so the next request goes
-/// through at once (a failure only delays that by the flag's few seconds).
-pub async fn seats_returned(bookings: &BookingCache, ticket_type_ids: &[Uuid]) {
+/// After seats came back (committed): clear the sold-out flags so the next
+/// request goes through at once (a failure only delays that by the flag's
+/// few seconds), and mark the buyers `offered` them as holders, for the door.
+pub async fn seats_returned(bookings: &BookingCache, ticket_type_ids: &[Uuid], offered: &[HoldMark]) {
     if let Err(err) = bookings.clear_sold_out(ticket_type_ids).await {
         tracing::warn!(error = %err, "could not clear sold-out flags; they expire on their own");
+    }
+    if let Err(err) = bookings.mark_holders(offered).await {
+        // The worker still refuses what the door lets through.
+        tracing::debug!(error = %err, "could not mark the waiting list's new holders");
     }
 }

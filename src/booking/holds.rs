@@ -11,14 +11,17 @@ use std::collections::BTreeMap;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::cache::bookings::HoldMark;
 use crate::db::allocation;
 use crate::domain::checkout::Provider;
 
-/// Holds released by one pass, per ticket type (seats returned).
+/// Holds released by one pass, per ticket type (seats returned), and the
+/// buyers their seats were offered to (new holds).
 #[derive(Debug, Default)]
 pub struct Released {
     pub bookings: Vec<Uuid>,
     pub seats: BTreeMap<Uuid, i32>,
+    pub offered: Vec<HoldMark>,
 }
 
 /// Releases up to `limit` holds that are due, oldest first; their seats are
@@ -56,18 +59,18 @@ pub async fn release_expired(db: &PgPool, limit: i64, provider: Provider) -> Res
     }
     // An offer that ran out is over; its seats go to the next entry.
     crate::db::waiting::close_offers(&mut tx, &released.bookings).await?;
-    seats_back(&mut tx, &released.seats, provider).await?;
+    released.offered = seats_back(&mut tx, &released.seats, provider).await?;
     tx.commit().await?;
     Ok(released)
 }
 
 /// Seats that come back (an expired hold): offered to the waiting list first,
-/// in this transaction, then on open sale.
+/// in this transaction, then on open sale. Returns the buyers offered seats.
 pub async fn seats_back(
     conn: &mut sqlx::PgConnection,
     seats: &BTreeMap<Uuid, i32>,
     provider: Provider,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<HoldMark>, sqlx::Error> {
     let (ids, taken): (Vec<Uuid>, Vec<i32>) = seats.iter().map(|(tt, n)| (*tt, -n)).unzip();
     allocation::take_seats(&mut *conn, &ids, &taken).await?;
     // The offers below take their events' hold locks: all of them first, in
@@ -79,8 +82,9 @@ pub async fn seats_back(
             .await?;
     events.dedup();
     allocation::lock_holds_of_events(&mut *conn, &events).await?;
+    let mut offered = Vec::new();
     for tt in seats.keys() {
-        crate::booking::waiting::offer_returned_seats(&mut *conn, *tt, provider).await?;
+        offered.extend(crate::booking::waiting::offer_returned_seats(&mut *conn, *tt, provider).await?);
     }
-    Ok(())
+    Ok(offered)
 }

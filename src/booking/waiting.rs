@@ -13,6 +13,7 @@ use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::cache::bookings::HoldMark;
 use crate::db::allocation::{self, Outcomes};
 use crate::db::waiting::{self as db, EntryRow};
 use crate::domain::booking::{BookingStatus, Reason};
@@ -74,13 +75,14 @@ pub async fn leave(pool: &PgPool, user_id: Uuid, id: Uuid) -> Result<(), Waiting
 }
 
 /// Offers the seats now remaining on `ticket_type_id` to its waiting list;
-/// returns the offers made (booking ids). The caller holds the ticket type's
-/// lock and commits.
+/// returns the buyers given an offer (a hold), for the caller to mark as
+/// holders once it committed (`booking::cancel::seats_returned`). The caller
+/// holds the ticket type's lock and commits.
 pub async fn offer_returned_seats(
     conn: &mut PgConnection,
     ticket_type_id: Uuid,
     provider: Provider,
-) -> Result<Vec<Uuid>, sqlx::Error> {
+) -> Result<Vec<HoldMark>, sqlx::Error> {
     let Some(tt) = allocation::lock_ticket_types(conn, &[ticket_type_id]).await?.pop() else {
         return Ok(Vec::new());
     };
@@ -139,10 +141,13 @@ pub async fn offer_returned_seats(
     let expires_at = now + chrono::Duration::hours(i64::from(tt.offer_hours));
     let mut outcomes = Outcomes::default();
     let mut offered = Vec::new();
+    let mut holders = Vec::new();
     let mut seats = 0;
     for entry in waiting.iter().filter(|w| chosen.contains(&w.id)) {
         let booking_id = Uuid::now_v7();
         offered.push(booking_id);
+        let until = tt.hold_times().watch_until(expires_at);
+        holders.push(HoldMark { event_id: entry.event_id, user_id: entry.user_id, until });
         seats += entry.quantity;
         outcomes.ids.push(booking_id);
         outcomes.user_ids.push(entry.user_id);
@@ -163,5 +168,5 @@ pub async fn offer_returned_seats(
     db::mark_offered(conn, &chosen, &offered).await?;
     crate::db::outbox::enqueue(conn, crate::db::outbox::Kind::WaitingListOffer, &offered).await?;
     tracing::info!(ticket_type.id = %ticket_type_id, offers = offered.len(), seats, "seats offered to the waiting list");
-    Ok(offered)
+    Ok(holders)
 }

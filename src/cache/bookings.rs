@@ -331,14 +331,7 @@ impl BookingCache {
     ) -> Result<(), CacheError> {
         let mut pipe = redis::pipe();
         self.load_scripts(&mut pipe);
-        let now = Utc::now();
-        for mark in holders {
-            let Ok(ttl) = u64::try_from((mark.until - now).num_seconds()) else { continue };
-            let key = self.holder_key(mark.event_id, mark.user_id);
-            // A later hold never shortens the mark of an earlier, longer one.
-            pipe.cmd("SET").arg(&key).arg(1).arg("NX").arg("EX").arg(ttl.max(1)).ignore();
-            pipe.cmd("EXPIRE").arg(&key).arg(ttl.max(1)).arg("GT").ignore();
-        }
+        self.add_marks(&mut pipe, holders);
         for booking in written {
             self.forget_pending(&mut pipe, booking);
         }
@@ -351,6 +344,27 @@ impl BookingCache {
                 .ignore();
         }
         self.redis.query(&pipe).await
+    }
+
+    /// Marks buyers given holds outside a batch (waiting-list offers).
+    pub async fn mark_holders(&self, holders: &[HoldMark]) -> Result<(), CacheError> {
+        if holders.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        self.add_marks(&mut pipe, holders);
+        self.redis.query(&pipe).await
+    }
+
+    fn add_marks(&self, pipe: &mut redis::Pipeline, holders: &[HoldMark]) {
+        let now = Utc::now();
+        for mark in holders {
+            let Ok(ttl) = u64::try_from((mark.until - now).num_seconds()) else { continue };
+            let key = self.holder_key(mark.event_id, mark.user_id);
+            // A later hold never shortens the mark of an earlier, longer one.
+            pipe.cmd("SET").arg(&key).arg(1).arg("NX").arg("EX").arg(ttl.max(1)).ignore();
+            pipe.cmd("EXPIRE").arg(&key).arg(ttl.max(1)).arg("GT").ignore();
+        }
     }
 
     /// Seats came back (a cancellation, more capacity): sell again at once.

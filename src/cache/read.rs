@@ -1,5 +1,6 @@
 //! The read cache: public event pages and the first page of the event list,
-//! kept in Redis as the JSON bytes the API answers with.
+//! kept in Redis as the JSON bytes the API answers with (and, for the web
+//! pages, the event room's rows of the same, under keys of their own).
 //!
 //! Cache-aside with a short lifetime (`READ_CACHE_TTL_MS`, 1 s by default):
 //! every write that changes what a reader sees (event edits, publish, cancel,
@@ -28,6 +29,16 @@ type Flight<E> = Arc<OnceCell<Result<Option<Bytes>, Arc<E>>>>;
 /// The key of a public event page.
 pub fn event_key(id: Uuid) -> String {
     format!("read:event:{id}")
+}
+
+/// The key of a public event as the event room keeps it (its rows, for the pages).
+pub fn event_rows_key(id: Uuid) -> String {
+    format!("read:event-rows:{id}")
+}
+
+/// The key of the pages' list of coming events (the event room's rows).
+pub fn listed_rows_key() -> String {
+    "read:events-rows:listed".to_owned()
 }
 
 /// The key of the first page of the event list with `limit` items.
@@ -138,7 +149,11 @@ impl<E: SharedFailure> ReadCache<E> {
         if !self.enabled {
             return;
         }
-        let mut keys = vec![self.redis.key(&event_key(id))];
+        let mut keys = vec![
+            self.redis.key(&event_key(id)),
+            self.redis.key(&event_rows_key(id)),
+            self.redis.key(&listed_rows_key()),
+        ];
         keys.extend((1..=MAX_PAGE).map(|limit| self.redis.key(&first_page_key(limit))));
         if let Err(err) = self.redis.query::<()>(redis::pipe().cmd("DEL").arg(keys).ignore()).await {
             // The entries expire within the TTL anyway.

@@ -7,7 +7,8 @@ use uuid::Uuid;
 use crate::domain::checkout::HoldTimes;
 use crate::domain::event::{EventStatus, Schedule};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// (Serialized only into the read cache, by the event room.)
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct EventRow {
     pub id: Uuid,
     pub organizer_id: Uuid,
@@ -52,7 +53,7 @@ impl EventRow {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct TicketTypeRow {
     pub id: Uuid,
     pub event_id: Uuid,
@@ -204,6 +205,20 @@ pub struct ListFilter {
     /// Keyset cursor: rows strictly after this `(starts_at, id)`.
     pub after: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
+}
+
+/// `%text%` with the text's own `%`, `_` and `\` matched literally.
+pub fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<Vec<EventRow>, sqlx::Error> {
@@ -360,4 +375,14 @@ pub async fn offer(pool: &sqlx::PgPool, ticket_type_id: Uuid) -> Result<Option<O
     .bind(ticket_type_id)
     .fetch_optional(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
 }

@@ -11,6 +11,7 @@
 pub mod access;
 mod error;
 pub mod lifecycle;
+pub mod read;
 pub mod ticket_types;
 
 use sqlx::PgPool;
@@ -28,7 +29,7 @@ pub use error::EventError;
 pub const MAX_TICKET_TYPES: usize = 50;
 
 /// An event with its ticket types, as the room answers it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     pub details: EventRow,
     pub ticket_types: Vec<TicketTypeRow>,

@@ -117,9 +117,10 @@ impl<E: SharedFailure> EventRoom<'_, E> {
             return Err(EventError::PriceLocked(sold));
         }
         let mut row = db_events::update_ticket_type(&mut tx, id, &fields).await.map_err(name_taken)?;
+        let mut offered = Vec::new();
         if row.remaining > current.remaining {
             // More seats: the waiting list is offered them first.
-            let offered = crate::booking::waiting::offer_returned_seats(&mut tx, id, self.provider).await?;
+            offered = crate::booking::waiting::offer_returned_seats(&mut tx, id, self.provider).await?;
             if !offered.is_empty() {
                 row =
                     db_events::lock_ticket_type(&mut tx, event_id, id).await?.ok_or(EventError::TicketTypeNotFound)?;
@@ -127,10 +128,10 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         }
         tx.commit().await?;
         self.changed(event_id).await;
-        if row.remaining > 0 {
-            // More capacity than sold: sell again at once.
-            crate::booking::cancel::seats_returned(self.bookings, &[id]).await;
-        }
+        // More capacity than sold: sell again at once (and mark whoever the
+        // waiting list offered seats as holders).
+        let selling: &[Uuid] = if row.remaining > 0 { &[id] } else { &[] };
+        crate::booking::cancel::seats_returned(self.bookings, selling, &offered).await;
         Ok(row)
     }
 }

@@ -219,7 +219,7 @@ pub async fn create_booking(
     headers: HeaderMap,
     Json(req): Json<CreateBookingRequest>,
 ) -> ApiResult<Response> {
-    let idempotency_key = idempotency_key(&headers)?;
+    let idempotency_key = idempotency_key_of(&headers)?;
     state.verified.require(user.id).await?;
     let request = BookingRequest {
         user_id: user.id,
@@ -428,12 +428,17 @@ pub(super) async fn find_booking(state: &AppState, user_id: Uuid, id: Uuid) -> A
 }
 
 /// The `Idempotency-Key` header: 1 to 255 printable ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+fn idempotency_key_of(headers: &HeaderMap) -> ApiResult<Option<String>> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
-    let key =
-        value.to_str().ok().filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| (0x20..0x7f).contains(&b)));
-    match key {
-        Some(key) => Ok(Some(key.to_owned())),
-        None => Err(ApiError::field("Idempotency-Key", "must be 1 to 255 printable ASCII characters")),
-    }
+    value.to_str().map_err(|_| invalid_key()).and_then(idempotency_key).map(Some)
+}
+
+/// An Idempotency-Key as sent (a header, or a page's form field).
+pub fn idempotency_key(key: &str) -> ApiResult<String> {
+    let valid = (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if valid { Ok(key.to_owned()) } else { Err(invalid_key()) }
+}
+
+fn invalid_key() -> ApiError {
+    ApiError::field("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
 }

@@ -196,33 +196,25 @@ pub fn metrics_router(state: AppState) -> Router {
     Router::new().route("/metrics", axum::routing::get(ops::metrics)).with_state(state)
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API: its routes behind their rate limits, and the document and
+/// Swagger UI at `/docs` (apart: the docs are not rate limited). The pages
+/// are composed beside it in `app::router`; the API does not know them.
+pub fn api_router(state: &AppState) -> (Router<AppState>, Router<AppState>) {
     let (routes, mut openapi) = api_routes().split_for_parts();
     // After the routes joined the document: the modifier walks their operations.
     CommonResponses.modify(&mut openapi);
-    routes
-        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit))
-        // The pages call the same handlers: the same door in front of them
-        // (their rate limits are their own layer).
-        .merge(crate::pages::router(&state))
-        // Inside admission: time waiting at the door does not count.
-        .layer(axum::middleware::from_fn(admission::deadline))
-        .layer(axum::middleware::from_fn_with_state(admission::Admission::default(), admission::admit))
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
-        .fallback(|uri: axum::http::Uri| async move {
-            if crate::pages::is_page_path(uri.path()) {
-                crate::pages::not_found().await.into_response()
-            } else {
-                ApiError::NotFound("route").into_response()
-            }
-        })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        // Outermost but the limits: every answer carries them, a 404 too.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::pages::security_headers))
+    let api = routes.layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit));
+    let docs = Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", openapi));
+    (api, docs)
+}
+
+/// The layers every answer passes, outermost last: the request body's
+/// size, a panic answered as a 500 problem, the trace of each request.
+pub fn outer_layers(router: Router) -> Router {
+    router
         .layer(DefaultBodyLimit::max(extract::BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| -> Response {
             ApiError::Internal(anyhow::anyhow!("a handler panicked")).into_response()
         }))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
 }

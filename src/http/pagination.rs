@@ -30,20 +30,6 @@ pub(crate) fn given(raw: &Option<String>) -> Option<&str> {
     raw.as_deref().filter(|raw| !raw.trim().is_empty())
 }
 
-/// `%text%` with the text's own `%`, `_` and `\` matched literally.
-pub(crate) fn like_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 pub(crate) fn encode_cursor(starts_at: DateTime<Utc>, id: Uuid) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}|{id}", starts_at.timestamp_micros()))
 }
@@ -71,10 +57,5 @@ mod tests {
         for bad in ["", "!!!", "bm90LWEtY3Vyc29y", &URL_SAFE_NO_PAD.encode("99999999999999999999|x")] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn like_patterns_match_wildcards_literally() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
     }
 }

@@ -10,15 +10,15 @@ use minijinja::context;
 use uuid::Uuid;
 
 use super::error::PageError;
-use super::form::Form;
+use super::model::{self, EventModel};
 use super::render::page;
-use super::session::Visitor;
-use super::shop::see_other;
+use super::render::see_other;
+use super::session::{Acting, Visitor};
 use crate::app::AppState;
 use crate::domain::booking::BookingStatus;
 use crate::http::bookings::{BookingListParams, WaitParams, cancel_booking, get_booking, my_bookings};
 use crate::http::checkout::PaymentRequest;
-use crate::http::extract::{JsonOrEmpty, MaybeUser, Path, Query};
+use crate::http::extract::{JsonOrEmpty, Path, Query};
 
 #[derive(serde::Deserialize)]
 pub struct Notice {
@@ -33,13 +33,10 @@ pub async fn page_of(
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
     let booking = get_booking(State(state.clone()), user, Path(id), Query(WaitParams { wait: None })).await?.0;
-    let event = event_of(&state, booking.event_id).await?;
+    let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::from(&e));
     let now = chrono::Utc::now();
-    let ticket_type = event["ticket_types"]
-        .as_array()
-        .and_then(|types| types.iter().find(|t| t["id"].as_str() == Some(&booking.ticket_type_id.to_string())))
-        .map(|t| t["name"].clone());
-    let deadline = event["cancellation_deadline"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    let ticket_type = event.as_ref().and_then(|e| e.ticket_type_name(booking.ticket_type_id)).map(str::to_owned);
+    let deadline = event.as_ref().map(|e| e.cancellation_deadline);
     let cancellable =
         matches!(booking.status, BookingStatus::Held | BookingStatus::Confirmed) && deadline.is_some_and(|d| now < d);
     let pay_within = booking.expires_at.map(|at| (at - now).num_seconds().max(0));
@@ -56,7 +53,7 @@ pub async fn page_of(
     let data = context! {
         booking => minijinja::Value::from_serialize(&booking),
         drawn => drawn.map(|(place, of)| context! { place, of }),
-        event,
+        event => shown(event, booking.event_id),
         ticket_type,
         cancellable,
         pay_within,
@@ -69,16 +66,10 @@ pub async fn page_of(
     Ok(page(&state.pages, &visitor, "booking.html", data))
 }
 
-/// The event as everyone sees it (through the API's cache); an event gone
-/// from view still lets its bookings show.
-async fn event_of(state: &AppState, id: Uuid) -> Result<serde_json::Value, PageError> {
-    match crate::http::events::get_event(State(state.clone()), MaybeUser(None), Path(id)).await {
-        Ok(response) => super::json_body(response).await,
-        Err(crate::error::ApiError::NotFound(_)) => {
-            Ok(serde_json::json!({"id": id, "title": "An event no longer shown"}))
-        }
-        Err(err) => Err(err.into()),
-    }
+/// The event as the page shows it; an event gone from view still lets its
+/// bookings show.
+fn shown(event: Option<EventModel>, id: Uuid) -> minijinja::Value {
+    event.map_or_else(|| model::gone(id), minijinja::Value::from_serialize)
 }
 
 /// "Cancel booking": a page that says what happens and asks to confirm.
@@ -89,7 +80,8 @@ pub async fn cancel_form(
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
     let booking = get_booking(State(state.clone()), user, Path(id), Query(WaitParams { wait: None })).await?.0;
-    let event = event_of(&state, booking.event_id).await?;
+    let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::from(&e));
+    let event = shown(event, booking.event_id);
     Ok(page(
         &state.pages,
         &visitor,
@@ -100,11 +92,10 @@ pub async fn cancel_form(
 
 pub async fn cancel(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<Uuid>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let user = acting_on(&state, &visitor, id, &form)?;
+    let user = acting.user(format!("/bookings/{id}"))?;
     let _cancelled = cancel_booking(State(state.clone()), user, Path(id)).await?;
     Ok(see_other(&format!("/bookings/{id}")))
 }
@@ -139,11 +130,12 @@ pub async fn mine(
     let params = BookingListParams { limit: Some("100".into()), cursor: None };
     let bookings = my_bookings(State(state.clone()), user, Query(params)).await?.0;
     let waiting = crate::http::waiting_list::mine(State(state.clone()), user).await?.0;
-    let mut titles: HashMap<String, serde_json::Value> = HashMap::new();
+    let mut titles: HashMap<String, String> = HashMap::new();
     let events = bookings.items.iter().map(|b| b.event_id).chain(waiting.items.iter().map(|w| w.event_id));
     for event_id in events {
         if let std::collections::hash_map::Entry::Vacant(title) = titles.entry(event_id.to_string()) {
-            title.insert(event_of(&state, event_id).await?["title"].clone());
+            let event = state.events().visible(None, event_id).await?;
+            title.insert(event.map_or_else(|| "An event no longer shown".to_owned(), |e| e.details.title));
         }
     }
     let data = context! {
@@ -163,12 +155,10 @@ pub struct Welcome {
 /// "Leave" a waiting list.
 pub async fn leave_waiting_list(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<Uuid>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let user = visitor.user.ok_or_else(|| PageError::SignIn("/me/tickets".into()))?;
-    visitor.check_csrf(&state.pages, form.csrf())?;
+    let user = acting.user("/me/tickets")?;
     crate::http::waiting_list::leave(State(state.clone()), user, Path(id)).await?;
     Ok(see_other("/me/tickets"))
 }
@@ -176,13 +166,9 @@ pub async fn leave_waiting_list(
 /// The card form's script sends the card here (a `card_…` id from Stripe.js's
 /// `createToken`); the answer, JSON for the script, says whether 3-D Secure
 /// must be finished in the browser (`requires_action` with `client_secret`).
-pub async fn pay(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Path(id): Path<Uuid>,
-    form: Form,
-) -> Result<Response, PageError> {
-    let user = acting_on(&state, &visitor, id, &form)?;
+pub async fn pay(State(state): State<AppState>, Path(id): Path<Uuid>, acting: Acting) -> Result<Response, PageError> {
+    let user = acting.user(format!("/bookings/{id}"))?;
+    let form = acting.form;
     let request = PaymentRequest { payment_method: Some(form.get("payment_method").to_owned()) };
     match crate::http::checkout::pay(State(state.clone()), user, Path(id), JsonOrEmpty(request)).await {
         Ok(payment) => Ok(payment.into_response()),
@@ -197,11 +183,10 @@ pub async fn pay(
 /// After 3-D Secure: ask Stripe how it went, then show the booking.
 pub async fn payment_confirm(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<Uuid>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let user = acting_on(&state, &visitor, id, &form)?;
+    let user = acting.user(format!("/bookings/{id}"))?;
     let _booking = crate::http::checkout::confirm_payment(State(state.clone()), user, Path(id)).await?;
     Ok(see_other(&format!("/bookings/{id}")))
 }
@@ -209,24 +194,10 @@ pub async fn payment_confirm(
 /// "Confirm" of a free held booking (a waiting-list offer that costs nothing).
 pub async fn confirm_free(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<Uuid>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let user = acting_on(&state, &visitor, id, &form)?;
+    let user = acting.user(format!("/bookings/{id}"))?;
     let _booking = crate::http::checkout::confirm_booking(State(state.clone()), user, Path(id)).await?;
     Ok(see_other(&format!("/bookings/{id}")))
-}
-
-/// The person acting on booking `id` from one of its forms: signed in (else
-/// off to sign in and back to the booking), with the form's CSRF token.
-fn acting_on(
-    state: &AppState,
-    visitor: &Visitor,
-    id: Uuid,
-    form: &Form,
-) -> Result<crate::http::extract::CurrentUser, PageError> {
-    let user = visitor.user.ok_or_else(|| PageError::SignIn(format!("/bookings/{id}")))?;
-    visitor.check_csrf(&state.pages, form.csrf())?;
-    Ok(user)
 }

@@ -14,11 +14,11 @@ use uuid::Uuid;
 
 use super::error::PageError;
 use super::event_form::{self, EventForm};
-use super::form::{FieldErrors, Form};
+use super::form::FieldErrors;
 use super::model::EventModel;
+use super::render::see_other;
 use super::render::{page, page_with_status};
-use super::session::Visitor;
-use super::shop::see_other;
+use super::session::{Acting, Visitor};
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::event::{Event, EventError};
@@ -30,13 +30,6 @@ const TYPE_ROWS: usize = 3;
 /// The signed-in organizer, or off to sign in and back here.
 fn organizer(visitor: &Visitor) -> Result<CurrentUser, PageError> {
     visitor.signed_in()
-}
-
-/// A form's sender, signed in and with the form's CSRF token; back to `back` after signing in.
-fn acting(state: &AppState, visitor: &Visitor, form: &Form, back: String) -> Result<CurrentUser, PageError> {
-    let user = visitor.user.ok_or(PageError::SignIn(back))?;
-    visitor.check_csrf(&state.pages, form.csrf())?;
-    Ok(user)
 }
 
 /// The event as the templates read it.
@@ -83,8 +76,9 @@ pub async fn new_event_form(State(state): State<AppState>, visitor: Visitor) -> 
 
 /// "Save" (a draft) or "Publish": the API's own validation, its messages next
 /// to the fields, the input kept.
-pub async fn create_event(State(state): State<AppState>, visitor: Visitor, form: Form) -> Result<Response, PageError> {
-    let user = acting(&state, &visitor, &form, "/manage/events/new".into())?;
+pub async fn create_event(State(state): State<AppState>, acting: Acting) -> Result<Response, PageError> {
+    let user = acting.user("/manage/events/new")?;
+    let (visitor, form) = acting.into_parts();
     let mut errors = FieldErrors::new();
     let read = EventForm::read(&form, &[], TYPE_ROWS, None, &mut errors);
     let rows_used = read.as_ref().map(EventForm::rows_used).unwrap_or_default();
@@ -146,11 +140,10 @@ pub async fn dashboard(
 
 pub async fn publish(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<Uuid>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}"))?;
+    let user = acting.user(format!("/manage/events/{id}"))?;
     state.events().publish(user.id, id).await?;
     Ok(see_other(&format!("/manage/events/{id}")))
 }
@@ -183,11 +176,10 @@ pub async fn orders(
 
 pub async fn mark_paid(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path((id, booking)): Path<(Uuid, Uuid)>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}/orders"))?;
+    let user = acting.user(format!("/manage/events/{id}/orders"))?;
     let _paid = crate::http::orders::mark_paid(State(state.clone()), user, Path((id, booking))).await?;
     Ok(see_other(&format!("/manage/events/{id}/orders")))
 }
@@ -205,11 +197,10 @@ pub async fn refund_form(
 
 pub async fn refund(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path((id, booking)): Path<(Uuid, Uuid)>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}/orders"))?;
+    let user = acting.user(format!("/manage/events/{id}/orders"))?;
     let _cancelled = crate::http::orders::cancel_order(State(state.clone()), user, Path((id, booking))).await?;
     Ok(see_other(&format!("/manage/events/{id}/orders")))
 }
@@ -275,11 +266,11 @@ async fn door_page(
 /// "Check in": Admitted (with name and ticket type), Already checked in at hh:mm, or Not valid.
 pub async fn check_in(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<Uuid>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}/door"))?;
+    let user = acting.user(format!("/manage/events/{id}/door"))?;
+    let (visitor, form) = acting.into_parts();
     let code = form.get("code").to_owned();
     let request = crate::http::door::CheckInRequest { code: code.clone() };
     let verdict = match crate::http::door::check_in(State(state.clone()), user, Path(id), Json(request)).await {
@@ -304,13 +295,9 @@ pub async fn check_in(
 }
 
 /// "Undo" of a mistaken check-in: the ticket is valid again.
-pub async fn undo(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    Path(id): Path<Uuid>,
-    form: Form,
-) -> Result<Response, PageError> {
-    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}/door"))?;
+pub async fn undo(State(state): State<AppState>, Path(id): Path<Uuid>, acting: Acting) -> Result<Response, PageError> {
+    let user = acting.user(format!("/manage/events/{id}/door"))?;
+    let (visitor, form) = acting.into_parts();
     let code = form.get("code").to_owned();
     let verdict = match crate::http::door::undo_check_in(State(state.clone()), user, Path((id, code.clone()))).await {
         Ok(_) => context! { kind => "undone", code },
@@ -338,11 +325,11 @@ pub async fn edit_form(
 /// refusal comes back next to its field (what was accepted before it stays).
 pub async fn update(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<Uuid>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}/edit"))?;
+    let user = acting.user(format!("/manage/events/{id}/edit"))?;
+    let (visitor, form) = acting.into_parts();
     let event = own_event(&state, user, id).await?;
     let types = event_form::existing_types(&event);
     let rows = types.len() + 1;
@@ -414,11 +401,10 @@ pub async fn cancel_form(
 
 pub async fn cancel(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(id): Path<Uuid>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let user = acting(&state, &visitor, &form, format!("/manage/events/{id}"))?;
+    let user = acting.user(format!("/manage/events/{id}"))?;
     state.events().cancel(user.id, id).await?;
     Ok(see_other(&format!("/manage/events/{id}")))
 }

@@ -1,10 +1,11 @@
 //! The web pages: the shop for buyers (`/`, `/events/{id}`, `/register`,
 //! `/login`, `/verify`, `/bookings/{id}`, `/me/tickets`).
 //!
-//! A page gets its data from the API's own handler (one place for the rules,
-//! the checks and the caches), renders it with a template compiled into the
-//! binary, and turns the API's errors into pages: a field's message next to
-//! the field with the input kept, a 404 page, a sign-in redirect. What is
+//! A page gets its data from the rooms (events from `event`, bookings
+//! still through the API's handlers' typed answers), renders a typed page
+//! model with a template compiled into the binary, and turns refusals into
+//! pages: a field's message next to the field with the input kept, a 404
+//! page, a sign-in redirect. What is
 //! here besides: the session cookie and CSRF tokens (`session`), form
 //! reading (`form`), templates and their filters (`render`), the static
 //! files (`assets`) and the security headers every page carries.
@@ -164,10 +165,4 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
-}
-
-/// The JSON body of an API handler's answer (pages render what the API says).
-async fn json_body(response: Response) -> Result<serde_json::Value, PageError> {
-    let bytes = axum::body::to_bytes(response.into_body(), 8 << 20).await.map_err(PageError::from_internal)?;
-    serde_json::from_slice(&bytes).map_err(PageError::from_internal)
 }

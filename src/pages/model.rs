@@ -1,5 +1,5 @@
-//! What the back office's pages show of an event: typed page models built
-//! from the event room's answers (templates read these fields, in strict
+//! What the pages show of an event: typed page models built from the event
+//! room's answers (templates read these fields, in strict
 //! mode in tests, so a renamed field fails a test instead of rendering blank).
 
 use chrono::{DateTime, Utc};
@@ -14,11 +14,16 @@ use crate::event::Event;
 pub struct EventModel {
     pub id: Uuid,
     pub title: String,
+    pub description: String,
     pub venue: String,
     pub status: EventStatus,
     pub starts_at: DateTime<Utc>,
     /// When sales open: as set, else when it was published.
     pub sales_start: Option<DateTime<Utc>>,
+    /// When requests are first taken (the pre-queue opens), if known.
+    pub requests_open_at: Option<DateTime<Utc>>,
+    /// Until when buyers may cancel: as set, else the start.
+    pub cancellation_deadline: DateTime<Utc>,
     pub prequeue_minutes: i32,
     /// IANA name: times are shown there.
     pub timezone: String,
@@ -29,24 +34,41 @@ pub struct EventModel {
 pub struct TicketTypeModel {
     pub id: Uuid,
     pub name: String,
+    /// In minor units of `currency` (the `money` filter shows it).
+    pub price_cents: i64,
+    pub currency: String,
+    /// Seats neither sold nor held.
+    pub remaining: i32,
+    pub max_per_order: i32,
 }
 
 impl From<&Event> for EventModel {
     fn from(event: &Event) -> Self {
         let e = &event.details;
+        let schedule = e.schedule();
         Self {
             id: e.id,
             title: e.title.clone(),
+            description: e.description.clone(),
             venue: e.venue.clone(),
             status: e.status,
             starts_at: e.starts_at,
-            sales_start: e.schedule().effective_sales_start(e.published_at),
+            sales_start: schedule.effective_sales_start(e.published_at),
+            requests_open_at: schedule.requests_open_at(e.published_at, e.prequeue_minutes),
+            cancellation_deadline: crate::domain::event::cancellation_closes(e.starts_at, e.cancellation_deadline),
             prequeue_minutes: e.prequeue_minutes,
             timezone: e.timezone.clone(),
             ticket_types: event
                 .ticket_types
                 .iter()
-                .map(|t| TicketTypeModel { id: t.id, name: t.name.clone() })
+                .map(|t| TicketTypeModel {
+                    id: t.id,
+                    name: t.name.clone(),
+                    price_cents: t.price_cents,
+                    currency: t.currency.clone(),
+                    remaining: t.remaining,
+                    max_per_order: t.max_per_order,
+                })
                 .collect(),
         }
     }
@@ -61,4 +83,9 @@ impl EventModel {
     pub fn ticket_type_name(&self, id: Uuid) -> Option<&str> {
         self.ticket_types.iter().find(|t| t.id == id).map(|t| t.name.as_str())
     }
+}
+
+/// What a page shows of an event gone from view (its bookings still show).
+pub fn gone(id: Uuid) -> minijinja::Value {
+    minijinja::context! { id, title => "An event no longer shown" }
 }

@@ -166,6 +166,14 @@ pub fn reason(code: &str) -> &'static str {
     }
 }
 
+/// "See other" to `path` (after a form: the page that shows its outcome).
+pub fn see_other(path: &str) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::IntoResponse;
+    let location = HeaderValue::from_str(path).unwrap_or(HeaderValue::from_static("/"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -10,13 +10,14 @@
 
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, header, request::Parts};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::error::PageError;
+use super::form::Form;
 use crate::app::AppState;
 use crate::auth::TokenKeys;
 use crate::http::extract::CurrentUser;
@@ -143,6 +144,45 @@ impl FromRequestParts<AppState> for Visitor {
             None => (Uuid::new_v4().simple().to_string(), true),
         };
         Ok(Self { user, browser, new_browser, here })
+    }
+}
+
+/// A form sent for a person: who sent it and its fields, read together.
+/// The one guard of every form that acts for someone: [`Acting::user`]
+/// asks, in this order, that they are signed in (else off to sign in and
+/// back to the page the form was on) and that the form carries their CSRF
+/// token. (Signing up, in and out check the token alone: `Visitor::check_csrf`.)
+pub struct Acting {
+    pub visitor: Visitor,
+    pub form: Form,
+    csrf_ok: bool,
+}
+
+impl Acting {
+    /// The signed-in sender of a form with their CSRF token; `back`: where
+    /// to return after signing in.
+    pub fn user(&self, back: impl Into<String>) -> Result<CurrentUser, PageError> {
+        let user = self.visitor.user.ok_or_else(|| PageError::SignIn(back.into()))?;
+        if !self.csrf_ok {
+            return Err(PageError::Csrf);
+        }
+        Ok(user)
+    }
+
+    pub fn into_parts(self) -> (Visitor, Form) {
+        (self.visitor, self.form)
+    }
+}
+
+impl FromRequest<AppState> for Acting {
+    type Rejection = PageError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, PageError> {
+        let (mut parts, body) = request.into_parts();
+        let visitor = Visitor::from_request_parts(&mut parts, state).await?;
+        let form = Form::from_request(Request::from_parts(parts, body), state).await?;
+        let csrf_ok = visitor.check_csrf(&state.pages, form.csrf()).is_ok();
+        Ok(Self { visitor, form, csrf_ok })
     }
 }
 

@@ -4,21 +4,20 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use minijinja::context;
 use uuid::Uuid;
 
 use super::error::PageError;
-use super::form::Form;
-use super::render::{page, page_with_status};
-use super::session::Visitor;
+use super::model::EventModel;
+use super::render::{page, page_with_status, see_other};
+use super::session::{Acting, Visitor};
 use crate::app::AppState;
+use crate::booking::accept::{Accepted, BookingRequest, accept};
 use crate::error::ApiError;
-use crate::http::bookings::{CreateBookingRequest, create_booking};
-use crate::http::event_list::{ListParams, list_events};
-use crate::http::events::get_event;
-use crate::http::extract::{Json, MaybeUser, Path, Query};
+use crate::http::bookings::idempotency_key;
+use crate::http::extract::{Json, Path, Query};
 use crate::http::waiting_list::{JoinRequest, join};
 
 #[derive(serde::Deserialize)]
@@ -32,9 +31,8 @@ pub async fn index(
     Query(search): Query<Search>,
 ) -> Result<Response, PageError> {
     let q = search.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
-    let params = ListParams { limit: Some("50".into()), cursor: None, q: q.clone(), from: None, to: None };
-    let list = super::json_body(list_events(State(state.clone()), Query(params)).await?).await?;
-    Ok(page(&state.pages, &visitor, "index.html", context! { events => list["items"].clone(), q }))
+    let events: Vec<EventModel> = state.events().listed(q.as_deref()).await?.iter().map(EventModel::from).collect();
+    Ok(page(&state.pages, &visitor, "index.html", context! { events, q }))
 }
 
 pub async fn event(
@@ -93,15 +91,13 @@ struct Problems {
 }
 
 async fn event_page(state: &AppState, visitor: &Visitor, id: Uuid, problems: Problems) -> Result<Response, PageError> {
-    let event = super::json_body(get_event(State(state.clone()), MaybeUser(visitor.user), Path(id)).await?).await?;
+    let event = state.events().visible(visitor.user.map(|u| u.id), id).await?.ok_or(PageError::NotFound)?;
+    let event = EventModel::from(&event);
     let now = chrono::Utc::now();
-    let at = |field: &str| event[field].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
-    let opens_at = at("requests_open_at");
-    let sales_start = at("sales_start");
     let data = context! {
+        opens_in => event.requests_open_at.filter(|t| *t > now).map(|t| (t - now).num_seconds()),
+        sales_in => event.sales_start.filter(|t| *t > now).map(|t| (t - now).num_seconds()),
         event,
-        opens_in => opens_at.filter(|t| *t > now).map(|t| (t.with_timezone(&chrono::Utc) - now).num_seconds()),
-        sales_in => sales_start.filter(|t| *t > now).map(|t| (t.with_timezone(&chrono::Utc) - now).num_seconds()),
         errors => problems.errors,
         quantities => problems.quantities,
         // A fresh key per page view: the same form sent twice is one booking.
@@ -114,11 +110,11 @@ async fn event_page(state: &AppState, visitor: &Visitor, id: Uuid, problems: Pro
 /// "Book": accepted into the line, then the booking's page (the waiting room).
 pub async fn book(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(event_id): Path<Uuid>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let (user, ticket_type_id, typed) = ticket_type_form(&state, &visitor, event_id, &form)?;
+    let (user, ticket_type_id, typed) = ticket_type_form(&acting, event_id)?;
+    let (visitor, form) = acting.into_parts();
     let problem = |message: String, status: StatusCode| Problems {
         status: Some(status.as_u16()),
         errors: [(ticket_type_id.to_string(), message)].into(),
@@ -128,19 +124,20 @@ pub async fn book(
         let problems = problem("Enter a whole number of seats.".into(), StatusCode::UNPROCESSABLE_ENTITY);
         return event_page(&state, &visitor, event_id, problems).await;
     };
-    let mut headers = HeaderMap::new();
-    if let Ok(key) = HeaderValue::from_str(form.get("key")) {
-        if !key.is_empty() {
-            headers.insert("idempotency-key", key);
-        }
-    }
-    let request = CreateBookingRequest { ticket_type_id, quantity };
-    match create_booking(State(state.clone()), user, headers, Json(request)).await {
-        Ok(response) => {
-            let booking = super::json_body(response).await?;
-            let id = booking["id"].as_str().unwrap_or_default();
-            Ok(see_other(&format!("/bookings/{id}")))
-        }
+    // The form's own key (a fresh one per page view): sent twice, one booking.
+    let accepted = match Some(form.get("key")).filter(|k| !k.is_empty()).map(idempotency_key).transpose() {
+        Err(invalid) => Err(invalid),
+        Ok(idempotency_key) => match state.verified.require(user.id).await {
+            Ok(()) => {
+                let request = BookingRequest { user_id: user.id, ticket_type_id, quantity, idempotency_key };
+                accept(&state.acceptor(), request).await.map_err(ApiError::from)
+            }
+            Err(not_allowed) => Err(ApiError::from(not_allowed)),
+        },
+    };
+    match accepted {
+        Ok(Accepted::New(pending)) => Ok(see_other(&format!("/bookings/{}", pending.id))),
+        Ok(Accepted::Replayed(id)) => Ok(see_other(&format!("/bookings/{id}"))),
         Err(ApiError::AlreadyInLine(booking)) => Ok(see_other(&format!("/bookings/{booking}?already=1"))),
         Err(err) if shown_on_the_form(&err) => {
             event_page(&state, &visitor, event_id, problem(in_words(&err), err.status())).await
@@ -152,11 +149,11 @@ pub async fn book(
 /// "Join the waiting list" of a sold-out ticket type.
 pub async fn join_waiting_list(
     State(state): State<AppState>,
-    visitor: Visitor,
     Path(event_id): Path<Uuid>,
-    form: Form,
+    acting: Acting,
 ) -> Result<Response, PageError> {
-    let (user, ticket_type_id, typed) = ticket_type_form(&state, &visitor, event_id, &form)?;
+    let (user, ticket_type_id, typed) = ticket_type_form(&acting, event_id)?;
+    let visitor = acting.visitor;
     let quantity = typed.parse::<i64>().unwrap_or(0);
     match join(State(state.clone()), user, Path(ticket_type_id), Json(JoinRequest { quantity })).await {
         Ok(_) => Ok(see_other("/me/tickets")),
@@ -175,13 +172,11 @@ pub async fn join_waiting_list(
 /// What both forms of a ticket type send: who (signed in, or off to sign in
 /// and back to the event), the ticket type, and the quantity as typed.
 fn ticket_type_form(
-    state: &AppState,
-    visitor: &Visitor,
+    acting: &Acting,
     event_id: Uuid,
-    form: &Form,
 ) -> Result<(crate::http::extract::CurrentUser, Uuid, String), PageError> {
-    let user = visitor.user.ok_or_else(|| PageError::SignIn(format!("/events/{event_id}")))?;
-    visitor.check_csrf(&state.pages, form.csrf())?;
+    let user = acting.user(format!("/events/{event_id}"))?;
+    let form = &acting.form;
     let ticket_type_id =
         form.get("ticket_type_id").parse().map_err(|_| PageError::BadForm("no ticket type chosen".into()))?;
     Ok((user, ticket_type_id, form.get("quantity").to_owned()))
@@ -206,11 +201,6 @@ fn in_words(err: &ApiError) -> String {
         other => other.to_string(),
     };
     capitalized(&message)
-}
-
-pub fn see_other(path: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(header::LOCATION, HeaderValue::from_str(path).unwrap_or(HeaderValue::from_static("/")))])
-        .into_response()
 }
 
 fn capitalized(message: &str) -> String {

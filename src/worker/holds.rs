@@ -30,7 +30,7 @@ pub async fn run(
                 Ok(released) => {
                     tracing::info!(holds = released.bookings.len(), "expired holds released");
                     let ticket_types: Vec<uuid::Uuid> = released.seats.keys().copied().collect();
-                    crate::booking::cancel::seats_returned(&bookings, &ticket_types).await;
+                    crate::booking::cancel::seats_returned(&bookings, &ticket_types, &released.offered).await;
                     if (released.bookings.len() as i64) < BATCH || shutdown.is_cancelled() {
                         break;
                     }

@@ -309,6 +309,17 @@ async fn an_event_is_edited_a_ticket_type_added_and_the_event_cancelled_from_the
     assert_eq!(now["title"], "Renamed Gala");
     let types = now["ticket_types"].as_array().unwrap();
     assert_eq!((types.len(), types[0]["capacity"].as_i64(), types[0]["remaining"].as_i64()), (2, Some(20), Some(17)));
+    // A third type named like the second: refused next to that row's name.
+    let mut again = fields.clone();
+    for (k, v) in
+        [("ticket_types[2].name", "Balcony"), ("ticket_types[2].price", "0"), ("ticket_types[2].capacity", "1")]
+    {
+        again.push((k.into(), v.into()));
+    }
+    let taken = visit.post(&format!("/manage/events/{id}/edit"), &form_of(&again)).await;
+    assert_eq!(taken.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", taken.body);
+    assert!(taken.body.contains("id=\"tt2-name-error\""), "{}", taken.body);
+    assert!(taken.body.contains("already has a ticket type with that name"), "{}", taken.body);
 
     // Cancel, after a page that says what happens.
     let confirm = visit.get(&format!("/manage/events/{id}/cancel")).await;

@@ -332,3 +332,27 @@ async fn the_accept_script_answers_each_verdict_without_a_redis_failure() {
     assert!(matches!(sold_out, Admission::SoldOut(_)), "{sold_out:?}");
     assert_eq!(app.state.metrics.redis_failures.load(Ordering::Relaxed), 0);
 }
+
+/// The event page reads the event room's rows through the same cache: one
+/// database load for a crowd, and an organizer's change shows at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_page_is_read_through_the_cache_and_shows_a_change_at_once() {
+    let app = spawn_app().await;
+    let (token, _) = app.user().await;
+    let event = app.published_event(&token, json!({"title": "First Title"})).await;
+    let id = event["id"].as_str().unwrap();
+    let page =
+        || async { app.client.get(app.url(&format!("/events/{id}"))).send().await.unwrap().text().await.unwrap() };
+    let before = loads(&app);
+    let (first, second) = (page().await, page().await);
+    assert!(first.contains("First Title") && second.contains("First Title"));
+    assert_eq!(loads(&app) - before, 1, "one database load for two views");
+    let home = app.client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("First Title"), "listed on the home page");
+
+    let renamed = app.patch(&format!("/api/v1/events/{id}"), Some(&token), json!({"title": "Second Title"})).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{renamed:?}");
+    assert!(page().await.contains("Second Title"), "the page shows the change at once");
+    let home = app.client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("Second Title") && !home.contains("First Title"), "and so does the list");
+}

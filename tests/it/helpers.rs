@@ -471,6 +471,14 @@ impl TestApp {
         client.get_multiplexed_async_connection().await.unwrap()
     }
 
+    /// Seconds left of the Redis mark that makes the door look up the
+    /// holds of `token`'s person in the event (-2: no mark).
+    pub async fn holder_mark_ttl(&self, event_id: &str, token: &str) -> i64 {
+        let me = self.get("/api/v1/me", Some(token)).await.body["id"].as_str().unwrap().to_owned();
+        let mark = format!("{}holder:{event_id}:{me}", self.state.config.redis_key_prefix);
+        redis::cmd("TTL").arg(&mark).query_async(&mut self.redis_conn().await).await.unwrap()
+    }
+
     /// Redis keeps nothing on disk, so a restart empties it: simulated by
     /// deleting this app's keys. Returns how many there were.
     pub async fn forget_redis(&self) -> usize {

@@ -63,6 +63,13 @@ async fn returned_seats_go_to_the_list_in_order_and_a_larger_entry_keeps_its_pla
     );
     let expires: chrono::DateTime<chrono::Utc> = offer.body["expires_at"].as_str().unwrap().parse().unwrap();
     assert!(((expires - chrono::Utc::now()).num_minutes() - 24 * 60).abs() <= 1, "the event's offer_hours");
+    // An offer is a hold: the door looks up its buyer's holds until it could
+    // have run out, been released and cooled down (24 h + 600 s + 600 s).
+    for token in [&tokens[1], &tokens[3]] {
+        let ttl = app.holder_mark_ttl(&event_id, token).await;
+        assert!((87_590..=87_600).contains(&ttl), "marked as a holder: {ttl}");
+    }
+    assert_eq!(app.holder_mark_ttl(&event_id, &tokens[2]).await, -2, "not offered, not marked");
     let emails: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'waiting_list_offer'")
         .fetch_one(app.db())
         .await
@@ -94,6 +101,7 @@ async fn returned_seats_go_to_the_list_in_order_and_a_larger_entry_keeps_its_pla
     assert_eq!(cancel.status, StatusCode::OK);
     let four = my_entry(&app, &tokens[2]).await;
     assert_eq!(four["status"], "offered");
+    assert!(app.holder_mark_ttl(&event_id, &tokens[2]).await > 87_000, "an offer after a cancel marks its buyer too");
     let seats = boxoffice::db::invariants::seats(app.db(), tt.parse().unwrap()).await.unwrap();
     assert!(seats.violations().is_empty(), "{seats:?}");
     assert_eq!((seats.held, seats.remaining), (1 + 4, 1));
