@@ -1,4 +1,6 @@
-//! Shared state of a running API, and starting and stopping it.
+//! Starting and stopping a process: what each role builds (the API's
+//! state, `AppState::connect`; the worker's and mailer's contexts), the
+//! composition of the API and the pages into one router, serving it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,58 +18,7 @@ use crate::mail::{MailSettings, MailerContext};
 use crate::queue::{Broker, Topology};
 use crate::worker::WorkerContext;
 
-/// Everything a request handler may need. One `Arc`: axum clones the state
-/// for every request (and extractor), so a clone must be a counter increment,
-/// not a copy of a dozen handles (the profile showed it).
-#[derive(Clone)]
-pub struct AppState(Arc<Services>);
-
-impl std::ops::Deref for AppState {
-    type Target = Services;
-
-    fn deref(&self) -> &Services {
-        &self.0
-    }
-}
-
-/// The connections, caches and settings behind [`AppState`].
-pub struct Services {
-    pub config: Arc<Config>,
-    pub db: PgPool,
-    pub redis: Redis,
-    pub broker: Broker,
-    pub tokens: TokenKeys,
-    pub hasher: PasswordHasher,
-    pub revocations: Revocations,
-    pub bookings: BookingCache,
-    pub catalog: Catalog,
-    pub metrics: Arc<crate::metrics::Metrics>,
-    pub read_cache: crate::cache::read::ReadCache<crate::error::ApiError>,
-    pub limiter: crate::cache::rate_limit::RateLimiter,
-    pub limits: Arc<crate::http::rate_limit::Limits>,
-    pub waiters: crate::booking::waiters::Waiters,
-    pub exports: Arc<crate::http::export::Exports>,
-    pub verified: crate::booking::verified::VerifiedBuyers,
-    /// Stripe's API, when card payments are configured.
-    pub stripe: Option<crate::payments::stripe::Stripe>,
-    /// The web pages' session cookies and CSRF tokens.
-    pub pages: crate::pages::PageKeys,
-    /// The worker's batches, which the mailer beside it yields to.
-    pub activity: crate::booking::activity::BookingActivity,
-}
-
-impl Services {
-    /// The event room, over this process's database and caches.
-    pub fn events(&self) -> crate::event::EventRoom<'_, crate::error::ApiError> {
-        crate::event::EventRoom {
-            db: &self.db,
-            catalog: &self.catalog,
-            read_cache: &self.read_cache,
-            bookings: &self.bookings,
-            provider: self.config.payment_provider(),
-        }
-    }
-}
+pub use crate::http::state::{AppState, Services};
 
 /// Why the process could not start: one line for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +54,7 @@ impl AppState {
             }
         };
         let tokens = TokenKeys::new(&secret, config.access_token_ttl());
-        let pages = crate::pages::PageKeys::new(&secret, config.refresh_token_ttl(), &config.public_url);
+        let pages = crate::auth::PageKeys::new(&secret, config.refresh_token_ttl(), &config.public_url);
         // A page's session cookie lives as long as a refresh token: a logout
         // must outlive both it and the access tokens.
         let revocations = Revocations::new(
@@ -126,7 +77,7 @@ impl AppState {
         let exports = Arc::new(crate::http::export::Exports::new(Duration::from_secs(config.export_deadline_secs)));
         let stripe = crate::payments::stripe::Stripe::from_config(&config);
         let verified = crate::booking::verified::VerifiedBuyers::new(config.email_verification_required(), db.clone());
-        Ok(Self(Arc::new(Services {
+        Ok(Self::new(Services {
             config: Arc::new(config),
             bookings: BookingCache::new(redis.clone()),
             catalog: Catalog::new(db.clone()),
@@ -146,7 +97,7 @@ impl AppState {
             tokens,
             hasher: PasswordHasher::default(),
             revocations,
-        })))
+        }))
     }
 }
 
@@ -196,17 +147,6 @@ pub async fn background(config: Config) -> Result<(WorkerContext, MailerContext)
 }
 
 impl AppState {
-    /// What accepting a booking uses.
-    pub fn acceptor(&self) -> crate::booking::accept::Acceptor<'_> {
-        crate::booking::accept::Acceptor {
-            db: &self.db,
-            bookings: &self.bookings,
-            broker: &self.broker,
-            catalog: &self.catalog,
-            metrics: &self.metrics,
-        }
-    }
-
     /// The worker's parts, sharing this process's connections (`serve`).
     pub fn worker(&self) -> WorkerContext {
         WorkerContext {

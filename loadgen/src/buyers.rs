@@ -18,7 +18,7 @@ const CHUNK: usize = 5_000;
 /// `count` buyers' access tokens: through PostgreSQL when `database_url` is
 /// given (fast), else by registering and logging in through the API.
 pub async fn create(api: &Api, database_url: Option<&str>, count: usize, run_id: &str) -> anyhow::Result<Vec<String>> {
-    let progress = crate::flash_sale::bar(count as u64, "buyers");
+    let progress = crate::report::bar(count as u64, "buyers");
     let tokens = match database_url {
         Some(url) => in_bulk(api, url, count, run_id, &progress).await,
         None => futures::stream::iter(0..count)

@@ -51,7 +51,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let (user, event, tt) = direct::sale(&state, capacity, 1).await?;
     let requests = direct::requests(user, event, tt, 1, args.messages);
 
-    let fill = crate::flash_sale::bar(args.messages as u64, "queue");
+    let fill = crate::report::bar(args.messages as u64, "queue");
     let start = Instant::now();
     let published: Vec<anyhow::Result<()>> = futures::stream::iter(&requests)
         .map(|request| {
@@ -69,7 +69,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let published_per_s = args.messages as f64 / start.elapsed().as_secs_f64();
     fill.finish();
 
-    let drain = crate::flash_sale::bar(args.messages as u64, "worker");
+    let drain = crate::report::bar(args.messages as u64, "worker");
     let shutdown = CancellationToken::new();
     let start = Instant::now();
     let worker = tokio::spawn(boxoffice::worker::run(state.worker(), shutdown.clone()));

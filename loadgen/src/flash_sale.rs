@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
 use crate::client::{Api, Booking, Pay};
-use crate::report::{self, Percentiles, Sample};
+use crate::report::{self, Percentiles, Sample, bar};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -120,17 +119,6 @@ pub struct Results {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratios: Option<serde_json::Value>,
     pub timeline: Vec<report::Bucket>,
-}
-
-pub fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_owned());
-    bar
 }
 
 pub async fn run(args: Args) -> anyhow::Result<bool> {

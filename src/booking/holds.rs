@@ -28,13 +28,7 @@ pub struct Released {
 /// offered to the waiting list (new holds for `provider`), the rest go back on sale.
 pub async fn release_expired(db: &PgPool, limit: i64, provider: Provider) -> Result<Released, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let due: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT id, ticket_type_id FROM bookings WHERE status = 'held' AND expires_at <= now()
-         ORDER BY expires_at LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(&mut *tx)
-    .await?;
+    let due = crate::db::bookings::due_holds(&mut tx, limit).await?;
     if due.is_empty() {
         return Ok(Released::default());
     }
@@ -44,14 +38,7 @@ pub async fn release_expired(db: &PgPool, limit: i64, provider: Provider) -> Res
     allocation::lock_rows(&mut tx, &ticket_types).await?;
     // Under the locks: a hold paid (or cancelled) meanwhile is no longer `held`.
     let ids: Vec<Uuid> = due.iter().map(|(id, _)| *id).collect();
-    let expired: Vec<(Uuid, Uuid, i32)> = sqlx::query_as(
-        "UPDATE bookings SET status = 'expired', reason = 'hold_expired', updated_at = now()
-         WHERE id = ANY($1) AND status = 'held' AND expires_at <= now()
-         RETURNING id, ticket_type_id, quantity",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await?;
+    let expired = crate::db::bookings::expire_holds(&mut tx, &ids).await?;
     let mut released = Released::default();
     for (id, tt, quantity) in expired {
         released.bookings.push(id);

@@ -1,6 +1,6 @@
 //! Redis state of bookings on their way through the queue: idempotency keys,
 //! pending bookings (visible from the 202 until the worker has written them),
-//! and sold-out flags.
+//! sold-out flags and holder marks (the line's statistics: `cache::line`).
 //!
 //! Keys (after the prefix):
 //! - `idem:{user}:{key}`: the booking an Idempotency-Key maps to, 24 h;
@@ -11,6 +11,9 @@
 //!   for that ticket type, until the worker has decided it;
 //! - `sold-out:{ticket type}`: set by the worker when no seat is left, for a
 //!   few seconds at a time, so a stale flag heals by itself;
+//! - `holder:{event}:{user}`: the worker gave the user a hold in the event
+//!   lately (until it could have run out and cooled down): the door looks up
+//!   their holds in PostgreSQL only then;
 //! - `idem-horizon`: until when (Unix ms) Redis may be missing keys it once
 //!   held. Redis keeps nothing on disk: when it comes back empty this marker
 //!   is gone too, and the API sets it again from PostgreSQL (the newest keyed
@@ -38,8 +41,6 @@ pub const PENDING_SAMPLE: usize = 10_000;
 /// How long a pending booking stays visible without the worker writing it
 /// (a message parked in the dead-letter queue, say).
 pub const PENDING_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Seconds over which the line's rate is measured.
-pub const RATE_WINDOW_SECS: i64 = 10;
 /// Lifetime of a sold-out flag; the worker renews it while the type stays sold out.
 pub const SOLD_OUT_TTL: Duration = Duration::from_secs(10);
 
@@ -159,7 +160,7 @@ return 0
 
 #[derive(Clone)]
 pub struct BookingCache {
-    redis: Redis,
+    pub(super) redis: Redis,
     admit: Script,
     /// SHA-1 of [`LEAVE_LINE`]: a batch's pipeline loads the script once and
     /// calls it by hash for each booking, instead of sending its text each time.
@@ -183,7 +184,7 @@ impl BookingCache {
         self.redis.key(&format!("booking:{id}"))
     }
 
-    fn event_pending_key(&self, event_id: Uuid) -> String {
+    pub(super) fn event_pending_key(&self, event_id: Uuid) -> String {
         self.redis.key(&format!("pending:{event_id}"))
     }
 
@@ -430,53 +431,6 @@ impl BookingCache {
         pipe.cmd("ZCARD").arg(&key);
         let (count,): (u64,) = self.redis.query(&pipe).await?;
         Ok(count)
-    }
-
-    /// Counts decisions per event in one-second buckets (kept a minute), for
-    /// the line's rate.
-    pub async fn record_decided(&self, per_event: &std::collections::HashMap<Uuid, u64>) -> Result<(), CacheError> {
-        if per_event.is_empty() {
-            return Ok(());
-        }
-        let second = chrono::Utc::now().timestamp();
-        let mut pipe = redis::pipe();
-        for (event, n) in per_event {
-            let key = self.redis.key(&format!("decided:{event}:{second}"));
-            pipe.cmd("INCRBY").arg(&key).arg(*n).ignore();
-            pipe.cmd("EXPIRE").arg(&key).arg(60).ignore();
-        }
-        self.redis.query::<()>(&pipe).await
-    }
-
-    /// Decisions per second for the event over the last `RATE_WINDOW_SECS` whole seconds.
-    pub async fn decided_rate(&self, event_id: Uuid) -> Result<f64, CacheError> {
-        let now = chrono::Utc::now().timestamp();
-        let mut pipe = redis::pipe();
-        let keys: Vec<String> =
-            (1..=RATE_WINDOW_SECS).map(|ago| self.redis.key(&format!("decided:{event_id}:{}", now - ago))).collect();
-        pipe.cmd("MGET").arg(&keys);
-        let (counts,): (Vec<Option<u64>>,) = self.redis.query(&pipe).await?;
-        Ok(counts.into_iter().flatten().sum::<u64>() as f64 / RATE_WINDOW_SECS as f64)
-    }
-
-    /// Requests of the event accepted before `at` and still pending (in the
-    /// queue, or waiting in the line in PostgreSQL).
-    pub async fn pending_before(&self, event_id: Uuid, at: DateTime<Utc>) -> Result<u64, CacheError> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("ZCOUNT").arg(self.event_pending_key(event_id)).arg("-inf").arg(format!("({}", at.timestamp_millis()));
-        let (count,): (u64,) = self.redis.query(&pipe).await?;
-        Ok(count)
-    }
-
-    /// The booking's place among the event's pending requests, by acceptance
-    /// (0 = first), and how many there are; `None` when it is not pending.
-    pub async fn rank(&self, event_id: Uuid, booking_id: Uuid) -> Result<Option<(u64, u64)>, CacheError> {
-        let key = self.event_pending_key(event_id);
-        let mut pipe = redis::pipe();
-        pipe.cmd("ZRANK").arg(&key).arg(booking_id.to_string());
-        pipe.cmd("ZCARD").arg(&key);
-        let (rank, total): (Option<u64>, u64) = self.redis.query(&pipe).await?;
-        Ok(rank.map(|r| (r, total)))
     }
 }
 

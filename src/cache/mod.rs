@@ -5,6 +5,7 @@
 //! Redis costs speed, not correctness.
 
 pub mod bookings;
+pub mod line;
 pub mod rate_limit;
 pub mod read;
 pub mod revocations;

@@ -359,3 +359,27 @@ pub async fn hold_standing(
     .fetch_one(conn)
     .await
 }
+
+/// Holds past their expiry, oldest first, at most `limit`: (booking, ticket type).
+pub async fn due_holds(conn: &mut PgConnection, limit: i64) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, ticket_type_id FROM bookings WHERE status = 'held' AND expires_at <= now()
+         ORDER BY expires_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Expires those of `ids` still held and due (a hold paid or cancelled
+/// meanwhile is not): (booking, ticket type, seats) of each.
+pub async fn expire_holds(conn: &mut PgConnection, ids: &[Uuid]) -> Result<Vec<(Uuid, Uuid, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE bookings SET status = 'expired', reason = 'hold_expired', updated_at = now()
+         WHERE id = ANY($1) AND status = 'held' AND expires_at <= now()
+         RETURNING id, ticket_type_id, quantity",
+    )
+    .bind(ids)
+    .fetch_all(conn)
+    .await
+}

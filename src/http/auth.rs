@@ -10,12 +10,12 @@ use uuid::Uuid;
 
 use super::extract::{ClientIp, CurrentUser, Json};
 use super::rate_limit::LoginFailures;
-use crate::app::AppState;
 use crate::auth::refresh;
 use crate::db::{self, sessions::Rotation};
 use crate::domain::Violations;
 use crate::domain::account::{Email, Password};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

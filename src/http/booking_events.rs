@@ -29,10 +29,10 @@ use uuid::Uuid;
 
 use super::bookings::find_booking;
 use super::extract::{CurrentUser, Path};
-use crate::app::AppState;
 use crate::booking::waiters::{Refused, Waiting};
 use crate::domain::booking::BookingStatus;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::state::AppState;
 
 const TICK: Duration = Duration::from_secs(2);
 const STREAMS_PER_TICK_SECOND: usize = 2_000;

@@ -9,7 +9,6 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{CurrentUser, Json, MaybeUser, Path, Query};
-use crate::app::AppState;
 use crate::booking::accept::{self, Accepted, BookingRequest};
 use crate::booking::{cancel, status, waiters};
 use crate::cache::bookings::PendingBooking;
@@ -19,6 +18,7 @@ use crate::domain::Violations;
 use crate::domain::booking::BookingStatus;
 use crate::domain::checkout::Provider;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -12,11 +12,11 @@ use uuid::Uuid;
 
 use super::bookings::Booking;
 use super::extract::{CurrentUser, JsonOrEmpty, Path};
-use crate::app::AppState;
 use crate::booking::{card, pay, status};
 use crate::domain::booking::BookingStatus;
 use crate::domain::checkout::Provider;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::state::AppState;
 use crate::payments::webhook;
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -15,11 +15,11 @@ use uuid::Uuid;
 
 use super::export;
 use super::extract::{CurrentUser, Json, Path};
-use crate::app::AppState;
 use crate::db::tickets::{self as db, AttendeeRow, CheckIn};
 use crate::domain::csv;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::event::access::organizer_event;
+use crate::http::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -8,11 +8,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::extract::{MaybeUser, Path, Query};
-use crate::app::AppState;
 use crate::booking::draw::{self, Cursor, MOST_PER_PAGE};
 use crate::db;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::event::access::visible_to;
+use crate::http::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Draw {

@@ -11,12 +11,12 @@ use uuid::Uuid;
 use super::events::{Event, json_bytes, json_response};
 use super::extract::{CurrentUser, Query};
 use super::pagination::{DEFAULT_LIMIT, decode_cursor, encode_cursor, given, parse_limit};
-use crate::app::AppState;
 use crate::cache::read as read_cache;
 use crate::db::events::{self as db_events, ListFilter, like_pattern};
 use crate::domain::Violations;
 use crate::domain::event as rules;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventList {

@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use super::extract::{CurrentUser, Json, MaybeUser, Path};
 use super::ticket_types::{CreateTicketTypeRequest, TicketType};
-use crate::app::AppState;
 use crate::cache::read as read_cache;
 use crate::db::events::{self as db_events, EventRow, TicketTypeRow};
 use crate::domain::checkout::AskedHoldTimes;
@@ -21,6 +20,7 @@ use crate::event::access::visible_to;
 use crate::event::lifecycle::{EventChanges, EventInput};
 use crate::event::ticket_types::TicketTypeInput;
 use crate::event::{self};
+use crate::http::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Event {

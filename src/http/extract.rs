@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, header, request::Parts};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::error::ApiError;
+use crate::http::state::AppState;
 
 /// Largest request body accepted (413 above).
 pub const BODY_LIMIT: usize = 64 * 1024;

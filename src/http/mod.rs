@@ -16,6 +16,7 @@ pub mod ops;
 pub mod orders;
 pub mod pagination;
 pub mod rate_limit;
+pub mod state;
 pub mod ticket_types;
 pub mod tickets;
 pub mod waiting_list;
@@ -31,8 +32,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::app::AppState;
 use crate::error::{ApiError, Problem};
+use state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(

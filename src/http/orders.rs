@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 use super::bookings::Booking;
 use super::extract::{CurrentUser, Path, Query};
-use crate::app::AppState;
 use crate::booking::{cancel, pay, status};
 use crate::db::bookings as db;
 use crate::domain::Violations;
 use crate::domain::booking::BookingStatus;
 use crate::error::{ApiResult, Problem};
 use crate::event::access::organizer_event;
+use crate::http::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Order {

@@ -12,11 +12,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::app::AppState;
 use crate::cache::rate_limit::Decision;
 use crate::config::Config;
 use crate::config::Limit;
 use crate::error::ApiError;
+use crate::http::state::AppState;
 
 #[derive(Debug, Clone)]
 pub struct Limits {

@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use super::events::nullable;
 use super::extract::{CurrentUser, Json, Path};
-use crate::app::AppState;
 use crate::db::events::TicketTypeRow;
 use crate::error::{ApiResult, Problem};
 use crate::event::ticket_types::{TicketTypeChanges, TicketTypeInput};
+use crate::http::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketType {

@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::extract::{CurrentUser, Path};
-use crate::app::AppState;
 use crate::db::tickets::{self as db, TicketView};
 use crate::domain::csv::ticket_code;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketTypeRef {

@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::extract::{CurrentUser, Json, Path};
-use crate::app::AppState;
 use crate::booking::waiting;
 use crate::db::waiting::EntryRow;
 use crate::error::{ApiResult, Problem};
+use crate::http::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

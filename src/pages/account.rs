@@ -9,10 +9,10 @@ use super::error::PageError;
 use super::form::{Form, field_errors, local_path};
 use super::render::{page, page_with_status};
 use super::session::Visitor;
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::auth::{self as api, LoginRequest, RegisterRequest, VerifyRequest};
-use crate::http::extract::{ClientIp, CurrentUser, Json, Query};
+use crate::http::extract::{ClientIp, Json, Query};
+use crate::http::state::AppState;
 
 #[derive(serde::Deserialize)]
 pub struct Next {
@@ -101,7 +101,7 @@ async fn sign_in(
         .tokens
         .verify(&pair.access_token)
         .ok_or_else(|| PageError::from_internal(anyhow::anyhow!("a fresh token did not verify")))?;
-    state.pages.sign_in(CurrentUser { id: claims.sub, session_id: claims.sid })
+    state.pages.sign_in(claims.sub, claims.sid).map_err(PageError::from_internal)
 }
 
 fn with_session(cookie: axum::http::HeaderValue, next: &str) -> Response {

@@ -14,11 +14,11 @@ use super::model::{self, EventModel};
 use super::render::page;
 use super::render::see_other;
 use super::session::{Acting, Visitor};
-use crate::app::AppState;
 use crate::domain::booking::BookingStatus;
 use crate::http::bookings::{BookingListParams, WaitParams, cancel_booking, get_booking, my_bookings};
 use crate::http::checkout::PaymentRequest;
 use crate::http::extract::{JsonOrEmpty, Path, Query};
+use crate::http::state::AppState;
 
 #[derive(serde::Deserialize)]
 pub struct Notice {

@@ -19,10 +19,10 @@ use super::model::EventModel;
 use super::render::see_other;
 use super::render::{page, page_with_status};
 use super::session::{Acting, Visitor};
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::event::{Event, EventError};
 use crate::http::extract::{CurrentUser, Json, MaybeUser, Path, Query};
+use crate::http::state::AppState;
 
 /// Ticket type rows a new event's form offers (empty ones are left out).
 const TYPE_ROWS: usize = 3;

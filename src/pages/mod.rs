@@ -30,10 +30,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::app::AppState;
+use crate::http::state::AppState;
 
 pub use error::PageError;
-pub use session::PageKeys;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()

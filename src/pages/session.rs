@@ -12,78 +12,13 @@ use std::time::Duration;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, HeaderValue, header, request::Parts};
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::error::PageError;
 use super::form::Form;
-use crate::app::AppState;
-use crate::auth::TokenKeys;
+pub use crate::auth::PageKeys;
 use crate::http::extract::CurrentUser;
-
-/// The keys of page sessions and CSRF tokens: derived from the token secret,
-/// but not the same key, so a session cookie is never a bearer token.
-pub struct PageKeys {
-    session: TokenKeys,
-    csrf: [u8; 32],
-    secure: bool,
-}
-
-impl PageKeys {
-    pub fn new(secret: &[u8], lifetime: Duration, public_url: &str) -> Self {
-        let derive = |purpose: &str| -> [u8; 32] {
-            let mut hash = Sha256::new();
-            hash.update(purpose.as_bytes());
-            hash.update(secret);
-            hash.finalize().into()
-        };
-        Self {
-            session: TokenKeys::new(&derive("boxoffice page session"), lifetime),
-            csrf: derive("boxoffice csrf"),
-            secure: public_url.starts_with("https://"),
-        }
-    }
-
-    fn session_cookie(&self) -> &'static str {
-        if self.secure { "__Host-boxoffice" } else { "boxoffice" }
-    }
-
-    fn browser_cookie(&self) -> &'static str {
-        if self.secure { "__Host-boxoffice-browser" } else { "boxoffice-browser" }
-    }
-
-    fn cookie(&self, name: &str, value: &str, max_age: Option<Duration>) -> HeaderValue {
-        let secure = if self.secure { "; Secure" } else { "" };
-        let age = max_age.map(|a| format!("; Max-Age={}", a.as_secs())).unwrap_or_default();
-        HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax{secure}{age}"))
-            .expect("cookie values are base64 and hex")
-    }
-
-    /// The `Set-Cookie` that signs `user` in (for as long as a refresh token lives).
-    pub fn sign_in(&self, user: CurrentUser) -> Result<HeaderValue, PageError> {
-        let value = self.session.issue(user.id, user.session_id).map_err(PageError::from_internal)?;
-        Ok(self.cookie(self.session_cookie(), &value, Some(self.session.ttl())))
-    }
-
-    /// The `Set-Cookie` that forgets the session.
-    pub fn sign_out(&self) -> HeaderValue {
-        self.cookie(self.session_cookie(), "", Some(Duration::ZERO))
-    }
-
-    fn token(&self, bound_to: &str) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.csrf).expect("any key length");
-        mac.update(bound_to.as_bytes());
-        hex(&mac.finalize().into_bytes())
-    }
-
-    fn token_matches(&self, bound_to: &str, token: &str) -> bool {
-        let Some(bytes) = unhex(token) else { return false };
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.csrf).expect("any key length");
-        mac.update(bound_to.as_bytes());
-        mac.verify_slice(&bytes).is_ok()
-    }
-}
+use crate::http::state::AppState;
 
 /// Who is looking at a page: a signed-in user (a live session), or a browser
 /// known only by its random cookie.
@@ -217,17 +152,6 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|value| !value.is_empty())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,7 +185,7 @@ mod tests {
     fn a_session_cookie_is_not_a_bearer_token() {
         let secret = b"a secret of the test";
         let page = PageKeys::new(secret, Duration::from_secs(3600), "http://x");
-        let api = TokenKeys::new(secret, Duration::from_secs(3600));
+        let api = crate::auth::TokenKeys::new(secret, Duration::from_secs(3600));
         let user = CurrentUser { id: Uuid::new_v4(), session_id: Uuid::new_v4() };
         let cookie = page.session.issue(user.id, user.session_id).unwrap();
         assert!(api.verify(&cookie).is_none());

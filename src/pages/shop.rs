@@ -13,11 +13,11 @@ use super::error::PageError;
 use super::model::EventModel;
 use super::render::{page, page_with_status, see_other};
 use super::session::{Acting, Visitor};
-use crate::app::AppState;
 use crate::booking::accept::{Accepted, BookingRequest, accept};
 use crate::error::ApiError;
 use crate::http::bookings::idempotency_key;
 use crate::http::extract::{Json, Path, Query};
+use crate::http::state::AppState;
 use crate::http::waiting_list::{JoinRequest, join};
 
 #[derive(serde::Deserialize)]

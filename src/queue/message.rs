@@ -86,6 +86,39 @@ impl From<BookingRequested> for AcceptedRequest {
     }
 }
 
+/// A message's requests: those the worker can act on, and those set apart
+/// with why.
+pub type Sorted = (Vec<AcceptedRequest>, Vec<(BookingRequested, String)>);
+
+/// The requests of a message the worker can act on — well-formed JSON of the
+/// right shape — split into those with sane values and those without, each
+/// with why (the API never sends such; a hand-made or corrupted message must
+/// not reach the database).
+pub fn sort(data: &[u8]) -> Result<Sorted, String> {
+    let requests = decode(data).map_err(|e| format!("unparseable: {e}"))?;
+    if requests.is_empty() {
+        return Err("unparseable: no booking request in the message".into());
+    }
+    let (mut good, mut bad) = (Vec::with_capacity(requests.len()), Vec::new());
+    for request in requests {
+        match insane(&request) {
+            Some(why) => bad.push((request, why)),
+            None => good.push(request.into()),
+        }
+    }
+    Ok((good, bad))
+}
+
+fn insane(message: &BookingRequested) -> Option<String> {
+    if !(1..=1000).contains(&message.quantity) {
+        return Some(format!("quantity {} out of range", message.quantity));
+    }
+    if message.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255 || k.contains('\0')) {
+        return Some("invalid idempotency key".into());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +149,28 @@ mod tests {
         assert_eq!(decode(&body).unwrap(), three);
         assert!(decode(b"[{\"booking_id\": 1}]").is_err());
         assert!(decode(b"{not json").is_err());
+    }
+
+    #[test]
+    fn requests_with_insane_values_are_set_apart_from_the_others_of_their_message() {
+        let good = serde_json::json!({
+            "booking_id": uuid::Uuid::now_v7(), "user_id": uuid::Uuid::now_v7(), "event_id": uuid::Uuid::now_v7(),
+            "ticket_type_id": uuid::Uuid::now_v7(), "quantity": 2, "idempotency_key": null,
+            "accepted_at": "2027-01-01T00:00:00Z"
+        });
+        let (sane, insane) = sort(good.to_string().as_bytes()).unwrap();
+        assert_eq!((sane.len(), insane.len()), (1, 0));
+        for (field, value) in [("quantity", serde_json::json!(0)), ("idempotency_key", serde_json::json!("nul\u{0}"))] {
+            let mut bad = good.clone();
+            bad[field] = value;
+            let (sane, insane) = sort(bad.to_string().as_bytes()).unwrap();
+            assert_eq!((sane.len(), insane.len()), (0, 1), "{field}");
+            // In a message with others, only the insane one is set apart.
+            let batch = serde_json::json!([good, bad, good]);
+            let (sane, insane) = sort(batch.to_string().as_bytes()).unwrap();
+            assert_eq!((sane.len(), insane.len()), (2, 1), "{field}");
+        }
+        assert!(sort(b"not json").is_err());
+        assert!(sort(b"[]").is_err());
     }
 }

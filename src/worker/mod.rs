@@ -14,13 +14,14 @@ pub mod holds;
 pub mod housekeeping;
 pub mod line;
 pub mod refunds;
+mod retry;
 
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use tokio_util::sync::CancellationToken;
 
@@ -28,8 +29,9 @@ use crate::booking::allocate::{BatchOutcome, LINE_CHUNK, allocate_batch};
 use crate::cache::BookingCache;
 use crate::domain::booking::AcceptedRequest;
 use crate::queue::Broker;
-use crate::queue::message::{self, ATTEMPTS_HEADER, ERROR_HEADER};
-use crate::queue::{self, BookingRequested, Topology};
+use crate::queue::message;
+use crate::queue::{self, Topology};
+use retry::{attempts, dead_letter, is_transient, retry_later};
 
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// Requests in one transaction at most, in batches of messages: requests
@@ -129,19 +131,15 @@ async fn consume(state: &WorkerContext, connection: &Connection, shutdown: &Canc
     }
 }
 
-/// A message's requests: those the worker can act on, and those set apart
-/// with why.
-type Sorted = (Vec<AcceptedRequest>, Vec<(BookingRequested, String)>);
-
 /// A delivery and what it carries.
 struct Parsed {
     delivery: Delivery,
-    parsed: Result<Sorted, String>,
+    parsed: Result<message::Sorted, String>,
 }
 
 impl From<Delivery> for Parsed {
     fn from(delivery: Delivery) -> Self {
-        let parsed = parse(&delivery.data);
+        let parsed = message::sort(&delivery.data);
         Self { delivery, parsed }
     }
 }
@@ -227,35 +225,6 @@ async fn handle_batch(
     Ok(())
 }
 
-/// The requests of a message the worker can act on — well-formed JSON of the
-/// right shape — split into those with sane values and those without, each
-/// with why (the API never sends such; a hand-made or corrupted message must
-/// not reach the database).
-fn parse(data: &[u8]) -> Result<Sorted, String> {
-    let requests = message::decode(data).map_err(|e| format!("unparseable: {e}"))?;
-    if requests.is_empty() {
-        return Err("unparseable: no booking request in the message".into());
-    }
-    let (mut good, mut bad) = (Vec::with_capacity(requests.len()), Vec::new());
-    for request in requests {
-        match insane(&request) {
-            Some(why) => bad.push((request, why)),
-            None => good.push(request.into()),
-        }
-    }
-    Ok((good, bad))
-}
-
-fn insane(message: &BookingRequested) -> Option<String> {
-    if !(1..=1000).contains(&message.quantity) {
-        return Some(format!("quantity {} out of range", message.quantity));
-    }
-    if message.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255 || k.contains('\0')) {
-        return Some("invalid idempotency key".into());
-    }
-    None
-}
-
 pub(crate) async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
     state.activity.batch_decided();
     let confirmed =
@@ -289,135 +258,4 @@ pub(crate) async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
             }
         }
     });
-}
-
-/// Whether a failure is worth retrying as is: the database is unreachable,
-/// or PostgreSQL asked for a retry (serialization failure, deadlock).
-fn is_transient(err: &sqlx::Error) -> bool {
-    crate::db::is_unreachable(err) || crate::db::is_retryable(err)
-}
-
-/// Every try, counted or not: it sets the delay before the next one.
-const TRIES_HEADER: &str = "x-boxoffice-tries";
-
-fn attempts(delivery: &Delivery) -> u32 {
-    header_u32(delivery, ATTEMPTS_HEADER)
-}
-
-fn header_u32(delivery: &Delivery, name: &str) -> u32 {
-    let headers = delivery.properties.headers().as_ref();
-    match headers.and_then(|h| h.inner().get(name)) {
-        Some(AMQPValue::LongUInt(n)) => *n,
-        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
-        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(0),
-        _ => 0,
-    }
-}
-
-/// Sends failed requests (those of one message, all or one) on to a delay
-/// queue as one message, counting the tries of the message that brought them;
-/// out of attempts, each goes to the dead-letter queue alone, under its own
-/// booking id. The caller acks the message once every request in it is sent
-/// on or decided; a crash in between only duplicates requests, and the batch
-/// transaction ignores duplicates.
-async fn retry_later(
-    state: &WorkerContext,
-    channel: &Channel,
-    topology: &Topology,
-    delivery: &Delivery,
-    failed: &[AcceptedRequest],
-    err: &sqlx::Error,
-) -> lapin::Result<()> {
-    let Some(first) = failed.first() else { return Ok(()) };
-    // An unreachable database is nobody's fault: such tries do not count
-    // against the message (an outage longer than the retries must not park
-    // every booking in the dead-letter queue), but still wait ever longer.
-    let counts = !crate::db::is_unreachable(err);
-    let attempts = attempts(delivery) + u32::from(counts);
-    let tries = header_u32(delivery, TRIES_HEADER) + 1;
-    let error = err.to_string();
-    if attempts >= state.max_attempts {
-        for request in failed {
-            tracing::error!(%error, attempts, booking.id = %request.booking_id, "booking request out of attempts; dead-lettered");
-            let payload = message::encode(&[BookingRequested::from(request)]);
-            dead_letter(channel, topology, delivery, &payload, attempts, &error).await?;
-        }
-        Ok(())
-    } else {
-        let payload = message::encode(&failed.iter().map(BookingRequested::from).collect::<Vec<_>>());
-        let mut headers = headers(attempts, &error);
-        headers.insert(TRIES_HEADER.into(), AMQPValue::LongUInt(tries));
-        let properties = queue::persistent_json(&first.booking_id.to_string(), headers);
-        let key = Topology::retry_key(tries);
-        queue::publish_confirmed(channel, &topology.retry_exchange(), &key, &payload, properties)
-            .await
-            .map_err(into_lapin)
-    }
-}
-
-/// Parks `payload` (what `delivery` brought, or one request of it) in the
-/// dead-letter queue, under the id of the booking it is about.
-async fn dead_letter(
-    channel: &Channel,
-    topology: &Topology,
-    delivery: &Delivery,
-    payload: &[u8],
-    attempts: u32,
-    error: &str,
-) -> lapin::Result<()> {
-    let id = match message::decode(payload).as_deref() {
-        Ok([one]) => one.booking_id.to_string(),
-        _ => message_id(delivery).to_owned(),
-    };
-    let properties = queue::persistent_json(&id, headers(attempts, error));
-    queue::publish_confirmed(channel, &topology.dead_exchange(), "", payload, properties).await.map_err(into_lapin)
-}
-
-fn message_id(delivery: &Delivery) -> &str {
-    delivery.properties.message_id().as_ref().map_or("", |id| id.as_str())
-}
-
-fn headers(attempts: u32, error: &str) -> FieldTable {
-    let mut headers = FieldTable::default();
-    headers.insert(ATTEMPTS_HEADER.into(), AMQPValue::LongUInt(attempts));
-    let error: String = error.chars().take(500).collect();
-    headers.insert(ERROR_HEADER.into(), AMQPValue::LongString(error.into()));
-    headers
-}
-
-/// A failed republish means the channel is unusable: reconnect, and the
-/// unacked messages come back.
-fn into_lapin(err: queue::PublishError) -> lapin::Error {
-    match err {
-        queue::PublishError::Amqp(err) => err,
-        _ => lapin::Error::InvalidChannelState(lapin::ChannelState::Error),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_with_insane_values_are_set_apart_from_the_others_of_their_message() {
-        let good = serde_json::json!({
-            "booking_id": uuid::Uuid::now_v7(), "user_id": uuid::Uuid::now_v7(), "event_id": uuid::Uuid::now_v7(),
-            "ticket_type_id": uuid::Uuid::now_v7(), "quantity": 2, "idempotency_key": null,
-            "accepted_at": "2027-01-01T00:00:00Z"
-        });
-        let (sane, insane) = parse(good.to_string().as_bytes()).unwrap();
-        assert_eq!((sane.len(), insane.len()), (1, 0));
-        for (field, value) in [("quantity", serde_json::json!(0)), ("idempotency_key", serde_json::json!("nul\u{0}"))] {
-            let mut bad = good.clone();
-            bad[field] = value;
-            let (sane, insane) = parse(bad.to_string().as_bytes()).unwrap();
-            assert_eq!((sane.len(), insane.len()), (0, 1), "{field}");
-            // In a message with others, only the insane one is set apart.
-            let batch = serde_json::json!([good, bad, good]);
-            let (sane, insane) = parse(batch.to_string().as_bytes()).unwrap();
-            assert_eq!((sane.len(), insane.len()), (2, 1), "{field}");
-        }
-        assert!(parse(b"not json").is_err());
-        assert!(parse(b"[]").is_err());
-    }
 }

@@ -9,6 +9,8 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, Reply, TestApp, accepted_ids, spawn_app, spawn_app_with, test_config};
 
+const FINAL_WITHIN: Duration = Duration::from_secs(30);
+
 fn loads(app: &TestApp) -> u64 {
     app.state.read_cache.loads.load(Ordering::Relaxed)
 }
@@ -355,4 +357,61 @@ async fn the_event_page_is_read_through_the_cache_and_shows_a_change_at_once() {
     assert!(page().await.contains("Second Title"), "the page shows the change at once");
     let home = app.client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
     assert!(home.contains("Second Title") && !home.contains("First Title"), "and so does the list");
+}
+
+#[tokio::test]
+async fn a_replay_after_redis_came_back_empty_answers_with_the_first_booking() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 10, 2).await;
+    let first = app.book(&buyer, &tt, 1, Some("key-redis-forgets")).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{first:?}");
+    app.wait_final(&accepted_ids(&[first]), FINAL_WITHIN).await;
+    let first_id = app.db_booking_ids(&tt).await;
+    assert_eq!(first_id.len(), 1);
+
+    assert!(app.forget_redis().await > 0);
+    let replay = app.book(&buyer, &tt, 1, Some("key-redis-forgets")).await;
+    assert_eq!(replay.status, StatusCode::OK, "{replay:?}");
+    assert_eq!(replay.body["id"], json!(first_id[0]));
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    // Another body under the same key is still refused, and the key is
+    // remembered again: the next replay is answered by Redis alone.
+    let other = app.book(&buyer, &tt, 2, Some("key-redis-forgets")).await;
+    assert_eq!((other.status.as_u16(), other.code()), (422, "idempotency_key_reused"), "{other:?}");
+    let again = app.book(&buyer, &tt, 1, Some("key-redis-forgets")).await;
+    assert_eq!((again.status, &again.body["id"]), (StatusCode::OK, &json!(first_id[0])));
+
+    // A new key books as usual; one seat each, nothing doubled.
+    let fresh = app.book(&buyer, &tt, 1, Some("a-new-key")).await;
+    assert_eq!(fresh.status, StatusCode::ACCEPTED, "{fresh:?}");
+    app.wait_final(&accepted_ids(&[fresh]), FINAL_WITHIN).await;
+    assert_eq!(app.check_invariants(&tt).await, 2);
+    assert_eq!(app.db_booking_ids(&tt).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_replay_after_redis_came_back_empty_is_a_replay_even_once_sold_out() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 1, 1).await;
+    let first = app.book(&buyer, &tt, 1, Some("key-of-the-last-seat")).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{first:?}");
+    let first_id = first.body["id"].clone();
+    app.wait_final(&accepted_ids(&[first]), FINAL_WITHIN).await;
+
+    assert!(app.forget_redis().await > 0);
+    // The worker flags the type sold out again with its next batch; here at once.
+    let client = redis::Client::open(app.state.config.redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let flag = format!("{}sold-out:{tt}", app.state.config.redis_key_prefix);
+    let _: () = redis::cmd("SET").arg(flag).arg(1).arg("EX").arg(60).query_async(&mut conn).await.unwrap();
+
+    let replay = app.book(&buyer, &tt, 1, Some("key-of-the-last-seat")).await;
+    assert_eq!((replay.status, &replay.body["id"]), (StatusCode::OK, &first_id), "{replay:?}");
+    let (other, _) = app.user().await;
+    let late = app.book(&other, &tt, 1, Some("another-key")).await;
+    assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "sold_out"));
 }

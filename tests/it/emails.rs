@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{PASSWORD, TestApp, accepted_ids, spawn_app_with, test_config};
+use crate::helpers::{PASSWORD, TestApp, accepted_ids, eventually, spawn_app_with, test_config};
 use crate::smtp::SmtpSink;
 
 const FINAL_WITHIN: Duration = Duration::from_secs(30);
@@ -32,15 +32,23 @@ type OutboxRow = (String, String, i32, Option<String>);
 /// The outbox rows once the first satisfies `ready`; fails with the rows it
 /// last saw when that does not happen within 10 s.
 async fn outbox_rows_when(app: &TestApp, ready: impl Fn(&OutboxRow) -> bool) -> Vec<OutboxRow> {
-    let mut rows = Vec::new();
-    for _ in 0..100 {
-        rows = outbox_rows(app).await;
-        if rows.first().is_some_and(&ready) {
-            return rows;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the first outbox row never became ready within 10 s; the outbox was: {rows:?}");
+    eventually(Duration::from_secs(10), "the first outbox row ready", || async {
+        let rows = outbox_rows(app).await;
+        if rows.first().is_some_and(&ready) { Ok(rows) } else { Err(rows) }
+    })
+    .await
+}
+
+/// The outbox once the mailer is done with every row (none pending): the
+/// rows are written in the transaction that decides what happened, so no
+/// email can come that is not one of them, and each row is sent once.
+/// Fails with the rows it last saw after 30 s.
+async fn settled_outbox(app: &TestApp) -> Vec<OutboxRow> {
+    eventually(Duration::from_secs(30), "every outbox row sent or skipped", || async {
+        let rows = outbox_rows(app).await;
+        if rows.iter().all(|r| r.1 != "pending") { Ok(rows) } else { Err(rows) }
+    })
+    .await
 }
 
 async fn outbox_rows(app: &TestApp) -> Vec<OutboxRow> {
@@ -62,7 +70,7 @@ async fn a_confirmed_booking_sends_the_buyer_one_email_with_every_ticket() {
     app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
 
     let messages = sink.wait_for(1, 20).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(settled_outbox(&app).await.len(), 1, "one email to send");
     assert_eq!(sink.messages().len(), 1, "exactly one email");
     let message = &messages[0];
     assert_eq!(message.to, [email]);
@@ -98,9 +106,9 @@ async fn a_rejected_booking_sends_no_email() {
         app.wait_final(&accepted_ids(&[b]), FINAL_WITHIN).await;
     }
     sink.wait_for(1, 20).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Both decided: the rejection wrote no row in the transaction that decided it.
+    assert_eq!(settled_outbox(&app).await.len(), 1);
     assert_eq!(sink.messages().len(), 1, "only the confirmed booking gets an email");
-    assert_eq!(outbox_rows(&app).await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +133,7 @@ async fn cancelling_a_booking_or_its_event_sends_a_notice() {
     assert_eq!(messages[3].header("Subject").unwrap(), "Event cancelled: Night of Rust");
     assert_eq!(messages[3].to, [email]);
     assert!(messages[3].data.contains(&ids[1].to_string()), "only the booking still confirmed");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(settled_outbox(&app).await.len(), 4);
     assert_eq!(sink.messages().len(), 4);
 }
 
@@ -145,9 +153,9 @@ async fn while_the_mail_server_is_down_the_email_waits_in_the_outbox_and_goes_on
 
     sink.restart().await;
     sink.wait_for(1, 30).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rows = settled_outbox(&app).await;
+    assert_eq!((rows.len(), rows[0].1.as_str()), (1, "sent"));
     assert_eq!(sink.messages().len(), 1, "sent once");
-    assert_eq!(outbox_rows(&app).await[0].1, "sent");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,20 +169,16 @@ async fn once_the_mail_server_takes_mail_again_waiting_emails_go_before_their_ba
     sink.stop();
     app.book_final(&first, &tt, 1).await;
     // Three failed tries: the next waits about 8 s (2, 4, 8 s ... ± 25 %).
-    let mut due = None;
-    for _ in 0..300 {
-        due = sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+    let due = eventually(Duration::from_secs(30), "three failed tries", || async {
+        sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
             "SELECT next_attempt_at FROM outbox WHERE attempts >= 3 AND last_error IS NOT NULL",
         )
         .fetch_optional(app.db())
         .await
-        .unwrap();
-        if due.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let due = due.expect("three failed tries");
+        .unwrap()
+        .ok_or("the outbox row has not failed three times yet")
+    })
+    .await;
 
     sink.restart().await;
     // A new confirmation goes at once, finds the server back, and brings the
@@ -269,7 +273,11 @@ async fn three_mailers_at_once_send_every_email_exactly_once() {
     let replies = join_all(tokens.iter().map(|token| app.book(token, &tt, 1, None))).await;
     app.wait_final(&accepted_ids(&replies), FINAL_WITHIN).await;
     let messages = sink.wait_for(40, 30).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rows = settled_outbox(&app).await;
+    assert_eq!(rows.len(), 40);
+    // A row is sent after a claim of it, and claimed only while pending:
+    // one claim each, so no mailer can send one again later.
+    assert!(rows.iter().all(|r| r.1 == "sent" && r.2 == 1), "{rows:?}");
     assert_eq!(sink.messages().len(), 40);
     let ids: HashSet<String> = messages.iter().map(|m| m.header("Message-ID").unwrap()).collect();
     assert_eq!(ids.len(), 40, "no row sent twice");
@@ -324,14 +332,12 @@ async fn without_smtp_url_emails_are_written_as_eml_files() {
     let (_, tt) = app.on_sale(&organizer, 10, 5).await;
     app.book_final(&organizer, &tt, 2).await;
     let dir = std::path::PathBuf::from(&app.state.config.mail_dir);
-    let mut files = Vec::new();
-    for _ in 0..100 {
-        files = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-        if !files.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let files: Vec<std::path::PathBuf> = eventually(Duration::from_secs(10), "an .eml file written", || async {
+        let files: Vec<_> =
+            std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        (!files.is_empty()).then_some(files)
+    })
+    .await;
     assert_eq!(files.len(), 1, "{files:?}");
     assert_eq!(files[0].extension().and_then(|e| e.to_str()), Some("eml"));
     let content = std::fs::read_to_string(&files[0]).unwrap().replace("=\r\n", "");
@@ -382,15 +388,12 @@ async fn a_booking_cancelled_before_its_confirmation_went_out_gets_only_the_noti
     assert_eq!(messages.len(), 1, "no confirmation with void tickets");
     assert_eq!(messages[0].header("Subject").unwrap(), "Booking cancelled: Night of Rust");
     // The confirmation comes due again after its backoff, and is skipped then.
-    let mut statuses: Vec<String> = Vec::new();
-    for _ in 0..300 {
-        statuses =
+    let statuses = eventually(Duration::from_secs(30), "the confirmation due again", || async {
+        let statuses: Vec<String> =
             sqlx::query_scalar("SELECT status FROM outbox ORDER BY created_at").fetch_all(app.db()).await.unwrap();
-        if statuses[0] != "pending" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if statuses[0] != "pending" { Ok(statuses) } else { Err(statuses) }
+    })
+    .await;
     assert_eq!(statuses, ["skipped", "sent"]);
     assert_eq!(sink.messages().len(), 1);
 }

@@ -510,18 +510,43 @@ impl TestApp {
 
 /// Polls `probe` until it gives a value, failing the test after `within`
 /// (a bound only so a regression fails instead of hanging, not a timing claim).
-pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, mut probe: F) -> T
+pub async fn eventually<T, P, F, Fut>(within: std::time::Duration, what: &str, mut probe: F) -> T
 where
+    P: Probe<T>,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
+    Fut: std::future::Future<Output = P>,
 {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        if let Some(value) = probe().await {
-            return value;
+        let seen = match probe().await.outcome() {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            match seen {
+                Some(seen) => panic!("not within {within:?}: {what}; last seen: {seen}"),
+                None => panic!("not within {within:?}: {what}"),
+            }
         }
-        assert!(tokio::time::Instant::now() < deadline, "not within {within:?}: {what}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// What a probe of [`eventually`] found: `Some`/`Ok` ends the wait; an
+/// `Err` says what was seen instead (shown when the wait fails).
+pub trait Probe<T> {
+    fn outcome(self) -> Result<T, Option<String>>;
+}
+
+impl<T> Probe<T> for Option<T> {
+    fn outcome(self) -> Result<T, Option<String>> {
+        self.ok_or(None)
+    }
+}
+
+impl<T, E: std::fmt::Debug> Probe<T> for Result<T, E> {
+    fn outcome(self) -> Result<T, Option<String>> {
+        self.map_err(|seen| Some(format!("{seen:?}")))
     }
 }
 

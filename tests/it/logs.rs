@@ -24,12 +24,10 @@ async fn a_full_walk_through_logs_no_password_token_or_secret() {
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    for _ in 0..100 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::helpers::eventually(Duration::from_secs(10), "the server answers /healthz", || async {
+        client.get(format!("{base}/healthz")).send().await.map(|_| ())
+    })
+    .await;
 
     let email = format!("secret-keeper-{port}@example.org");
     let password = "correct horse battery staple 42";

@@ -28,4 +28,6 @@ mod shop;
 mod smtp;
 mod spinning;
 mod verification;
+mod waiters;
 mod waiting;
+mod worker;
