@@ -89,8 +89,8 @@ pub const NAME_MAX: usize = 200;
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
         (status = 201, description = "Account created", body = User),
-        (status = 409, description = "Email taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Email taken", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn register(State(state): State<AppState>, Json(req): Json<RegisterRequest>) -> ApiResult<impl IntoResponse> {
@@ -127,8 +127,8 @@ async fn send_verification(conn: &mut sqlx::PgConnection, user_id: Uuid) -> ApiR
 #[utoipa::path(post, path = "/api/v1/auth/verify", tag = "auth", request_body = VerifyRequest,
     responses(
         (status = 200, description = "Verified: the account, now with `email_verified`", body = User),
-        (status = 400, description = "Unknown, used or expired token (`invalid_token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Unknown, used or expired token (`invalid_token`)", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn verify_email(
@@ -154,8 +154,8 @@ const LINKS_PER_DAY: i64 = 6;
 #[utoipa::path(post, path = "/api/v1/auth/verify/resend", tag = "auth", security(("bearer" = [])),
     responses(
         (status = 202, description = "A new link is on its way"),
-        (status = 409, description = "Already verified (`already_verified`), or verification is off", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Three new links an hour and five a day at most (`rate_limited`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already verified (`already_verified`), or verification is off", body = Problem),
+        (status = 429, description = "Three new links an hour and five a day at most (`rate_limited`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id))]
 pub async fn resend_verification(State(state): State<AppState>, user: CurrentUser) -> ApiResult<StatusCode> {
@@ -187,9 +187,9 @@ pub async fn resend_verification(State(state): State<AppState>, user: CurrentUse
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
-        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts on this account from this network, or too many failures on it from everywhere and this network is not one it signed in from (the password is not checked)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Wrong email or password", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+        (status = 429, description = "Too many attempts on this account from this network, or too many failures on it from everywhere and this network is not one it signed in from (the password is not checked)", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
@@ -228,8 +228,8 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair", body = TokenPair),
-        (status = 401, description = "Unknown, expired, reused or revoked refresh token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown, expired, reused or revoked refresh token", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn refresh_tokens(

@@ -45,8 +45,8 @@ const KEEP_ALIVE: Duration = Duration::from_secs(5);
     security(("bearer" = [])),
     responses(
         (status = 200, description = "`text/event-stream` of `booking` events, each a Booking", content_type = "text/event-stream", body = String),
-        (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (`rate_limited`), or as many streams and waits open as one may: 3 a person, 2 a booking (`too_many_streams`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking of the caller", body = Problem),
+        (status = 429, description = "Rate limited (`rate_limited`), or as many streams and waits open as one may: 3 a person, 2 a booking (`too_many_streams`)", body = Problem),
     ))]
 pub async fn booking_events(
     State(state): State<AppState>,

@@ -205,11 +205,11 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
             headers(("Location" = String, description = "Where to follow the booking"))),
         (status = 200, description = "The Idempotency-Key was used before: that booking as it is now", body = Booking,
             headers(("Idempotent-Replayed" = String, description = "`true`"))),
-        (status = 403, description = "The caller's email address is not verified yet (`email_unverified`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such ticket type", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`sold_out`, `sales_closed`, `event_cancelled`, or the key's first request is still in flight (`conflict`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The booking queue is unavailable; nothing was accepted", body = Problem, content_type = "application/problem+json",
+        (status = 403, description = "The caller's email address is not verified yet (`email_unverified`)", body = Problem),
+        (status = 404, description = "No such ticket type", body = Problem),
+        (status = 409, description = "`sold_out`, `sales_closed`, `event_cancelled`, or the key's first request is still in flight (`conflict`)", body = Problem),
+        (status = 422, description = "Invalid fields, or `idempotency_key_reused`", body = Problem),
+        (status = 503, description = "The booking queue is unavailable; nothing was accepted", body = Problem,
             headers(("Retry-After" = String, description = "Seconds"))),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id))]
@@ -256,9 +256,9 @@ pub struct WaitParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The booking (still `pending` if `wait` ran out)", body = Booking),
-        (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`wait` out of range", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (`rate_limited`), or, with `wait`, as many waits and streams open as one may: 3 a person, 2 a booking (`too_many_streams`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking of the caller", body = Problem),
+        (status = 422, description = "`wait` out of range", body = Problem),
+        (status = 429, description = "Rate limited (`rate_limited`), or, with `wait`, as many waits and streams open as one may: 3 a person, 2 a booking (`too_many_streams`)", body = Problem),
     ))]
 pub async fn get_booking(
     State(state): State<AppState>,
@@ -315,8 +315,8 @@ pub async fn get_booking(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The cancelled booking", body = Booking),
-        (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already cancelled, rejected or expired, still pending, a ticket was checked in, or past the event's cancellation deadline (`cancellation_closed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking of the caller", body = Problem),
+        (status = 409, description = "Already cancelled, rejected or expired, still pending, a ticket was checked in, or past the event's cancellation deadline (`cancellation_closed`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, booking.id = %id))]
 pub async fn cancel_booking(
@@ -341,8 +341,8 @@ pub async fn cancel_booking(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of bookings", body = BookingList),
-        (status = 400, description = "Unreadable query string", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Unreadable query string", body = Problem),
+        (status = 422, description = "Invalid parameters", body = Problem),
     ))]
 pub async fn my_bookings(
     State(state): State<AppState>,
@@ -366,8 +366,8 @@ pub async fn my_bookings(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The queue of the event", body = QueueStatus),
-        (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A token was sent but is not valid", body = Problem),
+        (status = 404, description = "No such event", body = Problem),
     ))]
 pub async fn event_queue(
     State(state): State<AppState>,

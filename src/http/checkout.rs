@@ -54,10 +54,10 @@ pub struct Payment {
     request_body(content = PaymentRequest, description = "May be left out"), security(("bearer" = [])),
     responses(
         (status = 200, description = "How the payment stands", body = Payment),
-        (status = 402, description = "The card was declined (`payment_failed`); the hold stays", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The booking is not held (`not_payable`), or another payment of it is in flight (`conflict`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Stripe does not accept this payment method", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "The card was declined (`payment_failed`); the hold stays", body = Problem),
+        (status = 404, description = "No such booking of the caller", body = Problem),
+        (status = 409, description = "The booking is not held (`not_payable`), or another payment of it is in flight (`conflict`)", body = Problem),
+        (status = 422, description = "Stripe does not accept this payment method", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, booking.id = %id))]
 pub async fn pay(
@@ -103,7 +103,7 @@ fn is_payment_method(id: &str) -> bool {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The booking: confirmed, or as it was while the payment has not succeeded", body = Booking),
-        (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking of the caller", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, booking.id = %id))]
 pub async fn confirm_payment(
@@ -129,8 +129,8 @@ async fn find(state: &AppState, user_id: Uuid, id: Uuid) -> ApiResult<status::Cu
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The confirmed booking", body = Booking),
-        (status = 404, description = "No such booking of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not held (`not_payable`), or it has a price (`payment_required`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such booking of the caller", body = Problem),
+        (status = 409, description = "Not held (`not_payable`), or it has a price (`payment_required`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, booking.id = %id))]
 pub async fn confirm_booking(
@@ -170,8 +170,8 @@ struct StripeEventData {
     params(("Stripe-Signature" = String, Header, description = "Stripe's signature of the body")),
     responses(
         (status = 200, description = "Received", body = WebhookReceived),
-        (status = 400, description = "No, a bad or an old signature (`invalid_signature`), or not an event", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Card payments are not configured", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No, a bad or an old signature (`invalid_signature`), or not an event", body = Problem),
+        (status = 404, description = "Card payments are not configured", body = Problem),
     ))]
 pub async fn stripe_webhook(
     State(state): State<AppState>,

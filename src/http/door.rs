@@ -45,10 +45,10 @@ pub struct CheckedIn {
     request_body = CheckInRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "Admitted", body = CheckedIn),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or no such ticket for this event", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`already_checked_in` (with `checked_in_at` of the first scan) or `ticket_void`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event, or no such ticket for this event", body = Problem),
+        (status = 409, description = "`already_checked_in` (with `checked_in_at` of the first scan) or `ticket_void`", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id))]
 pub async fn check_in(
@@ -84,8 +84,8 @@ pub async fn check_in(
     params(("id" = Uuid, Path), ("code" = String, Path)), security(("bearer" = [])),
     responses(
         (status = 204, description = "The ticket is valid again"),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or no checked-in ticket of a standing booking with that code", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event, or no checked-in ticket of a standing booking with that code", body = Problem),
     ))]
 pub async fn undo_check_in(
     State(state): State<AppState>,
@@ -110,10 +110,10 @@ const CSV_HEADER: &str = "ticket_code,ticket_type,attendee_name,attendee_email,b
     security(("bearer" = [])),
     responses(
         (status = 200, description = "RFC 4180 CSV with a header row; cells starting like a formula are prefixed with '", body = String, content_type = "text/csv"),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The caller already has two downloads running (`rate_limited`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Too many downloads running in this process (`unavailable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event", body = Problem),
+        (status = 429, description = "The caller already has two downloads running (`rate_limited`)", body = Problem),
+        (status = 503, description = "Too many downloads running in this process (`unavailable`)", body = Problem),
     ))]
 pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<Response> {
     {
@@ -252,8 +252,8 @@ pub struct EventStats {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Sales figures", body = EventStats),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event", body = Problem),
     ))]
 pub async fn stats(
     State(state): State<AppState>,

@@ -53,9 +53,9 @@ pub struct DrawParams {
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The draw, or its commitment before it is made", body = Draw),
-        (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`limit` or `cursor` not valid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A token was sent but is not valid", body = Problem),
+        (status = 404, description = "No such event", body = Problem),
+        (status = 422, description = "`limit` or `cursor` not valid", body = Problem),
     ))]
 pub async fn event_draw(
     State(state): State<AppState>,

@@ -44,8 +44,8 @@ pub struct ListParams {
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(ListParams),
     responses(
         (status = 200, description = "A page of events", body = EventList),
-        (status = 400, description = "Unreadable query string", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Unreadable query string", body = Problem),
+        (status = 422, description = "Invalid parameters", body = Problem),
     ))]
 pub async fn list_events(State(state): State<AppState>, Query(params): Query<ListParams>) -> ApiResult<Response> {
     let filter = list_filter(&params, None)?;
@@ -72,8 +72,8 @@ pub async fn list_events(State(state): State<AppState>, Query(params): Query<Lis
 #[utoipa::path(get, path = "/api/v1/me/events", tag = "events", params(ListParams), security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of events", body = EventList),
-        (status = 400, description = "Unreadable query string", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Unreadable query string", body = Problem),
+        (status = 422, description = "Invalid parameters", body = Problem),
     ))]
 pub async fn my_events(
     State(state): State<AppState>,

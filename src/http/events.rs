@@ -231,8 +231,8 @@ impl From<UpdateEventRequest> for EventChanges {
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = CreateEventRequest, security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = Event),
-        (status = 409, description = "Two ticket types share a name", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Two ticket types share a name", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id))]
 pub async fn create_event(
@@ -251,8 +251,8 @@ pub async fn create_event(
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The event", body = Event),
-        (status = 401, description = "A token was sent but is not valid", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or a draft of someone else", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A token was sent but is not valid", body = Problem),
+        (status = 404, description = "No such event, or a draft of someone else", body = Problem),
     ))]
 pub async fn get_event(
     State(state): State<AppState>,
@@ -299,10 +299,10 @@ pub(super) fn json_response(bytes: Bytes) -> Response {
     request_body = UpdateEventRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed event", body = Event),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The event is cancelled", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event", body = Problem),
+        (status = 409, description = "The event is cancelled", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id))]
 pub async fn update_event(
@@ -319,9 +319,9 @@ pub async fn update_event(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The published event", body = Event),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Cancelled, already started, or without ticket types", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event", body = Problem),
+        (status = 409, description = "Cancelled, already started, or without ticket types", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id))]
 pub async fn publish_event(
@@ -337,8 +337,8 @@ pub async fn publish_event(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The cancelled event", body = Event),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id))]
 pub async fn cancel_event(
@@ -354,9 +354,9 @@ pub async fn cancel_event(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The event has bookings (cancel it instead)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event", body = Problem),
+        (status = 409, description = "The event has bookings (cancel it instead)", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id))]
 pub async fn delete_event(

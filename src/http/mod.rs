@@ -93,6 +93,7 @@ impl Modify for CommonResponses {
             for operation in
                 [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
             {
+                problems_as_problem_json(operation);
                 let (token, uuids) = (needs_a_token(operation), uuids_in_path(operation));
                 let mut add = |status: &str, description: &str| {
                     operation
@@ -119,6 +120,23 @@ impl Modify for CommonResponses {
                     add("429", "Rate limited (`rate_limited`); see Retry-After");
                     add("503", "A part of the system is unavailable (`unavailable`); see Retry-After");
                 }
+            }
+        }
+    }
+}
+
+/// A route's own error answers are written `body = Problem` once each; they
+/// are sent as `application/problem+json`, and documented so here.
+fn problems_as_problem_json(operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::RefOr;
+    for response in operation.responses.responses.values_mut() {
+        let RefOr::T(response) = response else { continue };
+        let is_problem = response.content.get("application/json").is_some_and(
+            |content| matches!(&content.schema, Some(RefOr::Ref(r)) if r.ref_location.ends_with("/schemas/Problem")),
+        );
+        if is_problem {
+            if let Some(content) = response.content.shift_remove("application/json") {
+                response.content.insert("application/problem+json".to_owned(), content);
             }
         }
     }

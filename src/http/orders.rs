@@ -47,9 +47,9 @@ pub struct OrderListParams {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "A page of orders", body = OrderList),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event", body = Problem),
+        (status = 422, description = "Invalid parameters", body = Problem),
     ))]
 pub async fn list_orders(
     State(state): State<AppState>,
@@ -102,9 +102,9 @@ pub async fn list_orders(
     params(("id" = Uuid, Path), ("booking_id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 200, description = "The booking", body = Booking),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or no such booking of it", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not an offline booking waiting for its payment (`not_payable`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event, or no such booking of it", body = Problem),
+        (status = 409, description = "Not an offline booking waiting for its payment (`not_payable`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id, booking.id = %booking_id))]
 pub async fn mark_paid(
@@ -124,9 +124,9 @@ pub async fn mark_paid(
     params(("id" = Uuid, Path), ("booking_id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 200, description = "The cancelled booking, with its refund", body = Booking),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event, or no such booking of it", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Already cancelled, rejected, expired or pending, or a ticket was checked in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event, or no such booking of it", body = Problem),
+        (status = 409, description = "Already cancelled, rejected, expired or pending, or a ticket was checked in", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id, booking.id = %booking_id))]
 pub async fn cancel_order(

@@ -108,10 +108,10 @@ impl From<UpdateTicketTypeRequest> for TicketTypeChanges {
     request_body = CreateTicketTypeRequest, security(("bearer" = [])),
     responses(
         (status = 201, description = "Created", body = TicketType),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Cancelled event, or the name is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event", body = Problem),
+        (status = 409, description = "Cancelled event, or the name is taken", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id))]
 pub async fn add_ticket_type(
@@ -131,10 +131,10 @@ pub async fn add_ticket_type(
     request_body = UpdateTicketTypeRequest, security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed ticket type", body = TicketType),
-        (status = 403, description = "Not the organizer", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such event or ticket type", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Capacity below sold and held, `price_locked` (price or currency once seats are held or sold), name taken, or event cancelled", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event or ticket type", body = Problem),
+        (status = 409, description = "Capacity below sold and held, `price_locked` (price or currency once seats are held or sold), name taken, or event cancelled", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id, ticket_type.id = %tt_id))]
 pub async fn update_ticket_type(

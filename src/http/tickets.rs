@@ -75,7 +75,7 @@ async fn visible_ticket(state: &AppState, user: CurrentUser, code: &str) -> ApiR
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The ticket", body = TicketDetails),
-        (status = 404, description = "No such ticket for the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket for the caller", body = Problem),
     ))]
 pub async fn get_ticket(
     State(state): State<AppState>,
@@ -90,7 +90,7 @@ pub async fn get_ticket(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "An SVG image", body = String, content_type = "image/svg+xml"),
-        (status = 404, description = "No such ticket for the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such ticket for the caller", body = Problem),
     ))]
 pub async fn ticket_qr(
     State(state): State<AppState>,

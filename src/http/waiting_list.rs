@@ -61,10 +61,10 @@ pub struct WaitingList {
     request_body = JoinRequest, security(("bearer" = [])),
     responses(
         (status = 201, description = "On the list", body = WaitingEntry),
-        (status = 403, description = "The caller's email address is not verified yet (`email_unverified`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such ticket type", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Seats are on sale (`not_sold_out`), already on the list (`already_waiting`), or sales closed (`sales_closed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid quantity", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller's email address is not verified yet (`email_unverified`)", body = Problem),
+        (status = 404, description = "No such ticket type", body = Problem),
+        (status = 409, description = "Seats are on sale (`not_sold_out`), already on the list (`already_waiting`), or sales closed (`sales_closed`)", body = Problem),
+        (status = 422, description = "Invalid quantity", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, ticket_type.id = %id))]
 pub async fn join(
@@ -86,7 +86,7 @@ pub async fn join(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Left"),
-        (status = 404, description = "No such waiting entry of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such waiting entry of the caller", body = Problem),
     ))]
 pub async fn leave(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<StatusCode> {
     waiting::leave(&state.db, user.id, id).await?;

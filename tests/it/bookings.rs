@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use boxoffice::app::AppState;
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -333,7 +332,7 @@ async fn a_price_changed_while_the_request_waited_is_refused_and_a_sold_price_is
     let repriced = app.patch(&tt_path, Some(&organizer), json!({"price_cents": 99999})).await;
     assert_eq!(repriced.status, StatusCode::OK, "nothing sold yet: {repriced:?}");
 
-    app.spawn_worker(AppState::connect(config.clone()).await.unwrap());
+    app.start_worker(config.clone()).await;
     app.wait_final(&accepted_ids(std::slice::from_ref(&shown_at_1000)), FINAL_WITHIN).await;
     let id = shown_at_1000.body["id"].as_str().unwrap();
     let refused = app.get(&format!("/api/v1/bookings/{id}"), Some(&buyer)).await;
@@ -398,7 +397,7 @@ async fn a_buyer_has_one_place_in_line_per_ticket_type_and_no_more_seats_than_th
     let too_many = app.book(&buyer, one_each, 2, None).await;
     assert_eq!(too_many.fields(), ["quantity"]);
 
-    app.spawn_worker(AppState::connect(config.clone()).await.unwrap());
+    app.start_worker(config.clone()).await;
     app.wait_final(&first, FINAL_WITHIN).await;
     // Owns 2 of at most 3: another 2 is refused by the worker, 1 fits.
     let over = app.book(&buyer, &limited, 2, None).await;

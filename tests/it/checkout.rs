@@ -173,7 +173,7 @@ async fn paying_what_is_not_payable_or_not_yours_is_refused() {
     assert_eq!((still_pending.status, still_pending.code()), (StatusCode::CONFLICT, "not_payable"));
     assert!(still_pending.body["detail"].as_str().unwrap().contains("in line"));
 
-    app.spawn_worker(boxoffice::app::AppState::connect(config).await.unwrap());
+    app.start_worker(config).await;
     app.wait_final(&[pending.parse().unwrap()], WITHIN).await;
     let held = pending;
     assert_eq!(pay(&stranger, &held, None).await.status, StatusCode::NOT_FOUND, "someone else's booking");

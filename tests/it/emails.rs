@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use boxoffice::app::AppState;
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -265,7 +264,7 @@ async fn three_mailers_at_once_send_every_email_exactly_once() {
     let sink = SmtpSink::start().await;
     let app = app_with_smtp(&sink).await;
     for _ in 0..2 {
-        app.spawn_mailer(AppState::connect((*app.state.config).clone()).await.unwrap());
+        app.start_mailer((*app.state.config).clone()).await;
     }
     let (organizer, _) = app.user().await;
     let tokens = app.users(40).await;

@@ -260,6 +260,19 @@ impl TestApp {
         tokio::spawn(boxoffice::mail::run(state.mailer(), self.shutdown.clone()));
     }
 
+    /// One more worker started as `boxoffice worker` starts it: its own
+    /// connections and nothing of the API (`app::background`), stopped with the app.
+    pub async fn start_worker(&self, config: Config) {
+        let (worker, _) = app::background(config).await.expect("the worker starts");
+        tokio::spawn(boxoffice::worker::run(worker, self.shutdown.clone()));
+    }
+
+    /// One more mailer started as `boxoffice worker` starts it, stopped with the app.
+    pub async fn start_mailer(&self, config: Config) {
+        let (_, mailer) = app::background(config).await.expect("the mailer starts");
+        tokio::spawn(boxoffice::mail::run(mailer, self.shutdown.clone()));
+    }
+
     pub fn db(&self) -> &PgPool {
         &self.state.db
     }

@@ -250,7 +250,7 @@ async fn a_booking_streams_its_place_then_its_decision_and_the_stream_ends() {
     assert_eq!((first["queue"]["phase"].as_str(), &first["queue"]["position"]), (Some("line"), &json!(1)));
     assert_eq!(app.state.waiters.waiting(), 1, "registered while open");
 
-    app.spawn_worker(boxoffice::app::AppState::connect(config).await.unwrap());
+    app.start_worker(config).await;
     let decided = next_event(&mut body, &mut buffer).await.unwrap();
     assert_eq!(decided["status"], "confirmed", "{decided}");
     assert_eq!(decided["tickets"].as_array().unwrap().len(), 2);

@@ -92,7 +92,7 @@ async fn requests_racing_for_holds_of_one_event_get_two_and_no_more() {
     let replies = futures::future::join_all(requests.map(|(b, t)| app.book(b, t, 1, None))).await;
     let ids = accepted_ids(&replies);
     assert_eq!(ids.len(), 60, "each buyer's three requests are accepted: {replies:?}");
-    app.spawn_worker(boxoffice::app::AppState::connect(config).await.unwrap());
+    app.start_worker(config).await;
     app.wait_final(&ids, WITHIN).await;
     for buyer in &buyers {
         let mine = app.get("/api/v1/me/bookings?limit=10", Some(buyer)).await.body["items"].clone();

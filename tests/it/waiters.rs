@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use boxoffice::app::AppState;
 use futures::future::join_all;
 use reqwest::StatusCode;
 
@@ -29,7 +28,7 @@ async fn waiting_on_a_booking_answers_as_soon_as_it_is_decided() {
     let waiting = app.get(&long_poll, Some(&organizer));
     let worker = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        app.spawn_worker(AppState::connect(config.clone()).await.unwrap());
+        app.start_worker(config.clone()).await;
     };
     let (decided, ()) = tokio::join!(waiting, worker);
     assert_eq!(decided.body["status"], "confirmed");
@@ -64,7 +63,7 @@ async fn waiters_read_only_when_woken_hold_no_connection_and_are_bounded() {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(rereads(), 0, "no polling while announcements arrive");
         assert_eq!(app.get("/api/v1/me", Some(&organizer)).await.status, StatusCode::OK);
-        app.spawn_worker(AppState::connect(config.clone()).await.unwrap());
+        app.start_worker(config.clone()).await;
     };
     let (replies, ()) = tokio::join!(waiting, meanwhile);
     let statuses: Vec<&str> = replies.iter().map(|r| r.body["status"].as_str().unwrap()).collect();
@@ -108,7 +107,7 @@ async fn when_the_listening_connection_drops_waiters_read_again_and_still_hear_t
             (rereads() >= 1).then_some(())
         })
         .await;
-        app.spawn_worker(AppState::connect(config.clone()).await.unwrap());
+        app.start_worker(config.clone()).await;
     };
     let (decided, ()) = tokio::join!(waiting, meanwhile);
     assert_eq!(decided.body["status"], "confirmed");

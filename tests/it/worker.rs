@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use boxoffice::app::AppState;
 use boxoffice::domain::booking::AcceptedRequest;
 use futures::future::join_all;
 use reqwest::StatusCode;
@@ -36,8 +35,7 @@ async fn several_workers_on_one_queue_still_confirm_exactly_the_capacity() {
     let app = spawn_app().await;
     for _ in 0..3 {
         // Each extra worker with its own connections, like a separate process.
-        let state = AppState::connect((*app.state.config).clone()).await.unwrap();
-        app.spawn_worker(state);
+        app.start_worker((*app.state.config).clone()).await;
     }
     let (organizer, _) = app.user().await;
     let tokens = app.users(600).await;
@@ -108,8 +106,7 @@ async fn while_the_database_is_unreachable_the_worker_retries_and_finishes_once_
     let app = spawn_api_with(api_config.clone()).await;
     let mut worker_config = api_config.clone();
     worker_config.database_url = api_config.database_url.replace(":5432/", &format!(":{}/", proxy.port));
-    let worker_state = AppState::connect(worker_config).await.unwrap();
-    app.spawn_worker(worker_state);
+    app.start_worker(worker_config).await;
 
     let (organizer, _) = app.user().await;
     let tokens = app.users(8).await;
