@@ -7,9 +7,10 @@ use axum::body::Bytes;
 use uuid::Uuid;
 
 use super::access::visible_to;
-use super::{Event, EventRoom};
+use super::{Event, EventError, EventRoom};
 use crate::cache::read::{SharedFailure, event_rows_key, listed_rows_key};
 use crate::db::events::{self as db_events, ListFilter};
+use crate::domain::Violations;
 
 /// Events the pages list at most.
 pub const LISTED: i64 = 50;
@@ -29,8 +30,11 @@ impl<E: SharedFailure + From<sqlx::Error>> EventRoom<'_, E> {
                 Ok(encoded(&Event { details, ticket_types }).map(|bytes| (bytes, true)))
             })
             .await?;
-        if let Some(event) = public.and_then(|bytes| serde_json::from_slice(&bytes).ok()) {
-            return Ok(Some(event));
+        match public.map(|bytes| serde_json::from_slice(&bytes)) {
+            Some(Ok(event)) => return Ok(Some(event)),
+            // Nothing everyone may see, and nobody who could see a draft.
+            None if viewer.is_none() => return Ok(None),
+            _ => {}
         }
         // A draft for its organizer (never cached), or a cache entry this
         // version cannot read: from PostgreSQL.
@@ -43,12 +47,23 @@ impl<E: SharedFailure + From<sqlx::Error>> EventRoom<'_, E> {
     }
 
     /// Published events by start time, the first [`LISTED`]; with `text`,
-    /// those whose title, venue or description has it (not cached).
-    pub async fn listed(&self, text: Option<&str>) -> Result<Vec<Event>, E> {
+    /// those whose title, venue or description has it (not cached). A search
+    /// is a line of 1 to 200 characters, as the API's `q`.
+    pub async fn listed(&self, text: Option<&str>) -> Result<Vec<Event>, E>
+    where
+        E: From<EventError>,
+    {
+        let text = match text {
+            Some(text) => {
+                let mut v = Violations::new();
+                let checked = v.line("q", text, 1, 200);
+                Some(v.finish_with(checked).map_err(|errors| E::from(EventError::Invalid(errors)))?)
+            }
+            None => None,
+        };
         let filter = ListFilter {
             organizer_id: None,
-            // A search is a line of at most 200 characters, as the API's `q`.
-            text_pattern: text.map(|t| db_events::like_pattern(&t.chars().take(200).collect::<String>())),
+            text_pattern: text.as_deref().map(db_events::like_pattern),
             from: None,
             to: None,
             after: None,

@@ -124,25 +124,33 @@ pub async fn book(
         let problems = problem("Enter a whole number of seats.".into(), StatusCode::UNPROCESSABLE_ENTITY);
         return event_page(&state, &visitor, event_id, problems).await;
     };
-    // The form's own key (a fresh one per page view): sent twice, one booking.
-    let accepted = match Some(form.get("key")).filter(|k| !k.is_empty()).map(idempotency_key).transpose() {
-        Err(invalid) => Err(invalid),
-        Ok(idempotency_key) => match state.verified.require(user.id).await {
-            Ok(()) => {
-                let request = BookingRequest { user_id: user.id, ticket_type_id, quantity, idempotency_key };
-                accept(&state.acceptor(), request).await.map_err(ApiError::from)
-            }
-            Err(not_allowed) => Err(ApiError::from(not_allowed)),
-        },
-    };
-    match accepted {
-        Ok(Accepted::New(pending)) => Ok(see_other(&format!("/bookings/{}", pending.id))),
-        Ok(Accepted::Replayed(id)) => Ok(see_other(&format!("/bookings/{id}"))),
+    let request = BookingRequest { user_id: user.id, ticket_type_id, quantity, idempotency_key: None };
+    match request_booking(&state, request, form.get("key")).await {
+        Ok(id) => Ok(see_other(&format!("/bookings/{id}"))),
         Err(ApiError::AlreadyInLine(booking)) => Ok(see_other(&format!("/bookings/{booking}?already=1"))),
         Err(err) if shown_on_the_form(&err) => {
             event_page(&state, &visitor, event_id, problem(in_words(&err), err.status())).await
         }
         Err(err) => Err(err.into()),
+    }
+}
+
+/// A booking request from the Book form, with the form's own key (a fresh
+/// one per page view: sent twice, one booking), as the API takes one: the
+/// key checked, the buyer verified, then accepted. The booking to show.
+#[tracing::instrument(skip_all, fields(user.id = %request.user_id))]
+async fn request_booking(state: &AppState, mut request: BookingRequest, key: &str) -> Result<Uuid, ApiError> {
+    request.idempotency_key = Some(key).filter(|k| !k.is_empty()).map(idempotency_key).transpose()?;
+    state.verified.require(request.user_id).await?;
+    let user_id = request.user_id;
+    match accept(&state.acceptor(), request).await? {
+        Accepted::New(pending) => Ok(pending.id),
+        // The key's booking, once it is there to show.
+        Accepted::Replayed(id) => match crate::booking::status::of_user(&state.db, &state.bookings, user_id, id).await?
+        {
+            Some(_) => Ok(id),
+            None => Err(ApiError::conflict("the booking of this Idempotency-Key is still being processed")),
+        },
     }
 }
 

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use crate::helpers::spawn_app;
 
 #[tokio::test]
-async fn the_served_document_lists_exactly_the_routes() {
+async fn every_documented_route_is_served_with_every_status_it_can_send() {
     let app = spawn_app().await;
     let doc = app.get("/openapi.json", None).await;
     assert_eq!(doc.status, StatusCode::OK);

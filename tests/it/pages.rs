@@ -467,3 +467,19 @@ async fn swagger_ui_renders_under_its_content_security_policy() {
     browser.goto(&app.url("/docs/")).await;
     browser.wait_for_text("/api/v1/events/{id}/draw").await;
 }
+
+/// The home page's search is a line, as the API's `q` is: a control
+/// character, a direction override or more than 200 characters is refused
+/// in words, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_that_is_not_a_line_is_refused_in_words() {
+    let app = crate::helpers::spawn_app().await;
+    let long = "x".repeat(201);
+    for q in ["%00", "a%E2%80%AEb", long.as_str()] {
+        let reply = app.client.get(app.url(&format!("/?q={q}"))).send().await.unwrap();
+        assert_eq!(reply.status(), StatusCode::UNPROCESSABLE_ENTITY, "{q}");
+        assert!(reply.text().await.unwrap().contains("That did not work"), "{q}");
+    }
+    let fine = app.client.get(app.url("/?q=gala")).send().await.unwrap();
+    assert_eq!(fine.status(), StatusCode::OK);
+}
