@@ -2,7 +2,7 @@
 //! send `requests` booking requests at once, and the run checks from outside
 //! that nothing was oversold and every accepted booking reached a final state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -121,11 +121,47 @@ pub struct Results {
     pub timeline: Vec<report::Bucket>,
 }
 
+/// A booking followed to its end: the buyer's token and the booking, or why not.
+type Followed = (String, Result<Booking, String>);
+
 pub async fn run(args: Args) -> anyhow::Result<bool> {
+    let stage = set_up(&args).await?;
+    let sold = sell(&args, &stage).await;
+    let finals = follow(&args, &stage.api, &sold.accepted).await;
+    // When the worker decided each booking (before any payment changed it).
+    let decided_at: HashMap<String, chrono::DateTime<chrono::Utc>> =
+        finals.iter().filter_map(|(_, r)| r.as_ref().ok().map(|b| (b.id.clone(), b.updated_at))).collect();
+    let checkout = check_out(&args, &stage, &finals).await?;
+    let finals = if checkout.held == 0 { finals } else { as_ended(&args, &stage.api, finals).await };
+    let mut results = check(&args, &stage, sold, &finals, &decided_at, checkout).await?;
+    if let Some(path) = &args.ceilings {
+        results.ratios = Some(ratios(&results, path)?);
+    }
+    print_summary(&results);
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&results)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        let title = format!("flash sale: {} requests, {} seats", args.requests, args.capacity);
+        crate::plot::draw(path, &title, &results.timeline)?;
+    }
+    Ok(results.invariants_ok)
+}
+
+/// What the sale runs on: an organizer, the event, the buyers.
+struct Stage {
+    api: Api,
+    run_id: String,
+    organizer: String,
+    event_id: String,
+    tt: String,
+    tokens: Vec<String>,
+}
+
+async fn set_up(args: &Args) -> anyhow::Result<Stage> {
     let api = Api::new(&args.base, args.concurrency.max(16));
     let run_id = uuid::Uuid::new_v4().simple().to_string();
-
-    // Set up: an organizer, the event, the buyers.
     let organizer = api.user(&format!("organizer-{run_id}@loadgen.test")).await.context("creating the organizer")?;
     let max_per_order = args.quantity.clamp(1, 100);
     let (event_id, tt) =
@@ -134,16 +170,27 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let tokens = crate::buyers::create(&api, args.database_url.as_deref(), users, &run_id)
         .await
         .context("creating the buyers")?;
+    Ok(Stage { api, run_id, organizer, event_id, tt, tokens })
+}
 
-    // The sale.
+/// The sale's answers: every request's latency and status, the bookings accepted.
+struct Sold {
+    samples: Vec<Sample>,
+    accepted: Vec<(String, Booking)>,
+    seconds: f64,
+}
+
+/// Sends the requests, in a closed loop (`concurrency` in flight) or an open
+/// one (`rate` a second, whatever the answers do).
+async fn sell(args: &Args, stage: &Stage) -> Sold {
     let sale = bar(args.requests as u64, "sale");
     let samples = Arc::new(Mutex::new(Vec::with_capacity(args.requests)));
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let start = Instant::now();
     let send = |i: usize, due: Duration| {
-        let (api, tt, token) = (api.clone(), tt.clone(), tokens[i % tokens.len()].clone());
+        let (api, tt, token) = (stage.api.clone(), stage.tt.clone(), stage.tokens[i % stage.tokens.len()].clone());
         let (samples, accepted, sale) = (samples.clone(), accepted.clone(), sale.clone());
-        let key = format!("{run_id}-{i}");
+        let key = format!("{}-{i}", stage.run_id);
         let quantity = args.quantity;
         async move {
             let result = api.book(&token, &tt, quantity, &key).await;
@@ -201,14 +248,18 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             while in_flight.next().await.is_some() {}
         }
     }
-    let sale_seconds = start.elapsed().as_secs_f64();
+    let seconds = start.elapsed().as_secs_f64();
     sale.finish();
-
-    // Follow every accepted booking until it is final.
+    let samples = std::mem::take(&mut *samples.lock().await);
     let accepted = std::mem::take(&mut *accepted.lock().await);
+    Sold { samples, accepted, seconds }
+}
+
+/// Follows every accepted booking until it is final (or `follow_timeout`).
+async fn follow(args: &Args, api: &Api, accepted: &[(String, Booking)]) -> Vec<Followed> {
     let follow = bar(accepted.len() as u64, "final");
     let deadline = Instant::now() + Duration::from_secs(args.follow_timeout);
-    let finals: Vec<(String, Result<Booking, String>)> = futures::stream::iter(accepted.iter().cloned())
+    let finals = futures::stream::iter(accepted.iter().cloned())
         .map(|(token, booking)| {
             let (api, follow) = (api.clone(), follow.clone());
             async move {
@@ -231,11 +282,21 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         .collect()
         .await;
     follow.finish();
+    finals
+}
 
-    // When the worker decided each booking (before any payment changed it).
-    let decided_at: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> =
-        finals.iter().filter_map(|(_, r)| r.as_ref().ok().map(|b| (b.id.clone(), b.updated_at))).collect();
-    // Priced: the holds are paid (a share of them), the rest run out.
+/// A priced sale's checkout: a share of the holds paid, the rest run out.
+#[derive(Default)]
+struct Checkout {
+    held: usize,
+    paid: usize,
+    pay_seconds: f64,
+    expired: usize,
+    violations: Vec<String>,
+}
+
+async fn check_out(args: &Args, stage: &Stage, finals: &[Followed]) -> anyhow::Result<Checkout> {
+    let api = &stage.api;
     let held: Vec<(String, Booking)> = finals
         .iter()
         .filter_map(|(token, b)| b.as_ref().ok().filter(|b| b.status == "held").map(|b| (token.clone(), b.clone())))
@@ -248,7 +309,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let paid: Vec<anyhow::Result<bool>> = futures::stream::iter(held.iter().take(to_pay).cloned())
         .map(|(token, booking)| {
             let (api, paying, stripe, organizer, event_id) =
-                (api.clone(), paying.clone(), stripe.clone(), organizer.clone(), event_id.clone());
+                (api.clone(), paying.clone(), stripe.clone(), stage.organizer.clone(), stage.event_id.clone());
             async move {
                 let result = api.pay(args.pay, (&event_id, &booking.id), (&organizer, &token), &stripe).await;
                 paying.inc(1);
@@ -270,7 +331,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     }
     // The unpaid holds run out (the worker releases them within seconds of expires_at).
     let unpaid: Vec<(String, Booking)> = held.iter().skip(paid_bookings.min(to_pay)).cloned().collect();
-    let mut expired_bookings = 0;
+    let mut expired = 0;
     if !unpaid.is_empty() {
         let waiting = bar(unpaid.len() as u64, "expire");
         let deadline = Instant::now() + Duration::from_secs(args.hold_seconds.max(0) as u64 + 60);
@@ -278,7 +339,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             loop {
                 let now = api.booking(token, &booking.id).await?;
                 if now.status == "expired" {
-                    expired_bookings += 1;
+                    expired += 1;
                     break;
                 }
                 if Instant::now() > deadline {
@@ -291,28 +352,39 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         }
         waiting.finish();
     }
-    // Bookings as they ended: paid ones confirmed now.
-    let finals: Vec<(String, Result<Booking, String>)> = if held.is_empty() {
-        finals
-    } else {
-        futures::stream::iter(finals)
-            .map(|(token, decided)| {
-                let api = api.clone();
-                async move {
-                    let now = match decided {
-                        Ok(b) => api.booking(&token, &b.id).await.map_err(|e| format!("{e:#}")),
-                        failed => failed,
-                    };
-                    (token, now)
-                }
-            })
-            .buffer_unordered(args.concurrency.clamp(1, 512))
-            .collect()
-            .await
-    };
+    Ok(Checkout { held: held.len(), paid: paid_bookings, pay_seconds, expired, violations })
+}
 
-    // Check from outside.
-    let samples = std::mem::take(&mut *samples.lock().await);
+/// The bookings as they ended (paid ones confirmed now).
+async fn as_ended(args: &Args, api: &Api, finals: Vec<Followed>) -> Vec<Followed> {
+    futures::stream::iter(finals)
+        .map(|(token, decided)| {
+            let api = api.clone();
+            async move {
+                let now = match decided {
+                    Ok(b) => api.booking(&token, &b.id).await.map_err(|e| format!("{e:#}")),
+                    failed => failed,
+                };
+                (token, now)
+            }
+        })
+        .buffer_unordered(args.concurrency.clamp(1, 512))
+        .collect()
+        .await
+}
+
+/// Checks from outside what the sale left (and, with the server's database,
+/// the invariants every test checks), and sums it up.
+async fn check(
+    args: &Args,
+    stage: &Stage,
+    sold: Sold,
+    finals: &[Followed],
+    decided_at: &HashMap<String, chrono::DateTime<chrono::Utc>>,
+    checkout: Checkout,
+) -> anyhow::Result<Results> {
+    let Sold { samples, accepted, seconds: sale_seconds } = sold;
+    let mut violations = checkout.violations;
     let mut status_counts = BTreeMap::new();
     let mut accept_histogram = report::histogram();
     for s in &samples {
@@ -326,7 +398,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     let mut final_histogram = report::histogram();
     let (mut confirmed_bookings, mut rejected_bookings, mut confirmed_seats, mut tickets_issued) = (0, 0, 0i64, 0i64);
     let (mut first_accept, mut last_final) = (None, None);
-    for (_, result) in &finals {
+    for (_, result) in finals {
         match result {
             Ok(b) => {
                 // Latency and rate of the worker's decision (for a hold, not its payment).
@@ -348,7 +420,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             Err(violation) => violations.push(violation.clone()),
         }
     }
-    let event = api.event(&event_id).await?;
+    let event = stage.api.event(&stage.event_id).await?;
     let remaining = event["ticket_types"][0]["remaining"].as_i64().context("remaining")?;
     if confirmed_seats > args.capacity {
         violations.push(format!("oversold: {confirmed_seats} seats confirmed of {}", args.capacity));
@@ -363,7 +435,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     // (`capacity = remaining + held + confirmed`, no money kept without tickets).
     if let Some(url) = &args.database_url {
         let db = sqlx::PgPool::connect(url).await.context("connecting to the server's database")?;
-        let seats = boxoffice::db::invariants::seats(&db, tt.parse()?).await?;
+        let seats = boxoffice::db::invariants::seats(&db, stage.tt.parse()?).await?;
         violations.extend(seats.violations());
         if seats.held > 0 && args.pay != Pay::None {
             violations.push(format!("{} seats still held at the end", seats.held));
@@ -374,9 +446,9 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         (Some(a), Some(b)) => ((b - a).num_microseconds().unwrap_or(0) as f64 / 1e6).max(1e-3),
         _ => f64::NAN,
     };
-    let results = Results {
-        event_id,
-        ticket_type_id: tt,
+    Ok(Results {
+        event_id: stage.event_id.clone(),
+        ticket_type_id: stage.tt.clone(),
         capacity: args.capacity,
         requests: args.requests,
         concurrency: args.concurrency,
@@ -396,40 +468,31 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         final_ms: Percentiles::of(&final_histogram, false),
         status_counts,
         price_cents: args.price_cents,
-        held_bookings: held.len(),
-        holds_per_s: held.len() as f64 / finalize_seconds,
-        paid_bookings,
-        pay_seconds,
-        confirmed_per_s: paid_bookings as f64 / pay_seconds.max(1e-3),
-        expired_bookings,
+        held_bookings: checkout.held,
+        holds_per_s: checkout.held as f64 / finalize_seconds,
+        paid_bookings: checkout.paid,
+        pay_seconds: checkout.pay_seconds,
+        confirmed_per_s: checkout.paid as f64 / checkout.pay_seconds.max(1e-3),
+        expired_bookings: checkout.expired,
         invariants_ok: violations.is_empty(),
         violations,
         ratios: None,
         timeline: report::timeline(&samples),
-    };
-    let mut results = results;
-    if let Some(path) = &args.ceilings {
-        let c: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
-        let pg = c["pg_batch_per_s"].as_f64().unwrap_or(f64::NAN);
-        let mq = c["rabbitmq_publish_per_s"].as_f64().unwrap_or(f64::NAN);
-        let one = c["pg_one_tx_per_booking_per_s"].as_f64().unwrap_or(f64::NAN);
-        let http = c["http_healthz_per_s"].as_f64().unwrap_or(f64::NAN);
-        results.ratios = Some(serde_json::json!({
-            "finalized_of_lower_ceiling": results.finalized_per_s / pg.min(mq),
-            "finalized_vs_one_tx_per_booking": results.finalized_per_s / one,
-            "answers_of_http_ceiling": results.responses_per_s / http,
-        }));
-    }
-    print_summary(&results);
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&results)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = &args.plot {
-        let title = format!("flash sale: {} requests, {} seats", args.requests, args.capacity);
-        crate::plot::draw(path, &title, &results.timeline)?;
-    }
-    Ok(results.invariants_ok)
+    })
+}
+
+/// The rates as shares of the ceilings measured on this machine (`ceilings --json`).
+fn ratios(results: &Results, path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let c: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    let pg = c["pg_batch_per_s"].as_f64().unwrap_or(f64::NAN);
+    let mq = c["rabbitmq_publish_per_s"].as_f64().unwrap_or(f64::NAN);
+    let one = c["pg_one_tx_per_booking_per_s"].as_f64().unwrap_or(f64::NAN);
+    let http = c["http_healthz_per_s"].as_f64().unwrap_or(f64::NAN);
+    Ok(serde_json::json!({
+        "finalized_of_lower_ceiling": results.finalized_per_s / pg.min(mq),
+        "finalized_vs_one_tx_per_booking": results.finalized_per_s / one,
+        "answers_of_http_ceiling": results.responses_per_s / http,
+    }))
 }
 
 fn print_summary(r: &Results) {
