@@ -8,15 +8,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{CurrentUser, Json, MaybeUser, Path, Query};
+use super::extract::{CurrentUser, Json, MaybeUser, Path};
+use super::pagination::{Checked, FromQuery, Limit, booking_cursor};
 use crate::booking::accept::{self, Accepted, BookingRequest};
 use crate::booking::{cancel, status, waiters};
 use crate::cache::bookings::PendingBooking;
 use crate::db::payments::Money;
 use crate::db::{self, bookings::BookingRow};
-use crate::domain::Violations;
 use crate::domain::booking::BookingStatus;
 use crate::domain::checkout::Provider;
+use crate::domain::{FieldError, Violations};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::state::AppState;
 
@@ -251,6 +252,29 @@ pub struct WaitParams {
     pub wait: Option<String>,
 }
 
+/// How long to wait for a pending booking's decision: none, or 1 to 30 s.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Wait(pub Option<std::time::Duration>);
+
+impl FromQuery for Wait {
+    type Raw = WaitParams;
+
+    fn check(raw: WaitParams) -> Result<Self, Vec<FieldError>> {
+        match raw.wait.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+            None => Ok(Self(None)),
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(secs) if (1..=waiters::MAX_WAIT.as_secs()).contains(&secs) => {
+                    Ok(Self(Some(std::time::Duration::from_secs(secs))))
+                }
+                _ => Err(vec![FieldError {
+                    field: "wait".into(),
+                    message: "must be a whole number of seconds from 1 to 30".into(),
+                }]),
+            },
+        }
+    }
+}
+
 /// One of the caller's bookings, as it is now, or, with `wait`, as soon as it is decided.
 #[utoipa::path(get, path = "/api/v1/bookings/{id}", tag = "bookings", params(("id" = Uuid, Path), WaitParams),
     security(("bearer" = [])),
@@ -264,15 +288,8 @@ pub async fn get_booking(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
-    Query(params): Query<WaitParams>,
+    Checked(Wait(wait)): Checked<Wait>,
 ) -> ApiResult<axum::Json<Booking>> {
-    let wait = match params.wait.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
-        None => None,
-        Some(raw) => match raw.parse::<u64>() {
-            Ok(secs) if (1..=waiters::MAX_WAIT.as_secs()).contains(&secs) => Some(std::time::Duration::from_secs(secs)),
-            _ => return Err(ApiError::field("wait", "must be a whole number of seconds from 1 to 30")),
-        },
-    };
     let booking = find_booking(&state, user.id, id).await?.ok_or(ApiError::NotFound("booking"))?;
     let Some(wait) = wait.filter(|_| booking.status == BookingStatus::Pending) else {
         return Ok(axum::Json(booking));
@@ -336,6 +353,25 @@ pub async fn cancel_booking(
     Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
 }
 
+/// A page of the caller's bookings: at most `limit`, before the `cursor`'s.
+#[derive(Debug, Default)]
+pub struct BookingPage {
+    pub limit: Limit,
+    pub before: Option<Uuid>,
+}
+
+impl FromQuery for BookingPage {
+    type Raw = BookingListParams;
+
+    fn check(raw: BookingListParams) -> Result<Self, Vec<FieldError>> {
+        let mut v = Violations::new();
+        let limit = Limit::parse(&mut v, raw.limit.as_deref());
+        let before = raw.cursor.as_deref().and_then(|raw| booking_cursor(&mut v, raw));
+        let limit = v.finish_with(limit)?;
+        Ok(Self { limit, before })
+    }
+}
+
 /// The caller's bookings, newest first; pending ones lead the first page.
 #[utoipa::path(get, path = "/api/v1/me/bookings", tag = "bookings", params(BookingListParams),
     security(("bearer" = [])),
@@ -347,16 +383,10 @@ pub async fn cancel_booking(
 pub async fn my_bookings(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(params): Query<BookingListParams>,
+    Checked(page): Checked<BookingPage>,
 ) -> ApiResult<axum::Json<BookingList>> {
-    let mut v = Violations::new();
-    let limit = super::pagination::parse_limit(&mut v, params.limit.as_deref());
-    let before = params.cursor.as_deref().and_then(|raw| {
-        v.check("cursor", Uuid::parse_str(raw).map_err(|_| "is not a cursor returned by this list".to_owned()))
-    });
-    v.finish()?;
-    let limit = limit.unwrap_or(20);
-    let (items, next) = status::list_of_user(&state.db, &state.bookings, user.id, before, limit).await?;
+    let (items, next) =
+        status::list_of_user(&state.db, &state.bookings, user.id, page.before, page.limit.get()).await?;
     let items = items.into_iter().map(Booking::from).collect();
     Ok(axum::Json(BookingList { items, next_cursor: next.map(|id| id.to_string()) }))
 }

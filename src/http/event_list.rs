@@ -9,12 +9,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::events::{Event, json_bytes, json_response};
-use super::extract::{CurrentUser, Query};
-use super::pagination::{DEFAULT_LIMIT, decode_cursor, encode_cursor, given, parse_limit};
+use super::extract::CurrentUser;
+use super::pagination::{Checked, FromQuery, Limit, decode_cursor, encode_cursor, given};
 use crate::cache::read as read_cache;
 use crate::db::events::{self as db_events, ListFilter, like_pattern};
-use crate::domain::Violations;
 use crate::domain::event as rules;
+use crate::domain::{FieldError, Violations};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::state::AppState;
 
@@ -47,8 +47,8 @@ pub struct ListParams {
         (status = 400, description = "Unreadable query string", body = Problem),
         (status = 422, description = "Invalid parameters", body = Problem),
     ))]
-pub async fn list_events(State(state): State<AppState>, Query(params): Query<ListParams>) -> ApiResult<Response> {
-    let filter = list_filter(&params, None)?;
+pub async fn list_events(State(state): State<AppState>, Checked(query): Checked<EventQuery>) -> ApiResult<Response> {
+    let filter = query.filter(None);
     let first_page =
         filter.after.is_none() && filter.text_pattern.is_none() && filter.from.is_none() && filter.to.is_none();
     if !first_page {
@@ -78,30 +78,53 @@ pub async fn list_events(State(state): State<AppState>, Query(params): Query<Lis
 pub async fn my_events(
     State(state): State<AppState>,
     user: CurrentUser,
-    Query(params): Query<ListParams>,
+    Checked(query): Checked<EventQuery>,
 ) -> ApiResult<axum::Json<EventList>> {
-    let filter = list_filter(&params, Some(user.id))?;
-    list(&state, filter).await
+    list(&state, query.filter(Some(user.id))).await
 }
 
-fn list_filter(params: &ListParams, organizer_id: Option<Uuid>) -> ApiResult<ListFilter> {
-    let mut v = Violations::new();
-    let limit = parse_limit(&mut v, params.limit.as_deref());
-    let after = given(&params.cursor).and_then(|raw| v.check("cursor", decode_cursor(raw)));
-    let text_pattern = given(&params.q).and_then(|q| v.line("q", q, 1, 200)).map(|q| like_pattern(&q));
-    let mut time = |field: &str, raw: &Option<String>| {
-        given(raw).and_then(|raw| {
-            let parsed = DateTime::parse_from_rfc3339(raw)
-                .map(|t| t.with_timezone(&Utc))
-                .ok()
-                .filter(|t| rules::in_supported_range(*t));
-            v.check(field, parsed.ok_or_else(|| "must be an RFC 3339 time like 2027-05-01T19:00:00Z".to_owned()))
-        })
-    };
-    let from = time("from", &params.from);
-    let to = time("to", &params.to);
-    v.finish()?;
-    Ok(ListFilter { organizer_id, text_pattern, from, to, after, limit: limit.unwrap_or(DEFAULT_LIMIT) })
+/// A page of a list of events, checked: at most `limit`, after the
+/// `cursor`'s, matching `q`, starting between `from` and `to`.
+#[derive(Debug, Default)]
+pub struct EventQuery {
+    pub limit: Limit,
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    /// The `LIKE` pattern of `q`.
+    pub text_pattern: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl EventQuery {
+    /// The query of the list: all published events, or one organizer's.
+    fn filter(self, organizer_id: Option<Uuid>) -> ListFilter {
+        let Self { limit, after, text_pattern, from, to } = self;
+        ListFilter { organizer_id, text_pattern, from, to, after, limit: limit.get() }
+    }
+}
+
+impl FromQuery for EventQuery {
+    type Raw = ListParams;
+
+    fn check(params: ListParams) -> Result<Self, Vec<FieldError>> {
+        let mut v = Violations::new();
+        let limit = Limit::parse(&mut v, params.limit.as_deref());
+        let after = given(&params.cursor).and_then(|raw| v.check("cursor", decode_cursor(raw)));
+        let text_pattern = given(&params.q).and_then(|q| v.line("q", q, 1, 200)).map(|q| like_pattern(&q));
+        let mut time = |field: &str, raw: &Option<String>| {
+            given(raw).and_then(|raw| {
+                let parsed = DateTime::parse_from_rfc3339(raw)
+                    .map(|t| t.with_timezone(&Utc))
+                    .ok()
+                    .filter(|t| rules::in_supported_range(*t));
+                v.check(field, parsed.ok_or_else(|| "must be an RFC 3339 time like 2027-05-01T19:00:00Z".to_owned()))
+            })
+        };
+        let from = time("from", &params.from);
+        let to = time("to", &params.to);
+        let limit = v.finish_with(limit)?;
+        Ok(Self { limit, after, text_pattern, from, to })
+    }
 }
 
 async fn list(state: &AppState, mut filter: ListFilter) -> ApiResult<axum::Json<EventList>> {

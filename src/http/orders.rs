@@ -8,11 +8,12 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::bookings::Booking;
-use super::extract::{CurrentUser, Path, Query};
+use super::extract::{CurrentUser, Path};
+use super::pagination::{Checked, FromQuery, Limit, booking_cursor, given};
 use crate::booking::{cancel, pay, status};
 use crate::db::bookings as db;
-use crate::domain::Violations;
 use crate::domain::booking::BookingStatus;
+use crate::domain::{FieldError, Violations};
 use crate::error::{ApiResult, Problem};
 use crate::event::access::organizer_event;
 use crate::http::state::AppState;
@@ -42,6 +43,34 @@ pub struct OrderListParams {
     pub status: Option<String>,
 }
 
+/// A page of an event's orders: at most `limit`, before the `cursor`'s, in
+/// one `status` or all.
+#[derive(Debug, Default)]
+pub struct OrderQuery {
+    pub limit: Limit,
+    pub before: Option<Uuid>,
+    pub status: Option<BookingStatus>,
+}
+
+impl FromQuery for OrderQuery {
+    type Raw = OrderListParams;
+
+    fn check(raw: OrderListParams) -> Result<Self, Vec<FieldError>> {
+        let mut v = Violations::new();
+        let limit = Limit::parse(&mut v, raw.limit.as_deref());
+        let before = given(&raw.cursor).and_then(|raw| booking_cursor(&mut v, raw));
+        let status = given(&raw.status).and_then(|raw| {
+            v.check(
+                "status",
+                BookingStatus::try_from(raw.trim().to_owned())
+                    .map_err(|_| "must be one of pending, held, confirmed, rejected, expired, cancelled".to_owned()),
+            )
+        });
+        let limit = v.finish_with(limit)?;
+        Ok(Self { limit, before, status })
+    }
+}
+
 /// The event's orders, newest first.
 #[utoipa::path(get, path = "/api/v1/events/{id}/bookings", tag = "door", params(("id" = Uuid, Path), OrderListParams),
     security(("bearer" = [])),
@@ -55,22 +84,10 @@ pub async fn list_orders(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<Uuid>,
-    Query(params): Query<OrderListParams>,
+    Checked(query): Checked<OrderQuery>,
 ) -> ApiResult<axum::Json<OrderList>> {
-    let mut v = Violations::new();
-    let limit = super::pagination::parse_limit(&mut v, params.limit.as_deref());
-    let before = super::pagination::given(&params.cursor).and_then(|raw| {
-        v.check("cursor", Uuid::parse_str(raw).map_err(|_| "is not a cursor returned by this list".to_owned()))
-    });
-    let status = super::pagination::given(&params.status).and_then(|raw| {
-        v.check(
-            "status",
-            BookingStatus::try_from(raw.trim().to_owned())
-                .map_err(|_| "must be one of pending, held, confirmed, rejected, expired, cancelled".to_owned()),
-        )
-    });
-    v.finish()?;
-    let limit = limit.unwrap_or(super::pagination::DEFAULT_LIMIT);
+    let OrderQuery { limit, before, status } = query;
+    let limit = limit.get();
     let mut conn = state.db.acquire().await?;
     organizer_event(&mut conn, id, user.id).await?;
     let mut rows = db::orders(&mut conn, id, status, before, limit + 1).await?;

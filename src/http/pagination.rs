@@ -1,28 +1,89 @@
-//! Pages of lists: the `limit` parameter, keyset cursors, text search patterns.
+//! Query parameters, typed: a query string is read as sent (its documented
+//! `…Params`, all strings: a 400 only when it is not a query string at all)
+//! and checked into the handler's typed value with every bad field named
+//! (a 422): [`Checked`]. Here too: the `limit` of a list, keyset cursors.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::Violations;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::extract::Query;
 use crate::domain::event as rules;
+use crate::domain::{FieldError, Violations};
+use crate::error::ApiError;
 
 /// Items per page when `limit` is not given.
 pub(crate) const DEFAULT_LIMIT: i64 = 20;
 
-/// The `limit` of a list: 1 to 100, default 20.
-pub(crate) fn parse_limit(v: &mut Violations, raw: Option<&str>) -> Option<i64> {
-    match raw.map(str::trim).filter(|raw| !raw.is_empty()) {
-        None => Some(DEFAULT_LIMIT),
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) => v.range("limit", n, 1, 100),
-            Err(_) => {
-                v.add("limit", "must be a whole number between 1 and 100");
-                None
-            }
-        },
+/// A query string's parameters checked into a typed value (svix's
+/// `ValidatedQuery`): `T::Raw` is what the route documents and reads.
+pub struct Checked<T>(pub T);
+
+/// A typed value of a query string.
+pub trait FromQuery: Sized {
+    /// The parameters as sent.
+    type Raw: serde::de::DeserializeOwned;
+    /// The value, or every bad field.
+    fn check(raw: Self::Raw) -> Result<Self, Vec<FieldError>>;
+}
+
+impl<T: FromQuery, S: Send + Sync> FromRequestParts<S> for Checked<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(raw) = Query::<T::Raw>::from_request_parts(parts, state).await?;
+        T::check(raw).map(Checked).map_err(ApiError::Validation)
     }
+}
+
+/// The `limit` of a list: 1 to 100, default 20.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(i64);
+
+impl Default for Limit {
+    fn default() -> Self {
+        Self(DEFAULT_LIMIT)
+    }
+}
+
+impl Limit {
+    /// A limit the caller knows to be in range (a page asking for its own list).
+    pub const fn of(n: i64) -> Self {
+        Self(if n < 1 {
+            1
+        } else if n > 100 {
+            100
+        } else {
+            n
+        })
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
+    /// As sent (absent or blank: the default).
+    pub fn parse(v: &mut Violations, raw: Option<&str>) -> Option<Self> {
+        match raw.map(str::trim).filter(|raw| !raw.is_empty()) {
+            None => Some(Self::default()),
+            Some(raw) => match raw.parse::<i64>() {
+                Ok(n) => v.range("limit", n, 1, 100).map(Self),
+                Err(_) => {
+                    v.add("limit", "must be a whole number between 1 and 100");
+                    None
+                }
+            },
+        }
+    }
+}
+
+/// A cursor that is a booking id (the lists of bookings, newest first).
+pub(crate) fn booking_cursor(v: &mut Violations, raw: &str) -> Option<Uuid> {
+    v.check("cursor", Uuid::parse_str(raw).map_err(|_| "is not a cursor returned by this list".to_owned()))
 }
 
 /// A query parameter given with a value (`?q=` counts as absent).

@@ -15,9 +15,10 @@ use super::render::page;
 use super::render::see_other;
 use super::session::{Acting, Visitor};
 use crate::domain::booking::BookingStatus;
-use crate::http::bookings::{BookingListParams, WaitParams, cancel_booking, get_booking, my_bookings};
+use crate::http::bookings::{BookingPage, Wait, cancel_booking, get_booking, my_bookings};
 use crate::http::checkout::PaymentRequest;
 use crate::http::extract::{JsonOrEmpty, Path, Query};
+use crate::http::pagination::{Checked, Limit};
 use crate::http::state::AppState;
 
 #[derive(serde::Deserialize)]
@@ -32,7 +33,7 @@ pub async fn page_of(
     Query(notice): Query<Notice>,
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
-    let booking = get_booking(State(state.clone()), user, Path(id), Query(WaitParams { wait: None })).await?.0;
+    let booking = get_booking(State(state.clone()), user, Path(id), Checked(Wait(None))).await?.0;
     let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::from(&e));
     let now = chrono::Utc::now();
     let ticket_type = event.as_ref().and_then(|e| e.ticket_type_name(booking.ticket_type_id)).map(str::to_owned);
@@ -79,7 +80,7 @@ pub async fn cancel_form(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
-    let booking = get_booking(State(state.clone()), user, Path(id), Query(WaitParams { wait: None })).await?.0;
+    let booking = get_booking(State(state.clone()), user, Path(id), Checked(Wait(None))).await?.0;
     let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::from(&e));
     let event = shown(event, booking.event_id);
     Ok(page(
@@ -127,8 +128,8 @@ pub async fn mine(
     Query(welcome): Query<Welcome>,
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
-    let params = BookingListParams { limit: Some("100".into()), cursor: None };
-    let bookings = my_bookings(State(state.clone()), user, Query(params)).await?.0;
+    let params = BookingPage { limit: Limit::of(100), before: None };
+    let bookings = my_bookings(State(state.clone()), user, Checked(params)).await?.0;
     let waiting = crate::http::waiting_list::mine(State(state.clone()), user).await?.0;
     let mut titles: HashMap<String, String> = HashMap::new();
     let events = bookings.items.iter().map(|b| b.event_id).chain(waiting.items.iter().map(|w| w.event_id));

@@ -21,7 +21,10 @@ use super::render::{page, page_with_status};
 use super::session::{Acting, Visitor};
 use crate::error::ApiError;
 use crate::event::{Event, EventError};
+use crate::http::event_list::EventQuery;
 use crate::http::extract::{CurrentUser, Json, MaybeUser, Path, Query};
+use crate::http::orders::{OrderListParams, OrderQuery};
+use crate::http::pagination::{Checked, FromQuery, Limit};
 use crate::http::state::AppState;
 
 /// Ticket type rows a new event's form offers (empty ones are left out).
@@ -40,9 +43,8 @@ fn model(event: &Event) -> minijinja::Value {
 /// "My events": each with its status and sold / capacity.
 pub async fn events(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let params =
-        crate::http::event_list::ListParams { limit: Some("100".into()), cursor: None, q: None, from: None, to: None };
-    let list = crate::http::event_list::my_events(State(state.clone()), user, Query(params)).await?.0;
+    let query = EventQuery { limit: Limit::of(100), ..EventQuery::default() };
+    let list = crate::http::event_list::my_events(State(state.clone()), user, Checked(query)).await?.0;
     let events: Vec<_> = list
         .items
         .iter()
@@ -164,12 +166,10 @@ pub async fn orders(
     let user = organizer(&visitor)?;
     let event = model(&own_event(&state, user, id).await?);
     let status = filter.status.filter(|s| !s.is_empty());
-    let params = crate::http::orders::OrderListParams {
-        limit: Some("50".into()),
-        cursor: filter.cursor,
-        status: status.clone(),
-    };
-    let list = crate::http::orders::list_orders(State(state.clone()), user, Path(id), Query(params)).await?.0;
+    // The page's own query (a status chosen, a cursor followed), checked as the API checks it.
+    let params = OrderListParams { limit: None, cursor: filter.cursor, status: status.clone() };
+    let query = OrderQuery { limit: Limit::of(50), ..OrderQuery::check(params).map_err(ApiError::Validation)? };
+    let list = crate::http::orders::list_orders(State(state.clone()), user, Path(id), Checked(query)).await?.0;
     let data = context! { event, orders => minijinja::Value::from_serialize(&list), status };
     Ok(page(&state.pages, &visitor, "manage/orders.html", data))
 }

@@ -422,3 +422,26 @@ async fn an_event_has_a_time_zone_by_its_iana_name_and_its_pages_show_times_ther
     let unset = app.create_event(&organizer, json!({})).await;
     assert_eq!(unset.body["timezone"], "UTC", "the default");
 }
+
+/// Every list checks its query the same way (one typed checker per list):
+/// each bad parameter named, never a 500.
+#[tokio::test]
+async fn bad_parameters_of_the_booking_and_order_lists_are_named() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (event, _) = app.on_sale(&organizer, 10, 4).await;
+    let orders = format!("/api/v1/events/{}/bookings", event["id"].as_str().unwrap());
+    for (path, query, field) in [
+        ("/api/v1/me/bookings", "limit=0", "limit"),
+        ("/api/v1/me/bookings", "limit=ten", "limit"),
+        ("/api/v1/me/bookings", "cursor=not-a-cursor", "cursor"),
+        (orders.as_str(), "limit=101", "limit"),
+        (orders.as_str(), "cursor=not-a-cursor", "cursor"),
+        (orders.as_str(), "status=paid", "status"),
+    ] {
+        let reply = app.get(&format!("{path}?{query}"), Some(&organizer)).await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{path}?{query}");
+        assert_eq!(reply.fields(), [field], "{path}?{query}");
+    }
+    assert_eq!(app.get("/api/v1/me/bookings?limit=100", Some(&organizer)).await.status, StatusCode::OK);
+}
