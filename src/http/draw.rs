@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::{MaybeUser, Path, Query};
+use super::extract::{MaybeUser, Path};
+use super::pagination::{Checked, FromQuery};
 use crate::booking::draw::{self, Cursor, MOST_PER_PAGE};
 use crate::db;
+use crate::domain::FieldError;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::event::access::visible_to;
 use crate::http::state::AppState;
@@ -46,6 +48,37 @@ pub struct DrawParams {
     pub cursor: Option<String>,
 }
 
+/// A page of the draw: at most `limit` ids (default and most 10,000), from
+/// the `cursor` on.
+pub struct DrawPage {
+    pub limit: i32,
+    pub cursor: Option<Cursor>,
+}
+
+impl FromQuery for DrawPage {
+    type Raw = DrawParams;
+
+    /// The first bad parameter, named.
+    fn check(params: DrawParams) -> Result<Self, Vec<FieldError>> {
+        let refused = |field: &str, message: &str| vec![FieldError { field: field.into(), message: message.into() }];
+        let limit = match params.limit.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+            None => MOST_PER_PAGE,
+            Some(raw) => raw
+                .parse::<i32>()
+                .ok()
+                .filter(|n| (1..=MOST_PER_PAGE).contains(n))
+                .ok_or_else(|| refused("limit", "must be a whole number between 1 and 10000"))?,
+        };
+        let cursor = match params.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            None => None,
+            Some(raw) => {
+                Some(Cursor::decode(raw).ok_or_else(|| refused("cursor", "is not a cursor returned by this draw"))?)
+            }
+        };
+        Ok(Self { limit, cursor })
+    }
+}
+
 /// The draw of an event's pre-queue: the commitment from the start; once
 /// drawn, the seed, the entries and the order, from which anyone
 /// recomputes the order (README, "The draw").
@@ -61,22 +94,8 @@ pub async fn event_draw(
     State(state): State<AppState>,
     MaybeUser(viewer): MaybeUser,
     Path(id): Path<Uuid>,
-    Query(params): Query<DrawParams>,
+    Checked(DrawPage { limit, cursor }): Checked<DrawPage>,
 ) -> ApiResult<axum::Json<Draw>> {
-    let limit = match params.limit.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
-        None => MOST_PER_PAGE,
-        Some(raw) => raw
-            .parse::<i32>()
-            .ok()
-            .filter(|n| (1..=MOST_PER_PAGE).contains(n))
-            .ok_or_else(|| ApiError::field("limit", "must be a whole number between 1 and 10000"))?,
-    };
-    let cursor = match params.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        None => None,
-        Some(raw) => Some(
-            Cursor::decode(raw).ok_or_else(|| ApiError::field("cursor", "is not a cursor returned by this draw"))?,
-        ),
-    };
     let mut conn = state.db.acquire().await?;
     db::events::find_event(&mut conn, id)
         .await?
