@@ -298,6 +298,10 @@ impl From<crate::event::EventError> for ApiError {
         match err {
             E::NotFound => Self::NotFound("event"),
             E::TicketTypeNotFound => Self::NotFound("ticket type"),
+            E::TicketNotFound => Self::NotFound("ticket"),
+            E::NoCheckIn => Self::NotFound("checked-in ticket"),
+            E::AlreadyCheckedIn(at) => Self::AlreadyCheckedIn(at),
+            E::TicketVoid => Self::Conflict { code: "ticket_void", detail: err.to_string() },
             E::NotOrganizer => Self::Forbidden,
             E::Invalid(errors) => Self::Validation(errors),
             E::PriceLocked(_) => Self::Conflict { code: "price_locked", detail: err.to_string() },

@@ -150,6 +150,26 @@ pub struct Place {
     pub estimated_wait_seconds: Option<f64>,
 }
 
+/// `user_id`'s booking `id` as it is now with its place in line while it is
+/// pending; `None` for anyone else's, or none.
+pub async fn of_user_in_line(
+    db: &PgPool,
+    bookings: &BookingCache,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<Option<(Current, Option<Place>)>, sqlx::Error> {
+    let Some(mut current) = of_user(db, bookings, user_id, id).await? else { return Ok(None) };
+    let mut place = place_in_line(db, bookings, &current).await?;
+    if place.is_none() && current.is_pending() {
+        // Decided between the two reads: show the decision, not "pending"
+        // without a place.
+        let Some(again) = of_user(db, bookings, user_id, id).await? else { return Ok(None) };
+        place = place_in_line(db, bookings, &again).await?;
+        current = again;
+    }
+    Ok(Some((current, place)))
+}
+
 /// The booking's place in line while it is pending; `None` once decided.
 pub async fn place_in_line(
     db: &PgPool,

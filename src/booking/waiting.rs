@@ -74,6 +74,16 @@ pub async fn leave(pool: &PgPool, user_id: Uuid, id: Uuid) -> Result<(), Waiting
     if db::leave(&mut conn, id, user_id).await? { Ok(()) } else { Err(WaitingError::NotFound) }
 }
 
+/// `user_id`'s entries, newest first, each with its place in its list while
+/// it waits.
+pub async fn of_user(pool: &PgPool, user_id: Uuid) -> Result<Vec<(EntryRow, Option<i64>)>, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let rows = db::of_user(&mut conn, user_id).await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let positions = db::positions(&mut conn, &ids).await?;
+    Ok(rows.into_iter().map(|row| (row.clone(), positions.get(&row.id).copied())).collect())
+}
+
 /// Offers the seats now remaining on `ticket_type_id` to its waiting list;
 /// returns the buyers given an offer (a hold), for the caller to mark as
 /// holders once it committed (`booking::cancel::seats_returned`). The caller

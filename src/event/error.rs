@@ -10,6 +10,18 @@ pub enum EventError {
     NotFound,
     #[error("ticket type not found")]
     TicketTypeNotFound,
+    /// No ticket of this event with that code.
+    #[error("ticket not found")]
+    TicketNotFound,
+    /// No checked-in ticket of a standing booking with that code (undoing).
+    #[error("checked-in ticket not found")]
+    NoCheckIn,
+    /// Scanned before, at this time.
+    #[error("this ticket was already checked in")]
+    AlreadyCheckedIn(chrono::DateTime<chrono::Utc>),
+    /// Its booking was cancelled.
+    #[error("this ticket was cancelled and is not valid")]
+    TicketVoid,
     /// The person can see the event but does not organize it.
     #[error("only the organizer of this event may do this")]
     NotOrganizer,

@@ -9,8 +9,11 @@
 //! into validated fields before anything is written.
 
 pub mod access;
+pub mod door;
 mod error;
 pub mod lifecycle;
+pub mod line;
+pub mod orders;
 pub mod read;
 pub mod ticket_types;
 

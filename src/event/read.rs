@@ -87,6 +87,13 @@ impl<E: SharedFailure + From<sqlx::Error>> EventRoom<'_, E> {
     }
 }
 
+/// An organizer's own events in any status, by start time, the first
+/// `limit` (never cached: drafts are among them).
+pub async fn organized_by(db: &sqlx::PgPool, organizer: Uuid, limit: i64) -> Result<Vec<Event>, sqlx::Error> {
+    let filter = ListFilter { organizer_id: Some(organizer), limit, ..filter_all() };
+    list(db, &filter).await
+}
+
 fn filter_all() -> ListFilter {
     ListFilter { organizer_id: None, text_pattern: None, from: None, to: None, after: None, limit: LISTED }
 }

@@ -19,6 +19,7 @@ use crate::domain::booking::BookingStatus;
 use crate::domain::checkout::Provider;
 use crate::domain::{FieldError, Violations};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::event::line::{self, QueueStatus};
 use crate::http::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -114,6 +115,11 @@ impl From<status::Current> for Booking {
 }
 
 impl Booking {
+    /// The booking with its place in line (while it is pending).
+    pub fn in_line((current, place): (status::Current, Option<status::Place>)) -> Self {
+        Self { queue: place.map(QueuePlace::from), ..Self::from(current) }
+    }
+
     fn pending(p: &PendingBooking) -> Self {
         Self {
             id: p.id,
@@ -166,22 +172,6 @@ impl Booking {
 pub struct BookingList {
     pub items: Vec<Booking>,
     pub next_cursor: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct QueueStatus {
-    pub event_id: Uuid,
-    /// Booking requests accepted and not yet processed.
-    pub pending: i64,
-    /// Of them, requests taken before `sales_start` still waiting for the draw.
-    pub prequeue: i64,
-    pub sales_start: Option<DateTime<Utc>>,
-    /// When the pre-queue was drawn, and the seed (hex) that ordered it:
-    /// `scripts/draw.py` recomputes the order from it.
-    pub shuffled_at: Option<DateTime<Utc>>,
-    pub shuffle_seed: Option<String>,
-    /// Requests decided per second over the last 10 s.
-    pub rate_per_second: f64,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -404,31 +394,7 @@ pub async fn event_queue(
     MaybeUser(viewer): MaybeUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<QueueStatus>> {
-    let mut conn = state.db.acquire().await?;
-    let event = db::events::find_event(&mut conn, id)
-        .await?
-        .filter(|row| crate::event::access::visible_to(row, viewer.map(|u| u.id)))
-        .ok_or(ApiError::NotFound("event"))?;
-    let (stored, cached) = status::in_line(&mut conn, &state.bookings, id).await?;
-    let (undrawn, placed) = db::line::counts(&mut conn, id).await?;
-    let draw = db::line::draw_of(&mut conn, id).await?;
-    let rate = state.bookings.decided_rate(id).await.unwrap_or(0.0);
-    // Redis counts every pending request (those parked in PostgreSQL too);
-    // without it, PostgreSQL's own.
-    let pending = cached.map_or(stored, |c| c as i64);
-    let prequeue = match (draw.is_some(), event.sales_start) {
-        (false, Some(start)) => state.bookings.pending_before(id, start).await.map_or(undrawn, |n| n as i64),
-        _ => 0,
-    };
-    Ok(axum::Json(QueueStatus {
-        event_id: id,
-        pending: pending.max(undrawn + placed),
-        prequeue,
-        sales_start: event.sales_start,
-        shuffled_at: draw.as_ref().map(|(_, at, _)| *at),
-        shuffle_seed: draw.as_ref().and_then(|(seed, _, _)| seed.as_deref().map(crate::domain::draw::to_hex)),
-        rate_per_second: rate,
-    }))
+    Ok(axum::Json(line::of_event(&state.db, &state.bookings, viewer.map(|u| u.id), id).await?))
 }
 
 /// A payment attempt's status as the API says it: the steps before Stripe
@@ -443,18 +409,8 @@ fn payment_status(stored: &str) -> String {
 /// The caller's booking `id` as it is now, with its place in line while
 /// pending (`None` for anyone else's).
 pub(super) async fn find_booking(state: &AppState, user_id: Uuid, id: Uuid) -> ApiResult<Option<Booking>> {
-    let Some(mut current) = status::of_user(&state.db, &state.bookings, user_id, id).await? else { return Ok(None) };
-    let mut place = status::place_in_line(&state.db, &state.bookings, &current).await?;
-    if place.is_none() && current.is_pending() {
-        // Decided between the two reads: show the decision, not "pending"
-        // without a place.
-        let Some(again) = status::of_user(&state.db, &state.bookings, user_id, id).await? else { return Ok(None) };
-        place = status::place_in_line(&state.db, &state.bookings, &again).await?;
-        current = again;
-    }
-    let mut booking = Booking::from(current);
-    booking.queue = place.map(QueuePlace::from);
-    Ok(Some(booking))
+    let found = status::of_user_in_line(&state.db, &state.bookings, user_id, id).await?;
+    Ok(found.map(Booking::in_line))
 }
 
 /// The `Idempotency-Key` header: 1 to 255 printable ASCII characters.

@@ -15,10 +15,11 @@ use uuid::Uuid;
 
 use super::export;
 use super::extract::{CurrentUser, Json, Path};
-use crate::db::tickets::{self as db, AttendeeRow, CheckIn};
+use crate::db::tickets::{self as db, AttendeeRow};
 use crate::domain::csv;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiResult, Problem};
 use crate::event::access::organizer_event;
+use crate::event::door::{self, EventStats};
 use crate::http::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -57,26 +58,15 @@ pub async fn check_in(
     Path(id): Path<Uuid>,
     Json(req): Json<CheckInRequest>,
 ) -> ApiResult<axum::Json<CheckedIn>> {
-    let mut tx = state.db.begin().await?;
-    organizer_event(&mut tx, id, user.id).await?;
-    let code = csv::ticket_code(&req.code).ok_or(ApiError::NotFound("ticket"))?;
-    let outcome = db::check_in(&mut tx, id, &code).await?;
-    tx.commit().await?;
-    match outcome {
-        CheckIn::Admitted(t) => Ok(axum::Json(CheckedIn {
-            code: t.code,
-            status: t.status,
-            checked_in_at: t.checked_in_at,
-            ticket_type_id: t.ticket_type_id,
-            booking_id: t.booking_id,
-            attendee_name: t.attendee_name,
-        })),
-        CheckIn::Already(at) => Err(ApiError::AlreadyCheckedIn(at)),
-        CheckIn::Void => {
-            Err(ApiError::Conflict { code: "ticket_void", detail: "this ticket was cancelled and is not valid".into() })
-        }
-        CheckIn::Unknown => Err(ApiError::NotFound("ticket")),
-    }
+    let t = door::check_in(&state.db, user.id, id, &req.code).await?;
+    Ok(axum::Json(CheckedIn {
+        code: t.code,
+        status: t.status,
+        checked_in_at: t.checked_in_at,
+        ticket_type_id: t.ticket_type_id,
+        booking_id: t.booking_id,
+        attendee_name: t.attendee_name,
+    }))
 }
 
 /// Undo a check-in (a mistaken scan): the ticket is valid again.
@@ -92,12 +82,7 @@ pub async fn undo_check_in(
     user: CurrentUser,
     Path((id, code)): Path<(Uuid, String)>,
 ) -> ApiResult<axum::http::StatusCode> {
-    let mut conn = state.db.acquire().await?;
-    organizer_event(&mut conn, id, user.id).await?;
-    let code = csv::ticket_code(&code).ok_or(ApiError::NotFound("checked-in ticket"))?;
-    if !db::undo_check_in(&mut conn, id, &code).await? {
-        return Err(ApiError::NotFound("checked-in ticket"));
-    }
+    door::undo_check_in(&state.db, user.id, id, &code).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -201,52 +186,6 @@ fn attendee_record(row: &AttendeeRow) -> String {
     ])
 }
 
-#[derive(Debug, Default, Serialize, ToSchema)]
-pub struct TicketTypeSales {
-    pub ticket_type_id: Uuid,
-    pub name: String,
-    pub capacity: i64,
-    /// Seats of confirmed bookings.
-    pub sold: i64,
-    /// Seats held while their buyers pay.
-    pub held: i64,
-    pub remaining: i64,
-    /// Booking requests accepted and not yet decided (past 10,000 in the
-    /// queue, split between ticket types from a sample; the total is exact).
-    pub pending: i64,
-    /// Seats of cancelled bookings.
-    pub cancelled: i64,
-    pub checked_in: i64,
-    /// Waiting-list entries, and the seats they wait for.
-    pub waiting: i64,
-    pub waiting_seats: i64,
-    /// What was paid, minus what was refunded or is being refunded.
-    pub revenue_cents: i64,
-    pub currency: String,
-}
-
-#[derive(Debug, Default, Serialize, ToSchema)]
-pub struct SalesTotals {
-    pub capacity: i64,
-    pub sold: i64,
-    pub held: i64,
-    pub remaining: i64,
-    pub pending: i64,
-    pub cancelled: i64,
-    pub checked_in: i64,
-    pub waiting: i64,
-    pub waiting_seats: i64,
-    /// The sum over ticket types (meaningful when they share a currency).
-    pub revenue_cents: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventStats {
-    pub event_id: Uuid,
-    pub ticket_types: Vec<TicketTypeSales>,
-    pub totals: SalesTotals,
-}
-
 /// How the sale goes, per ticket type and in total.
 #[utoipa::path(get, path = "/api/v1/events/{id}/stats", tag = "door", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
@@ -260,48 +199,5 @@ pub async fn stats(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<EventStats>> {
-    let mut conn = state.db.acquire().await?;
-    organizer_event(&mut conn, id, user.id).await?;
-    let rows = db::stats(&mut conn, id).await?;
-    let waiting = crate::db::waiting::counts(&mut conn, id).await?;
-    // Requests still in the queue are known to Redis (and, accepted while
-    // Redis was down, to PostgreSQL: `pending_stored` below).
-    let (queued, queued_total) = crate::booking::status::in_line_by_type(&state.bookings, id).await;
-    let mut totals = SalesTotals::default();
-    let ticket_types = rows
-        .into_iter()
-        .map(|r| {
-            let sales = TicketTypeSales {
-                ticket_type_id: r.ticket_type_id,
-                name: r.name,
-                capacity: r.capacity,
-                sold: r.capacity - r.remaining - r.held,
-                held: r.held,
-                remaining: r.remaining,
-                pending: r.pending_stored + queued.get(&r.ticket_type_id).copied().unwrap_or(0),
-                cancelled: r.cancelled,
-                checked_in: r.checked_in,
-                waiting: waiting.get(&r.ticket_type_id).map_or(0, |w| w.0),
-                waiting_seats: waiting.get(&r.ticket_type_id).map_or(0, |w| w.1),
-                revenue_cents: r.revenue_cents,
-                currency: r.currency,
-            };
-            totals.capacity += sales.capacity;
-            totals.sold += sales.sold;
-            totals.held += sales.held;
-            totals.remaining += sales.remaining;
-            totals.pending += sales.pending;
-            totals.cancelled += sales.cancelled;
-            totals.checked_in += sales.checked_in;
-            totals.waiting += sales.waiting;
-            totals.waiting_seats += sales.waiting_seats;
-            totals.revenue_cents += sales.revenue_cents;
-            sales
-        })
-        .collect();
-    if let Some(queued_total) = queued_total {
-        let sampled: i64 = queued.values().sum();
-        totals.pending += (queued_total - sampled).max(0);
-    }
-    Ok(axum::Json(EventStats { event_id: id, ticket_types, totals }))
+    Ok(axum::Json(door::sales(&state.db, &state.bookings, user.id, id).await?))
 }

@@ -11,11 +11,11 @@ use super::bookings::Booking;
 use super::extract::{CurrentUser, Path};
 use super::pagination::{Checked, FromQuery, Limit, booking_cursor, given};
 use crate::booking::{cancel, pay, status};
-use crate::db::bookings as db;
 use crate::domain::booking::BookingStatus;
 use crate::domain::{FieldError, Violations};
 use crate::error::{ApiResult, Problem};
 use crate::event::access::organizer_event;
+use crate::event::orders;
 use crate::http::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,28 +87,15 @@ pub async fn list_orders(
     Checked(query): Checked<OrderQuery>,
 ) -> ApiResult<axum::Json<OrderList>> {
     let OrderQuery { limit, before, status } = query;
-    let limit = limit.get();
-    let mut conn = state.db.acquire().await?;
-    organizer_event(&mut conn, id, user.id).await?;
-    let mut rows = db::orders(&mut conn, id, status, before, limit + 1).await?;
-    let next_cursor = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].booking.id.to_string());
-    rows.truncate(limit as usize);
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.booking.id).collect();
-    let mut tickets = db::tickets_of(&mut conn, &ids).await?;
-    let mut money = crate::db::payments::money_of(&mut conn, &ids).await?;
-    let items = rows
-        .into_iter()
-        .map(|row| {
-            let mine = tickets.extract_if(.., |t| t.booking_id == row.booking.id).collect();
-            let paid = money.remove(&row.booking.id).unwrap_or_default();
-            Order {
-                booking: Booking::stored(row.booking, mine, paid),
-                buyer_name: row.buyer_name,
-                buyer_email: row.buyer_email,
-            }
-        })
-        .collect();
-    Ok(axum::Json(OrderList { items, next_cursor }))
+    let (orders, next) = orders::page(&state.db, user.id, id, status, before, limit.get()).await?;
+    let items = orders.into_iter().map(Order::from).collect();
+    Ok(axum::Json(OrderList { items, next_cursor: next.map(|id| id.to_string()) }))
+}
+
+impl From<orders::Order> for Order {
+    fn from(order: orders::Order) -> Self {
+        Self { booking: order.booking.into(), buyer_name: order.buyer_name, buyer_email: order.buyer_email }
+    }
 }
 
 /// Mark an offline booking paid (the transfer arrived, or it was paid at the

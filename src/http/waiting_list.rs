@@ -35,8 +35,8 @@ pub struct WaitingEntry {
     pub created_at: DateTime<Utc>,
 }
 
-impl WaitingEntry {
-    fn new(row: EntryRow, position: Option<i64>) -> Self {
+impl From<(EntryRow, Option<i64>)> for WaitingEntry {
+    fn from((row, position): (EntryRow, Option<i64>)) -> Self {
         Self {
             id: row.id,
             ticket_type_id: row.ticket_type_id,
@@ -77,7 +77,7 @@ pub async fn join(
     let entry = waiting::join(&state.db, user.id, id, req.quantity).await?;
     let position = crate::db::waiting::positions(&mut *state.db.acquire().await?, &[entry.id]).await?;
     let position = position.get(&entry.id).copied();
-    Ok((StatusCode::CREATED, axum::Json(WaitingEntry::new(entry, position))))
+    Ok((StatusCode::CREATED, axum::Json(WaitingEntry::from((entry, position)))))
 }
 
 /// Leave a waiting list. An entry holding an offer is not on the list any
@@ -97,16 +97,6 @@ pub async fn leave(State(state): State<AppState>, user: CurrentUser, Path(id): P
 #[utoipa::path(get, path = "/api/v1/me/waiting-list", tag = "bookings", security(("bearer" = [])),
     responses((status = 200, description = "The caller's entries", body = WaitingList)))]
 pub async fn mine(State(state): State<AppState>, user: CurrentUser) -> ApiResult<axum::Json<WaitingList>> {
-    let mut conn = state.db.acquire().await?;
-    let rows = crate::db::waiting::of_user(&mut conn, user.id).await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let positions = crate::db::waiting::positions(&mut conn, &ids).await?;
-    let items = rows
-        .into_iter()
-        .map(|row| {
-            let position = positions.get(&row.id).copied();
-            WaitingEntry::new(row, position)
-        })
-        .collect();
-    Ok(axum::Json(WaitingList { items }))
+    let items = waiting::of_user(&state.db, user.id).await?;
+    Ok(axum::Json(WaitingList { items: items.into_iter().map(WaitingEntry::from).collect() }))
 }

@@ -14,12 +14,13 @@ use super::model::{self, EventModel};
 use super::render::page;
 use super::render::see_other;
 use super::session::{Acting, Visitor};
+use crate::booking::{cancel, card, pay, status, waiting};
 use crate::domain::booking::BookingStatus;
-use crate::http::bookings::{BookingPage, Wait, cancel_booking, get_booking, my_bookings};
+use crate::http::bookings::Booking;
 use crate::http::checkout::PaymentRequest;
-use crate::http::extract::{JsonOrEmpty, Path, Query};
-use crate::http::pagination::{Checked, Limit};
+use crate::http::extract::{CurrentUser, JsonOrEmpty, Path, Query};
 use crate::http::state::AppState;
+use crate::http::waiting_list::WaitingEntry;
 
 #[derive(serde::Deserialize)]
 pub struct Notice {
@@ -33,7 +34,7 @@ pub async fn page_of(
     Query(notice): Query<Notice>,
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
-    let booking = get_booking(State(state.clone()), user, Path(id), Checked(Wait(None))).await?.0;
+    let booking = own_booking(&state, user, id).await?;
     let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::from(&e));
     let now = chrono::Utc::now();
     let ticket_type = event.as_ref().and_then(|e| e.ticket_type_name(booking.ticket_type_id)).map(str::to_owned);
@@ -67,6 +68,14 @@ pub async fn page_of(
     Ok(page(&state.pages, &visitor, "booking.html", data))
 }
 
+/// The signed-in person's booking as it is now (its place while in line, or
+/// stored); not found
+/// for anyone else's.
+async fn own_booking(state: &AppState, user: CurrentUser, id: Uuid) -> Result<Booking, PageError> {
+    let booking = status::of_user_in_line(&state.db, &state.bookings, user.id, id).await?;
+    Ok(Booking::in_line(booking.ok_or(PageError::NotFound)?))
+}
+
 /// The event as the page shows it; an event gone from view still lets its
 /// bookings show.
 fn shown(event: Option<EventModel>, id: Uuid) -> minijinja::Value {
@@ -80,7 +89,7 @@ pub async fn cancel_form(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
-    let booking = get_booking(State(state.clone()), user, Path(id), Checked(Wait(None))).await?.0;
+    let booking = own_booking(&state, user, id).await?;
     let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::from(&e));
     let event = shown(event, booking.event_id);
     Ok(page(
@@ -97,7 +106,9 @@ pub async fn cancel(
     acting: Acting,
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/bookings/{id}"))?;
-    let _cancelled = cancel_booking(State(state.clone()), user, Path(id)).await?;
+    let by = cancel::Canceller::Owner(user.id);
+    let _cancelled =
+        cancel::cancel_booking(&state.db, &state.bookings, by, id, state.config.payment_provider()).await?;
     Ok(see_other(&format!("/bookings/{id}")))
 }
 
@@ -128,11 +139,12 @@ pub async fn mine(
     Query(welcome): Query<Welcome>,
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
-    let params = BookingPage { limit: Limit::of(100), before: None };
-    let bookings = my_bookings(State(state.clone()), user, Checked(params)).await?.0;
-    let waiting = crate::http::waiting_list::mine(State(state.clone()), user).await?.0;
+    let (bookings, _) = status::list_of_user(&state.db, &state.bookings, user.id, None, 100).await?;
+    let bookings: Vec<Booking> = bookings.into_iter().map(Booking::from).collect();
+    let waiting = waiting::of_user(&state.db, user.id).await?;
+    let waiting: Vec<WaitingEntry> = waiting.into_iter().map(WaitingEntry::from).collect();
     let mut titles: HashMap<String, String> = HashMap::new();
-    let events = bookings.items.iter().map(|b| b.event_id).chain(waiting.items.iter().map(|w| w.event_id));
+    let events = bookings.iter().map(|b| b.event_id).chain(waiting.iter().map(|w| w.event_id));
     for event_id in events {
         if let std::collections::hash_map::Entry::Vacant(title) = titles.entry(event_id.to_string()) {
             let event = state.events().visible(None, event_id).await?;
@@ -140,8 +152,8 @@ pub async fn mine(
         }
     }
     let data = context! {
-        bookings => minijinja::Value::from_serialize(&bookings.items),
-        waiting => minijinja::Value::from_serialize(&waiting.items),
+        bookings => minijinja::Value::from_serialize(&bookings),
+        waiting => minijinja::Value::from_serialize(&waiting),
         titles,
         verify_first => welcome.welcome.as_deref() == Some("verify"),
     };
@@ -160,7 +172,7 @@ pub async fn leave_waiting_list(
     acting: Acting,
 ) -> Result<Response, PageError> {
     let user = acting.user("/me/tickets")?;
-    crate::http::waiting_list::leave(State(state.clone()), user, Path(id)).await?;
+    waiting::leave(&state.db, user.id, id).await?;
     Ok(see_other("/me/tickets"))
 }
 
@@ -188,7 +200,10 @@ pub async fn payment_confirm(
     acting: Acting,
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/bookings/{id}"))?;
-    let _booking = crate::http::checkout::confirm_payment(State(state.clone()), user, Path(id)).await?;
+    // Still in line: nothing to ask Stripe yet; the booking page shows it.
+    if !own_booking(&state, user, id).await?.status.eq(&BookingStatus::Pending) {
+        let _row = card::check(&state.db, state.stripe.as_ref(), user.id, id).await?;
+    }
     Ok(see_other(&format!("/bookings/{id}")))
 }
 
@@ -199,6 +214,6 @@ pub async fn confirm_free(
     acting: Acting,
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/bookings/{id}"))?;
-    let _booking = crate::http::checkout::confirm_booking(State(state.clone()), user, Path(id)).await?;
+    let _row = pay::confirm_free(&state.db, user.id, id).await?;
     Ok(see_other(&format!("/bookings/{id}")))
 }

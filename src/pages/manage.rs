@@ -19,12 +19,13 @@ use super::model::EventModel;
 use super::render::see_other;
 use super::render::{page, page_with_status};
 use super::session::{Acting, Visitor};
+use crate::booking::{cancel, pay};
 use crate::error::ApiError;
-use crate::event::{Event, EventError};
-use crate::http::event_list::EventQuery;
-use crate::http::extract::{CurrentUser, Json, MaybeUser, Path, Query};
-use crate::http::orders::{OrderListParams, OrderQuery};
-use crate::http::pagination::{Checked, FromQuery, Limit};
+use crate::event::access::organizer_event;
+use crate::event::{Event, EventError, door, line, orders};
+use crate::http::extract::{CurrentUser, Path, Query};
+use crate::http::orders::{Order, OrderList, OrderListParams, OrderQuery};
+use crate::http::pagination::{FromQuery, Limit};
 use crate::http::state::AppState;
 
 /// Ticket type rows a new event's form offers (empty ones are left out).
@@ -43,14 +44,12 @@ fn model(event: &Event) -> minijinja::Value {
 /// "My events": each with its status and sold / capacity.
 pub async fn events(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let query = EventQuery { limit: Limit::of(100), ..EventQuery::default() };
-    let list = crate::http::event_list::my_events(State(state.clone()), user, Checked(query)).await?.0;
-    let events: Vec<_> = list
-        .items
+    let mine = crate::event::read::organized_by(&state.db, user.id, 100).await?;
+    let events: Vec<_> = mine
         .iter()
-        .map(|e| {
-            let capacity: i64 = e.ticket_types.iter().map(|t| i64::from(t.capacity)).sum();
-            let left: i64 = e.ticket_types.iter().map(|t| i64::from(t.remaining)).sum();
+        .map(|Event { details: e, ticket_types }| {
+            let capacity: i64 = ticket_types.iter().map(|t| i64::from(t.capacity)).sum();
+            let left: i64 = ticket_types.iter().map(|t| i64::from(t.remaining)).sum();
             context! { id => e.id.to_string(), title => e.title, status => e.status, starts_at => e.starts_at.to_rfc3339(),
                        timezone => e.timezone, sold => capacity - left, capacity }
         })
@@ -124,8 +123,8 @@ pub async fn dashboard(
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
     let event = EventModel::from(&own_event(&state, user, id).await?);
-    let stats = crate::http::door::stats(State(state.clone()), user, Path(id)).await?.0;
-    let line = crate::http::bookings::event_queue(State(state.clone()), MaybeUser(Some(user)), Path(id)).await?.0;
+    let stats = door::sales(&state.db, &state.bookings, user.id, id).await?;
+    let line = line::of_event(&state.db, &state.bookings, Some(user.id), id).await?;
     let mut conn = state.db.acquire().await?;
     let per_minute = crate::db::tickets::sold_per_minute(&mut conn, id).await?;
     let chart = super::chart::sales_svg(&per_minute, stats.totals.capacity);
@@ -169,7 +168,9 @@ pub async fn orders(
     // The page's own query (a status chosen, a cursor followed), checked as the API checks it.
     let params = OrderListParams { limit: None, cursor: filter.cursor, status: status.clone() };
     let query = OrderQuery { limit: Limit::of(50), ..OrderQuery::check(params).map_err(ApiError::Validation)? };
-    let list = crate::http::orders::list_orders(State(state.clone()), user, Path(id), Checked(query)).await?.0;
+    let (orders, next) = orders::page(&state.db, user.id, id, query.status, query.before, query.limit.get()).await?;
+    let list =
+        OrderList { items: orders.into_iter().map(Order::from).collect(), next_cursor: next.map(|id| id.to_string()) };
     let data = context! { event, orders => minijinja::Value::from_serialize(&list), status };
     Ok(page(&state.pages, &visitor, "manage/orders.html", data))
 }
@@ -180,7 +181,8 @@ pub async fn mark_paid(
     acting: Acting,
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/manage/events/{id}/orders"))?;
-    let _paid = crate::http::orders::mark_paid(State(state.clone()), user, Path((id, booking))).await?;
+    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
+    let _paid = pay::mark_paid(&state.db, id, booking).await?;
     Ok(see_other(&format!("/manage/events/{id}/orders")))
 }
 
@@ -201,7 +203,10 @@ pub async fn refund(
     acting: Acting,
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/manage/events/{id}/orders"))?;
-    let _cancelled = crate::http::orders::cancel_order(State(state.clone()), user, Path((id, booking))).await?;
+    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
+    let by = cancel::Canceller::Organizer(id);
+    let _cancelled =
+        cancel::cancel_booking(&state.db, &state.bookings, by, booking, state.config.payment_provider()).await?;
     Ok(see_other(&format!("/manage/events/{id}/orders")))
 }
 
@@ -258,7 +263,7 @@ async fn door_page(
     verdict: Option<minijinja::Value>,
 ) -> Result<Response, PageError> {
     let event = model(&own_event(state, user, id).await?);
-    let stats = crate::http::door::stats(State(state.clone()), user, Path(id)).await?.0;
+    let stats = door::sales(&state.db, &state.bookings, user.id, id).await?;
     let data = context! { event, verdict, checked_in => stats.totals.checked_in, sold => stats.totals.sold };
     Ok(page(&state.pages, visitor, "manage/door.html", data))
 }
@@ -272,23 +277,17 @@ pub async fn check_in(
     let user = acting.user(format!("/manage/events/{id}/door"))?;
     let (visitor, form) = acting.into_parts();
     let code = form.get("code").to_owned();
-    let request = crate::http::door::CheckInRequest { code: code.clone() };
-    let verdict = match crate::http::door::check_in(State(state.clone()), user, Path(id), Json(request)).await {
+    let verdict = match door::check_in(&state.db, user.id, id, &code).await {
         Ok(admitted) => {
-            let admitted = admitted.0;
             let event = EventModel::from(&own_event(&state, user, id).await?);
             let ticket_type = event.ticket_type_name(admitted.ticket_type_id);
             context! { kind => "admitted", code => admitted.code, name => admitted.attendee_name, ticket_type }
         }
-        Err(ApiError::AlreadyCheckedIn(at)) => {
+        Err(EventError::AlreadyCheckedIn(at)) => {
             let zone = EventModel::from(&own_event(&state, user, id).await?).zone();
             context! { kind => "already", code, at => at.with_timezone(&zone).format("%H:%M").to_string() }
         }
-        Err(err)
-            if err.status().is_client_error() && !matches!(err, ApiError::Forbidden | ApiError::Unauthorized(_)) =>
-        {
-            context! { kind => "invalid", code }
-        }
+        Err(EventError::TicketNotFound | EventError::TicketVoid) => context! { kind => "invalid", code },
         Err(err) => return Err(err.into()),
     };
     door_page(&state, &visitor, user, id, Some(verdict)).await
@@ -299,9 +298,9 @@ pub async fn undo(State(state): State<AppState>, Path(id): Path<Uuid>, acting: A
     let user = acting.user(format!("/manage/events/{id}/door"))?;
     let (visitor, form) = acting.into_parts();
     let code = form.get("code").to_owned();
-    let verdict = match crate::http::door::undo_check_in(State(state.clone()), user, Path((id, code.clone()))).await {
-        Ok(_) => context! { kind => "undone", code },
-        Err(ApiError::NotFound(_)) => context! { kind => "invalid", code },
+    let verdict = match door::undo_check_in(&state.db, user.id, id, &code).await {
+        Ok(()) => context! { kind => "undone", code },
+        Err(EventError::NoCheckIn) => context! { kind => "invalid", code },
         Err(err) => return Err(err.into()),
     };
     door_page(&state, &visitor, user, id, Some(verdict)).await
@@ -317,7 +316,7 @@ pub async fn edit_form(
     let event = own_event(&state, user, id).await?;
     let types = event_form::existing_types(&event);
     let data = context! { values => event_form::values_of(&event), rows => event_form::rows(&types, types.len() + 1),
-    event => model(&event) };
+    event => model(&event), new => false };
     Ok(page(&state.pages, &visitor, "manage/event_form.html", data))
 }
 
@@ -338,7 +337,8 @@ pub async fn update(
     let again = |errors: FieldErrors| {
         let errors = event_form::place_errors(errors, rows);
         let values: HashMap<&String, &String> = form.0.iter().filter(|(k, _)| k.as_str() != "csrf").collect();
-        let data = context! { values, errors, rows => event_form::rows(&types, rows), event => model(&event) };
+        let data =
+            context! { values, errors, rows => event_form::rows(&types, rows), event => model(&event), new => false };
         page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/event_form.html", data)
     };
     let Some(read) = read.filter(|_| errors.is_empty()) else { return Ok(again(errors)) };
@@ -394,7 +394,7 @@ pub async fn cancel_form(
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
     let event = model(&own_event(&state, user, id).await?);
-    let stats = crate::http::door::stats(State(state.clone()), user, Path(id)).await?.0;
+    let stats = door::sales(&state.db, &state.bookings, user.id, id).await?;
     let data = context! { event, sold => stats.totals.sold, held => stats.totals.held };
     Ok(page(&state.pages, &visitor, "manage/cancel.html", data))
 }

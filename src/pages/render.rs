@@ -2,11 +2,12 @@
 //! filters they use: money in the event's currency, times with their zone
 //! named, a booking's reason in words.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use minijinja::value::{Enumerator, Object};
 use minijinja::{Environment, Value, context};
 
 use super::session::{PageKeys, Visitor};
@@ -18,7 +19,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     // of showing an empty space; release builds forgive it, as a person
     // would rather see a page with a gap than an error page.
     env.set_undefined_behavior(if cfg!(debug_assertions) {
-        minijinja::UndefinedBehavior::SemiStrict
+        minijinja::UndefinedBehavior::Strict
     } else {
         minijinja::UndefinedBehavior::Chainable
     });
@@ -63,15 +64,53 @@ pub fn page(keys: &PageKeys, visitor: &Visitor, template: &str, data: Value) -> 
         signed_in => visitor.user.is_some(),
         csrf => visitor.csrf(keys),
         here => visitor.here.clone(),
-        // A form shown the first time has no values or mistakes yet (the
-        // page's own win: the last map given wins).
-        ..minijinja::value::merge_maps([context! { values => context! {}, errors => context! {} }, data])
+        // A form's values and mistakes are looked up by field name, and a
+        // field with neither is none (a form shown the first time has none).
+        values => Fields::of(data.get_attr("values").ok()),
+        errors => Fields::of(data.get_attr("errors").ok()),
+        // The error page has no session to show (below).
+        neutral => false,
+        ..data
     };
     let mut response = html(StatusCode::OK, template, data);
     if let Some(cookie) = visitor.cookies(keys) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// A form's values or mistakes by field name. Every other undefined value
+/// fails a test (strict mode); a field name is asked of these whether or not
+/// the field has a value or a mistake, so an unknown one is none.
+#[derive(Debug)]
+struct Fields(std::collections::BTreeMap<String, Value>);
+
+/// Values by name where a missing one is none (quantities typed per ticket
+/// type, say), like a form's values.
+pub fn fields<T: serde::Serialize>(map: T) -> Value {
+    Fields::of(Some(Value::from_serialize(map)))
+}
+
+impl Fields {
+    fn of(given: Option<Value>) -> Value {
+        let given = given.filter(|v| !v.is_undefined() && !v.is_none());
+        let fields = given
+            .iter()
+            .flat_map(|map| map.try_iter().into_iter().flatten().map(move |key| (key.to_string(), map.get_item(&key))))
+            .filter_map(|(key, value)| Some((key, value.ok()?)))
+            .collect();
+        Value::from_object(Fields(fields))
+    }
+}
+
+impl Object for Fields {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        Some(key.as_str().and_then(|key| self.0.get(key).cloned()).unwrap_or(Value::from(())))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.0.keys().map(|key| Value::from(key.as_str())).collect())
+    }
 }
 
 /// The same with another status (a form sent back with its mistakes: 422).

@@ -11,14 +11,14 @@ use uuid::Uuid;
 
 use super::error::PageError;
 use super::model::EventModel;
-use super::render::{page, page_with_status, see_other};
+use super::render::{fields, page, page_with_status, see_other};
 use super::session::{Acting, Visitor};
 use crate::booking::accept::{Accepted, BookingRequest, accept};
+use crate::booking::waiting;
 use crate::error::ApiError;
 use crate::http::bookings::idempotency_key;
-use crate::http::extract::{Json, Path, Query};
+use crate::http::extract::{Path, Query};
 use crate::http::state::AppState;
-use crate::http::waiting_list::{JoinRequest, join};
 
 #[derive(serde::Deserialize)]
 pub struct Search {
@@ -99,7 +99,7 @@ async fn event_page(state: &AppState, visitor: &Visitor, id: Uuid, problems: Pro
         sales_in => event.sales_start.filter(|t| *t > now).map(|t| (t - now).num_seconds()),
         event,
         errors => problems.errors,
-        quantities => problems.quantities,
+        quantities => fields(problems.quantities),
         // A fresh key per page view: the same form sent twice is one booking.
         key => Uuid::new_v4().to_string(),
     };
@@ -163,7 +163,11 @@ pub async fn join_waiting_list(
     let (user, ticket_type_id, typed) = ticket_type_form(&acting, event_id)?;
     let visitor = acting.visitor;
     let quantity = typed.parse::<i64>().unwrap_or(0);
-    match join(State(state.clone()), user, Path(ticket_type_id), Json(JoinRequest { quantity })).await {
+    let joined = async {
+        state.verified.require(user.id).await?;
+        Ok::<_, ApiError>(waiting::join(&state.db, user.id, ticket_type_id, quantity).await?)
+    };
+    match joined.await {
         Ok(_) => Ok(see_other("/me/tickets")),
         Err(err) if shown_on_the_form(&err) => {
             let problems = Problems {

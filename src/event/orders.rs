@@ -1,0 +1,54 @@
+//! The event's orders, for its organizer: every booking with its buyer,
+//! tickets, payment and refund, a page at a time; marking an offline booking
+//! paid and cancelling one with a full refund are the booking room's
+//! (`booking::pay`, `booking::cancel`), asked after [`organizer_event`].
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::EventError;
+use super::access::organizer_event;
+use crate::booking::status::Current;
+use crate::db::bookings as db;
+use crate::domain::booking::BookingStatus;
+
+/// One order: the booking as it is now and who bought it.
+#[derive(Debug)]
+pub struct Order {
+    pub booking: Current,
+    pub buyer_name: String,
+    pub buyer_email: String,
+}
+
+/// At most `limit` orders of `event_id` older than the booking `before`,
+/// newest first, in one `status` or all; and the cursor of the next page.
+pub async fn page(
+    db: &PgPool,
+    user: Uuid,
+    event_id: Uuid,
+    status: Option<BookingStatus>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<(Vec<Order>, Option<Uuid>), EventError> {
+    let mut conn = db.acquire().await?;
+    organizer_event(&mut conn, event_id, user).await?;
+    let mut rows = db::orders(&mut conn, event_id, status, before, limit + 1).await?;
+    let next = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].booking.id);
+    rows.truncate(limit as usize);
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.booking.id).collect();
+    let mut tickets = db::tickets_of(&mut conn, &ids).await?;
+    let mut money = crate::db::payments::money_of(&mut conn, &ids).await?;
+    let orders = rows
+        .into_iter()
+        .map(|row| {
+            let mine = tickets.extract_if(.., |t| t.booking_id == row.booking.id).collect();
+            let paid = money.remove(&row.booking.id).unwrap_or_default();
+            Order {
+                booking: Current::Stored(Box::new(row.booking), mine, paid),
+                buyer_name: row.buyer_name,
+                buyer_email: row.buyer_email,
+            }
+        })
+        .collect();
+    Ok((orders, next))
+}
