@@ -477,12 +477,19 @@ fn check_stripe_keys(secret_key: Option<&Secret>, webhook_secret: Option<&Secret
 
 /// A URL fit for logs: the password, if any, replaced by `***`.
 pub fn redact_url(raw: &str) -> String {
+    // A list of nodes (`AMQP_URL`) or of Sentinels (`REDIS_URL`): each part
+    // on its own; a part that is only `host:port` has no password to hide.
+    raw.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(raw: &str) -> String {
     match url::Url::parse(raw) {
         Ok(mut url) if url.password().is_some() => {
             let _ = url.set_password(Some("***"));
             url.to_string()
         }
         Ok(url) => url.to_string(),
+        Err(_) if !raw.contains('@') => raw.to_owned(),
         Err(_) => "<unparseable URL>".into(),
     }
 }
@@ -534,6 +541,16 @@ mod tests {
         assert_eq!(
             redact_url("postgres://postgres@127.0.0.1:5432/boxoffice"),
             "postgres://postgres@127.0.0.1:5432/boxoffice"
+        );
+        assert_eq!(
+            redact_url("amqp://u:one@127.0.0.1:5672/%2f,amqp://u:two@127.0.0.1:5673/%2f"),
+            "amqp://u:***@127.0.0.1:5672/%2f,amqp://u:***@127.0.0.1:5673/%2f",
+            "every node of a list"
+        );
+        assert_eq!(
+            redact_url("redis+sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/mymaster"),
+            "redis+sentinel://:***@127.0.0.1:26379,127.0.0.1:26380/mymaster",
+            "a Sentinel list"
         );
     }
 }

@@ -10,10 +10,11 @@ pub mod rate_limit;
 pub mod read;
 pub mod revocations;
 
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::sentinel::{SentinelClient, SentinelServerType};
 use redis::{FromRedisValue, Pipeline};
 
 pub use bookings::BookingCache;
@@ -42,24 +43,67 @@ pub struct Redis {
 }
 
 struct Inner {
-    conn: OnceLock<ConnectionManager>,
+    /// The connection to the primary; none until the first one is made.
+    /// Replaced when Sentinel names another primary.
+    conn: RwLock<Option<ConnectionManager>>,
     prefix: String,
 }
 
+/// Where the primary is: one address, or whatever the Sentinels say.
+enum Source {
+    Direct(redis::Client),
+    /// `redis+sentinel://host:port,host:port/master-name`.
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+    },
+}
+
+impl Source {
+    fn parse(url: &str) -> Result<Self, redis::RedisError> {
+        let Some(rest) = url.strip_prefix("redis+sentinel://") else {
+            return Ok(Self::Direct(redis::Client::open(url)?));
+        };
+        let invalid = || {
+            redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "a Sentinel URL is redis+sentinel://host:port,host:port/master-name",
+            ))
+        };
+        let (hosts, master) = rest.split_once('/').ok_or_else(invalid)?;
+        let sentinels: Vec<String> =
+            hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).map(|h| format!("redis://{h}")).collect();
+        let master = master.trim_end_matches('/');
+        if sentinels.is_empty() || master.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Self::Sentinel { sentinels, master: master.to_owned() })
+    }
+}
+
 impl Redis {
-    /// Connects to `url`. When Redis cannot be reached the returned handle
-    /// starts disconnected and keeps trying in the background; a URL that does
-    /// not parse is an error.
+    /// Connects to `url` (`redis://…`, or `redis+sentinel://…` to follow the
+    /// primary the Sentinels name through a failover). When Redis cannot be
+    /// reached the returned handle starts disconnected and keeps trying in
+    /// the background; a URL that does not parse is an error.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        let redis = Self { inner: Arc::new(Inner { conn: OnceLock::new(), prefix: prefix.to_owned() }) };
-        if let Err(err) = try_connect(&redis.inner, &client).await {
-            tracing::warn!(
-                "Redis is unreachable at {}: {err}. Starting without it (no cache, no rate limits); \
-                 retrying in the background. Start it with: redis-server --daemonize yes",
-                crate::config::redact_url(url)
-            );
-            tokio::spawn(reconnect(Arc::downgrade(&redis.inner), client));
+        let source = Source::parse(url)?;
+        let redis = Self { inner: Arc::new(Inner { conn: RwLock::new(None), prefix: prefix.to_owned() }) };
+        match source {
+            Source::Direct(client) => {
+                if let Err(err) = try_connect(&redis.inner, &client).await {
+                    warn_unreachable(url, &err);
+                    tokio::spawn(reconnect(Arc::downgrade(&redis.inner), client));
+                }
+            }
+            Source::Sentinel { sentinels, master } => {
+                let mut sentinel = SentinelClient::build(sentinels, master, None, SentinelServerType::Master)?;
+                let mut primary = None;
+                if let Err(err) = follow_once(&redis.inner, &mut sentinel, &mut primary).await {
+                    warn_unreachable(url, &err);
+                }
+                tokio::spawn(follow(Arc::downgrade(&redis.inner), sentinel, primary));
+            }
         }
         Ok(redis)
     }
@@ -70,13 +114,17 @@ impl Redis {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.inner.conn.get().is_some()
+        self.inner.conn.read().expect("redis connection lock").is_some()
+    }
+
+    fn connection(&self) -> Result<ConnectionManager, CacheError> {
+        self.inner.conn.read().expect("redis connection lock").clone().ok_or(CacheError::NotConnected)
     }
 
     /// Runs `pipe` with the short timeout. Use `.cmd(..)` on a fresh
     /// `redis::pipe()` for single commands too: one code path for all calls.
     pub async fn query<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T, CacheError> {
-        let mut conn = self.inner.conn.get().cloned().ok_or(CacheError::NotConnected)?;
+        let mut conn = self.connection()?;
         match tokio::time::timeout(CALL_TIMEOUT, pipe.query_async(&mut conn)).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(CacheError::Timeout(CALL_TIMEOUT)),
@@ -85,7 +133,7 @@ impl Redis {
 
     /// Runs a Lua script with the short timeout (loading it on first use).
     pub async fn invoke<T: FromRedisValue>(&self, invocation: &redis::ScriptInvocation<'_>) -> Result<T, CacheError> {
-        let mut conn = self.inner.conn.get().cloned().ok_or(CacheError::NotConnected)?;
+        let mut conn = self.connection()?;
         match tokio::time::timeout(CALL_TIMEOUT, invocation.invoke_async(&mut conn)).await {
             Ok(result) => Ok(result?),
             Err(_) => Err(CacheError::Timeout(CALL_TIMEOUT)),
@@ -98,13 +146,25 @@ impl Redis {
     }
 }
 
-async fn try_connect(inner: &Inner, client: &redis::Client) -> Result<(), redis::RedisError> {
+fn warn_unreachable(url: &str, err: &redis::RedisError) {
+    tracing::warn!(
+        "Redis is unreachable at {}: {err}. Starting without it (no cache, no rate limits); \
+         retrying in the background. Start it with: redis-server --daemonize yes",
+        crate::config::redact_url(url)
+    );
+}
+
+async fn manager(client: redis::Client) -> Result<ConnectionManager, redis::RedisError> {
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(CONNECT_TIMEOUT)
         .set_response_timeout(CALL_TIMEOUT)
         .set_number_of_retries(1);
-    let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
-    let _ = inner.conn.set(conn);
+    ConnectionManager::new_with_config(client, config).await
+}
+
+async fn try_connect(inner: &Inner, client: &redis::Client) -> Result<(), redis::RedisError> {
+    let conn = manager(client.clone()).await?;
+    *inner.conn.write().expect("redis connection lock") = Some(conn);
     Ok(())
 }
 
@@ -117,6 +177,48 @@ async fn reconnect(inner: Weak<Inner>, client: redis::Client) {
         if try_connect(&inner, &client).await.is_ok() {
             tracing::info!("connected to Redis");
             return;
+        }
+    }
+}
+
+/// How often the Sentinels are asked which node is the primary. A failover
+/// takes Sentinel its `down-after-milliseconds` and an election; this adds
+/// at most this much.
+const ASK_SENTINELS_EVERY: Duration = Duration::from_millis(500);
+
+/// Asks the Sentinels for the primary; connects anew when it is another
+/// node than `primary` (the address connected to), or when not connected.
+async fn follow_once(
+    inner: &Inner,
+    sentinel: &mut SentinelClient,
+    primary: &mut Option<String>,
+) -> Result<(), redis::RedisError> {
+    let client = tokio::time::timeout(CONNECT_TIMEOUT, sentinel.async_get_client())
+        .await
+        .map_err(|_| redis::RedisError::from((redis::ErrorKind::IoError, "the Sentinels did not answer in time")))??;
+    let address = client.get_connection_info().addr.to_string();
+    let connected = inner.conn.read().expect("redis connection lock").is_some();
+    if connected && primary.as_deref() == Some(address.as_str()) {
+        return Ok(());
+    }
+    let conn = manager(client).await?;
+    *inner.conn.write().expect("redis connection lock") = Some(conn);
+    if primary.is_some() {
+        tracing::warn!(primary = %address, "the Sentinels name a new Redis primary; connected to it");
+    } else {
+        tracing::info!(primary = %address, "connected to the Redis primary the Sentinels name");
+    }
+    *primary = Some(address);
+    Ok(())
+}
+
+/// Follows the primary through failovers for as long as the handle lives.
+async fn follow(inner: Weak<Inner>, mut sentinel: SentinelClient, mut primary: Option<String>) {
+    loop {
+        tokio::time::sleep(ASK_SENTINELS_EVERY).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(err) = follow_once(&inner, &mut sentinel, &mut primary).await {
+            tracing::debug!(error = %err, "no Redis primary from the Sentinels yet");
         }
     }
 }

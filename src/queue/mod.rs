@@ -64,7 +64,8 @@ pub struct Broker {
 }
 
 struct Inner {
-    url: String,
+    /// The cluster's nodes (`AMQP_URL`, comma-separated), tried in turn.
+    nodes: Nodes,
     topology: Topology,
     channels: usize,
     next: AtomicUsize,
@@ -90,7 +91,7 @@ impl Broker {
     pub async fn connect(url: &str, topology: Topology, channels: usize) -> Self {
         let (waiting, requests) = mpsc::channel(4 * coalesce::MOST);
         let inner = Inner {
-            url: url.to_owned(),
+            nodes: Nodes::parse(url),
             topology,
             channels: channels.max(1),
             next: AtomicUsize::new(0),
@@ -215,7 +216,7 @@ impl Inner {
 
     async fn connect_once(&self) -> Result<(), String> {
         let attempt = async {
-            let connection = Connection::connect(&self.url, ConnectionProperties::default()).await?;
+            let connection = self.nodes.connect().await?;
             let setup = connection.create_channel().await?;
             self.topology.declare(&setup).await?;
             let _ = setup.close(200, "topology declared").await;
@@ -250,6 +251,42 @@ impl Inner {
             }
             State::Down(_) => false,
         }
+    }
+}
+
+/// The nodes of a RabbitMQ cluster: every (re)connection starts at the node
+/// after the one last used and tries each in turn, so a dead node costs one
+/// failed attempt, and the clients of a restarted node spread over the others.
+struct Nodes {
+    urls: Vec<String>,
+    next: AtomicUsize,
+}
+
+impl Nodes {
+    /// `AMQP_URL`: one URL, or several separated by commas.
+    fn parse(list: &str) -> Self {
+        let urls: Vec<String> = list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(str::to_owned).collect();
+        Self { urls, next: AtomicUsize::new(0) }
+    }
+
+    async fn connect(&self) -> lapin::Result<Connection> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut last = lapin::Error::InvalidConnectionState(lapin::ConnectionState::Closed);
+        for offset in 0..self.urls.len() {
+            let url = &self.urls[(start + offset) % self.urls.len()];
+            match Connection::connect(url, ConnectionProperties::default()).await {
+                Ok(connection) => {
+                    // The next reconnection starts after this node.
+                    self.next.store(start + offset + 1, Ordering::Relaxed);
+                    return Ok(connection);
+                }
+                Err(err) => {
+                    tracing::debug!(node = %crate::config::redact_url(url), error = %err, "RabbitMQ node unreachable");
+                    last = err;
+                }
+            }
+        }
+        Err(last)
     }
 }
 

@@ -109,6 +109,12 @@ async fn consume(state: &WorkerContext, connection: &Connection, shutdown: &Canc
             next = consumer.next() => next,
         };
         let Some(first) = first else {
+            // The stream ends when the channel closed, or when the broker
+            // cancelled the consumer (its queue was deleted, or a node left
+            // the cluster): not an error to stop on. What this channel held
+            // unacked goes back to the queue as it closes; then subscribe again.
+            tracing::info!("the booking consumer was cancelled or its channel closed; subscribing again");
+            let _ = channel.close(200, "subscribing again").await;
             return Err(lapin::Error::InvalidChannelState(lapin::ChannelState::Closed));
         };
         let first = Parsed::from(first?);

@@ -14,14 +14,17 @@ async fn a_full_walk_through_logs_no_password_token_or_secret() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log_path = std::env::temp_dir().join(format!("boxoffice-log-test-{port}.log"));
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut server = crate::helpers::binary("serve", &config)
-        .env("JWT_SECRET", secret)
-        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
+    // Killed however the test ends (a failed assertion must not leave it running).
+    let mut server = KillOnDrop(
+        crate::helpers::binary("serve", &config)
+            .env("JWT_SECRET", secret)
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     crate::helpers::eventually(Duration::from_secs(10), "the server answers /healthz", || async {
@@ -94,8 +97,8 @@ async fn a_full_walk_through_logs_no_password_token_or_secret() {
     .await;
     post("/api/v1/auth/logout", Some(access), json!({})).await.unwrap();
 
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    let _ = server.wait();
+    let _ = Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status();
+    let _ = server.0.wait();
     let mut logs = String::new();
     std::fs::File::open(&log_path).unwrap().read_to_string(&mut logs).unwrap();
     let _ = std::fs::remove_file(&log_path);
@@ -113,5 +116,15 @@ async fn a_full_walk_through_logs_no_password_token_or_secret() {
         ("full email address", email.as_str()),
     ] {
         assert!(!logs.contains(value), "the log contains the {what}");
+    }
+}
+
+/// A child process killed when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -18,6 +18,7 @@ mod errors;
 mod events;
 mod helpers;
 mod logs;
+mod nodes;
 mod onsale;
 mod openapi;
 mod ops;

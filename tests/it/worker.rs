@@ -350,3 +350,30 @@ async fn by_default_the_booking_and_dead_letter_queues_are_quorum_queues() {
     app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
     assert_eq!(app.check_invariants(&tt).await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_consumer_the_broker_cancels_subscribes_again() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 10, 1).await;
+    app.book_final(&buyer, &tt, 1).await;
+    // Deleting the queue under its consumer makes the broker cancel it (as
+    // when a quorum queue's node leaves): the worker declares the queue
+    // again and consumes from it.
+    let connection = app.state.broker.connection().unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let queue = app.state.broker.topology().queue();
+    channel.queue_delete(&queue, lapin::options::QueueDeleteOptions::default()).await.unwrap();
+    let (other, _) = app.user().await;
+    eventually(Duration::from_secs(30), "a booking decided after the cancel", || async {
+        let reply = app.book(&other, &tt, 1, None).await;
+        if reply.status != StatusCode::ACCEPTED {
+            return Err(format!("{}: {}", reply.status, reply.body));
+        }
+        app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+        Ok(())
+    })
+    .await;
+    assert_eq!(app.check_invariants(&tt).await, 2);
+}
