@@ -10,10 +10,13 @@
 #   scripts/cluster.sh pids          NAME PID of every part (- when it is down)
 #   scripts/cluster.sh restart NAME  start a part again (after it was killed)
 #   scripts/cluster.sh sale [ARGS]   a flash sale through HAProxy (the load generator; ARGS go to it)
+#   scripts/cluster.sh leader [QUEUE] the RabbitMQ part leading QUEUE (default: the booking queue)
+#   scripts/cluster.sh primary       the Redis part the Sentinels name primary
 #   scripts/cluster.sh down          stop everything, remove its data and database
 #
 # Settings: CLUSTER_DIR (default /tmp/boxoffice-cluster), CLUSTER_PORT_BASE
-# (default 18000: every port is this plus a fixed offset), BOXOFFICE_BIN and
+# (default 18000: every port is this plus a fixed offset), CLUSTER_DB (default
+# boxoffice_cluster), BOXOFFICE_BIN and
 # LOADGEN_BIN (default: the release builds under target/, built when missing),
 # PGHOST/PGUSER for the database (127.0.0.1, postgres).
 set -euo pipefail
@@ -24,7 +27,7 @@ DIR=${CLUSTER_DIR:-/tmp/boxoffice-cluster}
 BASE_PORT=${CLUSTER_PORT_BASE:-18000}
 PGHOST=${PGHOST:-127.0.0.1}
 PGUSER=${PGUSER:-postgres}
-DB_NAME=boxoffice_cluster
+DB_NAME=${CLUSTER_DB:-boxoffice_cluster}
 DATABASE_URL="postgres://$PGUSER@$PGHOST:5432/$DB_NAME"
 MASTER=boxoffice
 PREFIX="boxoffice-cluster."
@@ -36,7 +39,7 @@ amqp_port() { echo $((BASE_PORT + 672 + $1)); }         # rabbit1..3
 dist_port() { echo $((BASE_PORT + 700 + $1)); }         # rabbit1..3
 redis_port() { echo $((BASE_PORT + 379 + $1)); }        # primary 1, replica 2
 sentinel_port() { echo $((BASE_PORT + 390 + $1)); }     # sentinel1..3
-node_name() { echo "boxoffice-rabbit$1@localhost"; }
+node_name() { echo "boxoffice-$BASE_PORT-rabbit$1@localhost"; } # two clusters on other ports do not meet
 
 AMQP_URL="amqp://guest:guest@127.0.0.1:$(amqp_port 1)/%2f,amqp://guest:guest@127.0.0.1:$(amqp_port 2)/%2f,amqp://guest:guest@127.0.0.1:$(amqp_port 3)/%2f"
 REDIS_URL="redis+sentinel://127.0.0.1:$(sentinel_port 1),127.0.0.1:$(sentinel_port 2),127.0.0.1:$(sentinel_port 3)/$MASTER"
@@ -69,10 +72,12 @@ ensure_packages() {
   command -v haproxy >/dev/null || apt_install haproxy
 }
 
-ensure_binaries() {
+ensure_binaries() { # what: boxoffice | loadgen
   BOXOFFICE_BIN=${BOXOFFICE_BIN:-$ROOT/target/release/boxoffice}
   LOADGEN_BIN=${LOADGEN_BIN:-$ROOT/target/release/boxoffice-loadgen}
-  if [[ ! -x $BOXOFFICE_BIN || ! -x $LOADGEN_BIN ]]; then
+  local bin=$BOXOFFICE_BIN
+  [[ ${1:-boxoffice} == loadgen ]] && bin=$LOADGEN_BIN
+  if [[ ! -x $bin ]]; then
     log "building the release binaries"
     cargo build --release --workspace >&2
   fi
@@ -235,6 +240,10 @@ global
 defaults
   mode http
   option forwardfor
+  # A connection refused (an API that died before the health check noticed)
+  # is tried on the other API: the request never reached the dead one.
+  retries 3
+  option redispatch 1
   timeout connect 2s
   timeout client 120s
   timeout server 120s
@@ -330,9 +339,34 @@ down() {
 }
 
 sale() {
-  ensure_binaries
+  ensure_binaries loadgen
   wait_ready
   "$LOADGEN_BIN" flash-sale --base "$BASE" --database-url "$DATABASE_URL" "$@"
+}
+
+leader() { # the part leading a quorum queue, asked of a live node
+  local queue=${1:-${PREFIX}bookings} n
+  for n in 1 2 3; do
+    running "rabbit$n" || continue
+    local node
+    node=$(rabbitmqctl_n "$n" list_queues name leader --no-table-headers --quiet 2>/dev/null |
+      awk -v q="$queue" '$1 == q {print $2}')
+    [[ -n $node ]] || continue
+    echo "rabbit$(sed -E 's/^.*-rabbit([0-9])@.*/\1/' <<<"$node")"
+    return 0
+  done
+  die "no live node knows the leader of $queue"
+}
+
+primary() {
+  local n port
+  for n in 1 2 3; do
+    port=$(redis-cli -p "$(sentinel_port "$n")" sentinel get-master-addr-by-name "$MASTER" 2>/dev/null | sed -n 2p) || continue
+    [[ -n $port ]] || continue
+    [[ $port == "$(redis_port 1)" ]] && echo redis-primary || echo redis-replica
+    return 0
+  done
+  die "no Sentinel answers"
 }
 
 case ${1:-} in
@@ -344,7 +378,9 @@ case ${1:-} in
     start_part "$2"
     ;;
   sale) shift; sale "$@" ;;
+  leader) leader "${2:-}" ;;
+  primary) primary ;;
   down) down ;;
   env) print_settings ;;
-  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

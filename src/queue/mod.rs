@@ -27,6 +27,9 @@ const RECONNECT_MAX: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest wait for the broker to confirm a publish before answering 503.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a booking request is published again while the connection is
+/// rebuilt (another node of the cluster, a new queue leader) before 503.
+pub const PUBLISH_RETRY_WITHIN: Duration = Duration::from_secs(3);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -52,6 +55,16 @@ impl PublishError {
             Self::NotConnected(_) | Self::Refused => true,
             Self::Shared(inner) => inner.certainly_unsent(),
             Self::Timeout(_) | Self::Amqp(_) => false,
+        }
+    }
+
+    /// Whether publishing again may succeed: the connection or channel was
+    /// lost, or no confirm came; not when the broker said no.
+    fn worth_retrying(&self) -> bool {
+        match self {
+            Self::Refused => false,
+            Self::Shared(inner) => inner.worth_retrying(),
+            Self::NotConnected(_) | Self::Timeout(_) | Self::Amqp(_) => true,
         }
     }
 }
@@ -127,7 +140,36 @@ impl Broker {
     /// Publishes a booking request persistently and waits for the broker's
     /// confirm: `Ok` means RabbitMQ has it safely in the queue. Requests
     /// published at the same moment may share a message.
+    ///
+    /// A node that dies, or a queue leader elected anew, cuts the channel:
+    /// the request is published again (the same booking id: the worker
+    /// decides a booking once however often it arrives) once the connection
+    /// is back, for up to [`PUBLISH_RETRY_WITHIN`], before the caller hears
+    /// of it. A broker's refusal is final.
     pub async fn publish_booking(&self, message: &AcceptedRequest) -> Result<(), PublishError> {
+        let deadline = tokio::time::Instant::now() + PUBLISH_RETRY_WITHIN;
+        let mut maybe_sent = false;
+        loop {
+            let err = match self.publish_once(message).await {
+                Ok(()) => return Ok(()),
+                Err(err) => err,
+            };
+            maybe_sent |= !err.certainly_unsent();
+            if !err.worth_retrying() || tokio::time::Instant::now() >= deadline {
+                // An earlier try that may have reached the queue makes the
+                // whole outcome unknown, whatever the last try met.
+                return Err(if maybe_sent && err.certainly_unsent() {
+                    PublishError::Timeout(CONFIRM_TIMEOUT)
+                } else {
+                    err
+                });
+            }
+            tracing::debug!(error = %err, booking.id = %message.booking_id, "publishing again once reconnected");
+            self.inner.wait_healthy(deadline).await;
+        }
+    }
+
+    async fn publish_once(&self, message: &AcceptedRequest) -> Result<(), PublishError> {
         let (done, answer) = oneshot::channel();
         let waiting = coalesce::Waiting { request: BookingRequested::from(message), done };
         if self.inner.waiting.send(waiting).await.is_err() {
@@ -241,6 +283,13 @@ impl Inner {
                 *state = State::Down(err.clone());
                 Err(err)
             }
+        }
+    }
+
+    /// Until the connection and its channels are up again, or `deadline`.
+    async fn wait_healthy(&self, deadline: tokio::time::Instant) {
+        while !self.is_healthy() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

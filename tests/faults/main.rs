@@ -11,8 +11,10 @@
 //! killed one is restarted). The table it prints is the one in
 //! docs/RELIABILITY.md. `cargo test --test faults -- redis smtp` runs some cases.
 
+mod api;
 mod checkout;
 mod checks;
+mod cluster;
 mod instances;
 mod load;
 mod onsale;
@@ -32,6 +34,7 @@ use uuid::Uuid;
 
 use checkout::CheckoutFault;
 use checks::{EmailIndex, ensure, verdict};
+use cluster::{Cluster, ClusterFault, ClusterRow};
 use instances::{Postgres, RabbitMq, Redis};
 use load::{Load, Tally};
 use smtp::SmtpSink;
@@ -183,26 +186,11 @@ impl Rig {
     }
 
     async fn call(&self, path: &str, token: Option<&str>, body: Value) -> Result<Value> {
-        let mut request = self.client.post(format!("{}{path}", self.app.base())).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            bail!("POST {path}: {status} {body}");
-        }
-        Ok(body)
+        api::call(&self.client, &self.app.base(), path, token, body).await
     }
 
     async fn user(&self) -> Result<String> {
-        let email = format!("{}@example.org", Uuid::new_v4().simple());
-        let password = "fault suite password";
-        self.call("/api/v1/auth/register", None, json!({"email": email, "password": password, "name": "Buyer"}))
-            .await?;
-        let login = self.call("/api/v1/auth/login", None, json!({"email": email, "password": password})).await?;
-        Ok(login["access_token"].as_str().context("access_token")?.to_owned())
+        api::user(&self.client, &self.app.base()).await
     }
 
     /// A published event with one ticket type on sale; the ticket type's id.
@@ -445,13 +433,14 @@ fn main() -> std::process::ExitCode {
     let chosen = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()));
     let faults: Vec<Fault> = Fault::ALL.into_iter().filter(|f| chosen(f.name())).collect();
     let checkout_faults: Vec<CheckoutFault> = CheckoutFault::ALL.into_iter().filter(|f| chosen(f.name())).collect();
+    let cluster_faults: Vec<ClusterFault> = ClusterFault::ALL.into_iter().filter(|f| chosen(f.name())).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
     let (passed, failed) = runtime.block_on(async {
         let mut rig = match Rig::start().await {
             Ok(rig) => rig,
             Err(error) => {
                 eprintln!("faults: could not start the private system: {error:#}");
-                return (0, faults.len() + checkout_faults.len() + usize::from(chosen("onsale")));
+                return (0, faults.len() + checkout_faults.len() + cluster_faults.len() + usize::from(chosen("onsale")));
             }
         };
         let mut rows = Vec::new();
@@ -512,6 +501,36 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        let mut cluster_rows: Vec<ClusterRow> = Vec::new();
+        if !cluster_faults.is_empty() {
+            println!("\nfaults: scripts/cluster.sh up (3 RabbitMQ nodes, Redis and 3 Sentinels, HAProxy, 2 APIs, 2 workers) ...");
+            match Cluster::up(&rig.dir, &rig.sink).await {
+                Ok(mut cluster) => {
+                    for fault in &cluster_faults {
+                        println!("\nfaults: {} ...", fault.description());
+                        let outcome = tokio::time::timeout(CASE_LIMIT, cluster.case(*fault, &rig.sink)).await;
+                        match outcome {
+                            Ok(Ok(row)) => cluster_rows.push(row),
+                            Ok(Err(error)) => {
+                                failed += 1;
+                                eprintln!("FAILED {}: {error:#}", fault.name());
+                                let _ = tokio::task::block_in_place(|| cluster.repair());
+                            }
+                            Err(_) => {
+                                failed += 1;
+                                eprintln!("FAILED {}: took longer than {CASE_LIMIT:?}", fault.name());
+                                let _ = tokio::task::block_in_place(|| cluster.repair());
+                            }
+                        }
+                    }
+                    tokio::task::block_in_place(|| cluster.down());
+                }
+                Err(error) => {
+                    failed += cluster_faults.len();
+                    eprintln!("FAILED cluster: could not start it: {error:#}");
+                }
+            }
+        }
         println!("\n{}", Row::HEADER);
         for row in &rows {
             println!("{}", row.markdown());
@@ -524,12 +543,16 @@ fn main() -> std::process::ExitCode {
         for row in &onsale_rows {
             println!("{}", row.markdown());
         }
+        println!("\n{}", ClusterRow::HEADER);
+        for row in &cluster_rows {
+            println!("{}", row.markdown());
+        }
         let dir = rig.dir.clone();
         drop(rig);
         if failed == 0 {
             let _ = std::fs::remove_dir_all(dir);
         }
-        (rows.len() + checkout_rows.len() + onsale_rows.len(), failed)
+        (rows.len() + checkout_rows.len() + onsale_rows.len() + cluster_rows.len(), failed)
     });
     println!("\nfaults: {passed} passed, {failed} failed");
     if failed == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
