@@ -133,6 +133,27 @@ EOF
   wait_for_port "RabbitMQ node $n" "$(amqp_port "$n")" 120
 }
 
+rabbitmq_queues_n() { # n args...
+  local n=$1
+  shift
+  (
+    while IFS= read -r kv; do export "${kv?}"; done < <(rabbit_env "$n")
+    rabbitmq-queues -n "$(node_name "$n")" "$@"
+  )
+}
+
+# Every quorum queue with a member on every node: a queue declared while a
+# node was still joining has fewer, and would lose its majority with one
+# node (idempotent: grows only where a member is missing).
+replicate_everywhere() {
+  local n
+  for n in 1 2 3; do
+    running "rabbit$n" || continue
+    rabbitmq_queues_n 1 grow "$(node_name "$n")" all >/dev/null 2>&1 ||
+      rabbitmq_queues_n "$n" grow "$(node_name "$n")" all >/dev/null 2>&1 || true
+  done
+}
+
 rabbitmqctl_n() { # n args...
   local n=$1
   shift
@@ -305,6 +326,7 @@ up() {
   ensure_database
   for part in api1 api2 worker1 worker2 haproxy; do start_part "$part"; done
   wait_ready
+  replicate_everywhere
   print_settings
 }
 
@@ -358,6 +380,15 @@ leader() { # the part leading a quorum queue, asked of a live node
   die "no live node knows the leader of $queue"
 }
 
+members() { # the nodes holding a member of the booking queue
+  local n
+  for n in 1 2 3; do
+    running "rabbit$n" || continue
+    rabbitmqctl_n "$n" list_queues name members --no-table-headers --quiet 2>/dev/null |
+      awk -v q="${PREFIX}bookings" '$1 == q {$1 = ""; print}' && return 0
+  done
+}
+
 primary() {
   local n port
   for n in 1 2 3; do
@@ -379,6 +410,7 @@ case ${1:-} in
     ;;
   sale) shift; sale "$@" ;;
   leader) leader "${2:-}" ;;
+  members) members ;;
   primary) primary ;;
   down) down ;;
   env) print_settings ;;

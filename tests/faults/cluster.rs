@@ -214,6 +214,8 @@ impl Cluster {
         let load = Load::start(&self.client, &self.base(), &tt.to_string(), &self.buyers);
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let killed = tokio::task::block_in_place(|| self.victims(fault))?;
+        let members = tokio::task::block_in_place(|| self.script(&["members"]))?;
+        println!("faults: the booking queue's members: {}", members.trim());
         let down = Instant::now();
         tokio::task::block_in_place(|| killed.iter().try_for_each(|part| self.kill9(part)))?;
         println!("faults: killed {}", killed.join(", "));
@@ -226,7 +228,13 @@ impl Cluster {
                 break down.elapsed();
             }
             if down.elapsed() > Duration::from_secs(120) {
-                bail!("no booking decided within 120 s of the kill");
+                let tally = load.snapshot();
+                bail!(
+                    "no booking decided within 120 s of the kill ({} accepted since, answers {:?}, {} without one)",
+                    fresh.len(),
+                    tally.statuses,
+                    tally.no_answer
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
@@ -273,6 +281,20 @@ impl Cluster {
         let v = verdict(&self.db, tt, &tally, &mut self.emails, sink).await?;
         problems.extend(v.problems.iter().map(|p| format!("second sale: {p}")));
         Ok((v.confirmed_seats, CAPACITY))
+    }
+
+    /// The last lines of every Boxoffice process's log, for a failed case.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let dir = self.env.iter().find(|(k, _)| k == "CLUSTER_DIR").map(|(_, v)| PathBuf::from(v)).unwrap_or_default();
+        ["api1", "api2", "worker1", "worker2"]
+            .iter()
+            .map(|part| {
+                let text = std::fs::read_to_string(dir.join(part).join("out.log")).unwrap_or_default();
+                let all: Vec<&str> = text.lines().collect();
+                format!("{part}:\n{}", all[all.len().saturating_sub(lines)..].join("\n"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub fn down(&self) {

@@ -514,6 +514,7 @@ fn main() -> std::process::ExitCode {
                             Ok(Err(error)) => {
                                 failed += 1;
                                 eprintln!("FAILED {}: {error:#}", fault.name());
+                                eprintln!("{}", cluster.log_tails(25));
                                 let _ = tokio::task::block_in_place(|| cluster.repair());
                             }
                             Err(_) => {
