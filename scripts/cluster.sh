@@ -12,6 +12,8 @@
 #   scripts/cluster.sh sale [ARGS]   a flash sale through HAProxy (the load generator; ARGS go to it)
 #   scripts/cluster.sh leader [QUEUE] the RabbitMQ part leading QUEUE (default: the booking queue)
 #   scripts/cluster.sh primary       the Redis part the Sentinels name primary
+#   scripts/cluster.sh members       the RabbitMQ nodes holding the booking queue
+#   scripts/cluster.sh env           the KEY=value lines of `up` again
 #   scripts/cluster.sh down          stop everything, remove its data and database
 #
 # Settings: CLUSTER_DIR (default /tmp/boxoffice-cluster), CLUSTER_PORT_BASE
@@ -186,11 +188,14 @@ start_redis() { # role: primary | replica
     --daemonize yes --pidfile "$(pid_file "redis-$role")" --logfile "$d/redis.log")
   # A node that comes back follows whoever is the primary now (Sentinel
   # reconfigures it too; this only saves it a moment as a lone primary).
-  local now_primary
-  now_primary=$(redis-cli -p "$(sentinel_port 1)" sentinel get-master-addr-by-name "$MASTER" 2>/dev/null | sed -n 2p || true)
-  if [[ $role == replica ]]; then
-    args+=(--replicaof 127.0.0.1 "$(redis_port 1)")
-  elif [[ -n $now_primary && $now_primary != "$port" ]]; then
+  local now_primary="" s
+  for s in 1 2 3; do
+    now_primary=$(redis-cli -p "$(sentinel_port "$s")" sentinel get-master-addr-by-name "$MASTER" 2>/dev/null | sed -n 2p || true)
+    [[ -n $now_primary ]] && break
+  done
+  # Before any Sentinel knows the set: the replica follows the first primary.
+  [[ -z $now_primary && $role == replica ]] && now_primary=$(redis_port 1)
+  if [[ -n $now_primary && $now_primary != "$port" ]]; then
     args+=(--replicaof 127.0.0.1 "$now_primary")
   fi
   log "starting Redis $role on $port"
@@ -372,7 +377,7 @@ leader() { # the part leading a quorum queue, asked of a live node
     running "rabbit$n" || continue
     local node
     node=$(rabbitmqctl_n "$n" list_queues name leader --no-table-headers --quiet 2>/dev/null |
-      awk -v q="$queue" '$1 == q {print $2}')
+      awk -v q="$queue" '$1 == q {print $2}') || continue
     [[ -n $node ]] || continue
     echo "rabbit$(sed -E 's/^.*-rabbit([0-9])@.*/\1/' <<<"$node")"
     return 0
@@ -414,5 +419,5 @@ case ${1:-} in
   primary) primary ;;
   down) down ;;
   env) print_settings ;;
-  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

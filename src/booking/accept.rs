@@ -259,8 +259,12 @@ async fn accept_without_redis(state: &Acceptor<'_>, message: AcceptedRequest) ->
             _ => err.into(),
         });
     }
+    // Publishing may wait for the broker to come back (seconds): not while
+    // holding a connection of the pool.
+    drop(conn);
     if let Err(err) = state.broker.publish_booking(&message).await {
         tracing::warn!(error = %err, booking.id = %message.booking_id, "booking not published; answering 503");
+        let mut conn = state.db.acquire().await?;
         if err.certainly_unsent() {
             db::bookings::delete_pending(&mut conn, message.booking_id).await?;
         } else {

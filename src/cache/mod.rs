@@ -71,8 +71,13 @@ impl Source {
             ))
         };
         let (hosts, master) = rest.split_once('/').ok_or_else(invalid)?;
-        let sentinels: Vec<String> =
-            hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).map(|h| format!("redis://{h}")).collect();
+        // A Sentinel without a port listens on Sentinel's own, 26379.
+        let sentinels: Vec<String> = hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| if h.contains(':') { format!("redis://{h}") } else { format!("redis://{h}:26379") })
+            .collect();
         let master = master.trim_end_matches('/');
         if sentinels.is_empty() || master.is_empty() {
             return Err(invalid());
@@ -97,7 +102,7 @@ impl Redis {
                 }
             }
             Source::Sentinel { sentinels, master } => {
-                let mut sentinel = SentinelClient::build(sentinels, master, None, SentinelServerType::Master)?;
+                let mut sentinel = Sentinels::build(&sentinels, &master)?;
                 let mut primary = None;
                 if let Err(err) = follow_once(&redis.inner, &mut sentinel, &mut primary).await {
                     warn_unreachable(url, &err);
@@ -186,16 +191,51 @@ async fn reconnect(inner: Weak<Inner>, client: redis::Client) {
 /// at most this much.
 const ASK_SENTINELS_EVERY: Duration = Duration::from_millis(500);
 
+/// The Sentinels, each asked on its own with a short timeout, starting with
+/// the one that answered last: one that hangs (its machine gone) costs a
+/// timeout, not every answer after it.
+struct Sentinels {
+    each: Vec<SentinelClient>,
+    next: usize,
+}
+
+impl Sentinels {
+    fn build(urls: &[String], master: &str) -> Result<Self, redis::RedisError> {
+        let each = urls
+            .iter()
+            .map(|url| SentinelClient::build(vec![url.as_str()], master.to_owned(), None, SentinelServerType::Master))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { each, next: 0 })
+    }
+
+    /// A client for the primary the first Sentinel to answer names.
+    async fn primary(&mut self) -> Result<redis::Client, redis::RedisError> {
+        let mut last = redis::RedisError::from((redis::ErrorKind::IoError, "no Sentinel answered"));
+        for offset in 0..self.each.len() {
+            let index = (self.next + offset) % self.each.len();
+            match tokio::time::timeout(CONNECT_TIMEOUT, self.each[index].async_get_client()).await {
+                Ok(Ok(client)) => {
+                    self.next = index;
+                    return Ok(client);
+                }
+                Ok(Err(err)) => last = err,
+                Err(_) => {
+                    last = redis::RedisError::from((redis::ErrorKind::IoError, "a Sentinel did not answer in time"))
+                }
+            }
+        }
+        Err(last)
+    }
+}
+
 /// Asks the Sentinels for the primary; connects anew when it is another
 /// node than `primary` (the address connected to), or when not connected.
 async fn follow_once(
     inner: &Inner,
-    sentinel: &mut SentinelClient,
+    sentinel: &mut Sentinels,
     primary: &mut Option<String>,
 ) -> Result<(), redis::RedisError> {
-    let client = tokio::time::timeout(CONNECT_TIMEOUT, sentinel.async_get_client())
-        .await
-        .map_err(|_| redis::RedisError::from((redis::ErrorKind::IoError, "the Sentinels did not answer in time")))??;
+    let client = sentinel.primary().await?;
     let address = client.get_connection_info().addr.to_string();
     let connected = inner.conn.read().expect("redis connection lock").is_some();
     if connected && primary.as_deref() == Some(address.as_str()) {
@@ -213,7 +253,7 @@ async fn follow_once(
 }
 
 /// Follows the primary through failovers for as long as the handle lives.
-async fn follow(inner: Weak<Inner>, mut sentinel: SentinelClient, mut primary: Option<String>) {
+async fn follow(inner: Weak<Inner>, mut sentinel: Sentinels, mut primary: Option<String>) {
     loop {
         tokio::time::sleep(ASK_SENTINELS_EVERY).await;
         let Some(inner) = inner.upgrade() else { return };

@@ -87,5 +87,7 @@ impl EventModel {
 
 /// What a page shows of an event gone from view (its bookings still show).
 pub fn gone(id: Uuid) -> minijinja::Value {
-    minijinja::context! { id, title => "An event no longer shown" }
+    let none = minijinja::Value::from(());
+    minijinja::context! { id, title => "An event no longer shown", starts_at => none.clone(), sales_start => none.clone(),
+    timezone => none }
 }

@@ -288,8 +288,12 @@ impl Inner {
 
     /// Until the connection and its channels are up again, or `deadline`.
     async fn wait_healthy(&self, deadline: tokio::time::Instant) {
-        while !self.is_healthy() && tokio::time::Instant::now() < deadline {
+        // At least one pause: a channel may fail before the state shows it.
+        loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            if self.is_healthy() || tokio::time::Instant::now() >= deadline {
+                return;
+            }
         }
     }
 

@@ -35,9 +35,11 @@ impl Drop for Process {
     }
 }
 
-fn redis(port: u16, extra: &[&str]) -> Process {
+fn redis(dir: &std::path::Path, port: u16, extra: &[&str]) -> Process {
+    // A replica writes the snapshot it receives into its folder: the test's own.
+    let dir = dir.display().to_string();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", &dir])
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -79,8 +81,8 @@ async fn the_cache_follows_the_primary_the_sentinels_promote() {
     let dir = std::env::temp_dir().join(format!("boxoffice-sentinels-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let (primary_port, replica_port) = (free_port(), free_port());
-    let primary = redis(primary_port, &[]);
-    let _replica = redis(replica_port, &["--replicaof", "127.0.0.1", &primary_port.to_string()]);
+    let primary = redis(&dir, primary_port, &[]);
+    let _replica = redis(&dir, replica_port, &["--replicaof", "127.0.0.1", &primary_port.to_string()]);
     let sentinel_ports = [free_port(), free_port(), free_port()];
     let _sentinels: Vec<Process> = sentinel_ports.iter().map(|&p| sentinel(&dir, p, primary_port)).collect();
     let on_replica = direct(replica_port).await;
