@@ -3,8 +3,8 @@
 
 Runs the load generator's flash sale through HAProxy (arguments after `--`
 go to it) and reads, before and after, every part's CPU time (/proc), the
-PostgreSQL WAL position, Redis's command count and RabbitMQ's published
-message count; prints them per accepted request and per decided booking,
+PostgreSQL WAL position, Redis's command count and the booking messages
+the APIs had confirmed by RabbitMQ (their /metrics); prints them per accepted request and per decided booking,
 as JSON with --json. docs/SCALING.md's model is made from these numbers.
 
     scripts/cluster.sh up
@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER = os.path.join(ROOT, "scripts", "cluster.sh")
@@ -77,9 +78,25 @@ def redis_primary_port():
     return int(out[1])
 
 
+def messages_published():
+    """Booking messages the APIs had confirmed by the broker (their /metrics)."""
+    base = int(os.environ.get("CLUSTER_PORT_BASE", "18000"))
+    total = 0
+    for port in (base + 91, base + 92):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+                for line in reply.read().decode().splitlines():
+                    if line.startswith("boxoffice_queue_messages_published "):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def snapshot(database_url):
     running = pids()
     return {
+        "messages": messages_published(),
         "cpu": {name: cpu_seconds(pid) for name, pid in running.items()},
         "postgres_cpu": postgres_cpu(),
         "wal": int(psql(database_url, "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")),
@@ -115,6 +132,8 @@ def main():
         "cpu_seconds": cpu,
         "cpu_ms_per_accepted": {g: round(1000 * v / max(accepted, 1), 3) for g, v in cpu.items()},
         "wal_bytes_per_decided": round((after["wal"] - before["wal"]) / max(decided, 1)),
+        "amqp_messages": after["messages"] - before["messages"],
+        "accepted_per_amqp_message": round(accepted / max(after["messages"] - before["messages"], 1), 2),
         "redis_commands_per_request": round((after["redis_commands"] - before["redis_commands"])
                                             / max(sale["requests"], 1), 2),
     }

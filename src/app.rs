@@ -192,13 +192,14 @@ pub fn router(state: AppState) -> axum::Router {
     use crate::http::admission;
 
     let (api, docs) = crate::http::api_router(&state);
+    let door = admission::Admission::default();
     let composed = api
         // The pages call the same rules: the same door in front of them
         // (their rate limits are their own layer).
         .merge(crate::pages::router(&state))
-        // Inside admission: time waiting at the door does not count.
+        // Inside the door: time waiting there does not count.
         .layer(from_fn(admission::deadline))
-        .layer(from_fn_with_state(admission::Admission::default(), admission::admit))
+        .layer(from_fn_with_state(door.clone(), admission::webhook_door))
         .merge(docs)
         .fallback(|uri: axum::http::Uri| async move {
             if crate::pages::is_page_path(uri.path()) {
@@ -211,7 +212,8 @@ pub fn router(state: AppState) -> axum::Router {
         // Outermost but the limits: every answer carries them, a 404 too.
         .layer(from_fn_with_state(state.clone(), crate::pages::security_headers))
         .with_state(state);
-    crate::http::outer_layers(composed)
+    // The door outermost: a request waiting there has started nothing else.
+    crate::http::outer_layers(composed).layer(from_fn_with_state(door, admission::admit))
 }
 
 /// Serves `/metrics` on `listener` (`METRICS_ADDR`) until `shutdown`.

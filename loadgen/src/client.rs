@@ -42,7 +42,9 @@ impl Api {
     pub fn new(base: &str, connections: usize) -> Self {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
-            .pool_idle_timeout(Duration::from_secs(90))
+            // Below the server's idle limit (HEADER_READ_TIMEOUT_MS, 10 s by
+            // default): a connection it has closed is never picked from the pool.
+            .pool_idle_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .timeout(Duration::from_secs(60))
             .build()

@@ -8,6 +8,7 @@ mod client;
 mod direct;
 mod drain;
 mod flash_sale;
+mod ledger;
 mod on_sale;
 mod plot;
 mod report;

@@ -41,9 +41,18 @@ pub struct Args {
     pub open_in: u64,
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Places over time of a sample of buyers (SVG).
+    /// Places over time of a sample of buyers, and decisions per second (SVG).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// One buyer in this many watches their place ten times a second.
+    #[arg(long, default_value_t = 10)]
+    pub sample_every: usize,
+    /// Booking requests in flight at most (each on a connection of its own).
+    #[arg(long, default_value_t = 4_096)]
+    pub connections: usize,
+    /// The server's process (on this machine): its memory and CPU are sampled through the run.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,9 +72,24 @@ pub struct Results {
     pub confirmed: usize,
     pub rejected: usize,
     pub seed: Option<String>,
+    /// How the booking requests were answered (status, or why there was no answer): how many of each.
+    pub answers: std::collections::BTreeMap<String, usize>,
     pub violations: Vec<String>,
+    /// The server process: resident memory at the open and at its highest
+    /// after it, CPU seconds from the open to the last decision.
+    pub server: Option<Server>,
+    /// The server's database after the run: the draw, decisions per second, sizes.
+    pub ledger: Option<crate::ledger::Ledger>,
     /// The watched buyers: pre-queued or not, and the (seconds after the open, place) they saw.
     pub samples: Vec<(bool, Vec<(f64, i64)>)>,
+}
+
+#[derive(Debug, Serialize, Clone, Copy)]
+pub struct Server {
+    pub rss_at_open_mb: f64,
+    pub peak_rss_after_open_mb: f64,
+    pub peak_rss_at_s: f64,
+    pub cpu_open_to_last_decision_s: f64,
 }
 
 struct Buyer {
@@ -110,12 +134,30 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     // the moment they are accepted, ten times a second: the line moves fast.
     let buyers = Arc::new(Mutex::new(Vec::new()));
     let watched: Arc<Mutex<HashMap<String, Places>>> = Arc::default();
+    let sample_every = args.sample_every.max(1);
+    let answers: Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>> = Arc::default();
+    let memory = args.server_pid.map(|pid| {
+        let samples: Arc<std::sync::Mutex<Vec<Sample>>> = Arc::default();
+        (tokio::spawn(sample_server(pid, open_at, samples.clone())), samples)
+    });
+    // The crowd's connections, at most this many at once (the load
+    // generator's file descriptors are the limit, not the server's).
+    let connections = Arc::new(tokio::sync::Semaphore::new(args.connections));
     let book = |n: usize, token: String, at: Instant, prequeued: bool| {
-        let (api, tt, buyers, watched) = (api.clone(), tt.clone(), buyers.clone(), watched.clone());
+        let (api, tt, buyers, watched, answers, connections) =
+            (api.clone(), tt.clone(), buyers.clone(), watched.clone(), answers.clone(), connections.clone());
         async move {
             tokio::time::sleep_until(at.into()).await;
+            let permit = connections.acquire_owned().await.expect("never closed");
             let arrived = Instant::now();
-            if let Ok((202, Some(b))) = api.book(&token, &tt, 1, &uuid::Uuid::new_v4().to_string()).await {
+            let answer = api.book(&token, &tt, 1, &uuid::Uuid::new_v4().to_string()).await;
+            let kind = match &answer {
+                Ok((status, _)) => status.to_string(),
+                Err(err) => format!("no answer: {}", err.root_cause()),
+            };
+            drop(permit);
+            *answers.lock().expect("answers").entry(kind).or_default() += 1;
+            if let Ok((202, Some(b))) = answer {
                 let booking = b.id.clone();
                 let buyer = Buyer {
                     token: token.clone(),
@@ -127,7 +169,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
                     status: b.status,
                 };
                 buyers.lock().await.push(buyer);
-                if n.is_multiple_of(SAMPLE_EVERY) {
+                if n.is_multiple_of(sample_every) {
                     let seen = watch(&api, &token, &booking, open_at).await;
                     watched.lock().await.insert(booking, seen);
                 }
@@ -182,6 +224,11 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         })
         .await;
     let last_decision = Instant::now().saturating_duration_since(open_at).as_secs_f64();
+    let server = memory.map(|(task, samples)| {
+        task.abort();
+        let samples = samples.lock().expect("samples").clone();
+        server_summary(&samples)
+    });
 
     let mut violations = Vec::new();
     let places_only_decreased = buyers.iter().all(|b| b.seen.windows(2).all(|w| w[1].1 <= w[0].1));
@@ -227,28 +274,33 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     // later one (decision times from the server's database), or, without it,
     // judged by the first places seen (a weaker reading: places are relative
     // to the moment they were read).
+    let db = match &args.database_url {
+        Some(url) => Some(sqlx::PgPool::connect(url).await?),
+        None => None,
+    };
     let later_all_behind_prequeue = match &args.database_url {
-        Some(url) => {
-            let db = sqlx::PgPool::connect(url).await?;
+        Some(_) if db.is_some() => {
+            let db = db.as_ref().expect("checked");
             let (last_pre, first_later): (Option<When>, Option<When>) = sqlx::query_as(
                 "SELECT max(updated_at) FILTER (WHERE prequeued), min(updated_at) FILTER (WHERE NOT prequeued)
                      FROM bookings WHERE event_id = $1::uuid AND status <> 'pending'",
             )
             .bind(&event_id)
-            .fetch_one(&db)
+            .fetch_one(db)
             .await?;
-            db.close().await;
             last_pre.zip(first_later).is_none_or(|(pre, later)| pre <= later)
         }
-        None => {
-            buyers.iter().filter(|b| !b.prequeued).filter_map(|b| b.first_place).all(|p| p > max_pre || max_pre == 0)
-        }
+        _ => buyers.iter().filter(|b| !b.prequeued).filter_map(|b| b.first_place).all(|p| p > max_pre || max_pre == 0),
     };
     if !later_all_behind_prequeue {
         violations.push("a later arrival was decided before the pre-queue was".into());
     }
     let queue: Value =
         api.http().get(api.url(&format!("/api/v1/events/{event_id}/queue"))).send().await?.json().await?;
+    let ledger = match &db {
+        Some(db) => Some(crate::ledger::read(db, &event_id, open).await?),
+        None => None,
+    };
     let confirmed = buyers.iter().filter(|b| b.status == "confirmed").count();
     if confirmed as i64 != args.capacity.min(buyers.len() as i64) {
         violations.push(format!("{confirmed} confirmed of {} seats", args.capacity));
@@ -265,7 +317,10 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         confirmed,
         rejected: buyers.iter().filter(|b| b.status == "rejected").count(),
         seed: queue["shuffle_seed"].as_str().map(str::to_owned),
+        answers: std::mem::take(&mut *answers.lock().expect("answers")),
         violations,
+        server,
+        ledger,
         samples: buyers.iter().filter(|b| !b.seen.is_empty()).map(|b| (b.prequeued, b.seen.clone())).collect(),
     };
     let summary = serde_json::json!({
@@ -275,14 +330,21 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         "open_to_last_decision_s": results.open_to_last_decision_s,
         "places_only_decreased": results.places_only_decreased,
         "confirmed": results.confirmed, "rejected": results.rejected, "seed": results.seed,
-        "watched": results.samples.len(), "violations": results.violations,
+        "watched": results.samples.len(), "answers": results.answers, "violations": results.violations,
+        "server": results.server,
+        "ledger": results.ledger.as_ref().map(|l| json!({
+            "draw_entries": l.draw_entries, "draw_started_s": l.draw_started_s,
+            "first_decision_s": l.first_decision_s, "last_decision_s": l.last_decision_s, "decided": l.decided,
+            "peak_decided_per_s": l.peak_decided_per_s, "mean_decided_per_s": l.mean_decided_per_s,
+            "sizes": l.sizes,
+        })),
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&results)?)?;
     }
     if let Some(path) = &args.plot {
-        plot_places(path, &buyers)?;
+        plot_places(path, &buyers, results.ledger.as_ref())?;
     }
     Ok(results.violations.is_empty())
 }
@@ -299,8 +361,32 @@ type When = chrono::DateTime<Utc>;
 /// (seconds after the open, place) as one buyer saw them.
 type Places = Vec<(f64, i64)>;
 
-/// One buyer in SAMPLE_EVERY watches their place closely.
-const SAMPLE_EVERY: usize = 10;
+/// (seconds after the open, resident kB, CPU seconds) of the server process.
+type Sample = (f64, u64, f64);
+
+/// Samples the server's memory and CPU every 100 ms until aborted.
+async fn sample_server(pid: u32, open_at: Instant, samples: Arc<std::sync::Mutex<Vec<Sample>>>) {
+    loop {
+        if let Ok(stats) = crate::watchers::proc_stats(pid) {
+            let t = Instant::now().saturating_duration_since(open_at).as_secs_f64()
+                - open_at.saturating_duration_since(Instant::now()).as_secs_f64();
+            samples.lock().expect("samples").push((t, stats.rss_kb, stats.cpu_seconds));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn server_summary(samples: &[Sample]) -> Server {
+    let at_open = samples.iter().rev().find(|s| s.0 <= 0.0).or(samples.first()).copied().unwrap_or_default();
+    let peak = samples.iter().filter(|s| s.0 > 0.0).max_by_key(|s| s.1).copied().unwrap_or(at_open);
+    let last = samples.last().copied().unwrap_or(at_open);
+    Server {
+        rss_at_open_mb: at_open.1 as f64 / 1024.0,
+        peak_rss_after_open_mb: peak.1 as f64 / 1024.0,
+        peak_rss_at_s: peak.0,
+        cpu_open_to_last_decision_s: last.2 - at_open.2,
+    }
+}
 
 /// Reads the booking ten times a second until it is decided: (seconds after
 /// the open, place) for every read that had a place.
@@ -335,27 +421,40 @@ fn spearman(pairs: &[(f64, f64)]) -> f64 {
     1.0 - 6.0 * d2 / (n * (n * n - 1.0))
 }
 
-/// Places over time of every 50th buyer: lines that fall to 1, then stop.
-fn plot_places(path: &std::path::Path, buyers: &[Buyer]) -> anyhow::Result<()> {
-    let root = SVGBackend::new(path, (1000, 600)).into_drawing_area();
+/// Places over time of the watched buyers (lines that fall to 1, then
+/// stop) and, from the server's database, bookings decided per second.
+fn plot_places(path: &std::path::Path, buyers: &[Buyer], ledger: Option<&crate::ledger::Ledger>) -> anyhow::Result<()> {
+    let root = SVGBackend::new(path, (1000, 900)).into_drawing_area();
     root.fill(&WHITE)?;
-    let end = buyers.iter().flat_map(|b| b.seen.iter().map(|s| s.0)).fold(1.0, f64::max);
-    let start = buyers.iter().flat_map(|b| b.seen.iter().map(|s| s.0)).fold(0.0, f64::min);
-    let top = buyers.iter().flat_map(|b| b.seen.iter().map(|s| s.1)).max().unwrap_or(1) as f64;
-    let mut chart = ChartBuilder::on(&root)
+    let (top, bottom) = root.split_vertically(560);
+    let seen = || buyers.iter().flat_map(|b| b.seen.iter());
+    let rate = ledger.map_or(&[][..], |l| &l.decided_per_second[..]);
+    let end = seen().map(|s| s.0).chain(rate.iter().map(|r| r.0 as f64 + 1.0)).fold(1.0, f64::max);
+    let start = seen().map(|s| s.0).fold(0.0, f64::min);
+    let top_place = seen().map(|s| s.1).max().unwrap_or(1) as f64;
+    let mut chart = ChartBuilder::on(&top)
         .caption(
-            "place in line over time (a sample of buyers; 0 s = sales_start; blue: pre-queue, red: later)",
+            "place in line over time (watched buyers; 0 s = sales_start; blue: pre-queue, red: later)",
             ("sans-serif", 16),
         )
         .margin(10)
         .x_label_area_size(35)
-        .y_label_area_size(60)
-        .build_cartesian_2d(start..end, 0.0..top)?;
+        .y_label_area_size(70)
+        .build_cartesian_2d(start..end, 0.0..top_place)?;
     chart.configure_mesh().x_desc("seconds after the open").y_desc("place").draw()?;
     for buyer in buyers.iter().filter(|b| !b.seen.is_empty()) {
         let colour = if buyer.prequeued { BLUE.mix(0.6) } else { RED.mix(0.6) };
         chart.draw_series(LineSeries::new(buyer.seen.iter().map(|(t, p)| (*t, *p as f64)), colour))?;
     }
+    let top_rate = rate.iter().map(|r| r.1).max().unwrap_or(1) as f64;
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption("bookings decided per second (the server's database)", ("sans-serif", 16))
+        .margin(10)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(start..end, 0.0..top_rate * 1.1)?;
+    chart.configure_mesh().x_desc("seconds after the open").y_desc("decided/s").draw()?;
+    chart.draw_series(LineSeries::new(rate.iter().map(|(s, n)| (*s as f64 + 0.5, *n as f64)), &BLACK))?;
     root.present()?;
     Ok(())
 }

@@ -149,12 +149,12 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(results.decided_streams == args.streams)
 }
 
-struct ProcStats {
-    rss_kb: u64,
-    cpu_seconds: f64,
+pub(crate) struct ProcStats {
+    pub rss_kb: u64,
+    pub cpu_seconds: f64,
 }
 
-fn proc_stats(pid: u32) -> anyhow::Result<ProcStats> {
+pub(crate) fn proc_stats(pid: u32) -> anyhow::Result<ProcStats> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let rss_kb = status
         .lines()

@@ -102,26 +102,25 @@ pub async fn allocate_batch(
         prequeued.into_iter().partition(|r| twice.contains(&r.booking_id));
     crate::db::line::park(&mut tx, &prequeued, true).await?;
     for r in &prequeued {
-        lines.entry(r.event_id).or_default().undrawn += 1;
+        lines.entry(r.event_id).or_default().undrawn = true;
     }
     // The draw itself is the line worker's (`worker/line.rs`, through
     // [`draw`]): it waits until the whole pre-queue is here. A request from
     // before sales_start parked after the draw goes behind the drawn ones.
-    for tt in &locked {
-        let line = lines.entry(tt.event_id).or_default();
-        if line.undrawn > 0 && line.drawn {
-            crate::db::line::place_late(&mut tx, tt.event_id).await?;
-            line.placed += line.undrawn;
-            line.undrawn = 0;
-        }
-    }
+    let late: Vec<Uuid> =
+        events.iter().copied().filter(|e| lines.get(e).is_some_and(|l| l.undrawn && l.drawn)).collect();
     // Behind a line still undecided (or one still waiting for its draw).
     let (queued, arrived): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) = arrived.into_iter().partition(|r| {
-        lines.get(&r.event_id).is_some_and(|l| l.placed > 0 || l.undrawn > 0) && by_type.contains_key(&r.ticket_type_id)
+        lines.get(&r.event_id).is_some_and(|l| l.placed || l.undrawn) && by_type.contains_key(&r.ticket_type_id)
     });
     twice.extend(crate::db::line::already_in_line(&mut tx, &queued).await?);
     let (second_queued, queued): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) =
         queued.into_iter().partition(|r| twice.contains(&r.booking_id));
+    let numbered: Vec<Uuid> = late.iter().copied().chain(queued.iter().map(|r| r.event_id)).collect();
+    crate::db::line::lock_numbering(&mut tx, &numbered).await?;
+    for event_id in late {
+        crate::db::line::place_late(&mut tx, event_id).await?;
+    }
     crate::db::line::park(&mut tx, &queued, false).await?;
     let placed = crate::db::line::next_placed(&mut tx, &ticket_type_ids, chunk).await?;
     let placed_ids: HashSet<Uuid> = placed.iter().map(|r| r.booking_id).collect();
@@ -262,6 +261,7 @@ pub async fn allocate_batch(
 /// the event's row first (as the organizer's changes do), then all its
 /// ticket types in id order (as a batch does), so it deadlocks with neither.
 pub async fn draw(pool: &PgPool, event_id: Uuid) -> Result<Option<crate::db::line::Drawn>, sqlx::Error> {
+    let began = std::time::Instant::now();
     let mut tx = pool.begin().await?;
     let Some(event) = crate::db::events::share_event(&mut tx, event_id).await? else { return Ok(None) };
     let ticket_types: Vec<Uuid> =
@@ -275,11 +275,14 @@ pub async fn draw(pool: &PgPool, event_id: Uuid) -> Result<Option<crate::db::lin
     }
     let drawn = crate::db::line::draw(&mut tx, event_id, event.sales_start.unwrap_or(now)).await?;
     tx.commit().await?;
+    let took_ms = began.elapsed().as_millis() as u64;
     match drawn.map(|d| (d, d.seed.map(|s| crate::domain::draw::to_hex(&s)))) {
-        Some((d, Some(seed))) => tracing::info!(event.id = %event_id, %seed, entries = d.entries, "pre-queue drawn"),
-        Some((d, None)) => {
-            tracing::warn!(event.id = %event_id, entries = d.entries, "no draw was committed; pre-queue kept in arrival order")
+        Some((d, Some(seed))) => {
+            tracing::info!(event.id = %event_id, %seed, entries = d.entries, took_ms, "pre-queue drawn")
         }
+        Some((d, None)) => tracing::warn!(
+            event.id = %event_id, entries = d.entries, took_ms, "no draw was committed; pre-queue kept in arrival order"
+        ),
         None => {}
     }
     Ok(drawn)

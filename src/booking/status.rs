@@ -107,25 +107,6 @@ pub async fn stored_booking(conn: &mut sqlx::PgConnection, row: BookingRow) -> R
     Ok(Current::Stored(Box::new(row), tickets, money))
 }
 
-/// Booking requests of the event accepted and not yet decided: PostgreSQL's
-/// (accepted while Redis was down) and Redis's (`None` from Redis when it
-/// cannot say).
-pub async fn in_line(
-    conn: &mut sqlx::PgConnection,
-    bookings: &BookingCache,
-    event_id: Uuid,
-) -> Result<(i64, Option<u64>), sqlx::Error> {
-    let stored = db::pending_count(conn, event_id).await?;
-    let cached = match bookings.pending_count(event_id).await {
-        Ok(count) => Some(count),
-        Err(err) => {
-            tracing::warn!(error = %err, "pending count from Redis unavailable");
-            None
-        }
-    };
-    Ok((stored, cached))
-}
-
 /// Requests in Redis per ticket type (read from at most a sample of records),
 /// and the exact total; empty and `None` when Redis cannot say.
 pub async fn in_line_by_type(bookings: &BookingCache, event_id: Uuid) -> (HashMap<Uuid, i64>, Option<i64>) {
@@ -197,13 +178,11 @@ pub async fn place_in_line(
     if event.is_some_and(|e| e.schedule().prequeued(accepted_at)) && !drawn {
         return Ok(Some(Place { prequeue: true, position: None, ahead: None, estimated_wait_seconds: None }));
     }
-    // In the queue (RabbitMQ): behind the whole line in PostgreSQL, then
-    // behind the requests still in the queue that were accepted before it.
-    // Redis ranks by acceptance time among every pending request, the line's
-    // too; the line's members accepted before it are taken out of the rank
-    // and the whole line counted instead (its order is the draw's, not
-    // acceptance), so the place does not jump when a request joins the line.
-    let Some((line, line_before)) = crate::db::line::ahead_of_queue(&mut conn, event_id, id, accepted_at).await? else {
+    // In the queue (RabbitMQ): behind every request of the event accepted
+    // before it (Redis's rank among the pending, those already in the line
+    // in PostgreSQL too, whatever their order there), and behind the few of
+    // the line accepted after it that overtook it in the queue.
+    let Some(overtakers) = crate::db::line::overtaken_by(&mut conn, event_id, id, accepted_at).await? else {
         // Parked (or decided) since the read above: its place in the line.
         return Ok(match crate::db::line::place(&mut conn, id).await? {
             Spot::Placed { position, ahead } => Some(with_estimate(bookings, event_id, position, ahead).await),
@@ -212,7 +191,7 @@ pub async fn place_in_line(
     };
     match bookings.rank(event_id, id).await {
         Ok(Some((rank, _))) => {
-            let ahead = line + (rank as i64 - line_before).max(0);
+            let ahead = rank as i64 + overtakers;
             Ok(Some(with_estimate(bookings, event_id, ahead + 1, ahead).await))
         }
         Ok(None) => Ok(None),

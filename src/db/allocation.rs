@@ -30,9 +30,11 @@ pub async fn keys_taken(
     keys: &[String],
 ) -> Result<HashMap<(Uuid, String), Uuid>, sqlx::Error> {
     let rows: Vec<(Uuid, String, Uuid)> = sqlx::query_as(
-        "SELECT b.user_id, b.idempotency_key, b.id
-         FROM bookings b JOIN UNNEST($1::uuid[], $2::text[]) AS k (user_id, key)
-           ON b.user_id = k.user_id AND b.idempotency_key = k.key",
+        // Key by key in its unique index (OFFSET 0: a join could be planned
+        // as a sort of the whole table when its statistics lag behind a sale).
+        "SELECT k.user_id, k.key, b.id FROM UNNEST($1::uuid[], $2::text[]) AS k (user_id, key)
+         CROSS JOIN LATERAL (SELECT id FROM bookings b WHERE b.user_id = k.user_id AND b.idempotency_key = k.key
+                                OFFSET 0) b",
     )
     .bind(users)
     .bind(keys)

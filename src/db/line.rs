@@ -12,23 +12,24 @@ use uuid::Uuid;
 
 use crate::domain::booking::AcceptedRequest;
 
-/// What the line of one event holds.
+/// What the line of one event holds. Whether, not how many: asked in every
+/// batch transaction, so it must not count a pre-queue of a million.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LineState {
     /// The draw was made.
     pub drawn: bool,
-    /// Requests waiting for the draw.
-    pub undrawn: i64,
-    /// Requests with a place (drawn, or queued behind), not yet decided.
-    pub placed: i64,
+    /// Requests wait for the draw.
+    pub undrawn: bool,
+    /// Requests have a place (drawn, or queued behind) and are not decided yet.
+    pub placed: bool,
 }
 
 pub async fn state(conn: &mut PgConnection, event_ids: &[Uuid]) -> Result<HashMap<Uuid, LineState>, sqlx::Error> {
-    let rows: Vec<(Uuid, bool, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(Uuid, bool, bool, bool)> = sqlx::query_as(
         "SELECT e.id, EXISTS (SELECT 1 FROM draws d WHERE d.event_id = e.id),
-                (SELECT count(*) FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending' AND b.prequeued
+                EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending' AND b.prequeued
                     AND b.line_position IS NULL),
-                (SELECT count(*) FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending'
+                EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = e.id AND b.status = 'pending'
                     AND b.line_position IS NOT NULL)
          FROM UNNEST($1::uuid[]) AS e (id)",
     )
@@ -36,6 +37,28 @@ pub async fn state(conn: &mut PgConnection, event_ids: &[Uuid]) -> Result<HashMa
     .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|(id, drawn, undrawn, placed)| (id, LineState { drawn, undrawn, placed })).collect())
+}
+
+/// Serializes numbering the line of each of `event_ids` (in id order, after
+/// the ticket types' locks): two batches of two ticket types of one event
+/// must not both read the same last place and give it twice. Places are
+/// unique and without gaps, which is what lets [`place`] find a booking's
+/// place without counting the line ahead of it.
+pub async fn lock_numbering(conn: &mut PgConnection, event_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    let mut ids = event_ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('boxoffice line ' || e.id::text, 0))
+           FROM UNNEST($1::uuid[]) WITH ORDINALITY AS e (id, n) ORDER BY n",
+    )
+    .bind(&ids)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Writes requests into the line: `prequeued` ones wait for the draw (no
@@ -52,16 +75,31 @@ pub async fn park(conn: &mut PgConnection, requests: &[&AcceptedRequest], preque
     let prices: Vec<Option<i64>> = requests.iter().map(|r| r.unit_price_cents).collect();
     let currencies: Vec<Option<String>> = requests.iter().map(|r| r.currency.clone()).collect();
     sqlx::query(
-        "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, idempotency_key, accepted_at,
+        "WITH r AS (
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[],
+                                  $7::timestamptz[], $8::bigint[], $10::text[]) WITH ORDINALITY
+                 AS r (id, user_id, event_id, ticket_type_id, quantity, key, accepted_at, price, currency, n)
+             -- Only what will be written is numbered: a request already in
+             -- the line (a redelivered message) must not leave a gap.
+             WHERE NOT EXISTS (SELECT 1 FROM bookings x WHERE x.id = r.id
+                                AND NOT (x.status = 'pending' AND x.line_position IS NULL AND NOT x.prequeued))
+         ), last AS (
+             -- The last place given, decided or not (each from its index).
+             SELECT e.event_id,
+                    coalesce(greatest(
+                        (SELECT max(line_position) FROM bookings WHERE event_id = e.event_id
+                            AND status = 'pending' AND line_position IS NOT NULL),
+                        (SELECT max(line_position) FROM bookings WHERE event_id = e.event_id
+                            AND status <> 'pending' AND line_position IS NOT NULL)), 0) AS place
+               FROM (SELECT DISTINCT event_id FROM r) e
+         )
+         INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, idempotency_key, accepted_at,
                                unit_price_cents, currency, prequeued, line_position)
          SELECT r.id, r.user_id, r.event_id, r.ticket_type_id, r.quantity, 'pending', r.key, r.accepted_at,
                 r.price, r.currency, $9,
                 CASE WHEN $9 THEN NULL ELSE
-                    (SELECT coalesce(max(b.line_position), 0) FROM bookings b WHERE b.event_id = r.event_id)
-                    + (row_number() OVER (PARTITION BY r.event_id ORDER BY r.n))::int END
-         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[], $7::timestamptz[],
-                     $8::bigint[], $10::text[]) WITH ORDINALITY
-              AS r (id, user_id, event_id, ticket_type_id, quantity, key, accepted_at, price, currency, n)
+                    last.place + (row_number() OVER (PARTITION BY r.event_id ORDER BY r.n))::int END
+         FROM r JOIN last ON last.event_id = r.event_id
          ON CONFLICT (id) DO UPDATE SET prequeued = EXCLUDED.prequeued, line_position = EXCLUDED.line_position,
                 unit_price_cents = EXCLUDED.unit_price_cents, currency = EXCLUDED.currency
           WHERE bookings.status = 'pending' AND bookings.line_position IS NULL AND NOT bookings.prequeued",
@@ -95,11 +133,18 @@ pub async fn already_in_line(
     }
     let users: Vec<Uuid> = requests.iter().map(|r| r.user_id).collect();
     let types: Vec<Uuid> = requests.iter().map(|r| r.ticket_type_id).collect();
+    // Looked up buyer by buyer: their pending requests are a handful, found
+    // through any index that starts with the buyer. Asked as a join, or with
+    // the ticket type inside the lookup, the planner took the ticket type's
+    // index while a pre-queue grew faster than its statistics (they said one
+    // pending row where there were 30,000) and read the type's whole line
+    // for every request: 10 to 24 s a batch at 100,000 buyers (auto_explain).
+    // OFFSET 0 keeps the lookup a lookup.
     let pending: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
-        "SELECT DISTINCT b.user_id, b.ticket_type_id, b.id FROM bookings b
-          JOIN UNNEST($1::uuid[], $2::uuid[]) AS r (user_id, ticket_type_id)
-            ON b.user_id = r.user_id AND b.ticket_type_id = r.ticket_type_id
-         WHERE b.status = 'pending'",
+        "SELECT r.user_id, r.ticket_type_id, b.id FROM UNNEST($1::uuid[], $2::uuid[]) AS r (user_id, ticket_type_id)
+         CROSS JOIN LATERAL (SELECT id, ticket_type_id FROM bookings b
+                              WHERE b.user_id = r.user_id AND b.status = 'pending' OFFSET 0) b
+         WHERE b.ticket_type_id = r.ticket_type_id",
     )
     .bind(&users)
     .bind(&types)
@@ -139,6 +184,9 @@ pub struct Drawn {
     pub seed: Option<crate::domain::draw::Seed>,
     pub entries: usize,
 }
+
+/// Places written per statement by the draw.
+const DRAW_PAGE: usize = 20_000;
 
 /// The draw of `event_id`'s pre-queue, made once, with the seed committed
 /// when the event was published: `None` when another transaction made it
@@ -188,15 +236,20 @@ pub async fn draw(
     .bind(order.len() as i32)
     .execute(&mut *conn)
     .await?;
-    let positions: Vec<i32> = (1..=order.len() as i32).collect();
-    sqlx::query(
-        "UPDATE bookings b SET line_position = o.position FROM UNNEST($1::uuid[], $2::int[]) AS o (id, position)
-          WHERE b.id = o.id",
-    )
-    .bind(&order)
-    .bind(&positions)
-    .execute(conn)
-    .await?;
+    // In pages: a million places in one statement would build a million-row
+    // join in one backend's memory; the transaction is still one.
+    for (page, ids) in order.chunks(DRAW_PAGE).enumerate() {
+        let first = (page * DRAW_PAGE) as i32 + 1;
+        let positions: Vec<i32> = (first..first + ids.len() as i32).collect();
+        sqlx::query(
+            "UPDATE bookings b SET line_position = o.position FROM UNNEST($1::uuid[], $2::int[]) AS o (id, position)
+              WHERE b.id = o.id",
+        )
+        .bind(ids)
+        .bind(&positions)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(Some(Drawn { seed, entries }))
 }
 
@@ -205,7 +258,11 @@ pub async fn draw(
 pub async fn place_late(conn: &mut PgConnection, event_id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE bookings b SET line_position = l.position::int
-         FROM (SELECT id, (SELECT coalesce(max(line_position), 0) FROM bookings WHERE event_id = $1)
+         FROM (SELECT id, coalesce(greatest(
+                              (SELECT max(line_position) FROM bookings WHERE event_id = $1
+                                  AND status = 'pending' AND line_position IS NOT NULL),
+                              (SELECT max(line_position) FROM bookings WHERE event_id = $1
+                                  AND status <> 'pending' AND line_position IS NOT NULL)), 0)
                           + row_number() OVER (ORDER BY accepted_at, id) AS position
                  FROM bookings WHERE event_id = $1 AND status = 'pending' AND prequeued AND line_position IS NULL) l
          WHERE b.id = l.id",
@@ -218,18 +275,25 @@ pub async fn place_late(conn: &mut PgConnection, event_id: Uuid) -> Result<(), s
 
 /// The next `limit` placed requests of the ticket types, in line order;
 /// none while the event's pre-queue waits for its draw (what is queued
-/// behind it must not go first).
+/// behind it must not go first). Read per event along the line's index from
+/// its head, so a chunk costs its own rows, not a sort of the whole line.
 pub async fn next_placed(
     conn: &mut PgConnection,
     ticket_type_ids: &[Uuid],
     limit: i64,
 ) -> Result<Vec<AcceptedRequest>, sqlx::Error> {
     let rows: Vec<PlacedRow> = sqlx::query_as(
-        "SELECT id, user_id, event_id, ticket_type_id, quantity, idempotency_key, accepted_at, unit_price_cents, currency
-         FROM bookings b WHERE ticket_type_id = ANY($1) AND status = 'pending' AND line_position IS NOT NULL
-           AND NOT EXISTS (SELECT 1 FROM bookings u WHERE u.event_id = b.event_id AND u.status = 'pending'
+        "SELECT b.id, b.user_id, b.event_id, b.ticket_type_id, b.quantity, b.idempotency_key, b.accepted_at,
+                b.unit_price_cents, b.currency
+         FROM (SELECT DISTINCT event_id FROM ticket_types WHERE id = ANY($1)) e
+         CROSS JOIN LATERAL (
+             SELECT * FROM bookings b
+              WHERE b.event_id = e.event_id AND b.status = 'pending' AND b.line_position IS NOT NULL
+                AND b.ticket_type_id = ANY($1)
+              ORDER BY b.line_position LIMIT $2) b
+         WHERE NOT EXISTS (SELECT 1 FROM bookings u WHERE u.event_id = e.event_id AND u.status = 'pending'
                              AND u.prequeued AND u.line_position IS NULL)
-         ORDER BY event_id, line_position LIMIT $2",
+         ORDER BY b.event_id, b.line_position LIMIT $2",
     )
     .bind(ticket_type_ids)
     .bind(limit)
@@ -269,14 +333,31 @@ impl From<PlacedRow> for AcceptedRequest {
 
 /// Events whose line waits for the worker: sales started (or the event was
 /// cancelled) with requests still waiting for the draw, or placed requests
-/// undecided. With the ticket types to lock, and the sales start.
+/// undecided. With the ticket types to lock, and the sales start. Asked every
+/// 200 ms, so the events are found by skipping through the line's two
+/// indexes an event at a time (a loose index scan), not by reading a
+/// pre-queue of a million rows to learn that they belong to one event.
 pub async fn waiting(conn: &mut PgConnection) -> Result<Vec<(Uuid, DateTime<Utc>, Vec<Uuid>)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT e.id, coalesce(e.sales_start, e.published_at, e.created_at),
+        "WITH RECURSIVE placed (event_id) AS (
+             (SELECT event_id FROM bookings WHERE status = 'pending' AND line_position IS NOT NULL
+               ORDER BY event_id LIMIT 1)
+             UNION ALL
+             SELECT (SELECT b.event_id FROM bookings b WHERE b.status = 'pending' AND b.line_position IS NOT NULL
+                        AND b.event_id > p.event_id ORDER BY b.event_id LIMIT 1)
+               FROM placed p WHERE p.event_id IS NOT NULL
+         ), undrawn (event_id) AS (
+             (SELECT event_id FROM bookings WHERE status = 'pending' AND prequeued AND line_position IS NULL
+               ORDER BY event_id LIMIT 1)
+             UNION ALL
+             SELECT (SELECT b.event_id FROM bookings b WHERE b.status = 'pending' AND b.prequeued
+                        AND b.line_position IS NULL AND b.event_id > u.event_id ORDER BY b.event_id LIMIT 1)
+               FROM undrawn u WHERE u.event_id IS NOT NULL
+         )
+         SELECT e.id, coalesce(e.sales_start, e.published_at, e.created_at),
                 ARRAY(SELECT t.id FROM ticket_types t WHERE t.event_id = e.id ORDER BY t.id)
          FROM events e
-         WHERE e.id IN (SELECT DISTINCT event_id FROM bookings
-                         WHERE status = 'pending' AND (prequeued OR line_position IS NOT NULL))
+         WHERE e.id IN (SELECT event_id FROM placed UNION SELECT event_id FROM undrawn)
            AND (e.sales_start IS NULL OR e.sales_start <= now() OR e.status = 'cancelled')",
     )
     .fetch_all(conn)
@@ -297,15 +378,27 @@ pub enum Spot {
     Unplaced,
 }
 
+/// Found without counting the line ahead (a place read at a million must not
+/// scan half a million rows): places are numbered without gaps, so the
+/// requests ahead are the places between the line's head (its first
+/// undecided place: the first entry of an index) and this one, less those
+/// among them decided out of turn (cancelled while waiting, or of another
+/// ticket type whose share of the line moved on alone: found in an index of
+/// their own, and few), plus a pre-queue still waiting for its draw.
 pub async fn place(conn: &mut PgConnection, booking_id: Uuid) -> Result<Spot, sqlx::Error> {
     let row: Option<(bool, Option<i64>)> = sqlx::query_as(
         "SELECT b.status = 'pending',
                 CASE WHEN b.line_position IS NOT NULL THEN
-                  (SELECT count(*) FROM bookings o WHERE o.event_id = b.event_id AND o.status = 'pending'
-                     AND o.line_position IS NOT NULL AND o.line_position < b.line_position)
+                  b.line_position - h.head
+                - (SELECT count(*) FROM bookings o WHERE o.event_id = b.event_id AND o.status <> 'pending'
+                     AND o.line_position > h.head AND o.line_position < b.line_position)
                 + (SELECT count(*) FROM bookings u WHERE u.event_id = b.event_id AND u.status = 'pending'
                      AND u.prequeued AND u.line_position IS NULL) END
-         FROM bookings b WHERE b.id = $1",
+         FROM bookings b
+         LEFT JOIN LATERAL (SELECT min(h.line_position) AS head FROM bookings h
+                             WHERE h.event_id = b.event_id AND h.status = 'pending'
+                               AND h.line_position IS NOT NULL) h ON b.status = 'pending'
+         WHERE b.id = $1",
     )
     .bind(booking_id)
     .fetch_optional(conn)
@@ -317,29 +410,44 @@ pub async fn place(conn: &mut PgConnection, booking_id: Uuid) -> Result<Spot, sq
     })
 }
 
-/// The event's line in PostgreSQL as a request still in the queue sees it:
-/// (every pending request in it, those of them accepted before `accepted_at`),
-/// or `None` when `booking_id` itself has been parked or decided meanwhile
-/// (read in the same statement: counted with its whole batch as "ahead", a
-/// request parked a moment ago would see its place jump up).
-pub async fn ahead_of_queue(
+/// For a request still in the queue: how many requests of its event's line
+/// in PostgreSQL were accepted after it (they overtook it in the queue, and
+/// are ahead of it now), or `None` when `booking_id` itself has been parked
+/// or decided meanwhile (read in the same statement: counted with its whole
+/// batch as "ahead", a request parked a moment ago would see its place jump
+/// up). Everything else ahead of it was accepted before it: Redis's rank.
+///
+/// Found without counting the line, from the booking ids (UUIDv7s made at
+/// acceptance, after `accepted_at` was read: none accepted after it has an
+/// id of an earlier millisecond), so a read costs the few that overtook it,
+/// not a pre-queue of a million.
+pub async fn overtaken_by(
     conn: &mut PgConnection,
     event_id: Uuid,
     booking_id: Uuid,
     accepted_at: DateTime<Utc>,
-) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    let (line, before, moved): (i64, i64, bool) = sqlx::query_as(
-        "SELECT count(*), count(*) FILTER (WHERE accepted_at < $2),
-                EXISTS (SELECT 1 FROM bookings WHERE id = $3 AND (status <> 'pending' OR line_position IS NOT NULL))
-         FROM bookings
-         WHERE event_id = $1 AND status = 'pending' AND (line_position IS NOT NULL OR prequeued) AND id <> $3",
+) -> Result<Option<i64>, sqlx::Error> {
+    let (after, moved): (i64, bool) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM bookings a WHERE a.event_id = $1 AND a.status = 'pending' AND a.id >= $4
+                   AND a.accepted_at >= $2 AND a.id <> $3 AND (a.line_position IS NOT NULL OR a.prequeued)),
+                EXISTS (SELECT 1 FROM bookings WHERE id = $3 AND (status <> 'pending' OR line_position IS NOT NULL))",
     )
     .bind(event_id)
     .bind(accepted_at)
     .bind(booking_id)
+    .bind(first_id_of_millisecond(accepted_at))
     .fetch_one(conn)
     .await?;
-    Ok((!moved).then_some((line, before)))
+    Ok((!moved).then_some(after))
+}
+
+/// The smallest UUIDv7 of `at`'s millisecond: every booking id made from
+/// then on sorts at or after it.
+fn first_id_of_millisecond(at: DateTime<Utc>) -> Uuid {
+    let millis = at.timestamp_millis().max(0) as u64;
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    Uuid::from_bytes(bytes)
 }
 
 /// The draw of an event, if made: (seed, when, entries); no seed when none
@@ -433,8 +541,32 @@ pub async fn place_in_draw(conn: &mut PgConnection, booking_id: Uuid) -> Result<
 }
 
 /// Requests of the event waiting in PostgreSQL: (for the draw, placed).
+/// Counts them (a scan of each: for the line worker's check before the draw
+/// and for when Redis cannot say, not for every read).
 pub async fn counts(conn: &mut PgConnection, event_id: Uuid) -> Result<(i64, i64), sqlx::Error> {
-    let state = state(conn, &[event_id]).await?;
-    let s = state.get(&event_id).copied().unwrap_or_default();
-    Ok((s.undrawn, s.placed))
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE prequeued AND line_position IS NULL),
+                count(*) FILTER (WHERE line_position IS NOT NULL)
+           FROM bookings WHERE event_id = $1 AND status = 'pending' AND (prequeued OR line_position IS NOT NULL)",
+    )
+    .bind(event_id)
+    .fetch_one(conn)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_made_after_a_moment_sorts_after_the_first_id_of_its_millisecond() {
+        for _ in 0..1000 {
+            let at = Utc::now();
+            let id = Uuid::now_v7();
+            assert!(id >= first_id_of_millisecond(at), "{id} < {}", first_id_of_millisecond(at));
+        }
+        let earlier = Uuid::now_v7();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(earlier < first_id_of_millisecond(Utc::now()), "an id of an earlier millisecond sorts before");
+    }
 }

@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::EventError;
 use super::access::visible_to;
-use crate::booking::status;
 use crate::cache::BookingCache;
 use crate::db;
 
@@ -42,21 +41,34 @@ pub async fn of_event(
         .await?
         .filter(|row| visible_to(row, viewer))
         .ok_or(EventError::NotFound)?;
-    let (stored, cached) = status::in_line(&mut conn, bookings, event_id).await?;
-    let (undrawn, placed) = db::line::counts(&mut conn, event_id).await?;
     let draw = db::line::draw_of(&mut conn, event_id).await?;
+    // Redis counts every pending request (those parked in PostgreSQL too)
+    // and the pre-queue; only without it are PostgreSQL's rows counted (a
+    // scan of the line: too dear for every reader of a million-buyer line).
+    let prequeue_start = event.sales_start.filter(|_| draw.is_none());
+    let cached = match bookings.pending_count(event_id).await {
+        Ok(pending) => match prequeue_start {
+            Some(start) => bookings.pending_before(event_id, start).await.ok().map(|pre| (pending as i64, pre as i64)),
+            None => Some((pending as i64, 0)),
+        },
+        Err(err) => {
+            tracing::warn!(error = %err, "pending count from Redis unavailable");
+            None
+        }
+    };
+    let (pending, prequeue) = match cached {
+        Some(counts) => counts,
+        None => {
+            let stored = db::bookings::pending_count(&mut conn, event_id).await?;
+            let (undrawn, placed) = db::line::counts(&mut conn, event_id).await?;
+            (stored.max(undrawn + placed), if prequeue_start.is_some() { undrawn } else { 0 })
+        }
+    };
     drop(conn);
     let rate = bookings.decided_rate(event_id).await.unwrap_or(0.0);
-    // Redis counts every pending request (those parked in PostgreSQL too);
-    // without it, PostgreSQL's own.
-    let pending = cached.map_or(stored, |c| c as i64);
-    let prequeue = match (draw.is_some(), event.sales_start) {
-        (false, Some(start)) => bookings.pending_before(event_id, start).await.map_or(undrawn, |n| n as i64),
-        _ => 0,
-    };
     Ok(QueueStatus {
         event_id,
-        pending: pending.max(undrawn + placed),
+        pending,
         prequeue,
         sales_start: event.sales_start,
         shuffled_at: draw.as_ref().map(|(_, at, _)| *at),

@@ -54,26 +54,37 @@ impl Default for Admission {
 /// at its door.
 pub const WEBHOOK_BODY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The door: the first thing a request meets, outside the router and every
+/// other layer, so that a request waiting here holds hyper's request and
+/// this future only, not the futures of the middleware it would otherwise
+/// have passed (about 17 KB each at 10,000 waiting: docs/BENCHMARKS.md).
 pub async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
-    if is_long_poll(&request) {
+    // A long-poll passes; Stripe's webhook has its own door, inside.
+    if is_long_poll(&request) || request.uri().path() == STRIPE_WEBHOOK_PATH {
         return next.run(request).await;
-    }
-    if request.uri().path() == STRIPE_WEBHOOK_PATH {
-        // Read whole first: someone trickling bodies at the webhook (it is
-        // outside the per-address limit) holds no place at its door.
-        let (parts, body) = request.into_parts();
-        let limit = super::extract::BODY_LIMIT;
-        let bytes = match tokio::time::timeout(WEBHOOK_BODY_WITHIN, axum::body::to_bytes(body, limit)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(_)) => return axum::response::IntoResponse::into_response(ApiError::PayloadTooLarge(limit)),
-            Err(_) => return axum::response::IntoResponse::into_response(ApiError::RequestTimeout),
-        };
-        let _permit = admission.webhooks.acquire().await.expect("the semaphore is never closed");
-        return next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await;
     }
     let door = if hashes_a_password(&request) { &admission.passwords } else { &admission.general };
     let _permit = door.acquire().await.expect("the semaphore is never closed");
     next.run(request).await
+}
+
+/// Stripe's webhook's own door, inside the router (so its answers carry the
+/// contract's headers): the body is read whole first, then a place taken.
+pub async fn webhook_door(State(admission): State<Admission>, request: Request, next: Next) -> Response {
+    if request.uri().path() != STRIPE_WEBHOOK_PATH {
+        return next.run(request).await;
+    }
+    // Read whole first: someone trickling bodies at the webhook (it is
+    // outside the per-address limit) holds no place at its door.
+    let (parts, body) = request.into_parts();
+    let limit = super::extract::BODY_LIMIT;
+    let bytes = match tokio::time::timeout(WEBHOOK_BODY_WITHIN, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return axum::response::IntoResponse::into_response(ApiError::PayloadTooLarge(limit)),
+        Err(_) => return axum::response::IntoResponse::into_response(ApiError::RequestTimeout),
+    };
+    let _permit = admission.webhooks.acquire().await.expect("the semaphore is never closed");
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 /// Login and registration: the routes that run argon2.

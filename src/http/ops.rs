@@ -140,6 +140,11 @@ pub async fn metrics(
             i64::from(state.db.size()),
         ),
         ("boxoffice_db_pool_idle", "Of those, idle", state.db.num_idle() as i64),
+        (
+            "boxoffice_queue_messages_published",
+            "Booking messages the broker confirmed (several coalesced requests may share one)",
+            state.broker.messages_published() as i64,
+        ),
     ];
     let body = state.metrics.render(&gauges);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))

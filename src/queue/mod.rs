@@ -85,6 +85,9 @@ struct Inner {
     state: Mutex<State>,
     /// Requests on their way into a message (`coalesce`).
     waiting: mpsc::Sender<coalesce::Waiting>,
+    /// Booking messages confirmed by the broker (each carries one request or
+    /// several coalesced ones): the broker's load per request, in /metrics.
+    published: std::sync::atomic::AtomicU64,
 }
 
 enum State {
@@ -110,6 +113,7 @@ impl Broker {
             next: AtomicUsize::new(0),
             state: Mutex::new(State::Down("not connected yet".into())),
             waiting,
+            published: std::sync::atomic::AtomicU64::new(0),
         };
         let broker = Self { inner: Arc::new(inner) };
         tokio::spawn(coalesce::run(Arc::downgrade(&broker.inner), requests, 2 * channels.max(1)));
@@ -122,6 +126,11 @@ impl Broker {
         }
         tokio::spawn(supervise(Arc::downgrade(&broker.inner)));
         broker
+    }
+
+    /// Booking messages the broker confirmed since this process started.
+    pub fn messages_published(&self) -> u64 {
+        self.inner.published.load(Ordering::Relaxed)
     }
 
     pub fn topology(&self) -> &Topology {
@@ -237,7 +246,10 @@ impl Inner {
         let channel = self.publisher()?;
         let payload = message::encode(requests);
         let properties = persistent_json(&first.booking_id.to_string(), FieldTable::default());
-        publish_confirmed(&channel, &self.topology.exchange(), self.topology.routing_key(), &payload, properties).await
+        publish_confirmed(&channel, &self.topology.exchange(), self.topology.routing_key(), &payload, properties)
+            .await?;
+        self.published.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     fn publisher(&self) -> Result<Channel, PublishError> {

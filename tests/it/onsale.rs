@@ -477,6 +477,32 @@ async fn position(app: &TestApp, current: &boxoffice::booking::status::Current) 
     place.and_then(|p| p.position)
 }
 
+/// The messages the worker would take from the queue for `ids` (accepted,
+/// in Redis, not yet in PostgreSQL).
+async fn queued_requests(
+    app: &TestApp,
+    event_id: Uuid,
+    tt: Uuid,
+    ids: &[Uuid],
+) -> Vec<boxoffice::domain::booking::AcceptedRequest> {
+    let mut requests = Vec::new();
+    for id in ids {
+        let p = app.state.bookings.pending(*id).await.unwrap().unwrap();
+        requests.push(boxoffice::domain::booking::AcceptedRequest {
+            booking_id: p.id,
+            user_id: p.user_id,
+            event_id,
+            ticket_type_id: tt,
+            quantity: p.quantity,
+            idempotency_key: None,
+            accepted_at: p.accepted_at,
+            unit_price_cents: None,
+            currency: None,
+        });
+    }
+    requests
+}
+
 /// A place read just as the worker decides the booking: the read that found
 /// the booking pending is a moment old, and the booking has no place any
 /// more — not the back of the line (which once made places jump up at the
@@ -516,25 +542,11 @@ async fn a_request_parked_while_its_place_is_read_keeps_its_place() {
     assert_eq!(position(&app, &stale).await, Some(6), "behind the five of the line");
     let mut conn = app.db().acquire().await.unwrap();
     let accepted_at = app.state.bookings.pending(later[0]).await.unwrap().unwrap().accepted_at;
-    let line = boxoffice::db::line::ahead_of_queue(&mut conn, event_id, later[0], accepted_at).await;
-    assert_eq!(line.unwrap(), Some((5, 5)), "the line of five, all accepted before it");
+    let line = boxoffice::db::line::overtaken_by(&mut conn, event_id, later[0], accepted_at).await;
+    assert_eq!(line.unwrap(), Some(0), "the line of five, all accepted before it: none overtook it");
     drop(conn);
     // The worker takes the three from the queue and parks them behind the line.
-    let mut requests = Vec::new();
-    for id in &later {
-        let p = app.state.bookings.pending(*id).await.unwrap().unwrap();
-        requests.push(boxoffice::domain::booking::AcceptedRequest {
-            booking_id: p.id,
-            user_id: p.user_id,
-            event_id,
-            ticket_type_id: tt,
-            quantity: p.quantity,
-            idempotency_key: None,
-            accepted_at: p.accepted_at,
-            unit_price_cents: None,
-            currency: None,
-        });
-    }
+    let requests = queued_requests(&app, event_id, tt, &later).await;
     let parked =
         boxoffice::booking::allocate::allocate_batch(app.db(), &requests, &[], 0, Provider::Offline).await.unwrap();
     assert_eq!((parked.parked, parked.decided.len()), (3, 0));
@@ -542,7 +554,7 @@ async fn a_request_parked_while_its_place_is_read_keeps_its_place() {
     // Parked between the two reads of a place (its own, then the line's):
     // the line's read says so rather than count its batch ahead of it.
     let mut conn = app.db().acquire().await.unwrap();
-    let line = boxoffice::db::line::ahead_of_queue(&mut conn, event_id, later[0], requests[0].accepted_at).await;
+    let line = boxoffice::db::line::overtaken_by(&mut conn, event_id, later[0], requests[0].accepted_at).await;
     assert_eq!(line.unwrap(), None, "parked: the line counts it no more as in the queue");
     assert_eq!(position(&app, &read(&app, later[2]).await).await, Some(8));
 }
@@ -642,4 +654,161 @@ async fn a_redelivered_request_in_line_keeps_its_place_over_a_second_one_in_the_
     let now = statuses(&app, &[order[0], second.booking_id]).await;
     assert_eq!(now[&order[0]], ("pending".to_owned(), Some(position)));
     assert_eq!(now[&second.booking_id].0, "rejected");
+}
+
+/// An event of two ticket types whose pre-queue (`tokens`, split between the
+/// two) is parked and drawn, nobody decided yet: (event, the two types, the
+/// booking ids of each).
+async fn drawn_line_of_two_types(app: &TestApp, tokens: &[String]) -> (Uuid, [Uuid; 2], [Vec<Uuid>; 2]) {
+    let (organizer, _) = app.user().await;
+    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
+                   "ticket_types": [{"name": "Standing", "price_cents": 0, "capacity": 100, "max_per_order": 1},
+                                    {"name": "Seated", "price_cents": 0, "capacity": 100, "max_per_order": 1}]}),
+        )
+        .await;
+    let event_id: Uuid = event["id"].as_str().unwrap().parse().unwrap();
+    let types: [String; 2] = [0, 1].map(|i| event["ticket_types"][i]["id"].as_str().unwrap().to_owned());
+    let half = tokens.len() / 2;
+    let replies = futures::future::join_all(
+        tokens.iter().enumerate().map(|(i, t)| app.book(t, &types[usize::from(i >= half)], 1, None)),
+    )
+    .await;
+    let ids = [crate::helpers::accepted_ids(&replies[..half]), crate::helpers::accepted_ids(&replies[half..])];
+    let all: Vec<Uuid> = ids.concat();
+    let (stop, task) = worker(app);
+    let parked = || async { (statuses(app, &all).await.len() == all.len()).then_some(()) };
+    eventually(WITHIN, "the pre-queue is parked", parked).await;
+    stop.cancel();
+    task.await.unwrap();
+    tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    boxoffice::booking::allocate::draw(app.db(), event_id).await.unwrap().expect("drawn");
+    (event_id, types.map(|t| t.parse().unwrap()), ids)
+}
+
+/// The requests of `event_id` pending ahead of `id`, counted row by row (what
+/// a place found from the line's head must equal).
+async fn counted_ahead(app: &TestApp, event_id: Uuid, id: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM bookings o WHERE o.event_id = $1 AND o.status = 'pending'
+            AND o.line_position < (SELECT line_position FROM bookings WHERE id = $2)",
+    )
+    .bind(event_id)
+    .bind(id)
+    .fetch_one(app.db())
+    .await
+    .unwrap()
+}
+
+/// A place is found from the line's head, without counting the line ahead
+/// (at a million that count was a scan per read). Another ticket type's
+/// share of the line decided on its own, out of turn, is not ahead any more:
+/// each place equals the count of undecided requests ahead, row by row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_place_leaves_out_what_another_ticket_type_decided_out_of_turn() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let tokens = app.users(12).await;
+    let (event_id, [standing, seated], [standing_ids, seated_ids]) = drawn_line_of_two_types(&app, &tokens).await;
+    for id in standing_ids.iter().chain(&seated_ids) {
+        let ahead = counted_ahead(&app, event_id, *id).await;
+        assert_eq!(position(&app, &read(&app, *id).await).await, Some(ahead + 1), "before: {id}");
+    }
+    // The seated share of the line moves on alone (a batch that drains only
+    // its ticket type), in the middle of the standing requests' places.
+    let outcome =
+        boxoffice::booking::allocate::allocate_batch(app.db(), &[], &[seated], 100, Provider::Offline).await.unwrap();
+    assert_eq!(outcome.decided.len(), seated_ids.len(), "the seated requests decided");
+    let mut places = Vec::new();
+    for id in &standing_ids {
+        let ahead = counted_ahead(&app, event_id, *id).await;
+        let place = position(&app, &read(&app, *id).await).await;
+        assert_eq!(place, Some(ahead + 1), "after the seated share moved: {id}");
+        places.push(place.unwrap());
+    }
+    places.sort();
+    assert_eq!(places, (1..=standing_ids.len() as i64).collect::<Vec<_>>(), "the standing requests are 1, 2, …");
+    let _ = standing;
+}
+
+/// Two batches of two ticket types of one event, queued behind its line at
+/// the same moment (two workers), give distinct places: the line is
+/// numbered without gaps or twins (places are found from the head on that
+/// promise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_queueing_two_ticket_types_behind_a_line_number_it_without_twins() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let tokens = app.users(4).await;
+    let (event_id, types, _) = drawn_line_of_two_types(&app, &tokens).await;
+    // Buyers who never sign in: their rows are enough for requests in line.
+    let emails: Vec<String> = (0..120).map(|_| format!("buyer-{}@example.org", Uuid::new_v4().simple())).collect();
+    let mut conn = app.db().acquire().await.unwrap();
+    let user_ids = boxoffice::db::users::insert_verified_many(&mut conn, &emails, "Buyer", "unused").await.unwrap();
+    drop(conn);
+    for round in 0..6 {
+        let batches: Vec<Vec<boxoffice::domain::booking::AcceptedRequest>> = types
+            .iter()
+            .enumerate()
+            .map(|(t, tt)| {
+                (0..10)
+                    .map(|i| boxoffice::domain::booking::AcceptedRequest {
+                        booking_id: Uuid::now_v7(),
+                        user_id: user_ids[round * 20 + t * 10 + i],
+                        event_id,
+                        ticket_type_id: *tt,
+                        quantity: 1,
+                        idempotency_key: None,
+                        accepted_at: chrono::Utc::now(),
+                        unit_price_cents: None,
+                        currency: None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let parked = futures::future::join_all(batches.iter().map(|batch| {
+            let db = app.db().clone();
+            async move { boxoffice::booking::allocate::allocate_batch(&db, batch, &[], 0, Provider::Offline).await }
+        }))
+        .await;
+        for outcome in parked {
+            assert_eq!(outcome.unwrap().parked, 10, "round {round}");
+        }
+    }
+    let places: Vec<i32> =
+        sqlx::query_scalar("SELECT line_position FROM bookings WHERE event_id = $1 ORDER BY line_position")
+            .bind(event_id)
+            .fetch_all(app.db())
+            .await
+            .unwrap();
+    assert_eq!(places, (1..=places.len() as i32).collect::<Vec<_>>(), "places 1, 2, … without twins or gaps");
+    assert_eq!(places.len(), 4 + 6 * 20);
+}
+
+/// A request still in the queue while two accepted after it were parked
+/// first (they overtook it: another consumer, a redelivery): they are ahead
+/// of it, and its place when it is parked behind them is the one it was shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_overtook_one_in_the_queue_are_counted_ahead_of_it() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let tokens = app.users(8).await;
+    let (event_id, tt, _) = drawn_line(&app, &tokens[..5]).await;
+    let mut later = Vec::new();
+    for token in &tokens[5..] {
+        later.push(
+            app.book(token, &tt.to_string(), 1, None).await.body["id"].as_str().unwrap().parse::<Uuid>().unwrap(),
+        );
+    }
+    let requests = queued_requests(&app, event_id, tt, &later).await;
+    let first = read(&app, later[0]).await;
+    assert_eq!(position(&app, &first).await, Some(6), "behind the line of five");
+    // The two accepted after it reach the line first.
+    let parked = boxoffice::booking::allocate::allocate_batch(app.db(), &requests[1..], &[], 0, Provider::Offline)
+        .await
+        .unwrap();
+    assert_eq!(parked.parked, 2);
+    assert_eq!(position(&app, &first).await, Some(8), "still in the queue, behind the two that overtook it");
+    boxoffice::booking::allocate::allocate_batch(app.db(), &requests[..1], &[], 0, Provider::Offline).await.unwrap();
+    assert_eq!(position(&app, &read(&app, later[0]).await).await, Some(8), "parked behind them: the same place");
 }
