@@ -156,6 +156,29 @@ replicate_everywhere() {
   done
 }
 
+# Until every member of the booking queue has joined its Raft group and
+# caught up (the same commit index): a member still being added when the
+# leader dies can leave the other two without a majority they agree on, and
+# the queue refuses every publish until the dead node returns (seen in CI:
+# 120 s of 503s after the leader was killed just after `up`). At most 30 s.
+wait_in_step() {
+  local tries status
+  for tries in $(seq 1 60); do
+    status=$(rabbitmq_queues_n 1 quorum_status "${PREFIX}bookings" --formatter json 2>/dev/null) || status=
+    if python3 -c '
+import json, sys
+members = json.loads(sys.argv[1])
+states = [m.get("Raft State") for m in members]
+commits = {m.get("Commit Index") for m in members}
+sys.exit(0 if len(members) == 3 and all(s in ("leader", "follower") for s in states) and len(commits) == 1 else 1)
+' "$status" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  echo "cluster.sh: the booking queue's members were not all in step after 30 s: $status" >&2
+}
+
 rabbitmqctl_n() { # n args...
   local n=$1
   shift
@@ -332,6 +355,7 @@ up() {
   for part in api1 api2 worker1 worker2 haproxy; do start_part "$part"; done
   wait_ready
   replicate_everywhere
+  wait_in_step
   print_settings
 }
 

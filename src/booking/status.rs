@@ -181,8 +181,10 @@ pub async fn place_in_line(
     // In the queue (RabbitMQ): behind every request of the event accepted
     // before it (Redis's rank among the pending, those already in the line
     // in PostgreSQL too, whatever their order there), and behind the few of
-    // the line accepted after it that overtook it in the queue.
-    let Some(overtakers) = crate::db::line::overtaken_by(&mut conn, event_id, id, accepted_at).await? else {
+    // the line accepted after it that overtook it in the queue; never ahead
+    // of the line itself (Redis forgets records older than an hour, and a
+    // Redis that came back empty remembers none).
+    let Some(queued) = crate::db::line::queued(&mut conn, event_id, id, accepted_at).await? else {
         // Parked (or decided) since the read above: its place in the line.
         return Ok(match crate::db::line::place(&mut conn, id).await? {
             Spot::Placed { position, ahead } => Some(with_estimate(bookings, event_id, position, ahead).await),
@@ -191,7 +193,7 @@ pub async fn place_in_line(
     };
     match bookings.rank(event_id, id).await {
         Ok(Some((rank, _))) => {
-            let ahead = rank as i64 + overtakers;
+            let ahead = (rank as i64 + queued.overtakers).max(queued.line);
             Ok(Some(with_estimate(bookings, event_id, ahead + 1, ahead).await))
         }
         Ok(None) => Ok(None),

@@ -227,10 +227,10 @@ pub async fn draw(
         None => ids,
     };
     // Requests that arrived after the open and queued behind the pre-queue
-    // already hold places: they move back by the pre-queue's length.
+    // already hold places: they move back by the pre-queue's length, all of
+    // them (one decided meanwhile too, or its place would be drawn twice).
     sqlx::query(
-        "UPDATE bookings SET line_position = line_position + $2
-         WHERE event_id = $1 AND status = 'pending' AND line_position IS NOT NULL",
+        "UPDATE bookings SET line_position = line_position + $2 WHERE event_id = $1 AND line_position IS NOT NULL",
     )
     .bind(event_id)
     .bind(order.len() as i32)
@@ -410,26 +410,47 @@ pub async fn place(conn: &mut PgConnection, booking_id: Uuid) -> Result<Spot, sq
     })
 }
 
-/// For a request still in the queue: how many requests of its event's line
-/// in PostgreSQL were accepted after it (they overtook it in the queue, and
-/// are ahead of it now), or `None` when `booking_id` itself has been parked
-/// or decided meanwhile (read in the same statement: counted with its whole
-/// batch as "ahead", a request parked a moment ago would see its place jump
-/// up). Everything else ahead of it was accepted before it: Redis's rank.
+/// A request still in the queue, against its event's line in PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    /// Requests of the line accepted after it, in Redis's order: they
+    /// overtook it in the queue and are ahead of it now.
+    pub overtakers: i64,
+    /// The whole line (its undecided places and a pre-queue waiting for its
+    /// draw): all of it will be ahead, whatever Redis still remembers.
+    pub line: i64,
+}
+
+/// How a request still in the queue stands against the line, or `None` when
+/// `booking_id` itself has been parked or decided meanwhile (read in the same
+/// statement: counted with its whole batch as "ahead", a request parked a
+/// moment ago would see its place jump up). Everything else ahead of it was
+/// accepted before it: Redis's rank.
 ///
-/// Found without counting the line, from the booking ids (UUIDv7s made at
-/// acceptance, after `accepted_at` was read: none accepted after it has an
-/// id of an earlier millisecond), so a read costs the few that overtook it,
-/// not a pre-queue of a million.
-pub async fn overtaken_by(
+/// Found without counting the line. The overtakers from the booking ids
+/// (UUIDv7s made at acceptance, after `accepted_at` was read: none accepted
+/// after it has an id of an earlier millisecond), compared in Redis's order
+/// (the millisecond, then the id), so a read costs the few that overtook it;
+/// the line's undecided places as in [`place`], from its head to its tail.
+pub async fn queued(
     conn: &mut PgConnection,
     event_id: Uuid,
     booking_id: Uuid,
     accepted_at: DateTime<Utc>,
-) -> Result<Option<i64>, sqlx::Error> {
-    let (after, moved): (i64, bool) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM bookings a WHERE a.event_id = $1 AND a.status = 'pending' AND a.id >= $4
-                   AND a.accepted_at >= $2 AND a.id <> $3 AND (a.line_position IS NOT NULL OR a.prequeued)),
+) -> Result<Option<Queued>, sqlx::Error> {
+    let (overtakers, line, moved): (i64, i64, bool) = sqlx::query_as(
+        "WITH ends AS (
+             SELECT min(line_position) AS head, max(line_position) AS tail FROM bookings
+              WHERE event_id = $1 AND status = 'pending' AND line_position IS NOT NULL
+         )
+         SELECT (SELECT count(*) FROM bookings a WHERE a.event_id = $1 AND a.status = 'pending' AND a.id >= $4
+                   AND (date_trunc('milliseconds', a.accepted_at), a.id) > (date_trunc('milliseconds', $2), $3)
+                   AND (a.line_position IS NOT NULL OR a.prequeued)),
+                coalesce((SELECT tail - head + 1 FROM ends), 0)
+              - (SELECT count(*) FROM bookings o, ends WHERE o.event_id = $1 AND o.status <> 'pending'
+                   AND o.line_position > ends.head AND o.line_position < ends.tail)
+              + (SELECT count(*) FROM bookings u WHERE u.event_id = $1 AND u.status = 'pending' AND u.prequeued
+                   AND u.line_position IS NULL),
                 EXISTS (SELECT 1 FROM bookings WHERE id = $3 AND (status <> 'pending' OR line_position IS NOT NULL))",
     )
     .bind(event_id)
@@ -438,7 +459,24 @@ pub async fn overtaken_by(
     .bind(first_id_of_millisecond(accepted_at))
     .fetch_one(conn)
     .await?;
-    Ok((!moved).then_some(after))
+    Ok((!moved).then_some(Queued { overtakers, line }))
+}
+
+/// The undecided places of the event's line, found from its ends (not a
+/// count of the line): for a public count that must not scan a million rows.
+pub async fn placed(conn: &mut PgConnection, event_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH ends AS (
+             SELECT min(line_position) AS head, max(line_position) AS tail FROM bookings
+              WHERE event_id = $1 AND status = 'pending' AND line_position IS NOT NULL
+         )
+         SELECT coalesce((SELECT tail - head + 1 FROM ends), 0)
+              - (SELECT count(*) FROM bookings o, ends WHERE o.event_id = $1 AND o.status <> 'pending'
+                   AND o.line_position > ends.head AND o.line_position < ends.tail)",
+    )
+    .bind(event_id)
+    .fetch_one(conn)
+    .await
 }
 
 /// The smallest UUIDv7 of `at`'s millisecond: every booking id made from

@@ -57,7 +57,9 @@ pub async fn of_event(
         }
     };
     let (pending, prequeue) = match cached {
-        Some(counts) => counts,
+        // Never fewer than the line's undecided places (Redis forgets records
+        // older than an hour), found from the line's ends.
+        Some((pending, prequeue)) => (pending.max(db::line::placed(&mut conn, event_id).await?), prequeue),
         None => {
             let stored = db::bookings::pending_count(&mut conn, event_id).await?;
             let (undrawn, placed) = db::line::counts(&mut conn, event_id).await?;

@@ -542,8 +542,9 @@ async fn a_request_parked_while_its_place_is_read_keeps_its_place() {
     assert_eq!(position(&app, &stale).await, Some(6), "behind the five of the line");
     let mut conn = app.db().acquire().await.unwrap();
     let accepted_at = app.state.bookings.pending(later[0]).await.unwrap().unwrap().accepted_at;
-    let line = boxoffice::db::line::overtaken_by(&mut conn, event_id, later[0], accepted_at).await;
-    assert_eq!(line.unwrap(), Some(0), "the line of five, all accepted before it: none overtook it");
+    let line = boxoffice::db::line::queued(&mut conn, event_id, later[0], accepted_at).await;
+    let line = line.unwrap().expect("still in the queue");
+    assert_eq!((line.line, line.overtakers), (5, 0), "the line of five, all accepted before it: none overtook it");
     drop(conn);
     // The worker takes the three from the queue and parks them behind the line.
     let requests = queued_requests(&app, event_id, tt, &later).await;
@@ -554,7 +555,7 @@ async fn a_request_parked_while_its_place_is_read_keeps_its_place() {
     // Parked between the two reads of a place (its own, then the line's):
     // the line's read says so rather than count its batch ahead of it.
     let mut conn = app.db().acquire().await.unwrap();
-    let line = boxoffice::db::line::overtaken_by(&mut conn, event_id, later[0], requests[0].accepted_at).await;
+    let line = boxoffice::db::line::queued(&mut conn, event_id, later[0], requests[0].accepted_at).await;
     assert_eq!(line.unwrap(), None, "parked: the line counts it no more as in the queue");
     assert_eq!(position(&app, &read(&app, later[2]).await).await, Some(8));
 }
@@ -811,4 +812,78 @@ async fn requests_that_overtook_one_in_the_queue_are_counted_ahead_of_it() {
     assert_eq!(position(&app, &first).await, Some(8), "still in the queue, behind the two that overtook it");
     boxoffice::booking::allocate::allocate_batch(app.db(), &requests[..1], &[], 0, Provider::Offline).await.unwrap();
     assert_eq!(position(&app, &read(&app, later[0]).await).await, Some(8), "parked behind them: the same place");
+}
+
+/// Redis drops pending records older than an hour from its ranking (and a
+/// Redis that came back empty knows none): a request still in the queue is
+/// never shown a place ahead of the line in PostgreSQL, so its place does not
+/// jump up when it is parked behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_the_queue_is_never_shown_ahead_of_the_line_whatever_redis_forgot() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let tokens = app.users(6).await;
+    let (event_id, tt, order) = drawn_line(&app, &tokens[..5]).await;
+    let later: Uuid =
+        app.book(&tokens[5], &tt.to_string(), 1, None).await.body["id"].as_str().unwrap().parse().unwrap();
+    // The line's five fall out of Redis's ranking of the event.
+    let key = format!("{}pending:{event_id}", app.state.config.redis_key_prefix);
+    let members: Vec<String> = order.iter().map(Uuid::to_string).collect();
+    let _: () = redis::cmd("ZREM").arg(&key).arg(&members).query_async(&mut app.redis_conn().await).await.unwrap();
+    let queued = read(&app, later).await;
+    assert_eq!(position(&app, &queued).await, Some(6), "behind the line of five all the same");
+    let requests = queued_requests(&app, event_id, tt, &[later]).await;
+    boxoffice::booking::allocate::allocate_batch(app.db(), &requests, &[], 0, Provider::Offline).await.unwrap();
+    assert_eq!(position(&app, &read(&app, later).await).await, Some(6), "parked behind it: the same place");
+}
+
+/// A request decided before the draw while it had a place behind the
+/// pre-queue (its publish was given up, say) moves back with the others: the
+/// draw's places and the later ones never share a number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_draw_moves_back_every_later_place_including_one_already_decided() {
+    let app = spawn_api_with(test_config(&[])).await;
+    let (organizer, _) = app.user().await;
+    let tokens = app.users(6).await;
+    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
+                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 10, "max_per_order": 1}]}),
+        )
+        .await;
+    let event_id: Uuid = event["id"].as_str().unwrap().parse().unwrap();
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let replies = futures::future::join_all(tokens[..4].iter().map(|t| app.book(t, &tt, 1, None))).await;
+    let pre = crate::helpers::accepted_ids(&replies);
+    let (stop, task) = worker(&app);
+    let parked = || async { (statuses(&app, &pre).await.len() == pre.len()).then_some(()) };
+    eventually(WITHIN, "the pre-queue is parked", parked).await;
+    stop.cancel();
+    task.await.unwrap();
+    tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
+    // Two arrive after the open, before the draw: they queue behind it.
+    let mut later = Vec::new();
+    for token in &tokens[4..] {
+        later.push(app.book(token, &tt, 1, None).await.body["id"].as_str().unwrap().parse::<Uuid>().unwrap());
+    }
+    let requests = queued_requests(&app, event_id, tt.parse().unwrap(), &later).await;
+    let outcome =
+        boxoffice::booking::allocate::allocate_batch(app.db(), &requests, &[], 0, Provider::Offline).await.unwrap();
+    assert_eq!(outcome.parked, 2);
+    // The first of them is decided before the draw.
+    sqlx::query("UPDATE bookings SET status = 'rejected', reason = 'sold_out' WHERE id = $1")
+        .bind(later[0])
+        .execute(app.db())
+        .await
+        .unwrap();
+    boxoffice::booking::allocate::draw(app.db(), event_id).await.unwrap().expect("drawn");
+    let places: Vec<i32> =
+        sqlx::query_scalar("SELECT line_position FROM bookings WHERE event_id = $1 ORDER BY line_position")
+            .bind(event_id)
+            .fetch_all(app.db())
+            .await
+            .unwrap();
+    assert_eq!(places, vec![1, 2, 3, 4, 5, 6], "places 1 to 6, none twice");
+    assert_eq!(position(&app, &read(&app, later[1]).await).await, Some(5), "behind the four drawn");
 }
