@@ -145,6 +145,11 @@ pub async fn metrics(
             "Booking messages the broker confirmed (several coalesced requests may share one)",
             state.broker.messages_published() as i64,
         ),
+        (
+            "boxoffice_queue_messages_refused",
+            "Booking messages the broker refused (published again on a new channel until the request's deadline)",
+            state.broker.messages_refused() as i64,
+        ),
     ];
     let body = state.metrics.render(&gauges);
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body))

@@ -58,13 +58,14 @@ impl PublishError {
         }
     }
 
-    /// Whether publishing again may succeed: the connection or channel was
-    /// lost, or no confirm came; not when the broker said no.
+    /// Whether publishing again may succeed. Every failure may pass: a
+    /// connection or channel lost or no confirm (the connection is rebuilt),
+    /// and a refusal too, since the refusing channel is replaced (see
+    /// [`Inner::retire`]) and a queue without a leader gets one in seconds.
     fn worth_retrying(&self) -> bool {
         match self {
-            Self::Refused => false,
             Self::Shared(inner) => inner.worth_retrying(),
-            Self::NotConnected(_) | Self::Timeout(_) | Self::Amqp(_) => true,
+            Self::Refused | Self::NotConnected(_) | Self::Timeout(_) | Self::Amqp(_) => true,
         }
     }
 }
@@ -88,6 +89,8 @@ struct Inner {
     /// Booking messages confirmed by the broker (each carries one request or
     /// several coalesced ones): the broker's load per request, in /metrics.
     published: std::sync::atomic::AtomicU64,
+    /// Messages the broker refused (nacked): a queue without its leader.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 enum State {
@@ -114,6 +117,7 @@ impl Broker {
             state: Mutex::new(State::Down("not connected yet".into())),
             waiting,
             published: std::sync::atomic::AtomicU64::new(0),
+            refused: std::sync::atomic::AtomicU64::new(0),
         };
         let broker = Self { inner: Arc::new(inner) };
         tokio::spawn(coalesce::run(Arc::downgrade(&broker.inner), requests, 2 * channels.max(1)));
@@ -131,6 +135,12 @@ impl Broker {
     /// Booking messages the broker confirmed since this process started.
     pub fn messages_published(&self) -> u64 {
         self.inner.published.load(Ordering::Relaxed)
+    }
+
+    /// Booking messages the broker refused since this process started (each
+    /// is published again on another channel while the request waits).
+    pub fn messages_refused(&self) -> u64 {
+        self.inner.refused.load(Ordering::Relaxed)
     }
 
     pub fn topology(&self) -> &Topology {
@@ -154,7 +164,7 @@ impl Broker {
     /// the request is published again (the same booking id: the worker
     /// decides a booking once however often it arrives) once the connection
     /// is back, for up to [`PUBLISH_RETRY_WITHIN`], before the caller hears
-    /// of it. A broker's refusal is final.
+    /// of it. A broker's refusal is tried again on a new channel.
     pub async fn publish_booking(&self, message: &AcceptedRequest) -> Result<(), PublishError> {
         let deadline = tokio::time::Instant::now() + PUBLISH_RETRY_WITHIN;
         let mut maybe_sent = false;
@@ -246,26 +256,57 @@ impl Inner {
         let channel = self.publisher()?;
         let payload = message::encode(requests);
         let properties = persistent_json(&first.booking_id.to_string(), FieldTable::default());
-        publish_confirmed(&channel, &self.topology.exchange(), self.topology.routing_key(), &payload, properties)
-            .await?;
+        let published =
+            publish_confirmed(&channel, &self.topology.exchange(), self.topology.routing_key(), &payload, properties)
+                .await;
+        if matches!(published, Err(PublishError::Refused)) {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            retire(&channel);
+        }
+        published?;
         self.published.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
+    /// The next open publishing channel, taken in turn.
     fn publisher(&self) -> Result<Channel, PublishError> {
         let state = self.state.lock().expect("broker state poisoned");
         match &*state {
             State::Connected { publishers, .. } => {
-                let index = self.next.fetch_add(1, Ordering::Relaxed) % publishers.len();
-                let channel = &publishers[index];
-                if channel.status().connected() {
-                    Ok(channel.clone())
-                } else {
-                    Err(PublishError::NotConnected("channel closed, reconnecting".into()))
-                }
+                let start = self.next.fetch_add(1, Ordering::Relaxed);
+                (0..publishers.len())
+                    .map(|offset| &publishers[(start + offset) % publishers.len()])
+                    .find(|channel| channel.status().connected())
+                    .cloned()
+                    .ok_or_else(|| PublishError::NotConnected("channels closed, reopening".into()))
             }
             State::Down(reason) => Err(PublishError::NotConnected(reason.clone())),
         }
+    }
+
+    /// Opens new publishing channels in place of closed ones on a connection
+    /// that is still up; false when the connection itself must be rebuilt.
+    async fn reopen_channels(&self) -> bool {
+        let (connection, closed) = match &*self.state.lock().expect("broker state poisoned") {
+            State::Connected { connection, publishers } if connection.status().connected() => {
+                let closed: Vec<usize> =
+                    (0..publishers.len()).filter(|i| !publishers[*i].status().connected()).collect();
+                (connection.clone(), closed)
+            }
+            _ => return false,
+        };
+        for index in closed {
+            let Ok(Ok(channel)) = tokio::time::timeout(CONNECT_TIMEOUT, confirm_channel(&connection)).await else {
+                return false;
+            };
+            if let State::Connected { connection: current, publishers } =
+                &mut *self.state.lock().expect("broker state poisoned")
+                && Arc::ptr_eq(current, &connection)
+            {
+                publishers[index] = channel;
+            }
+        }
+        true
     }
 
     async fn connect_once(&self) -> Result<(), String> {
@@ -355,14 +396,32 @@ impl Nodes {
     }
 }
 
-/// Watches the connection and its channels; rebuilds both, with growing
-/// delays, when anything drops.
+/// Closes a publishing channel the broker refused a message on; the
+/// supervisor opens a new one in its place.
+///
+/// RabbitMQ 3.10's quorum-queue client in a channel first asks the node of the
+/// leader the queue's record named when the channel first published to it;
+/// while that node is dead it refuses every publish, for the life of the
+/// channel (seen as minutes of nacks when a client reconnected to a survivor
+/// before the new leader was recorded). A new channel starts from the record
+/// as it is now.
+fn retire(channel: &Channel) {
+    let channel = channel.clone();
+    tokio::spawn(async move {
+        if let Err(err) = channel.close(200, "a publish was refused; reopening").await {
+            tracing::debug!(error = %err, "closing a refused channel");
+        }
+    });
+}
+
+/// Watches the connection and its channels: reopens closed channels, and
+/// rebuilds the connection, with growing delays, when it drops.
 async fn supervise(inner: Weak<Inner>) {
     let mut delay = RECONNECT_MIN;
     loop {
         tokio::time::sleep(delay).await;
         let Some(inner) = inner.upgrade() else { return };
-        if inner.is_healthy() {
+        if inner.is_healthy() || inner.reopen_channels().await {
             delay = RECONNECT_MIN;
             continue;
         }

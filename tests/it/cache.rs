@@ -216,12 +216,23 @@ async fn guesses_from_one_ipv6_64_count_as_one_address_and_parallel_ones_are_cou
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_routes_are_limited_per_address() {
     let app = spawn_app_with(test_config(&["--rate-limits", "on", "--rate-limit-auth", "4/60"])).await;
+    // A limit Redis could not answer in time fails open (a slow cache must not
+    // stop sign-ups); on a loaded machine that happens, and the metric says so.
+    let redis_failures = || app.state.metrics.redis_failures.load(Ordering::Relaxed);
     let mut statuses = Vec::new();
+    let mut judged = Vec::new();
     for i in 0..6 {
+        let before = redis_failures();
         statuses.push(app.register(&format!("more{i}@example.org")).await.status);
+        judged.push(redis_failures() == before);
     }
     assert_eq!(statuses[..4], [StatusCode::CREATED; 4], "{statuses:?}");
-    assert_eq!(statuses[4..], [StatusCode::TOO_MANY_REQUESTS; 2], "{statuses:?}");
+    for (status, judged) in statuses[4..].iter().zip(&judged[4..]) {
+        if *judged {
+            assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+        }
+    }
+    assert!(judged[4..].iter().any(|j| *j), "Redis answered none of the two over the limit: {statuses:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

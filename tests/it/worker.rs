@@ -377,3 +377,43 @@ async fn a_worker_whose_consumer_the_broker_cancels_subscribes_again() {
     .await;
     assert_eq!(app.check_invariants(&tt).await, 2);
 }
+
+/// A queue that refuses a message (a quorum queue between leaders; here a
+/// second queue bound to the booking key that takes nothing) does not end
+/// the request: the API publishes again, on a new channel, until the
+/// broker takes it, and the booking is decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_the_broker_refused_is_published_again_until_it_is_taken() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (buyer, _) = app.user().await;
+    let (_, tt) = app.on_sale(&organizer, 10, 1).await;
+
+    let connection = app.state.broker.connection().unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let topology = app.state.broker.topology();
+    let refuser = format!("{}refuser", topology.queue());
+    let mut nothing = lapin::types::FieldTable::default();
+    nothing.insert("x-max-length".into(), lapin::types::AMQPValue::LongUInt(0));
+    nothing.insert("x-overflow".into(), lapin::types::AMQPValue::LongString("reject-publish".into()));
+    let options = lapin::options::QueueDeclareOptions { exclusive: true, ..Default::default() };
+    channel.queue_declare(&refuser, options, nothing).await.unwrap();
+    let (exchange, key) = (topology.exchange(), topology.routing_key());
+    let no_args = lapin::types::FieldTable::default;
+    let options = lapin::options::QueueBindOptions::default();
+    channel.queue_bind(&refuser, &exchange, key, options, no_args()).await.unwrap();
+
+    // The booking is sent while the refuser is bound; it is unbound once the
+    // broker has refused the booking's message at least once.
+    let unbind_after_a_refusal = async {
+        eventually(Duration::from_secs(30), "the broker refused the booking's message", || async {
+            (app.state.broker.messages_refused() > 0).then_some(())
+        })
+        .await;
+        channel.queue_unbind(&refuser, &exchange, key, no_args()).await.unwrap();
+    };
+    let (reply, ()) = tokio::join!(app.book(&buyer, &tt, 1, None), unbind_after_a_refusal);
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
+    app.wait_final(&accepted_ids(&[reply]), FINAL_WITHIN).await;
+    assert_eq!(app.check_invariants(&tt).await, 1, "the seat confirmed once");
+}
