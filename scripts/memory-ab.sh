@@ -18,7 +18,7 @@ VARIANTS=${VARIANTS:?name=folder pairs, space-separated}
 LOADGEN=target/release/boxoffice-loadgen
 PG=postgres://postgres@127.0.0.1:5432
 mkdir -p "$OUT"
-ulimit -n 30000
+ulimit -n 20000
 SERVER=
 trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null || true' EXIT
 

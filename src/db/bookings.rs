@@ -32,9 +32,16 @@ pub struct BookingRow {
     #[sqlx(try_from = "Option<String>")]
     pub payment_provider: OptionalProvider,
     pub paid_at: Option<DateTime<Utc>>,
+    /// The row's number, behind its reference.
+    pub number: i64,
 }
 
 impl BookingRow {
+    /// What a person reads out and types: "K7M2-9QXD".
+    pub fn reference(&self) -> String {
+        crate::domain::reference::encode(self.number)
+    }
+
     /// What the buyer pays for the booking (0 before it has a price).
     pub fn total_cents(&self) -> i64 {
         crate::domain::checkout::total_cents(self.unit_price_cents.unwrap_or(0), self.quantity)
@@ -64,7 +71,7 @@ pub struct TicketRow {
 pub const IDEMPOTENCY_KEY_TAKEN: &str = "bookings_idempotency_key";
 
 const BOOKING_COLUMNS: &str = "id, user_id, event_id, ticket_type_id, quantity, status, reason, idempotency_key, \
-     accepted_at, created_at, updated_at, unit_price_cents, currency, expires_at, payment_provider, paid_at";
+     accepted_at, created_at, updated_at, unit_price_cents, currency, expires_at, payment_provider, paid_at, number";
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BookingRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {BOOKING_COLUMNS} FROM bookings WHERE id = $1")).bind(id).fetch_optional(conn).await
@@ -224,6 +231,7 @@ pub async fn orders(
     conn: &mut PgConnection,
     event_id: Uuid,
     status: Option<BookingStatus>,
+    (number, pattern): (Option<i64>, Option<String>),
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<OrderRow>, sqlx::Error> {
@@ -232,6 +240,7 @@ pub async fn orders(
         "SELECT {}, u.name AS buyer_name, u.email AS buyer_email
          FROM bookings b JOIN users u ON u.id = b.user_id
          WHERE b.event_id = $1 AND ($2::text IS NULL OR b.status = $2) AND ($3::uuid IS NULL OR b.id < $3)
+           AND ($5::text IS NULL OR b.number = $6 OR u.name ILIKE $5 OR u.email ILIKE $5)
          ORDER BY b.id DESC LIMIT $4",
         columns.join(", ")
     ))
@@ -239,6 +248,8 @@ pub async fn orders(
     .bind(status.map(BookingStatus::as_str))
     .bind(before)
     .bind(limit)
+    .bind(pattern)
+    .bind(number)
     .fetch_all(conn)
     .await
 }

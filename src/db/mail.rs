@@ -9,6 +9,8 @@ use uuid::Uuid;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BookingMail {
     pub booking_id: Uuid,
+    /// The booking's number, behind its reference.
+    pub number: i64,
     /// The booking's status now (a confirmation is not sent once cancelled).
     pub status: String,
     pub quantity: i32,
@@ -50,7 +52,7 @@ pub async fn account(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Ac
 /// event no longer exists.
 pub async fn booking(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<BookingMail>, sqlx::Error> {
     let mail: Option<BookingMail> = sqlx::query_as(
-        "SELECT b.id AS booking_id, b.status, b.quantity, u.email, u.name, e.title, e.venue, e.starts_at,
+        "SELECT b.id AS booking_id, b.number, b.status, b.quantity, u.email, u.name, e.title, e.venue, e.starts_at,
                 t.name AS ticket_type, u.email_verified_at IS NOT NULL AS verified,
                 (SELECT r.amount_cents FROM refunds r WHERE r.booking_id = b.id AND r.status = 'succeeded'
                   ORDER BY r.created_at DESC LIMIT 1) AS refunded_cents,

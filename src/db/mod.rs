@@ -67,3 +67,9 @@ pub fn is_retryable(err: &sqlx::Error) -> bool {
 pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
     err.as_database_error().and_then(|e| e.constraint())
 }
+
+/// An `ILIKE` pattern that finds `text` anywhere, its own `%`, `_` and `\`
+/// taken literally.
+pub fn contains_pattern(text: &str) -> String {
+    format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"))
+}

@@ -8,6 +8,7 @@ pub mod csv;
 pub mod draw;
 pub mod event;
 pub mod money;
+pub mod reference;
 pub mod validation;
 pub mod waiting;
 

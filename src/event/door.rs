@@ -108,8 +108,11 @@ pub async fn sales(db: &PgPool, bookings: &BookingCache, user: Uuid, event_id: U
     let rows = db::stats(&mut conn, event_id).await?;
     let waiting = crate::db::waiting::counts(&mut conn, event_id).await?;
     drop(conn);
-    // Requests still in the queue are known to Redis (and, accepted while
-    // Redis was down, to PostgreSQL: `pending_stored` below).
+    // Redis knows every request not yet decided, those the worker parked in
+    // PostgreSQL (the pre-queue, the line) too; PostgreSQL knows the parked
+    // ones and those accepted while Redis was down. Each source sees the
+    // whole line in its own case, so the figure is the larger, never the sum
+    // (which counted every parked request twice).
     let (queued, queued_total) = crate::booking::status::in_line_by_type(bookings, event_id).await;
     let mut totals = SalesTotals::default();
     let ticket_types = rows
@@ -122,7 +125,7 @@ pub async fn sales(db: &PgPool, bookings: &BookingCache, user: Uuid, event_id: U
                 sold: r.capacity - r.remaining - r.held,
                 held: r.held,
                 remaining: r.remaining,
-                pending: r.pending_stored + queued.get(&r.ticket_type_id).copied().unwrap_or(0),
+                pending: r.pending_stored.max(queued.get(&r.ticket_type_id).copied().unwrap_or(0)),
                 cancelled: r.cancelled,
                 checked_in: r.checked_in,
                 waiting: waiting.get(&r.ticket_type_id).map_or(0, |w| w.0),
@@ -134,9 +137,9 @@ pub async fn sales(db: &PgPool, bookings: &BookingCache, user: Uuid, event_id: U
             sales
         })
         .collect();
+    // Redis's per-type figures come from a sample; its total does not.
     if let Some(queued_total) = queued_total {
-        let sampled: i64 = queued.values().sum();
-        totals.pending += (queued_total - sampled).max(0);
+        totals.pending = totals.pending.max(queued_total);
     }
     Ok(EventStats { event_id, ticket_types, totals })
 }

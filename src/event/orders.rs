@@ -20,19 +20,31 @@ pub struct Order {
     pub buyer_email: String,
 }
 
+/// Which orders: in one status or all, and those a search finds.
+#[derive(Debug, Default, Clone)]
+pub struct OrderFilter {
+    pub status: Option<BookingStatus>,
+    /// A booking reference ("K7M2-9QXD", typed any way), or part of the
+    /// buyer's name or email.
+    pub search: Option<String>,
+}
+
 /// At most `limit` orders of `event_id` older than the booking `before`,
-/// newest first, in one `status` or all; and the cursor of the next page.
+/// newest first, that `filter` lets through; and the cursor of the next page.
 pub async fn page(
     db: &PgPool,
     user: Uuid,
     event_id: Uuid,
-    status: Option<BookingStatus>,
+    filter: &OrderFilter,
     before: Option<Uuid>,
     limit: i64,
 ) -> Result<(Vec<Order>, Option<Uuid>), EventError> {
     let mut conn = db.acquire().await?;
     organizer_event(&mut conn, event_id, user).await?;
-    let mut rows = db::orders(&mut conn, event_id, status, before, limit + 1).await?;
+    let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let number = search.and_then(crate::domain::reference::decode);
+    let pattern = search.map(crate::db::contains_pattern);
+    let mut rows = db::orders(&mut conn, event_id, filter.status, (number, pattern), before, limit + 1).await?;
     let next = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].booking.id);
     rows.truncate(limit as usize);
     let ids: Vec<Uuid> = rows.iter().map(|r| r.booking.id).collect();

@@ -115,7 +115,9 @@ impl Watch {
             let tick = TICK + Duration::from_secs((streams / STREAMS_PER_TICK_SECOND) as u64);
             let woken = tokio::time::timeout(tick, notified).await.is_ok();
             // Signed out, or a logout anywhere: the stream ends with its session.
-            if self.state.revocations.is_revoked(self.user.session_id).await.unwrap_or(false) {
+            // The checks and reads are boxed: held inline, their futures would
+            // make every idle stream as large as its largest read.
+            if Box::pin(self.state.revocations.is_revoked(self.user.session_id)).await.unwrap_or(false) {
                 return None;
             }
             // Another stream of this booking read it this tick: the same
@@ -123,7 +125,7 @@ impl Watch {
             let shared = self.waiting.recent_read(tick / 2).filter(|_| !woken);
             let read = match shared {
                 Some((status, json)) => Read { status, json },
-                None => match self.read().await {
+                None => match Box::pin(self.read()).await {
                     Ok(Some(read)) => read,
                     Ok(None) => return None,
                     Err(err) => {

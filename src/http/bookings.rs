@@ -41,6 +41,11 @@ pub struct Ticket {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Booking {
     pub id: Uuid,
+    /// What a person reads out and types ("K7M2-9QXD"; case and dashes do
+    /// not matter on input). Null while the request is still in the queue:
+    /// it is given when the booking is written.
+    #[schema(example = "K7M2-9QXD")]
+    pub reference: Option<String>,
     pub event_id: Uuid,
     pub ticket_type_id: Uuid,
     pub quantity: i32,
@@ -123,6 +128,7 @@ impl Booking {
     fn pending(p: &PendingBooking) -> Self {
         Self {
             id: p.id,
+            reference: None,
             event_id: p.event_id,
             ticket_type_id: p.ticket_type_id,
             quantity: p.quantity,
@@ -144,6 +150,8 @@ impl Booking {
     pub(super) fn stored(row: BookingRow, tickets: Vec<db::bookings::TicketRow>, money: Money) -> Self {
         let payment = match (money.payment, row.payment_provider.0) {
             (Some((provider, status)), _) => Some(PaymentSummary { provider, status: payment_status(&status) }),
+            // A free booking is confirmed without a payment: nothing is unpaid.
+            (None, Some(_)) if row.unit_price_cents == Some(0) => None,
             (None, Some(provider)) => Some(PaymentSummary { provider, status: "unpaid".into() }),
             (None, None) => None,
         };
@@ -155,6 +163,7 @@ impl Booking {
             payment,
             refund: money.refund.map(|(status, amount_cents)| RefundSummary { status, amount_cents }),
             queue: None,
+            reference: Some(row.reference()),
             id: row.id,
             event_id: row.event_id,
             ticket_type_id: row.ticket_type_id,

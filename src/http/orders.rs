@@ -41,6 +41,9 @@ pub struct OrderListParams {
     pub cursor: Option<String>,
     /// Only bookings in this status (`held`, `confirmed`, `expired`, …).
     pub status: Option<String>,
+    /// A booking reference (`K7M2-9QXD`, any case, dashes or not), or part
+    /// of the buyer's name or email.
+    pub q: Option<String>,
 }
 
 /// A page of an event's orders: at most `limit`, before the `cursor`'s, in
@@ -49,8 +52,11 @@ pub struct OrderListParams {
 pub struct OrderQuery {
     pub limit: Limit,
     pub before: Option<Uuid>,
-    pub status: Option<BookingStatus>,
+    pub filter: orders::OrderFilter,
 }
+
+/// The longest search an order list takes (a name or an email).
+const SEARCH_MAX: usize = 200;
 
 impl FromQuery for OrderQuery {
     type Raw = OrderListParams;
@@ -66,8 +72,19 @@ impl FromQuery for OrderQuery {
                     .map_err(|_| "must be one of pending, held, confirmed, rejected, expired, cancelled".to_owned()),
             )
         });
+        let search = given(&raw.q).and_then(|raw| {
+            let text = raw.trim().to_owned();
+            v.check(
+                "q",
+                if text.chars().count() > SEARCH_MAX {
+                    Err(format!("must be at most {SEARCH_MAX} characters"))
+                } else {
+                    Ok(text)
+                },
+            )
+        });
         let limit = v.finish_with(limit)?;
-        Ok(Self { limit, before, status })
+        Ok(Self { limit, before, filter: orders::OrderFilter { status, search } })
     }
 }
 
@@ -86,8 +103,8 @@ pub async fn list_orders(
     Path(id): Path<Uuid>,
     Checked(query): Checked<OrderQuery>,
 ) -> ApiResult<axum::Json<OrderList>> {
-    let OrderQuery { limit, before, status } = query;
-    let (orders, next) = orders::page(&state.db, user.id, id, status, before, limit.get()).await?;
+    let OrderQuery { limit, before, filter } = query;
+    let (orders, next) = orders::page(&state.db, user.id, id, &filter, before, limit.get()).await?;
     let items = orders.into_iter().map(Order::from).collect();
     Ok(axum::Json(OrderList { items, next_cursor: next.map(|id| id.to_string()) }))
 }

@@ -54,7 +54,7 @@ impl Templates {
         let base = row.kind.as_str();
         let data = context! {
             name => mail.name,
-            booking_id => mail.booking_id.to_string(),
+            reference => crate::domain::reference::encode(mail.number),
             quantity => mail.quantity,
             ticket_type => mail.ticket_type,
             tickets => mail.tickets,

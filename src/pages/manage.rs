@@ -153,6 +153,7 @@ pub async fn publish(
 pub struct OrderFilter {
     status: Option<String>,
     cursor: Option<String>,
+    q: Option<String>,
 }
 
 /// Orders: every booking with its buyer, amount, payment and refund; by status; a page at a time.
@@ -165,13 +166,14 @@ pub async fn orders(
     let user = organizer(&visitor)?;
     let event = model(&own_event(&state, user, id).await?);
     let status = filter.status.filter(|s| !s.is_empty());
-    // The page's own query (a status chosen, a cursor followed), checked as the API checks it.
-    let params = OrderListParams { limit: None, cursor: filter.cursor, status: status.clone() };
+    let q = filter.q.filter(|q| !q.trim().is_empty());
+    // The page's own query (a status chosen, a search, a cursor followed), checked as the API checks it.
+    let params = OrderListParams { limit: None, cursor: filter.cursor, status: status.clone(), q: q.clone() };
     let query = OrderQuery { limit: Limit::of(50), ..OrderQuery::check(params).map_err(ApiError::Validation)? };
-    let (orders, next) = orders::page(&state.db, user.id, id, query.status, query.before, query.limit.get()).await?;
+    let (orders, next) = orders::page(&state.db, user.id, id, &query.filter, query.before, query.limit.get()).await?;
     let list =
         OrderList { items: orders.into_iter().map(Order::from).collect(), next_cursor: next.map(|id| id.to_string()) };
-    let data = context! { event, orders => minijinja::Value::from_serialize(&list), status };
+    let data = context! { event, orders => minijinja::Value::from_serialize(&list), status, q };
     Ok(page(&state.pages, &visitor, "manage/orders.html", data))
 }
 

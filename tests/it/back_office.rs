@@ -2,12 +2,14 @@
 //! next to its field), publishing, live sales, orders (mark paid, refund),
 //! attendees with the CSV, and the door; another person sees none of it.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::browser::Browser;
-use crate::helpers::{PASSWORD, TestApp, spawn_app};
+use crate::helpers::{PASSWORD, TestApp, eventually, spawn_app};
 use crate::pages::Visit;
 
 async fn sign_in(browser: &Browser, app: &TestApp, email: &str) {
@@ -438,4 +440,140 @@ async fn a_ticket_type_in_yen_is_priced_shown_and_edited_in_whole_yen() {
     browser.click("Save").await;
     browser.wait_for_text("Live sales").await;
     assert_eq!(price().await["price_cents"].as_i64(), Some(500), "saved unchanged: still 500");
+}
+
+/// Issue 28, item 7: requests in the pre-queue are in PostgreSQL (parked by
+/// the worker) and in Redis (not decided yet); the organizer's "In line"
+/// counts each once, on the page and in the stats, and once the open has
+/// decided them the figure is back to nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_line_counts_each_pre_queued_request_once() {
+    let app = spawn_app().await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let organizer = user_token(&app, &email).await;
+    // An hour away; moved to now once the pre-queue was seen.
+    let sales_start = chrono::Utc::now() + chrono::Duration::hours(1);
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 120,
+                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 50, "max_per_order": 1}]}),
+        )
+        .await;
+    let (event_id, tt) = (event["id"].as_str().unwrap(), event["ticket_types"][0]["id"].as_str().unwrap());
+    let buyers = app.users(5).await;
+    for buyer in &buyers {
+        assert_eq!(app.book(buyer, tt, 1, None).await.status, StatusCode::ACCEPTED);
+    }
+    let parked = || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM bookings WHERE ticket_type_id = $1::uuid AND status = 'pending'")
+                .bind(tt)
+                .fetch_one(app.db())
+                .await
+                .unwrap();
+        (n == 5).then_some(())
+    };
+    eventually(Duration::from_secs(30), "the worker parked the five requests", parked).await;
+
+    let stats = app.get(&format!("/api/v1/events/{event_id}/stats"), Some(&organizer)).await;
+    assert_eq!(
+        (&stats.body["ticket_types"][0]["pending"], &stats.body["totals"]["pending"]),
+        (&json!(5), &json!(5)),
+        "{stats:?}"
+    );
+    let browser = Browser::start("in-line-once").await;
+    sign_in(&browser, &app, &email).await;
+    browser.goto(&format!("{}/manage/events/{event_id}", app.base)).await;
+    // Ticket type, sold, held, in line.
+    browser.wait_for_text("Standard\t0\t0\t5\t").await;
+    browser.wait_for_text("5 requests in line, 5 of them in the pre-queue").await;
+
+    // The open decides them: five sold, nobody in line, without a reload.
+    let open_now = json!({"sales_start": (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339()});
+    let moved = app.patch(&format!("/api/v1/events/{event_id}"), Some(&organizer), open_now).await;
+    assert_eq!(moved.status, StatusCode::OK, "{moved:?}");
+    browser.wait_for_text("Standard\t5\t0\t0\t").await;
+    let stats = app.get(&format!("/api/v1/events/{event_id}/stats"), Some(&organizer)).await;
+    assert_eq!(stats.body["totals"]["pending"], json!(0), "{stats:?}");
+
+    // Item 9: free orders say so in the payment column.
+    browser.click("Orders").await;
+    browser.wait_for_text("Standard").await;
+    let payments = browser
+        .execute(
+            "return [...document.querySelectorAll('tbody tr')].map(r => r.children[7].textContent.trim())",
+            json!([]),
+        )
+        .await;
+    assert_eq!(payments, json!(vec!["free"; 5]), "{payments}");
+}
+
+/// Issue 28, item 3: a booking's short reference, as the buyer sees it on
+/// the booking page (and quotes with an offline payment), and as the
+/// organizer finds the order by it in Orders, typed the way people type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_is_found_by_the_reference_the_buyer_reads_out() {
+    let app = spawn_app().await;
+    let organizer_email = format!("{}@example.org", Uuid::new_v4().simple());
+    let buyer_email = format!("{}@example.org", Uuid::new_v4().simple());
+    for email in [&organizer_email, &buyer_email] {
+        assert_eq!(app.register(email).await.status, StatusCode::CREATED);
+    }
+    let organizer = user_token(&app, &organizer_email).await;
+    let buyer = user_token(&app, &buyer_email).await;
+    let (event, tt) = app.on_sale_priced(&organizer, 10, 2, 2500).await;
+    let event_id = event["id"].as_str().unwrap();
+    let (other, _) = app.user().await;
+    app.book_final(&other, &tt, 1).await; // another order, which the search must leave out
+    let booking = app.book_final(&buyer, &tt, 2).await;
+    let reference = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await.body["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(crate::helpers::is_reference(&reference), "{reference}");
+
+    let browser = Browser::start("reference").await;
+    sign_in(&browser, &app, &buyer_email).await;
+    browser.goto(&format!("{}/bookings/{booking}", app.base)).await;
+    browser.wait_for_text(&format!("Booking reference {reference}")).await;
+    browser.wait_for_text(&format!("Quote your booking reference {reference} with your payment")).await;
+    browser.goto(&format!("{}/me/tickets", app.base)).await;
+    browser.wait_for_text(&reference).await;
+    browser.click("Sign out").await;
+    browser.wait_for_text("Sign in").await;
+
+    sign_in(&browser, &app, &organizer_email).await;
+    browser.goto(&format!("{}/manage/events/{event_id}/orders", app.base)).await;
+    browser.wait_for_text(&reference).await;
+    let orders_shown = || async {
+        browser.execute("return document.querySelectorAll('tbody tr').length", json!([])).await.as_u64().unwrap()
+    };
+    assert_eq!(orders_shown().await, 2);
+    // Read out on the phone and typed in lower case without the dash.
+    let typed = reference.replace('-', "").to_lowercase();
+    browser.fill("Search orders", &typed).await;
+    browser.click("Search").await;
+    browser.wait_for_path(&format!("/manage/events/{event_id}/orders?q={typed}")).await;
+    browser.wait_for_text(&buyer_email).await;
+    assert_eq!(orders_shown().await, 1, "only the order with that reference");
+    browser.accessibility().await;
+    // By the buyer's email, and a search that finds nothing says so.
+    browser.goto(&format!("{}/manage/events/{event_id}/orders?q={}", app.base, &buyer_email[..8])).await;
+    browser.wait_for_text(&reference).await;
+    assert_eq!(orders_shown().await, 1);
+    browser.fill("Search orders", "nobody-here").await;
+    browser.click("Search").await;
+    browser.wait_for_text("No orders found for “nobody-here”").await;
+
+    let api = |q: String| {
+        let (app, organizer) = (&app, &organizer);
+        async move { app.get(&format!("/api/v1/events/{event_id}/bookings?q={q}"), Some(organizer)).await }
+    };
+    let found = api(typed).await;
+    assert_eq!(found.body["items"].as_array().map(Vec::len), Some(1), "{found:?}");
+    assert_eq!(found.body["items"][0]["reference"], json!(reference));
+    let too_long = api("x".repeat(201)).await;
+    assert_eq!((too_long.status.as_u16(), too_long.fields()), (422, vec!["q".to_owned()]), "{too_long:?}");
 }

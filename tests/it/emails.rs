@@ -78,7 +78,14 @@ async fn a_confirmed_booking_sends_the_buyer_one_email_with_every_ticket() {
     let outbox_id: Uuid = sqlx::query_scalar("SELECT id FROM outbox").fetch_one(app.db()).await.unwrap();
     assert_eq!(message_id, format!("<{outbox_id}@localhost>"), "the Message-ID comes from the outbox row");
     assert!(message.data.contains("multipart/alternative"));
-    assert!(message.data.contains(&id), "the booking id");
+    assert!(message.data.contains(&id), "the booking's link");
+    let booking = app.get(&format!("/api/v1/bookings/{id}"), Some(&token)).await;
+    let reference = booking.body["reference"].as_str().expect("a written booking has a reference").to_owned();
+    assert_eq!(
+        message.data.matches(reference.as_str()).count(),
+        2,
+        "the reference in the text and the HTML: {reference}"
+    );
     assert!(message.data.contains("Main Hall, Berlin"), "the venue");
     let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM tickets").fetch_all(app.db()).await.unwrap();
     assert_eq!(codes.len(), 3);

@@ -618,3 +618,9 @@ pub async fn card(base: &str, number: &str) -> String {
     let stripe = boxoffice::payments::stripe::Stripe::new(base, STRIPE_SECRET_KEY.into());
     stripe.test_card(number).await.unwrap()
 }
+
+/// A booking reference as shown: two groups of four Crockford base32 characters.
+pub fn is_reference(text: &str) -> bool {
+    let (a, b) = text.split_once('-').unwrap_or_default();
+    a.len() == 4 && b.len() == 4 && boxoffice::domain::reference::decode(text).is_some()
+}

@@ -276,3 +276,46 @@ async fn expiring_offers_released_by_several_workers_offer_each_seat_once() {
             .unwrap();
     assert_eq!(still_waiting, 1, "the seventh keeps waiting");
 }
+
+/// Issue 28, items 6 and 9: a free waiting-list offer asks the buyer to
+/// confirm (not to pay 0.00), and once confirmed the organizer's Orders read
+/// "free", never "offline: unpaid".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_free_offer_is_confirmed_not_paid_and_its_order_reads_free() {
+    let app = spawn_app().await;
+    let emails: Vec<String> = (0..3).map(|_| format!("{}@example.org", uuid::Uuid::new_v4().simple())).collect();
+    let mut tokens = Vec::new();
+    for email in &emails {
+        assert_eq!(app.register(email).await.status, StatusCode::CREATED);
+        tokens.push(app.login(email, crate::helpers::PASSWORD).await.body["access_token"].as_str().unwrap().to_owned());
+    }
+    let (organizer, first, waiting) = (&tokens[0], &tokens[1], &tokens[2]);
+    let (event_id, tt) = sold_out(&app, organizer, first, json!({"price_cents": 0})).await;
+    assert_eq!(join(&app, waiting, &tt, 1).await.status, StatusCode::CREATED);
+    let path = format!("/api/v1/events/{event_id}/ticket-types/{tt}");
+    assert_eq!(app.patch(&path, Some(organizer), json!({"capacity": 2})).await.status, StatusCode::OK);
+    let offer = my_entry(&app, waiting).await;
+    assert_eq!(offer["status"], "offered", "{offer}");
+    let booking = offer["booking_id"].as_str().unwrap().to_owned();
+
+    let browser = crate::browser::Browser::start("free-offer").await;
+    browser.goto(&format!("{}/login", app.base)).await;
+    browser.fill("Email", &emails[2]).await;
+    browser.fill("Password", crate::helpers::PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_for_text("Sign out").await;
+    browser.goto(&format!("{}/bookings/{booking}", app.base)).await;
+    browser.wait_for_text("Confirm within").await;
+    let text = browser.text().await;
+    assert!(!text.contains("Pay within") && !text.contains("0.00"), "{text}");
+    browser.click("Confirm").await;
+    browser.wait_for_text("Confirmed").await;
+
+    let mut visit = crate::pages::Visit::new(&app);
+    visit.sign_in(&emails[0]).await;
+    let orders = visit.get(&format!("/manage/events/{event_id}/orders")).await;
+    assert!(!orders.body.contains("unpaid"), "{}", orders.body);
+    assert_eq!(orders.body.matches(">free<").count(), 2, "both free orders read free");
+    let api = app.get(&format!("/api/v1/bookings/{booking}"), Some(waiting)).await;
+    assert_eq!((api.body["status"].as_str(), &api.body["payment"]), (Some("confirmed"), &Value::Null), "{api:?}");
+}
