@@ -331,6 +331,17 @@ impl From<crate::booking::cancel::CancelError> for ApiError {
     }
 }
 
+impl From<crate::booking::payback::PaybackError> for ApiError {
+    fn from(err: crate::booking::payback::PaybackError) -> Self {
+        use crate::booking::payback::PaybackError as E;
+        match err {
+            E::NotFound => Self::NotFound("booking"),
+            E::NoRefund => Self::Conflict { code: "no_refund_owed", detail: err.to_string() },
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
 impl From<crate::booking::pay::PayError> for ApiError {
     fn from(err: crate::booking::pay::PayError) -> Self {
         use crate::booking::pay::PayError as E;

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod draw;
 pub mod holds;
 pub mod pay;
+pub mod payback;
 pub mod status;
 pub mod verified;
 pub mod waiters;

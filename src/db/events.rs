@@ -198,8 +198,9 @@ pub async fn ticket_types_of(conn: &mut PgConnection, event_ids: &[Uuid]) -> Res
 pub struct ListFilter {
     /// Only this organizer's events, in any status; otherwise published events only.
     pub organizer_id: Option<Uuid>,
-    /// A `LIKE` pattern matched case-insensitively against title, venue and description.
-    pub text_pattern: Option<String>,
+    /// Words to find in the title, venue or description (every one, in any
+    /// order); the best matches first.
+    pub search: Option<Search>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     /// Keyset cursor: rows strictly after this `(starts_at, id)`.
@@ -207,39 +208,60 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
-/// `%text%` with the text's own `%`, `_` and `\` matched literally.
-pub fn like_pattern(text: &str) -> String {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
+/// A search as PostgreSQL's text search takes it: what was typed, for
+/// `websearch_to_tsquery` ("quoted phrases", -without, or), and its last
+/// word apart, found as a prefix (so "berl" finds Berlin while typing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Search {
+    pub words: String,
+    /// Letters and digits only (safe inside `to_tsquery`).
+    pub prefix: Option<String>,
+}
+
+impl Search {
+    pub fn new(typed: &str) -> Self {
+        let typed = typed.trim();
+        let mut words = typed.split_whitespace().rev();
+        let (last, before) = (words.next().unwrap_or_default(), words.next().unwrap_or_default());
+        // `or` joins the words around it (a web search's syntax): a prefix
+        // taken out of that would turn `or` into a word to find.
+        let joined = |w: &str| w.eq_ignore_ascii_case("or");
+        let plain = !last.is_empty() && last.chars().all(char::is_alphanumeric) && !joined(last) && !joined(before);
+        if plain {
+            let words = typed[..typed.len() - last.len()].trim_end().to_owned();
+            Self { words, prefix: Some(last.to_lowercase()) }
+        } else {
+            Self { words: typed.to_owned(), prefix: None }
         }
-        pattern.push(c);
     }
-    pattern.push('%');
-    pattern
 }
 
 pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<Vec<EventRow>, sqlx::Error> {
     let (after_start, after_id) = f.after.unzip();
+    let (words, prefix) = f.search.as_ref().map(|s| (s.words.as_str(), s.prefix.as_deref())).unzip();
+    // An empty part of the query is an empty tsquery, which `&&` leaves out.
     sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events
+        "WITH q AS (SELECT CASE WHEN coalesce($2, '') = '' THEN ''::tsquery
+                                ELSE websearch_to_tsquery('simple', $2) END
+                           && CASE WHEN $8::text IS NULL THEN ''::tsquery
+                                   ELSE to_tsquery('simple', $8 || ':*') END AS query)
+         SELECT {EVENT_COLUMNS} FROM events, q
          WHERE CASE WHEN $1::uuid IS NULL THEN status = 'published' ELSE organizer_id = $1 END
-           AND ($2::text IS NULL OR (title || ' ' || venue || ' ' || description) ILIKE $2)
+           AND ($2::text IS NULL OR search @@ q.query)
            AND ($3::timestamptz IS NULL OR starts_at >= $3)
            AND ($4::timestamptz IS NULL OR starts_at < $4)
            AND ($5::timestamptz IS NULL OR (starts_at, id) > ($5, $6::uuid))
-         ORDER BY starts_at, id
+         ORDER BY CASE WHEN $2::text IS NULL THEN 0 ELSE ts_rank(search, q.query) END DESC, starts_at, id
          LIMIT $7"
     ))
     .bind(f.organizer_id)
-    .bind(&f.text_pattern)
+    .bind(words)
     .bind(f.from)
     .bind(f.to)
     .bind(after_start)
     .bind(after_id)
     .bind(f.limit)
+    .bind(prefix.flatten())
     .fetch_all(conn)
     .await
 }
@@ -375,14 +397,4 @@ pub async fn offer(pool: &sqlx::PgPool, ticket_type_id: Uuid) -> Result<Option<O
     .bind(ticket_type_id)
     .fetch_optional(pool)
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_pattern;
-
-    #[test]
-    fn like_patterns_match_wildcards_literally() {
-        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
-    }
 }

@@ -19,6 +19,9 @@ pub struct BookingMail {
     pub title: String,
     pub venue: String,
     pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    /// The event's zone: every time in its emails is written there.
+    pub timezone: String,
     pub ticket_type: String,
     /// Whether the buyer's address is verified (unverified ones get no
     /// booking emails while verification is required).
@@ -52,7 +55,7 @@ pub async fn account(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Ac
 /// event no longer exists.
 pub async fn booking(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<BookingMail>, sqlx::Error> {
     let mail: Option<BookingMail> = sqlx::query_as(
-        "SELECT b.id AS booking_id, b.number, b.status, b.quantity, u.email, u.name, e.title, e.venue, e.starts_at,
+        "SELECT b.id AS booking_id, b.number, b.status, b.quantity, u.email, u.name, e.title, e.venue, e.starts_at, e.ends_at, e.timezone,
                 t.name AS ticket_type, u.email_verified_at IS NOT NULL AS verified,
                 (SELECT r.amount_cents FROM refunds r WHERE r.booking_id = b.id AND r.status = 'succeeded'
                   ORDER BY r.created_at DESC LIMIT 1) AS refunded_cents,

@@ -267,6 +267,8 @@ pub struct Money {
     pub payment: Option<(Provider, String)>,
     /// (status, amount) of the newest refund.
     pub refund: Option<(String, i64)>,
+    /// When the newest refund was paid back by hand (offline), and by whom.
+    pub paid_back: Option<(DateTime<Utc>, String)>,
 }
 
 pub async fn money_of(conn: &mut PgConnection, booking_ids: &[Uuid]) -> Result<HashMap<Uuid, Money>, sqlx::Error> {
@@ -287,15 +289,19 @@ pub async fn money_of(conn: &mut PgConnection, booking_ids: &[Uuid]) -> Result<H
             money.entry(booking).or_default().payment = Some((provider, status));
         }
     }
-    let refunds: Vec<(Uuid, String, i64)> = sqlx::query_as(
-        "SELECT DISTINCT ON (booking_id) booking_id, status, amount_cents FROM refunds
-         WHERE booking_id = ANY($1) ORDER BY booking_id, created_at DESC, id DESC",
+    type RefundOf = (Uuid, String, i64, Option<DateTime<Utc>>, Option<String>);
+    let refunds: Vec<RefundOf> = sqlx::query_as(
+        "SELECT DISTINCT ON (r.booking_id) r.booking_id, r.status, r.amount_cents, r.paid_back_at, u.name
+         FROM refunds r LEFT JOIN users u ON u.id = r.paid_back_by
+         WHERE r.booking_id = ANY($1) ORDER BY r.booking_id, r.created_at DESC, r.id DESC",
     )
     .bind(booking_ids)
     .fetch_all(conn)
     .await?;
-    for (booking, status, amount) in refunds {
-        money.entry(booking).or_default().refund = Some((status, amount));
+    for (booking, status, amount, paid_back_at, by) in refunds {
+        let entry = money.entry(booking).or_default();
+        entry.refund = Some((status, amount));
+        entry.paid_back = paid_back_at.zip(by);
     }
     Ok(money)
 }
@@ -315,4 +321,38 @@ pub async fn first_delivery(conn: &mut PgConnection, event_id: &str, kind: &str)
         .execute(conn)
         .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+/// What marking a booking's offline refund paid back found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaidBack {
+    /// Recorded now.
+    Now,
+    /// Recorded before (a second press).
+    Before,
+    /// The booking has no offline refund.
+    NoRefund,
+}
+
+/// Marks the newest offline refund of `booking_id` paid back by `by`. The
+/// caller holds the booking's row lock, so two presses at once are one
+/// after the other and the second finds it done.
+pub async fn refund_paid_back(conn: &mut PgConnection, booking_id: Uuid, by: Uuid) -> Result<PaidBack, sqlx::Error> {
+    let found: Option<(String, bool)> = sqlx::query_as(
+        "WITH r AS (SELECT id, status FROM refunds WHERE booking_id = $1 AND provider = 'offline'
+                    ORDER BY created_at DESC, id DESC LIMIT 1),
+              u AS (UPDATE refunds SET status = 'succeeded', paid_back_by = $2, paid_back_at = now(), updated_at = now()
+                    FROM r WHERE refunds.id = r.id AND refunds.status = 'pending' RETURNING refunds.id)
+         SELECT r.status, EXISTS (SELECT 1 FROM u) FROM r",
+    )
+    .bind(booking_id)
+    .bind(by)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match found {
+        None => PaidBack::NoRefund,
+        Some((_, true)) => PaidBack::Now,
+        Some((status, false)) if status == "succeeded" => PaidBack::Before,
+        Some(_) => PaidBack::NoRefund,
+    })
 }

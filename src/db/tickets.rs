@@ -223,7 +223,7 @@ pub async fn attendees_matching(
     q: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AttendeeRow>, sqlx::Error> {
-    let pattern = q.map(super::contains_pattern);
+    let pattern = q.map(super::like_pattern);
     sqlx::query_as(&format!(
         "{ATTENDEES}
          WHERE t.event_id = $1

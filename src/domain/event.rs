@@ -171,6 +171,16 @@ pub fn check_timezone(v: &mut crate::domain::validation::Violations, name: &str)
     }
 }
 
+/// `at` as people at the event read it: in the event's zone, the zone
+/// named ("Friday, 18 December 2026, 19:30 CET (Europe/Berlin)"); in UTC
+/// when the zone is UTC or unknown. Pages and emails both write times so.
+pub fn local_time(at: DateTime<Utc>, zone: &str) -> String {
+    match zone.parse::<chrono_tz::Tz>() {
+        Ok(chrono_tz::Tz::UTC) | Err(_) => at.format("%A, %-d %B %Y, %H:%M UTC").to_string(),
+        Ok(tz) => format!("{} ({})", at.with_timezone(&tz).format("%A, %-d %B %Y, %H:%M %Z"), tz.name()),
+    }
+}
+
 /// When buyers can no longer cancel: the deadline set, else the start.
 pub fn cancellation_closes(starts_at: DateTime<Utc>, deadline: Option<DateTime<Utc>>) -> DateTime<Utc> {
     deadline.unwrap_or(starts_at)

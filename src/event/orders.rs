@@ -18,6 +18,8 @@ pub struct Order {
     pub booking: Current,
     pub buyer_name: String,
     pub buyer_email: String,
+    /// Who paid its offline refund back.
+    pub refund_paid_back_by: Option<String>,
 }
 
 /// Which orders: in one status or all, and those a search finds.
@@ -43,7 +45,7 @@ pub async fn page(
     organizer_event(&mut conn, event_id, user).await?;
     let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let number = search.and_then(crate::domain::reference::decode);
-    let pattern = search.map(crate::db::contains_pattern);
+    let pattern = search.map(crate::db::like_pattern);
     let mut rows = db::orders(&mut conn, event_id, filter.status, (number, pattern), before, limit + 1).await?;
     let next = (rows.len() as i64 > limit).then(|| rows[limit as usize - 1].booking.id);
     rows.truncate(limit as usize);
@@ -56,6 +58,7 @@ pub async fn page(
             let mine = tickets.extract_if(.., |t| t.booking_id == row.booking.id).collect();
             let paid = money.remove(&row.booking.id).unwrap_or_default();
             Order {
+                refund_paid_back_by: paid.paid_back.as_ref().map(|(_, by)| by.clone()),
                 booking: Current::Stored(Box::new(row.booking), mine, paid),
                 buyer_name: row.buyer_name,
                 buyer_email: row.buyer_email,

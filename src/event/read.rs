@@ -47,8 +47,9 @@ impl<E: SharedFailure + From<sqlx::Error>> EventRoom<'_, E> {
     }
 
     /// Published events by start time, the first [`LISTED`]; with `text`,
-    /// those whose title, venue or description has it (not cached). A search
-    /// is a line of 1 to 200 characters, as the API's `q`.
+    /// those whose title, venue or description has its words, the best
+    /// matches first (not cached). A search is a line of 1 to 200
+    /// characters, as the API's `q`.
     pub async fn listed(&self, text: Option<&str>) -> Result<Vec<Event>, E>
     where
         E: From<EventError>,
@@ -63,13 +64,13 @@ impl<E: SharedFailure + From<sqlx::Error>> EventRoom<'_, E> {
         };
         let filter = ListFilter {
             organizer_id: None,
-            text_pattern: text.as_deref().map(db_events::like_pattern),
+            search: text.as_deref().map(db_events::Search::new),
             from: None,
             to: None,
             after: None,
             limit: LISTED,
         };
-        if filter.text_pattern.is_some() {
+        if filter.search.is_some() {
             return list(self.db, &filter).await.map_err(E::from);
         }
         let db = self.db.clone();
@@ -95,7 +96,7 @@ pub async fn organized_by(db: &sqlx::PgPool, organizer: Uuid, limit: i64) -> Res
 }
 
 fn filter_all() -> ListFilter {
-    ListFilter { organizer_id: None, text_pattern: None, from: None, to: None, after: None, limit: LISTED }
+    ListFilter { organizer_id: None, search: None, from: None, to: None, after: None, limit: LISTED }
 }
 
 async fn list(db: &sqlx::PgPool, filter: &ListFilter) -> Result<Vec<Event>, sqlx::Error> {

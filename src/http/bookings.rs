@@ -108,6 +108,8 @@ pub struct RefundSummary {
     /// `succeeded`, `failed`.
     pub status: String,
     pub amount_cents: i64,
+    /// An offline refund: when the organizer paid it back.
+    pub paid_back_at: Option<DateTime<Utc>>,
 }
 
 impl From<status::Current> for Booking {
@@ -161,7 +163,11 @@ impl Booking {
             currency: row.currency.clone(),
             expires_at: row.expires_at.filter(|_| row.status == BookingStatus::Held),
             payment,
-            refund: money.refund.map(|(status, amount_cents)| RefundSummary { status, amount_cents }),
+            refund: money.refund.map(|(status, amount_cents)| RefundSummary {
+                status,
+                amount_cents,
+                paid_back_at: money.paid_back.as_ref().map(|(at, _)| *at),
+            }),
             queue: None,
             reference: Some(row.reference()),
             id: row.id,

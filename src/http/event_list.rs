@@ -12,7 +12,7 @@ use super::events::{Event, json_bytes, json_response};
 use super::extract::CurrentUser;
 use super::pagination::{Checked, FromQuery, Limit, decode_cursor, encode_cursor, given};
 use crate::cache::read as read_cache;
-use crate::db::events::{self as db_events, ListFilter, like_pattern};
+use crate::db::events::{self as db_events, ListFilter, Search};
 use crate::domain::event as rules;
 use crate::domain::{FieldError, Violations};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -32,7 +32,10 @@ pub struct ListParams {
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Text searched in title, venue and description (case-insensitive).
+    /// Words searched in title, venue and description: each must be there,
+    /// in any order, the last also as the start of a word ("lights festival
+    /// berl"); "quoted phrases", `-word` and `or` work as in a web search.
+    /// The best matches come first, on one page (no `cursor` with `q`).
     pub q: Option<String>,
     /// Events starting at or after this time (RFC 3339).
     pub from: Option<String>,
@@ -49,8 +52,7 @@ pub struct ListParams {
     ))]
 pub async fn list_events(State(state): State<AppState>, Checked(query): Checked<EventQuery>) -> ApiResult<Response> {
     let filter = query.filter(None);
-    let first_page =
-        filter.after.is_none() && filter.text_pattern.is_none() && filter.from.is_none() && filter.to.is_none();
+    let first_page = filter.after.is_none() && filter.search.is_none() && filter.from.is_none() && filter.to.is_none();
     if !first_page {
         return Ok(list(&state, filter).await?.into_response());
     }
@@ -89,8 +91,8 @@ pub async fn my_events(
 pub struct EventQuery {
     pub limit: Limit,
     pub after: Option<(DateTime<Utc>, Uuid)>,
-    /// The `LIKE` pattern of `q`.
-    pub text_pattern: Option<String>,
+    /// The words of `q`.
+    pub search: Option<Search>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
 }
@@ -98,8 +100,8 @@ pub struct EventQuery {
 impl EventQuery {
     /// The query of the list: all published events, or one organizer's.
     fn filter(self, organizer_id: Option<Uuid>) -> ListFilter {
-        let Self { limit, after, text_pattern, from, to } = self;
-        ListFilter { organizer_id, text_pattern, from, to, after, limit: limit.get() }
+        let Self { limit, after, search, from, to } = self;
+        ListFilter { organizer_id, search, from, to, after, limit: limit.get() }
     }
 }
 
@@ -110,7 +112,11 @@ impl FromQuery for EventQuery {
         let mut v = Violations::new();
         let limit = Limit::parse(&mut v, params.limit.as_deref());
         let after = given(&params.cursor).and_then(|raw| v.check("cursor", decode_cursor(raw)));
-        let text_pattern = given(&params.q).and_then(|q| v.line("q", q, 1, 200)).map(|q| like_pattern(&q));
+        let search = given(&params.q).and_then(|q| v.line("q", q, 1, 200)).map(|q| Search::new(&q));
+        if search.is_some() && after.is_some() {
+            // Ranked results have no order a cursor could continue.
+            v.add("cursor", "a search has one page, its best matches first (raise `limit` for more)");
+        }
         let mut time = |field: &str, raw: &Option<String>| {
             given(raw).and_then(|raw| {
                 let parsed = DateTime::parse_from_rfc3339(raw)
@@ -123,7 +129,7 @@ impl FromQuery for EventQuery {
         let from = time("from", &params.from);
         let to = time("to", &params.to);
         let limit = v.finish_with(limit)?;
-        Ok(Self { limit, after, text_pattern, from, to })
+        Ok(Self { limit, after, search, from, to })
     }
 }
 
@@ -132,12 +138,12 @@ async fn list(state: &AppState, mut filter: ListFilter) -> ApiResult<axum::Json<
     filter.limit += 1; // one more row tells whether a next page exists
     let mut conn = state.db.acquire().await?;
     let mut rows = db_events::list(&mut conn, &filter).await?;
-    let next_cursor = if rows.len() > page_size {
-        rows.truncate(page_size);
-        rows.last().map(|last| encode_cursor(last.starts_at, last.id))
-    } else {
-        None
-    };
+    let more = rows.len() > page_size;
+    rows.truncate(page_size);
+    // A search is ranked: one page, no cursor to continue it.
+    let next_cursor = (more && filter.search.is_none())
+        .then(|| rows.last().map(|last| encode_cursor(last.starts_at, last.id)))
+        .flatten();
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let mut ticket_types = db_events::ticket_types_of(&mut conn, &ids).await?;
     let items = rows

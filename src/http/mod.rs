@@ -189,6 +189,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(checkout::stripe_webhook))
         .routes(routes!(orders::list_orders))
         .routes(routes!(orders::mark_paid))
+        .routes(routes!(orders::refund_paid_back))
         .routes(routes!(orders::cancel_order))
         .routes(routes!(waiting_list::join))
         .routes(routes!(waiting_list::leave))

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::bookings::Booking;
 use super::extract::{CurrentUser, Path};
 use super::pagination::{Checked, FromQuery, Limit, booking_cursor, given};
-use crate::booking::{cancel, pay, status};
+use crate::booking::{cancel, pay, payback, status};
 use crate::domain::booking::BookingStatus;
 use crate::domain::{FieldError, Violations};
 use crate::error::{ApiResult, Problem};
@@ -24,6 +24,8 @@ pub struct Order {
     pub booking: Booking,
     pub buyer_name: String,
     pub buyer_email: String,
+    /// Who paid its offline refund back (`refund.paid_back_at` says when).
+    pub refund_paid_back_by: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,7 +113,12 @@ pub async fn list_orders(
 
 impl From<orders::Order> for Order {
     fn from(order: orders::Order) -> Self {
-        Self { booking: order.booking.into(), buyer_name: order.buyer_name, buyer_email: order.buyer_email }
+        Self {
+            booking: order.booking.into(),
+            buyer_name: order.buyer_name,
+            buyer_email: order.buyer_email,
+            refund_paid_back_by: order.refund_paid_back_by,
+        }
     }
 }
 
@@ -135,6 +142,29 @@ pub async fn mark_paid(
 ) -> ApiResult<axum::Json<Booking>> {
     organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
     let (row, _) = pay::mark_paid(&state.db, id, booking_id).await?;
+    let mut conn = state.db.acquire().await?;
+    Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
+}
+
+/// The offline refund of a booking was paid back (a transfer, cash at the
+/// desk): recorded with who and when, the refund succeeded, and the buyer
+/// gets the refund email. A second call answers the same and sends nothing.
+#[utoipa::path(post, path = "/api/v1/events/{id}/bookings/{booking_id}/refund/paid-back", tag = "door",
+    params(("id" = Uuid, Path), ("booking_id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The booking, its refund succeeded", body = Booking),
+        (status = 403, description = "Not the organizer", body = Problem),
+        (status = 404, description = "No such event, or no such booking of it", body = Problem),
+        (status = 409, description = "No offline refund to pay back (`no_refund_owed`)", body = Problem),
+    ))]
+#[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id, booking.id = %booking_id))]
+pub async fn refund_paid_back(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, booking_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<axum::Json<Booking>> {
+    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
+    let row = payback::paid_back(&state.db, id, booking_id, user.id).await?;
     let mut conn = state.db.acquire().await?;
     Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
 }

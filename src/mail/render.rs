@@ -5,6 +5,8 @@
 
 pub use crate::db::mail::{AccountMail, BookingMail};
 use crate::db::outbox::{Kind, OutboxRow};
+use crate::domain::calendar;
+use crate::domain::event::local_time;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -41,6 +43,11 @@ impl Default for Templates {
     }
 }
 
+/// The page that verifies an address with `token`.
+pub fn verification_link(public_url: &str, token: &str) -> String {
+    format!("{}/verify?token={token}", public_url.trim_end_matches('/'))
+}
+
 /// Everything needed to build a message besides its data.
 pub struct Envelope<'a> {
     pub from: &'a Mailbox,
@@ -59,14 +66,14 @@ impl Templates {
             ticket_type => mail.ticket_type,
             tickets => mail.tickets,
             inline_qr => INLINE_QR_MAX,
-            expires_at => mail.expires_at.map(|t| t.format("%A, %-d %B %Y, %H:%M UTC").to_string()),
+            expires_at => mail.expires_at.map(|t| local_time(t, &mail.timezone)),
             refund => mail.refunded_cents.map(|cents| {
                 crate::domain::money::format(cents, mail.currency.as_deref().unwrap_or_default())
             }),
             event => context! {
                 title => mail.title,
                 venue => mail.venue,
-                starts_at => mail.starts_at.format("%A, %-d %B %Y, %H:%M UTC").to_string(),
+                starts_at => local_time(mail.starts_at, &mail.timezone),
             },
             link => format!("{}/bookings/{}", envelope.public_url.trim_end_matches('/'), mail.booking_id),
         };
@@ -89,8 +96,33 @@ impl Templates {
             }
         }
         let to = Mailbox::new(Some(mail.name.clone()), mail.email.parse()?);
-        Ok(builder(row, envelope, to, subject)
-            .multipart(MultiPart::alternative().singlepart(SinglePart::plain(text)).multipart(related))?)
+        let body = MultiPart::alternative().singlepart(SinglePart::plain(text)).multipart(related);
+        // The confirmation carries the event for a calendar, a cancellation
+        // the entry's cancel (the same UID).
+        let method = match row.kind {
+            Kind::BookingConfirmed => Some(calendar::Method::Publish),
+            Kind::BookingCancelled | Kind::EventCancelled => {
+                Some(calendar::Method::Cancel { attendee_email: &mail.email })
+            }
+            _ => None,
+        };
+        let Some(method) = method else { return Ok(builder(row, envelope, to, subject).multipart(body)?) };
+        let link = format!("{}/bookings/{}", envelope.public_url.trim_end_matches('/'), mail.booking_id);
+        let entry = calendar::Entry {
+            uid: calendar::uid(mail.booking_id, envelope.public_url),
+            title: &mail.title,
+            venue: &mail.venue,
+            starts_at: mail.starts_at,
+            ends_at: mail.ends_at,
+            timezone: &mail.timezone,
+            url: &link,
+            organizer_email: envelope.from.email.as_ref(),
+            stamp: chrono::Utc::now(),
+        };
+        let ics = calendar::ics(&entry, method);
+        let kind = ContentType::parse(&format!("text/calendar; charset=utf-8; method={}", method.as_str()))?;
+        let attachment = Attachment::new("event.ics".to_owned()).body(ics, kind);
+        Ok(builder(row, envelope, to, subject).multipart(MultiPart::mixed().multipart(body).singlepart(attachment))?)
     }
 
     /// The email with the link that verifies `account`'s address.
@@ -102,7 +134,7 @@ impl Templates {
         envelope: &Envelope<'_>,
     ) -> anyhow::Result<Message> {
         let data = context! {
-            link => format!("{}/verify?token={token}", envelope.public_url.trim_end_matches('/')),
+            link => verification_link(envelope.public_url, token),
             hours => crate::auth::verification::VALID_FOR.as_secs() / 3600,
         };
         let text = self.env.get_template("email_verification.txt")?.render(&data)?;

@@ -9,7 +9,8 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub enum Transport {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    Files(AsyncFileTransport<Tokio1Executor>),
+    /// The folder too: each email written is logged with its file.
+    Files(AsyncFileTransport<Tokio1Executor>, String),
 }
 
 /// A failed send, and whether trying again can help.
@@ -51,7 +52,7 @@ impl Transport {
             Some(url) => Ok(Self::Smtp(smtp_builder(url)?.timeout(Some(SMTP_TIMEOUT)).build())),
             None => {
                 std::fs::create_dir_all(mail_dir).map_err(|err| format!("cannot create MAIL_DIR {mail_dir}: {err}"))?;
-                Ok(Self::Files(AsyncFileTransport::new(mail_dir)))
+                Ok(Self::Files(AsyncFileTransport::new(mail_dir), mail_dir.to_owned()))
             }
         }
     }
@@ -63,11 +64,17 @@ impl Transport {
                 unreachable: err.status().is_none_or(|code| u16::from(code) == 421),
                 message: err.to_string(),
             }),
-            Self::Files(files) => files.send(message).await.map(|_| ()).map_err(|err| SendError {
-                permanent: false,
-                unreachable: false,
-                message: err.to_string(),
-            }),
+            // In development the log a newcomer watches says where the email
+            // (the verification link, say) is; the link itself stays out of
+            // the log, like every secret.
+            Self::Files(files, dir) => files
+                .send(message)
+                .await
+                .map(|id| {
+                    let file = std::path::Path::new(dir).join(format!("{id}.eml"));
+                    tracing::info!(file = %file.display(), "no SMTP_URL: email written to a file");
+                })
+                .map_err(|err| SendError { permanent: false, unreachable: false, message: err.to_string() }),
         }
     }
 }

@@ -8,7 +8,7 @@ use minijinja::context;
 use super::error::PageError;
 use super::form::{Form, field_errors, local_path};
 use super::render::{page, page_with_status};
-use super::session::Visitor;
+use super::session::{Acting, Visitor};
 use crate::error::ApiError;
 use crate::http::auth::{self as api, LoginRequest, RegisterRequest, VerifyRequest};
 use crate::http::extract::{ClientIp, Json, Query};
@@ -47,12 +47,32 @@ pub async fn register(
         Err(err) => return field_errors(&err).map(again).ok_or_else(|| err.into()),
     }
     let signed_in = sign_in(&state, &visitor, &ip, email, &password).await?;
-    let next = if state.config.email_verification_required() {
-        "/me/tickets?welcome=verify"
-    } else {
-        local_path(form.get("next"))
-    };
-    Ok(with_session(signed_in, next))
+    let next = local_path(form.get("next"));
+    if !state.config.email_verification_required() {
+        return Ok(with_session(signed_in, next));
+    }
+    // The way back waits in this browser for the verification link: the
+    // page it opens offers to continue there.
+    let mut response = with_session(signed_in, "/me/tickets?welcome=verify");
+    if next != "/me/tickets" && !next.contains([';', ',', '"']) {
+        let cookie = format!("{AFTER_VERIFY}={next}; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax");
+        if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The cookie holding where a new account was going before it had to verify
+/// its address (a local path, checked again when read).
+const AFTER_VERIFY: &str = "after_verify";
+
+/// The local path in the request's `after_verify` cookie, if any.
+fn after_verify(headers: &axum::http::HeaderMap) -> Option<String> {
+    let cookies = headers.get_all(header::COOKIE).into_iter().filter_map(|v| v.to_str().ok());
+    let value = cookies.flat_map(|c| c.split(';')).find_map(|c| c.trim().strip_prefix("after_verify="))?;
+    let path = local_path(value);
+    (path == value).then(|| path.to_owned())
 }
 
 pub async fn login_form(State(state): State<AppState>, visitor: Visitor, Query(q): Query<Next>) -> Response {
@@ -130,6 +150,14 @@ pub async fn logout(State(state): State<AppState>, visitor: Visitor, form: Form)
         .into_response())
 }
 
+/// "Resend the link": a new verification email (the API's limits apply: a
+/// refusal is said on the error page), then the page that says it was sent.
+pub async fn resend_verification(State(state): State<AppState>, acting: Acting) -> Result<Response, PageError> {
+    let user = acting.user("/me/tickets")?;
+    api::resend_verification(State(state), user).await?;
+    Ok(super::render::see_other("/me/tickets?welcome=verify"))
+}
+
 #[derive(serde::Deserialize)]
 pub struct Token {
     token: Option<String>,
@@ -142,12 +170,34 @@ pub async fn verify_form(State(state): State<AppState>, visitor: Visitor, Query(
     page(&state.pages, &visitor, "verify.html", context! { token => q.token.unwrap_or_default() })
 }
 
-/// "Verify my email": the token of the link, used once.
-pub async fn verify(State(state): State<AppState>, visitor: Visitor, form: Form) -> Result<Response, PageError> {
+/// "Verify my email": the token of the link, used once. Opened in the
+/// browser that signed up on the way to an event, it offers to go on there.
+pub async fn verify(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    headers: axum::http::HeaderMap,
+    form: Form,
+) -> Result<Response, PageError> {
     visitor.check_csrf(&state.pages, form.csrf())?;
     let token = form.get("token").to_owned();
     match api::verify_email(State(state.clone()), Json(VerifyRequest { token })).await {
-        Ok(user) => Ok(page(&state.pages, &visitor, "verified.html", context! { email => user.0.email })),
+        Ok(user) => {
+            let next = after_verify(&headers);
+            let event = match next.as_deref().and_then(|p| p.strip_prefix("/events/")) {
+                Some(rest) => match rest.split(['?', '/']).next().and_then(|id| id.parse().ok()) {
+                    Some(id) => state.events().visible(None, id).await?.map(|e| e.details.title),
+                    None => None,
+                },
+                None => None,
+            };
+            let data = context! { email => user.0.email, next, event };
+            let mut response = page(&state.pages, &visitor, "verified.html", data);
+            let gone = format!("{AFTER_VERIFY}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+            if let Ok(value) = axum::http::HeaderValue::from_str(&gone) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            Ok(response)
+        }
         Err(err @ ApiError::InvalidToken) => Err(PageError::Api(err)),
         Err(err) => Err(err.into()),
     }

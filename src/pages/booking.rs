@@ -16,6 +16,8 @@ use super::render::see_other;
 use super::session::{Acting, Visitor};
 use crate::booking::{cancel, card, pay, status, waiting};
 use crate::domain::booking::BookingStatus;
+use crate::domain::calendar;
+use crate::error::ApiError;
 use crate::http::bookings::Booking;
 use crate::http::checkout::PaymentRequest;
 use crate::http::extract::{CurrentUser, JsonOrEmpty, Path, Query};
@@ -39,9 +41,13 @@ pub async fn page_of(
     let now = chrono::Utc::now();
     let ticket_type = event.as_ref().and_then(|e| e.ticket_type_name(booking.ticket_type_id)).map(str::to_owned);
     let deadline = event.as_ref().map(|e| e.cancellation_deadline);
-    let cancellable =
-        matches!(booking.status, BookingStatus::Held | BookingStatus::Confirmed) && deadline.is_some_and(|d| now < d);
+    // A ticket used at the door cannot be given back.
+    let used = booking.tickets.iter().any(|t| t.status == "checked_in");
+    let cancellable = matches!(booking.status, BookingStatus::Held | BookingStatus::Confirmed)
+        && deadline.is_some_and(|d| now < d)
+        && !used;
     let pay_within = booking.expires_at.map(|at| (at - now).num_seconds().max(0));
+    let opens_in = event.as_ref().and_then(|e| e.sales_start).map(|at| (at - now).num_seconds().max(0));
     let card = state.stripe.is_some()
         && booking.payment.as_ref().is_some_and(|p| p.provider == crate::domain::checkout::Provider::Stripe);
     let stripe = card.then(|| {
@@ -59,6 +65,7 @@ pub async fn page_of(
         ticket_type,
         cancellable,
         pay_within,
+        opens_in,
         card,
         stripe,
         offline_instructions => state.config.offline_payment_instructions.clone(),
@@ -66,6 +73,41 @@ pub async fn page_of(
         live => matches!(booking.status, BookingStatus::Pending | BookingStatus::Held),
     };
     Ok(page(&state.pages, &visitor, "booking.html", data))
+}
+
+/// "Add to calendar": the booking's event as an `.ics` (its owner only; once
+/// the booking has seats).
+pub async fn calendar(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let user = visitor.signed_in()?;
+    let booking = own_booking(&state, user, id).await?;
+    if !matches!(booking.status, BookingStatus::Held | BookingStatus::Confirmed) {
+        return Err(PageError::NotFound);
+    }
+    let event = state.events().visible(None, booking.event_id).await?.ok_or(PageError::NotFound)?;
+    let e = &event.details;
+    let url = format!("{}/bookings/{id}", state.config.public_url.trim_end_matches('/'));
+    let organizer = state.config.mail_from.parse::<lettre::message::Mailbox>().map(|m| m.email.to_string());
+    let entry = calendar::Entry {
+        uid: calendar::uid(id, &state.config.public_url),
+        title: &e.title,
+        venue: &e.venue,
+        starts_at: e.starts_at,
+        ends_at: e.ends_at,
+        timezone: &e.timezone,
+        url: &url,
+        organizer_email: organizer.as_deref().unwrap_or("tickets@localhost"),
+        stamp: chrono::Utc::now(),
+    };
+    let body = calendar::ics(&entry, calendar::Method::Publish);
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "text/calendar; charset=utf-8; method=PUBLISH".to_owned()),
+        (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"event.ics\"".to_owned()),
+    ];
+    Ok((headers, body).into_response())
 }
 
 /// The signed-in person's booking as it is now (its place while in line, or
@@ -143,18 +185,19 @@ pub async fn mine(
     let bookings: Vec<Booking> = bookings.into_iter().map(Booking::from).collect();
     let waiting = waiting::of_user(&state.db, user.id).await?;
     let waiting: Vec<WaitingEntry> = waiting.into_iter().map(WaitingEntry::from).collect();
-    let mut titles: HashMap<String, String> = HashMap::new();
-    let events = bookings.iter().map(|b| b.event_id).chain(waiting.iter().map(|w| w.event_id));
-    for event_id in events {
-        if let std::collections::hash_map::Entry::Vacant(title) = titles.entry(event_id.to_string()) {
+    // Each event once: its title, date in its zone, venue and ticket types.
+    let mut events: HashMap<String, Option<EventModel>> = HashMap::new();
+    let ids = bookings.iter().map(|b| b.event_id).chain(waiting.iter().map(|w| w.event_id));
+    for event_id in ids {
+        if let std::collections::hash_map::Entry::Vacant(slot) = events.entry(event_id.to_string()) {
             let event = state.events().visible(None, event_id).await?;
-            title.insert(event.map_or_else(|| "An event no longer shown".to_owned(), |e| e.details.title));
+            slot.insert(event.as_ref().map(EventModel::from));
         }
     }
     let data = context! {
         bookings => minijinja::Value::from_serialize(&bookings),
         waiting => minijinja::Value::from_serialize(&waiting),
-        titles,
+        events => minijinja::Value::from_serialize(&events),
         verify_first => welcome.welcome.as_deref() == Some("verify"),
     };
     Ok(page(&state.pages, &visitor, "tickets.html", data))
@@ -185,12 +228,33 @@ pub async fn pay(State(state): State<AppState>, Path(id): Path<Uuid>, acting: Ac
     let request = PaymentRequest { payment_method: Some(form.get("payment_method").to_owned()) };
     match crate::http::checkout::pay(State(state.clone()), user, Path(id), JsonOrEmpty(request)).await {
         Ok(payment) => Ok(payment.into_response()),
+        // One sentence: what happened, until when the seats wait, what to do.
+        Err(ApiError::PaymentFailed(reason)) => {
+            let until = held_until(&state, user, id).await;
+            let reason = reason.trim().trim_end_matches('.');
+            let message = match until {
+                Some(until) => format!("{reason}. Your seats are held until {until} — try another card."),
+                None => format!("{reason} — try another card."),
+            };
+            let body = serde_json::json!({"message": message});
+            Ok((axum::http::StatusCode::PAYMENT_REQUIRED, axum::Json(body)).into_response())
+        }
         Err(err) if err.status().is_client_error() => {
             let body = serde_json::json!({"message": err.to_string()});
             Ok((err.status(), axum::Json(body)).into_response())
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// When the hold of `user`'s booking `id` runs out, as a clock time in its
+/// event's zone ("18:42").
+async fn held_until(state: &AppState, user: CurrentUser, id: Uuid) -> Option<String> {
+    let booking = own_booking(state, user, id).await.ok()?;
+    let expires_at = booking.expires_at?;
+    let event = state.events().visible(None, booking.event_id).await.ok().flatten()?;
+    let zone = event.details.timezone.parse::<chrono_tz::Tz>().unwrap_or(chrono_tz::UTC);
+    Some(expires_at.with_timezone(&zone).format("%H:%M").to_string())
 }
 
 /// After 3-D Secure: ask Stripe how it went, then show the booking.

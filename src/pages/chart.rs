@@ -7,9 +7,10 @@ const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 200.0;
 const PAD: f64 = 36.0;
 
-/// A line of the seats sold so far against time, up to `capacity`; a
-/// sentence instead when nothing is sold yet.
-pub fn sales_svg(per_minute: &[(DateTime<Utc>, i64)], capacity: i64) -> String {
+/// A line of the seats sold so far against time, up to `capacity`, its
+/// times in the event's `zone` (named); a sentence instead when nothing is
+/// sold yet.
+pub fn sales_svg(per_minute: &[(DateTime<Utc>, i64)], capacity: i64, zone: chrono_tz::Tz) -> String {
     let (Some(first), Some(last)) = (per_minute.first(), per_minute.last()) else {
         return "<p>No seats sold yet.</p>".to_owned();
     };
@@ -24,10 +25,12 @@ pub fn sales_svg(per_minute: &[(DateTime<Utc>, i64)], capacity: i64) -> String {
         sold += n;
         points.push(format!("{:.1},{:.1}", x(*minute), y(sold)));
     }
+    let (from, to) = (first.0.with_timezone(&zone), last.0.with_timezone(&zone));
     let label = format!(
-        "Seats sold over time: {total} of {capacity}, from {} to {} UTC",
-        first.0.format("%-d %b %H:%M"),
-        last.0.format("%-d %b %H:%M")
+        "Seats sold over time: {total} of {capacity}, from {} to {} ({})",
+        from.format("%-d %b %H:%M"),
+        to.format("%-d %b %H:%M %Z"),
+        zone.name()
     );
     format!(
         r##"<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{label}" xmlns="http://www.w3.org/2000/svg">
@@ -45,8 +48,8 @@ pub fn sales_svg(per_minute: &[(DateTime<Utc>, i64)], capacity: i64) -> String {
         cap_text = y(capacity) - 4.0,
         below = HEIGHT - PAD + 16.0,
         points = points.join(" "),
-        start = first.0.format("%H:%M"),
-        end = last.0.format("%H:%M"),
+        start = from.format("%H:%M"),
+        end = to.format("%H:%M %Z"),
     )
 }
 
@@ -57,12 +60,16 @@ mod tests {
     #[test]
     fn the_line_adds_up_the_minutes_and_says_so_in_words() {
         let at = |m| chrono::Utc.with_ymd_and_hms(2026, 11, 27, 18, m, 0).unwrap();
-        let svg = super::sales_svg(&[(at(0), 10), (at(1), 30), (at(5), 60)], 200);
-        assert!(svg.contains("Seats sold over time: 100 of 200"), "{svg}");
+        let svg = super::sales_svg(&[(at(0), 10), (at(1), 30), (at(5), 60)], 200, chrono_tz::Europe::Berlin);
+        assert!(
+            svg.contains("Seats sold over time: 100 of 200, from 27 Nov 19:00 to 27 Nov 19:05 CET (Europe/Berlin)"),
+            "{svg}"
+        );
+        assert!(svg.contains("19:05 CET · 100 sold"), "in the event's zone: {svg}");
         assert!(svg.contains("100 sold"));
         // Four points: the start at zero, then 10, 40, 100 seats.
         let points = svg.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
         assert_eq!(points.split(' ').count(), 4, "{points}");
-        assert_eq!(super::sales_svg(&[], 10), "<p>No seats sold yet.</p>");
+        assert_eq!(super::sales_svg(&[], 10, chrono_tz::UTC), "<p>No seats sold yet.</p>");
     }
 }

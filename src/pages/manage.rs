@@ -127,7 +127,7 @@ pub async fn dashboard(
     let line = line::of_event(&state.db, &state.bookings, Some(user.id), id).await?;
     let mut conn = state.db.acquire().await?;
     let per_minute = crate::db::tickets::sold_per_minute(&mut conn, id).await?;
-    let chart = super::chart::sales_svg(&per_minute, stats.totals.capacity);
+    let chart = super::chart::sales_svg(&per_minute, stats.totals.capacity, event.zone());
     let sales_upcoming = event.sales_start.is_some_and(|t| t > Utc::now());
     let data = context! {
         event => minijinja::Value::from_serialize(&event),
@@ -185,6 +185,18 @@ pub async fn mark_paid(
     let user = acting.user(format!("/manage/events/{id}/orders"))?;
     organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
     let _paid = pay::mark_paid(&state.db, id, booking).await?;
+    Ok(see_other(&format!("/manage/events/{id}/orders")))
+}
+
+/// "Mark paid back": the organizer paid an offline refund out by hand.
+pub async fn refund_paid_back(
+    State(state): State<AppState>,
+    Path((id, booking)): Path<(Uuid, Uuid)>,
+    acting: Acting,
+) -> Result<Response, PageError> {
+    let user = acting.user(format!("/manage/events/{id}/orders"))?;
+    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
+    let _row = crate::booking::payback::paid_back(&state.db, id, booking, user.id).await?;
     Ok(see_other(&format!("/manage/events/{id}/orders")))
 }
 

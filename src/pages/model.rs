@@ -28,6 +28,18 @@ pub struct EventModel {
     /// IANA name: times are shown there.
     pub timezone: String,
     pub ticket_types: Vec<TicketTypeModel>,
+    /// The cheapest and dearest ticket, in the cheapest's currency (a card
+    /// says "from … to …"); none without ticket types.
+    pub price_range: Option<PriceRange>,
+    /// Seats neither sold nor held, over every ticket type.
+    pub seats_left: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PriceRange {
+    pub low_cents: i64,
+    pub high_cents: i64,
+    pub currency: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -46,7 +58,21 @@ impl From<&Event> for EventModel {
     fn from(event: &Event) -> Self {
         let e = &event.details;
         let schedule = e.schedule();
+        let cheapest = event.ticket_types.iter().min_by_key(|t| t.price_cents);
+        let price_range = cheapest.map(|low| PriceRange {
+            low_cents: low.price_cents,
+            high_cents: event
+                .ticket_types
+                .iter()
+                .filter(|t| t.currency == low.currency)
+                .map(|t| t.price_cents)
+                .max()
+                .unwrap_or(low.price_cents),
+            currency: low.currency.clone(),
+        });
         Self {
+            price_range,
+            seats_left: event.ticket_types.iter().map(|t| i64::from(t.remaining)).sum(),
             id: e.id,
             title: e.title.clone(),
             description: e.description.clone(),
@@ -89,5 +115,5 @@ impl EventModel {
 pub fn gone(id: Uuid) -> minijinja::Value {
     let none = minijinja::Value::from(());
     minijinja::context! { id, title => "An event no longer shown", starts_at => none.clone(), sales_start => none.clone(),
-    timezone => none }
+    venue => none.clone(), timezone => none }
 }

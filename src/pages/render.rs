@@ -174,10 +174,7 @@ pub fn clock(seconds: i64) -> String {
 /// the event happens, its zone named; "…, 19:30 UTC" for UTC.
 pub fn when(at: &str, zone: &str) -> String {
     let Ok(at) = DateTime::parse_from_rfc3339(at) else { return at.to_owned() };
-    match zone.parse::<chrono_tz::Tz>() {
-        Ok(chrono_tz::Tz::UTC) | Err(_) => at.with_timezone(&Utc).format("%A, %-d %B %Y, %H:%M UTC").to_string(),
-        Ok(tz) => format!("{} ({})", at.with_timezone(&tz).format("%A, %-d %B %Y, %H:%M %Z"), tz.name()),
-    }
+    crate::domain::event::local_time(at.with_timezone(&Utc), zone)
 }
 
 /// A booking's reason code, in words for its buyer.

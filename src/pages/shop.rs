@@ -39,8 +39,25 @@ pub async fn event(
     State(state): State<AppState>,
     visitor: Visitor,
     Path(id): Path<Uuid>,
+    Query(kept): Query<Kept>,
 ) -> Result<Response, PageError> {
-    event_page(&state, &visitor, id, Problems::default()).await
+    // Back from signing in (or up): the quantity chosen before is there again.
+    let ticket_type = kept.ticket_type.and_then(|tt| tt.parse::<Uuid>().ok());
+    let quantity = kept.quantity.filter(|q| !q.is_empty() && q.len() <= 4 && q.chars().all(|c| c.is_ascii_digit()));
+    let quantities = match (ticket_type, quantity) {
+        (Some(tt), Some(quantity)) => [(tt.to_string(), quantity)].into(),
+        _ => Default::default(),
+    };
+    event_page(&state, &visitor, id, Problems { quantities, ..Problems::default() }).await
+}
+
+/// What a signed-out "Book" keeps for the way back: the ticket type and the
+/// quantity chosen.
+#[derive(serde::Deserialize)]
+pub struct Kept {
+    /// Taken as text: a mangled link shows the page, not an error.
+    ticket_type: Option<String>,
+    quantity: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -88,6 +105,8 @@ struct Problems {
     errors: HashMap<String, String>,
     /// Quantities as typed, by ticket type id.
     quantities: HashMap<String, String>,
+    /// The ticket type whose Book met an unverified address: "Resend the link" there.
+    resend_for: Option<String>,
 }
 
 async fn event_page(state: &AppState, visitor: &Visitor, id: Uuid, problems: Problems) -> Result<Response, PageError> {
@@ -100,6 +119,7 @@ async fn event_page(state: &AppState, visitor: &Visitor, id: Uuid, problems: Pro
         event,
         errors => problems.errors,
         quantities => fields(problems.quantities),
+        resend_for => problems.resend_for,
         // A fresh key per page view: the same form sent twice is one booking.
         key => Uuid::new_v4().to_string(),
     };
@@ -119,6 +139,7 @@ pub async fn book(
         status: Some(status.as_u16()),
         errors: [(ticket_type_id.to_string(), message)].into(),
         quantities: [(ticket_type_id.to_string(), typed.clone())].into(),
+        resend_for: None,
     };
     let Ok(quantity) = typed.parse::<i64>() else {
         let problems = problem("Enter a whole number of seats.".into(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -129,7 +150,10 @@ pub async fn book(
         Ok(id) => Ok(see_other(&format!("/bookings/{id}"))),
         Err(ApiError::AlreadyInLine(booking)) => Ok(see_other(&format!("/bookings/{booking}?already=1"))),
         Err(err) if shown_on_the_form(&err) => {
-            event_page(&state, &visitor, event_id, problem(in_words(&err), err.status())).await
+            let unverified = matches!(err, ApiError::EmailUnverified);
+            let mut problems = problem(in_words(&err), err.status());
+            problems.resend_for = unverified.then(|| ticket_type_id.to_string());
+            event_page(&state, &visitor, event_id, problems).await
         }
         Err(err) => Err(err.into()),
     }
@@ -174,6 +198,7 @@ pub async fn join_waiting_list(
                 status: Some(err.status().as_u16()),
                 errors: [(ticket_type_id.to_string(), in_words(&err))].into(),
                 quantities: [(ticket_type_id.to_string(), typed)].into(),
+                resend_for: None,
             };
             event_page(&state, &visitor, event_id, problems).await
         }
@@ -187,10 +212,12 @@ fn ticket_type_form(
     acting: &Acting,
     event_id: Uuid,
 ) -> Result<(crate::http::extract::CurrentUser, Uuid, String), PageError> {
-    let user = acting.user(format!("/events/{event_id}"))?;
     let form = &acting.form;
-    let ticket_type_id =
+    let ticket_type_id: Uuid =
         form.get("ticket_type_id").parse().map_err(|_| PageError::BadForm("no ticket type chosen".into()))?;
+    // Signed out: to sign in (or up) and back to this form, the choice kept.
+    let quantity: String = form.get("quantity").chars().filter(char::is_ascii_digit).take(4).collect();
+    let user = acting.user(format!("/events/{event_id}?ticket_type={ticket_type_id}&quantity={quantity}"))?;
     Ok((user, ticket_type_id, form.get("quantity").to_owned()))
 }
 

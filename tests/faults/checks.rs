@@ -168,8 +168,10 @@ impl EmailIndex {
             if !subject.starts_with("Your tickets for") {
                 continue;
             }
-            // The text part says "Booking <uuid>: ...".
-            let Some(id) = message.data.split("Booking ").skip(1).find_map(|rest| rest.get(..36)?.parse().ok()) else {
+            // The email links to the booking's page: ".../bookings/<uuid>" (the
+            // text shows the short reference; the id is in the link).
+            let data = message.data.replace("=\r\n", ""); // quoted-printable's soft line breaks
+            let Some(id) = data.split("/bookings/").skip(1).find_map(|rest| rest.get(..36)?.parse().ok()) else {
                 continue;
             };
             let copies = self.by_booking.entry(id).or_default();

@@ -353,6 +353,15 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
         ),
         (
             "post",
+            "/api/v1/events/{id}/bookings/{booking_id}/refund/paid-back",
+            // Paid or not, this booking has no refund: its organizer hears so.
+            format!("/api/v1/events/{}/bookings/{}/refund/paid-back", w.priced_event, w.held_to_mark),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 409),
+        ),
+        (
+            "post",
             "/api/v1/events/{id}/bookings/{booking_id}/cancel",
             format!("/api/v1/events/{}/bookings/{}/cancel", w.event, w.third_booking),
             None,

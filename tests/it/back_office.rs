@@ -188,6 +188,7 @@ async fn another_persons_back_office_pages_are_not_there() {
     for path in [
         format!("/manage/events/{id}/publish"),
         format!("/manage/events/{id}/orders/{booking}/mark-paid"),
+        format!("/manage/events/{id}/orders/{booking}/paid-back"),
         format!("/manage/events/{id}/orders/{booking}/refund"),
         format!("/manage/events/{id}/door"),
         format!("/manage/events/{id}/door/undo"),
@@ -199,6 +200,9 @@ async fn another_persons_back_office_pages_are_not_there() {
     }
     let booked = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await;
     assert_eq!(booked.body["status"], "confirmed", "nothing was done to it");
+    // Nor is another person's booking there to put in a calendar.
+    let calendar = visit.get(&format!("/bookings/{booking}/calendar.ics")).await;
+    assert_eq!(calendar.status, StatusCode::NOT_FOUND);
     // Signed out, a back-office page asks to sign in first.
     let mut anonymous = Visit::new(&app);
     let page = anonymous.get(&format!("/manage/events/{id}")).await;
@@ -391,6 +395,11 @@ async fn a_card_payment_refunded_from_orders_reaches_stripe() {
         visit_orders_show(&app, &email, &id, "31.00 EUR: succeeded").await.then_some(())
     })
     .await;
+    // Stripe paid it back itself: there is nothing to mark paid back by hand.
+    let by_hand = app
+        .post(&format!("/api/v1/events/{id}/bookings/{booking}/refund/paid-back"), Some(&organizer), json!({}))
+        .await;
+    assert_eq!((by_hand.status, by_hand.code()), (StatusCode::CONFLICT, "no_refund_owed"), "{by_hand:?}");
 }
 
 async fn visit_orders_show(app: &TestApp, email: &str, event: &str, text: &str) -> bool {
@@ -539,8 +548,25 @@ async fn an_order_is_found_by_the_reference_the_buyer_reads_out() {
     browser.goto(&format!("{}/bookings/{booking}", app.base)).await;
     browser.wait_for_text(&format!("Booking reference {reference}")).await;
     browser.wait_for_text(&format!("Quote your booking reference {reference} with your payment")).await;
+    browser.wait_for_text("Main Hall, Berlin").await; // item 4: the venue beside the date
+    // Item 5: "Add to calendar" gives the event as a calendar program reads it.
+    browser.wait_for_text("Add to calendar").await;
+    let ics = browser
+        .execute_async(
+            "fetch(document.querySelector('a[href$=\"calendar.ics\"]').href).then(r => r.text()).then(arguments[0])",
+        )
+        .await;
+    let entry = crate::emails::read_calendar(ics.as_str().unwrap());
+    assert_eq!((&entry["method"], &entry["location"]), (&json!("PUBLISH"), &json!("Main Hall, Berlin")), "{entry}");
+    assert!(entry["uid"].as_str().unwrap().contains(&booking.to_string()), "{entry}");
     browser.goto(&format!("{}/me/tickets", app.base)).await;
     browser.wait_for_text(&reference).await;
+    // Item 4: My tickets says what, when (in the event's zone) and where, not only when it was booked.
+    let starts =
+        app.get(&format!("/api/v1/events/{event_id}"), None).await.body["starts_at"].as_str().unwrap().to_owned();
+    let when = boxoffice::domain::event::local_time(starts.parse().unwrap(), "UTC");
+    browser.wait_for_text(&format!("{when} · Main Hall, Berlin")).await;
+    browser.wait_for_text(&format!("{reference} · 2 × Standard · Held")).await;
     browser.click("Sign out").await;
     browser.wait_for_text("Sign in").await;
 
@@ -576,4 +602,73 @@ async fn an_order_is_found_by_the_reference_the_buyer_reads_out() {
     assert_eq!(found.body["items"][0]["reference"], json!(reference));
     let too_long = api("x".repeat(201)).await;
     assert_eq!((too_long.status.as_u16(), too_long.fields()), (422, vec!["q".to_owned()]), "{too_long:?}");
+}
+
+/// Issue 28, item 10: an offline refund is paid out by the organizer, who
+/// marks it paid back in Orders; the buyer's refund email goes then, once,
+/// however often (and however many at once) it is marked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_refund_is_marked_paid_back_and_the_buyer_hears_of_it_once() {
+    let app = spawn_app().await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let organizer = user_token(&app, &email).await;
+    let (event, tt) = app.on_sale_priced(&organizer, 10, 2, 4000).await;
+    let event_id = event["id"].as_str().unwrap();
+    let (buyer, _) = app.user().await;
+    let booking = app.book_final(&buyer, &tt, 2).await;
+    let paid = app.mark_paid(&organizer, event_id, &booking.to_string()).await;
+    assert_eq!(paid.body["status"], "confirmed", "{paid:?}");
+    let refund_mails = || async {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'refund_succeeded' AND booking_id = $1")
+                .bind(booking)
+                .fetch_one(app.db())
+                .await
+                .unwrap();
+        n
+    };
+
+    let browser = Browser::start("paid-back").await;
+    sign_in(&browser, &app, &email).await;
+    browser.goto(&format!("{}/manage/events/{event_id}/orders", app.base)).await;
+    browser.click("Refund").await;
+    browser.wait_for_text("Refund this booking?").await;
+    browser.click("Refund").await;
+    browser.wait_for_text("80.00 EUR: to pay back").await;
+    assert_eq!(refund_mails().await, 0, "no refund email before the money went back");
+    browser.accessibility().await;
+    browser.click("Mark paid back").await;
+    browser.wait_for_text("80.00 EUR: paid back by").await;
+    assert!(!browser.text().await.contains("Mark paid back"));
+    let shown = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await;
+    assert_eq!(shown.body["refund"]["status"], "succeeded", "{shown:?}");
+    assert!(shown.body["refund"]["paid_back_at"].is_string(), "{shown:?}");
+    assert_eq!(refund_mails().await, 1, "the buyer hears of it once it is paid back");
+
+    // Pressed again: the same answer, no second email.
+    let path = format!("/api/v1/events/{event_id}/bookings/{booking}/refund/paid-back");
+    assert_eq!(app.post(&path, Some(&organizer), json!({})).await.status, StatusCode::OK);
+    assert_eq!(refund_mails().await, 1);
+    // Another refund still owed, marked eight times at once: one email.
+    let second = app.book_final(&buyer, &tt, 1).await;
+    app.mark_paid(&organizer, event_id, &second.to_string()).await;
+    let cancel = format!("/api/v1/events/{event_id}/bookings/{second}/cancel");
+    assert_eq!(app.post(&cancel, Some(&organizer), json!({})).await.body["refund"]["status"], "pending");
+    let path = format!("/api/v1/events/{event_id}/bookings/{second}/refund/paid-back");
+    let at_once = futures::future::join_all((0..8).map(|_| app.post(&path, Some(&organizer), json!({})))).await;
+    assert!(at_once.iter().all(|r| r.status == StatusCode::OK), "{at_once:?}");
+    let mails: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'refund_succeeded' AND booking_id = $1")
+            .bind(second)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+    assert_eq!(mails, 1, "one refund email for eight presses at once");
+    // A booking without a refund has nothing to pay back.
+    let other = app.book_final(&buyer, &tt, 1).await;
+    let nothing = app
+        .post(&format!("/api/v1/events/{event_id}/bookings/{other}/refund/paid-back"), Some(&organizer), json!({}))
+        .await;
+    assert_eq!((nothing.status, nothing.code()), (StatusCode::CONFLICT, "no_refund_owed"), "{nothing:?}");
 }

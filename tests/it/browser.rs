@@ -52,7 +52,9 @@ impl Browser {
         // A command that hangs fails the test with its name instead.
         let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // A minute: with a dozen browser tests starting at once on two
+        // cores, chromedriver once took more than 20 s to answer.
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let ready = http.get(format!("{base}/status")).send().await;
             if let Ok(reply) = ready {

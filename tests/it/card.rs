@@ -346,7 +346,7 @@ async fn a_card_refund_reaches_stripe_once_even_after_a_crash_or_an_outage() {
 
     // Cancelled with the worker running: refunded, the buyer told.
     let cancel = app.call(Method::POST, &format!("/api/v1/bookings/{}/cancel", paid[0]), Some(&tokens[0]), None).await;
-    assert_eq!(cancel.body["refund"], json!({"status": "pending", "amount_cents": 2000}));
+    assert_eq!(cancel.body["refund"], json!({"status": "pending", "amount_cents": 2000, "paid_back_at": null}));
     eventually(WITHIN, "the worker sends the refund", || async {
         (booking(&app, &tokens[0], &paid[0]).await["refund"]["status"] == "succeeded").then_some(())
     })

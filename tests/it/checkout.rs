@@ -135,7 +135,7 @@ async fn a_hold_that_runs_out_goes_back_on_sale_and_a_late_payment_gets_seats_or
         (late.body["status"].as_str(), late.body["reason"].as_str()),
         (Some("expired"), Some("paid_after_expiry"))
     );
-    assert_eq!(late.body["refund"], json!({"status": "pending", "amount_cents": 1000}));
+    assert_eq!(late.body["refund"], json!({"status": "pending", "amount_cents": 1000, "paid_back_at": null}));
     assert_eq!(app.check_invariants(&tt).await, 2, "never oversold; no money kept without tickets");
 
     // Pressed again (a double click, a second person at the desk): the same
@@ -199,7 +199,7 @@ async fn paying_what_is_not_payable_or_not_yours_is_refused() {
     // A transfer that arrives for it anyway is recorded, and goes back.
     let late = app.mark_paid(&organizer, event_id, &held).await;
     assert_eq!((late.status, late.body["status"].as_str()), (StatusCode::OK, Some("cancelled")), "{late:?}");
-    assert_eq!(late.body["refund"], json!({"status": "pending", "amount_cents": 1000}));
+    assert_eq!(late.body["refund"], json!({"status": "pending", "amount_cents": 1000, "paid_back_at": null}));
     let again = app.mark_paid(&organizer, event_id, &held).await;
     assert_eq!((again.status, &again.body), (StatusCode::OK, &late.body), "recorded once");
     assert_eq!(app.check_invariants(&tt).await, 0);
@@ -237,7 +237,7 @@ async fn cancelling_a_paid_booking_refunds_it_exactly_once_whoever_cancels() {
     // The buyer cancels: a refund of the whole amount, once.
     let by_buyer =
         app.call(Method::POST, &format!("/api/v1/bookings/{}/cancel", paid[0]), Some(&tokens[0]), None).await;
-    assert_eq!(by_buyer.body["refund"], json!({"status": "pending", "amount_cents": 2400}));
+    assert_eq!(by_buyer.body["refund"], json!({"status": "pending", "amount_cents": 2400, "paid_back_at": null}));
     let twice = app.call(Method::POST, &format!("/api/v1/bookings/{}/cancel", paid[0]), Some(&tokens[0]), None).await;
     assert_eq!(twice.status, StatusCode::CONFLICT);
     // The organizer cancels another, after the buyers' deadline too.

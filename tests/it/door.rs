@@ -272,7 +272,7 @@ async fn the_stats_agree_with_the_bookings_after_a_stampede_and_cancellations() 
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(
             reply.body["refund"],
-            json!({"status": "pending", "amount_cents": quantity * 1000}),
+            json!({"status": "pending", "amount_cents": quantity * 1000, "paid_back_at": null}),
             "offline: for the organizer to pay out"
         );
         cancelled_seats += i64::from(*quantity);
@@ -430,4 +430,29 @@ async fn an_attendee_list_cut_off_by_its_deadline_ends_with_an_error_not_as_if_c
     assert!(text.starts_with("HTTP/1.1 200"), "{}", &text[..text.len().min(200)]);
     assert!(!text.contains("T0000000000000000000150000"), "cut off before the end");
     assert!(!text.ends_with("\r\n0\r\n\r\n"), "no closing chunk: the client can tell the list is incomplete");
+}
+
+/// Issue 28, item 6: a booking whose ticket was used at the door cannot be
+/// cancelled from its page (the seat was used; its money is not a refund).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_with_a_used_ticket_offers_no_cancel() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let buyer = app.login(&email, PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    let (event, tt) = app.on_sale(&organizer, 10, 2).await;
+    let booking = app.book_final(&buyer, &tt, 2).await;
+    let mut visit = crate::pages::Visit::new(&app);
+    visit.sign_in(&email).await;
+    let before = visit.get(&format!("/bookings/{booking}")).await;
+    assert!(before.body.contains("Cancel booking"), "{}", before.body);
+
+    let tickets = app.get(&format!("/api/v1/bookings/{booking}"), Some(&buyer)).await.body["tickets"].clone();
+    let code = tickets[0]["code"].as_str().unwrap();
+    let event_id = event["id"].as_str().unwrap();
+    assert_eq!(scan(&app, &organizer, event_id, code).await.status, StatusCode::OK);
+    let after = visit.get(&format!("/bookings/{booking}")).await;
+    assert!(after.body.contains("checked in"), "{}", after.body);
+    assert!(!after.body.contains("Cancel booking"), "{}", after.body);
 }

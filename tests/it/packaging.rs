@@ -160,3 +160,40 @@ fn dockerfile_builds_like_ci_and_runs_the_binary_unprivileged() {
     let user = dockerfile.lines().rev().find_map(|l| l.strip_prefix("USER ")).expect("Dockerfile sets no USER");
     assert!(!user.starts_with("root") && !user.starts_with('0'), "the image runs as {user}");
 }
+
+/// Issue 28: `.env.example` said `WORKER_BATCH_SIZE=200` while the default
+/// was 500. Every value it sets uncommented is the default `src/config.rs`
+/// gives (numbers and plain strings; the few whose default is computed are
+/// left out by having none written there).
+#[test]
+fn env_example_values_are_the_defaults() {
+    let config = read("src/config.rs");
+    let defaults: std::collections::HashMap<String, String> = config
+        .split("#[arg(")
+        .skip(1)
+        .filter_map(|attr| {
+            let attr = &attr[..attr.find(")]")?];
+            let name = attr.split("env = \"").nth(1)?.split('"').next()?;
+            let default = match (attr.split("default_value_t = ").nth(1), attr.split("default_value = \"").nth(1)) {
+                (Some(value), _) => value.split([',', ')']).next()?.trim().trim_matches('"').to_owned(),
+                (None, Some(value)) => value.split('"').next()?.to_owned(),
+                (None, None) => return None,
+            };
+            Some((name.to_owned(), default))
+        })
+        .collect();
+    let mut compared = 0;
+    for line in read(".env.example").lines().filter(|l| !l.starts_with('#')) {
+        let Some((name, value)) = line.split_once('=') else { continue };
+        let Some(default) = defaults.get(name) else { continue };
+        // A literal default only (not an expression like `Duration::from_secs(..)`).
+        if default.chars().all(|c| c.is_ascii_alphanumeric() || "_.:/@%<> -".contains(c)) {
+            // A Rust literal's digit separators: 10_000 is 10000.
+            let numeric = default.chars().all(|c| c.is_ascii_digit() || c == '_');
+            let default = if numeric { default.replace('_', "") } else { default.clone() };
+            assert_eq!(value, default, ".env.example sets {name}={value}; the default is {default}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 10, "only {compared} settings compared: the parsing above went wrong");
+}

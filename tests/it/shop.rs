@@ -178,15 +178,29 @@ async fn a_card_payment_with_three_d_secure_confirms_the_booking_and_a_cancel_re
     book_from_the_page(&browser, &app, event["id"].as_str().unwrap(), "1").await;
     browser.wait_for_text("Pay within").await;
     browser.accessibility().await;
+    let card = |number: &'static str| {
+        [("number", number), ("exp_month", "12"), ("exp_year", "34"), ("cvc", "123"), ("postal_code", "10115")]
+    };
+
+    // Issue 28, item 6: a declined card reads as one sentence, with the time the seats wait until.
+    for (field, value) in card("4000000000000341") {
+        browser.type_into(&format!("#card-element input[placeholder={field}]"), value).await;
+    }
+    browser.click("Pay").await;
+    let booking = browser.wait_for_path("/bookings/").await.trim_start_matches("/bookings/").to_owned();
+    let held: String = sqlx::query_scalar(
+        "SELECT to_char(expires_at AT TIME ZONE 'UTC', 'HH24:MI') FROM bookings WHERE id = $1::uuid",
+    )
+    .bind(&booking)
+    .fetch_one(app.db())
+    .await
+    .unwrap();
+    browser
+        .wait_for_text(&format!("Your card was declined. Your seats are held until {held} — try another card."))
+        .await;
 
     // The stand-in's card Element: a card that asks for 3-D Secure.
-    for (field, value) in [
-        ("number", "4000002500003155"),
-        ("exp_month", "12"),
-        ("exp_year", "34"),
-        ("cvc", "123"),
-        ("postal_code", "10115"),
-    ] {
+    for (field, value) in card("4000002500003155") {
         browser.type_into(&format!("#card-element input[placeholder={field}]"), value).await;
     }
     browser.click("Pay").await;
@@ -321,4 +335,152 @@ async fn a_sold_out_event_takes_a_waiting_list_entry_and_its_emailed_offer_is_pa
     browser.wait_for_text("Confirmed").await;
     browser.goto(&format!("{}/me/tickets", app.base)).await;
     browser.wait_for_text("Confirmed").await;
+}
+
+/// Issue 28, item 8: search finds words in any order (the last one as it is
+/// being typed), not a phrase; the cards say what a ticket costs and how
+/// many are left, or that none are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_the_words_and_the_cards_show_prices_and_seats_left() {
+    let app = crate::helpers::spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let festival = app
+        .published_event(
+            &organizer,
+            json!({"title": format!("Winter Lights Festival {tag}"), "venue": "Kulturbrauerei, Berlin",
+                   "starts_at": in_days(20),
+                   "ticket_types": [{"name": "Standing", "price_cents": 2500, "capacity": 100},
+                                    {"name": "Seated", "price_cents": 4000, "capacity": 50}]}),
+        )
+        .await;
+    for (title, venue) in
+        [(format!("Summer Lights {tag}"), "Hamburg"), (format!("Berlin Jazz Festival {tag}"), "Tempodrom")]
+    {
+        app.published_event(&organizer, json!({"title": title, "venue": venue, "starts_at": in_days(21)})).await;
+    }
+    let sold_out = app
+        .published_event(
+            &organizer,
+            json!({"title": format!("Tiny Lights Festival {tag}"), "venue": "Berlin", "starts_at": in_days(22),
+                   "ticket_types": [{"name": "Free", "price_cents": 0, "capacity": 1}]}),
+        )
+        .await;
+    let (buyer, _) = app.user().await;
+    app.book_final(&buyer, sold_out["ticket_types"][0]["id"].as_str().unwrap(), 1).await;
+
+    let browser = Browser::start("search").await;
+    browser.goto(&format!("{}/", app.base)).await;
+    browser.fill("Search events", &format!("{tag} lights festival berl")).await;
+    browser.click("Search").await;
+    browser.wait_for_text("Winter Lights Festival").await;
+    let titles = browser
+        .execute("return [...document.querySelectorAll('.cards h2')].map(h => h.textContent.trim())", json!([]))
+        .await;
+    assert_eq!(
+        titles,
+        json!([format!("Winter Lights Festival {tag}"), format!("Tiny Lights Festival {tag}")]),
+        "every word, in any order, the last typed in part: {titles}"
+    );
+    browser.wait_for_text("25.00 EUR – 40.00 EUR · 150 left").await;
+    browser.wait_for_text("Free · Sold out").await;
+    browser.accessibility().await;
+    let _ = festival;
+
+    // The API finds the same, best matches first, on one page.
+    let found = app.get(&format!("/api/v1/events?q=berlin%20{tag}"), None).await;
+    let titles: Vec<&str> =
+        found.body["items"].as_array().unwrap().iter().map(|e| e["title"].as_str().unwrap()).collect();
+    assert_eq!(titles[0], format!("Berlin Jazz Festival {tag}"), "a title match ranks first: {titles:?}");
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    // A search is one page: a cursor (a real one, of the unsearched list) is refused by name.
+    let cursor = app.get("/api/v1/events?limit=1", None).await.body["next_cursor"].as_str().unwrap().to_owned();
+    let paged = app.get(&format!("/api/v1/events?q=berlin&cursor={cursor}"), None).await;
+    assert_eq!((paged.status.as_u16(), paged.fields()), (422, vec!["cursor".to_owned()]), "{paged:?}");
+    let or = app.get(&format!("/api/v1/events?q={tag}%20hamburg%20or%20tempodrom"), None).await;
+    assert_eq!(or.body["items"].as_array().map(Vec::len), Some(2), "`or` still joins the last two words: {or:?}");
+}
+
+/// Issue 28, item 6: the pre-queue page counts down to the open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pre_queue_page_counts_down_to_the_open() {
+    let app = crate::helpers::spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let sales_start = chrono::Utc::now() + chrono::Duration::minutes(50);
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"starts_at": in_days(20), "sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 120,
+                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 20, "max_per_order": 1}]}),
+        )
+        .await;
+    let browser = Browser::start("shop-prequeue").await;
+    new_buyer(&browser, &app).await;
+    book_from_the_page(&browser, &app, event["id"].as_str().unwrap(), "1").await;
+    browser.wait_for_text("You are in the pre-queue").await;
+    browser.wait_for_text("Sales open in 49:").await;
+    let shown =
+        || async { browser.execute("return document.querySelector('.opens strong').textContent", json!([])).await };
+    let first = shown().await;
+    crate::helpers::eventually(std::time::Duration::from_secs(10), "the countdown moves", || async {
+        let now = shown().await;
+        (now != first).then_some(now)
+    })
+    .await;
+    browser.accessibility().await;
+}
+
+/// Issue 28, item 1: signed out, "Book" leads through creating an account and
+/// the emailed link back to the same event with the quantity kept, one press
+/// from the booking; an unverified buyer who presses Book can have the link
+/// sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_is_kept_on_the_path_from_book_through_sign_up_and_verification() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_mail(&sink).await;
+    let (organizer, _) = app.user().await;
+    let title = format!("Harbour Lights {}", Uuid::new_v4().simple());
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"title": title, "starts_at": in_days(20),
+                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 9, "max_per_order": 4}]}),
+        )
+        .await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start("kept-on-path").await;
+    browser.goto(&format!("{}/events/{event_id}", app.base)).await;
+    browser.fill("Quantity", "3").await;
+    browser.click("Book").await;
+    browser.wait_for_path("/login").await;
+    browser.click("Create account").await;
+    browser.wait_for_path("/register").await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    browser.fill("Name", "Ada Lovelace").await;
+    browser.fill("Email", &email).await;
+    browser.fill("Password", "a long enough password").await;
+    browser.click("Create account").await;
+    browser.wait_for_text("We sent you an email").await;
+
+    // Before verifying, Book says why not and offers the link again.
+    browser.goto(&format!("{}/events/{event_id}", app.base)).await;
+    browser.click("Book").await;
+    browser.wait_for_text("Confirm your email address first").await;
+    browser.accessibility().await;
+    let before = sink.messages().len();
+    browser.click("Resend the link").await;
+    browser.wait_for_text("We sent you an email").await;
+    sink.wait_for(before + 1, 20).await;
+
+    let link = verification_link(&sink, &email).await;
+    browser.goto(&format!("{}{link}", app.base)).await;
+    browser.click("Verify my email").await;
+    browser.wait_for_text("Email verified").await;
+    browser.click(&format!("Continue to {title}")).await;
+    browser.wait_for_path(&format!("/events/{event_id}")).await;
+    let kept = browser.execute("return document.querySelector('input[name=quantity]').value", json!([])).await;
+    assert_eq!(kept, json!("3"), "the quantity chosen before signing up");
+    browser.click("Book").await;
+    browser.wait_for_path("/bookings/").await;
+    browser.wait_for_text("3 × Standard").await;
 }

@@ -319,3 +319,43 @@ async fn a_free_offer_is_confirmed_not_paid_and_its_order_reads_free() {
     let api = app.get(&format!("/api/v1/bookings/{booking}"), Some(waiting)).await;
     assert_eq!((api.body["status"].as_str(), &api.body["payment"]), (Some("confirmed"), &Value::Null), "{api:?}");
 }
+
+/// Issue 28, item 6: "Not booked — all seats were taken" offers the waiting
+/// list in one press, for the seats asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_refused_as_sold_out_joins_the_waiting_list_in_one_press() {
+    // No worker until both requests are in: one gets the last seat, the
+    // other is refused by the worker (not at the door) as sold out.
+    let config = test_config(&[]);
+    let app = crate::helpers::spawn_api_with(config.clone()).await;
+    let (organizer, _) = app.user().await;
+    let email = format!("{}@example.org", uuid::Uuid::new_v4().simple());
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let buyer = app.login(&email, crate::helpers::PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    let first = app.users(1).await.remove(0);
+    let (_, tt) = app.on_sale(&organizer, 1, 1).await;
+    let taken = app.book(&first, &tt, 1, None).await;
+    let refused = app.book(&buyer, &tt, 1, None).await;
+    assert_eq!((taken.status, refused.status), (StatusCode::ACCEPTED, StatusCode::ACCEPTED));
+    app.start_worker(config).await;
+    let ids = crate::helpers::accepted_ids(&[taken, refused]);
+    app.wait_final(&ids, WITHIN).await;
+    let refused = ids[1];
+    let shown = app.get(&format!("/api/v1/bookings/{refused}"), Some(&buyer)).await;
+    assert_eq!(shown.body["reason"], "sold_out", "{shown:?}");
+
+    let browser = crate::browser::Browser::start("join-from-refusal").await;
+    browser.goto(&format!("{}/login", app.base)).await;
+    browser.fill("Email", &email).await;
+    browser.fill("Password", crate::helpers::PASSWORD).await;
+    browser.click("Sign in").await;
+    browser.wait_for_text("Sign out").await;
+    browser.goto(&format!("{}/bookings/{refused}", app.base)).await;
+    browser.wait_for_text("All seats were taken").await;
+    browser.accessibility().await;
+    browser.click("Join the waiting list for 1 seat").await;
+    browser.wait_for_path("/me/tickets").await;
+    browser.wait_for_text("1 seat · number 1 on the waiting list").await;
+    let entry = my_entry(&app, &buyer).await;
+    assert_eq!((entry["quantity"].as_i64(), entry["status"].as_str()), (Some(1), Some("waiting")), "{entry}");
+}
