@@ -573,6 +573,21 @@ async fn an_order_is_found_by_the_reference_the_buyer_reads_out() {
     sign_in(&browser, &app, &organizer_email).await;
     browser.goto(&format!("{}/manage/events/{event_id}/orders", app.base)).await;
     browser.wait_for_text(&reference).await;
+    // Item 9: at 1280 px every action is on screen and the table needs no sideways scrolling.
+    let fits = "return [...document.querySelectorAll('td.actions button, td.actions a')]
+                    .every(e => e.getBoundingClientRect().right <= window.innerWidth)
+                && document.querySelector('.scroll').scrollWidth <= document.querySelector('.scroll').clientWidth";
+    assert_eq!(browser.execute(fits, json!([])).await, json!(true), "Orders fit at 1280 px");
+    browser.screenshot("orders-1280").await;
+    // And "My events" on a 375-px phone does not scroll sideways.
+    let phone = Browser::start_with("reference-phone", &["--window-size=375,812".to_owned()]).await;
+    sign_in(&phone, &app, &organizer_email).await;
+    phone.goto(&format!("{}/manage", app.base)).await;
+    phone.wait_for_text("Night of Rust").await;
+    let no_sideways = "return document.documentElement.scrollWidth <= window.innerWidth";
+    assert_eq!(phone.execute(no_sideways, json!([])).await, json!(true), "My events fit at 375 px");
+    phone.screenshot("my-events-375").await;
+    drop(phone);
     let orders_shown = || async {
         browser.execute("return document.querySelectorAll('tbody tr').length", json!([])).await.as_u64().unwrap()
     };
