@@ -31,6 +31,27 @@ async fn statuses(app: &TestApp, ids: &[Uuid]) -> HashMap<Uuid, (String, Option<
     rows.into_iter().map(|(id, status, position)| (id, (status, position))).collect()
 }
 
+/// A published event whose sales open `seconds` from now, with a pre-queue
+/// of half an hour and one free ticket type of `capacity` seats, one a
+/// request: (event id, ticket type id, the open).
+async fn prequeued_sale(
+    app: &TestApp,
+    organizer: &str,
+    seconds: i64,
+    capacity: i64,
+) -> (Uuid, String, chrono::DateTime<chrono::Utc>) {
+    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(seconds);
+    let event = app
+        .published_event(
+            organizer,
+            json!({"sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
+                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": capacity, "max_per_order": 1}]}),
+        )
+        .await;
+    let event_id: Uuid = event["id"].as_str().unwrap().parse().unwrap();
+    (event_id, event["ticket_types"][0]["id"].as_str().unwrap().to_owned(), sales_start)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_pre_queue_is_drawn_at_the_open_in_the_published_order_and_later_arrivals_come_after() {
     let app = spawn_api_with(test_config(&[])).await; // workers started and stopped by the test
@@ -393,16 +414,7 @@ async fn several_workers_at_the_open_make_one_draw_and_decide_everyone_once() {
     let app = spawn_api_with(test_config(&[])).await;
     let (organizer, _) = app.user().await;
     let tokens = app.users(120).await;
-    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(5);
-    let event = app
-        .published_event(
-            &organizer,
-            json!({"sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
-                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 100, "max_per_order": 1}]}),
-        )
-        .await;
-    let event_id: Uuid = event["id"].as_str().unwrap().parse().unwrap();
-    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let (event_id, tt, sales_start) = prequeued_sale(&app, &organizer, 5, 100).await;
     let replies = futures::future::join_all(tokens.iter().map(|t| app.book(t, &tt, 1, None))).await;
     let ids = crate::helpers::accepted_ids(&replies);
     assert_eq!(ids.len(), 120);
@@ -436,16 +448,7 @@ async fn several_workers_at_the_open_make_one_draw_and_decide_everyone_once() {
 /// nobody decided yet: (event, ticket type, the draw's order).
 async fn drawn_line(app: &TestApp, tokens: &[String]) -> (Uuid, Uuid, Vec<Uuid>) {
     let (organizer, _) = app.user().await;
-    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(3);
-    let event = app
-        .published_event(
-            &organizer,
-            json!({"sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
-                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 10, "max_per_order": 1}]}),
-        )
-        .await;
-    let event_id: Uuid = event["id"].as_str().unwrap().parse().unwrap();
-    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let (event_id, tt, sales_start) = prequeued_sale(app, &organizer, 3, 10).await;
     let replies = futures::future::join_all(tokens.iter().map(|t| app.book(t, &tt, 1, None))).await;
     let ids = crate::helpers::accepted_ids(&replies);
     let (stop, task) = worker(app);
@@ -844,16 +847,7 @@ async fn the_draw_moves_back_every_later_place_including_one_already_decided() {
     let app = spawn_api_with(test_config(&[])).await;
     let (organizer, _) = app.user().await;
     let tokens = app.users(6).await;
-    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(3);
-    let event = app
-        .published_event(
-            &organizer,
-            json!({"sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
-                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 10, "max_per_order": 1}]}),
-        )
-        .await;
-    let event_id: Uuid = event["id"].as_str().unwrap().parse().unwrap();
-    let tt = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    let (event_id, tt, sales_start) = prequeued_sale(&app, &organizer, 3, 10).await;
     let replies = futures::future::join_all(tokens[..4].iter().map(|t| app.book(t, &tt, 1, None))).await;
     let pre = crate::helpers::accepted_ids(&replies);
     let (stop, task) = worker(&app);
