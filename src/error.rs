@@ -325,6 +325,7 @@ impl From<crate::booking::cancel::CancelError> for ApiError {
         match err {
             E::NotFound => Self::NotFound("booking"),
             E::NotCancellable(detail) => Self::conflict(detail),
+            E::DecidedMeanwhile => Self::Conflict { code: "decided_meanwhile", detail: err.to_string() },
             E::DeadlinePassed(_) => Self::Conflict { code: "cancellation_closed", detail: err.to_string() },
             E::Database(err) => err.into(),
         }

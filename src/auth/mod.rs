@@ -4,6 +4,7 @@
 pub mod page;
 pub mod password;
 pub mod refresh;
+pub mod sign_in_link;
 pub mod token;
 pub mod verification;
 

@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::cache::BookingCache;
-use crate::cache::bookings::HoldMark;
+use crate::cache::bookings::{HoldMark, PendingBooking};
 use crate::db::bookings::{self as db, BookingRow};
 use crate::domain::booking::{BookingStatus, Reason};
 
@@ -18,6 +18,9 @@ pub enum CancelError {
     NotFound,
     #[error("{0}")]
     NotCancellable(&'static str),
+    /// Leaving the line came too late: the request was decided meanwhile.
+    #[error("your turn came before you left: the request was decided meanwhile; see the booking")]
+    DecidedMeanwhile,
     #[error("bookings of this event could be cancelled until {}", .0.to_rfc3339())]
     DeadlinePassed(DateTime<Utc>),
     #[error(transparent)]
@@ -36,7 +39,8 @@ pub enum Canceller {
 /// Cancels `booking_id`: not found for anyone but its owner or its event's
 /// organizer; refused unless it is held or confirmed with no ticket checked
 /// in, and for the owner after the event's cancellation deadline. What was
-/// paid is refunded in full (a refund row in the same transaction).
+/// paid is refunded in full (a refund row in the same transaction). The
+/// owner of a request still pending leaves the line with it ([`leave_line`]).
 pub async fn cancel_booking(
     db: &PgPool,
     bookings: &BookingCache,
@@ -44,16 +48,27 @@ pub async fn cancel_booking(
     booking_id: Uuid,
     provider: crate::domain::checkout::Provider,
 ) -> Result<BookingRow, CancelError> {
+    if let Canceller::Owner(user_id) = by {
+        let pending = {
+            let mut conn = db.acquire().await?;
+            db::find(&mut conn, booking_id).await?.is_none_or(|b| b.status == BookingStatus::Pending)
+        };
+        if pending {
+            // Decided meanwhile: cancelled as the booking it became.
+            match leave_line(db, bookings, user_id, booking_id).await {
+                Err(CancelError::DecidedMeanwhile) => {}
+                left => return left,
+            }
+        }
+    }
     let mut tx = db.begin().await?;
     // Lock order everywhere: ticket type, then bookings (the worker and event
     // cancellation do the same), so two cancellations never deadlock.
-    let found = db::find(&mut tx, booking_id)
-        .await?
-        .filter(|b| match by {
-            Canceller::Owner(user_id) => b.user_id == user_id,
-            Canceller::Organizer(event_id) => b.event_id == event_id,
-        })
-        .ok_or(CancelError::NotFound)?;
+    let found = db::find(&mut tx, booking_id).await?.filter(|b| match by {
+        Canceller::Owner(user_id) => b.user_id == user_id,
+        Canceller::Organizer(event_id) => b.event_id == event_id,
+    });
+    let found = found.ok_or(CancelError::NotFound)?;
     crate::db::events::lock_ticket_type(&mut tx, found.event_id, found.ticket_type_id).await?;
     let booking = db::lock(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
     let refusal = match booking.status {
@@ -90,6 +105,54 @@ pub async fn cancel_booking(
     seats_returned(bookings, &[booking.ticket_type_id], &offered).await;
     tracing::info!(booking.id = %booking_id, reason = reason.as_str(), "booking cancelled");
     Ok(cancelled)
+}
+
+/// The owner of a request not decided yet leaves the line (the pre-queue,
+/// the line in PostgreSQL, or the queue the worker has not read yet): the
+/// booking ends `cancelled`, reason `left_line`, holding no seat. Decided
+/// under its ticket type's lock, which the worker's batch holds while it
+/// decides: either the batch decided the request first (then it is refused
+/// here, as decided meanwhile), or this comes first and the batch finds it
+/// decided (a request still in the queue is written here as such, so the
+/// worker skips its message as a redelivery).
+pub async fn leave_line(
+    db: &PgPool,
+    bookings: &BookingCache,
+    user_id: Uuid,
+    booking_id: Uuid,
+) -> Result<BookingRow, CancelError> {
+    let mut tx = db.begin().await?;
+    let pending = match db::find(&mut tx, booking_id).await? {
+        Some(row) if row.user_id == user_id => PendingBooking::from(&row),
+        Some(_) => return Err(CancelError::NotFound),
+        // Only Redis knows it yet (and only Redis can say whose it is).
+        None => match bookings.pending(booking_id).await {
+            Ok(Some(pending)) if pending.user_id == user_id => pending,
+            Ok(_) => return Err(CancelError::NotFound),
+            Err(err) => {
+                tracing::warn!(error = %err, "Redis could not say whether the request is in the queue");
+                return Err(CancelError::NotCancellable(
+                    "your request is on its way to the line; try again in a moment",
+                ));
+            }
+        },
+    };
+    crate::db::events::lock_ticket_type(&mut tx, pending.event_id, pending.ticket_type_id).await?;
+    match db::lock(&mut tx, booking_id).await? {
+        Some(row) if row.status == BookingStatus::Pending => db::leave_line(&mut tx, booking_id).await?,
+        Some(_) => return Err(CancelError::DecidedMeanwhile),
+        None => db::insert_left_line(&mut tx, &pending).await?,
+    }
+    crate::db::allocation::announce_final(&mut tx, &[booking_id]).await?;
+    let left = db::find(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
+    tx.commit().await?;
+    // Redis forgets the request (and the buyer's place for the type): the
+    // buyer may queue again, at the back.
+    if let Err(err) = bookings.forget(&pending).await {
+        tracing::warn!(error = %err, "Redis still lists a request that left the line; it goes stale on its own");
+    }
+    tracing::info!(booking.id = %booking_id, "left the line");
+    Ok(left)
 }
 
 /// After seats came back (committed): clear the sold-out flags so the next

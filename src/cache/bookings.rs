@@ -65,6 +65,19 @@ pub struct PendingBooking {
     pub accepted_at: DateTime<Utc>,
 }
 
+impl From<&crate::db::bookings::BookingRow> for PendingBooking {
+    fn from(row: &crate::db::bookings::BookingRow) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            event_id: row.event_id,
+            ticket_type_id: row.ticket_type_id,
+            quantity: row.quantity,
+            accepted_at: row.accepted_at,
+        }
+    }
+}
+
 impl From<&AcceptedRequest> for PendingBooking {
     fn from(m: &AcceptedRequest) -> Self {
         Self {
@@ -303,6 +316,14 @@ impl BookingCache {
             pipe.cmd("DEL").arg(self.idempotency_key(message.user_id, key)).ignore();
         }
         self.forget_pending(&mut pipe, &PendingBooking::from(message));
+        self.redis.query(&pipe).await
+    }
+
+    /// Forgets a request decided outside a batch (its buyer left the line).
+    pub async fn forget(&self, booking: &PendingBooking) -> Result<(), CacheError> {
+        let mut pipe = redis::pipe();
+        self.load_scripts(&mut pipe);
+        self.forget_pending(&mut pipe, booking);
         self.redis.query(&pipe).await
     }
 

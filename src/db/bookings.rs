@@ -276,6 +276,41 @@ pub async fn cancel(conn: &mut PgConnection, booking: &BookingRow, reason: &str)
     Ok(())
 }
 
+/// A pending request whose buyer left the line: cancelled, holding no seat
+/// (none was taken for it). The caller holds its ticket type's lock.
+pub async fn leave_line(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE bookings SET status = 'cancelled', reason = 'left_line', updated_at = now()
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A request still in the queue whose buyer left the line: written decided
+/// (cancelled, `left_line`), so the worker skips its message when it comes.
+/// The caller holds its ticket type's lock.
+pub async fn insert_left_line(
+    conn: &mut PgConnection,
+    pending: &crate::cache::bookings::PendingBooking,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, reason, accepted_at)
+         VALUES ($1, $2, $3, $4, $5, 'cancelled', 'left_line', $6)",
+    )
+    .bind(pending.id)
+    .bind(pending.user_id)
+    .bind(pending.event_id)
+    .bind(pending.ticket_type_id)
+    .bind(pending.quantity)
+    .bind(pending.accepted_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Sells a held booking whose seats it already has (paid, or free): status
 /// `confirmed`, one ticket per seat, the confirmation email, and the news to
 /// whoever waits on it. The caller holds the ticket type's and the booking's

@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod payments;
 pub mod prune;
 pub mod sessions;
+pub mod sign_in_links;
 pub mod tickets;
 pub mod users;
 pub mod waiting;

@@ -18,12 +18,15 @@ pub enum Kind {
     RefundSucceeded,
     /// Seats for a waiting-list entry: an offer to take before it runs out.
     WaitingListOffer,
+    /// A link that signs a person in (a row naming the address itself: the
+    /// account may not exist yet).
+    SignInLink,
 }
 
 impl Kind {
     /// Someone waits on this email to act (see [`claim_due_urgent`]).
     pub fn is_urgent(self) -> bool {
-        matches!(self, Self::EmailVerification | Self::WaitingListOffer)
+        matches!(self, Self::EmailVerification | Self::WaitingListOffer | Self::SignInLink)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +37,7 @@ impl Kind {
             Self::EmailVerification => "email_verification",
             Self::RefundSucceeded => "refund_succeeded",
             Self::WaitingListOffer => "waiting_list_offer",
+            Self::SignInLink => "sign_in_link",
         }
     }
 }
@@ -49,6 +53,7 @@ impl TryFrom<String> for Kind {
             "email_verification" => Ok(Self::EmailVerification),
             "refund_succeeded" => Ok(Self::RefundSucceeded),
             "waiting_list_offer" => Ok(Self::WaitingListOffer),
+            "sign_in_link" => Ok(Self::SignInLink),
             other => Err(format!("unknown outbox kind {other:?}")),
         }
     }
@@ -62,7 +67,9 @@ pub struct OutboxRow {
     /// The booking an email is about; `None` for emails about an account.
     pub booking_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
-    /// The verification link's token, until the email is sent.
+    /// The recipient of an email about an address with no account behind it yet.
+    pub email: Option<String>,
+    /// The verification or sign-in link's token, until the email is sent.
     pub secret: Option<String>,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
@@ -97,6 +104,18 @@ pub async fn enqueue_verification(conn: &mut PgConnection, user_id: Uuid, token:
     Ok(())
 }
 
+/// Queues the email carrying a sign-in link's `token` to `email`.
+pub async fn enqueue_sign_in_link(conn: &mut PgConnection, email: &str, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (id, kind, email, secret) VALUES ($1, $2, $3, $4)")
+        .bind(Uuid::now_v7())
+        .bind(Kind::SignInLink.as_str())
+        .bind(email)
+        .bind(token)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Claims up to `limit` due rows for `lease`: they are not due again (for
 /// any mailer) until the lease runs out, by which time they are sent or
 /// rescheduled. `SKIP LOCKED` lets several mailers claim side by side. The
@@ -108,7 +127,7 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease: Duration) -> 
                            last_error = NULL
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, booking_id, user_id, secret, attempts, created_at",
+         RETURNING id, kind, booking_id, user_id, email, secret, attempts, created_at",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
@@ -128,14 +147,15 @@ pub async fn claim_due_urgent(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2),
                            last_error = NULL
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()
-                        AND kind IN ($3, $4)
+                        AND kind IN ($3, $4, $5)
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, booking_id, user_id, secret, attempts, created_at",
+         RETURNING id, kind, booking_id, user_id, email, secret, attempts, created_at",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
     .bind(Kind::EmailVerification.as_str())
     .bind(Kind::WaitingListOffer.as_str())
+    .bind(Kind::SignInLink.as_str())
     .fetch_all(conn)
     .await
 }

@@ -17,8 +17,8 @@ pub struct Pruned {
     pub sessions: u64,
 }
 
-/// Deletes, older than `keep`: emails sent or skipped, refresh tokens and
-/// verification links expired, and sessions ended (revoked, or with no refresh token alive). `keep` must
+/// Deletes, older than `keep`: emails sent or skipped, refresh tokens,
+/// verification and sign-in links expired, and sessions ended (revoked, or with no refresh token alive). `keep` must
 /// outlast an access token: a session's row is what says it was revoked, and
 /// a missing one reads as revoked.
 pub async fn prune(pool: &PgPool, keep: Duration) -> Result<Pruned, sqlx::Error> {
@@ -48,6 +48,13 @@ pub async fn prune(pool: &PgPool, keep: Duration) -> Result<Pruned, sqlx::Error>
         pool,
         "DELETE FROM email_verifications WHERE token_hash IN (
              SELECT token_hash FROM email_verifications WHERE expires_at < now() - make_interval(secs => $1) LIMIT $2)",
+        keep_secs,
+    )
+    .await?;
+    in_batches(
+        pool,
+        "DELETE FROM sign_in_links WHERE token_hash IN (
+             SELECT token_hash FROM sign_in_links WHERE expires_at < now() - make_interval(secs => $1) LIMIT $2)",
         keep_secs,
     )
     .await?;

@@ -121,6 +121,18 @@ pub async fn revoke(conn: &mut PgConnection, session_id: Uuid, reason: &str) -> 
     Ok(())
 }
 
+/// Ends every live session of `user_id`; their ids, for the revocations cache.
+pub async fn revoke_all_of(conn: &mut PgConnection, user_id: Uuid, reason: &str) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2
+         WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+    )
+    .bind(user_id)
+    .bind(reason)
+    .fetch_all(conn)
+    .await
+}
+
 /// Whether the session is revoked (an unknown session counts as revoked).
 pub async fn is_revoked(conn: &mut PgConnection, session_id: Uuid) -> Result<bool, sqlx::Error> {
     let live: Option<bool> = sqlx::query_scalar("SELECT revoked_at IS NULL FROM sessions WHERE id = $1")

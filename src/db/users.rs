@@ -16,7 +16,7 @@ pub struct UserRow {
 
 pub const EMAIL_TAKEN: &str = "users_email_key";
 
-const COLUMNS: &str = "id, email, name, password_hash, created_at, email_verified_at";
+pub(super) const COLUMNS: &str = "id, email, name, password_hash, created_at, email_verified_at";
 
 pub async fn insert(
     conn: &mut PgConnection,

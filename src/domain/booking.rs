@@ -117,6 +117,8 @@ pub enum Reason {
     TooManyHolds,
     /// A hold of the buyer's on this ticket type ran out unpaid a short while ago.
     HoldCooldown,
+    /// Its buyer left the line (the pre-queue, or the line) before their turn.
+    LeftLine,
 }
 
 impl Reason {
@@ -140,6 +142,7 @@ impl Reason {
             Self::WaitingListOffer => "waiting_list_offer",
             Self::TooManyHolds => "too_many_holds",
             Self::HoldCooldown => "hold_cooldown",
+            Self::LeftLine => "left_line",
         }
     }
 }

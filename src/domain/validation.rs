@@ -110,6 +110,14 @@ fn text(value: &str, min: usize, max: usize, multiline: bool) -> Result<String, 
     Ok(trimmed.to_owned())
 }
 
+/// Whether `path` is a path of this site to send a browser to (after signing
+/// in): one leading slash, only visible ASCII, no backslash (browsers drop
+/// tabs and newlines inside a URL: "/\t/evil.example" is "//evil.example").
+pub fn is_local_path(path: &str) -> bool {
+    let plain = path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    plain && path.starts_with('/') && !path.starts_with("//")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

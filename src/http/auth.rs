@@ -60,6 +60,22 @@ pub struct VerifyRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct EmailLinkRequest {
+    /// Where the link is sent; an account for it need not exist.
+    pub email: String,
+    /// A path of this site (`/events/…`) the pages land on after signing in.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailLinkRedeemRequest {
+    /// The `token` of the emailed link.
+    pub token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -173,14 +189,115 @@ pub async fn resend_verification(State(state): State<AppState>, user: CurrentUse
     }
     // Not more mail to one address than a person needs, whatever Redis or
     // the rate-limit settings say: counted in PostgreSQL, under the user's lock.
-    let (last_hour, last_day) = db::users::links_sent(&mut tx, user.id).await?;
-    if last_hour >= LINKS_PER_HOUR || last_day >= LINKS_PER_DAY {
-        let retry_after = if last_day >= LINKS_PER_DAY { 24 * 3600 } else { 3600 };
-        return Err(ApiError::RateLimited { retry_after });
-    }
+    within_mail_limits(db::users::links_sent(&mut tx, user.id).await?, LINKS_PER_HOUR, LINKS_PER_DAY)?;
     send_verification(&mut tx, user.id).await?;
     tx.commit().await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Email a sign-in link: opening it within 15 minutes signs the person in,
+/// and makes their account (verified) when the address has none. The answer
+/// is the same whether an account exists or not.
+#[utoipa::path(post, path = "/api/v1/auth/email-link", tag = "auth", request_body = EmailLinkRequest,
+    responses(
+        (status = 202, description = "A link is on its way to the address"),
+        (status = 422, description = "Invalid fields", body = Problem),
+        (status = 429, description = "Four links an hour and six a day to one address at most (`rate_limited`)", body = Problem),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn request_email_link(
+    State(state): State<AppState>,
+    Json(req): Json<EmailLinkRequest>,
+) -> ApiResult<StatusCode> {
+    use crate::auth::sign_in_link;
+    let mut v = Violations::new();
+    let email = v.check("email", Email::parse(&req.email));
+    if let Some(next) = req.next.as_deref().filter(|n| !crate::domain::validation::is_local_path(n)) {
+        v.add("next", format!("{next:?} is not a path of this site"));
+    }
+    let email = v.finish_with(email)?;
+    let mut tx = state.db.begin().await?;
+    // Counted in PostgreSQL under the address's lock, like verification
+    // links: not more mail to one address than a person needs.
+    let sent = db::sign_in_links::sent(&mut tx, email.as_str()).await?;
+    within_mail_limits(sent, sign_in_link::PER_HOUR, sign_in_link::PER_DAY)?;
+    let (token, hash) = sign_in_link::generate();
+    let expires_at = Utc::now() + sign_in_link::VALID_FOR;
+    db::sign_in_links::add(&mut tx, &hash, email.as_str(), req.next.as_deref(), expires_at).await?;
+    db::outbox::enqueue_sign_in_link(&mut tx, email.as_str(), &token).await?;
+    tx.commit().await?;
+    tracing::info!(user.email = %email.redacted(), "sign-in link requested");
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Sign in with the token of an emailed link (once). An address with no
+/// account gets one, verified; an account someone registered with the
+/// address but never verified is the address owner's now: its password and
+/// sessions end.
+#[utoipa::path(post, path = "/api/v1/auth/email-link/redeem", tag = "auth", request_body = EmailLinkRedeemRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenPair),
+        (status = 400, description = "Unknown, used or expired link (`invalid_token`)", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+    ))]
+#[tracing::instrument(skip_all)]
+pub async fn redeem_email_link(
+    State(state): State<AppState>,
+    Json(req): Json<EmailLinkRedeemRequest>,
+) -> ApiResult<axum::Json<TokenPair>> {
+    Ok(axum::Json(sign_in_with_link(&state, &req.token).await?.pair))
+}
+
+/// Who an emailed link signed in, and where they were going.
+pub struct LinkSignIn {
+    pub pair: TokenPair,
+    pub next: Option<String>,
+}
+
+/// Uses a sign-in link's `token`: the API's redeem, and the page's.
+pub async fn sign_in_with_link(state: &AppState, token: &str) -> ApiResult<LinkSignIn> {
+    use crate::auth::sign_in_link;
+    if token.len() > 128 {
+        return Err(ApiError::InvalidToken);
+    }
+    // A password nobody knows: an account made (or taken back) by a link is
+    // signed in to by links until its owner sets one.
+    let random: [u8; 32] = rand::random();
+    let unusable = state.hasher.hash(&format!("{random:?}")).await?;
+    let mut tx = state.db.begin().await?;
+    let used =
+        db::sign_in_links::redeem(&mut tx, &sign_in_link::hash(token.trim())).await?.ok_or(ApiError::InvalidToken)?;
+    let claimed =
+        db::sign_in_links::claim_account(&mut tx, &used.email, &sign_in_link::default_name(&used.email), &unusable)
+            .await?;
+    let user = claimed.user;
+    let ended = if claimed.taken_over {
+        db::sessions::revoke_all_of(&mut tx, user.id, "address proved by a sign-in link").await?
+    } else {
+        Vec::new()
+    };
+    let (refresh_token, refresh_hash) = refresh::generate();
+    let session_id = db::sessions::create(&mut tx, user.id, &refresh_hash, refresh_expiry(state)).await?;
+    tx.commit().await?;
+    for session in ended {
+        state.revocations.remember(session).await;
+    }
+    tracing::info!(user.id = %user.id, session.id = %session_id, created = claimed.created,
+        taken_over = claimed.taken_over, "signed in with an emailed link");
+    let next = used.next.filter(|n| crate::domain::validation::is_local_path(n));
+    Ok(LinkSignIn { pair: token_pair(state, user.id, session_id, refresh_token)?, next })
+}
+
+/// 429 once an address was sent `per_hour` links in the last hour or
+/// `per_day` in the last day (`sent`: those two counts).
+fn within_mail_limits((last_hour, last_day): (i64, i64), per_hour: i64, per_day: i64) -> ApiResult<()> {
+    if last_day >= per_day {
+        Err(ApiError::RateLimited { retry_after: 24 * 3600 })
+    } else if last_hour >= per_hour {
+        Err(ApiError::RateLimited { retry_after: 3600 })
+    } else {
+        Ok(())
+    }
 }
 
 /// Log in with email and password.

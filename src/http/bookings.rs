@@ -332,13 +332,15 @@ pub async fn get_booking(
 }
 
 /// Cancel a held or confirmed booking: its tickets become void, the seats go
-/// back on sale, and what was paid is refunded in full (`refund`).
+/// back on sale, and what was paid is refunded in full (`refund`). A request
+/// still pending (in the pre-queue, in line, or in the queue) leaves the
+/// line: cancelled with reason `left_line`, before its turn.
 #[utoipa::path(post, path = "/api/v1/bookings/{id}/cancel", tag = "bookings", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The cancelled booking", body = Booking),
         (status = 404, description = "No such booking of the caller", body = Problem),
-        (status = 409, description = "Already cancelled, rejected or expired, still pending, a ticket was checked in, or past the event's cancellation deadline (`cancellation_closed`)", body = Problem),
+        (status = 409, description = "Already cancelled, rejected or expired, decided while leaving the line, a ticket was checked in, or past the event's cancellation deadline (`cancellation_closed`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, booking.id = %id))]
 pub async fn cancel_booking(

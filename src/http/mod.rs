@@ -168,6 +168,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::verify_email))
         .routes(routes!(auth::resend_verification))
+        .routes(routes!(auth::request_email_link))
+        .routes(routes!(auth::redeem_email_link))
         .routes(routes!(auth::me))
         .routes(routes!(event_list::my_events))
         .routes(routes!(events::create_event, event_list::list_events))

@@ -149,7 +149,7 @@ pub async fn mark_paid(
 /// The offline refund of a booking was paid back (a transfer, cash at the
 /// desk): recorded with who and when, the refund succeeded, and the buyer
 /// gets the refund email. A second call answers the same and sends nothing.
-#[utoipa::path(post, path = "/api/v1/events/{id}/bookings/{booking_id}/refund/paid-back", tag = "door",
+#[utoipa::path(post, path = "/api/v1/events/{id}/bookings/{booking_id}/refund/paid-out", tag = "door",
     params(("id" = Uuid, Path), ("booking_id" = Uuid, Path)), security(("bearer" = [])),
     responses(
         (status = 200, description = "The booking, its refund succeeded", body = Booking),

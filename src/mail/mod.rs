@@ -221,6 +221,16 @@ async fn deliver(
             Ok(None) => Err(anyhow::anyhow!("the account no longer exists")),
             Err(_) => return,
         },
+        (None, None, Some(token)) if row.kind == outbox::Kind::SignInLink => {
+            let Some(email) = row.email.as_deref() else {
+                let _ = outbox::mark_failed(&mut conn, row, "a sign-in link with no address").await;
+                return;
+            };
+            match crate::db::users::find_by_email(&mut conn, email).await {
+                Ok(account) => templates.sign_in_link(row, email, account.is_some(), token, envelope),
+                Err(_) => return,
+            }
+        }
         _ => Err(anyhow::anyhow!("the row names neither a booking nor an account with a link")),
     };
     let message = match built {

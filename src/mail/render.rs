@@ -36,6 +36,8 @@ impl Default for Templates {
             ("refund_succeeded.html", include_str!("../../templates/refund_succeeded.html")),
             ("email_verification.txt", include_str!("../../templates/email_verification.txt")),
             ("email_verification.html", include_str!("../../templates/email_verification.html")),
+            ("sign_in_link.txt", include_str!("../../templates/sign_in_link.txt")),
+            ("sign_in_link.html", include_str!("../../templates/sign_in_link.html")),
         ] {
             env.add_template(name, source).expect("templates parse");
         }
@@ -46,6 +48,11 @@ impl Default for Templates {
 /// The page that verifies an address with `token`.
 pub fn verification_link(public_url: &str, token: &str) -> String {
     format!("{}/verify?token={token}", public_url.trim_end_matches('/'))
+}
+
+/// The page that signs a person in with `token`.
+pub fn sign_in_link(public_url: &str, token: &str) -> String {
+    format!("{}/login/link?token={token}", public_url.trim_end_matches('/'))
 }
 
 /// Everything needed to build a message besides its data.
@@ -85,7 +92,9 @@ impl Templates {
             Kind::EventCancelled => format!("Event cancelled: {}", mail.title),
             Kind::RefundSucceeded => format!("Your refund for {}", mail.title),
             Kind::WaitingListOffer => format!("Seats for you: {}", mail.title),
-            Kind::EmailVerification => anyhow::bail!("a verification email is not about a booking"),
+            Kind::EmailVerification | Kind::SignInLink => {
+                anyhow::bail!("an email about an address is not about a booking")
+            }
         };
         let mut related = MultiPart::related().singlepart(SinglePart::html(html));
         if row.kind == Kind::BookingConfirmed {
@@ -141,6 +150,31 @@ impl Templates {
         let html = self.env.get_template("email_verification.html")?.render(&data)?;
         let to = Mailbox::new(None, account.email.parse()?);
         Ok(builder(row, envelope, to, "Confirm your email address".to_owned()).multipart(
+            MultiPart::alternative().singlepart(SinglePart::plain(text)).singlepart(SinglePart::html(html)),
+        )?)
+    }
+}
+
+impl Templates {
+    /// The email with a link that signs `email` in (`has_account`: whether
+    /// an account uses the address; if not, the link makes one).
+    pub fn sign_in_link(
+        &self,
+        row: &OutboxRow,
+        email: &str,
+        has_account: bool,
+        token: &str,
+        envelope: &Envelope<'_>,
+    ) -> anyhow::Result<Message> {
+        let data = context! {
+            link => sign_in_link(envelope.public_url, token),
+            minutes => crate::auth::sign_in_link::VALID_FOR.as_secs() / 60,
+            has_account,
+        };
+        let text = self.env.get_template("sign_in_link.txt")?.render(&data)?;
+        let html = self.env.get_template("sign_in_link.html")?.render(&data)?;
+        let to = Mailbox::new(None, email.parse()?);
+        Ok(builder(row, envelope, to, "Your Boxoffice sign-in link".to_owned()).multipart(
             MultiPart::alternative().singlepart(SinglePart::plain(text)).singlepart(SinglePart::html(html)),
         )?)
     }

@@ -114,6 +114,16 @@ async fn sign_in(
 ) -> Result<axum::http::HeaderValue, PageError> {
     let request = LoginRequest { email: email.to_owned(), password: password.to_owned() };
     let pair = api::login(State(state.clone()), ClientIp(ip.to_owned()), Json(request)).await?.0;
+    session_cookie(state, visitor, &pair).await
+}
+
+/// The cookie of the session `pair` belongs to; the session this browser
+/// had before ends.
+async fn session_cookie(
+    state: &AppState,
+    visitor: &Visitor,
+    pair: &api::TokenPair,
+) -> Result<axum::http::HeaderValue, PageError> {
     if let Some(before) = visitor.user {
         api::logout(State(state.clone()), before).await?;
     }
@@ -148,6 +158,59 @@ pub async fn logout(State(state): State<AppState>, visitor: Visitor, form: Form)
         [(header::SET_COOKIE, state.pages.sign_out()), (header::LOCATION, "/".parse().expect("a path"))],
     )
         .into_response())
+}
+
+/// "Email me a sign-in link": the API's request (its checks and limits; a
+/// refusal is said next to the field), then a page saying where to look.
+pub async fn request_link(State(state): State<AppState>, visitor: Visitor, form: Form) -> Result<Response, PageError> {
+    visitor.check_csrf(&state.pages, form.csrf())?;
+    let email = form.get("email");
+    let next = Some(local_path(form.get("next"))).filter(|n| *n != "/me/tickets").map(str::to_owned);
+    let request = api::EmailLinkRequest { email: email.to_owned(), next: next.clone() };
+    match api::request_email_link(State(state.clone()), Json(request)).await {
+        Ok(_) => {
+            let minutes = crate::auth::sign_in_link::VALID_FOR.as_secs() / 60;
+            Ok(page(&state.pages, &visitor, "link_sent.html", context! { email, minutes }))
+        }
+        Err(err) => {
+            let message = match &err {
+                ApiError::RateLimited { .. } => err.to_string(),
+                _ => match field_errors(&err).and_then(|mut e| e.remove("email")) {
+                    Some(message) => message,
+                    None => return Err(err.into()),
+                },
+            };
+            let data = context! {
+                values => context! { link_email => email },
+                errors => context! { link_email => message },
+                next => form.get("next"),
+            };
+            Ok(page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "login.html", data))
+        }
+    }
+}
+
+/// The emailed sign-in link: a page with a button, as for verification
+/// links (a mail scanner opening the link must not spend it).
+pub async fn link_form(State(state): State<AppState>, visitor: Visitor, Query(q): Query<Token>) -> Response {
+    page(&state.pages, &visitor, "link.html", context! { token => q.token.unwrap_or_default() })
+}
+
+/// "Sign in": the link's token, used once; on to where the person was going.
+pub async fn redeem_link(State(state): State<AppState>, visitor: Visitor, form: Form) -> Result<Response, PageError> {
+    visitor.check_csrf(&state.pages, form.csrf())?;
+    let signed_in = match api::sign_in_with_link(&state, form.get("token")).await {
+        Ok(signed_in) => signed_in,
+        Err(ApiError::InvalidToken) => {
+            // Used, run out, or mistyped: where a new one is asked for.
+            let message = "This sign-in link was used already or has run out: ask for a new one here.";
+            let data = context! { errors => context! { link_email => message }, next => None::<String> };
+            return Ok(page_with_status(&state.pages, &visitor, StatusCode::BAD_REQUEST, "login.html", data));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let cookie = session_cookie(&state, &visitor, &signed_in.pair).await?;
+    Ok(with_session(cookie, signed_in.next.as_deref().unwrap_or("/me/tickets")))
 }
 
 /// "Resend the link": a new verification email (the API's limits apply: a

@@ -154,6 +154,19 @@ pub async fn cancel(
     Ok(see_other(&format!("/bookings/{id}")))
 }
 
+/// "Leave the line": the request still pending is given up, before its turn
+/// (one press: the page says what it costs). Decided meanwhile, the booking
+/// page shows how.
+pub async fn leave(State(state): State<AppState>, Path(id): Path<Uuid>, acting: Acting) -> Result<Response, PageError> {
+    let user = acting.user(format!("/bookings/{id}"))?;
+    match cancel::leave_line(&state.db, &state.bookings, user.id, id).await {
+        Ok(_) | Err(cancel::CancelError::DecidedMeanwhile | cancel::CancelError::NotCancellable(_)) => {
+            Ok(see_other(&format!("/bookings/{id}")))
+        }
+        Err(err) => Err(crate::error::ApiError::from(err).into()),
+    }
+}
+
 /// The booking's changes as server-sent events, for the waiting room's script.
 pub async fn events(
     State(state): State<AppState>,

@@ -52,10 +52,7 @@ pub fn field_errors(err: &crate::error::ApiError) -> Option<FieldErrors> {
 
 /// A path to come back to after signing in: only this site's own.
 pub fn local_path(next: &str) -> &str {
-    // Browsers drop tabs and newlines inside a URL ("/\t/evil.example" is
-    // "//evil.example"): only visible ASCII, no backslash, one leading slash.
-    let plain = next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
-    if plain && next.starts_with('/') && !next.starts_with("//") { next } else { "/me/tickets" }
+    if crate::domain::validation::is_local_path(next) { next } else { "/me/tickets" }
 }
 
 #[cfg(test)]

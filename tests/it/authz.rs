@@ -301,6 +301,24 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             &w.organizer,
             Expect::Public(400),
         ),
+        // Anyone may ask for a sign-in link (the answer tells nothing)...
+        (
+            "post",
+            "/api/v1/auth/email-link",
+            "/api/v1/auth/email-link".into(),
+            Some(json!({"email": "anyone@example.org"})),
+            &w.organizer,
+            Expect::Public(202),
+        ),
+        // ...and only the link's token signs in.
+        (
+            "post",
+            "/api/v1/auth/email-link/redeem",
+            "/api/v1/auth/email-link/redeem".into(),
+            Some(json!({"token": "not-a-token"})),
+            &w.organizer,
+            Expect::Public(400),
+        ),
         // Verification is off in this world: nothing to resend, for anyone.
         (
             "post",
@@ -353,9 +371,9 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
         ),
         (
             "post",
-            "/api/v1/events/{id}/bookings/{booking_id}/refund/paid-back",
+            "/api/v1/events/{id}/bookings/{booking_id}/refund/paid-out",
             // Paid or not, this booking has no refund: its organizer hears so.
-            format!("/api/v1/events/{}/bookings/{}/refund/paid-back", w.priced_event, w.held_to_mark),
+            format!("/api/v1/events/{}/bookings/{}/refund/paid-out", w.priced_event, w.held_to_mark),
             None,
             &w.organizer,
             Expect::Matrix(401, 403, 409),

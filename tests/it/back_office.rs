@@ -396,9 +396,8 @@ async fn a_card_payment_refunded_from_orders_reaches_stripe() {
     })
     .await;
     // Stripe paid it back itself: there is nothing to mark paid back by hand.
-    let by_hand = app
-        .post(&format!("/api/v1/events/{id}/bookings/{booking}/refund/paid-back"), Some(&organizer), json!({}))
-        .await;
+    let by_hand =
+        app.post(&format!("/api/v1/events/{id}/bookings/{booking}/refund/paid-out"), Some(&organizer), json!({})).await;
     assert_eq!((by_hand.status, by_hand.code()), (StatusCode::CONFLICT, "no_refund_owed"), "{by_hand:?}");
 }
 
@@ -662,7 +661,7 @@ async fn an_offline_refund_is_marked_paid_back_and_the_buyer_hears_of_it_once() 
     assert_eq!(refund_mails().await, 1, "the buyer hears of it once it is paid back");
 
     // Pressed again: the same answer, no second email.
-    let path = format!("/api/v1/events/{event_id}/bookings/{booking}/refund/paid-back");
+    let path = format!("/api/v1/events/{event_id}/bookings/{booking}/refund/paid-out");
     assert_eq!(app.post(&path, Some(&organizer), json!({})).await.status, StatusCode::OK);
     assert_eq!(refund_mails().await, 1);
     // Another refund still owed, marked eight times at once: one email.
@@ -670,7 +669,7 @@ async fn an_offline_refund_is_marked_paid_back_and_the_buyer_hears_of_it_once() 
     app.mark_paid(&organizer, event_id, &second.to_string()).await;
     let cancel = format!("/api/v1/events/{event_id}/bookings/{second}/cancel");
     assert_eq!(app.post(&cancel, Some(&organizer), json!({})).await.body["refund"]["status"], "pending");
-    let path = format!("/api/v1/events/{event_id}/bookings/{second}/refund/paid-back");
+    let path = format!("/api/v1/events/{event_id}/bookings/{second}/refund/paid-out");
     let at_once = futures::future::join_all((0..8).map(|_| app.post(&path, Some(&organizer), json!({})))).await;
     assert!(at_once.iter().all(|r| r.status == StatusCode::OK), "{at_once:?}");
     let mails: i64 =
@@ -683,7 +682,7 @@ async fn an_offline_refund_is_marked_paid_back_and_the_buyer_hears_of_it_once() 
     // A booking without a refund has nothing to pay back.
     let other = app.book_final(&buyer, &tt, 1).await;
     let nothing = app
-        .post(&format!("/api/v1/events/{event_id}/bookings/{other}/refund/paid-back"), Some(&organizer), json!({}))
+        .post(&format!("/api/v1/events/{event_id}/bookings/{other}/refund/paid-out"), Some(&organizer), json!({}))
         .await;
     assert_eq!((nothing.status, nothing.code()), (StatusCode::CONFLICT, "no_refund_owed"), "{nothing:?}");
 }

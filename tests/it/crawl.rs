@@ -28,11 +28,19 @@ enum Step {
 async fn every_page_reachable_by_a_link_a_form_or_a_redirect_renders_for_nobody_a_buyer_and_an_organizer() {
     let app = spawn_app().await;
     let world = World::make(&app).await;
-    let starts: Vec<String> = ["/", "/manage", "/me/tickets", "/login", "/register", "/verify?token=from-an-email"]
-        .into_iter()
-        .map(String::from)
-        .chain(world.emailed_links.iter().cloned())
-        .collect();
+    let starts: Vec<String> = [
+        "/",
+        "/manage",
+        "/me/tickets",
+        "/login",
+        "/register",
+        "/verify?token=from-an-email",
+        "/login/link?token=from-an-email",
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(world.emailed_links.iter().cloned())
+    .collect();
 
     let mut seen_by = Vec::new();
     for who in [None, Some(&world.buyer_email), Some(&world.organizer_email)] {

@@ -401,7 +401,8 @@ async fn search_finds_the_words_and_the_cards_show_prices_and_seats_left() {
     assert_eq!(or.body["items"].as_array().map(Vec::len), Some(2), "`or` still joins the last two words: {or:?}");
 }
 
-/// Issue 28, item 6: the pre-queue page counts down to the open.
+/// Issue 28, item 6: the pre-queue page counts down to the open and offers
+/// "Leave the line".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pre_queue_page_counts_down_to_the_open() {
     let app = crate::helpers::spawn_app().await;
@@ -428,6 +429,40 @@ async fn the_pre_queue_page_counts_down_to_the_open() {
     })
     .await;
     browser.accessibility().await;
+
+    // Changed their mind: one press gives up the place, and the page says so.
+    browser.click("Leave the line").await;
+    browser.wait_for_text("You left the line before your turn came.").await;
+    let status: String = sqlx::query_scalar("SELECT status FROM bookings WHERE event_id = $1")
+        .bind(event["id"].as_str().unwrap().parse::<Uuid>().unwrap())
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(status, "cancelled");
+    // And may join again, at the back.
+    book_from_the_page(&browser, &app, event["id"].as_str().unwrap(), "1").await;
+    browser.wait_for_text("You are in the pre-queue").await;
+}
+
+/// A free event titled `title` on sale, and a browser of nobody signed in
+/// that chose `quantity` on its page and pressed Book: now on the sign-in
+/// page. The browser and the event's id.
+pub(crate) async fn book_signed_out(app: &TestApp, name: &str, title: &str, quantity: &str) -> (Browser, String) {
+    let (organizer, _) = app.user().await;
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"title": title, "starts_at": in_days(20),
+                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 9, "max_per_order": 4}]}),
+        )
+        .await;
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    let browser = Browser::start(name).await;
+    browser.goto(&format!("{}/events/{event_id}", app.base)).await;
+    browser.fill("Quantity", quantity).await;
+    browser.click("Book").await;
+    browser.wait_for_path("/login").await;
+    (browser, event_id)
 }
 
 /// Issue 28, item 1: signed out, "Book" leads through creating an account and
@@ -438,21 +473,8 @@ async fn the_pre_queue_page_counts_down_to_the_open() {
 async fn a_newcomer_is_kept_on_the_path_from_book_through_sign_up_and_verification() {
     let sink = SmtpSink::start().await;
     let app = app_with_mail(&sink).await;
-    let (organizer, _) = app.user().await;
     let title = format!("Harbour Lights {}", Uuid::new_v4().simple());
-    let event = app
-        .published_event(
-            &organizer,
-            json!({"title": title, "starts_at": in_days(20),
-                   "ticket_types": [{"name": "Standard", "price_cents": 0, "capacity": 9, "max_per_order": 4}]}),
-        )
-        .await;
-    let event_id = event["id"].as_str().unwrap().to_owned();
-    let browser = Browser::start("kept-on-path").await;
-    browser.goto(&format!("{}/events/{event_id}", app.base)).await;
-    browser.fill("Quantity", "3").await;
-    browser.click("Book").await;
-    browser.wait_for_path("/login").await;
+    let (browser, event_id) = book_signed_out(&app, "kept-on-path", &title, "3").await;
     browser.click("Create account").await;
     browser.wait_for_path("/register").await;
     let email = format!("{}@example.org", Uuid::new_v4().simple());
