@@ -90,6 +90,10 @@ pub enum ApiError {
     RequestTimeout,
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
+    /// An event image refused: 413 `image_too_large`, 422 `image_invalid` or
+    /// `image_too_many_pixels`.
+    #[error("{0}")]
+    Image(crate::event::image::ImageError),
     /// A part of the system cannot be reached; try again later.
     #[error("{0} is unavailable, try again shortly")]
     Unavailable(&'static str),
@@ -127,6 +131,8 @@ impl ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::RateLimited { .. } | Self::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Image(crate::event::image::ImageError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Image(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -157,6 +163,7 @@ impl ApiError {
             Self::HoldCooldown { .. } => "hold_cooldown",
             Self::TooManyStreams => "too_many_streams",
             Self::Unavailable(_) => "unavailable",
+            Self::Image(err) => err.code(),
             Self::Internal(_) => "internal",
         }
     }
@@ -201,6 +208,7 @@ impl IntoResponse for ApiError {
             code: code.to_owned(),
             errors: match self {
                 Self::Validation(errors) => errors,
+                Self::Image(err) => vec![FieldError { field: "image".into(), message: err.to_string() }],
                 _ => Vec::new(),
             },
             checked_in_at,
@@ -314,6 +322,7 @@ impl From<crate::event::EventError> for ApiError {
             | E::NameTaken
             | E::CapacityBelowSold(_) => Self::conflict(err.to_string()),
             E::QueueUnknown => Self::Unavailable("the booking state"),
+            E::Image(err) => Self::Image(err),
             E::Database(err) => err.into(),
         }
     }

@@ -30,6 +30,9 @@ pub struct EventRow {
     #[sqlx(try_from = "String")]
     pub status: EventStatus,
     pub published_at: Option<DateTime<Utc>>,
+    /// The hash naming the event's image's URLs, when it has one.
+    #[serde(default)]
+    pub image_hash: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -99,7 +102,7 @@ pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
      sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone, status, \
-     published_at, hold_cooldown_seconds, \
+     published_at, hold_cooldown_seconds, image_hash, \
      created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
     "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer";

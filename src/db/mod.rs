@@ -4,6 +4,7 @@
 pub mod allocation;
 pub mod bookings;
 pub mod events;
+pub mod images;
 pub mod invariants;
 pub mod line;
 pub mod mail;

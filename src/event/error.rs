@@ -48,6 +48,9 @@ pub enum EventError {
     /// The price or currency of a type with seats sold or held (that many).
     #[error("{0} seats are already sold or held; the price and currency can no longer change")]
     PriceLocked(i32),
+    /// An image upload that was refused.
+    #[error(transparent)]
+    Image(#[from] super::image::ImageError),
     /// Redis could not say whether bookings wait in the queue.
     #[error("the booking state is unavailable, try again shortly")]
     QueueUnknown,
@@ -65,6 +68,7 @@ impl EventError {
             Self::CapacityBelowSold(_) => Some("capacity"),
             Self::PriceLocked(_) => Some("price_cents"),
             Self::NoTicketTypes | Self::TooManyTicketTypes => Some("ticket_types"),
+            Self::Image(_) => Some("image"),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod door;
 mod error;
+pub mod image;
 pub mod lifecycle;
 pub mod line;
 pub mod orders;

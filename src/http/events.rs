@@ -56,9 +56,28 @@ pub struct Event {
     /// pages show its times there. Times in this API are UTC.
     pub timezone: String,
     pub status: EventStatus,
+    /// The event's image, when it has one (`PUT /api/v1/events/{id}/image`).
+    pub image: Option<EventImage>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ticket_types: Vec<TicketType>,
+}
+
+/// Where an event's image is: WebP renditions whose URLs change when the
+/// image does (each may be cached for a year).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventImage {
+    /// At most 1600 px wide.
+    pub url: String,
+    /// At most 400 px wide (cards, lists).
+    pub small_url: String,
+}
+
+impl EventImage {
+    pub fn of(hash: &str) -> Self {
+        use crate::event::image::url;
+        Self { url: url(hash, false), small_url: url(hash, true) }
+    }
 }
 
 impl From<event::Event> for Event {
@@ -89,6 +108,7 @@ impl Event {
             offer_hours: row.offer_hours,
             timezone: row.timezone,
             status: row.status,
+            image: row.image_hash.as_deref().map(EventImage::of),
             created_at: row.created_at,
             updated_at: row.updated_at,
             ticket_types: ticket_types.into_iter().map(TicketType::from).collect(),

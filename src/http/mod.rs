@@ -8,6 +8,7 @@ pub mod bookings;
 pub mod checkout;
 pub mod door;
 pub mod draw;
+pub mod event_image;
 pub mod event_list;
 pub mod events;
 pub mod export;
@@ -176,6 +177,12 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::get_event, events::update_event, events::delete_event))
         .routes(routes!(events::publish_event))
         .routes(routes!(events::cancel_event))
+        // The one route taking more than a JSON body's 64 KiB.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(event_image::put_image, event_image::delete_image))
+                .layer(DefaultBodyLimit::max(event_image::UPLOAD_LIMIT)),
+        )
         .routes(routes!(ticket_types::add_ticket_type))
         .routes(routes!(ticket_types::update_ticket_type))
         .routes(routes!(bookings::create_booking))

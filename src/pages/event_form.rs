@@ -467,6 +467,7 @@ mod tests {
             timezone: "Europe/Berlin".into(),
             status: crate::domain::event::EventStatus::Published,
             published_at: Some(at("2031-12-01T09:00:00Z")),
+            image_hash: None,
             created_at: at("2031-12-01T08:00:00Z"),
             updated_at: at("2031-12-01T09:00:00Z"),
         };

@@ -327,11 +327,24 @@ pub async fn edit_form(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = own_event(&state, user, id).await?;
+    edit_page(&state, &visitor, user, id, FieldErrors::new()).await
+}
+
+/// The edit page as the event stands, with `errors` (the image's, say) next
+/// to their fields: 422 when there are any.
+pub(super) async fn edit_page(
+    state: &AppState,
+    visitor: &Visitor,
+    user: CurrentUser,
+    id: Uuid,
+    errors: FieldErrors,
+) -> Result<Response, PageError> {
+    let event = own_event(state, user, id).await?;
     let types = event_form::existing_types(&event);
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let data = context! { values => event_form::values_of(&event), rows => event_form::rows(&types, types.len() + 1),
-    event => model(&event), new => false };
-    Ok(page(&state.pages, &visitor, "manage/event_form.html", data))
+    event => model(&event), new => false, errors };
+    Ok(page_with_status(&state.pages, visitor, status, "manage/event_form.html", data))
 }
 
 /// "Save": the event's settings, then each ticket type changed or added; a

@@ -16,6 +16,7 @@ mod booking;
 mod chart;
 mod error;
 mod event_form;
+mod event_image;
 mod form;
 mod manage;
 mod model;
@@ -64,6 +65,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/manage/events/{id}", get(manage::dashboard))
         .route("/manage/events/{id}/publish", post(manage::publish))
         .route("/manage/events/{id}/edit", get(manage::edit_form).post(manage::update))
+        .route(
+            "/manage/events/{id}/image",
+            post(event_image::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::http::event_image::UPLOAD_LIMIT)),
+        )
+        .route("/manage/events/{id}/image/remove", post(event_image::remove))
+        .route("/images/{name}", get(crate::http::event_image::rendition))
         .route("/manage/events/{id}/cancel", get(manage::cancel_form).post(manage::cancel))
         .route("/manage/events/{id}/orders", get(manage::orders))
         .route("/manage/events/{id}/orders/{booking}/mark-paid", post(manage::mark_paid))

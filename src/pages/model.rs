@@ -33,6 +33,17 @@ pub struct EventModel {
     pub price_range: Option<PriceRange>,
     /// Seats neither sold nor held, over every ticket type.
     pub seats_left: i64,
+    /// The event's image, when it has one.
+    pub image: Option<ImageModel>,
+}
+
+/// Where an event's image's renditions are.
+#[derive(Debug, Serialize)]
+pub struct ImageModel {
+    /// 1600 px wide at most.
+    pub url: String,
+    /// 400 px wide at most.
+    pub small_url: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -70,7 +81,12 @@ impl From<&Event> for EventModel {
                 .unwrap_or(low.price_cents),
             currency: low.currency.clone(),
         });
+        let image = e.image_hash.as_deref().map(|hash| ImageModel {
+            url: crate::event::image::url(hash, false),
+            small_url: crate::event::image::url(hash, true),
+        });
         Self {
+            image,
             price_range,
             seats_left: event.ticket_types.iter().map(|t| i64::from(t.remaining)).sum(),
             id: e.id,

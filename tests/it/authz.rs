@@ -404,6 +404,23 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             &w.buyer,
             Expect::Matrix(401, 409, 409),
         ),
+        // Who may comes before the body's kind: a JSON body is 415 for the owner only.
+        (
+            "put",
+            "/api/v1/events/{id}/image",
+            fill("/api/v1/events/{id}/image", &w, &w.event),
+            Some(json!({})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 415),
+        ),
+        (
+            "delete",
+            "/api/v1/events/{id}/image",
+            fill("/api/v1/events/{id}/image", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
         (
             "delete",
             "/api/v1/waiting-list/{id}",

@@ -12,21 +12,13 @@ use crate::browser::Browser;
 use crate::helpers::{PASSWORD, TestApp, eventually, spawn_app};
 use crate::pages::Visit;
 
-async fn sign_in(browser: &Browser, app: &TestApp, email: &str) {
-    browser.goto(&format!("{}/login", app.base)).await;
-    browser.fill("Email", email).await;
-    browser.fill("Password", PASSWORD).await;
-    browser.click("Sign in").await;
-    browser.wait_for_text("Sign out").await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organizer_creates_publishes_and_runs_an_event_from_the_browser() {
     let app = spawn_app().await;
     let email = format!("{}@example.org", Uuid::new_v4().simple());
     assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
     let browser = Browser::start("back-office").await;
-    sign_in(&browser, &app, &email).await;
+    browser.sign_in(&app.base, &email).await;
 
     // A new event with two ticket types; a capacity of 0 comes back with its message.
     browser.goto(&format!("{}/manage", app.base)).await;
@@ -235,7 +227,7 @@ async fn the_door_checks_in_a_ticket_shown_to_the_camera() {
         format!("--use-file-for-fake-video-capture={}", video.display()),
     ];
     let browser = Browser::start_with("door-camera", &switches).await;
-    sign_in(&browser, &app, &email).await;
+    browser.sign_in(&app.base, &email).await;
     browser.goto(&format!("{}/manage/events/{event_id}/door", app.base)).await;
     browser.click("Scan with camera").await;
     browser.wait_for_text("Admitted").await;
@@ -416,7 +408,7 @@ async fn a_ticket_type_in_yen_is_priced_shown_and_edited_in_whole_yen() {
     let email = format!("{}@example.org", Uuid::new_v4().simple());
     assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
     let browser = Browser::start("back-office-yen").await;
-    sign_in(&browser, &app, &email).await;
+    browser.sign_in(&app.base, &email).await;
     browser.goto(&format!("{}/manage/events/new", app.base)).await;
     browser.wait_for_text("Ticket type 2").await;
     browser.fill("Title", "Tokyo Night").await;
@@ -492,7 +484,7 @@ async fn in_line_counts_each_pre_queued_request_once() {
         "{stats:?}"
     );
     let browser = Browser::start("in-line-once").await;
-    sign_in(&browser, &app, &email).await;
+    browser.sign_in(&app.base, &email).await;
     browser.goto(&format!("{}/manage/events/{event_id}", app.base)).await;
     // Ticket type, sold, held, in line.
     browser.wait_for_text("Standard\t0\t0\t5\t").await;
@@ -543,7 +535,7 @@ async fn an_order_is_found_by_the_reference_the_buyer_reads_out() {
     assert!(crate::helpers::is_reference(&reference), "{reference}");
 
     let browser = Browser::start("reference").await;
-    sign_in(&browser, &app, &buyer_email).await;
+    browser.sign_in(&app.base, &buyer_email).await;
     browser.goto(&format!("{}/bookings/{booking}", app.base)).await;
     browser.wait_for_text(&format!("Booking reference {reference}")).await;
     browser.wait_for_text(&format!("Quote your booking reference {reference} with your payment")).await;
@@ -569,7 +561,7 @@ async fn an_order_is_found_by_the_reference_the_buyer_reads_out() {
     browser.click("Sign out").await;
     browser.wait_for_text("Sign in").await;
 
-    sign_in(&browser, &app, &organizer_email).await;
+    browser.sign_in(&app.base, &organizer_email).await;
     browser.goto(&format!("{}/manage/events/{event_id}/orders", app.base)).await;
     browser.wait_for_text(&reference).await;
     // Item 9: at 1280 px every action is on screen and the table needs no sideways scrolling.
@@ -580,7 +572,7 @@ async fn an_order_is_found_by_the_reference_the_buyer_reads_out() {
     browser.screenshot("orders-1280").await;
     // And "My events" on a 375-px phone does not scroll sideways.
     let phone = Browser::start_with("reference-phone", &["--window-size=375,812".to_owned()]).await;
-    sign_in(&phone, &app, &organizer_email).await;
+    phone.sign_in(&app.base, &organizer_email).await;
     phone.goto(&format!("{}/manage", app.base)).await;
     phone.wait_for_text("Night of Rust").await;
     let no_sideways = "return document.documentElement.scrollWidth <= window.innerWidth";
@@ -644,7 +636,7 @@ async fn an_offline_refund_is_marked_paid_back_and_the_buyer_hears_of_it_once() 
     };
 
     let browser = Browser::start("paid-back").await;
-    sign_in(&browser, &app, &email).await;
+    browser.sign_in(&app.base, &email).await;
     browser.goto(&format!("{}/manage/events/{event_id}/orders", app.base)).await;
     browser.click("Refund").await;
     browser.wait_for_text("Refund this booking?").await;

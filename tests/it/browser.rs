@@ -234,6 +234,23 @@ impl Browser {
         self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": value}))).await;
     }
 
+    /// Signs in as `email` (with the tests' password) on the site at `base`,
+    /// through the sign-in page.
+    pub async fn sign_in(&self, base: &str, email: &str) {
+        self.goto(&format!("{base}/login")).await;
+        self.fill("Email", email).await;
+        self.fill("Password", crate::helpers::PASSWORD).await;
+        self.click("Sign in").await;
+        self.wait_for_text("Sign out").await;
+    }
+
+    /// Chooses the file at `path` in the file input `css`.
+    pub async fn choose_file(&self, css: &str, path: &std::path::Path) {
+        let id = self.element("css selector", css).await;
+        let text = path.display().to_string();
+        self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+    }
+
     /// Reloads until the page shows `needle` (for what no stream announces).
     pub async fn reload_until(&self, needle: &str) {
         let deadline = Instant::now() + WAIT;

@@ -134,20 +134,11 @@ async fn a_person_signs_up_books_pays_offline_sees_the_tickets_and_cancels_in_a_
     browser.wait_for_path("/login").await;
 }
 
-/// Signs `email` (registered, password [`PASSWORD`]) in through the login page.
-async fn sign_in(browser: &Browser, app: &TestApp, email: &str) {
-    browser.goto(&format!("{}/login", app.base)).await;
-    browser.fill("Email", email).await;
-    browser.fill("Password", crate::helpers::PASSWORD).await;
-    browser.click("Sign in").await;
-    browser.wait_for_text("Sign out").await;
-}
-
 /// A new account, signed in in `browser`.
 async fn new_buyer(browser: &Browser, app: &TestApp) -> String {
     let email = format!("{}@example.org", Uuid::new_v4().simple());
     assert_eq!(app.register(&email).await.status, reqwest::StatusCode::CREATED);
-    sign_in(browser, app, &email).await;
+    browser.sign_in(&app.base, &email).await;
     email
 }
 
