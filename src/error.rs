@@ -90,6 +90,10 @@ pub enum ApiError {
     RequestTimeout,
     #[error("this method is not allowed on this path")]
     MethodNotAllowed,
+    /// A code refused at the accept: 422 `code_invalid`, `code_expired` or
+    /// `code_not_for_type` (field `code`).
+    #[error("{0}")]
+    Code(crate::domain::code::CodeRefusal),
     /// An event image refused: 413 `image_too_large`, 422 `image_invalid` or
     /// `image_too_many_pixels`.
     #[error("{0}")]
@@ -132,6 +136,7 @@ impl ApiError {
             Self::RateLimited { .. } | Self::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Image(crate::event::image::ImageError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Code(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Image(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -164,6 +169,7 @@ impl ApiError {
             Self::TooManyStreams => "too_many_streams",
             Self::Unavailable(_) => "unavailable",
             Self::Image(err) => err.code(),
+            Self::Code(refusal) => refusal.code(),
             Self::Internal(_) => "internal",
         }
     }
@@ -209,6 +215,7 @@ impl IntoResponse for ApiError {
             errors: match self {
                 Self::Validation(errors) => errors,
                 Self::Image(err) => vec![FieldError { field: "image".into(), message: err.to_string() }],
+                Self::Code(refusal) => vec![FieldError { field: "code".into(), message: refusal.to_string() }],
                 _ => Vec::new(),
             },
             checked_in_at,
@@ -294,6 +301,7 @@ impl From<crate::booking::accept::AcceptError> for ApiError {
                 Self::HoldCooldown { detail: err.to_string(), retry_after }
             }
             E::QueueUnavailable => Self::Unavailable("the booking queue"),
+            E::Code(refusal) => Self::Code(refusal),
             E::Database(err) => err.into(),
         }
     }
@@ -323,6 +331,8 @@ impl From<crate::event::EventError> for ApiError {
             | E::CapacityBelowSold(_) => Self::conflict(err.to_string()),
             E::QueueUnknown => Self::Unavailable("the booking state"),
             E::Image(err) => Self::Image(err),
+            E::CodeNotFound => Self::NotFound("code"),
+            E::CodeTaken => Self::Conflict { code: "code_taken", detail: err.to_string() },
             E::Database(err) => err.into(),
         }
     }
@@ -334,7 +344,9 @@ impl From<crate::booking::cancel::CancelError> for ApiError {
         match err {
             E::NotFound => Self::NotFound("booking"),
             E::NotCancellable(detail) => Self::conflict(detail),
-            E::DecidedMeanwhile => Self::Conflict { code: "decided_meanwhile", detail: err.to_string() },
+            // Never answered: `cancel_booking` cancels the booking it became.
+            E::DecidedMeanwhile => Self::conflict(err.to_string()),
+            E::Unavailable => Self::Unavailable("the booking state"),
             E::DeadlinePassed(_) => Self::Conflict { code: "cancellation_closed", detail: err.to_string() },
             E::Database(err) => err.into(),
         }

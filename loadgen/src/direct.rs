@@ -41,6 +41,7 @@ pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow
         capacity,
         max_per_order,
         max_per_buyer: None,
+        hidden: false,
     };
     let tt = db::events::insert_ticket_type(&mut conn, event.id, &tt).await?;
     Ok((user.id, event.id, tt.id))
@@ -59,6 +60,7 @@ pub fn requests(user: Uuid, event: Uuid, tt: Uuid, quantity: i32, count: usize) 
             accepted_at: Utc::now(),
             unit_price_cents: Some(0),
             currency: Some("EUR".into()),
+            code_id: None,
         })
         .collect()
 }

@@ -57,6 +57,12 @@ impl PasswordHasher {
         Ok(known && matches)
     }
 
+    /// A hash nobody has the password of (of random bytes, made once per
+    /// process): the password of an account made by a sign-in link.
+    pub async fn unusable(&self) -> anyhow::Result<String> {
+        self.dummy_hash().await.cloned()
+    }
+
     async fn dummy_hash(&self) -> anyhow::Result<&String> {
         self.dummy_hash
             .get_or_try_init(|| async {

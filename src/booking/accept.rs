@@ -15,6 +15,7 @@ use crate::cache::bookings::{Admission, HolderMark, IDEMPOTENCY_TTL, KeyHorizon,
 use crate::cache::{BookingCache, CacheError};
 use crate::db;
 use crate::domain::booking::AcceptedRequest;
+use crate::domain::code::CodeRule;
 use crate::domain::event::EventStatus;
 use crate::metrics::Metrics;
 use crate::queue::Broker;
@@ -57,6 +58,9 @@ pub enum AcceptError {
     /// A hold of theirs on this ticket type ran out unpaid a short while ago.
     #[error("your last hold of this ticket type ran out unpaid; you can hold it again at {}", .0.to_rfc3339())]
     HoldCooldown(DateTime<Utc>),
+    /// The code cannot be used for this request.
+    #[error(transparent)]
+    Code(#[from] crate::domain::code::CodeRefusal),
     /// The broker did not confirm: nothing was accepted.
     #[error("the booking queue is unavailable")]
     QueueUnavailable,
@@ -71,6 +75,8 @@ pub struct BookingRequest {
     pub ticket_type_id: Uuid,
     pub quantity: i64,
     pub idempotency_key: Option<String>,
+    /// A code as typed (case, dashes and spaces do not matter).
+    pub code: Option<String>,
 }
 
 #[derive(Debug)]
@@ -146,9 +152,32 @@ async fn check_holds(
     Ok(())
 }
 
+/// The code `typed` for `offer` at `now`, checked cheaply (it exists, is
+/// enabled, in its window, for this type); its uses are the worker's to count.
+pub async fn code_for(
+    catalog: &Catalog,
+    offer: &Offer,
+    typed: &str,
+    now: DateTime<Utc>,
+) -> Result<CodeRule, AcceptError> {
+    use crate::domain::code::{CodeRefusal, normalize};
+    let code = normalize(typed).ok_or(CodeRefusal::Invalid)?;
+    let rule = catalog.code(offer.event_id, &code).await?.ok_or(CodeRefusal::Invalid)?;
+    rule.check(offer.ticket_type_id, offer.hidden, now)?;
+    Ok(rule)
+}
+
 pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Accepted, AcceptError> {
     let offer = state.catalog.offer(request.ticket_type_id).await?.ok_or(AcceptError::UnknownTicketType)?;
     let now = Utc::now();
+    let code = match request.code.as_deref().filter(|typed| !typed.trim().is_empty()) {
+        Some(typed) => Some(code_for(state.catalog, &offer, typed, now).await?),
+        None => None,
+    };
+    // A hidden type does not exist for whoever has no code naming it.
+    if offer.hidden && !code.as_ref().is_some_and(|rule| rule.unlocks(offer.ticket_type_id)) {
+        return Err(AcceptError::UnknownTicketType);
+    }
     check_offer(&offer, request.user_id, request.quantity, now)?;
 
     let message = AcceptedRequest {
@@ -159,10 +188,12 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
         quantity: request.quantity as i32,
         idempotency_key: request.idempotency_key,
         accepted_at: now,
-        unit_price_cents: Some(offer.price_cents),
+        // The price the buyer was shown: the code's, if any.
+        unit_price_cents: Some(code.as_ref().map_or(offer.price_cents, |rule| rule.unit_price(offer.price_cents))),
         currency: Some(offer.currency.clone()),
+        code_id: code.as_ref().map(|rule| rule.id),
     };
-    let fingerprint = fingerprint(message.ticket_type_id, message.quantity);
+    let fingerprint = fingerprint(message.ticket_type_id, message.quantity, message.code_id);
     match admit(state, &message, &fingerprint).await {
         Ok(Admission::Admitted { horizon, holder }) => {
             if let Some(existing) = forgotten_key(state, &message, horizon).await {
@@ -239,7 +270,9 @@ async fn accept_without_redis(state: &Acceptor<'_>, message: AcceptedRequest) ->
     let mut conn = state.db.acquire().await?;
     if let Some(key) = &message.idempotency_key {
         if let Some(existing) = db::bookings::find_by_key(&mut conn, message.user_id, key).await? {
-            let same = existing.ticket_type_id == message.ticket_type_id && existing.quantity == message.quantity;
+            let same = existing.ticket_type_id == message.ticket_type_id
+                && existing.quantity == message.quantity
+                && existing.code_id == message.code_id;
             return if same { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) };
         }
     }
@@ -333,8 +366,12 @@ async fn forgotten_key(
 }
 
 /// Which request body an Idempotency-Key was used with.
-fn fingerprint(ticket_type_id: Uuid, quantity: i32) -> String {
-    format!("{ticket_type_id}:{quantity}")
+fn fingerprint(ticket_type_id: Uuid, quantity: i32, code_id: Option<Uuid>) -> String {
+    // Without a code as before (records in Redis stay comparable).
+    match code_id {
+        Some(code) => format!("{ticket_type_id}:{quantity}:{code}"),
+        None => format!("{ticket_type_id}:{quantity}"),
+    }
 }
 
 /// The booking PostgreSQL holds under a key Redis forgot is the answer, and
@@ -345,7 +382,7 @@ async fn replay_forgotten(
     fingerprint_of_request: &str,
     existing: &db::bookings::BookingRow,
 ) -> Result<Accepted, AcceptError> {
-    let first = fingerprint(existing.ticket_type_id, existing.quantity);
+    let first = fingerprint(existing.ticket_type_id, existing.quantity, existing.code_id);
     if let Err(err) = state.bookings.remember_key(message, existing.id, &first).await {
         tracing::warn!(error = %err, "could not remember the Idempotency-Key again");
     }
@@ -384,6 +421,7 @@ mod tests {
             currency: "EUR".into(),
             prequeue_minutes: 30,
             hold_cooldown_seconds: 600,
+            hidden: false,
         }
     }
 

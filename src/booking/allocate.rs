@@ -14,9 +14,11 @@ use uuid::Uuid;
 
 use crate::cache::bookings::{HoldMark, PendingBooking};
 use crate::db::allocation::{self as db, NewTickets, Outcomes};
+use crate::db::codes::LockedCode;
 use crate::domain::booking::AcceptedRequest;
 use crate::domain::booking::{BookingStatus, Decision, Inventory, Reason, SeatRequest, Spinning};
 use crate::domain::checkout::{self, Provider};
+use crate::domain::code::CodeStock;
 
 /// What one committed batch did.
 #[derive(Debug, Default)]
@@ -140,7 +142,17 @@ pub async fn allocate_batch(
     let buyers: Vec<(Uuid, Uuid)> = fresh.iter().map(|r| (r.ticket_type_id, r.user_id)).collect();
     count_owned(&mut tx, &locked, &buyers, &mut inventory).await?;
     let mut spinning = count_spinning(&mut tx, &locked, &buyers, now).await?;
+    // Codes after the ticket types (the lock order everywhere), their uses
+    // summed under their locks.
+    let code_uses: Vec<(Uuid, Uuid)> = fresh.iter().filter_map(|r| r.code_id.map(|code| (code, r.user_id))).collect();
+    let (mut codes, locked_codes) = code_stocks(&mut tx, &code_uses).await?;
+    let usable: HashSet<Uuid> = codes.keys().copied().collect();
     let locked: HashMap<Uuid, &db::LockedTicketType> = locked.iter().map(|tt| (tt.id, tt)).collect();
+    // What a seat of `r` costs now: its code's price, if it has one.
+    let price_of = |r: &AcceptedRequest, tt: &db::LockedTicketType| match r.code_id.and_then(|c| locked_codes.get(&c)) {
+        Some(code) => crate::domain::code::unit_price(code.kind, code.value, tt.price_cents),
+        None => tt.price_cents,
+    };
 
     // Requests decided before allocation: duplicates, those the API accepted
     // outside the sales window (the window is judged at acceptance, so a
@@ -154,18 +166,26 @@ pub async fn allocate_batch(
         if !tt.schedule().requests_open(r.accepted_at, tt.published_at, tt.prequeue_minutes) {
             return Some(Reason::SalesClosed);
         }
+        if r.code_id.is_some_and(|code| !usable.contains(&code)) {
+            return Some(Reason::CodeInvalid);
+        }
         let shown = r.unit_price_cents.zip(r.currency.as_deref());
         shown
-            .is_some_and(|(price, currency)| price != tt.price_cents || currency != tt.currency)
+            .is_some_and(|(price, currency)| price != price_of(r, tt) || currency != tt.currency)
             .then_some(Reason::PriceChanged)
     };
     let (rejected_early, to_allocate): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) =
         fresh.iter().copied().partition(|r| precheck(r).is_some());
     let seat_requests: Vec<SeatRequest> = to_allocate
         .iter()
-        .map(|r| SeatRequest { ticket_type_id: r.ticket_type_id, buyer: r.user_id, quantity: r.quantity })
+        .map(|r| SeatRequest {
+            ticket_type_id: r.ticket_type_id,
+            buyer: r.user_id,
+            quantity: r.quantity,
+            code: r.code_id,
+        })
         .collect();
-    let decisions = crate::domain::booking::allocate(&seat_requests, &mut inventory, &mut spinning);
+    let decisions = crate::domain::booking::allocate(&seat_requests, &mut inventory, &mut spinning, &mut codes);
 
     let mut outcome = BatchOutcome { skipped: decided_before.len(), ..Default::default() };
     let mut outcomes = Outcomes::default();
@@ -175,7 +195,7 @@ pub async fn allocate_batch(
         let tt = locked.get(&request.ticket_type_id);
         let (status, reason) = match (decision, tt) {
             (Decision::Confirmed, Some(tt)) => {
-                (checkout::status_when_allocated(tt.price_cents, request.quantity), None)
+                (checkout::status_when_allocated(price_of(request, tt), request.quantity), None)
             }
             (Decision::Confirmed, None) => unreachable!("seats are only given from a locked ticket type"),
             (Decision::Rejected(reason), _) => (BookingStatus::Rejected, Some(reason)),
@@ -190,7 +210,7 @@ pub async fn allocate_batch(
         outcomes.quantities.push(request.quantity);
         outcomes.statuses.push(status.as_str());
         outcomes.reasons.push(reason.map(Reason::as_str));
-        outcomes.unit_prices.push(tt.filter(|_| seated).map(|tt| tt.price_cents));
+        outcomes.unit_prices.push(tt.filter(|_| seated).map(|tt| price_of(request, tt)));
         outcomes.currencies.push(tt.filter(|_| seated).map(|tt| tt.currency.clone()));
         let expires_at = held.map(|tt| (tt.hold_times(), tt.hold_times().expiry(now, provider)));
         if let Some((times, expiry)) = expires_at {
@@ -202,6 +222,7 @@ pub async fn allocate_batch(
         // A duplicate gives up the key: the first booking keeps it.
         outcomes.keys.push(request.idempotency_key.clone().filter(|_| reason != Some(Reason::DuplicateRequest)));
         outcomes.accepted_at.push(request.accepted_at);
+        outcomes.code_ids.push(request.code_id);
         if confirmed {
             outcome.seats_confirmed += i64::from(request.quantity);
             tickets.add(request.booking_id, request.event_id, request.ticket_type_id, request.quantity);
@@ -290,6 +311,36 @@ pub async fn draw(pool: &PgPool, event_id: Uuid) -> Result<Option<crate::db::lin
 
 /// Fills in what the buyers own already of the ticket types that limit it
 /// (`buyers`: (ticket type, user) pairs), read under the ticket types' locks.
+/// The codes of `uses` ((code, buyer) pairs), locked, as stocks to take
+/// from: a code disabled since is left out (its requests are refused), and
+/// the locked rows, for their prices.
+pub(crate) async fn code_stocks(
+    tx: &mut sqlx::PgConnection,
+    uses: &[(Uuid, Uuid)],
+) -> Result<(HashMap<Uuid, CodeStock>, HashMap<Uuid, LockedCode>), sqlx::Error> {
+    let ids: Vec<Uuid> = uses.iter().map(|(code, _)| *code).collect();
+    let locked = crate::db::codes::lock_for_batch(tx, &ids).await?;
+    let limited: Vec<(Uuid, Uuid)> = uses
+        .iter()
+        .copied()
+        .filter(|(code, _)| locked.iter().any(|c| c.id == *code && c.max_per_buyer.is_some()))
+        .collect();
+    let by_buyer = crate::db::codes::used_by(tx, &limited).await?;
+    let mut stocks = HashMap::new();
+    for code in locked.iter().filter(|c| !c.disabled) {
+        let used_by = by_buyer.iter().filter(|((c, _), _)| *c == code.id).map(|((_, buyer), n)| (*buyer, *n)).collect();
+        stocks.insert(
+            code.id,
+            CodeStock {
+                uses_left: code.max_uses.map(|most| i64::from(most) - code.uses),
+                max_per_buyer: code.max_per_buyer.map(i64::from),
+                used_by,
+            },
+        );
+    }
+    Ok((stocks, locked.into_iter().map(|c| (c.id, c)).collect()))
+}
+
 pub(crate) async fn count_owned(
     conn: &mut sqlx::PgConnection,
     locked: &[db::LockedTicketType],

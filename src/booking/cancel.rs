@@ -18,6 +18,9 @@ pub enum CancelError {
     NotFound,
     #[error("{0}")]
     NotCancellable(&'static str),
+    /// Redis could not say whether the request is still in the queue.
+    #[error("the booking state is unavailable, try again shortly")]
+    Unavailable,
     /// Leaving the line came too late: the request was decided meanwhile.
     #[error("your turn came before you left: the request was decided meanwhile; see the booking")]
     DecidedMeanwhile,
@@ -128,12 +131,16 @@ pub async fn leave_line(
         // Only Redis knows it yet (and only Redis can say whose it is).
         None => match bookings.pending(booking_id).await {
             Ok(Some(pending)) if pending.user_id == user_id => pending,
-            Ok(_) => return Err(CancelError::NotFound),
+            Ok(Some(_)) => return Err(CancelError::NotFound),
+            // Gone from Redis: written by the worker a moment ago, or never
+            // there. PostgreSQL, asked again, tells which.
+            Ok(None) => match db::find(&mut tx, booking_id).await? {
+                Some(row) if row.user_id == user_id => return Err(CancelError::DecidedMeanwhile),
+                _ => return Err(CancelError::NotFound),
+            },
             Err(err) => {
                 tracing::warn!(error = %err, "Redis could not say whether the request is in the queue");
-                return Err(CancelError::NotCancellable(
-                    "your request is on its way to the line; try again in a moment",
-                ));
+                return Err(CancelError::Unavailable);
             }
         },
     };

@@ -16,17 +16,22 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 pub use crate::db::events::Offer;
+use crate::domain::code::CodeRule;
 
 pub const TTL: Duration = Duration::from_secs(1);
 /// Past this many entries the cache starts over (it refills in a second).
 const MAX_ENTRIES: usize = 100_000;
 
 type Slot = Arc<OnceCell<Option<Arc<Offer>>>>;
+type CodesSlot = Arc<OnceCell<Arc<Vec<CodeRule>>>>;
 
 #[derive(Clone)]
 pub struct Catalog {
     db: PgPool,
     slots: Arc<Mutex<HashMap<Uuid, (Instant, Slot)>>>,
+    /// The codes of each event, kept like offers: a sale where every buyer
+    /// types the one code costs PostgreSQL a query a second.
+    codes: Arc<Mutex<HashMap<Uuid, (Instant, CodesSlot)>>>,
     /// PostgreSQL reads made for offers: the accept path's only queries
     /// (`boxoffice_offer_loads_total` in /metrics).
     pub loads: Arc<std::sync::atomic::AtomicU64>,
@@ -34,7 +39,7 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn new(db: PgPool) -> Self {
-        Self { db, slots: Arc::default(), loads: Arc::default() }
+        Self { db, slots: Arc::default(), codes: Arc::default(), loads: Arc::default() }
     }
 
     /// The offer of a ticket type (`None`: no such ticket type). Concurrent
@@ -63,8 +68,39 @@ impl Catalog {
         result
     }
 
+    /// The code of `event_id` spelled `code` (normalized), if there is one.
+    pub async fn code(&self, event_id: Uuid, code: &str) -> Result<Option<CodeRule>, sqlx::Error> {
+        let slot = {
+            let mut slots = self.codes.lock().expect("catalog poisoned");
+            if slots.len() > MAX_ENTRIES {
+                slots.clear();
+            }
+            match slots.get(&event_id).filter(|(loaded, _)| loaded.elapsed() < TTL) {
+                Some((_, slot)) => slot.clone(),
+                None => {
+                    let slot = CodesSlot::default();
+                    slots.insert(event_id, (Instant::now(), slot.clone()));
+                    slot
+                }
+            }
+        };
+        let load = || async {
+            self.loads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut conn = self.db.acquire().await?;
+            Ok::<_, sqlx::Error>(Arc::new(crate::db::codes::rules_of_event(&mut conn, event_id).await?))
+        };
+        match slot.get_or_try_init(load).await {
+            Ok(rules) => Ok(rules.iter().find(|rule| rule.code == code).cloned()),
+            Err(err) => {
+                self.codes.lock().expect("catalog poisoned").remove(&event_id);
+                Err(err)
+            }
+        }
+    }
+
     /// Drops the entries of an event after a change to it in this process.
     pub fn forget_event(&self, event_id: Uuid) {
+        self.codes.lock().expect("catalog poisoned").remove(&event_id);
         self.slots
             .lock()
             .expect("catalog poisoned")

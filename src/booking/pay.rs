@@ -123,9 +123,17 @@ async fn retake_seats(tx: &mut PgConnection, tt: &LockedTicketType, booking: &Bo
     let mut inventory = std::collections::HashMap::from([(tt.id, inventory)]);
     crate::booking::allocate::count_owned(tx, std::slice::from_ref(tt), &[(tt.id, booking.user_id)], &mut inventory)
         .await?;
-    let request = SeatRequest { ticket_type_id: tt.id, buyer: booking.user_id, quantity: booking.quantity };
+    let request = SeatRequest {
+        ticket_type_id: tt.id,
+        buyer: booking.user_id,
+        quantity: booking.quantity,
+        code: booking.code_id,
+    };
     let mut spinning = crate::domain::booking::Spinning::default();
-    match crate::domain::booking::allocate(&[request], &mut inventory, &mut spinning).first() {
+    // Its code's use went back when the hold ran out: it must be there again.
+    let uses: Vec<(Uuid, Uuid)> = booking.code_id.map(|code| (code, booking.user_id)).into_iter().collect();
+    let (mut codes, _) = crate::booking::allocate::code_stocks(tx, &uses).await?;
+    match crate::domain::booking::allocate(&[request], &mut inventory, &mut spinning, &mut codes).first() {
         Some(Decision::Confirmed) => {
             allocation::take_seats(tx, &[tt.id], &[booking.quantity]).await?;
             Ok(true)

@@ -220,6 +220,7 @@ pub struct Outcomes {
     pub accepted_at: Vec<DateTime<Utc>>,
     pub expires_at: Vec<Option<DateTime<Utc>>>,
     pub providers: Vec<Option<&'static str>>,
+    pub code_ids: Vec<Option<Uuid>>,
 }
 
 /// Writes decided bookings; a row already pending (written by the API while
@@ -228,13 +229,15 @@ pub struct Outcomes {
 pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<u64, sqlx::Error> {
     let result = sqlx::query(
         "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, reason,
-                               unit_price_cents, currency, idempotency_key, accepted_at, expires_at, payment_provider)
+                               unit_price_cents, currency, idempotency_key, accepted_at, expires_at, payment_provider,
+                               code_id)
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[], $7::text[],
-                              $8::bigint[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[])
+                              $8::bigint[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[],
+                              $14::uuid[])
          ON CONFLICT (id) DO UPDATE
             SET status = EXCLUDED.status, reason = EXCLUDED.reason, unit_price_cents = EXCLUDED.unit_price_cents,
                 currency = EXCLUDED.currency, expires_at = EXCLUDED.expires_at,
-                payment_provider = EXCLUDED.payment_provider, updated_at = now()
+                payment_provider = EXCLUDED.payment_provider, code_id = EXCLUDED.code_id, updated_at = now()
           WHERE bookings.status = 'pending'",
     )
     .bind(&o.ids)
@@ -250,6 +253,7 @@ pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<u64
     .bind(&o.accepted_at)
     .bind(&o.expires_at)
     .bind(&o.providers)
+    .bind(&o.code_ids)
     .execute(conn)
     .await?;
     Ok(result.rows_affected())

@@ -34,6 +34,8 @@ pub struct BookingRow {
     pub paid_at: Option<DateTime<Utc>>,
     /// The row's number, behind its reference.
     pub number: i64,
+    /// The code it was booked with.
+    pub code_id: Option<Uuid>,
 }
 
 impl BookingRow {
@@ -71,7 +73,7 @@ pub struct TicketRow {
 pub const IDEMPOTENCY_KEY_TAKEN: &str = "bookings_idempotency_key";
 
 const BOOKING_COLUMNS: &str = "id, user_id, event_id, ticket_type_id, quantity, status, reason, idempotency_key, \
-     accepted_at, created_at, updated_at, unit_price_cents, currency, expires_at, payment_provider, paid_at, number";
+     accepted_at, created_at, updated_at, unit_price_cents, currency, expires_at, payment_provider, paid_at, number, code_id";
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BookingRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {BOOKING_COLUMNS} FROM bookings WHERE id = $1")).bind(id).fetch_optional(conn).await

@@ -67,6 +67,9 @@ pub struct TicketTypeRow {
     pub remaining: i32,
     pub max_per_order: i32,
     pub max_per_buyer: Option<i32>,
+    /// Listed and sold only with a code that names it.
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 /// The editable fields of an event, already validated.
@@ -96,6 +99,7 @@ pub struct TicketTypeFields {
     pub capacity: i32,
     pub max_per_order: i32,
     pub max_per_buyer: Option<i32>,
+    pub hidden: bool,
 }
 
 pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
@@ -105,7 +109,7 @@ const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts
      published_at, hold_cooldown_seconds, image_hash, \
      created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
-    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer";
+    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer, hidden";
 
 pub async fn insert_event(
     conn: &mut PgConnection,
@@ -151,8 +155,8 @@ pub async fn insert_ticket_type(
 ) -> Result<TicketTypeRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO ticket_types (id, event_id, name, price_cents, currency, capacity, remaining, max_per_order,
-                                   max_per_buyer)
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)
+                                   max_per_buyer, hidden)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9)
          RETURNING {TICKET_TYPE_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -163,6 +167,7 @@ pub async fn insert_ticket_type(
     .bind(fields.capacity)
     .bind(fields.max_per_order)
     .bind(fields.max_per_buyer)
+    .bind(fields.hidden)
     .fetch_one(conn)
     .await
 }
@@ -342,7 +347,7 @@ pub async fn update_ticket_type(
     sqlx::query_as(&format!(
         "UPDATE ticket_types SET name = $2, price_cents = $3, currency = $4,
                 remaining = remaining + ($5 - capacity), capacity = $5, max_per_order = $6, max_per_buyer = $7,
-                updated_at = now()
+                hidden = $8, updated_at = now()
          WHERE id = $1 RETURNING {TICKET_TYPE_COLUMNS}"
     ))
     .bind(id)
@@ -352,6 +357,7 @@ pub async fn update_ticket_type(
     .bind(fields.capacity)
     .bind(fields.max_per_order)
     .bind(fields.max_per_buyer)
+    .bind(fields.hidden)
     .fetch_one(conn)
     .await
 }
@@ -376,6 +382,8 @@ pub struct Offer {
     pub currency: String,
     pub prequeue_minutes: i32,
     pub hold_cooldown_seconds: i32,
+    /// Sold only with a code that names it.
+    pub hidden: bool,
 }
 
 impl Offer {
@@ -394,7 +402,7 @@ pub async fn offer(pool: &sqlx::PgPool, ticket_type_id: Uuid) -> Result<Option<O
     sqlx::query_as(
         "SELECT t.id AS ticket_type_id, t.event_id, e.organizer_id, e.status AS event_status, e.starts_at,
                 e.ends_at, e.sales_start, e.sales_end, e.published_at, t.max_per_order, t.max_per_buyer, t.price_cents,
-                t.currency, e.prequeue_minutes, e.hold_cooldown_seconds
+                t.currency, e.prequeue_minutes, e.hold_cooldown_seconds, t.hidden
          FROM ticket_types t JOIN events e ON e.id = t.event_id WHERE t.id = $1",
     )
     .bind(ticket_type_id)

@@ -3,6 +3,7 @@
 
 pub mod allocation;
 pub mod bookings;
+pub mod codes;
 pub mod events;
 pub mod images;
 pub mod invariants;

@@ -73,13 +73,15 @@ pub struct Claimed {
 
 /// The account of `email`, verified: made with `name` and `password_hash`
 /// (a random one: no password was chosen) when none exists; when one exists
-/// unverified, its password is replaced by `password_hash`, since whoever
-/// chose it never showed they own the address.
+/// unverified and `take_back`, its password is replaced by `password_hash`
+/// and its name by `name`, since whoever chose them never showed they own
+/// the address.
 pub async fn claim_account(
     conn: &mut PgConnection,
     email: &str,
     name: &str,
     password_hash: &str,
+    take_back: bool,
 ) -> Result<Claimed, sqlx::Error> {
     // Two links of one new address redeemed at once: one insert wins, the
     // other finds its row.
@@ -100,14 +102,15 @@ pub async fn claim_account(
         .bind(email)
         .fetch_one(&mut *conn)
         .await?;
-    if existing.email_verified_at.is_some() {
+    if existing.email_verified_at.is_some() || !take_back {
         return Ok(Claimed { user: existing, created: false, taken_over: false });
     }
     let user: UserRow = sqlx::query_as(&format!(
-        "UPDATE users SET email_verified_at = now(), password_hash = $2 WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE users SET email_verified_at = now(), password_hash = $2, name = $3 WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(existing.id)
     .bind(password_hash)
+    .bind(name)
     .fetch_one(&mut *conn)
     .await?;
     Ok(Claimed { user, created: false, taken_over: true })

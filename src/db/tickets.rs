@@ -194,7 +194,9 @@ pub async fn stats(conn: &mut PgConnection, event_id: Uuid) -> Result<Vec<Ticket
                 coalesce(b.pending, 0) AS pending_stored, coalesce(b.held, 0) AS held
          FROM ticket_types t
          LEFT JOIN (SELECT ticket_type_id,
-                           sum(quantity) FILTER (WHERE status = 'cancelled')::bigint AS cancelled,
+                           -- Seats given back: a request that left the line never had any.
+                           sum(quantity) FILTER (WHERE status = 'cancelled'
+                                                   AND reason IS DISTINCT FROM 'left_line')::bigint AS cancelled,
                            sum(quantity) FILTER (WHERE status = 'held')::bigint AS held,
                            count(*) FILTER (WHERE status = 'pending') AS pending
                     FROM bookings WHERE event_id = $1 GROUP BY ticket_type_id) b ON b.ticket_type_id = t.id

@@ -28,6 +28,8 @@ pub struct AcceptedRequest {
     /// for requests from before it was recorded: not checked).
     pub unit_price_cents: Option<i64>,
     pub currency: Option<String>,
+    /// The code it was accepted with (its price is `unit_price_cents`).
+    pub code_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -119,6 +121,10 @@ pub enum Reason {
     HoldCooldown,
     /// Its buyer left the line (the pre-queue, or the line) before their turn.
     LeftLine,
+    /// Its code has no uses left (for its buyer, or at all).
+    CodeUsedUp,
+    /// Its code was disabled or removed after the request was accepted.
+    CodeInvalid,
 }
 
 impl Reason {
@@ -143,6 +149,8 @@ impl Reason {
             Self::TooManyHolds => "too_many_holds",
             Self::HoldCooldown => "hold_cooldown",
             Self::LeftLine => "left_line",
+            Self::CodeUsedUp => "code_used_up",
+            Self::CodeInvalid => "code_invalid",
         }
     }
 }
@@ -187,6 +195,8 @@ pub struct SeatRequest {
     pub ticket_type_id: Uuid,
     pub buyer: Uuid,
     pub quantity: i32,
+    /// The code it was accepted with, whose uses it takes.
+    pub code: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +212,7 @@ pub fn allocate(
     requests: &[SeatRequest],
     inventory: &mut HashMap<Uuid, Inventory>,
     spinning: &mut Spinning,
+    codes: &mut HashMap<Uuid, super::code::CodeStock>,
 ) -> Vec<Decision> {
     requests
         .iter()
@@ -227,6 +238,17 @@ pub fn allocate(
                 return Decision::Rejected(Reason::TooManyHolds);
             }
             if stock.remaining >= request.quantity {
+                // Seats there are; the code must have uses left for them too
+                // (a code no longer usable is not in `codes`).
+                if let Some(code) = request.code {
+                    match codes.get_mut(&code) {
+                        Some(uses) if uses.allows(request.buyer, i64::from(request.quantity)) => {
+                            uses.take(request.buyer, i64::from(request.quantity));
+                        }
+                        Some(_) => return Decision::Rejected(Reason::CodeUsedUp),
+                        None => return Decision::Rejected(Reason::CodeInvalid),
+                    }
+                }
                 stock.remaining -= request.quantity;
                 if stock.max_per_buyer.is_some() {
                     stock.owned.insert(request.buyer, owned + request.quantity);
@@ -273,7 +295,34 @@ mod tests {
     }
 
     fn requests(tt: Uuid, quantities: &[i32]) -> Vec<SeatRequest> {
-        quantities.iter().map(|&quantity| SeatRequest { ticket_type_id: tt, buyer: Uuid::now_v7(), quantity }).collect()
+        quantities
+            .iter()
+            .map(|&quantity| SeatRequest { ticket_type_id: tt, buyer: Uuid::now_v7(), quantity, code: None })
+            .collect()
+    }
+
+    #[test]
+    fn a_code_goes_to_as_many_seats_as_it_has_uses_and_no_more() {
+        let tt = Uuid::now_v7();
+        let code = Uuid::now_v7();
+        let mut inventory = HashMap::from([(tt, stock(100))]);
+        let mut codes = HashMap::from([(
+            code,
+            super::super::code::CodeStock { uses_left: Some(5), max_per_buyer: None, used_by: HashMap::new() },
+        )]);
+        let with_code =
+            |quantity| SeatRequest { ticket_type_id: tt, buyer: Uuid::now_v7(), quantity, code: Some(code) };
+        let batch = [with_code(2), with_code(2), with_code(2), with_code(1)];
+        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut codes);
+        assert_eq!(
+            decisions,
+            [Decision::Confirmed, Decision::Confirmed, Decision::Rejected(Reason::CodeUsedUp), Decision::Confirmed],
+            "five uses: 2 + 2, then 2 do not fit, 1 does"
+        );
+        assert_eq!(inventory[&tt].remaining, 95, "seats taken only with a use");
+        let gone = SeatRequest { code: Some(Uuid::now_v7()), ..with_code(1) };
+        let decisions = allocate(&[gone], &mut inventory, &mut Spinning::default(), &mut codes);
+        assert_eq!(decisions, [Decision::Rejected(Reason::CodeInvalid)], "a code disabled since");
     }
 
     #[test]
@@ -282,10 +331,10 @@ mod tests {
         let (ada, bob) = (Uuid::now_v7(), Uuid::now_v7());
         let limited = Inventory { max_per_buyer: Some(4), owned: HashMap::from([(ada, 1)]), ..stock(20) };
         let mut inventory = HashMap::from([(tt, limited)]);
-        let order = |buyer, quantity| SeatRequest { ticket_type_id: tt, buyer, quantity };
+        let order = |buyer, quantity| SeatRequest { ticket_type_id: tt, buyer, quantity, code: None };
         // Ada owns 1: 2 more fit, then 2 do not (5 > 4), then 1 does; Bob has his own 4.
         let batch = [order(ada, 2), order(ada, 2), order(bob, 4), order(ada, 1), order(bob, 1)];
-        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default());
+        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut HashMap::new());
         use Decision::*;
         let limit = Rejected(Reason::BuyerLimit);
         assert_eq!(decisions, [Confirmed, limit, Confirmed, Confirmed, limit]);
@@ -305,7 +354,7 @@ mod tests {
         // Bob holds one already (a waiting-list offer, say); Cy's hold of `priced` just ran out.
         let mut spinning =
             Spinning { holds: HashMap::from([((event, bob), 1)]), cooling: HashSet::from([(priced, cy)]) };
-        let order = |ticket_type_id, buyer| SeatRequest { ticket_type_id, buyer, quantity: 1 };
+        let order = |ticket_type_id, buyer| SeatRequest { ticket_type_id, buyer, quantity: 1, code: None };
         let batch = [
             order(priced, ada),
             order(other_priced, ada),
@@ -317,7 +366,7 @@ mod tests {
             order(other_priced, cy),
         ];
         use Decision::*;
-        let decisions = allocate(&batch, &mut inventory, &mut spinning);
+        let decisions = allocate(&batch, &mut inventory, &mut spinning, &mut HashMap::new());
         let (many, wait) = (Rejected(Reason::TooManyHolds), Rejected(Reason::HoldCooldown));
         assert_eq!(decisions, [Confirmed, Confirmed, many, Confirmed, Confirmed, many, wait, Confirmed]);
         assert_eq!((spinning.holds[&(event, ada)], spinning.holds[&(event, bob)]), (2, 2));
@@ -328,7 +377,8 @@ mod tests {
     fn seats_go_first_come_first_served_until_none_are_left() {
         let tt = Uuid::now_v7();
         let mut inventory = HashMap::from([(tt, stock(3))]);
-        let decisions = allocate(&requests(tt, &[1, 1, 1, 1]), &mut inventory, &mut Spinning::default());
+        let decisions =
+            allocate(&requests(tt, &[1, 1, 1, 1]), &mut inventory, &mut Spinning::default(), &mut HashMap::new());
         use Decision::*;
         assert_eq!(decisions, [Confirmed, Confirmed, Confirmed, Rejected(Reason::SoldOut)]);
         assert_eq!(inventory[&tt].remaining, 0);
@@ -338,7 +388,7 @@ mod tests {
     fn a_request_that_does_not_fit_does_not_block_a_smaller_one_behind_it() {
         let tt = Uuid::now_v7();
         let mut inventory = HashMap::from([(tt, stock(2))]);
-        let decisions = allocate(&requests(tt, &[3, 2]), &mut inventory, &mut Spinning::default());
+        let decisions = allocate(&requests(tt, &[3, 2]), &mut inventory, &mut Spinning::default(), &mut HashMap::new());
         assert_eq!(decisions, [Decision::Rejected(Reason::NotEnoughSeats), Decision::Confirmed]);
     }
 
@@ -350,12 +400,12 @@ mod tests {
             (closed, Inventory { availability: Availability::Closed(Reason::EventCancelled), ..stock(5) }),
         ]);
         let batch = [
-            SeatRequest { ticket_type_id: closed, buyer: Uuid::now_v7(), quantity: 1 },
-            SeatRequest { ticket_type_id: gone, buyer: Uuid::now_v7(), quantity: 1 },
-            SeatRequest { ticket_type_id: open, buyer: Uuid::now_v7(), quantity: 3 },
-            SeatRequest { ticket_type_id: open, buyer: Uuid::now_v7(), quantity: 2 },
+            SeatRequest { ticket_type_id: closed, buyer: Uuid::now_v7(), quantity: 1, code: None },
+            SeatRequest { ticket_type_id: gone, buyer: Uuid::now_v7(), quantity: 1, code: None },
+            SeatRequest { ticket_type_id: open, buyer: Uuid::now_v7(), quantity: 3, code: None },
+            SeatRequest { ticket_type_id: open, buyer: Uuid::now_v7(), quantity: 2, code: None },
         ];
-        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default());
+        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut HashMap::new());
         assert_eq!(
             decisions,
             [
@@ -391,9 +441,10 @@ mod tests {
                     ticket_type_id: types[i % types.len()],
                     buyer: Uuid::now_v7(),
                     quantity: *quantity,
+                    code: None,
                 })
                 .collect();
-            let decisions = allocate(&batch, &mut inventory, &mut Spinning::default());
+            let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut HashMap::new());
             let mut left: HashMap<Uuid, i32> = types.iter().zip(&stocks).map(|(tt, (r, _))| (*tt, *r)).collect();
             for (request, decision) in batch.iter().zip(&decisions) {
                 let max = stocks[types.iter().position(|t| *t == request.ticket_type_id).unwrap()].1;

@@ -5,6 +5,7 @@ pub mod account;
 pub mod booking;
 pub mod calendar;
 pub mod checkout;
+pub mod code;
 pub mod csv;
 pub mod draw;
 pub mod event;

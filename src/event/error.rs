@@ -48,6 +48,12 @@ pub enum EventError {
     /// The price or currency of a type with seats sold or held (that many).
     #[error("{0} seats are already sold or held; the price and currency can no longer change")]
     PriceLocked(i32),
+    /// No code of this event with that id.
+    #[error("code not found")]
+    CodeNotFound,
+    /// The event has a code spelled so already.
+    #[error("this event has this code already")]
+    CodeTaken,
     /// An image upload that was refused.
     #[error(transparent)]
     Image(#[from] super::image::ImageError),
@@ -69,6 +75,7 @@ impl EventError {
             Self::PriceLocked(_) => Some("price_cents"),
             Self::NoTicketTypes | Self::TooManyTicketTypes => Some("ticket_types"),
             Self::Image(_) => Some("image"),
+            Self::CodeTaken => Some("code"),
             _ => None,
         }
     }

@@ -5,6 +5,7 @@
 //! event page, the cards). Re-encoding drops EXIF (a phone's GPS position
 //! included) and anything hidden in the file.
 
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -71,7 +72,7 @@ pub fn process(bytes: &[u8]) -> Result<Renditions, ImageError> {
     if bytes.len() > MAX_BYTES {
         return Err(ImageError::TooLarge);
     }
-    let reader =
+    let mut reader =
         ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|_| ImageError::NotAnImage)?;
     if !matches!(reader.format(), Some(ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP)) {
         return Err(ImageError::NotAnImage);
@@ -79,24 +80,43 @@ pub fn process(bytes: &[u8]) -> Result<Renditions, ImageError> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    // What 50 megapixels of RGBA take, and some room for the decoder's own.
-    limits.max_alloc = Some(MAX_PIXELS * 4 + 64 * 1024 * 1024);
-    let mut reader = reader;
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(refusal)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(ImageError::TooManyPixels);
     }
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut picture = DynamicImage::from_decoder(decoder).map_err(refusal)?;
-    picture.apply_orientation(orientation);
-    let large = rendition(&picture, LARGE);
-    let small = rendition(&picture, SMALL);
-    let digest = Sha256::digest(&large.1);
+    // What decoding will allocate, from the header, before it is allocated
+    // (a few hundred KB of 16-bit PNG can decode to most of a gigabyte).
+    let mut budget = Limits::default();
+    budget.max_alloc = Some(DECODE_BUDGET);
+    budget.reserve(decoder.total_bytes()).map_err(|_| ImageError::TooManyPixels)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let picture = DynamicImage::from_decoder(decoder).map_err(refusal)?;
+    // Eight bits a channel from here on (what WebP keeps anyway).
+    let picture = if picture.color().has_alpha() {
+        DynamicImage::ImageRgba8(picture.into_rgba8())
+    } else {
+        DynamicImage::ImageRgb8(picture.into_rgb8())
+    };
+    // Made smaller first, turned upright after: the turn copies the picture.
+    let turned = matches!(
+        orientation,
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH
+    );
+    let mut large = at_most(&picture, LARGE, turned);
+    drop(picture);
+    large.apply_orientation(orientation);
+    let small = at_most(&large, SMALL, false);
+    let (large_bytes, small_bytes) = (webp_of(&large), webp_of(&small));
+    let digest = Sha256::digest(&large_bytes);
     let hash = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    Ok(Renditions { hash, width: large.0.0, height: large.0.1, large: large.1, small: small.1 })
+    Ok(Renditions { hash, width: large.width(), height: large.height(), large: large_bytes, small: small_bytes })
 }
+
+/// Most bytes decoding one upload may take (50 megapixels of 8-bit RGBA and
+/// some room; 16-bit pictures that large are refused).
+const DECODE_BUDGET: u64 = 256 * 1024 * 1024;
 
 fn refusal(err: image::ImageError) -> ImageError {
     match err {
@@ -105,29 +125,34 @@ fn refusal(err: image::ImageError) -> ImageError {
     }
 }
 
-/// `picture` at most `width` wide, as lossy WebP: its size and bytes.
-fn rendition(picture: &DynamicImage, width: u32) -> ((u32, u32), Vec<u8>) {
-    let resized = if picture.width() > width {
-        let height = (u64::from(picture.height()) * u64::from(width) / u64::from(picture.width())).max(1) as u32;
-        picture.resize_exact(width, height, image::imageops::FilterType::Lanczos3)
-    } else {
-        picture.clone()
-    };
-    // Transparency kept where there is some (a logo on a PNG).
-    let bytes = if resized.color().has_alpha() {
-        let rgba = resized.to_rgba8();
-        webp::Encoder::from_rgba(rgba.as_raw(), rgba.width(), rgba.height()).encode(QUALITY).to_vec()
-    } else {
-        let rgb = resized.to_rgb8();
-        webp::Encoder::from_rgb(rgb.as_raw(), rgb.width(), rgb.height()).encode(QUALITY).to_vec()
-    };
-    ((resized.width(), resized.height()), bytes)
+/// `picture` made at most `width` wide once upright (`turned`: its sides
+/// swap when turned upright), never enlarged.
+fn at_most(picture: &DynamicImage, width: u32, turned: bool) -> DynamicImage {
+    let (w, h) = (u64::from(picture.width()), u64::from(picture.height()));
+    let upright_width = if turned { h } else { w };
+    if upright_width <= u64::from(width) {
+        return picture.clone();
+    }
+    let scale = |side: u64| (side * u64::from(width) / upright_width).max(1) as u32;
+    picture.resize_exact(scale(w), scale(h), image::imageops::FilterType::Lanczos3)
+}
+
+/// `picture` as lossy WebP (transparency kept where there is some: a logo).
+fn webp_of(picture: &DynamicImage) -> Vec<u8> {
+    match picture {
+        DynamicImage::ImageRgba8(rgba) => {
+            webp::Encoder::from_rgba(rgba.as_raw(), rgba.width(), rgba.height()).encode(QUALITY).to_vec()
+        }
+        other => {
+            let rgb = other.to_rgb8();
+            webp::Encoder::from_rgb(rgb.as_raw(), rgb.width(), rgb.height()).encode(QUALITY).to_vec()
+        }
+    }
 }
 
 /// Uploads decoded at once in this process: each may take a second of a
-/// core and a few hundred MB; more wait their turn.
-static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-
+/// core and up to [`DECODE_BUDGET`]; more wait their turn.
+static DECODING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 impl<E: SharedFailure> EventRoom<'_, E> {
     /// The organizer's image for their event, in place of one before.
     pub async fn set_image(&self, user_id: Uuid, id: Uuid, bytes: Vec<u8>) -> Result<Event, EventError> {

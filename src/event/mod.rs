@@ -9,6 +9,7 @@
 //! into validated fields before anything is written.
 
 pub mod access;
+pub mod codes;
 pub mod door;
 mod error;
 pub mod image;

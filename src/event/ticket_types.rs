@@ -24,6 +24,8 @@ pub struct TicketTypeInput {
     pub max_per_order: Option<i64>,
     /// Default: `max_per_order`.
     pub max_per_buyer: Option<i64>,
+    /// Listed and sold only with a code that names it (default false).
+    pub hidden: Option<bool>,
 }
 
 /// Changes to a ticket type; absent fields stay as they are.
@@ -36,6 +38,7 @@ pub struct TicketTypeChanges {
     pub max_per_order: Option<i64>,
     /// `Some(None)`: back to the default, `max_per_order`.
     pub max_per_buyer: Option<Option<i64>>,
+    pub hidden: Option<bool>,
 }
 
 impl TicketTypeInput {
@@ -49,6 +52,7 @@ impl TicketTypeInput {
             capacity: self.capacity,
             max_per_order: self.max_per_order.unwrap_or(rules::DEFAULT_MAX_PER_ORDER),
             max_per_buyer: self.max_per_buyer,
+            hidden: self.hidden.unwrap_or(false),
         };
         ticket_type_fields(v, prefix, raw)
     }
@@ -105,6 +109,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
                 None if current.max_per_buyer == Some(current.max_per_order) => None,
                 None => current.max_per_buyer.map(i64::from),
             },
+            hidden: changes.hidden.unwrap_or(current.hidden),
         };
         let fields = ticket_type_fields(&mut v, "", raw);
         let fields = v.finish_with(fields)?;
@@ -153,10 +158,11 @@ struct RawTicketType<'a> {
     capacity: i64,
     max_per_order: i64,
     max_per_buyer: Option<i64>,
+    hidden: bool,
 }
 
 fn ticket_type_fields(v: &mut Violations, prefix: &str, raw: RawTicketType<'_>) -> Option<TicketTypeFields> {
-    let RawTicketType { name, price_cents, currency, capacity, max_per_order, max_per_buyer } = raw;
+    let RawTicketType { name, price_cents, currency, capacity, max_per_order, max_per_buyer, hidden } = raw;
     let name = v.line(&format!("{prefix}name"), name, 1, rules::TICKET_TYPE_NAME_MAX);
     let price_cents = v.range(&format!("{prefix}price_cents"), price_cents, 0, rules::PRICE_CENTS_MAX);
     let currency = v.check(&format!("{prefix}currency"), rules::parse_currency(currency));
@@ -175,5 +181,6 @@ fn ticket_type_fields(v: &mut Violations, prefix: &str, raw: RawTicketType<'_>) 
         capacity: capacity? as i32,
         max_per_order: max_per_order? as i32,
         max_per_buyer,
+        hidden,
     })
 }

@@ -87,10 +87,17 @@ pub async fn webhook_door(State(admission): State<Admission>, request: Request, 
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
-/// Login and registration: the routes that run argon2.
+/// Login and registration: the routes that run argon2 (and the sign-in
+/// link's, which anyone may call as often as these).
 fn hashes_a_password(request: &Request) -> bool {
     request.method() == axum::http::Method::POST
-        && matches!(request.uri().path(), "/api/v1/auth/login" | "/api/v1/auth/register")
+        && matches!(
+            request.uri().path(),
+            "/api/v1/auth/login"
+                | "/api/v1/auth/register"
+                | "/api/v1/auth/email-link"
+                | "/api/v1/auth/email-link/redeem"
+        )
 }
 
 /// A whole request, body included, within 45 s once admitted (a long-poll

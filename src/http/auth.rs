@@ -260,16 +260,18 @@ pub async fn sign_in_with_link(state: &AppState, token: &str) -> ApiResult<LinkS
     if token.len() > 128 {
         return Err(ApiError::InvalidToken);
     }
-    // A password nobody knows: an account made (or taken back) by a link is
-    // signed in to by links until its owner sets one.
-    let random: [u8; 32] = rand::random();
-    let unusable = state.hasher.hash(&format!("{random:?}")).await?;
     let mut tx = state.db.begin().await?;
     let used =
         db::sign_in_links::redeem(&mut tx, &sign_in_link::hash(token.trim())).await?.ok_or(ApiError::InvalidToken)?;
-    let claimed =
-        db::sign_in_links::claim_account(&mut tx, &used.email, &sign_in_link::default_name(&used.email), &unusable)
-            .await?;
+    // A password nobody knows (made once per process, never per request: a
+    // link must not cost a password hash): an account made, or taken back,
+    // by a link is signed in to by links until its owner sets one.
+    let unusable = state.hasher.unusable().await?;
+    // Without verification, no account ever proved its address: a link then
+    // signs in to the account as it is, taking nothing from anyone.
+    let take_back = state.config.email_verification_required();
+    let name = sign_in_link::default_name(&used.email);
+    let claimed = db::sign_in_links::claim_account(&mut tx, &used.email, &name, &unusable, take_back).await?;
     let user = claimed.user;
     let ended = if claimed.taken_over {
         db::sessions::revoke_all_of(&mut tx, user.id, "address proved by a sign-in link").await?

@@ -28,6 +28,10 @@ pub struct CreateBookingRequest {
     pub ticket_type_id: Uuid,
     /// 1 to the ticket type's `max_per_order`.
     pub quantity: i64,
+    /// A code of the event (case, dashes and spaces do not matter): its
+    /// price is the one charged; 422 `code_invalid`, `code_expired`,
+    /// `code_not_for_type`; the worker rejects `code_used_up`.
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -232,6 +236,7 @@ pub async fn create_booking(
         ticket_type_id: req.ticket_type_id,
         quantity: req.quantity,
         idempotency_key,
+        code: req.code,
     };
     match accept::accept(&state.acceptor(), request).await? {
         Accepted::New(pending) => {
@@ -340,7 +345,7 @@ pub async fn get_booking(
     responses(
         (status = 200, description = "The cancelled booking", body = Booking),
         (status = 404, description = "No such booking of the caller", body = Problem),
-        (status = 409, description = "Already cancelled, rejected or expired, decided while leaving the line, a ticket was checked in, or past the event's cancellation deadline (`cancellation_closed`)", body = Problem),
+        (status = 409, description = "Already cancelled, rejected or expired, a ticket was checked in, or past the event's cancellation deadline (`cancellation_closed`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, booking.id = %id))]
 pub async fn cancel_booking(

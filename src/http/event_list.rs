@@ -150,7 +150,7 @@ async fn list(state: &AppState, mut filter: ListFilter) -> ApiResult<axum::Json<
         .into_iter()
         .map(|row| {
             let mine = ticket_types.extract_if(.., |tt| tt.event_id == row.id).collect();
-            Event::new(row, mine)
+            Event::public(row, mine)
         })
         .collect();
     Ok(axum::Json(EventList { items, next_cursor }))

@@ -87,6 +87,12 @@ impl From<event::Event> for Event {
 }
 
 impl Event {
+    /// The event as anyone may see it: its hidden ticket types left out.
+    pub(super) fn public(row: EventRow, mut ticket_types: Vec<TicketTypeRow>) -> Self {
+        ticket_types.retain(|tt| !tt.hidden);
+        Self::new(row, ticket_types)
+    }
+
     pub(super) fn new(row: EventRow, ticket_types: Vec<TicketTypeRow>) -> Self {
         let schedule = row.schedule();
         Self {
@@ -289,7 +295,7 @@ pub async fn get_event(
                 return Ok(None);
             };
             let ticket_types = db_events::ticket_types_of(&mut conn, &[row.id]).await?;
-            Ok(Some((json_bytes(&Event::new(row, ticket_types))?, true)))
+            Ok(Some((json_bytes(&Event::public(row, ticket_types))?, true)))
         })
         .await?;
     if let Some(bytes) = public {

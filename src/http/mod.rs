@@ -6,6 +6,7 @@ pub mod auth;
 pub mod booking_events;
 pub mod bookings;
 pub mod checkout;
+pub mod codes;
 pub mod door;
 pub mod draw;
 pub mod event_image;
@@ -47,6 +48,7 @@ use state::AppState;
     components(schemas(Problem)),
     tags(
         (name = "auth", description = "Accounts and sessions"),
+        (name = "codes", description = "An event's codes (vouchers): discounts and hidden ticket types"),
         (name = "events", description = "Events and ticket types"),
         (name = "bookings", description = "Booking tickets: accepted onto a queue, decided by the worker"),
         (name = "tickets", description = "Tickets and their QR codes"),
@@ -183,6 +185,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
                 .routes(routes!(event_image::put_image, event_image::delete_image))
                 .layer(DefaultBodyLimit::max(event_image::UPLOAD_LIMIT)),
         )
+        .routes(routes!(codes::create_codes, codes::list_codes))
+        .routes(routes!(codes::codes_csv))
+        .routes(routes!(codes::get_code, codes::update_code, codes::disable_code))
         .routes(routes!(ticket_types::add_ticket_type))
         .routes(routes!(ticket_types::update_ticket_type))
         .routes(routes!(bookings::create_booking))

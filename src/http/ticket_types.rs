@@ -28,6 +28,9 @@ pub struct TicketType {
     pub max_per_order: i32,
     /// Seats one buyer may own of this type across their bookings (null: no limit).
     pub max_per_buyer: Option<i32>,
+    /// Listed and sold only with a code that names it (the public event
+    /// leaves it out).
+    pub hidden: bool,
 }
 
 impl From<TicketTypeRow> for TicketType {
@@ -41,6 +44,7 @@ impl From<TicketTypeRow> for TicketType {
             remaining: row.remaining,
             max_per_order: row.max_per_order,
             max_per_buyer: row.max_per_buyer,
+            hidden: row.hidden,
         }
     }
 }
@@ -59,6 +63,8 @@ pub struct CreateTicketTypeRequest {
     /// Seats one buyer may hold or own of this type across their bookings,
     /// 1 to 1,000,000; default: `max_per_order`.
     pub max_per_buyer: Option<i64>,
+    /// Listed and sold only with a code that names it; default false.
+    pub hidden: Option<bool>,
 }
 
 /// Fields to change; absent fields stay as they are.
@@ -75,6 +81,7 @@ pub struct UpdateTicketTypeRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>)]
     pub max_per_buyer: Option<Option<i64>>,
+    pub hidden: Option<bool>,
 }
 
 impl From<CreateTicketTypeRequest> for TicketTypeInput {
@@ -86,6 +93,7 @@ impl From<CreateTicketTypeRequest> for TicketTypeInput {
             capacity: req.capacity,
             max_per_order: req.max_per_order,
             max_per_buyer: req.max_per_buyer,
+            hidden: req.hidden,
         }
     }
 }
@@ -99,6 +107,7 @@ impl From<UpdateTicketTypeRequest> for TicketTypeChanges {
             capacity: req.capacity,
             max_per_order: req.max_per_order,
             max_per_buyer: req.max_per_buyer,
+            hidden: req.hidden,
         }
     }
 }

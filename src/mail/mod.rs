@@ -222,6 +222,11 @@ async fn deliver(
             Err(_) => return,
         },
         (None, None, Some(token)) if row.kind == outbox::Kind::SignInLink => {
+            if row.created_at + crate::auth::sign_in_link::VALID_FOR < chrono::Utc::now() {
+                // Held up (the mail server was down): the link no longer works.
+                let _ = outbox::mark_skipped(&mut conn, row, "the link ran out before it could be sent").await;
+                return;
+            }
             let Some(email) = row.email.as_deref() else {
                 let _ = outbox::mark_failed(&mut conn, row, "a sign-in link with no address").await;
                 return;

@@ -173,6 +173,10 @@ pub async fn request_link(State(state): State<AppState>, visitor: Visitor, form:
             Ok(page(&state.pages, &visitor, "link_sent.html", context! { email, minutes }))
         }
         Err(err) => {
+            let status = match &err {
+                ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
             let message = match &err {
                 ApiError::RateLimited { .. } => err.to_string(),
                 _ => match field_errors(&err).and_then(|mut e| e.remove("email")) {
@@ -185,7 +189,7 @@ pub async fn request_link(State(state): State<AppState>, visitor: Visitor, form:
                 errors => context! { link_email => message },
                 next => form.get("next"),
             };
-            Ok(page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "login.html", data))
+            Ok(page_with_status(&state.pages, &visitor, status, "login.html", data))
         }
     }
 }

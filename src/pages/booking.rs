@@ -37,7 +37,7 @@ pub async fn page_of(
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
     let booking = own_booking(&state, user, id).await?;
-    let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::from(&e));
+    let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::whole(&e));
     let now = chrono::Utc::now();
     let ticket_type = event.as_ref().and_then(|e| e.ticket_type_name(booking.ticket_type_id)).map(str::to_owned);
     let deadline = event.as_ref().map(|e| e.cancellation_deadline);
@@ -132,7 +132,7 @@ pub async fn cancel_form(
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
     let booking = own_booking(&state, user, id).await?;
-    let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::from(&e));
+    let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::whole(&e));
     let event = shown(event, booking.event_id);
     Ok(page(
         &state.pages,
@@ -204,7 +204,7 @@ pub async fn mine(
     for event_id in ids {
         if let std::collections::hash_map::Entry::Vacant(slot) = events.entry(event_id.to_string()) {
             let event = state.events().visible(None, event_id).await?;
-            slot.insert(event.as_ref().map(EventModel::from));
+            slot.insert(event.as_ref().map(EventModel::whole));
         }
     }
     let data = context! {

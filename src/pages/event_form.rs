@@ -51,6 +51,8 @@ struct TypeRow {
     capacity: i64,
     max_per_order: Option<i64>,
     max_per_buyer: Option<i64>,
+    /// The "Hidden" box was ticked.
+    hidden: bool,
 }
 
 impl TypeRow {
@@ -63,6 +65,7 @@ impl TypeRow {
             capacity: self.capacity,
             max_per_order: self.max_per_order,
             max_per_buyer: self.max_per_buyer,
+            hidden: Some(self.hidden),
         }
     }
 }
@@ -134,6 +137,7 @@ impl EventForm {
                 capacity: whole(form, &field("capacity"), errors).unwrap_or(0),
                 max_per_order: whole(form, &field("max_per_order"), errors),
                 max_per_buyer: whole(form, &field("max_per_buyer"), errors),
+                hidden: form.get(&field("hidden")) == "on",
             });
         }
         Some(Self {
@@ -222,6 +226,7 @@ impl EventForm {
                             capacity: Some(t.capacity),
                             max_per_order: t.max_per_order,
                             max_per_buyer: Some(t.max_per_buyer),
+                            hidden: Some(t.hidden),
                         },
                     ),
                     None => TypeChange::Add(t.new_type()),
@@ -290,7 +295,12 @@ pub fn to_form_rows(errors: FieldErrors, rows_used: &[usize]) -> FieldErrors {
 }
 
 /// A `datetime-local` field in zone `tz`; empty is none.
-fn local_time(form: &Form, field: &str, tz: chrono_tz::Tz, errors: &mut FieldErrors) -> Option<DateTime<Utc>> {
+pub(super) fn local_time(
+    form: &Form,
+    field: &str,
+    tz: chrono_tz::Tz,
+    errors: &mut FieldErrors,
+) -> Option<DateTime<Utc>> {
     let raw = form.get(field);
     if raw.is_empty() {
         return None;
@@ -303,7 +313,7 @@ fn local_time(form: &Form, field: &str, tz: chrono_tz::Tz, errors: &mut FieldErr
 }
 
 /// A whole number field; empty is none.
-fn whole(form: &Form, field: &str, errors: &mut FieldErrors) -> Option<i64> {
+pub(super) fn whole(form: &Form, field: &str, errors: &mut FieldErrors) -> Option<i64> {
     let raw = form.get(field);
     if raw.is_empty() {
         return None;
@@ -360,6 +370,9 @@ pub fn values_of(event: &Event) -> HashMap<String, String> {
         // a change of "Max per order".
         let per_buyer = t.max_per_buyer.filter(|n| *n != t.max_per_order).map(|n| n.to_string()).unwrap_or_default();
         put(&field("max_per_buyer"), per_buyer);
+        if t.hidden {
+            put(&field("hidden"), "on".to_owned());
+        }
     }
     values
 }
@@ -481,6 +494,7 @@ mod tests {
             remaining: 10,
             max_per_order: 4,
             max_per_buyer,
+            hidden: false,
         };
         let event = Event {
             details,

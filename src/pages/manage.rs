@@ -38,7 +38,7 @@ fn organizer(visitor: &Visitor) -> Result<CurrentUser, PageError> {
 
 /// The event as the templates read it.
 fn model(event: &Event) -> minijinja::Value {
-    minijinja::Value::from_serialize(EventModel::from(event))
+    minijinja::Value::from_serialize(EventModel::whole(event))
 }
 
 /// "My events": each with its status and sold / capacity.
@@ -122,7 +122,7 @@ pub async fn dashboard(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = EventModel::from(&own_event(&state, user, id).await?);
+    let event = EventModel::whole(&own_event(&state, user, id).await?);
     let stats = door::sales(&state.db, &state.bookings, user.id, id).await?;
     let line = line::of_event(&state.db, &state.bookings, Some(user.id), id).await?;
     let mut conn = state.db.acquire().await?;
@@ -293,12 +293,12 @@ pub async fn check_in(
     let code = form.get("code").to_owned();
     let verdict = match door::check_in(&state.db, user.id, id, &code).await {
         Ok(admitted) => {
-            let event = EventModel::from(&own_event(&state, user, id).await?);
+            let event = EventModel::whole(&own_event(&state, user, id).await?);
             let ticket_type = event.ticket_type_name(admitted.ticket_type_id);
             context! { kind => "admitted", code => admitted.code, name => admitted.attendee_name, ticket_type }
         }
         Err(EventError::AlreadyCheckedIn(at)) => {
-            let zone = EventModel::from(&own_event(&state, user, id).await?).zone();
+            let zone = EventModel::whole(&own_event(&state, user, id).await?).zone();
             context! { kind => "already", code, at => at.with_timezone(&zone).format("%H:%M").to_string() }
         }
         Err(EventError::TicketNotFound | EventError::TicketVoid) => context! { kind => "invalid", code },

@@ -14,6 +14,7 @@ mod account;
 mod assets;
 mod booking;
 mod chart;
+mod codes;
 mod error;
 mod event_form;
 mod event_image;
@@ -73,6 +74,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/manage/events/{id}/image/remove", post(event_image::remove))
         .route("/images/{name}", get(crate::http::event_image::rendition))
         .route("/manage/events/{id}/cancel", get(manage::cancel_form).post(manage::cancel))
+        .route("/manage/events/{id}/codes", get(codes::list).post(codes::create))
+        .route("/manage/events/{id}/codes.csv", get(codes::csv))
+        .route("/manage/events/{id}/codes/{code_id}/disable", post(codes::disable))
         .route("/manage/events/{id}/orders", get(manage::orders))
         .route("/manage/events/{id}/orders/{booking}/mark-paid", post(manage::mark_paid))
         .route("/manage/events/{id}/orders/{booking}/paid-back", post(manage::refund_paid_back))
@@ -109,7 +113,8 @@ async fn rate_limit(State(state): State<AppState>, mut request: Request, next: N
     }
     let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
     let ip = client_ip(request.headers(), peer, state.limits.trust_proxy_headers);
-    let signing_in = request.method() == axum::http::Method::POST && matches!(path, "/login" | "/register");
+    let signing_in = request.method() == axum::http::Method::POST
+        && matches!(path, "/login" | "/register" | "/login/link" | "/login/link/redeem");
     let (key, limit) = if signing_in {
         (format!("auth-ip:{ip}"), state.limits.auth)
     } else if let Some(user) = live_session_of(&state, &mut request).await {

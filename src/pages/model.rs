@@ -63,17 +63,40 @@ pub struct TicketTypeModel {
     /// Seats neither sold nor held.
     pub remaining: i32,
     pub max_per_order: i32,
+    /// The price with the code the buyer gave, when it is for this type.
+    pub code_price_cents: Option<i64>,
+    /// Shown only because the code names it.
+    pub unlocked: bool,
 }
 
 impl From<&Event> for EventModel {
+    /// The event as anyone sees it: its hidden types left out.
     fn from(event: &Event) -> Self {
+        Self::with_code(event, None)
+    }
+}
+
+impl EventModel {
+    /// The event as a buyer with `code` sees it: the hidden types it names
+    /// shown, and its price on the types it is for.
+    pub fn with_code(event: &Event, code: Option<&crate::domain::code::CodeRule>) -> Self {
+        Self::build(event, code, false)
+    }
+
+    /// The event as its organizer sees it: every type, hidden ones too.
+    pub fn whole(event: &Event) -> Self {
+        Self::build(event, None, true)
+    }
+
+    fn build(event: &Event, code: Option<&crate::domain::code::CodeRule>, all: bool) -> Self {
         let e = &event.details;
         let schedule = e.schedule();
-        let cheapest = event.ticket_types.iter().min_by_key(|t| t.price_cents);
+        let shown: Vec<&crate::db::events::TicketTypeRow> =
+            event.ticket_types.iter().filter(|t| all || !t.hidden || code.is_some_and(|c| c.unlocks(t.id))).collect();
+        let cheapest = shown.iter().min_by_key(|t| t.price_cents);
         let price_range = cheapest.map(|low| PriceRange {
             low_cents: low.price_cents,
-            high_cents: event
-                .ticket_types
+            high_cents: shown
                 .iter()
                 .filter(|t| t.currency == low.currency)
                 .map(|t| t.price_cents)
@@ -88,7 +111,7 @@ impl From<&Event> for EventModel {
         Self {
             image,
             price_range,
-            seats_left: event.ticket_types.iter().map(|t| i64::from(t.remaining)).sum(),
+            seats_left: shown.iter().map(|t| i64::from(t.remaining)).sum(),
             id: e.id,
             title: e.title.clone(),
             description: e.description.clone(),
@@ -100,8 +123,7 @@ impl From<&Event> for EventModel {
             cancellation_deadline: crate::domain::event::cancellation_closes(e.starts_at, e.cancellation_deadline),
             prequeue_minutes: e.prequeue_minutes,
             timezone: e.timezone.clone(),
-            ticket_types: event
-                .ticket_types
+            ticket_types: shown
                 .iter()
                 .map(|t| TicketTypeModel {
                     id: t.id,
@@ -110,13 +132,13 @@ impl From<&Event> for EventModel {
                     currency: t.currency.clone(),
                     remaining: t.remaining,
                     max_per_order: t.max_per_order,
+                    code_price_cents: code.filter(|c| c.covers(t.id, t.hidden)).map(|c| c.unit_price(t.price_cents)),
+                    unlocked: t.hidden,
                 })
                 .collect(),
         }
     }
-}
 
-impl EventModel {
     /// The event's zone (UTC if its name is unknown, which validation prevents).
     pub fn zone(&self) -> chrono_tz::Tz {
         self.timezone.parse().unwrap_or(chrono_tz::UTC)

@@ -45,6 +45,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("manage/event.html", include_str!("../../templates/pages/manage/event.html")),
         ("manage/orders.html", include_str!("../../templates/pages/manage/orders.html")),
         ("manage/refund.html", include_str!("../../templates/pages/manage/refund.html")),
+        ("manage/codes.html", include_str!("../../templates/pages/manage/codes.html")),
         ("manage/attendees.html", include_str!("../../templates/pages/manage/attendees.html")),
         ("manage/door.html", include_str!("../../templates/pages/manage/door.html")),
     ] {

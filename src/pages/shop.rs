@@ -48,7 +48,8 @@ pub async fn event(
         (Some(tt), Some(quantity)) => [(tt.to_string(), quantity)].into(),
         _ => Default::default(),
     };
-    event_page(&state, &visitor, id, Problems { quantities, ..Problems::default() }).await
+    let code = kept.code.filter(|c| !c.trim().is_empty() && c.len() <= 60);
+    event_page(&state, &visitor, id, Problems { quantities, code, ..Problems::default() }).await
 }
 
 /// What a signed-out "Book" keeps for the way back: the ticket type and the
@@ -58,6 +59,8 @@ pub struct Kept {
     /// Taken as text: a mangled link shows the page, not an error.
     ticket_type: Option<String>,
     quantity: Option<String>,
+    /// "Have a code?": shows what it unlocks and its prices.
+    code: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -107,13 +110,29 @@ struct Problems {
     quantities: HashMap<String, String>,
     /// The ticket type whose Book met an unverified address: "Resend the link" there.
     resend_for: Option<String>,
+    /// A code as the buyer typed it.
+    code: Option<String>,
 }
 
 async fn event_page(state: &AppState, visitor: &Visitor, id: Uuid, problems: Problems) -> Result<Response, PageError> {
     let event = state.events().visible(visitor.user.map(|u| u.id), id).await?.ok_or(PageError::NotFound)?;
-    let event = EventModel::from(&event);
     let now = chrono::Utc::now();
+    // A code shows what it unlocks and its prices; one that cannot be used
+    // says why next to its field.
+    let (rule, code_error) = match problems.code.as_deref() {
+        Some(typed) => match code_of_event(state, id, typed, now).await? {
+            Ok(rule) => (Some(rule), None),
+            Err(refusal) => (None, Some(refusal_in_words(refusal))),
+        },
+        None => (None, None),
+    };
+    let code = rule.as_ref().map(|r| crate::domain::code::display(&r.code)).or(problems.code.clone());
+    let applied = rule.as_ref().map(|r| context! { kind => r.kind, value => r.value });
+    let event = EventModel::with_code(&event, rule.as_ref());
     let data = context! {
+        code,
+        code_error,
+        applied,
         opens_in => event.requests_open_at.filter(|t| *t > now).map(|t| (t - now).num_seconds()),
         sales_in => event.sales_start.filter(|t| *t > now).map(|t| (t - now).num_seconds()),
         event,
@@ -127,6 +146,35 @@ async fn event_page(state: &AppState, visitor: &Visitor, id: Uuid, problems: Pro
     Ok(page_with_status(&state.pages, visitor, status, "event.html", data))
 }
 
+/// The code `typed` of event `id`, if it may be used now (for some type).
+async fn code_of_event(
+    state: &AppState,
+    id: Uuid,
+    typed: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Result<crate::domain::code::CodeRule, crate::domain::code::CodeRefusal>, ApiError> {
+    use crate::domain::code::{CodeRefusal, normalize};
+    let Some(code) = normalize(typed) else { return Ok(Err(CodeRefusal::Invalid)) };
+    let Some(rule) = state.catalog.code(id, &code).await? else { return Ok(Err(CodeRefusal::Invalid)) };
+    if rule.disabled {
+        return Ok(Err(CodeRefusal::Invalid));
+    }
+    if rule.valid_from.is_some_and(|from| now < from) || rule.valid_until.is_some_and(|until| now >= until) {
+        return Ok(Err(CodeRefusal::Expired));
+    }
+    Ok(Ok(rule))
+}
+
+fn refusal_in_words(refusal: crate::domain::code::CodeRefusal) -> String {
+    use crate::domain::code::CodeRefusal;
+    match refusal {
+        CodeRefusal::Invalid => "We do not know this code for this event: check how it is spelled.",
+        CodeRefusal::Expired => "This code is not valid now.",
+        CodeRefusal::NotForType => "This code is not for this ticket type.",
+    }
+    .to_owned()
+}
+
 /// "Book": accepted into the line, then the booking's page (the waiting room).
 pub async fn book(
     State(state): State<AppState>,
@@ -135,17 +183,20 @@ pub async fn book(
 ) -> Result<Response, PageError> {
     let (user, ticket_type_id, typed) = ticket_type_form(&acting, event_id)?;
     let (visitor, form) = acting.into_parts();
+    let code = Some(form.get("code").to_owned()).filter(|c| !c.trim().is_empty());
     let problem = |message: String, status: StatusCode| Problems {
         status: Some(status.as_u16()),
         errors: [(ticket_type_id.to_string(), message)].into(),
         quantities: [(ticket_type_id.to_string(), typed.clone())].into(),
         resend_for: None,
+        code: code.clone(),
     };
     let Ok(quantity) = typed.parse::<i64>() else {
         let problems = problem("Enter a whole number of seats.".into(), StatusCode::UNPROCESSABLE_ENTITY);
         return event_page(&state, &visitor, event_id, problems).await;
     };
-    let request = BookingRequest { user_id: user.id, ticket_type_id, quantity, idempotency_key: None };
+    let request =
+        BookingRequest { user_id: user.id, ticket_type_id, quantity, idempotency_key: None, code: code.clone() };
     match request_booking(&state, request, form.get("key")).await {
         Ok(id) => Ok(see_other(&format!("/bookings/{id}"))),
         Err(ApiError::AlreadyInLine(booking)) => Ok(see_other(&format!("/bookings/{booking}?already=1"))),
@@ -199,6 +250,7 @@ pub async fn join_waiting_list(
                 errors: [(ticket_type_id.to_string(), in_words(&err))].into(),
                 quantities: [(ticket_type_id.to_string(), typed)].into(),
                 resend_for: None,
+                code: None,
             };
             event_page(&state, &visitor, event_id, problems).await
         }
@@ -217,7 +269,10 @@ fn ticket_type_form(
         form.get("ticket_type_id").parse().map_err(|_| PageError::BadForm("no ticket type chosen".into()))?;
     // Signed out: to sign in (or up) and back to this form, the choice kept.
     let quantity: String = form.get("quantity").chars().filter(char::is_ascii_digit).take(4).collect();
-    let user = acting.user(format!("/events/{event_id}?ticket_type={ticket_type_id}&quantity={quantity}"))?;
+    // A code given on the way is kept too (letters and digits only).
+    let code: String = form.get("code").chars().filter(char::is_ascii_alphanumeric).take(40).collect();
+    let code = if code.is_empty() { String::new() } else { format!("&code={code}") };
+    let user = acting.user(format!("/events/{event_id}?ticket_type={ticket_type_id}&quantity={quantity}{code}"))?;
     Ok((user, ticket_type_id, form.get("quantity").to_owned()))
 }
 
@@ -237,6 +292,7 @@ fn in_words(err: &ApiError) -> String {
         ApiError::EmailUnverified => {
             "Confirm your email address first: follow the link in the email we sent you.".into()
         }
+        ApiError::Code(refusal) => refusal_in_words(*refusal),
         other => other.to_string(),
     };
     capitalized(&message)

@@ -86,6 +86,7 @@ mod tests {
             accepted_at: Utc::now(),
             unit_price_cents: None,
             currency: None,
+            code_id: None,
         };
         let (done, answer) = oneshot::channel();
         (Waiting { request, done }, answer)

@@ -29,6 +29,9 @@ pub struct BookingRequested {
     pub unit_price_cents: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
+    /// The code the request was accepted with (absent without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_id: Option<Uuid>,
 }
 
 /// The body of a message carrying `requests`: the object itself for one
@@ -66,6 +69,7 @@ impl From<&AcceptedRequest> for BookingRequested {
             accepted_at: r.accepted_at,
             unit_price_cents: r.unit_price_cents,
             currency: r.currency.clone(),
+            code_id: r.code_id,
         }
     }
 }
@@ -82,6 +86,7 @@ impl From<BookingRequested> for AcceptedRequest {
             accepted_at: m.accepted_at,
             unit_price_cents: m.unit_price_cents,
             currency: m.currency,
+            code_id: m.code_id,
         }
     }
 }
@@ -134,6 +139,7 @@ mod tests {
             accepted_at: Utc::now(),
             unit_price_cents: Some(0),
             currency: Some("EUR".into()),
+            code_id: None,
         }
     }
 

@@ -137,6 +137,7 @@ mod tests {
             accepted_at: chrono::Utc::now(),
             unit_price_cents: None,
             currency: None,
+            code_id: None,
         }
     }
 

@@ -40,6 +40,8 @@ struct World {
     held_to_mark: String,
     /// The buyer's entry on the waiting list of a sold-out ticket type.
     waiting_entry: String,
+    /// A code of `event`.
+    voucher: String,
 }
 
 fn fill(path: &str, w: &World, event: &str) -> String {
@@ -76,7 +78,16 @@ async fn world(app: &TestApp) -> World {
         .as_str()
         .unwrap()
         .to_owned();
+    let made = app
+        .post(
+            &format!("/api/v1/events/{}/codes", event["id"].as_str().unwrap()),
+            Some(&organizer),
+            json!({"kind": "percent", "value": 10}),
+        )
+        .await;
+    let voucher = made.body["items"][0]["id"].as_str().unwrap_or_else(|| panic!("{made:?}")).to_owned();
     World {
+        voucher,
         organizer,
         buyer,
         stranger,
@@ -403,6 +414,54 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             Some(json!({"quantity": 1})),
             &w.buyer,
             Expect::Matrix(401, 409, 409),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/codes",
+            fill("/api/v1/events/{id}/codes", &w, &w.event),
+            Some(json!({"kind": "percent", "value": 10})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 201),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/codes",
+            fill("/api/v1/events/{id}/codes", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/codes.csv",
+            fill("/api/v1/events/{id}/codes.csv", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/codes/{code_id}",
+            format!("/api/v1/events/{}/codes/{}", w.event, w.voucher),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "patch",
+            "/api/v1/events/{id}/codes/{code_id}",
+            format!("/api/v1/events/{}/codes/{}", w.event, w.voucher),
+            Some(json!({"note": "for the press"})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "delete",
+            "/api/v1/events/{id}/codes/{code_id}",
+            format!("/api/v1/events/{}/codes/{}", w.event, w.voucher),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
         ),
         // Who may comes before the body's kind: a JSON body is 415 for the owner only.
         (

@@ -434,6 +434,15 @@ impl TestApp {
     }
 
     /// Books without a key, expects 202, and waits until the booking is final.
+    /// The user id behind each of `tokens`.
+    pub async fn user_ids(&self, tokens: &[String]) -> Vec<Uuid> {
+        let mut ids = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            ids.push(self.get("/api/v1/me", Some(token)).await.body["id"].as_str().unwrap().parse().unwrap());
+        }
+        ids
+    }
+
     pub async fn book_final(&self, token: &str, ticket_type_id: &str, quantity: i64) -> Uuid {
         let reply = self.book(token, ticket_type_id, quantity, None).await;
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");

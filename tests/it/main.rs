@@ -9,6 +9,7 @@ mod browser;
 mod cache;
 mod card;
 mod checkout;
+mod codes;
 mod connections;
 mod crawl;
 mod door;

@@ -501,6 +501,7 @@ async fn queued_requests(
             accepted_at: p.accepted_at,
             unit_price_cents: None,
             currency: None,
+            code_id: None,
         });
     }
     requests
@@ -588,6 +589,7 @@ async fn a_second_request_of_a_buyer_in_line_is_turned_down_without_failing_the_
         accepted_at: chrono::Utc::now(),
         unit_price_cents: None,
         currency: None,
+        code_id: None,
     };
     let (newcomer, _) = app.user().await;
     let newcomer_id: Uuid = app.get("/api/v1/me", Some(&newcomer)).await.body["id"].as_str().unwrap().parse().unwrap();
@@ -638,6 +640,7 @@ async fn a_redelivered_request_in_line_keeps_its_place_over_a_second_one_in_the_
         accepted_at,
         unit_price_cents: None,
         currency: None,
+        code_id: None,
     };
     let second = boxoffice::domain::booking::AcceptedRequest {
         booking_id: Uuid::now_v7(),
@@ -767,6 +770,7 @@ async fn two_workers_queueing_two_ticket_types_behind_a_line_number_it_without_t
                         accepted_at: chrono::Utc::now(),
                         unit_price_cents: None,
                         currency: None,
+                        code_id: None,
                     })
                     .collect()
             })

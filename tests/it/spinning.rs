@@ -155,11 +155,7 @@ async fn two_batches_deciding_a_buyers_types_at_once_give_two_holds_and_no_more(
     let app = spawn_api_with(test_config(&[])).await; // no worker: the test decides the batches itself
     let (organizer, _) = app.user().await;
     let tokens = app.users(40).await;
-    let mut buyers = Vec::new();
-    for token in &tokens {
-        buyers
-            .push(app.get("/api/v1/me", Some(token)).await.body["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap());
-    }
+    let buyers = app.user_ids(&tokens).await;
     let (event, tt) = event(&app, &organizer, json!({})).await;
     let event_id: uuid::Uuid = event["id"].as_str().unwrap().parse().unwrap();
     let prices = [4000, 3000, 2000];
@@ -176,6 +172,7 @@ async fn two_batches_deciding_a_buyers_types_at_once_give_two_holds_and_no_more(
                 accepted_at: chrono::Utc::now(),
                 unit_price_cents: Some(prices[i]),
                 currency: Some("EUR".into()),
+                code_id: None,
             })
             .collect()
     };
