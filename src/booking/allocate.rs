@@ -139,6 +139,16 @@ pub async fn allocate_batch(
     duplicates.extend(twice);
 
     let mut inventory: HashMap<Uuid, Inventory> = locked.iter().map(|tt| (tt.id, tt.inventory())).collect();
+    // The shared quotas of these types, after the types' locks.
+    let mut quotas = HashMap::new();
+    for quota in db::lock_quotas(&mut tx, &ticket_type_ids).await? {
+        for tt in &quota.ticket_type_ids {
+            if let Some(stock) = inventory.get_mut(tt) {
+                stock.quotas.push(quota.id);
+            }
+        }
+        quotas.insert(quota.id, quota.remaining);
+    }
     let buyers: Vec<(Uuid, Uuid)> = fresh.iter().map(|r| (r.ticket_type_id, r.user_id)).collect();
     count_owned(&mut tx, &locked, &buyers, &mut inventory).await?;
     let mut spinning = count_spinning(&mut tx, &locked, &buyers, now).await?;
@@ -185,7 +195,8 @@ pub async fn allocate_batch(
             code: r.code_id,
         })
         .collect();
-    let decisions = crate::domain::booking::allocate(&seat_requests, &mut inventory, &mut spinning, &mut codes);
+    let decisions =
+        crate::domain::booking::allocate(&seat_requests, &mut inventory, &mut spinning, &mut codes, &mut quotas);
 
     let mut outcome = BatchOutcome { skipped: decided_before.len(), ..Default::default() };
     let mut outcomes = Outcomes::default();
@@ -263,7 +274,12 @@ pub async fn allocate_batch(
     }
     tx.commit().await?;
 
-    outcome.sold_out = inventory.iter().filter(|(_, stock)| stock.remaining == 0).map(|(id, _)| *id).collect();
+    // Sold out: no seat of its own left, or none in a quota it draws from.
+    outcome.sold_out = inventory
+        .iter()
+        .filter(|(_, stock)| stock.remaining == 0 || stock.quotas.iter().any(|q| quotas.get(q) == Some(&0)))
+        .map(|(id, _)| *id)
+        .collect();
     // Redis forgets what is decided (and what was decided before); what waits
     // in the line keeps its pending record and its place.
     let decided: HashSet<Uuid> = outcome.decided.iter().map(|(id, _, _)| *id).collect();

@@ -72,6 +72,10 @@ pub async fn cancel_booking(
         Canceller::Organizer(event_id) => b.event_id == event_id,
     });
     let found = found.ok_or(CancelError::NotFound)?;
+    // Its type and those sharing a quota with it (the seats it gives back
+    // are theirs to sell too), in id order like every batch.
+    let types = crate::db::quotas::sharing(&mut tx, &[found.ticket_type_id]).await?;
+    crate::db::allocation::lock_rows(&mut tx, &types).await?;
     crate::db::events::lock_ticket_type(&mut tx, found.event_id, found.ticket_type_id).await?;
     let booking = db::lock(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
     let refusal = match booking.status {
@@ -101,11 +105,14 @@ pub async fn cancel_booking(
     db::cancel(&mut tx, &booking, reason.as_str()).await?;
     // Its seats go to the waiting list first (an offer cancelled is over).
     crate::db::waiting::close_offers(&mut tx, &[booking_id]).await?;
-    let offered = crate::booking::waiting::offer_returned_seats(&mut tx, booking.ticket_type_id, provider).await?;
+    let mut offered = Vec::new();
+    for tt in &types {
+        offered.extend(crate::booking::waiting::offer_returned_seats(&mut tx, *tt, provider).await?);
+    }
     crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingCancelled, &[booking_id]).await?;
     let cancelled = db::find(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
     tx.commit().await?;
-    seats_returned(bookings, &[booking.ticket_type_id], &offered).await;
+    seats_returned(bookings, &types, &offered).await;
     tracing::info!(booking.id = %booking_id, reason = reason.as_str(), "booking cancelled");
     Ok(cancelled)
 }

@@ -32,9 +32,12 @@ pub async fn release_expired(db: &PgPool, limit: i64, provider: Provider) -> Res
     if due.is_empty() {
         return Ok(Released::default());
     }
-    let mut ticket_types: Vec<Uuid> = due.iter().map(|(_, tt)| *tt).collect();
-    ticket_types.sort();
-    ticket_types.dedup();
+    let mut due_types: Vec<Uuid> = due.iter().map(|(_, tt)| *tt).collect();
+    due_types.sort();
+    due_types.dedup();
+    // With the types sharing a quota with them: the seats coming back are
+    // theirs to sell and to offer too.
+    let ticket_types = crate::db::quotas::sharing(&mut tx, &due_types).await?;
     allocation::lock_rows(&mut tx, &ticket_types).await?;
     // Under the locks: a hold paid (or cancelled) meanwhile is no longer `held`.
     let ids: Vec<Uuid> = due.iter().map(|(id, _)| *id).collect();
@@ -43,6 +46,11 @@ pub async fn release_expired(db: &PgPool, limit: i64, provider: Provider) -> Res
     for (id, tt, quantity) in expired {
         released.bookings.push(id);
         *released.seats.entry(tt).or_default() += quantity;
+    }
+    if !released.bookings.is_empty() {
+        for tt in &ticket_types {
+            released.seats.entry(*tt).or_default();
+        }
     }
     // An offer that ran out is over; its seats go to the next entry.
     crate::db::waiting::close_offers(&mut tx, &released.bookings).await?;

@@ -132,8 +132,15 @@ async fn retake_seats(tx: &mut PgConnection, tt: &LockedTicketType, booking: &Bo
     let mut spinning = crate::domain::booking::Spinning::default();
     // Its code's use went back when the hold ran out: it must be there again.
     let uses: Vec<(Uuid, Uuid)> = booking.code_id.map(|code| (code, booking.user_id)).into_iter().collect();
+    let mut quotas = std::collections::HashMap::new();
+    for quota in allocation::lock_quotas(tx, &[tt.id]).await? {
+        if let Some(stock) = inventory.get_mut(&tt.id) {
+            stock.quotas.push(quota.id);
+        }
+        quotas.insert(quota.id, quota.remaining);
+    }
     let (mut codes, _) = crate::booking::allocate::code_stocks(tx, &uses).await?;
-    match crate::domain::booking::allocate(&[request], &mut inventory, &mut spinning, &mut codes).first() {
+    match crate::domain::booking::allocate(&[request], &mut inventory, &mut spinning, &mut codes, &mut quotas).first() {
         Some(Decision::Confirmed) => {
             allocation::take_seats(tx, &[tt.id], &[booking.quantity]).await?;
             Ok(true)

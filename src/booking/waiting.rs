@@ -56,7 +56,9 @@ pub async fn join(pool: &PgPool, user_id: Uuid, ticket_type_id: Uuid, quantity: 
     {
         return Err(WaitingError::SalesClosed);
     }
-    if tt.remaining > 0 {
+    // Sold out: no seat of its own, or none left in a quota it draws from.
+    let shared = allocation::lock_quotas(&mut tx, &[ticket_type_id]).await?.iter().map(|q| q.remaining).min();
+    if shared.map_or(tt.remaining, |left| left.min(tt.remaining)) > 0 {
         return Err(WaitingError::NotSoldOut);
     }
     let entry = db::join(&mut tx, ticket_type_id, tt.event_id, user_id, quantity as i32).await.map_err(|err| {
@@ -96,10 +98,14 @@ pub async fn offer_returned_seats(
     let Some(tt) = allocation::lock_ticket_types(conn, &[ticket_type_id]).await?.pop() else {
         return Ok(Vec::new());
     };
+    // What may be offered: the type's seats, within what its quotas have
+    // left (locked now, before the event's hold lock, as a batch takes them).
+    let shared = allocation::lock_quotas(conn, &[ticket_type_id]).await?.iter().map(|q| q.remaining).min();
+    let free = shared.map_or(tt.remaining, |left| left.min(tt.remaining));
     let now = Utc::now();
     let selling = tt.event_status == EventStatus::Published
         && tt.schedule().requests_open(now, tt.published_at, tt.prequeue_minutes);
-    if tt.remaining == 0 || !selling {
+    if free <= 0 || !selling {
         return Ok(Vec::new());
     }
     let waiting = db::waiting_locked(conn, ticket_type_id).await?;
@@ -144,7 +150,7 @@ pub async fn offer_returned_seats(
             },
         })
         .collect();
-    let chosen = offers(tt.remaining, &entries);
+    let chosen = offers(free, &entries);
     if chosen.is_empty() {
         return Ok(Vec::new());
     }

@@ -91,6 +91,7 @@ impl LockedTicketType {
             max_per_buyer: self.max_per_buyer,
             owned: HashMap::new(),
             holds_in: (self.price_cents > 0).then_some(self.event_id),
+            quotas: Vec::new(),
         }
     }
 
@@ -278,7 +279,10 @@ pub async fn announce_final(conn: &mut PgConnection, ids: &[Uuid]) -> Result<(),
     Ok(())
 }
 
-/// Takes `seats[i]` seats from ticket type `ids[i]`.
+/// Takes `seats[i]` seats from ticket type `ids[i]` (negative: gives them
+/// back), and as many from every quota the type is in: the one place seats
+/// move, so a quota's count never drifts from its types'. The caller holds
+/// the ticket types' locks; the quotas' are taken here, after, in id order.
 pub async fn take_seats(conn: &mut PgConnection, ids: &[Uuid], seats: &[i32]) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE ticket_types t SET remaining = t.remaining - s.seats, updated_at = now()
@@ -286,9 +290,53 @@ pub async fn take_seats(conn: &mut PgConnection, ids: &[Uuid], seats: &[i32]) ->
     )
     .bind(ids)
     .bind(seats)
+    .execute(&mut *conn)
+    .await?;
+    let quotas = lock_quotas(conn, ids).await?;
+    if quotas.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE quotas q SET remaining = q.remaining - x.seats, updated_at = now()
+         FROM (SELECT qt.quota_id, sum(s.seats)::int AS seats
+                 FROM UNNEST($1::uuid[], $2::int[]) AS s (id, seats)
+                 JOIN quota_ticket_types qt ON qt.ticket_type_id = s.id
+                GROUP BY qt.quota_id) x
+         WHERE q.id = x.quota_id",
+    )
+    .bind(ids)
+    .bind(seats)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A quota as the allocator sees it, locked.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LockedQuota {
+    pub id: Uuid,
+    pub remaining: i32,
+    /// Its ticket types (of those asked about).
+    pub ticket_type_ids: Vec<Uuid>,
+}
+
+/// Locks the quotas of `ticket_type_ids`, in id order (after the ticket
+/// types: the order everywhere), and reads what they have left.
+pub async fn lock_quotas(conn: &mut PgConnection, ticket_type_ids: &[Uuid]) -> Result<Vec<LockedQuota>, sqlx::Error> {
+    if ticket_type_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "SELECT q.id, q.remaining,
+                ARRAY(SELECT qt.ticket_type_id FROM quota_ticket_types qt
+                       WHERE qt.quota_id = q.id AND qt.ticket_type_id = ANY($1)) AS ticket_type_ids
+         FROM quotas q
+         WHERE q.id IN (SELECT quota_id FROM quota_ticket_types WHERE ticket_type_id = ANY($1))
+         ORDER BY q.id FOR UPDATE OF q",
+    )
+    .bind(ticket_type_ids)
+    .fetch_all(conn)
+    .await
 }
 
 /// The tickets of a batch, column by column.

@@ -264,16 +264,15 @@ pub async fn orders(
 /// the booking's row locks.
 pub async fn cancel(conn: &mut PgConnection, booking: &BookingRow, reason: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "WITH b AS (UPDATE bookings SET status = 'cancelled', reason = $2, updated_at = now() WHERE id = $1),
-              t AS (UPDATE tickets SET status = 'void' WHERE booking_id = $1 AND status <> 'void')
-         UPDATE ticket_types SET remaining = remaining + $3, updated_at = now() WHERE id = $4",
+        "WITH b AS (UPDATE bookings SET status = 'cancelled', reason = $2, updated_at = now() WHERE id = $1)
+         UPDATE tickets SET status = 'void' WHERE booking_id = $1 AND status <> 'void'",
     )
     .bind(booking.id)
     .bind(reason)
-    .bind(booking.quantity)
-    .bind(booking.ticket_type_id)
     .execute(&mut *conn)
     .await?;
+    // Its seats back to its type and the type's quotas.
+    super::allocation::take_seats(&mut *conn, &[booking.ticket_type_id], &[-booking.quantity]).await?;
     super::payments::refund_bookings(conn, &[booking.id], reason).await?;
     Ok(())
 }

@@ -70,6 +70,10 @@ pub struct TicketTypeRow {
     /// Listed and sold only with a code that names it.
     #[serde(default)]
     pub hidden: bool,
+    /// What a buyer may still get: `remaining`, or less when a quota the
+    /// type shares has less left.
+    #[serde(default)]
+    pub available: i32,
 }
 
 /// The editable fields of an event, already validated.
@@ -109,7 +113,9 @@ const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts
      published_at, hold_cooldown_seconds, image_hash, \
      created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
-    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer, hidden";
+    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer, hidden,
+     LEAST(remaining, (SELECT min(q.remaining) FROM quota_ticket_types qt JOIN quotas q ON q.id = qt.quota_id
+                        WHERE qt.ticket_type_id = ticket_types.id)) AS available";
 
 pub async fn insert_event(
     conn: &mut PgConnection,

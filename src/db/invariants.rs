@@ -85,6 +85,35 @@ pub async fn seats(db: &PgPool, ticket_type_id: Uuid) -> Result<Seats, sqlx::Err
     })
 }
 
+/// The invariant of every shared quota `ticket_type_id` draws from, broken
+/// (empty: all hold): `capacity = remaining + held + confirmed` over its
+/// types, and `remaining ≥ 0`.
+pub async fn quota_violations(db: &PgPool, ticket_type_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT q.name, q.capacity::bigint, q.remaining::bigint,
+                (SELECT coalesce(sum(b.quantity), 0)::bigint FROM bookings b
+                   JOIN quota_ticket_types x ON x.ticket_type_id = b.ticket_type_id
+                  WHERE x.quota_id = q.id AND b.status IN ('held', 'confirmed'))
+         FROM quotas q JOIN quota_ticket_types qt ON qt.quota_id = q.id
+         WHERE qt.ticket_type_id = $1",
+    )
+    .bind(ticket_type_id)
+    .fetch_all(db)
+    .await?;
+    let mut violations = Vec::new();
+    for (name, capacity, remaining, taken) in rows {
+        if capacity != remaining + taken {
+            violations.push(format!(
+                "quota {name:?}: capacity {capacity} ≠ remaining {remaining} + held and confirmed {taken}"
+            ));
+        }
+        if remaining < 0 {
+            violations.push(format!("quota {name:?}: remaining {remaining} < 0"));
+        }
+    }
+    Ok(violations)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -176,6 +176,9 @@ pub struct Inventory {
     /// Seats given from this type are held until paid (it has a price), so
     /// the rules against seat spinning apply; and the event they count in.
     pub holds_in: Option<Uuid>,
+    /// The shared quotas the type draws from too (their seats left are the
+    /// `quotas` given to [`allocate`]).
+    pub quotas: Vec<Uuid>,
 }
 
 /// What keeps one buyer from holding a sale's seats unpaid again and again
@@ -213,6 +216,7 @@ pub fn allocate(
     inventory: &mut HashMap<Uuid, Inventory>,
     spinning: &mut Spinning,
     codes: &mut HashMap<Uuid, super::code::CodeStock>,
+    quotas: &mut HashMap<Uuid, i32>,
 ) -> Vec<Decision> {
     requests
         .iter()
@@ -237,7 +241,10 @@ pub fn allocate(
             if holds.as_deref().is_some_and(|held| *held >= super::checkout::MAX_UNPAID_HOLDS) {
                 return Decision::Rejected(Reason::TooManyHolds);
             }
-            if stock.remaining >= request.quantity {
+            // The seats it may have: its type's, and every quota's it is in.
+            let shared = stock.quotas.iter().map(|q| quotas.get(q).copied().unwrap_or(0)).min();
+            let available = shared.map_or(stock.remaining, |left| left.min(stock.remaining));
+            if available >= request.quantity {
                 // Seats there are; the code must have uses left for them too
                 // (a code no longer usable is not in `codes`).
                 if let Some(code) = request.code {
@@ -250,6 +257,11 @@ pub fn allocate(
                     }
                 }
                 stock.remaining -= request.quantity;
+                for quota in &stock.quotas {
+                    if let Some(left) = quotas.get_mut(quota) {
+                        *left -= request.quantity;
+                    }
+                }
                 if stock.max_per_buyer.is_some() {
                     stock.owned.insert(request.buyer, owned + request.quantity);
                 }
@@ -257,7 +269,7 @@ pub fn allocate(
                     *held += 1;
                 }
                 Decision::Confirmed
-            } else if stock.remaining == 0 {
+            } else if available == 0 {
                 Decision::Rejected(Reason::SoldOut)
             } else {
                 Decision::Rejected(Reason::NotEnoughSeats)
@@ -290,6 +302,7 @@ mod tests {
             availability: Availability::OnSale,
             max_per_buyer: None,
             owned: HashMap::new(),
+            quotas: Vec::new(),
             holds_in: None,
         }
     }
@@ -299,6 +312,30 @@ mod tests {
             .iter()
             .map(|&quantity| SeatRequest { ticket_type_id: tt, buyer: Uuid::now_v7(), quantity, code: None })
             .collect()
+    }
+
+    #[test]
+    fn types_sharing_a_quota_take_from_it_and_are_sold_out_with_it() {
+        let (floor, early) = (Uuid::now_v7(), Uuid::now_v7());
+        let quota = Uuid::now_v7();
+        let in_quota = |remaining| Inventory { quotas: vec![quota], ..stock(remaining) };
+        let mut inventory = HashMap::from([(floor, in_quota(10)), (early, in_quota(10))]);
+        let mut quotas = HashMap::from([(quota, 5)]);
+        let order =
+            |ticket_type_id, quantity| SeatRequest { ticket_type_id, buyer: Uuid::now_v7(), quantity, code: None };
+        let batch = [order(floor, 3), order(early, 3), order(early, 2), order(floor, 1)];
+        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut HashMap::new(), &mut quotas);
+        assert_eq!(
+            decisions,
+            [
+                Decision::Confirmed,
+                Decision::Rejected(Reason::NotEnoughSeats),
+                Decision::Confirmed,
+                Decision::Rejected(Reason::SoldOut)
+            ],
+            "five shared: 3 + 2, each type with seats of its own left"
+        );
+        assert_eq!((quotas[&quota], inventory[&floor].remaining, inventory[&early].remaining), (0, 7, 8));
     }
 
     #[test]
@@ -313,7 +350,7 @@ mod tests {
         let with_code =
             |quantity| SeatRequest { ticket_type_id: tt, buyer: Uuid::now_v7(), quantity, code: Some(code) };
         let batch = [with_code(2), with_code(2), with_code(2), with_code(1)];
-        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut codes);
+        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut codes, &mut HashMap::new());
         assert_eq!(
             decisions,
             [Decision::Confirmed, Decision::Confirmed, Decision::Rejected(Reason::CodeUsedUp), Decision::Confirmed],
@@ -321,7 +358,7 @@ mod tests {
         );
         assert_eq!(inventory[&tt].remaining, 95, "seats taken only with a use");
         let gone = SeatRequest { code: Some(Uuid::now_v7()), ..with_code(1) };
-        let decisions = allocate(&[gone], &mut inventory, &mut Spinning::default(), &mut codes);
+        let decisions = allocate(&[gone], &mut inventory, &mut Spinning::default(), &mut codes, &mut HashMap::new());
         assert_eq!(decisions, [Decision::Rejected(Reason::CodeInvalid)], "a code disabled since");
     }
 
@@ -334,7 +371,8 @@ mod tests {
         let order = |buyer, quantity| SeatRequest { ticket_type_id: tt, buyer, quantity, code: None };
         // Ada owns 1: 2 more fit, then 2 do not (5 > 4), then 1 does; Bob has his own 4.
         let batch = [order(ada, 2), order(ada, 2), order(bob, 4), order(ada, 1), order(bob, 1)];
-        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut HashMap::new());
+        let decisions =
+            allocate(&batch, &mut inventory, &mut Spinning::default(), &mut HashMap::new(), &mut HashMap::new());
         use Decision::*;
         let limit = Rejected(Reason::BuyerLimit);
         assert_eq!(decisions, [Confirmed, limit, Confirmed, Confirmed, limit]);
@@ -366,7 +404,7 @@ mod tests {
             order(other_priced, cy),
         ];
         use Decision::*;
-        let decisions = allocate(&batch, &mut inventory, &mut spinning, &mut HashMap::new());
+        let decisions = allocate(&batch, &mut inventory, &mut spinning, &mut HashMap::new(), &mut HashMap::new());
         let (many, wait) = (Rejected(Reason::TooManyHolds), Rejected(Reason::HoldCooldown));
         assert_eq!(decisions, [Confirmed, Confirmed, many, Confirmed, Confirmed, many, wait, Confirmed]);
         assert_eq!((spinning.holds[&(event, ada)], spinning.holds[&(event, bob)]), (2, 2));
@@ -377,8 +415,13 @@ mod tests {
     fn seats_go_first_come_first_served_until_none_are_left() {
         let tt = Uuid::now_v7();
         let mut inventory = HashMap::from([(tt, stock(3))]);
-        let decisions =
-            allocate(&requests(tt, &[1, 1, 1, 1]), &mut inventory, &mut Spinning::default(), &mut HashMap::new());
+        let decisions = allocate(
+            &requests(tt, &[1, 1, 1, 1]),
+            &mut inventory,
+            &mut Spinning::default(),
+            &mut HashMap::new(),
+            &mut HashMap::new(),
+        );
         use Decision::*;
         assert_eq!(decisions, [Confirmed, Confirmed, Confirmed, Rejected(Reason::SoldOut)]);
         assert_eq!(inventory[&tt].remaining, 0);
@@ -388,7 +431,13 @@ mod tests {
     fn a_request_that_does_not_fit_does_not_block_a_smaller_one_behind_it() {
         let tt = Uuid::now_v7();
         let mut inventory = HashMap::from([(tt, stock(2))]);
-        let decisions = allocate(&requests(tt, &[3, 2]), &mut inventory, &mut Spinning::default(), &mut HashMap::new());
+        let decisions = allocate(
+            &requests(tt, &[3, 2]),
+            &mut inventory,
+            &mut Spinning::default(),
+            &mut HashMap::new(),
+            &mut HashMap::new(),
+        );
         assert_eq!(decisions, [Decision::Rejected(Reason::NotEnoughSeats), Decision::Confirmed]);
     }
 
@@ -405,7 +454,8 @@ mod tests {
             SeatRequest { ticket_type_id: open, buyer: Uuid::now_v7(), quantity: 3, code: None },
             SeatRequest { ticket_type_id: open, buyer: Uuid::now_v7(), quantity: 2, code: None },
         ];
-        let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut HashMap::new());
+        let decisions =
+            allocate(&batch, &mut inventory, &mut Spinning::default(), &mut HashMap::new(), &mut HashMap::new());
         assert_eq!(
             decisions,
             [
@@ -444,7 +494,7 @@ mod tests {
                     code: None,
                 })
                 .collect();
-            let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut HashMap::new());
+            let decisions = allocate(&batch, &mut inventory, &mut Spinning::default(), &mut HashMap::new(), &mut HashMap::new());
             let mut left: HashMap<Uuid, i32> = types.iter().zip(&stocks).map(|(tt, (r, _))| (*tt, *r)).collect();
             for (request, decision) in batch.iter().zip(&decisions) {
                 let max = stocks[types.iter().position(|t| *t == request.ticket_type_id).unwrap()].1;

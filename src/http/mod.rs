@@ -17,6 +17,7 @@ pub mod extract;
 pub mod ops;
 pub mod orders;
 pub mod pagination;
+pub mod quotas;
 pub mod rate_limit;
 pub mod state;
 pub mod ticket_types;
@@ -185,6 +186,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
                 .routes(routes!(event_image::put_image, event_image::delete_image))
                 .layer(DefaultBodyLimit::max(event_image::UPLOAD_LIMIT)),
         )
+        .routes(routes!(quotas::create_quota, quotas::list_quotas))
         .routes(routes!(codes::create_codes, codes::list_codes))
         .routes(routes!(codes::codes_csv))
         .routes(routes!(codes::get_code, codes::update_code, codes::disable_code))

@@ -23,8 +23,11 @@ pub struct TicketType {
     pub price_cents: i64,
     pub currency: String,
     pub capacity: i32,
-    /// Seats neither sold nor held for a payment.
+    /// Seats of its own neither sold nor held for a payment.
     pub remaining: i32,
+    /// What a buyer may still book: `remaining`, or less when a shared
+    /// quota the type draws from has less left.
+    pub available: i32,
     pub max_per_order: i32,
     /// Seats one buyer may own of this type across their bookings (null: no limit).
     pub max_per_buyer: Option<i32>,
@@ -42,6 +45,7 @@ impl From<TicketTypeRow> for TicketType {
             currency: row.currency,
             capacity: row.capacity,
             remaining: row.remaining,
+            available: row.available,
             max_per_order: row.max_per_order,
             max_per_buyer: row.max_per_buyer,
             hidden: row.hidden,

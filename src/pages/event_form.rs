@@ -495,6 +495,7 @@ mod tests {
             max_per_order: 4,
             max_per_buyer,
             hidden: false,
+            available: 10,
         };
         let event = Event {
             details,

@@ -129,7 +129,19 @@ pub async fn dashboard(
     let per_minute = crate::db::tickets::sold_per_minute(&mut conn, id).await?;
     let chart = super::chart::sales_svg(&per_minute, stats.totals.capacity, event.zone());
     let sales_upcoming = event.sales_start.is_some_and(|t| t > Utc::now());
+    let quotas: Vec<_> = state
+        .events()
+        .quotas(user.id, id)
+        .await?
+        .into_iter()
+        .map(|q| {
+            let types: Vec<&str> = q.ticket_type_ids.iter().filter_map(|t| event.ticket_type_name(*t)).collect();
+            context! { name => q.name, capacity => q.capacity, sold => q.capacity - q.remaining, remaining => q.remaining,
+                       types => types.join(", ") }
+        })
+        .collect();
     let data = context! {
+        quotas,
         event => minijinja::Value::from_serialize(&event),
         sales_upcoming,
         stats => minijinja::Value::from_serialize(&stats),

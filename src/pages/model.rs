@@ -111,7 +111,7 @@ impl EventModel {
         Self {
             image,
             price_range,
-            seats_left: shown.iter().map(|t| i64::from(t.remaining)).sum(),
+            seats_left: shown.iter().map(|t| i64::from(t.available)).sum(),
             id: e.id,
             title: e.title.clone(),
             description: e.description.clone(),
@@ -130,7 +130,8 @@ impl EventModel {
                     name: t.name.clone(),
                     price_cents: t.price_cents,
                     currency: t.currency.clone(),
-                    remaining: t.remaining,
+                    // What a buyer may get (a shared quota may have less).
+                    remaining: t.available,
                     max_per_order: t.max_per_order,
                     code_price_cents: code.filter(|c| c.covers(t.id, t.hidden)).map(|c| c.unit_price(t.price_cents)),
                     unlocked: t.hidden,

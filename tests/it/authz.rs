@@ -417,6 +417,22 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
         ),
         (
             "post",
+            "/api/v1/events/{id}/quotas",
+            fill("/api/v1/events/{id}/quotas", &w, &w.event),
+            Some(json!({"name": "Shared", "capacity": 50, "ticket_type_ids": [w.ticket_type]})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 201),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/quotas",
+            fill("/api/v1/events/{id}/quotas", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "post",
             "/api/v1/events/{id}/codes",
             fill("/api/v1/events/{id}/codes", &w, &w.event),
             Some(json!({"kind": "percent", "value": 10})),

@@ -474,6 +474,9 @@ impl TestApp {
     pub async fn check_invariants(&self, ticket_type_id: &str) -> i64 {
         let seats = boxoffice::db::invariants::seats(self.db(), ticket_type_id.parse().unwrap()).await.unwrap();
         assert!(seats.violations().is_empty(), "{:?}: {seats:?}", seats.violations());
+        let quotas =
+            boxoffice::db::invariants::quota_violations(self.db(), ticket_type_id.parse().unwrap()).await.unwrap();
+        assert!(quotas.is_empty(), "{quotas:?}");
         seats.confirmed
     }
 

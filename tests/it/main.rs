@@ -28,6 +28,7 @@ mod ops;
 mod packaging;
 mod pages;
 mod proxy;
+mod quotas;
 mod readme;
 mod shop;
 mod sign_in_link;
