@@ -8,9 +8,13 @@ use std::time::Duration;
 /// How long a sign-in link works: short, since it is as good as a password.
 pub const VALID_FOR: Duration = Duration::from_secs(15 * 60);
 
-/// Links one address gets at most, whoever asks: an hour's and a day's worth.
+/// Links one address gets at most at the request of one network, an hour's
+/// and a day's worth; and from all networks together in a day (so that a
+/// stranger asking from elsewhere cannot lock the owner out, nor bury the
+/// address in mail).
 pub const PER_HOUR: i64 = 4;
 pub const PER_DAY: i64 = 6;
+pub const PER_DAY_ALL: i64 = 20;
 
 /// A new token and the hash to store.
 pub fn generate() -> (String, Vec<u8>) {

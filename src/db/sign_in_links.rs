@@ -7,21 +7,35 @@ use uuid::Uuid;
 
 use super::users::{COLUMNS, UserRow};
 
-/// How many links `email` was sent in the last hour and day. Takes a lock on
-/// the address for the rest of the transaction, so that two requests at the
+/// How many links `email` was sent in the last hour and day at the request
+/// of `network`, and in the last day from anywhere. Takes a lock on the
+/// address for the rest of the transaction, so that two requests at the
 /// same moment cannot both pass the limit.
-pub async fn sent(conn: &mut PgConnection, email: &str) -> Result<(i64, i64), sqlx::Error> {
+pub async fn sent(conn: &mut PgConnection, email: &str, network: &str) -> Result<(i64, i64, i64), sqlx::Error> {
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('sign-in-link:' || $1, 0))")
         .bind(email)
         .execute(&mut *conn)
         .await?;
     sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE created_at > now() - interval '1 hour'),
-                count(*) FILTER (WHERE created_at > now() - interval '1 day')
+        "SELECT count(*) FILTER (WHERE network = $2 AND created_at > now() - interval '1 hour'),
+                count(*) FILTER (WHERE network = $2),
+                count(*)
          FROM sign_in_links WHERE email = $1 AND created_at > now() - interval '1 day'",
     )
     .bind(email)
+    .bind(network)
     .fetch_one(conn)
+    .await
+}
+
+/// The address a link's token was sent to, while it still works (not used
+/// up by asking).
+pub async fn address_of(conn: &mut PgConnection, token_hash: &[u8]) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT email FROM sign_in_links WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()",
+    )
+    .bind(token_hash)
+    .fetch_optional(conn)
     .await
 }
 
@@ -29,12 +43,14 @@ pub async fn add(
     conn: &mut PgConnection,
     token_hash: &[u8],
     email: &str,
+    network: &str,
     next: Option<&str>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO sign_in_links (token_hash, email, next, expires_at) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO sign_in_links (token_hash, email, network, next, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(token_hash)
         .bind(email)
+        .bind(network)
         .bind(next)
         .bind(expires_at)
         .execute(conn)

@@ -202,11 +202,12 @@ pub async fn resend_verification(State(state): State<AppState>, user: CurrentUse
     responses(
         (status = 202, description = "A link is on its way to the address"),
         (status = 422, description = "Invalid fields", body = Problem),
-        (status = 429, description = "Four links an hour and six a day to one address at most (`rate_limited`)", body = Problem),
+        (status = 429, description = "Four links an hour and six a day to one address from one network, twenty a day from all (`rate_limited`)", body = Problem),
     ))]
 #[tracing::instrument(skip_all)]
 pub async fn request_email_link(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(req): Json<EmailLinkRequest>,
 ) -> ApiResult<StatusCode> {
     use crate::auth::sign_in_link;
@@ -219,11 +220,13 @@ pub async fn request_email_link(
     let mut tx = state.db.begin().await?;
     // Counted in PostgreSQL under the address's lock, like verification
     // links: not more mail to one address than a person needs.
-    let sent = db::sign_in_links::sent(&mut tx, email.as_str()).await?;
-    within_mail_limits(sent, sign_in_link::PER_HOUR, sign_in_link::PER_DAY)?;
+    let network = super::rate_limit::network_of(&ip);
+    let (hour, day, day_all) = db::sign_in_links::sent(&mut tx, email.as_str(), &network).await?;
+    within_mail_limits((hour, day), sign_in_link::PER_HOUR, sign_in_link::PER_DAY)?;
+    within_mail_limits((0, day_all), sign_in_link::PER_HOUR, sign_in_link::PER_DAY_ALL)?;
     let (token, hash) = sign_in_link::generate();
     let expires_at = Utc::now() + sign_in_link::VALID_FOR;
-    db::sign_in_links::add(&mut tx, &hash, email.as_str(), req.next.as_deref(), expires_at).await?;
+    db::sign_in_links::add(&mut tx, &hash, email.as_str(), &network, req.next.as_deref(), expires_at).await?;
     db::outbox::enqueue_sign_in_link(&mut tx, email.as_str(), &token).await?;
     tx.commit().await?;
     tracing::info!(user.email = %email.redacted(), "sign-in link requested");

@@ -158,7 +158,7 @@ impl LoginFailures {
 
 /// The network a client counts as for login limits: its IPv4 address, or
 /// its IPv6 /64.
-fn network_of(client_ip: &str) -> String {
+pub fn network_of(client_ip: &str) -> String {
     match client_ip.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
             let s = v6.segments();

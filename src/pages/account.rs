@@ -162,12 +162,17 @@ pub async fn logout(State(state): State<AppState>, visitor: Visitor, form: Form)
 
 /// "Email me a sign-in link": the API's request (its checks and limits; a
 /// refusal is said next to the field), then a page saying where to look.
-pub async fn request_link(State(state): State<AppState>, visitor: Visitor, form: Form) -> Result<Response, PageError> {
+pub async fn request_link(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    visitor: Visitor,
+    form: Form,
+) -> Result<Response, PageError> {
     visitor.check_csrf(&state.pages, form.csrf())?;
     let email = form.get("email");
     let next = Some(local_path(form.get("next"))).filter(|n| *n != "/me/tickets").map(str::to_owned);
     let request = api::EmailLinkRequest { email: email.to_owned(), next: next.clone() };
-    match api::request_email_link(State(state.clone()), Json(request)).await {
+    match api::request_email_link(State(state.clone()), ClientIp(ip), Json(request)).await {
         Ok(_) => {
             let minutes = crate::auth::sign_in_link::VALID_FOR.as_secs() / 60;
             Ok(page(&state.pages, &visitor, "link_sent.html", context! { email, minutes }))
@@ -196,8 +201,23 @@ pub async fn request_link(State(state): State<AppState>, visitor: Visitor, form:
 
 /// The emailed sign-in link: a page with a button, as for verification
 /// links (a mail scanner opening the link must not spend it).
-pub async fn link_form(State(state): State<AppState>, visitor: Visitor, Query(q): Query<Token>) -> Response {
-    page(&state.pages, &visitor, "link.html", context! { token => q.token.unwrap_or_default() })
+pub async fn link_form(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Query(q): Query<Token>,
+) -> Result<Response, PageError> {
+    let token = q.token.unwrap_or_default();
+    // Whose account it opens, said before the press (someone may have sent
+    // the person a link of their own); asking uses nothing up.
+    let email = match token.len() {
+        1..=128 => {
+            let mut conn = state.db.acquire().await.map_err(ApiError::from)?;
+            let hash = crate::auth::sign_in_link::hash(token.trim());
+            crate::db::sign_in_links::address_of(&mut conn, &hash).await.map_err(ApiError::from)?
+        }
+        _ => None,
+    };
+    Ok(page(&state.pages, &visitor, "link.html", context! { token, email }))
 }
 
 /// "Sign in": the link's token, used once; on to where the person was going.
