@@ -223,13 +223,14 @@ pub async fn allocate_batch(
         outcomes.reasons.push(reason.map(Reason::as_str));
         outcomes.unit_prices.push(tt.filter(|_| seated).map(|tt| price_of(request, tt)));
         outcomes.currencies.push(tt.filter(|_| seated).map(|tt| tt.currency.clone()));
-        let expires_at = held.map(|tt| (tt.hold_times(), tt.hold_times().expiry(now, provider)));
+        // Paid as the event takes payments, among the server's ways.
+        let expires_at = held.map(|tt| (tt.hold_times(), tt.hold_times().expiry(now, tt.provider(provider))));
         if let Some((times, expiry)) = expires_at {
             let until = times.watch_until(expiry);
             outcome.holders.push(HoldMark { event_id: request.event_id, user_id: request.user_id, until });
         }
         outcomes.expires_at.push(expires_at.map(|(_, expiry)| expiry));
-        outcomes.providers.push(held.map(|_| provider.as_str()));
+        outcomes.providers.push(held.map(|tt| tt.provider(provider).as_str()));
         // A duplicate gives up the key: the first booking keeps it.
         outcomes.keys.push(request.idempotency_key.clone().filter(|_| reason != Some(Reason::DuplicateRequest)));
         outcomes.accepted_at.push(request.accepted_at);

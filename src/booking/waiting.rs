@@ -177,7 +177,8 @@ pub async fn offer_returned_seats(
         outcomes.keys.push(None);
         outcomes.accepted_at.push(now);
         outcomes.expires_at.push(Some(expires_at));
-        outcomes.providers.push(Some(provider.as_str()));
+        outcomes.providers.push(Some(tt.provider(provider).as_str()));
+        outcomes.code_ids.push(None);
     }
     allocation::write_outcomes(conn, &outcomes).await?;
     allocation::take_seats(conn, &[ticket_type_id], &[seats]).await?;

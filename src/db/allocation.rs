@@ -65,9 +65,16 @@ pub struct LockedTicketType {
     pub hold_cooldown_seconds: i32,
     pub prequeue_minutes: i32,
     pub offer_hours: i32,
+    /// The event's payment methods (`None`: the server's).
+    pub payment_methods: Option<Vec<String>>,
 }
 
 impl LockedTicketType {
+    /// How a hold of this type is paid on a server whose own is `server`.
+    pub fn provider(&self, server: crate::domain::checkout::Provider) -> crate::domain::checkout::Provider {
+        crate::domain::checkout::Provider::for_event(self.payment_methods.as_deref(), server)
+    }
+
     pub fn hold_times(&self) -> HoldTimes {
         HoldTimes {
             hold_seconds: self.hold_seconds,
@@ -187,7 +194,8 @@ pub async fn lock_ticket_types(conn: &mut PgConnection, ids: &[Uuid]) -> Result<
     sqlx::query_as(
         "SELECT t.id, t.event_id, t.remaining, t.max_per_order, t.max_per_buyer, t.price_cents, t.currency,
                 e.status AS event_status, e.starts_at, e.ends_at, e.sales_start, e.sales_end, e.published_at,
-                e.hold_seconds, e.offline_hold_hours, e.hold_cooldown_seconds, e.prequeue_minutes, e.offer_hours
+                e.hold_seconds, e.offline_hold_hours, e.hold_cooldown_seconds, e.prequeue_minutes, e.offer_hours,
+                e.payment_methods
          FROM ticket_types t JOIN events e ON e.id = t.event_id
          WHERE t.id = ANY($1)",
     )

@@ -33,6 +33,12 @@ pub struct EventRow {
     /// The hash naming the event's image's URLs, when it has one.
     #[serde(default)]
     pub image_hash: Option<String>,
+    /// `card`, `offline` or both; `None`: what the server has.
+    #[serde(default)]
+    pub payment_methods: Option<Vec<String>>,
+    /// What an offline payer reads; `None`: the server's.
+    #[serde(default)]
+    pub offline_payment_instructions: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -110,7 +116,7 @@ pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
      sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone, status, \
-     published_at, hold_cooldown_seconds, image_hash, \
+     published_at, hold_cooldown_seconds, image_hash, payment_methods, offline_payment_instructions, \
      created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
     "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer, hidden,
@@ -304,6 +310,24 @@ pub async fn update_event(conn: &mut PgConnection, id: Uuid, fields: &EventField
     .bind(fields.offer_hours)
     .bind(&fields.timezone)
     .bind(fields.hold_times.hold_cooldown_seconds)
+    .fetch_one(conn)
+    .await
+}
+
+/// Writes how the event is paid for.
+pub async fn set_payment(
+    conn: &mut PgConnection,
+    id: Uuid,
+    methods: Option<&[String]>,
+    instructions: Option<&str>,
+) -> Result<EventRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE events SET payment_methods = $2, offline_payment_instructions = $3, updated_at = now()
+         WHERE id = $1 RETURNING {EVENT_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(methods)
+    .bind(instructions)
     .fetch_one(conn)
     .await
 }

@@ -32,6 +32,17 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// How holds of an event taking `methods` (`None`: what the server
+    /// has) are paid, on a server whose own is `server`: by card where the
+    /// event takes cards and the server has Stripe, else offline.
+    pub fn for_event(methods: Option<&[String]>, server: Provider) -> Provider {
+        match methods {
+            None => server,
+            Some(methods) if server == Provider::Stripe && methods.iter().any(|m| m == "card") => Provider::Stripe,
+            Some(_) => Provider::Offline,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Stripe => "stripe",

@@ -16,6 +16,7 @@ pub mod image;
 pub mod lifecycle;
 pub mod line;
 pub mod orders;
+pub mod payment;
 pub mod quotas;
 pub mod read;
 pub mod ticket_types;

@@ -77,6 +77,22 @@ pub async fn pay(
     }
     let checkout = card::pay(&state.db, state.stripe.as_ref(), user.id, id, method).await?;
     let config = &state.config;
+    // The event's own instructions for paying offline, else the server's.
+    let instructions = match checkout.provider {
+        Provider::Offline => {
+            let mut conn = state.db.acquire().await?;
+            let event = match crate::db::bookings::find(&mut conn, id).await? {
+                Some(booking) => crate::db::events::find_event(&mut conn, booking.event_id).await?,
+                None => None,
+            };
+            Some(
+                event
+                    .and_then(|e| e.offline_payment_instructions)
+                    .unwrap_or_else(|| config.offline_payment_instructions.clone()),
+            )
+        }
+        Provider::Stripe => None,
+    };
     Ok(axum::Json(Payment {
         provider: checkout.provider,
         status: checkout.status,
@@ -85,7 +101,7 @@ pub async fn pay(
         expires_at: checkout.expires_at,
         client_secret: checkout.client_secret,
         publishable_key: config.stripe_publishable_key.clone().filter(|_| checkout.provider == Provider::Stripe),
-        instructions: (checkout.provider == Provider::Offline).then(|| config.offline_payment_instructions.clone()),
+        instructions,
     }))
 }
 

@@ -18,6 +18,7 @@ use crate::domain::event::{self as rules, EventStatus};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::event::access::visible_to;
 use crate::event::lifecycle::{EventChanges, EventInput};
+use crate::event::payment::PaymentChanges;
 use crate::event::ticket_types::TicketTypeInput;
 use crate::event::{self};
 use crate::http::state::AppState;
@@ -58,6 +59,10 @@ pub struct Event {
     pub status: EventStatus,
     /// The event's image, when it has one (`PUT /api/v1/events/{id}/image`).
     pub image: Option<EventImage>,
+    /// `card`, `offline` or both; null: what the server has.
+    pub payment_methods: Option<Vec<String>>,
+    /// What an offline payer reads; null: the server's.
+    pub offline_payment_instructions: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ticket_types: Vec<TicketType>,
@@ -115,6 +120,8 @@ impl Event {
             timezone: row.timezone,
             status: row.status,
             image: row.image_hash.as_deref().map(EventImage::of),
+            payment_methods: row.payment_methods,
+            offline_payment_instructions: row.offline_payment_instructions,
             created_at: row.created_at,
             updated_at: row.updated_at,
             ticket_types: ticket_types.into_iter().map(TicketType::from).collect(),
@@ -162,6 +169,11 @@ pub struct CreateEventRequest {
     /// Default: `draft`.
     #[serde(default)]
     pub status: InitialStatus,
+    /// `card`, `offline` or both (card only where the server has Stripe);
+    /// left out: what the server has.
+    pub payment_methods: Option<Vec<String>>,
+    /// What an offline payer reads (at most 2000 characters); left out: the server's.
+    pub offline_payment_instructions: Option<String>,
     #[serde(default)]
     pub ticket_types: Vec<CreateTicketTypeRequest>,
 }
@@ -198,6 +210,14 @@ pub struct UpdateEventRequest {
     pub offer_hours: Option<i64>,
     /// IANA time zone name.
     pub timezone: Option<String>,
+    /// `card`, `offline` or both; `null`: back to what the server has.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub payment_methods: Option<Option<Vec<String>>>,
+    /// `null` or empty: back to the server's.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub offline_payment_instructions: Option<Option<String>>,
 }
 
 /// A present field, even when `null`: `Some(None)`.
@@ -266,8 +286,17 @@ pub async fn create_event(
     user: CurrentUser,
     Json(req): Json<CreateEventRequest>,
 ) -> ApiResult<impl IntoResponse> {
+    let payment = PaymentChanges {
+        methods: req.payment_methods.clone().map(Some),
+        instructions: req.offline_payment_instructions.clone().map(Some),
+    };
+    // Refused before anything is written.
+    crate::event::payment::check(&payment, state.config.payment_provider())?;
     let new = EventInput::from(req).parse(Utc::now())?;
-    let event = state.events().create(user.id, new).await?;
+    let mut event = state.events().create(user.id, new).await?;
+    if !payment.is_empty() {
+        event = state.events().set_payment(user.id, event.details.id, payment).await?;
+    }
     let location = format!("/api/v1/events/{}", event.details.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(Event::from(event))))
 }
@@ -337,7 +366,14 @@ pub async fn update_event(
     Path(id): Path<Uuid>,
     Json(req): Json<UpdateEventRequest>,
 ) -> ApiResult<axum::Json<Event>> {
-    Ok(axum::Json(state.events().update(user.id, id, req.into()).await?.into()))
+    let payment =
+        PaymentChanges { methods: req.payment_methods.clone(), instructions: req.offline_payment_instructions.clone() };
+    crate::event::payment::check(&payment, state.config.payment_provider())?;
+    let mut event = state.events().update(user.id, id, req.into()).await?;
+    if !payment.is_empty() {
+        event = state.events().set_payment(user.id, id, payment).await?;
+    }
+    Ok(axum::Json(event.into()))
 }
 
 /// Publish a draft: it appears in the list and its sales open (at `sales_start` if set).

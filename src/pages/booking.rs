@@ -56,6 +56,11 @@ pub async fn page_of(
             js => minijinja::Value::from_safe_string(state.config.stripe_js_url.clone()),
         }
     });
+    // The event's own instructions for paying offline, else the server's.
+    let offline_instructions = event
+        .as_ref()
+        .and_then(|e| e.offline_payment_instructions.clone())
+        .unwrap_or_else(|| state.config.offline_payment_instructions.clone());
     // Drawn from the pre-queue: its place, and a link to check the draw.
     let drawn = crate::db::line::place_in_draw(&mut *state.db.acquire().await?, booking.id).await?;
     let data = context! {
@@ -68,7 +73,7 @@ pub async fn page_of(
         opens_in,
         card,
         stripe,
-        offline_instructions => state.config.offline_payment_instructions.clone(),
+        offline_instructions,
         already_in_line => notice.already.is_some(),
         live => matches!(booking.status, BookingStatus::Pending | BookingStatus::Held),
     };

@@ -335,7 +335,7 @@ pub fn rows(existing: &[Uuid], count: usize) -> Vec<minijinja::Value> {
 
 /// The event as the form's values (times in its own zone; a sales start
 /// not set shows the publication it defaults to, a deadline not set the start).
-pub fn values_of(event: &Event) -> HashMap<String, String> {
+pub fn values_of(event: &Event, card_possible: bool) -> HashMap<String, String> {
     let e = &event.details;
     let tz: chrono_tz::Tz = e.timezone.parse().unwrap_or(chrono_tz::UTC);
     let local =
@@ -359,6 +359,18 @@ pub fn values_of(event: &Event) -> HashMap<String, String> {
     );
     let currency = event.ticket_types.first().map_or_else(|| "EUR".to_owned(), |t| t.currency.clone());
     put("currency", currency);
+    // The methods the event takes; not set: what the server has.
+    let takes = |method: &str| match &e.payment_methods {
+        Some(methods) => methods.iter().any(|m| m == method),
+        None => method == "offline" || card_possible,
+    };
+    if takes("card") && card_possible {
+        put("pay_card", "on".to_owned());
+    }
+    if takes("offline") {
+        put("pay_offline", "on".to_owned());
+    }
+    put("offline_payment_instructions", e.offline_payment_instructions.clone().unwrap_or_default());
     for (i, t) in event.ticket_types.iter().enumerate() {
         let field = |name: &str| format!("ticket_types[{i}].{name}");
         put(&field("name"), t.name.clone());
@@ -481,6 +493,8 @@ mod tests {
             status: crate::domain::event::EventStatus::Published,
             published_at: Some(at("2031-12-01T09:00:00Z")),
             image_hash: None,
+            payment_methods: None,
+            offline_payment_instructions: None,
             created_at: at("2031-12-01T08:00:00Z"),
             updated_at: at("2031-12-01T09:00:00Z"),
         };
@@ -501,7 +515,7 @@ mod tests {
             details,
             ticket_types: vec![ticket_type("Standing", 2505, Some(4)), ticket_type("Seated", 5000, Some(8))],
         };
-        let values = values_of(&event);
+        let values = values_of(&event, false);
         assert_eq!(values["starts_at"], "2031-12-24T19:30");
         assert_eq!(values["ticket_types[0].price"], "25.05");
         assert_eq!(values["ticket_types[0].max_per_buyer"], "", "the default shows blank");

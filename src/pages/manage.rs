@@ -354,8 +354,9 @@ pub(super) async fn edit_page(
     let event = own_event(state, user, id).await?;
     let types = event_form::existing_types(&event);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let data = context! { values => event_form::values_of(&event), rows => event_form::rows(&types, types.len() + 1),
-    event => model(&event), new => false, errors };
+    let data = context! { values => event_form::values_of(&event, state.stripe.is_some()),
+    rows => event_form::rows(&types, types.len() + 1), event => model(&event), new => false, errors,
+    card_possible => state.stripe.is_some() };
     Ok(page_with_status(&state.pages, visitor, status, "manage/event_form.html", data))
 }
 
@@ -372,12 +373,13 @@ pub async fn update(
     let types = event_form::existing_types(&event);
     let rows = types.len() + 1;
     let mut errors = FieldErrors::new();
-    let read = EventForm::read(&form, &types, rows, Some(&event_form::values_of(&event)), &mut errors);
+    let read =
+        EventForm::read(&form, &types, rows, Some(&event_form::values_of(&event, state.stripe.is_some())), &mut errors);
     let again = |errors: FieldErrors| {
         let errors = event_form::place_errors(errors, rows);
         let values: HashMap<&String, &String> = form.0.iter().filter(|(k, _)| k.as_str() != "csrf").collect();
-        let data =
-            context! { values, errors, rows => event_form::rows(&types, rows), event => model(&event), new => false };
+        let data = context! { values, errors, rows => event_form::rows(&types, rows), event => model(&event),
+        new => false, card_possible => state.stripe.is_some() };
         page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/event_form.html", data)
     };
     let Some(read) = read.filter(|_| errors.is_empty()) else { return Ok(again(errors)) };
@@ -421,6 +423,27 @@ pub async fn update(
             }
             Err(err) => return Err(err.into()),
         }
+    }
+    // How the event is paid for: the boxes ticked, the instructions typed
+    // (when the form had them: a form without them changes nothing there).
+    if form.get("payment_form").is_empty() {
+        return Ok(see_other(&format!("/manage/events/{id}")));
+    }
+    let mut methods = Vec::new();
+    if form.get("pay_card") == "on" {
+        methods.push("card".to_owned());
+    }
+    if form.get("pay_offline") == "on" {
+        methods.push("offline".to_owned());
+    }
+    let payment = crate::event::payment::PaymentChanges {
+        methods: Some(Some(methods)),
+        instructions: Some(Some(form.get("offline_payment_instructions").to_owned())),
+    };
+    match events.set_payment(user.id, id, payment).await {
+        Ok(_) => {}
+        Err(EventError::Invalid(errors)) => return Ok(again(field_errors(errors))),
+        Err(err) => return Err(err.into()),
     }
     Ok(see_other(&format!("/manage/events/{id}")))
 }

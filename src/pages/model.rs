@@ -35,6 +35,10 @@ pub struct EventModel {
     pub seats_left: i64,
     /// The event's image, when it has one.
     pub image: Option<ImageModel>,
+    /// What an offline payer reads, when the event says (else the server's).
+    pub offline_payment_instructions: Option<String>,
+    /// `card`, `offline` or both; `None`: the server's.
+    pub payment_methods: Option<Vec<String>>,
 }
 
 /// Where an event's image's renditions are.
@@ -110,6 +114,8 @@ impl EventModel {
         });
         Self {
             image,
+            offline_payment_instructions: e.offline_payment_instructions.clone(),
+            payment_methods: e.payment_methods.clone(),
             price_range,
             seats_left: shown.iter().map(|t| i64::from(t.available)).sum(),
             id: e.id,

@@ -32,6 +32,21 @@ impl Page {
         self.body[start..].split('"').next().unwrap().to_owned()
     }
 
+    /// The value the input named `name` shows ("" when it has none).
+    pub fn value_of(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\"");
+        let Some(at) = self.body.find(&marker) else { panic!("no input {name} in the page") };
+        let tag = &self.body[at..at + self.body[at..].find('>').unwrap_or(0)];
+        let value = tag.split_once("value=\"").map(|(_, rest)| rest.split('"').next().unwrap_or("")).unwrap_or("");
+        value
+            .replace("&#x2f;", "/")
+            .replace("&#x27;", "'")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    }
+
     pub fn location(&self) -> &str {
         self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }

@@ -1,0 +1,96 @@
+//! How an event is paid for: which of the server's methods it takes (a card
+//! through Stripe, or offline), and the instructions an offline payer reads.
+
+use uuid::Uuid;
+
+use super::access::{lock_as_organizer, refuse_if_cancelled};
+use super::{Event, EventError, EventRoom};
+use crate::cache::read::SharedFailure;
+use crate::db::events as db_events;
+use crate::domain::Violations;
+use crate::domain::checkout::Provider;
+
+/// Longest offline instructions.
+pub const INSTRUCTIONS_MAX: usize = 2000;
+
+/// Payment settings as asked; absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentChanges {
+    /// `card`, `offline`, or both; `Some(None)`: back to the server's.
+    pub methods: Option<Option<Vec<String>>>,
+    /// `Some(None)` or an empty text: back to the server's.
+    pub instructions: Option<Option<String>>,
+}
+
+impl PaymentChanges {
+    pub fn is_empty(&self) -> bool {
+        self.methods.is_none() && self.instructions.is_none()
+    }
+}
+
+/// The methods `asked`, checked against what the server has (`server`):
+/// card only where Stripe is set up.
+fn methods(v: &mut Violations, asked: &[String], server: Provider) -> Vec<String> {
+    let mut chosen: Vec<String> = Vec::new();
+    for method in asked {
+        match method.as_str() {
+            "card" if server != Provider::Stripe => {
+                v.add("payment_methods", "card payments are not set up on this server (STRIPE_SECRET_KEY)")
+            }
+            "card" | "offline" => {
+                if !chosen.contains(method) {
+                    chosen.push(method.clone());
+                }
+            }
+            other => v.add("payment_methods", format!("{other:?} is not a payment method: card or offline")),
+        }
+    }
+    if asked.is_empty() {
+        v.add("payment_methods", "at least one: card or offline (leave it out for the server's)");
+    }
+    chosen
+}
+
+/// Whether `changes` may be made on a server whose own way is `server`
+/// (to refuse them before anything else of a request is written).
+pub fn check(changes: &PaymentChanges, server: Provider) -> Result<(), EventError> {
+    let mut v = Violations::new();
+    if let Some(Some(asked)) = &changes.methods {
+        methods(&mut v, asked, server);
+    }
+    if let Some(Some(text)) = &changes.instructions {
+        if !text.trim().is_empty() {
+            v.paragraph("offline_payment_instructions", text, 1, INSTRUCTIONS_MAX);
+        }
+    }
+    Ok(v.finish()?)
+}
+
+impl<E: SharedFailure> EventRoom<'_, E> {
+    /// Changes how the event is paid for. Holds given from now on are
+    /// paid the new way; those already given keep theirs.
+    pub async fn set_payment(&self, user_id: Uuid, id: Uuid, changes: PaymentChanges) -> Result<Event, EventError> {
+        let mut tx = self.db.begin().await?;
+        let current = lock_as_organizer(&mut tx, id, user_id).await?;
+        refuse_if_cancelled(&current)?;
+        let mut v = Violations::new();
+        let methods = match changes.methods {
+            Some(Some(asked)) => Some(methods(&mut v, &asked, self.provider)),
+            Some(None) => None,
+            None => current.payment_methods.clone(),
+        };
+        let instructions = match changes.instructions {
+            Some(Some(text)) if !text.trim().is_empty() => {
+                v.paragraph("offline_payment_instructions", &text, 1, INSTRUCTIONS_MAX)
+            }
+            Some(_) => None,
+            None => current.offline_payment_instructions.clone(),
+        };
+        v.finish()?;
+        let details = db_events::set_payment(&mut tx, id, methods.as_deref(), instructions.as_deref()).await?;
+        let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
+        tx.commit().await?;
+        self.changed(id).await;
+        Ok(Event { details, ticket_types })
+    }
+}
