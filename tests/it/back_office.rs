@@ -172,6 +172,8 @@ async fn another_persons_back_office_pages_are_not_there() {
         format!("/manage/events/{id}/door"),
         format!("/manage/events/{id}/edit"),
         format!("/manage/events/{id}/cancel"),
+        format!("/manage/events/{id}/codes"),
+        format!("/manage/events/{id}/codes.csv"),
     ] {
         let page = visit.get(&path).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
@@ -186,6 +188,10 @@ async fn another_persons_back_office_pages_are_not_there() {
         format!("/manage/events/{id}/door/undo"),
         format!("/manage/events/{id}/edit"),
         format!("/manage/events/{id}/cancel"),
+        format!("/manage/events/{id}/codes"),
+        format!("/manage/events/{id}/codes/{}/disable", uuid::Uuid::new_v4()),
+        format!("/manage/events/{id}/image"),
+        format!("/manage/events/{id}/image/remove"),
     ] {
         let page = visit.post(&path, &[("csrf", &csrf), ("code", "AAAAAAAAAAAAAAAAAAAAAAAAAA")]).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "POST {path}");

@@ -400,6 +400,7 @@ async fn a_buyer_opens_a_hidden_type_with_a_code_and_books_it_at_the_codes_price
         .await;
     assert!(price.as_str().is_some_and(|p| p.contains("40.00") && p.contains("30.00")), "{price}");
     browser.accessibility().await;
+    browser.screenshot("event-with-code-1280").await;
     browser.type_into(&format!("#quantity-{balcony}"), "2").await;
     browser
         .execute(&format!("document.querySelector('#quantity-{balcony}').closest('form').requestSubmit()"), json!([]))
@@ -450,6 +451,7 @@ async fn an_organizer_makes_codes_and_follows_their_uses_in_the_back_office() {
         .execute("return [...document.querySelectorAll('table.grid tbody tr')].find(r => r.textContent.includes('FRIEN-DS')).children[3].textContent.trim()", json!([]))
         .await;
     assert_eq!(friends_used, "3", "three seats held with it");
+    browser.screenshot("codes-page").await;
     browser.accessibility().await;
     let csv = browser
         .execute_async(&format!(

@@ -222,6 +222,7 @@ async fn a_newcomer_books_after_signing_in_with_an_emailed_link_in_a_browser() {
     let error = browser.execute("return document.querySelector('#link-email-error').textContent", json!([])).await;
     assert!(error.as_str().is_some_and(|e| !e.is_empty()), "{error}");
     browser.accessibility().await;
+    browser.screenshot("login-with-link-form").await;
 
     let email = address("ada");
     browser.fill("Email for a sign-in link", &email).await;
