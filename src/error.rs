@@ -30,6 +30,31 @@ pub struct Problem {
     /// With `sales_closed` before the pre-queue opens: when requests are taken.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// With `answer_required` / `answer_invalid`: the (first) question refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub question_id: Option<uuid::Uuid>,
+}
+
+fn answers_detail(problems: &[crate::domain::question::AnswerProblem]) -> String {
+    use crate::domain::question::ProblemKind;
+    match problems.first().map(|p| p.kind) {
+        Some(ProblemKind::Required) => "a required question is not answered".into(),
+        Some(ProblemKind::NameRequired) => "each ticket of this type needs the name of the person it is for".into(),
+        Some(ProblemKind::NameInvalid) => "a name given is not valid".into(),
+        _ => "an answer does not fit its question".into(),
+    }
+}
+
+/// A refused name or answer as a field of the request (`attendees[1].name`,
+/// `answers[{question_id}][{ticket_index}]`).
+fn answer_field(problem: &crate::domain::question::AnswerProblem) -> FieldError {
+    let field = match (problem.question_id, problem.ticket_index) {
+        (None, Some(index)) => format!("attendees[{index}].name"),
+        (None, None) => "attendees".into(),
+        (Some(question), Some(index)) => format!("answers[{question}][{index}]"),
+        (Some(question), None) => format!("answers[{question}]"),
+    };
+    FieldError { field, message: problem.message.clone() }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +119,12 @@ pub enum ApiError {
     /// `code_not_for_type` (field `code`).
     #[error("{0}")]
     Code(crate::domain::code::CodeRefusal),
+    /// Names or answers refused: 422 `answer_required`, `answer_invalid`,
+    /// `attendee_name_required` or `attendee_name_invalid` (the first
+    /// problem's), every problem in `errors`, the first question's id in
+    /// `question_id`.
+    #[error("{}", answers_detail(.0))]
+    Answers(Vec<crate::domain::question::AnswerProblem>),
     /// An event image refused: 413 `image_too_large`, 422 `image_invalid` or
     /// `image_too_many_pixels`.
     #[error("{0}")]
@@ -136,7 +167,7 @@ impl ApiError {
             Self::RateLimited { .. } | Self::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Image(crate::event::image::ImageError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Code(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Code(_) | Self::Answers(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Image(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -170,6 +201,7 @@ impl ApiError {
             Self::Unavailable(_) => "unavailable",
             Self::Image(err) => err.code(),
             Self::Code(refusal) => refusal.code(),
+            Self::Answers(problems) => problems.first().map_or("answer_invalid", |p| p.code()),
             Self::Internal(_) => "internal",
         }
     }
@@ -202,6 +234,10 @@ impl IntoResponse for ApiError {
             Self::NotYetOpen { opens_at, .. } => Some(*opens_at),
             _ => None,
         };
+        let question_id = match &self {
+            Self::Answers(problems) => problems.iter().find_map(|p| p.question_id),
+            _ => None,
+        };
         if let Self::Internal(err) = &self {
             // The details go to the log, never to the client.
             tracing::error!(error = ?err, "internal error");
@@ -216,11 +252,13 @@ impl IntoResponse for ApiError {
                 Self::Validation(errors) => errors,
                 Self::Image(err) => vec![FieldError { field: "image".into(), message: err.to_string() }],
                 Self::Code(refusal) => vec![FieldError { field: "code".into(), message: refusal.to_string() }],
+                Self::Answers(problems) => problems.iter().map(answer_field).collect(),
                 _ => Vec::new(),
             },
             checked_in_at,
             booking_id,
             opens_at,
+            question_id,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -302,6 +340,7 @@ impl From<crate::booking::accept::AcceptError> for ApiError {
             }
             E::QueueUnavailable => Self::Unavailable("the booking queue"),
             E::Code(refusal) => Self::Code(refusal),
+            E::Answers(problems) => Self::Answers(problems),
             E::Database(err) => err.into(),
         }
     }
@@ -333,6 +372,22 @@ impl From<crate::event::EventError> for ApiError {
             E::Image(err) => Self::Image(err),
             E::CodeNotFound => Self::NotFound("code"),
             E::CodeTaken => Self::Conflict { code: "code_taken", detail: err.to_string() },
+            E::QuestionNotFound => Self::NotFound("question"),
+            E::QuestionAnswered => Self::Conflict { code: "question_answered", detail: err.to_string() },
+            E::TooManyQuestions => Self::conflict(err.to_string()),
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
+impl From<crate::booking::details::DetailsError> for ApiError {
+    fn from(err: crate::booking::details::DetailsError) -> Self {
+        use crate::booking::details::DetailsError as E;
+        match err {
+            E::NotFound => Self::NotFound("booking"),
+            E::NotEditable => Self::Conflict { code: "booking_not_editable", detail: err.to_string() },
+            E::Closed(_) => Self::Conflict { code: "answers_closed", detail: err.to_string() },
+            E::Answers(problems) => Self::Answers(problems),
             E::Database(err) => err.into(),
         }
     }

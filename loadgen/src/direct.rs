@@ -42,6 +42,7 @@ pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow
         max_per_order,
         max_per_buyer: None,
         hidden: false,
+        attendee_names: Default::default(),
     };
     let tt = db::events::insert_ticket_type(&mut conn, event.id, &tt).await?;
     Ok((user.id, event.id, tt.id))
@@ -61,6 +62,7 @@ pub fn requests(user: Uuid, event: Uuid, tt: Uuid, quantity: i32, count: usize) 
             unit_price_cents: Some(0),
             currency: Some("EUR".into()),
             code_id: None,
+            details: Default::default(),
         })
         .collect()
 }

@@ -61,6 +61,9 @@ pub enum AcceptError {
     /// The code cannot be used for this request.
     #[error(transparent)]
     Code(#[from] crate::domain::code::CodeRefusal),
+    /// Names or answers that do not fit what the event asks.
+    #[error("names or answers refused")]
+    Answers(Vec<crate::domain::question::AnswerProblem>),
     /// The broker did not confirm: nothing was accepted.
     #[error("the booking queue is unavailable")]
     QueueUnavailable,
@@ -77,6 +80,9 @@ pub struct BookingRequest {
     pub idempotency_key: Option<String>,
     /// A code as typed (case, dashes and spaces do not matter).
     pub code: Option<String>,
+    /// A holder's name per ticket, in ticket order (blank: the buyer's).
+    pub attendees: Vec<String>,
+    pub answers: Vec<crate::domain::question::Answer>,
 }
 
 #[derive(Debug)]
@@ -167,6 +173,31 @@ pub async fn code_for(
     Ok(rule)
 }
 
+/// The names and answers of a request for `quantity` of `offer`, checked
+/// against what the event asks (its questions cached like its codes).
+pub async fn details_for(
+    catalog: &Catalog,
+    offer: &Offer,
+    quantity: i64,
+    attendees: &[String],
+    answers: &[crate::domain::question::Answer],
+) -> Result<crate::domain::question::Details, AcceptError> {
+    use crate::domain::question::{AttendeeNames, Form};
+    let nothing_given = attendees.iter().all(|n| n.trim().is_empty()) && answers.is_empty();
+    if nothing_given && offer.attendee_names != AttendeeNames::Required && !offer.asks_questions {
+        return Ok(Default::default());
+    }
+    let rules =
+        if offer.asks_questions || !answers.is_empty() { Some(catalog.rules(offer.event_id).await?) } else { None };
+    let form = Form {
+        questions: rules.as_ref().map_or(&[], |r| r.questions.as_slice()),
+        ticket_type_id: offer.ticket_type_id,
+        quantity: u16::try_from(quantity).unwrap_or(u16::MAX),
+        names: offer.attendee_names,
+    };
+    form.check(attendees, answers).map_err(AcceptError::Answers)
+}
+
 pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Accepted, AcceptError> {
     let offer = state.catalog.offer(request.ticket_type_id).await?.ok_or(AcceptError::UnknownTicketType)?;
     let now = Utc::now();
@@ -179,6 +210,7 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
         return Err(AcceptError::UnknownTicketType);
     }
     check_offer(&offer, request.user_id, request.quantity, now)?;
+    let details = details_for(state.catalog, &offer, request.quantity, &request.attendees, &request.answers).await?;
 
     let message = AcceptedRequest {
         booking_id: Uuid::now_v7(),
@@ -192,6 +224,7 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
         unit_price_cents: Some(code.as_ref().map_or(offer.price_cents, |rule| rule.unit_price(offer.price_cents))),
         currency: Some(offer.currency.clone()),
         code_id: code.as_ref().map(|rule| rule.id),
+        details,
     };
     let fingerprint = fingerprint(message.ticket_type_id, message.quantity, message.code_id);
     match admit(state, &message, &fingerprint).await {
@@ -422,6 +455,8 @@ mod tests {
             prequeue_minutes: 30,
             hold_cooldown_seconds: 600,
             hidden: false,
+            attendee_names: Default::default(),
+            asks_questions: false,
         }
     }
 

@@ -201,6 +201,7 @@ pub async fn allocate_batch(
     let mut outcome = BatchOutcome { skipped: decided_before.len(), ..Default::default() };
     let mut outcomes = Outcomes::default();
     let mut tickets = NewTickets::default();
+    let mut details = crate::db::questions::NewDetails::default();
     let early = rejected_early.iter().map(|r| (*r, Decision::Rejected(precheck(r).expect("partitioned"))));
     for (request, decision) in early.chain(to_allocate.iter().copied().zip(decisions)) {
         let tt = locked.get(&request.ticket_type_id);
@@ -235,6 +236,9 @@ pub async fn allocate_batch(
         outcomes.keys.push(request.idempotency_key.clone().filter(|_| reason != Some(Reason::DuplicateRequest)));
         outcomes.accepted_at.push(request.accepted_at);
         outcomes.code_ids.push(request.code_id);
+        if seated {
+            details.add(request.booking_id, &request.details);
+        }
         if confirmed {
             outcome.seats_confirmed += i64::from(request.quantity);
             tickets.add(request.booking_id, request.event_id, request.ticket_type_id, request.quantity);
@@ -264,6 +268,7 @@ pub async fn allocate_batch(
             )));
         }
         db::insert_tickets(&mut tx, &tickets).await?;
+        crate::db::questions::insert_details(&mut tx, &details).await?;
         db::take_seats(&mut tx, &changed, &taken).await?;
         // The confirmation emails commit with the bookings, or not at all.
         let confirmed: Vec<Uuid> =

@@ -17,21 +17,30 @@ use uuid::Uuid;
 
 pub use crate::db::events::Offer;
 use crate::domain::code::CodeRule;
+use crate::domain::question::Question;
 
 pub const TTL: Duration = Duration::from_secs(1);
 /// Past this many entries the cache starts over (it refills in a second).
 const MAX_ENTRIES: usize = 100_000;
 
 type Slot = Arc<OnceCell<Option<Arc<Offer>>>>;
-type CodesSlot = Arc<OnceCell<Arc<Vec<CodeRule>>>>;
+type RulesSlot = Arc<OnceCell<Arc<EventRules>>>;
+
+/// What an event asks of a request beyond its ticket type: the codes it
+/// takes and the questions it asks.
+#[derive(Debug, Default)]
+pub struct EventRules {
+    pub codes: Vec<CodeRule>,
+    pub questions: Vec<Question>,
+}
 
 #[derive(Clone)]
 pub struct Catalog {
     db: PgPool,
     slots: Arc<Mutex<HashMap<Uuid, (Instant, Slot)>>>,
-    /// The codes of each event, kept like offers: a sale where every buyer
-    /// types the one code costs PostgreSQL a query a second.
-    codes: Arc<Mutex<HashMap<Uuid, (Instant, CodesSlot)>>>,
+    /// The codes and questions of each event, kept like offers: a sale
+    /// where every buyer types the one code costs PostgreSQL a query a second.
+    rules: Arc<Mutex<HashMap<Uuid, (Instant, RulesSlot)>>>,
     /// PostgreSQL reads made for offers: the accept path's only queries
     /// (`boxoffice_offer_loads_total` in /metrics).
     pub loads: Arc<std::sync::atomic::AtomicU64>,
@@ -39,7 +48,7 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn new(db: PgPool) -> Self {
-        Self { db, slots: Arc::default(), codes: Arc::default(), loads: Arc::default() }
+        Self { db, slots: Arc::default(), rules: Arc::default(), loads: Arc::default() }
     }
 
     /// The offer of a ticket type (`None`: no such ticket type). Concurrent
@@ -70,15 +79,20 @@ impl Catalog {
 
     /// The code of `event_id` spelled `code` (normalized), if there is one.
     pub async fn code(&self, event_id: Uuid, code: &str) -> Result<Option<CodeRule>, sqlx::Error> {
+        Ok(self.rules(event_id).await?.codes.iter().find(|rule| rule.code == code).cloned())
+    }
+
+    /// The codes and questions of `event_id`.
+    pub async fn rules(&self, event_id: Uuid) -> Result<Arc<EventRules>, sqlx::Error> {
         let slot = {
-            let mut slots = self.codes.lock().expect("catalog poisoned");
+            let mut slots = self.rules.lock().expect("catalog poisoned");
             if slots.len() > MAX_ENTRIES {
                 slots.clear();
             }
             match slots.get(&event_id).filter(|(loaded, _)| loaded.elapsed() < TTL) {
                 Some((_, slot)) => slot.clone(),
                 None => {
-                    let slot = CodesSlot::default();
+                    let slot = RulesSlot::default();
                     slots.insert(event_id, (Instant::now(), slot.clone()));
                     slot
                 }
@@ -87,12 +101,14 @@ impl Catalog {
         let load = || async {
             self.loads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut conn = self.db.acquire().await?;
-            Ok::<_, sqlx::Error>(Arc::new(crate::db::codes::rules_of_event(&mut conn, event_id).await?))
+            let codes = crate::db::codes::rules_of_event(&mut conn, event_id).await?;
+            let questions = crate::db::questions::of_event(&mut conn, event_id).await?;
+            Ok::<_, sqlx::Error>(Arc::new(EventRules { codes, questions }))
         };
         match slot.get_or_try_init(load).await {
-            Ok(rules) => Ok(rules.iter().find(|rule| rule.code == code).cloned()),
+            Ok(rules) => Ok(rules.clone()),
             Err(err) => {
-                self.codes.lock().expect("catalog poisoned").remove(&event_id);
+                self.rules.lock().expect("catalog poisoned").remove(&event_id);
                 Err(err)
             }
         }
@@ -100,7 +116,7 @@ impl Catalog {
 
     /// Drops the entries of an event after a change to it in this process.
     pub fn forget_event(&self, event_id: Uuid) {
-        self.codes.lock().expect("catalog poisoned").remove(&event_id);
+        self.rules.lock().expect("catalog poisoned").remove(&event_id);
         self.slots
             .lock()
             .expect("catalog poisoned")

@@ -12,6 +12,7 @@ pub mod allocate;
 pub mod cancel;
 pub mod card;
 pub mod catalog;
+pub mod details;
 pub mod draw;
 pub mod holds;
 pub mod pay;

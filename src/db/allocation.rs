@@ -246,7 +246,8 @@ pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<u64
          ON CONFLICT (id) DO UPDATE
             SET status = EXCLUDED.status, reason = EXCLUDED.reason, unit_price_cents = EXCLUDED.unit_price_cents,
                 currency = EXCLUDED.currency, expires_at = EXCLUDED.expires_at,
-                payment_provider = EXCLUDED.payment_provider, code_id = EXCLUDED.code_id, updated_at = now()
+                payment_provider = EXCLUDED.payment_provider, code_id = EXCLUDED.code_id, pending_details = NULL,
+                updated_at = now()
           WHERE bookings.status = 'pending'",
     )
     .bind(&o.ids)
@@ -354,12 +355,15 @@ pub struct NewTickets {
     pub booking_ids: Vec<Uuid>,
     pub event_ids: Vec<Uuid>,
     pub ticket_type_ids: Vec<Uuid>,
+    /// Each ticket's place in its booking (its holder is the attendee there).
+    pub positions: Vec<i16>,
 }
 
 impl NewTickets {
     /// One new ticket per seat of a booking.
     pub fn add(&mut self, booking_id: Uuid, event_id: Uuid, ticket_type_id: Uuid, seats: i32) {
-        for _ in 0..seats {
+        for position in 0..seats {
+            self.positions.push(position as i16);
             self.codes.push(crate::domain::booking::new_ticket_code());
             self.booking_ids.push(booking_id);
             self.event_ids.push(event_id);
@@ -373,13 +377,14 @@ pub async fn insert_tickets(conn: &mut PgConnection, t: &NewTickets) -> Result<(
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id)
-         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::uuid[])",
+        "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id, position)
+         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int2[])",
     )
     .bind(&t.codes)
     .bind(&t.booking_ids)
     .bind(&t.event_ids)
     .bind(&t.ticket_type_ids)
+    .bind(&t.positions)
     .execute(conn)
     .await?;
     Ok(())

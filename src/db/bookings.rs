@@ -127,7 +127,7 @@ pub async fn list_by_user(
 
 pub async fn tickets_of(conn: &mut PgConnection, booking_ids: &[Uuid]) -> Result<Vec<TicketRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT code, booking_id, status, checked_in_at FROM tickets WHERE booking_id = ANY($1) ORDER BY booking_id, code",
+        "SELECT code, booking_id, status, checked_in_at FROM tickets WHERE booking_id = ANY($1) ORDER BY booking_id, position, code",
     )
     .bind(booking_ids)
     .fetch_all(conn)

@@ -39,6 +39,9 @@ pub struct EventRow {
     /// What an offline payer reads; `None`: the server's.
     #[serde(default)]
     pub offline_payment_instructions: Option<String>,
+    /// Until when buyers may change names and answers; `None`: the start.
+    #[serde(default)]
+    pub answers_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -80,6 +83,10 @@ pub struct TicketTypeRow {
     /// type shares has less left.
     #[serde(default)]
     pub available: i32,
+    /// Whether each ticket carries a holder's name.
+    #[serde(default)]
+    #[sqlx(try_from = "String")]
+    pub attendee_names: crate::domain::question::AttendeeNames,
 }
 
 /// The editable fields of an event, already validated.
@@ -110,6 +117,7 @@ pub struct TicketTypeFields {
     pub max_per_order: i32,
     pub max_per_buyer: Option<i32>,
     pub hidden: bool,
+    pub attendee_names: crate::domain::question::AttendeeNames,
 }
 
 pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
@@ -117,9 +125,9 @@ pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
      sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone, status, \
      published_at, hold_cooldown_seconds, image_hash, payment_methods, offline_payment_instructions, \
-     created_at, updated_at";
+     answers_until, created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
-    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer, hidden,
+    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer, hidden, attendee_names,
      LEAST(remaining, (SELECT min(q.remaining) FROM quota_ticket_types qt JOIN quotas q ON q.id = qt.quota_id
                         WHERE qt.ticket_type_id = ticket_types.id)) AS available";
 
@@ -167,8 +175,8 @@ pub async fn insert_ticket_type(
 ) -> Result<TicketTypeRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO ticket_types (id, event_id, name, price_cents, currency, capacity, remaining, max_per_order,
-                                   max_per_buyer, hidden)
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9)
+                                   max_per_buyer, hidden, attendee_names)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10)
          RETURNING {TICKET_TYPE_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -180,6 +188,7 @@ pub async fn insert_ticket_type(
     .bind(fields.max_per_order)
     .bind(fields.max_per_buyer)
     .bind(fields.hidden)
+    .bind(fields.attendee_names.as_str())
     .fetch_one(conn)
     .await
 }
@@ -332,6 +341,20 @@ pub async fn set_payment(
     .await
 }
 
+pub async fn set_answers_until(
+    conn: &mut PgConnection,
+    id: Uuid,
+    until: Option<DateTime<Utc>>,
+) -> Result<EventRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE events SET answers_until = $2, updated_at = now() WHERE id = $1 RETURNING {EVENT_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(until)
+    .fetch_one(conn)
+    .await
+}
+
 /// Moves an event to `status`; publishing stamps `published_at` the first time.
 pub async fn set_status(conn: &mut PgConnection, id: Uuid, status: EventStatus) -> Result<EventRow, sqlx::Error> {
     sqlx::query_as(&format!(
@@ -377,7 +400,7 @@ pub async fn update_ticket_type(
     sqlx::query_as(&format!(
         "UPDATE ticket_types SET name = $2, price_cents = $3, currency = $4,
                 remaining = remaining + ($5 - capacity), capacity = $5, max_per_order = $6, max_per_buyer = $7,
-                hidden = $8, updated_at = now()
+                hidden = $8, attendee_names = $9, updated_at = now()
          WHERE id = $1 RETURNING {TICKET_TYPE_COLUMNS}"
     ))
     .bind(id)
@@ -388,6 +411,7 @@ pub async fn update_ticket_type(
     .bind(fields.max_per_order)
     .bind(fields.max_per_buyer)
     .bind(fields.hidden)
+    .bind(fields.attendee_names.as_str())
     .fetch_one(conn)
     .await
 }
@@ -414,6 +438,11 @@ pub struct Offer {
     pub hold_cooldown_seconds: i32,
     /// Sold only with a code that names it.
     pub hidden: bool,
+    /// Whether each ticket carries a holder's name.
+    #[sqlx(try_from = "String")]
+    pub attendee_names: crate::domain::question::AttendeeNames,
+    /// Whether the event asks a booking of this type any question.
+    pub asks_questions: bool,
 }
 
 impl Offer {
@@ -432,7 +461,9 @@ pub async fn offer(pool: &sqlx::PgPool, ticket_type_id: Uuid) -> Result<Option<O
     sqlx::query_as(
         "SELECT t.id AS ticket_type_id, t.event_id, e.organizer_id, e.status AS event_status, e.starts_at,
                 e.ends_at, e.sales_start, e.sales_end, e.published_at, t.max_per_order, t.max_per_buyer, t.price_cents,
-                t.currency, e.prequeue_minutes, e.hold_cooldown_seconds, t.hidden
+                t.currency, e.prequeue_minutes, e.hold_cooldown_seconds, t.hidden, t.attendee_names,
+                EXISTS (SELECT 1 FROM questions q WHERE q.event_id = t.event_id
+                         AND (q.ticket_type_ids IS NULL OR t.id = ANY (q.ticket_type_ids))) AS asks_questions
          FROM ticket_types t JOIN events e ON e.id = t.event_id WHERE t.id = $1",
     )
     .bind(ticket_type_id)

@@ -75,11 +75,17 @@ pub async fn park(conn: &mut PgConnection, requests: &[&AcceptedRequest], preque
     let prices: Vec<Option<i64>> = requests.iter().map(|r| r.unit_price_cents).collect();
     let currencies: Vec<Option<String>> = requests.iter().map(|r| r.currency.clone()).collect();
     let codes: Vec<Option<Uuid>> = requests.iter().map(|r| r.code_id).collect();
+    // Names and answers wait with the request (written to their tables with its decision).
+    let details: Vec<Option<String>> = requests
+        .iter()
+        .map(|r| (!r.details.is_empty()).then(|| serde_json::to_string(&r.details).expect("details serialize")))
+        .collect();
     sqlx::query(
         "WITH r AS (
              SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[],
-                                  $7::timestamptz[], $8::bigint[], $10::text[], $11::uuid[]) WITH ORDINALITY
-                 AS r (id, user_id, event_id, ticket_type_id, quantity, key, accepted_at, price, currency, code_id, n)
+                                  $7::timestamptz[], $8::bigint[], $10::text[], $11::uuid[], $12::text[]) WITH ORDINALITY
+                 AS r (id, user_id, event_id, ticket_type_id, quantity, key, accepted_at, price, currency, code_id,
+                       details, n)
              -- Only what will be written is numbered: a request already in
              -- the line (a redelivered message) must not leave a gap.
              WHERE NOT EXISTS (SELECT 1 FROM bookings x WHERE x.id = r.id
@@ -95,14 +101,15 @@ pub async fn park(conn: &mut PgConnection, requests: &[&AcceptedRequest], preque
                FROM (SELECT DISTINCT event_id FROM r) e
          )
          INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, idempotency_key, accepted_at,
-                               unit_price_cents, currency, code_id, prequeued, line_position)
+                               unit_price_cents, currency, code_id, pending_details, prequeued, line_position)
          SELECT r.id, r.user_id, r.event_id, r.ticket_type_id, r.quantity, 'pending', r.key, r.accepted_at,
-                r.price, r.currency, r.code_id, $9,
+                r.price, r.currency, r.code_id, r.details::jsonb, $9,
                 CASE WHEN $9 THEN NULL ELSE
                     last.place + (row_number() OVER (PARTITION BY r.event_id ORDER BY r.n))::int END
          FROM r JOIN last ON last.event_id = r.event_id
          ON CONFLICT (id) DO UPDATE SET prequeued = EXCLUDED.prequeued, line_position = EXCLUDED.line_position,
-                unit_price_cents = EXCLUDED.unit_price_cents, currency = EXCLUDED.currency, code_id = EXCLUDED.code_id
+                unit_price_cents = EXCLUDED.unit_price_cents, currency = EXCLUDED.currency, code_id = EXCLUDED.code_id,
+                pending_details = EXCLUDED.pending_details
           WHERE bookings.status = 'pending' AND bookings.line_position IS NULL AND NOT bookings.prequeued",
     )
     .bind(column(|r| r.booking_id))
@@ -116,6 +123,7 @@ pub async fn park(conn: &mut PgConnection, requests: &[&AcceptedRequest], preque
     .bind(prequeued)
     .bind(&currencies)
     .bind(&codes)
+    .bind(&details)
     .execute(conn)
     .await?;
     Ok(())
@@ -286,7 +294,7 @@ pub async fn next_placed(
 ) -> Result<Vec<AcceptedRequest>, sqlx::Error> {
     let rows: Vec<PlacedRow> = sqlx::query_as(
         "SELECT b.id, b.user_id, b.event_id, b.ticket_type_id, b.quantity, b.idempotency_key, b.accepted_at,
-                b.unit_price_cents, b.currency, b.code_id
+                b.unit_price_cents, b.currency, b.code_id, b.pending_details
          FROM (SELECT DISTINCT event_id FROM ticket_types WHERE id = ANY($1)) e
          CROSS JOIN LATERAL (
              SELECT * FROM bookings b
@@ -316,6 +324,7 @@ struct PlacedRow {
     unit_price_cents: Option<i64>,
     currency: Option<String>,
     code_id: Option<Uuid>,
+    pending_details: Option<sqlx::types::Json<crate::domain::question::Details>>,
 }
 
 impl From<PlacedRow> for AcceptedRequest {
@@ -331,6 +340,7 @@ impl From<PlacedRow> for AcceptedRequest {
             unit_price_cents: r.unit_price_cents,
             currency: r.currency,
             code_id: r.code_id,
+            details: r.pending_details.map(|d| d.0).unwrap_or_default(),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod mail;
 pub mod outbox;
 pub mod payments;
 pub mod prune;
+pub mod questions;
 pub mod quotas;
 pub mod sessions;
 pub mod sign_in_links;

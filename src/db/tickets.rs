@@ -12,7 +12,10 @@ pub struct TicketView {
     pub checked_in_at: Option<DateTime<Utc>>,
     pub booking_id: Uuid,
     pub owner_id: Uuid,
+    /// The holder: the name given for this ticket, else the buyer's.
     pub attendee_name: String,
+    /// Its place in the booking (the answers given for it have this index).
+    pub position: i16,
     pub ticket_type_id: Uuid,
     pub ticket_type_name: String,
     pub event_id: Uuid,
@@ -24,12 +27,14 @@ pub struct TicketView {
 
 pub async fn find(conn: &mut PgConnection, code: &str) -> Result<Option<TicketView>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT t.code, t.status, t.checked_in_at, t.booking_id, b.user_id AS owner_id, u.name AS attendee_name,
+        "SELECT t.code, t.status, t.checked_in_at, t.booking_id, b.user_id AS owner_id,
+                coalesce(a.name, u.name) AS attendee_name, t.position,
                 tt.id AS ticket_type_id, tt.name AS ticket_type_name, e.id AS event_id, e.title AS event_title,
                 e.venue AS event_venue, e.starts_at AS event_starts_at, e.organizer_id
          FROM tickets t
          JOIN bookings b ON b.id = t.booking_id
          JOIN users u ON u.id = b.user_id
+         LEFT JOIN attendees a ON a.booking_id = t.booking_id AND a.ticket_index = t.position
          JOIN ticket_types tt ON tt.id = t.ticket_type_id
          JOIN events e ON e.id = t.event_id
          WHERE t.code = $1",
@@ -112,9 +117,13 @@ pub async fn undo_check_in(conn: &mut PgConnection, event_id: Uuid, code: &str) 
 pub struct AttendeeRow {
     pub ticket_code: String,
     pub ticket_type: String,
+    /// The holder: the name given for this ticket, else the buyer's.
     pub attendee_name: String,
+    /// The buyer's address.
     pub attendee_email: String,
     pub booking_id: Uuid,
+    /// Its place in the booking (the answers given for it have this index).
+    pub position: i16,
     pub status: String,
     pub checked_in_at: Option<DateTime<Utc>>,
 }
@@ -138,11 +147,13 @@ impl AttendeeRow {
 }
 
 /// Every ticket of an event with its attendee (an [`AttendeeRow`] each).
-const ATTENDEES: &str = "SELECT t.code AS ticket_code, tt.name AS ticket_type, u.name AS attendee_name,
-                u.email AS attendee_email, t.booking_id, t.status, t.checked_in_at
+const ATTENDEES: &str =
+    "SELECT t.code AS ticket_code, tt.name AS ticket_type, coalesce(a.name, u.name) AS attendee_name,
+                u.email AS attendee_email, t.booking_id, t.position, t.status, t.checked_in_at
          FROM tickets t
          JOIN bookings b ON b.id = t.booking_id
          JOIN users u ON u.id = b.user_id
+         LEFT JOIN attendees a ON a.booking_id = t.booking_id AND a.ticket_index = t.position
          JOIN ticket_types tt ON tt.id = t.ticket_type_id";
 
 /// One page of the attendee list, by ticket type, attendee and code, after
@@ -156,8 +167,8 @@ pub async fn attendees_page(
 ) -> Result<Vec<AttendeeRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "{ATTENDEES}
-         WHERE t.event_id = $1 AND ($2::text IS NULL OR (tt.name, u.name, t.code) > ($2, $3, $4))
-         ORDER BY tt.name, u.name, t.code
+         WHERE t.event_id = $1 AND ($2::text IS NULL OR (tt.name, coalesce(a.name, u.name), t.code) > ($2, $3, $4))
+         ORDER BY tt.name, coalesce(a.name, u.name), t.code
          LIMIT $5"
     ))
     .bind(event_id)
@@ -229,8 +240,9 @@ pub async fn attendees_matching(
     sqlx::query_as(&format!(
         "{ATTENDEES}
          WHERE t.event_id = $1
-           AND ($2::text IS NULL OR u.name ILIKE $2 OR u.email ILIKE $2 OR t.code ILIKE $2)
-         ORDER BY tt.name, u.name, t.code
+           AND ($2::text IS NULL OR coalesce(a.name, u.name) ILIKE $2 OR u.name ILIKE $2 OR u.email ILIKE $2
+                OR t.code ILIKE $2)
+         ORDER BY tt.name, coalesce(a.name, u.name), t.code
          LIMIT $3"
     ))
     .bind(event_id)

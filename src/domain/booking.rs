@@ -30,6 +30,9 @@ pub struct AcceptedRequest {
     pub currency: Option<String>,
     /// The code it was accepted with (its price is `unit_price_cents`).
     pub code_id: Option<Uuid>,
+    /// Holders' names and answers, checked at the accept; written with the
+    /// decision if it gets seats.
+    pub details: crate::domain::question::Details,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

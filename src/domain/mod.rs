@@ -10,6 +10,7 @@ pub mod csv;
 pub mod draw;
 pub mod event;
 pub mod money;
+pub mod question;
 pub mod reference;
 pub mod validation;
 pub mod waiting;

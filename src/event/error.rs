@@ -54,6 +54,13 @@ pub enum EventError {
     /// The event has a code spelled so already.
     #[error("this event has this code already")]
     CodeTaken,
+    #[error("question not found")]
+    QuestionNotFound,
+    /// Bookings answered it: only its label and place may change.
+    #[error("bookings have answered this question: only its label and position may change, and it cannot be deleted")]
+    QuestionAnswered,
+    #[error("an event asks at most {} questions", super::questions::MAX_QUESTIONS)]
+    TooManyQuestions,
     /// An image upload that was refused.
     #[error(transparent)]
     Image(#[from] super::image::ImageError),

@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod line;
 pub mod orders;
 pub mod payment;
+pub mod questions;
 pub mod quotas;
 pub mod read;
 pub mod ticket_types;

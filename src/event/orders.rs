@@ -20,6 +20,8 @@ pub struct Order {
     pub buyer_email: String,
     /// Who paid its offline refund back.
     pub refund_paid_back_by: Option<String>,
+    /// The names and answers given.
+    pub details: crate::domain::question::Details,
 }
 
 /// Which orders: in one status or all, and those a search finds.
@@ -52,12 +54,14 @@ pub async fn page(
     let ids: Vec<Uuid> = rows.iter().map(|r| r.booking.id).collect();
     let mut tickets = db::tickets_of(&mut conn, &ids).await?;
     let mut money = crate::db::payments::money_of(&mut conn, &ids).await?;
+    let mut details = crate::db::questions::details_of(&mut conn, &ids).await?;
     let orders = rows
         .into_iter()
         .map(|row| {
             let mine = tickets.extract_if(.., |t| t.booking_id == row.booking.id).collect();
             let paid = money.remove(&row.booking.id).unwrap_or_default();
             Order {
+                details: details.remove(&row.booking.id).unwrap_or_default(),
                 refund_paid_back_by: paid.paid_back.as_ref().map(|(_, by)| by.clone()),
                 booking: Current::Stored(Box::new(row.booking), mine, paid),
                 buyer_name: row.buyer_name,

@@ -26,6 +26,8 @@ pub struct TicketTypeInput {
     pub max_per_buyer: Option<i64>,
     /// Listed and sold only with a code that names it (default false).
     pub hidden: Option<bool>,
+    /// A holder's name per ticket (default off: the buyer's).
+    pub attendee_names: Option<crate::domain::question::AttendeeNames>,
 }
 
 /// Changes to a ticket type; absent fields stay as they are.
@@ -39,6 +41,7 @@ pub struct TicketTypeChanges {
     /// `Some(None)`: back to the default, `max_per_order`.
     pub max_per_buyer: Option<Option<i64>>,
     pub hidden: Option<bool>,
+    pub attendee_names: Option<crate::domain::question::AttendeeNames>,
 }
 
 impl TicketTypeInput {
@@ -53,6 +56,7 @@ impl TicketTypeInput {
             max_per_order: self.max_per_order.unwrap_or(rules::DEFAULT_MAX_PER_ORDER),
             max_per_buyer: self.max_per_buyer,
             hidden: self.hidden.unwrap_or(false),
+            attendee_names: self.attendee_names.unwrap_or_default(),
         };
         ticket_type_fields(v, prefix, raw)
     }
@@ -110,6 +114,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
                 None => current.max_per_buyer.map(i64::from),
             },
             hidden: changes.hidden.unwrap_or(current.hidden),
+            attendee_names: changes.attendee_names.unwrap_or(current.attendee_names),
         };
         let fields = ticket_type_fields(&mut v, "", raw);
         let fields = v.finish_with(fields)?;
@@ -159,10 +164,12 @@ struct RawTicketType<'a> {
     max_per_order: i64,
     max_per_buyer: Option<i64>,
     hidden: bool,
+    attendee_names: crate::domain::question::AttendeeNames,
 }
 
 fn ticket_type_fields(v: &mut Violations, prefix: &str, raw: RawTicketType<'_>) -> Option<TicketTypeFields> {
-    let RawTicketType { name, price_cents, currency, capacity, max_per_order, max_per_buyer, hidden } = raw;
+    let RawTicketType { name, price_cents, currency, capacity, max_per_order, max_per_buyer, hidden, attendee_names } =
+        raw;
     let name = v.line(&format!("{prefix}name"), name, 1, rules::TICKET_TYPE_NAME_MAX);
     let price_cents = v.range(&format!("{prefix}price_cents"), price_cents, 0, rules::PRICE_CENTS_MAX);
     let currency = v.check(&format!("{prefix}currency"), rules::parse_currency(currency));
@@ -182,5 +189,6 @@ fn ticket_type_fields(v: &mut Violations, prefix: &str, raw: RawTicketType<'_>) 
         max_per_order: max_per_order? as i32,
         max_per_buyer,
         hidden,
+        attendee_names,
     })
 }

@@ -32,6 +32,24 @@ pub struct CreateBookingRequest {
     /// price is the one charged; 422 `code_invalid`, `code_expired`,
     /// `code_not_for_type`; the worker rejects `code_used_up`.
     pub code: Option<String>,
+    /// The holders' names, one per ticket in ticket order, for a ticket type
+    /// whose `attendee_names` is `optional` or `required` (a blank or missing
+    /// name: the buyer's). 422 `attendee_name_required` / `attendee_name_invalid`.
+    #[serde(default)]
+    pub attendees: Vec<AttendeeName>,
+    /// Answers to the event's questions (`GET /api/v1/events/{id}/questions`):
+    /// per ticket with `ticket_index` (0-based), or once per booking without.
+    /// 422 `answer_required` / `answer_invalid` with `question_id`.
+    #[serde(default)]
+    pub answers: Vec<crate::domain::question::Answer>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttendeeName {
+    /// At most 100 characters; blank: the buyer's name.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -237,6 +255,8 @@ pub async fn create_booking(
         quantity: req.quantity,
         idempotency_key,
         code: req.code,
+        attendees: req.attendees.into_iter().map(|a| a.name.unwrap_or_default()).collect(),
+        answers: req.answers,
     };
     match accept::accept(&state.acceptor(), request).await? {
         Accepted::New(pending) => {
@@ -449,4 +469,79 @@ pub fn idempotency_key(key: &str) -> ApiResult<String> {
 
 fn invalid_key() -> ApiError {
     ApiError::field("Idempotency-Key", "must be 1 to 255 printable ASCII characters")
+}
+
+/// A booking's names and answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingDetails {
+    /// One per ticket, in ticket order; `name` null: the buyer's name holds it.
+    pub attendees: Vec<AttendeeOfTicket>,
+    pub answers: Vec<crate::domain::question::Answer>,
+    /// Until when the buyer may change them (the event's `answers_until`).
+    pub editable_until: DateTime<Utc>,
+    /// Whether the caller may change them now.
+    pub editable: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttendeeOfTicket {
+    pub ticket_index: u16,
+    pub name: Option<String>,
+}
+
+impl From<crate::booking::details::BookingDetails> for BookingDetails {
+    fn from(b: crate::booking::details::BookingDetails) -> Self {
+        let attendees = (0..u16::try_from(b.quantity).unwrap_or_default())
+            .map(|i| AttendeeOfTicket { ticket_index: i, name: b.details.name_of(usize::from(i)).map(str::to_owned) })
+            .collect();
+        Self { attendees, answers: b.details.answers, editable_until: b.editable_until, editable: b.editable }
+    }
+}
+
+/// Names and answers to replace a booking's with (all of them: what is left
+/// out is cleared).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BookingDetailsRequest {
+    #[serde(default)]
+    pub attendees: Vec<AttendeeName>,
+    #[serde(default)]
+    pub answers: Vec<crate::domain::question::Answer>,
+}
+
+/// A booking's names and answers (its buyer, or the event's organizer).
+#[utoipa::path(get, path = "/api/v1/bookings/{id}/details", tag = "bookings", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Names and answers", body = BookingDetails),
+        (status = 404, description = "No such booking of the caller's, or of an event they organize", body = Problem),
+    ))]
+pub async fn get_details(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<BookingDetails>> {
+    Ok(axum::Json(crate::booking::details::of_booking(&state.db, user.id, id).await?.into()))
+}
+
+/// Change a held or confirmed booking's names and answers (its buyer), until
+/// the event's `answers_until`; checked like a booking request's.
+#[utoipa::path(put, path = "/api/v1/bookings/{id}/details", tag = "bookings", params(("id" = Uuid, Path)),
+    request_body = BookingDetailsRequest, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Names and answers as now stored", body = BookingDetails),
+        (status = 404, description = "No such booking of the caller's", body = Problem),
+        (status = 409, description = "`answers_closed` (past `answers_until`) or `booking_not_editable` (not held or confirmed)", body = Problem),
+        (status = 422, description = "`answer_required`, `answer_invalid`, `attendee_name_required` or `attendee_name_invalid`, with `question_id`", body = Problem),
+    ))]
+#[tracing::instrument(skip_all, fields(user.id = %user.id, booking.id = %id))]
+pub async fn put_details(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<BookingDetailsRequest>,
+) -> ApiResult<axum::Json<BookingDetails>> {
+    let names: Vec<String> = req.attendees.into_iter().map(|a| a.name.unwrap_or_default()).collect();
+    crate::booking::details::edit(&state.db, user.id, id, &names, &req.answers).await?;
+    Ok(axum::Json(crate::booking::details::of_booking(&state.db, user.id, id).await?.into()))
 }

@@ -17,6 +17,7 @@ use super::export;
 use super::extract::{CurrentUser, Json, Path};
 use crate::db::tickets::{self as db, AttendeeRow};
 use crate::domain::csv;
+use crate::domain::question::{Details, Question};
 use crate::error::{ApiResult, Problem};
 use crate::event::access::organizer_event;
 use crate::event::door::{self, EventStats};
@@ -86,7 +87,8 @@ pub async fn undo_check_in(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-const CSV_HEADER: &str = "ticket_code,ticket_type,attendee_name,attendee_email,booking_id,status,checked_in_at\r\n";
+const CSV_COLUMNS: [&str; 7] =
+    ["ticket_code", "ticket_type", "attendee_name", "attendee_email", "booking_id", "status", "checked_in_at"];
 
 /// Every ticket of the event with its attendee, as CSV, sent page by page: an
 /// event of 100,000 tickets is never held in memory, and a client that reads
@@ -94,17 +96,19 @@ const CSV_HEADER: &str = "ticket_code,ticket_type,attendee_name,attendee_email,b
 #[utoipa::path(get, path = "/api/v1/events/{id}/attendees.csv", tag = "door", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "RFC 4180 CSV with a header row; cells starting like a formula are prefixed with '", body = String, content_type = "text/csv"),
+        (status = 200, description = "RFC 4180 CSV with a header row, then a column per question of the event (its label; a booking's answer repeats on each of its tickets); cells starting like a formula are prefixed with '", body = String, content_type = "text/csv"),
         (status = 403, description = "Not the organizer", body = Problem),
         (status = 404, description = "No such event", body = Problem),
         (status = 429, description = "The caller already has two downloads running (`rate_limited`)", body = Problem),
         (status = 503, description = "Too many downloads running in this process (`unavailable`)", body = Problem),
     ))]
 pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<Response> {
-    {
+    let questions = {
         let mut conn = state.db.acquire().await?;
         organizer_event(&mut conn, id, user.id).await?;
-    }
+        crate::db::questions::of_event(&mut conn, id).await?
+    };
+    let header = csv::record(CSV_COLUMNS.into_iter().chain(questions.iter().map(|q| q.label.as_str())));
     let slot = state.exports.start(user.id)?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(2);
     let complete = Arc::new(AtomicBool::new(false));
@@ -112,7 +116,7 @@ pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id
     tokio::spawn(async move {
         let _slot = slot;
         let deadline = tokio::time::Instant::now() + state.exports.deadline;
-        let mut chunk = String::from(CSV_HEADER);
+        let mut chunk = header;
         let mut after = None;
         loop {
             // Checked on every page: a download that never blocks (a slow
@@ -133,8 +137,24 @@ pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id
                     return;
                 }
             };
+            let details = if questions.is_empty() {
+                Default::default()
+            } else {
+                let bookings: Vec<Uuid> = rows.iter().map(|r| r.booking_id).collect();
+                let found = match state.db.acquire().await {
+                    Ok(mut conn) => crate::db::questions::details_of(&mut conn, &bookings).await,
+                    Err(err) => Err(err),
+                };
+                match found {
+                    Ok(details) => details,
+                    Err(err) => {
+                        tracing::error!(error = %err, "attendee list failed mid-stream");
+                        return;
+                    }
+                }
+            };
             drop(turn);
-            rows.iter().for_each(|row| chunk.push_str(&attendee_record(row)));
+            rows.iter().for_each(|row| chunk.push_str(&attendee_record(row, &questions, details.get(&row.booking_id))));
             let last_page = rows.len() < export::PAGE_ROWS as usize;
             after = rows.last().map(AttendeeRow::cursor);
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -172,18 +192,28 @@ pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id
         .into_response())
 }
 
-fn attendee_record(row: &AttendeeRow) -> String {
+fn attendee_record(row: &AttendeeRow, questions: &[Question], details: Option<&Details>) -> String {
     let booking = row.booking_id.to_string();
     let checked_in = row.checked_in_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)).unwrap_or_default();
-    csv::record([
-        row.ticket_code.as_str(),
-        &row.ticket_type,
-        &row.attendee_name,
-        &row.attendee_email,
-        &booking,
-        &row.status,
-        &checked_in,
-    ])
+    let answers: Vec<String> = questions
+        .iter()
+        .map(|q| {
+            details.and_then(|d| d.answer_for_ticket(q.id, row.position)).map(|v| v.in_words()).unwrap_or_default()
+        })
+        .collect();
+    csv::record(
+        [
+            row.ticket_code.as_str(),
+            &row.ticket_type,
+            &row.attendee_name,
+            &row.attendee_email,
+            &booking,
+            &row.status,
+            &checked_in,
+        ]
+        .into_iter()
+        .chain(answers.iter().map(String::as_str)),
+    )
 }
 
 /// How the sale goes, per ticket type and in total.

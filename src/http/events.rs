@@ -63,6 +63,9 @@ pub struct Event {
     pub payment_methods: Option<Vec<String>>,
     /// What an offline payer reads; null: the server's.
     pub offline_payment_instructions: Option<String>,
+    /// Until when buyers may change their tickets' names and answers: as
+    /// set, else `starts_at`.
+    pub answers_until: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ticket_types: Vec<TicketType>,
@@ -122,6 +125,7 @@ impl Event {
             image: row.image_hash.as_deref().map(EventImage::of),
             payment_methods: row.payment_methods,
             offline_payment_instructions: row.offline_payment_instructions,
+            answers_until: row.answers_until.unwrap_or(row.starts_at),
             created_at: row.created_at,
             updated_at: row.updated_at,
             ticket_types: ticket_types.into_iter().map(TicketType::from).collect(),
@@ -174,6 +178,8 @@ pub struct CreateEventRequest {
     pub payment_methods: Option<Vec<String>>,
     /// What an offline payer reads (at most 2000 characters); left out: the server's.
     pub offline_payment_instructions: Option<String>,
+    /// Until when buyers may change names and answers; left out: the start.
+    pub answers_until: Option<DateTime<Utc>>,
     #[serde(default)]
     pub ticket_types: Vec<CreateTicketTypeRequest>,
 }
@@ -218,6 +224,10 @@ pub struct UpdateEventRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<String>)]
     pub offline_payment_instructions: Option<Option<String>>,
+    /// `null`: back to the event's start.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub answers_until: Option<Option<DateTime<Utc>>>,
 }
 
 /// A present field, even when `null`: `Some(None)`.
@@ -292,10 +302,14 @@ pub async fn create_event(
     };
     // Refused before anything is written.
     crate::event::payment::check(&payment, state.config.payment_provider())?;
+    let answers_until = req.answers_until;
     let new = EventInput::from(req).parse(Utc::now())?;
     let mut event = state.events().create(user.id, new).await?;
     if !payment.is_empty() {
         event = state.events().set_payment(user.id, event.details.id, payment).await?;
+    }
+    if let Some(until) = answers_until {
+        event = state.events().set_answers_until(user.id, event.details.id, Some(until)).await?;
     }
     let location = format!("/api/v1/events/{}", event.details.id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], axum::Json(Event::from(event))))
@@ -369,9 +383,13 @@ pub async fn update_event(
     let payment =
         PaymentChanges { methods: req.payment_methods.clone(), instructions: req.offline_payment_instructions.clone() };
     crate::event::payment::check(&payment, state.config.payment_provider())?;
+    let answers_until = req.answers_until;
     let mut event = state.events().update(user.id, id, req.into()).await?;
     if !payment.is_empty() {
         event = state.events().set_payment(user.id, id, payment).await?;
+    }
+    if let Some(until) = answers_until {
+        event = state.events().set_answers_until(user.id, id, until).await?;
     }
     Ok(axum::Json(event.into()))
 }

@@ -17,6 +17,7 @@ pub mod extract;
 pub mod ops;
 pub mod orders;
 pub mod pagination;
+pub mod questions;
 pub mod quotas;
 pub mod rate_limit;
 pub mod state;
@@ -50,6 +51,7 @@ use state::AppState;
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "codes", description = "An event's codes (vouchers): discounts and hidden ticket types"),
+        (name = "questions", description = "What an event asks the people who book: a name per ticket, questions"),
         (name = "events", description = "Events and ticket types"),
         (name = "bookings", description = "Booking tickets: accepted onto a queue, decided by the worker"),
         (name = "tickets", description = "Tickets and their QR codes"),
@@ -190,10 +192,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(codes::create_codes, codes::list_codes))
         .routes(routes!(codes::codes_csv))
         .routes(routes!(codes::get_code, codes::update_code, codes::disable_code))
+        .routes(routes!(questions::create_question, questions::list_questions))
+        .routes(routes!(questions::update_question, questions::delete_question))
         .routes(routes!(ticket_types::add_ticket_type))
         .routes(routes!(ticket_types::update_ticket_type))
         .routes(routes!(bookings::create_booking))
         .routes(routes!(bookings::get_booking))
+        .routes(routes!(bookings::get_details, bookings::put_details))
         .routes(routes!(booking_events::booking_events))
         .routes(routes!(bookings::cancel_booking))
         .routes(routes!(bookings::my_bookings))

@@ -26,6 +26,11 @@ pub struct Order {
     pub buyer_email: String,
     /// Who paid its offline refund back (`refund.paid_back_at` says when).
     pub refund_paid_back_by: Option<String>,
+    /// The names given per ticket (null: the buyer's), in ticket order;
+    /// empty when none were given.
+    pub attendees: Vec<Option<String>>,
+    /// The answers to the event's questions.
+    pub answers: Vec<crate::domain::question::Answer>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -118,6 +123,8 @@ impl From<orders::Order> for Order {
             buyer_name: order.buyer_name,
             buyer_email: order.buyer_email,
             refund_paid_back_by: order.refund_paid_back_by,
+            attendees: order.details.attendees,
+            answers: order.details.answers,
         }
     }
 }

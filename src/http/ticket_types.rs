@@ -34,6 +34,9 @@ pub struct TicketType {
     /// Listed and sold only with a code that names it (the public event
     /// leaves it out).
     pub hidden: bool,
+    /// `off` (the buyer's name on every ticket), `optional` or `required`: a
+    /// holder's name per ticket, given with the booking (`attendees`).
+    pub attendee_names: crate::domain::question::AttendeeNames,
 }
 
 impl From<TicketTypeRow> for TicketType {
@@ -49,6 +52,7 @@ impl From<TicketTypeRow> for TicketType {
             max_per_order: row.max_per_order,
             max_per_buyer: row.max_per_buyer,
             hidden: row.hidden,
+            attendee_names: row.attendee_names,
         }
     }
 }
@@ -69,6 +73,8 @@ pub struct CreateTicketTypeRequest {
     pub max_per_buyer: Option<i64>,
     /// Listed and sold only with a code that names it; default false.
     pub hidden: Option<bool>,
+    /// `off` (default), `optional` or `required`.
+    pub attendee_names: Option<crate::domain::question::AttendeeNames>,
 }
 
 /// Fields to change; absent fields stay as they are.
@@ -86,6 +92,7 @@ pub struct UpdateTicketTypeRequest {
     #[schema(value_type = Option<i64>)]
     pub max_per_buyer: Option<Option<i64>>,
     pub hidden: Option<bool>,
+    pub attendee_names: Option<crate::domain::question::AttendeeNames>,
 }
 
 impl From<CreateTicketTypeRequest> for TicketTypeInput {
@@ -98,6 +105,7 @@ impl From<CreateTicketTypeRequest> for TicketTypeInput {
             max_per_order: req.max_per_order,
             max_per_buyer: req.max_per_buyer,
             hidden: req.hidden,
+            attendee_names: req.attendee_names,
         }
     }
 }
@@ -112,6 +120,7 @@ impl From<UpdateTicketTypeRequest> for TicketTypeChanges {
             max_per_order: req.max_per_order,
             max_per_buyer: req.max_per_buyer,
             hidden: req.hidden,
+            attendee_names: req.attendee_names,
         }
     }
 }

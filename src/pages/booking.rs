@@ -27,6 +27,8 @@ use crate::http::waiting_list::WaitingEntry;
 #[derive(serde::Deserialize)]
 pub struct Notice {
     already: Option<String>,
+    /// Back from saving names and answers.
+    saved: Option<String>,
 }
 
 pub async fn page_of(
@@ -63,6 +65,11 @@ pub async fn page_of(
         .unwrap_or_else(|| state.config.offline_payment_instructions.clone());
     // Drawn from the pre-queue: its place, and a link to check the draw.
     let drawn = crate::db::line::place_in_draw(&mut *state.db.acquire().await?, booking.id).await?;
+    // Who holds each ticket, and the answers given, once it has seats.
+    let details = match booking.status {
+        BookingStatus::Held | BookingStatus::Confirmed => Some(super::details::of_booking(&state, user, id).await?),
+        _ => None,
+    };
     let data = context! {
         booking => minijinja::Value::from_serialize(&booking),
         drawn => drawn.map(|(place, of)| context! { place, of }),
@@ -75,6 +82,8 @@ pub async fn page_of(
         stripe,
         offline_instructions,
         already_in_line => notice.already.is_some(),
+        saved => notice.saved.is_some(),
+        details,
         live => matches!(booking.status, BookingStatus::Pending | BookingStatus::Held),
     };
     Ok(page(&state.pages, &visitor, "booking.html", data))

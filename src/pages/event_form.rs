@@ -53,6 +53,8 @@ struct TypeRow {
     max_per_buyer: Option<i64>,
     /// The "Hidden" box was ticked.
     hidden: bool,
+    /// "Names on tickets" (off when the form does not say).
+    attendee_names: Option<crate::domain::question::AttendeeNames>,
 }
 
 impl TypeRow {
@@ -66,6 +68,7 @@ impl TypeRow {
             max_per_order: self.max_per_order,
             max_per_buyer: self.max_per_buyer,
             hidden: Some(self.hidden),
+            attendee_names: self.attendee_names,
         }
     }
 }
@@ -138,6 +141,10 @@ impl EventForm {
                 max_per_order: whole(form, &field("max_per_order"), errors),
                 max_per_buyer: whole(form, &field("max_per_buyer"), errors),
                 hidden: form.get(&field("hidden")) == "on",
+                attendee_names: crate::domain::question::AttendeeNames::try_from(
+                    form.get(&field("attendee_names")).to_owned(),
+                )
+                .ok(),
             });
         }
         Some(Self {
@@ -227,6 +234,7 @@ impl EventForm {
                             max_per_order: t.max_per_order,
                             max_per_buyer: Some(t.max_per_buyer),
                             hidden: Some(t.hidden),
+                            attendee_names: t.attendee_names,
                         },
                     ),
                     None => TypeChange::Add(t.new_type()),
@@ -385,6 +393,7 @@ pub fn values_of(event: &Event, card_possible: bool) -> HashMap<String, String> 
         if t.hidden {
             put(&field("hidden"), "on".to_owned());
         }
+        put(&field("attendee_names"), t.attendee_names.as_str().to_owned());
     }
     values
 }
@@ -495,6 +504,7 @@ mod tests {
             image_hash: None,
             payment_methods: None,
             offline_payment_instructions: None,
+            answers_until: None,
             created_at: at("2031-12-01T08:00:00Z"),
             updated_at: at("2031-12-01T09:00:00Z"),
         };
@@ -510,6 +520,7 @@ mod tests {
             max_per_buyer,
             hidden: false,
             available: 10,
+            attendee_names: Default::default(),
         };
         let event = Event {
             details,

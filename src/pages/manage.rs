@@ -185,7 +185,19 @@ pub async fn orders(
     let (orders, next) = orders::page(&state.db, user.id, id, &query.filter, query.before, query.limit.get()).await?;
     let list =
         OrderList { items: orders.into_iter().map(Order::from).collect(), next_cursor: next.map(|id| id.to_string()) };
-    let data = context! { event, orders => minijinja::Value::from_serialize(&list), status, q };
+    // The answers' questions by id, to label them.
+    let questions: std::collections::HashMap<String, String> = {
+        let mut conn = state.db.acquire().await.map_err(ApiError::from)?;
+        let asked = crate::db::questions::of_event(&mut conn, id).await.map_err(ApiError::from)?;
+        asked.into_iter().map(|q| (q.id.to_string(), q.label)).collect()
+    };
+    let data = context! {
+        event,
+        orders => minijinja::Value::from_serialize(&list),
+        questions => super::render::fields(questions),
+        status,
+        q,
+    };
     Ok(page(&state.pages, &visitor, "manage/orders.html", data))
 }
 
@@ -252,14 +264,32 @@ pub async fn attendees(
     let event = model(&own_event(&state, user, id).await?);
     let q = search.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
     let rows = crate::db::tickets::attendees_matching(&state.db, id, q.as_deref(), 500).await?;
+    // A column per question, each ticket's answer (or its booking's) in it.
+    let (questions, mut details) = {
+        let mut conn = state.db.acquire().await.map_err(ApiError::from)?;
+        let questions = crate::db::questions::of_event(&mut conn, id).await.map_err(ApiError::from)?;
+        let bookings: Vec<Uuid> = rows.iter().map(|r| r.booking_id).collect();
+        let details = if questions.is_empty() {
+            Default::default()
+        } else {
+            crate::db::questions::details_of(&mut conn, &bookings).await.map_err(ApiError::from)?
+        };
+        (questions, details)
+    };
     let attendees: Vec<_> = rows
         .into_iter()
         .map(|r| {
+            let given = details.entry(r.booking_id).or_default();
+            let answers: Vec<String> = questions
+                .iter()
+                .map(|q| given.answer_for_ticket(q.id, r.position).map(|v| v.in_words()).unwrap_or_default())
+                .collect();
             context! { code => r.ticket_code, ticket_type => r.ticket_type, name => r.attendee_name, email => r.attendee_email,
-                       status => r.status, checked_in_at => r.checked_in_at.map(|t| t.to_rfc3339()) }
+                       status => r.status, checked_in_at => r.checked_in_at.map(|t| t.to_rfc3339()), answers }
         })
         .collect();
-    Ok(page(&state.pages, &visitor, "manage/attendees.html", context! { event, attendees, q }))
+    let questions: Vec<String> = questions.into_iter().map(|q| q.label).collect();
+    Ok(page(&state.pages, &visitor, "manage/attendees.html", context! { event, attendees, questions, q }))
 }
 
 pub async fn attendees_csv(

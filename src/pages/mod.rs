@@ -15,12 +15,14 @@ mod assets;
 mod booking;
 mod chart;
 mod codes;
+mod details;
 mod error;
 mod event_form;
 mod event_image;
 mod form;
 mod manage;
 mod model;
+mod questions;
 mod render;
 mod session;
 mod shop;
@@ -41,6 +43,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/", get(shop::index))
         .route("/events/{id}", get(shop::event))
         .route("/events/{id}/book", post(shop::book))
+        .route("/events/{id}/details", get(details::book_form))
         .route("/events/{id}/draw", get(shop::draw))
         .route("/events/{id}/waiting-list", post(shop::join_waiting_list))
         .route("/register", get(account::register_form).post(account::register))
@@ -53,6 +56,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/bookings/{id}", get(booking::page_of))
         .route("/bookings/{id}/cancel", get(booking::cancel_form).post(booking::cancel))
         .route("/bookings/{id}/leave", post(booking::leave))
+        .route("/bookings/{id}/details", get(details::edit_form).post(details::save))
         .route("/bookings/{id}/events", get(booking::events))
         .route("/bookings/{id}/calendar.ics", get(booking::calendar))
         .route("/bookings/{id}/pay", post(booking::pay))
@@ -76,6 +80,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/manage/events/{id}/cancel", get(manage::cancel_form).post(manage::cancel))
         .route("/manage/events/{id}/codes", get(codes::list).post(codes::create))
         .route("/manage/events/{id}/codes.csv", get(codes::csv))
+        .route("/manage/events/{id}/questions", get(questions::list).post(questions::create))
+        .route("/manage/events/{id}/questions/{question}/delete", post(questions::delete))
         .route("/manage/events/{id}/codes/{code_id}/disable", post(codes::disable))
         .route("/manage/events/{id}/orders", get(manage::orders))
         .route("/manage/events/{id}/orders/{booking}/mark-paid", post(manage::mark_paid))

@@ -36,6 +36,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("verify.html", include_str!("../../templates/pages/verify.html")),
         ("verified.html", include_str!("../../templates/pages/verified.html")),
         ("booking.html", include_str!("../../templates/pages/booking.html")),
+        ("book_details.html", include_str!("../../templates/pages/book_details.html")),
+        ("booking_details.html", include_str!("../../templates/pages/booking_details.html")),
         ("cancel.html", include_str!("../../templates/pages/cancel.html")),
         ("tickets.html", include_str!("../../templates/pages/tickets.html")),
         ("error.html", include_str!("../../templates/pages/error.html")),
@@ -46,6 +48,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("manage/orders.html", include_str!("../../templates/pages/manage/orders.html")),
         ("manage/refund.html", include_str!("../../templates/pages/manage/refund.html")),
         ("manage/codes.html", include_str!("../../templates/pages/manage/codes.html")),
+        ("manage/questions.html", include_str!("../../templates/pages/manage/questions.html")),
         ("manage/attendees.html", include_str!("../../templates/pages/manage/attendees.html")),
         ("manage/door.html", include_str!("../../templates/pages/manage/door.html")),
     ] {

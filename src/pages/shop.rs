@@ -9,6 +9,7 @@ use axum::response::Response;
 use minijinja::context;
 use uuid::Uuid;
 
+use super::details::BookStep;
 use super::error::PageError;
 use super::model::EventModel;
 use super::render::{fields, page, page_with_status, see_other};
@@ -195,11 +196,63 @@ pub async fn book(
         let problems = problem("Enter a whole number of seats.".into(), StatusCode::UNPROCESSABLE_ENTITY);
         return event_page(&state, &visitor, event_id, problems).await;
     };
-    let request =
-        BookingRequest { user_id: user.id, ticket_type_id, quantity, idempotency_key: None, code: code.clone() };
+    // A type that asks names or questions: they are asked first, on a page
+    // of their own ("Who is coming?"), once the quantity is one that may be booked.
+    let step =
+        BookStep { event_id, ticket_type_id, quantity: u16::try_from(quantity).unwrap_or(0), code: code.clone() };
+    let asked = match step.form(&state, &visitor).await? {
+        Some(asked) if asked.asks_anything() => Some(asked),
+        _ => None,
+    };
+    let (attendees, answers) = match &asked {
+        Some(asked) if form.get("details") == "1" => asked.read(&form),
+        Some(_) => {
+            let checked = async {
+                let offer = state.catalog.offer(ticket_type_id).await?.ok_or(ApiError::NotFound("ticket type"))?;
+                crate::booking::accept::check_offer(&offer, user.id, quantity, chrono::Utc::now())?;
+                Ok::<_, ApiError>(())
+            };
+            return match checked.await {
+                Ok(()) => {
+                    let code = code
+                        .map(|c| {
+                            format!("&code={}", url::form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>())
+                        })
+                        .unwrap_or_default();
+                    Ok(see_other(&format!(
+                        "/events/{event_id}/details?ticket_type={ticket_type_id}&quantity={quantity}{code}"
+                    )))
+                }
+                Err(err) if shown_on_the_form(&err) => {
+                    event_page(&state, &visitor, event_id, problem(in_words(&err), err.status())).await
+                }
+                Err(err) => Err(err.into()),
+            };
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let request = BookingRequest {
+        user_id: user.id,
+        ticket_type_id,
+        quantity,
+        idempotency_key: None,
+        code: code.clone(),
+        attendees,
+        answers,
+    };
     match request_booking(&state, request, form.get("key")).await {
         Ok(id) => Ok(see_other(&format!("/bookings/{id}"))),
         Err(ApiError::AlreadyInLine(booking)) => Ok(see_other(&format!("/bookings/{booking}?already=1"))),
+        // Sent back with each refusal next to its field.
+        Err(ApiError::Answers(problems)) => {
+            let values = form.0.clone();
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            step.render(&state, &visitor, values, super::details::errors(&problems), None, status).await
+        }
+        Err(err) if asked.is_some() && shown_on_the_form(&err) => {
+            let values = form.0.clone();
+            step.render(&state, &visitor, values, Default::default(), Some(in_words(&err)), err.status()).await
+        }
         Err(err) if shown_on_the_form(&err) => {
             let unverified = matches!(err, ApiError::EmailUnverified);
             let mut problems = problem(in_words(&err), err.status());
@@ -298,7 +351,7 @@ fn in_words(err: &ApiError) -> String {
     capitalized(&message)
 }
 
-fn capitalized(message: &str) -> String {
+pub(super) fn capitalized(message: &str) -> String {
     let mut chars = message.chars();
     match chars.next() {
         Some(first) => {

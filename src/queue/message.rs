@@ -32,6 +32,9 @@ pub struct BookingRequested {
     /// The code the request was accepted with (absent without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_id: Option<Uuid>,
+    /// Holders' names and answers (absent when none were given).
+    #[serde(default, skip_serializing_if = "crate::domain::question::Details::is_empty")]
+    pub details: crate::domain::question::Details,
 }
 
 /// The body of a message carrying `requests`: the object itself for one
@@ -70,6 +73,7 @@ impl From<&AcceptedRequest> for BookingRequested {
             unit_price_cents: r.unit_price_cents,
             currency: r.currency.clone(),
             code_id: r.code_id,
+            details: r.details.clone(),
         }
     }
 }
@@ -87,6 +91,7 @@ impl From<BookingRequested> for AcceptedRequest {
             unit_price_cents: m.unit_price_cents,
             currency: m.currency,
             code_id: m.code_id,
+            details: m.details,
         }
     }
 }
@@ -140,6 +145,7 @@ mod tests {
             unit_price_cents: Some(0),
             currency: Some("EUR".into()),
             code_id: None,
+            details: Default::default(),
         }
     }
 

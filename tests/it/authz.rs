@@ -42,6 +42,9 @@ struct World {
     waiting_entry: String,
     /// A code of `event`.
     voucher: String,
+    /// Questions of `event`: one to change, one to delete.
+    question: String,
+    spare_question: String,
 }
 
 fn fill(path: &str, w: &World, event: &str) -> String {
@@ -86,8 +89,16 @@ async fn world(app: &TestApp) -> World {
         )
         .await;
     let voucher = made.body["items"][0]["id"].as_str().unwrap_or_else(|| panic!("{made:?}")).to_owned();
+    let questions = format!("/api/v1/events/{}/questions", event["id"].as_str().unwrap());
+    let mut asked = Vec::new();
+    for label in ["Company", "Spare"] {
+        let made = app.post(&questions, Some(&organizer), json!({"label": label, "kind": "text"})).await;
+        asked.push(made.body["id"].as_str().unwrap_or_else(|| panic!("{made:?}")).to_owned());
+    }
     World {
         voucher,
+        question: asked[0].clone(),
+        spare_question: asked[1].clone(),
         organizer,
         buyer,
         stranger,
@@ -228,6 +239,22 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             "/api/v1/bookings/{id}",
             fill("/api/v1/bookings/{booking}", &w, ""),
             None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "get",
+            "/api/v1/bookings/{id}/details",
+            fill("/api/v1/bookings/{booking}/details", &w, ""),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "put",
+            "/api/v1/bookings/{id}/details",
+            fill("/api/v1/bookings/{booking}/details", &w, ""),
+            Some(json!({"answers": [{"question_id": w.question, "ticket_index": 0, "value": "Ferrous Ltd"}]})),
             &w.buyer,
             Expect::Matrix(401, 404, 200),
         ),
@@ -478,6 +505,39 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             None,
             &w.organizer,
             Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/questions",
+            fill("/api/v1/events/{id}/questions", &w, &w.event),
+            Some(json!({"label": "Dietary needs", "kind": "long_text"})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 201),
+        ),
+        // Anyone who can see the event reads what it asks.
+        (
+            "get",
+            "/api/v1/events/{id}/questions",
+            fill("/api/v1/events/{id}/questions", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Public(200),
+        ),
+        (
+            "patch",
+            "/api/v1/events/{id}/questions/{question_id}",
+            format!("/api/v1/events/{}/questions/{}", w.event, w.question),
+            Some(json!({"label": "Company or school"})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "delete",
+            "/api/v1/events/{id}/questions/{question_id}",
+            format!("/api/v1/events/{}/questions/{}", w.event, w.spare_question),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 204),
         ),
         // Who may comes before the body's kind: a JSON body is 415 for the owner only.
         (

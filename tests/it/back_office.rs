@@ -174,6 +174,7 @@ async fn another_persons_back_office_pages_are_not_there() {
         format!("/manage/events/{id}/cancel"),
         format!("/manage/events/{id}/codes"),
         format!("/manage/events/{id}/codes.csv"),
+        format!("/manage/events/{id}/questions"),
     ] {
         let page = visit.get(&path).await;
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
@@ -190,6 +191,8 @@ async fn another_persons_back_office_pages_are_not_there() {
         format!("/manage/events/{id}/cancel"),
         format!("/manage/events/{id}/codes"),
         format!("/manage/events/{id}/codes/{}/disable", uuid::Uuid::new_v4()),
+        format!("/manage/events/{id}/questions"),
+        format!("/manage/events/{id}/questions/{}/delete", uuid::Uuid::new_v4()),
         format!("/manage/events/{id}/image"),
         format!("/manage/events/{id}/image/remove"),
     ] {

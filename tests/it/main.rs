@@ -29,6 +29,7 @@ mod packaging;
 mod pages;
 mod payment_methods;
 mod proxy;
+mod questions;
 mod quotas;
 mod readme;
 mod shop;

@@ -502,6 +502,7 @@ async fn queued_requests(
             unit_price_cents: None,
             currency: None,
             code_id: None,
+            details: Default::default(),
         });
     }
     requests
@@ -590,6 +591,7 @@ async fn a_second_request_of_a_buyer_in_line_is_turned_down_without_failing_the_
         unit_price_cents: None,
         currency: None,
         code_id: None,
+        details: Default::default(),
     };
     let (newcomer, _) = app.user().await;
     let newcomer_id: Uuid = app.get("/api/v1/me", Some(&newcomer)).await.body["id"].as_str().unwrap().parse().unwrap();
@@ -641,6 +643,7 @@ async fn a_redelivered_request_in_line_keeps_its_place_over_a_second_one_in_the_
         unit_price_cents: None,
         currency: None,
         code_id: None,
+        details: Default::default(),
     };
     let second = boxoffice::domain::booking::AcceptedRequest {
         booking_id: Uuid::now_v7(),
@@ -771,6 +774,7 @@ async fn two_workers_queueing_two_ticket_types_behind_a_line_number_it_without_t
                         unit_price_cents: None,
                         currency: None,
                         code_id: None,
+                        details: Default::default(),
                     })
                     .collect()
             })
