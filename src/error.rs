@@ -48,9 +48,12 @@ fn answers_detail(problems: &[crate::domain::question::AnswerProblem]) -> String
 /// A refused name or answer as a field of the request (`attendees[1].name`,
 /// `answers[{question_id}][{ticket_index}]`).
 fn answer_field(problem: &crate::domain::question::AnswerProblem) -> FieldError {
+    use crate::domain::question::ProblemKind;
+    let about_names = matches!(problem.kind, ProblemKind::NameRequired | ProblemKind::NameInvalid);
     let field = match (problem.question_id, problem.ticket_index) {
         (None, Some(index)) => format!("attendees[{index}].name"),
-        (None, None) => "attendees".into(),
+        (None, None) if about_names => "attendees".into(),
+        (None, None) => "answers".into(),
         (Some(question), Some(index)) => format!("answers[{question}][{index}]"),
         (Some(question), None) => format!("answers[{question}]"),
     };
@@ -235,7 +238,8 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let question_id = match &self {
-            Self::Answers(problems) => problems.iter().find_map(|p| p.question_id),
+            // The question of the problem `code` names (none for a name).
+            Self::Answers(problems) => problems.first().and_then(|p| p.question_id),
             _ => None,
         };
         if let Self::Internal(err) = &self {

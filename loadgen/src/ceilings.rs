@@ -170,13 +170,15 @@ async fn one_booking(pool: &sqlx::PgPool, user: Uuid, event: Uuid, tt: Uuid) -> 
     .execute(&mut *tx)
     .await?;
     if remaining > 0 {
-        sqlx::query("INSERT INTO tickets (code, booking_id, event_id, ticket_type_id) VALUES ($1, $2, $3, $4)")
-            .bind(boxoffice::domain::booking::new_ticket_code())
-            .bind(id)
-            .bind(event)
-            .bind(tt)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id, position) VALUES ($1, $2, $3, $4, 0)",
+        )
+        .bind(boxoffice::domain::booking::new_ticket_code())
+        .bind(id)
+        .bind(event)
+        .bind(tt)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE ticket_types SET remaining = remaining - 1 WHERE id = $1")
             .bind(tt)
             .execute(&mut *tx)

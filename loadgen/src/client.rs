@@ -101,20 +101,72 @@ impl Api {
         Ok((id, tt))
     }
 
-    /// One booking request: the status, and the booking when 202/200.
+    /// A second ticket type of `event`, like the first (`capacity` seats,
+    /// `price_cents`): its id.
+    pub async fn add_ticket_type(
+        &self,
+        token: &str,
+        event: &str,
+        capacity: i64,
+        max_per_order: i64,
+        price_cents: i64,
+    ) -> anyhow::Result<String> {
+        let body = json!({"name": "General, second", "price_cents": price_cents, "capacity": capacity,
+                          "max_per_order": max_per_order});
+        let created: Value = self.created(token, &format!("/api/v1/events/{event}/ticket-types"), &body).await?;
+        created["id"].as_str().map(str::to_owned).context("ticket type id")
+    }
+
+    /// A quota of `capacity` seats shared by `types`: its id.
+    pub async fn quota(&self, token: &str, event: &str, capacity: i64, types: &[String]) -> anyhow::Result<String> {
+        let body = json!({"name": "Shared", "capacity": capacity, "ticket_type_ids": types});
+        let created: Value = self.created(token, &format!("/api/v1/events/{event}/quotas"), &body).await?;
+        created["id"].as_str().map(str::to_owned).context("quota id")
+    }
+
+    /// A 10 % code of `max_uses` seats: (its id, the code as typed).
+    pub async fn code(&self, token: &str, event: &str, max_uses: i64) -> anyhow::Result<(String, String)> {
+        let body = json!({"kind": "percent", "value": 10, "max_uses": max_uses, "note": "load generator"});
+        let created: Value = self.created(token, &format!("/api/v1/events/{event}/codes"), &body).await?;
+        let code = &created["items"][0];
+        Ok((code["id"].as_str().context("code id")?.to_owned(), code["code"].as_str().context("code")?.to_owned()))
+    }
+
+    /// A code's seats of held and confirmed bookings, as its organizer reads them.
+    pub async fn code_uses(&self, token: &str, event: &str, code_id: &str) -> anyhow::Result<i64> {
+        let path = format!("/api/v1/events/{event}/codes/{code_id}");
+        let reply = self.http.get(self.url(&path)).bearer_auth(token).send().await?;
+        let code: Value = reply.json().await?;
+        code["uses"].as_i64().context("uses")
+    }
+
+    async fn created(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let reply = self.http.post(self.url(path)).bearer_auth(token).json(body).send().await?;
+        if reply.status() != StatusCode::CREATED {
+            bail!("POST {path} answered {}: {}", reply.status(), reply.text().await.unwrap_or_default());
+        }
+        Ok(reply.json().await?)
+    }
+
+    /// One booking request (with `code`, if given): the status, and the booking when 202/200.
     pub async fn book(
         &self,
         token: &str,
         tt: &str,
         quantity: i64,
         key: &str,
+        code: Option<&str>,
     ) -> anyhow::Result<(u16, Option<Booking>)> {
+        let mut body = json!({"ticket_type_id": tt, "quantity": quantity});
+        if let Some(code) = code {
+            body["code"] = json!(code);
+        }
         let reply = self
             .http
             .post(self.url("/api/v1/bookings"))
             .bearer_auth(token)
             .header("idempotency-key", key)
-            .json(&json!({"ticket_type_id": tt, "quantity": quantity}))
+            .json(&body)
             .send()
             .await?;
         let status = reply.status().as_u16();

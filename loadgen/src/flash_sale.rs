@@ -80,6 +80,14 @@ pub struct Args {
     pub stripe_emulator: String,
     #[arg(long, default_value = "sk_test_local")]
     pub stripe_secret_key: String,
+    /// Every buyer types one code (10 % off) that may go to this many seats:
+    /// counted in the worker's transaction, never more.
+    #[arg(long)]
+    pub code: Option<i64>,
+    /// Two ticket types of `capacity` seats each, sharing a quota of this
+    /// many; requests alternate between them.
+    #[arg(long)]
+    pub quota: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -114,6 +122,16 @@ pub struct Results {
     pub confirmed_per_s: f64,
     /// Holds left unpaid that ran out, their seats back on sale.
     pub expired_bookings: usize,
+    /// `--code`: the seats it may go to, and went to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_max_uses: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code_uses: Option<i64>,
+    /// `--quota`: the shared capacity, and the seats of both types sold or held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_capacity: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_taken: Option<i64>,
     pub invariants_ok: bool,
     pub violations: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,8 +173,11 @@ struct Stage {
     run_id: String,
     organizer: String,
     event_id: String,
-    tt: String,
+    /// The ticket types on sale (two with `--quota`); requests alternate.
+    types: Vec<String>,
     tokens: Vec<String>,
+    /// `--code`: its id and spelling.
+    code: Option<(String, String)>,
 }
 
 async fn set_up(args: &Args) -> anyhow::Result<Stage> {
@@ -166,11 +187,20 @@ async fn set_up(args: &Args) -> anyhow::Result<Stage> {
     let max_per_order = args.quantity.clamp(1, 100);
     let (event_id, tt) =
         api.flash_sale_event(&organizer, args.capacity, max_per_order, args.price_cents, args.hold_seconds).await?;
+    let mut types = vec![tt];
+    if let Some(shared) = args.quota {
+        types.push(api.add_ticket_type(&organizer, &event_id, args.capacity, max_per_order, args.price_cents).await?);
+        api.quota(&organizer, &event_id, shared, &types).await?;
+    }
+    let code = match args.code {
+        Some(max_uses) => Some(api.code(&organizer, &event_id, max_uses).await?),
+        None => None,
+    };
     let users = args.users.unwrap_or(args.requests).max(1);
     let tokens = crate::buyers::create(&api, args.database_url.as_deref(), users, &run_id)
         .await
         .context("creating the buyers")?;
-    Ok(Stage { api, run_id, organizer, event_id, tt, tokens })
+    Ok(Stage { api, run_id, organizer, event_id, types, tokens, code })
 }
 
 /// The sale's answers: every request's latency and status, the bookings accepted.
@@ -188,12 +218,17 @@ async fn sell(args: &Args, stage: &Stage) -> Sold {
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let start = Instant::now();
     let send = |i: usize, due: Duration| {
-        let (api, tt, token) = (stage.api.clone(), stage.tt.clone(), stage.tokens[i % stage.tokens.len()].clone());
+        let (api, tt, token) = (
+            stage.api.clone(),
+            stage.types[i % stage.types.len()].clone(),
+            stage.tokens[i % stage.tokens.len()].clone(),
+        );
+        let code = stage.code.as_ref().map(|(_, code)| code.clone());
         let (samples, accepted, sale) = (samples.clone(), accepted.clone(), sale.clone());
         let key = format!("{}-{i}", stage.run_id);
         let quantity = args.quantity;
         async move {
-            let result = api.book(&token, &tt, quantity, &key).await;
+            let result = api.book(&token, &tt, quantity, &key, code.as_deref()).await;
             let latency = start.elapsed().saturating_sub(due);
             let status = match result {
                 Ok((status, booking)) => {
@@ -421,12 +456,35 @@ async fn check(
         }
     }
     let event = stage.api.event(&stage.event_id).await?;
-    let remaining = event["ticket_types"][0]["remaining"].as_i64().context("remaining")?;
-    if confirmed_seats > args.capacity {
-        violations.push(format!("oversold: {confirmed_seats} seats confirmed of {}", args.capacity));
+    let mut remaining = 0;
+    for tt in event["ticket_types"].as_array().context("ticket types")? {
+        remaining += tt["remaining"].as_i64().context("remaining")?;
     }
-    if remaining != args.capacity - confirmed_seats {
-        violations.push(format!("remaining is {remaining}, expected {}", args.capacity - confirmed_seats));
+    let capacity = args.capacity * stage.types.len() as i64;
+    if confirmed_seats > capacity {
+        violations.push(format!("oversold: {confirmed_seats} seats confirmed of {capacity}"));
+    }
+    if remaining != capacity - confirmed_seats {
+        violations.push(format!("remaining is {remaining}, expected {}", capacity - confirmed_seats));
+    }
+    // What was held and confirmed at the end (unpaid holds have run out).
+    let taken = confirmed_seats;
+    if let Some(shared) = args.quota
+        && taken > shared
+    {
+        violations.push(format!("the quota of {shared} was oversold: {taken} seats of its two types"));
+    }
+    let code_uses = match &stage.code {
+        Some((id, _)) => Some(stage.api.code_uses(&stage.organizer, &stage.event_id, id).await?),
+        None => None,
+    };
+    if let (Some(max), Some(uses)) = (args.code, code_uses) {
+        if uses > max {
+            violations.push(format!("the code went to {uses} seats, more than its {max}"));
+        }
+        if uses != confirmed_seats {
+            violations.push(format!("the code counts {uses} uses for {confirmed_seats} seats sold with it"));
+        }
     }
     if tickets_issued != confirmed_seats {
         violations.push(format!("{tickets_issued} tickets for {confirmed_seats} confirmed seats"));
@@ -435,10 +493,13 @@ async fn check(
     // (`capacity = remaining + held + confirmed`, no money kept without tickets).
     if let Some(url) = &args.database_url {
         let db = sqlx::PgPool::connect(url).await.context("connecting to the server's database")?;
-        let seats = boxoffice::db::invariants::seats(&db, stage.tt.parse()?).await?;
-        violations.extend(seats.violations());
-        if seats.held > 0 && args.pay != Pay::None {
-            violations.push(format!("{} seats still held at the end", seats.held));
+        for tt in &stage.types {
+            let seats = boxoffice::db::invariants::seats(&db, tt.parse()?).await?;
+            violations.extend(seats.violations());
+            if seats.held > 0 && args.pay != Pay::None {
+                violations.push(format!("{} seats still held at the end", seats.held));
+            }
+            violations.extend(boxoffice::db::invariants::quota_violations(&db, tt.parse()?).await?);
         }
         db.close().await;
     }
@@ -448,7 +509,7 @@ async fn check(
     };
     Ok(Results {
         event_id: stage.event_id.clone(),
-        ticket_type_id: stage.tt.clone(),
+        ticket_type_id: stage.types[0].clone(),
         capacity: args.capacity,
         requests: args.requests,
         concurrency: args.concurrency,
@@ -474,6 +535,10 @@ async fn check(
         pay_seconds: checkout.pay_seconds,
         confirmed_per_s: checkout.paid as f64 / checkout.pay_seconds.max(1e-3),
         expired_bookings: checkout.expired,
+        code_max_uses: args.code,
+        code_uses,
+        quota_capacity: args.quota,
+        quota_taken: args.quota.map(|_| taken),
         invariants_ok: violations.is_empty(),
         violations,
         ratios: None,
@@ -534,6 +599,20 @@ fn print_summary(r: &Results) {
                     "{} held ({:.0}/s), {} paid in {:.2} s ({:.0} confirmed/s), {} expired",
                     r.held_bookings, r.holds_per_s, r.paid_bookings, r.pay_seconds, r.confirmed_per_s, r.expired_bookings
                 )
+            },
+        ),
+        (
+            "codes and quotas",
+            match (r.code_max_uses, r.quota_capacity) {
+                (None, None) => "(neither: --code, --quota)".to_owned(),
+                (code, quota) => [
+                    code.map(|max| format!("code: {} seats of at most {max}", r.code_uses.unwrap_or(0))),
+                    quota.map(|cap| format!("quota: {} seats of {cap}", r.quota_taken.unwrap_or(0))),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
             },
         ),
         ("invariants", verdict),

@@ -150,7 +150,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
             tokio::time::sleep_until(at.into()).await;
             let permit = connections.acquire_owned().await.expect("never closed");
             let arrived = Instant::now();
-            let answer = api.book(&token, &tt, 1, &uuid::Uuid::new_v4().to_string()).await;
+            let answer = api.book(&token, &tt, 1, &uuid::Uuid::new_v4().to_string(), None).await;
             let kind = match &answer {
                 Ok((status, _)) => status.to_string(),
                 Err(err) => format!("no answer: {}", err.root_cause()),

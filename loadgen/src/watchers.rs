@@ -70,7 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         .map(|token| {
             let (api, tt) = (api.clone(), tt.clone());
             async move {
-                let booked = api.book(&token, &tt, 1, &uuid::Uuid::new_v4().to_string()).await;
+                let booked = api.book(&token, &tt, 1, &uuid::Uuid::new_v4().to_string(), None).await;
                 booked.ok().and_then(|(_, b)| b).map(|b| (token, b.id))
             }
         })

@@ -226,7 +226,7 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
         code_id: code.as_ref().map(|rule| rule.id),
         details,
     };
-    let fingerprint = fingerprint(message.ticket_type_id, message.quantity, message.code_id);
+    let fingerprint = fingerprint(message.ticket_type_id, message.quantity, message.code_id, &message.details);
     match admit(state, &message, &fingerprint).await {
         Ok(Admission::Admitted { horizon, holder }) => {
             if let Some(existing) = forgotten_key(state, &message, horizon).await {
@@ -399,12 +399,24 @@ async fn forgotten_key(
 }
 
 /// Which request body an Idempotency-Key was used with.
-fn fingerprint(ticket_type_id: Uuid, quantity: i32, code_id: Option<Uuid>) -> String {
-    // Without a code as before (records in Redis stay comparable).
-    match code_id {
+fn fingerprint(
+    ticket_type_id: Uuid,
+    quantity: i32,
+    code_id: Option<Uuid>,
+    details: &crate::domain::question::Details,
+) -> String {
+    // Without a code or names as before (records in Redis stay comparable);
+    // names and answers by their hash: a retry that changed them is another request.
+    let mut print = match code_id {
         Some(code) => format!("{ticket_type_id}:{quantity}:{code}"),
         None => format!("{ticket_type_id}:{quantity}"),
+    };
+    if !details.is_empty() {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(serde_json::to_vec(details).unwrap_or_default());
+        print.push_str(&format!(":{}", crate::domain::draw::to_hex(&hash[..12])));
     }
+    print
 }
 
 /// The booking PostgreSQL holds under a key Redis forgot is the answer, and
@@ -415,11 +427,16 @@ async fn replay_forgotten(
     fingerprint_of_request: &str,
     existing: &db::bookings::BookingRow,
 ) -> Result<Accepted, AcceptError> {
-    let first = fingerprint(existing.ticket_type_id, existing.quantity, existing.code_id);
-    if let Err(err) = state.bookings.remember_key(message, existing.id, &first).await {
+    // PostgreSQL's row does not keep the names and answers the request
+    // carried: the rest of it is compared, and Redis relearns the request's own.
+    let none = Default::default();
+    let first = fingerprint(existing.ticket_type_id, existing.quantity, existing.code_id, &none);
+    let same = first == fingerprint(message.ticket_type_id, message.quantity, message.code_id, &none);
+    let remembered = if same { fingerprint_of_request } else { first.as_str() };
+    if let Err(err) = state.bookings.remember_key(message, existing.id, remembered).await {
         tracing::warn!(error = %err, "could not remember the Idempotency-Key again");
     }
-    if first == fingerprint_of_request { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) }
+    if same { Ok(Accepted::Replayed(existing.id)) } else { Err(key_reused()) }
 }
 
 fn key_reused() -> AcceptError {

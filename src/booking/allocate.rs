@@ -202,6 +202,13 @@ pub async fn allocate_batch(
     let mut outcomes = Outcomes::default();
     let mut tickets = NewTickets::default();
     let mut details = crate::db::questions::NewDetails::default();
+    // The questions as they are now, for the batch's requests with answers.
+    let answering: Vec<Uuid> = fresh.iter().filter(|r| !r.details.answers.is_empty()).map(|r| r.event_id).collect();
+    let questions = if answering.is_empty() {
+        HashMap::new()
+    } else {
+        crate::db::questions::of_events(&mut tx, &answering).await?
+    };
     let early = rejected_early.iter().map(|r| (*r, Decision::Rejected(precheck(r).expect("partitioned"))));
     for (request, decision) in early.chain(to_allocate.iter().copied().zip(decisions)) {
         let tt = locked.get(&request.ticket_type_id);
@@ -236,8 +243,14 @@ pub async fn allocate_batch(
         outcomes.keys.push(request.idempotency_key.clone().filter(|_| reason != Some(Reason::DuplicateRequest)));
         outcomes.accepted_at.push(request.accepted_at);
         outcomes.code_ids.push(request.code_id);
-        if seated {
-            details.add(request.booking_id, &request.details);
+        if seated && !request.details.is_empty() {
+            let form = crate::domain::question::Form {
+                questions: questions.get(&request.event_id).map_or(&[], Vec::as_slice),
+                ticket_type_id: request.ticket_type_id,
+                quantity: u16::try_from(request.quantity).unwrap_or(u16::MAX),
+                names: Default::default(),
+            };
+            details.add(request.booking_id, &form.still_fitting(&request.details));
         }
         if confirmed {
             outcome.seats_confirmed += i64::from(request.quantity);

@@ -112,7 +112,8 @@ pub async fn edit(
         names: ticket_type.attendee_names,
     };
     let details = form.check(names, answers).map_err(DetailsError::Answers)?;
-    db::questions::replace_details(&mut tx, id, &details).await?;
+    let takes_names = ticket_type.attendee_names != crate::domain::question::AttendeeNames::Off;
+    db::questions::replace_details(&mut tx, id, &details, takes_names).await?;
     tx.commit().await?;
     Ok(details)
 }

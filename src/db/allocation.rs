@@ -356,14 +356,14 @@ pub struct NewTickets {
     pub event_ids: Vec<Uuid>,
     pub ticket_type_ids: Vec<Uuid>,
     /// Each ticket's place in its booking (its holder is the attendee there).
-    pub positions: Vec<i16>,
+    pub positions: Vec<i32>,
 }
 
 impl NewTickets {
     /// One new ticket per seat of a booking.
     pub fn add(&mut self, booking_id: Uuid, event_id: Uuid, ticket_type_id: Uuid, seats: i32) {
         for position in 0..seats {
-            self.positions.push(position as i16);
+            self.positions.push(position);
             self.codes.push(crate::domain::booking::new_ticket_code());
             self.booking_ids.push(booking_id);
             self.event_ids.push(event_id);
@@ -378,7 +378,7 @@ pub async fn insert_tickets(conn: &mut PgConnection, t: &NewTickets) -> Result<(
     }
     sqlx::query(
         "INSERT INTO tickets (code, booking_id, event_id, ticket_type_id, position)
-         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int2[])",
+         SELECT * FROM UNNEST($1::text[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int4[])",
     )
     .bind(&t.codes)
     .bind(&t.booking_ids)

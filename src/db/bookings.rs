@@ -168,7 +168,7 @@ pub async fn tombstone(conn: &mut PgConnection, m: &AcceptedRequest) -> Result<(
         "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, reason, accepted_at)
          VALUES ($1, $2, $3, $4, $5, 'rejected', 'not_accepted', $6)
          ON CONFLICT (id) DO UPDATE SET status = 'rejected', reason = 'not_accepted', idempotency_key = NULL,
-                                        updated_at = now()
+                                        pending_details = NULL, updated_at = now()
          WHERE bookings.status = 'pending'",
     )
     .bind(m.booking_id)
@@ -281,7 +281,7 @@ pub async fn cancel(conn: &mut PgConnection, booking: &BookingRow, reason: &str)
 /// (none was taken for it). The caller holds its ticket type's lock.
 pub async fn leave_line(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE bookings SET status = 'cancelled', reason = 'left_line', updated_at = now()
+        "UPDATE bookings SET status = 'cancelled', reason = 'left_line', pending_details = NULL, updated_at = now()
          WHERE id = $1 AND status = 'pending'",
     )
     .bind(id)

@@ -87,6 +87,11 @@ pub struct TicketTypeRow {
     #[serde(default)]
     #[sqlx(try_from = "String")]
     pub attendee_names: crate::domain::question::AttendeeNames,
+    /// The quotas it draws from, and the least any of them has left.
+    #[serde(default)]
+    pub quota_ids: Vec<Uuid>,
+    #[serde(default)]
+    pub quota_remaining: Option<i32>,
 }
 
 /// The editable fields of an event, already validated.
@@ -129,7 +134,11 @@ const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts
 const TICKET_TYPE_COLUMNS: &str =
     "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer, hidden, attendee_names,
      LEAST(remaining, (SELECT min(q.remaining) FROM quota_ticket_types qt JOIN quotas q ON q.id = qt.quota_id
-                        WHERE qt.ticket_type_id = ticket_types.id)) AS available";
+                        WHERE qt.ticket_type_id = ticket_types.id)) AS available,
+     ARRAY(SELECT qt.quota_id FROM quota_ticket_types qt WHERE qt.ticket_type_id = ticket_types.id
+            ORDER BY qt.quota_id) AS quota_ids,
+     (SELECT min(q.remaining) FROM quota_ticket_types qt JOIN quotas q ON q.id = qt.quota_id
+       WHERE qt.ticket_type_id = ticket_types.id) AS quota_remaining";
 
 pub async fn insert_event(
     conn: &mut PgConnection,

@@ -25,6 +25,37 @@ const COLUMNS: &str = "q.id, q.event_id, q.position, q.label, q.kind, q.options,
     q.applies_to, q.created_at, q.updated_at,
     EXISTS (SELECT 1 FROM answers a WHERE a.question_id = q.id) AS answered";
 
+/// Whether bookings answered question `id` (asked in a statement of its own,
+/// after the question's lock: it sees what committed while the lock waited).
+pub async fn answered(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM answers WHERE question_id = $1)").bind(id).fetch_one(conn).await
+}
+
+/// The questions of several events, by event (the worker's batch).
+pub async fn of_events(
+    conn: &mut PgConnection,
+    event_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Question>>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Asked {
+        event_id: Uuid,
+        #[sqlx(flatten)]
+        question: Question,
+    }
+    let rows: Vec<Asked> = sqlx::query_as(
+        "SELECT event_id, id, position, label, kind, options, required, ticket_type_ids, applies_to
+         FROM questions WHERE event_id = ANY($1) ORDER BY event_id, position, created_at",
+    )
+    .bind(event_ids)
+    .fetch_all(conn)
+    .await?;
+    let mut all: HashMap<Uuid, Vec<Question>> = HashMap::new();
+    for row in rows {
+        all.entry(row.event_id).or_default().push(row.question);
+    }
+    Ok(all)
+}
+
 /// The questions of an event, in their order (what the accept checks against).
 pub async fn of_event(conn: &mut PgConnection, event_id: Uuid) -> Result<Vec<Question>, sqlx::Error> {
     sqlx::query_as(
@@ -126,29 +157,49 @@ pub async fn insert_details(conn: &mut PgConnection, d: &NewDetails) -> Result<(
         .await?;
     }
     if !d.values.is_empty() {
-        // An answer whose question was deleted meanwhile is dropped (a
-        // question with answers cannot be deleted, so none is lost).
+        // The questions answered are share-locked first: one being deleted
+        // waits for this transaction and then finds it answered (409), and
+        // one already deleted is not answered (the worker dropped what no
+        // longer fits before; this drops what went meanwhile).
+        let mut ids = d.questions.clone();
+        ids.sort();
+        ids.dedup();
+        let there: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM questions WHERE id = ANY($1) ORDER BY id FOR KEY SHARE")
+                .bind(&ids)
+                .fetch_all(&mut *conn)
+                .await?;
         sqlx::query(
             "INSERT INTO answers (booking_id, question_id, ticket_index, value)
              SELECT b, q, i, v::jsonb FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[]) AS x (b, q, i, v)
-             WHERE EXISTS (SELECT 1 FROM questions WHERE id = q)",
+             WHERE q = ANY($5)",
         )
         .bind(&d.answer_bookings)
         .bind(&d.questions)
         .bind(&d.answer_indexes)
         .bind(&d.values)
+        .bind(&there)
         .execute(conn)
         .await?;
     }
     Ok(())
 }
 
-/// Replaces a booking's names and answers (the buyer edited them).
-pub async fn replace_details(conn: &mut PgConnection, booking_id: Uuid, details: &Details) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM attendees WHERE booking_id = $1").bind(booking_id).execute(&mut *conn).await?;
+/// Replaces a booking's answers, and its names when `names` (the buyer
+/// edited them; a type that no longer takes names keeps those given).
+pub async fn replace_details(
+    conn: &mut PgConnection,
+    booking_id: Uuid,
+    details: &Details,
+    names: bool,
+) -> Result<(), sqlx::Error> {
+    if names {
+        sqlx::query("DELETE FROM attendees WHERE booking_id = $1").bind(booking_id).execute(&mut *conn).await?;
+    }
     sqlx::query("DELETE FROM answers WHERE booking_id = $1").bind(booking_id).execute(&mut *conn).await?;
     let mut new = NewDetails::default();
-    new.add(booking_id, details);
+    let given = if names { details.clone() } else { Details { attendees: Vec::new(), ..details.clone() } };
+    new.add(booking_id, &given);
     insert_details(conn, &new).await
 }
 

@@ -15,7 +15,7 @@ pub struct TicketView {
     /// The holder: the name given for this ticket, else the buyer's.
     pub attendee_name: String,
     /// Its place in the booking (the answers given for it have this index).
-    pub position: i16,
+    pub position: i32,
     pub ticket_type_id: Uuid,
     pub ticket_type_name: String,
     pub event_id: Uuid,
@@ -123,7 +123,7 @@ pub struct AttendeeRow {
     pub attendee_email: String,
     pub booking_id: Uuid,
     /// Its place in the booking (the answers given for it have this index).
-    pub position: i16,
+    pub position: i32,
     pub status: String,
     pub checked_in_at: Option<DateTime<Utc>>,
 }

@@ -14,6 +14,8 @@ pub const LONG_TEXT_MAX: usize = 2000;
 pub const TEXT_MAX: usize = 200;
 /// Longest holder's name on a ticket.
 pub const NAME_MAX: usize = 100;
+/// Refusals reported for one request at most.
+const MAX_PROBLEMS: usize = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -206,7 +208,7 @@ impl Details {
 
     /// The answer to `question_id` that concerns ticket `position`: its own,
     /// or the booking's (a question asked once per booking).
-    pub fn answer_for_ticket(&self, question_id: Uuid, position: i16) -> Option<&AnswerValue> {
+    pub fn answer_for_ticket(&self, question_id: Uuid, position: i32) -> Option<&AnswerValue> {
         let index = u16::try_from(position).ok();
         self.answers
             .iter()
@@ -277,6 +279,19 @@ impl Form<'_> {
     /// and cleaned: blank answers dropped, texts trimmed. Every problem at
     /// once, or the details to store.
     pub fn check(&self, names: &[String], given: &[Answer]) -> Result<Details, Vec<AnswerProblem>> {
+        // More answers than there are questions to answer: one refusal, not one per answer.
+        let most = self
+            .asked()
+            .map(|q| if q.applies_to == AppliesTo::Ticket { usize::from(self.quantity) } else { 1 })
+            .sum::<usize>();
+        if given.len() > most {
+            return Err(vec![AnswerProblem {
+                kind: ProblemKind::Invalid,
+                question_id: None,
+                ticket_index: None,
+                message: format!("{} answers given; this booking is asked at most {most}", given.len()),
+            }]);
+        }
         let mut problems = Vec::new();
         let attendees = self.check_names(names, &mut problems);
         let mut answers: Vec<Answer> = Vec::new();
@@ -340,20 +355,40 @@ impl Form<'_> {
                 }
             }
         }
+        problems.truncate(MAX_PROBLEMS);
         if problems.is_empty() { Ok(Details { attendees, answers }) } else { Err(problems) }
+    }
+
+    /// Of `details` checked when the request was accepted, what still fits
+    /// the questions as they are now (an organizer may have changed or
+    /// deleted one while the request waited): the rest is dropped, never
+    /// written under a question it no longer answers. Names stay.
+    pub fn still_fitting(&self, details: &Details) -> Details {
+        let mut kept: Vec<Answer> = Vec::new();
+        for answer in &details.answers {
+            let Some(question) = self.asked().find(|q| q.id == answer.question_id) else { continue };
+            let index_fits = match (question.applies_to, answer.ticket_index) {
+                (AppliesTo::Booking, None) => true,
+                (AppliesTo::Ticket, Some(i)) => i < self.quantity,
+                _ => false,
+            };
+            let twice =
+                kept.iter().any(|a| a.question_id == answer.question_id && a.ticket_index == answer.ticket_index);
+            if let (true, false, Ok(Some(value))) = (index_fits, twice, clean(question, &answer.value)) {
+                kept.push(Answer { value, ..answer.clone() });
+            }
+        }
+        let mut attendees = details.attendees.clone();
+        attendees.truncate(usize::from(self.quantity));
+        Details { attendees, answers: kept }
     }
 
     fn check_names(&self, names: &[String], problems: &mut Vec<AnswerProblem>) -> Vec<Option<String>> {
         let name_problem =
             |kind, index, message: String| AnswerProblem { kind, question_id: None, ticket_index: index, message };
+        // A type that takes no names ignores them: what `GET …/details` shows
+        // (names given before the organizer turned them off) may be sent back.
         if self.names == AttendeeNames::Off {
-            if names.iter().any(|n| !n.trim().is_empty()) {
-                problems.push(name_problem(
-                    ProblemKind::NameInvalid,
-                    None,
-                    "this ticket type does not take names: the buyer's name is on its tickets".into(),
-                ));
-            }
             return Vec::new();
         }
         if names.len() > usize::from(self.quantity) {
@@ -572,6 +607,28 @@ mod tests {
     }
 
     #[test]
+    fn what_no_longer_fits_a_changed_question_is_dropped_by_the_worker() {
+        let meal = question(QuestionKind::Choice, true, AppliesTo::Ticket);
+        let note = question(QuestionKind::Text, false, AppliesTo::Booking);
+        let given = Details {
+            attendees: vec![Some("Ada".into())],
+            answers: vec![text(&meal, Some(0), "Vegan"), text(&note, None, "hi")],
+        };
+        // Unchanged: everything kept.
+        let qs = [meal.clone(), note.clone()];
+        assert_eq!(form(&qs, 1, AttendeeNames::Optional).still_fitting(&given), given);
+        // "Vegan" no longer an option, the note asked per ticket now, a question deleted.
+        let mut changed_meal = meal.clone();
+        changed_meal.options = vec!["Fish".into()];
+        let mut per_ticket = note.clone();
+        per_ticket.applies_to = AppliesTo::Ticket;
+        let kept = form(&[changed_meal, per_ticket], 1, AttendeeNames::Optional).still_fitting(&given);
+        assert!(kept.answers.is_empty(), "{kept:?}");
+        assert_eq!(kept.attendees, given.attendees);
+        assert!(form(&[], 1, AttendeeNames::Optional).still_fitting(&given).answers.is_empty());
+    }
+
+    #[test]
     fn names_per_ticket() {
         let none: [Question; 0] = [];
         let required = form(&none, 2, AttendeeNames::Required);
@@ -586,7 +643,7 @@ mod tests {
         assert!(optional.check(&[], &[]).unwrap().attendees.is_empty());
         assert_eq!(optional.check(&vec!["x".into(); 4], &[]).unwrap_err()[0].kind, ProblemKind::NameInvalid);
         let off = form(&none, 1, AttendeeNames::Off);
-        assert_eq!(off.check(&["Ada".into()], &[]).unwrap_err()[0].kind, ProblemKind::NameInvalid);
+        assert!(off.check(&["Ada".into()], &[]).unwrap().attendees.is_empty(), "ignored where names are off");
         assert_eq!(
             optional.check(&["a\u{0007}".into()], &[]).unwrap_err()[0].kind,
             ProblemKind::NameInvalid,

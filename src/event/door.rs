@@ -29,6 +29,22 @@ pub async fn check_in(db: &PgPool, user: Uuid, event_id: Uuid, code: &str) -> Re
     }
 }
 
+/// The answers that concern an admitted ticket (its own and its booking's),
+/// labelled, in the questions' order: what the door reads out.
+pub async fn answers_of(db: &PgPool, event_id: Uuid, ticket: &TicketView) -> Result<Vec<(String, String)>, EventError> {
+    let mut conn = db.acquire().await?;
+    let questions = crate::db::questions::of_event(&mut conn, event_id).await?;
+    if questions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let details = crate::db::questions::details_of(&mut conn, &[ticket.booking_id]).await?;
+    let Some(given) = details.get(&ticket.booking_id) else { return Ok(Vec::new()) };
+    Ok(questions
+        .iter()
+        .filter_map(|q| given.answer_for_ticket(q.id, ticket.position).map(|v| (q.label.clone(), v.in_words())))
+        .collect())
+}
+
 /// Undoes a check-in (a mistaken scan): the ticket is valid again.
 pub async fn undo_check_in(db: &PgPool, user: Uuid, event_id: Uuid, code: &str) -> Result<(), EventError> {
     let mut conn = db.acquire().await?;
@@ -99,6 +115,20 @@ pub struct EventStats {
     pub event_id: Uuid,
     pub ticket_types: Vec<TicketTypeSales>,
     pub totals: SalesTotals,
+    /// Each shared quota: what its types took of it together.
+    pub quotas: Vec<QuotaSales>,
+}
+
+/// A shared quota's figures: `capacity = remaining + held + sold` over its types.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuotaSales {
+    pub id: Uuid,
+    pub name: String,
+    pub ticket_type_ids: Vec<Uuid>,
+    pub capacity: i64,
+    pub sold: i64,
+    pub held: i64,
+    pub remaining: i64,
 }
 
 /// How the sale of `event_id` goes, for its organizer `user`.
@@ -107,6 +137,7 @@ pub async fn sales(db: &PgPool, bookings: &BookingCache, user: Uuid, event_id: U
     organizer_event(&mut conn, event_id, user).await?;
     let rows = db::stats(&mut conn, event_id).await?;
     let waiting = crate::db::waiting::counts(&mut conn, event_id).await?;
+    let quota_rows = crate::db::quotas::of_event(&mut conn, event_id).await?;
     drop(conn);
     // Redis knows every request not yet decided, those the worker parked in
     // PostgreSQL (the pre-queue, the line) too; PostgreSQL knows the parked
@@ -115,7 +146,7 @@ pub async fn sales(db: &PgPool, bookings: &BookingCache, user: Uuid, event_id: U
     // (which counted every parked request twice).
     let (queued, queued_total) = crate::booking::status::in_line_by_type(bookings, event_id).await;
     let mut totals = SalesTotals::default();
-    let ticket_types = rows
+    let ticket_types: Vec<TicketTypeSales> = rows
         .into_iter()
         .map(|r| {
             let sales = TicketTypeSales {
@@ -141,5 +172,21 @@ pub async fn sales(db: &PgPool, bookings: &BookingCache, user: Uuid, event_id: U
     if let Some(queued_total) = queued_total {
         totals.pending = totals.pending.max(queued_total);
     }
-    Ok(EventStats { event_id, ticket_types, totals })
+    let quotas = quota_rows
+        .into_iter()
+        .map(|q| {
+            let of_quota = || ticket_types.iter().filter(|t| q.ticket_type_ids.contains(&t.ticket_type_id));
+            let held: i64 = of_quota().map(|t| t.held).sum();
+            QuotaSales {
+                capacity: i64::from(q.capacity),
+                remaining: i64::from(q.remaining),
+                held,
+                sold: i64::from(q.capacity) - i64::from(q.remaining) - held,
+                id: q.id,
+                name: q.name,
+                ticket_type_ids: q.ticket_type_ids,
+            }
+        })
+        .collect();
+    Ok(EventStats { event_id, ticket_types, totals, quotas })
 }

@@ -151,7 +151,8 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     ) -> Result<QuestionRow, EventError> {
         let mut tx = self.db.begin().await?;
         lock_as_organizer(&mut tx, event_id, user_id).await?;
-        let row = db::questions::lock(&mut tx, event_id, id).await?.ok_or(EventError::QuestionNotFound)?;
+        let mut row = db::questions::lock(&mut tx, event_id, id).await?.ok_or(EventError::QuestionNotFound)?;
+        row.answered = db::questions::answered(&mut tx, id).await?;
         let changes_meaning = input.kind.is_some()
             || input.options.is_some()
             || input.required.is_some()
@@ -198,8 +199,8 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     pub async fn delete_question(&self, user_id: Uuid, event_id: Uuid, id: Uuid) -> Result<(), EventError> {
         let mut tx = self.db.begin().await?;
         lock_as_organizer(&mut tx, event_id, user_id).await?;
-        let row = db::questions::lock(&mut tx, event_id, id).await?.ok_or(EventError::QuestionNotFound)?;
-        if row.answered {
+        db::questions::lock(&mut tx, event_id, id).await?.ok_or(EventError::QuestionNotFound)?;
+        if db::questions::answered(&mut tx, id).await? {
             return Err(EventError::QuestionAnswered);
         }
         db::questions::delete(&mut tx, id).await?;

@@ -38,7 +38,17 @@ pub struct CheckedIn {
     pub checked_in_at: Option<DateTime<Utc>>,
     pub ticket_type_id: Uuid,
     pub booking_id: Uuid,
+    /// The holder: the name given for this ticket, else the buyer's.
     pub attendee_name: String,
+    /// The answers that concern this ticket (its own and its booking's).
+    pub answers: Vec<DoorAnswer>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DoorAnswer {
+    pub label: String,
+    /// As a person reads it ("Veggie; Vegan", "Yes").
+    pub answer: String,
 }
 
 /// Scan a ticket at the door: the first scan admits, a second is refused with
@@ -60,7 +70,9 @@ pub async fn check_in(
     Json(req): Json<CheckInRequest>,
 ) -> ApiResult<axum::Json<CheckedIn>> {
     let t = door::check_in(&state.db, user.id, id, &req.code).await?;
+    let answers = door::answers_of(&state.db, id, &t).await?;
     Ok(axum::Json(CheckedIn {
+        answers: answers.into_iter().map(|(label, answer)| DoorAnswer { label, answer }).collect(),
         code: t.code,
         status: t.status,
         checked_in_at: t.checked_in_at,

@@ -154,7 +154,24 @@ pub async fn list_questions(
         let rows = state.events().questions(event.details.organizer_id, id).await?;
         rows.into_iter().map(Question::from).collect()
     } else {
-        state.catalog.rules(id).await?.questions.iter().cloned().map(Question::from).collect()
+        // A hidden ticket type is not named to those who cannot see it, nor
+        // are the questions only its buyers are asked.
+        let hidden: Vec<Uuid> = event.ticket_types.iter().filter(|t| t.hidden).map(|t| t.id).collect();
+        let rules = state.catalog.rules(id).await?;
+        rules
+            .questions
+            .iter()
+            .filter_map(|q| {
+                let mut q = q.clone();
+                if let Some(ids) = &mut q.ticket_type_ids {
+                    ids.retain(|t| !hidden.contains(t));
+                    if ids.is_empty() {
+                        return None;
+                    }
+                }
+                Some(Question::from(q))
+            })
+            .collect()
     };
     Ok(axum::Json(QuestionList { items }))
 }

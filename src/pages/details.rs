@@ -58,7 +58,8 @@ impl DetailsForm {
         };
         let (per_ticket, per_booking): (Vec<_>, Vec<_>) = asked.partition(|q| q.applies_to == AppliesTo::Ticket);
         Self {
-            quantity,
+            // Never more tickets than one order may have (the callers checked).
+            quantity: quantity.min(crate::domain::event::MAX_PER_ORDER_MAX as u16),
             names,
             ticket_type: ticket_type.to_owned(),
             per_ticket: per_ticket.into_iter().map(model).collect(),
@@ -184,8 +185,14 @@ pub async fn book_form(
     ) else {
         return Ok(back());
     };
-    if visitor.user.is_none() {
-        return Err(PageError::SignIn(visitor.here.clone()));
+    let Some(user) = visitor.user else { return Err(PageError::SignIn(visitor.here.clone())) };
+    // A quantity that may be booked (it sizes the page), else back to the event.
+    let offer = state.catalog.offer(ticket_type_id).await.map_err(crate::error::ApiError::from)?;
+    let allowed = offer.is_some_and(|offer| {
+        crate::booking::accept::check_offer(&offer, user.id, i64::from(quantity), chrono::Utc::now()).is_ok()
+    });
+    if !allowed {
+        return Ok(back());
     }
     let code = chosen.code.filter(|c| !c.trim().is_empty() && c.len() <= 60);
     let step = BookStep { event_id, ticket_type_id, quantity, code };
@@ -208,6 +215,12 @@ impl BookStep {
         };
         let Some(tt) = event.ticket_types.iter().find(|t| t.id == self.ticket_type_id) else { return Ok(None) };
         let rules = state.catalog.rules(self.event_id).await.map_err(crate::error::ApiError::from)?;
+        // A hidden type is there only for a code that opens it.
+        let typed = self.code.as_deref().and_then(crate::domain::code::normalize);
+        let opens = typed.is_some_and(|code| rules.codes.iter().any(|r| r.code == code && r.unlocks(tt.id)));
+        if tt.hidden && !opens {
+            return Ok(None);
+        }
         Ok(Some(DetailsForm::new(&rules.questions, tt.id, &tt.name, self.quantity, tt.attendee_names)))
     }
 

@@ -521,6 +521,8 @@ mod tests {
             hidden: false,
             available: 10,
             attendee_names: Default::default(),
+            quota_ids: Vec::new(),
+            quota_remaining: None,
         };
         let event = Event {
             details,

@@ -337,7 +337,12 @@ pub async fn check_in(
         Ok(admitted) => {
             let event = EventModel::whole(&own_event(&state, user, id).await?);
             let ticket_type = event.ticket_type_name(admitted.ticket_type_id);
-            context! { kind => "admitted", code => admitted.code, name => admitted.attendee_name, ticket_type }
+            let answers: Vec<minijinja::Value> = door::answers_of(&state.db, id, &admitted)
+                .await?
+                .into_iter()
+                .map(|(label, answer)| context! { label, answer })
+                .collect();
+            context! { kind => "admitted", code => admitted.code, name => admitted.attendee_name, ticket_type, answers }
         }
         Err(EventError::AlreadyCheckedIn(at)) => {
             let zone = EventModel::whole(&own_event(&state, user, id).await?).zone();

@@ -117,7 +117,7 @@ impl EventModel {
             offline_payment_instructions: e.offline_payment_instructions.clone(),
             payment_methods: e.payment_methods.clone(),
             price_range,
-            seats_left: shown.iter().map(|t| i64::from(t.available)).sum(),
+            seats_left: seats_left(&shown),
             id: e.id,
             title: e.title.clone(),
             description: e.description.clone(),
@@ -161,4 +161,57 @@ pub fn gone(id: Uuid) -> minijinja::Value {
     let none = minijinja::Value::from(());
     minijinja::context! { id, title => "An event no longer shown", starts_at => none.clone(), sales_start => none.clone(),
     venue => none.clone(), timezone => none }
+}
+
+/// Seats a buyer may still get of `types` together: types that share a
+/// quota count it once (each type's `available` is bounded by the quota, so
+/// summing them would count the quota once per type).
+fn seats_left(types: &[&crate::db::events::TicketTypeRow]) -> i64 {
+    let mut shared: std::collections::HashMap<&[Uuid], (i64, i64)> = std::collections::HashMap::new();
+    let mut left = 0;
+    for t in types {
+        match t.quota_remaining {
+            Some(quota) if !t.quota_ids.is_empty() => {
+                let entry = shared.entry(t.quota_ids.as_slice()).or_insert((i64::from(quota), 0));
+                entry.1 += i64::from(t.remaining);
+            }
+            _ => left += i64::from(t.available),
+        }
+    }
+    left + shared.values().map(|(quota, own)| (*quota).min(*own)).sum::<i64>()
+}
+
+#[cfg(test)]
+mod seats_tests {
+    use super::*;
+
+    fn row(remaining: i32, quota: Option<(Uuid, i32)>) -> crate::db::events::TicketTypeRow {
+        crate::db::events::TicketTypeRow {
+            id: Uuid::new_v4(),
+            event_id: Uuid::nil(),
+            name: "t".into(),
+            price_cents: 0,
+            currency: "EUR".into(),
+            capacity: 500,
+            remaining,
+            max_per_order: 4,
+            max_per_buyer: None,
+            hidden: false,
+            available: quota.map_or(remaining, |(_, left)| remaining.min(left)),
+            attendee_names: Default::default(),
+            quota_ids: quota.map(|(id, _)| vec![id]).unwrap_or_default(),
+            quota_remaining: quota.map(|(_, left)| left),
+        }
+    }
+
+    #[test]
+    fn types_sharing_a_quota_count_it_once() {
+        let standing = Uuid::new_v4();
+        let types = [row(400, Some((standing, 300))), row(200, Some((standing, 300))), row(50, None)];
+        let refs: Vec<&_> = types.iter().collect();
+        assert_eq!(seats_left(&refs), 300 + 50, "not 300 + 200 + 50");
+        let nearly = [row(10, Some((standing, 300))), row(5, Some((standing, 300)))];
+        let refs: Vec<&_> = nearly.iter().collect();
+        assert_eq!(seats_left(&refs), 15, "their own seats, when fewer than the quota's");
+    }
 }

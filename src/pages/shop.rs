@@ -205,29 +205,31 @@ pub async fn book(
         _ => None,
     };
     let (attendees, answers) = match &asked {
-        Some(asked) if form.get("details") == "1" => asked.read(&form),
-        Some(_) => {
+        Some(asked) => {
+            // The quantity first: it sizes the form (a typed 60,000 must not
+            // become a page of 60,000 tickets).
             let checked = async {
                 let offer = state.catalog.offer(ticket_type_id).await?.ok_or(ApiError::NotFound("ticket type"))?;
                 crate::booking::accept::check_offer(&offer, user.id, quantity, chrono::Utc::now())?;
                 Ok::<_, ApiError>(())
             };
-            return match checked.await {
+            match checked.await {
+                Ok(()) if form.get("details") == "1" => asked.read(&form),
                 Ok(()) => {
                     let code = code
                         .map(|c| {
                             format!("&code={}", url::form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>())
                         })
                         .unwrap_or_default();
-                    Ok(see_other(&format!(
+                    return Ok(see_other(&format!(
                         "/events/{event_id}/details?ticket_type={ticket_type_id}&quantity={quantity}{code}"
-                    )))
+                    )));
                 }
                 Err(err) if shown_on_the_form(&err) => {
-                    event_page(&state, &visitor, event_id, problem(in_words(&err), err.status())).await
+                    return event_page(&state, &visitor, event_id, problem(in_words(&err), err.status())).await;
                 }
-                Err(err) => Err(err.into()),
-            };
+                Err(err) => return Err(err.into()),
+            }
         }
         None => (Vec::new(), Vec::new()),
     };

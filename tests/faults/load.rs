@@ -69,6 +69,18 @@ impl Drop for Load {
 impl Load {
     /// Starts one task per buyer token, booking `ticket_type_id` one or two seats at a time.
     pub fn start(client: &reqwest::Client, base: &str, ticket_type_id: &str, tokens: &[String]) -> Self {
+        Self::selling(client, base, &[ticket_type_id.to_owned()], None, tokens)
+    }
+
+    /// Like [`Self::start`], each request for the next of `ticket_type_ids`
+    /// in turn; a request for the first carries `code` when given.
+    pub fn selling(
+        client: &reqwest::Client,
+        base: &str,
+        ticket_type_ids: &[String],
+        code: Option<&str>,
+        tokens: &[String],
+    ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let tally = Arc::new(Mutex::new(Tally::default()));
         let buyers = tokens
@@ -79,7 +91,8 @@ impl Load {
                     client: client.clone(),
                     url: format!("{base}/api/v1/bookings"),
                     token: token.clone(),
-                    ticket_type_id: ticket_type_id.to_owned(),
+                    ticket_type_ids: ticket_type_ids.to_vec(),
+                    code: code.map(str::to_owned),
                     stop: stop.clone(),
                     tally: tally.clone(),
                 };
@@ -106,7 +119,8 @@ struct Buyer {
     client: reqwest::Client,
     url: String,
     token: String,
-    ticket_type_id: String,
+    ticket_type_ids: Vec<String>,
+    code: Option<String>,
     stop: Arc<AtomicBool>,
     tally: Arc<Mutex<Tally>>,
 }
@@ -116,23 +130,27 @@ impl Buyer {
         let mut round = n;
         // This buyer's answered requests: every eighth round sends one of them
         // again, as a client that lost the answer would, to check the replay.
-        let mut answered: Vec<(String, usize)> = Vec::new();
+        let mut answered: Vec<(String, usize, usize)> = Vec::new();
         while !self.stop.load(Ordering::SeqCst) {
             round += 1;
-            let (key, quantity) = match answered.get(round % 64) {
+            let (key, quantity, kind) = match answered.get(round % 64) {
                 Some(earlier) if round.is_multiple_of(8) => earlier.clone(),
-                _ => (Uuid::new_v4().to_string(), 1 + round % 2),
+                _ => (Uuid::new_v4().to_string(), 1 + round % 2, (round / 2) % self.ticket_type_ids.len()),
             };
             self.tally.lock().unwrap().keys.push(key.clone());
-            if self.request(&key, quantity).await {
-                answered.push((key, quantity));
+            if self.request(&key, quantity, kind).await {
+                answered.push((key, quantity, kind));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
     /// Sends one request until it is decided (or the load stops); whether it was accepted.
-    async fn request(&self, key: &str, quantity: usize) -> bool {
+    async fn request(&self, key: &str, quantity: usize, kind: usize) -> bool {
+        let mut body = serde_json::json!({"ticket_type_id": self.ticket_type_ids[kind], "quantity": quantity});
+        if let Some(code) = self.code.as_deref().filter(|_| kind == 0) {
+            body["code"] = serde_json::json!(code);
+        }
         loop {
             self.tally.lock().unwrap().sent += 1;
             let answer = self
@@ -141,7 +159,7 @@ impl Buyer {
                 .bearer_auth(&self.token)
                 .header("idempotency-key", key)
                 .timeout(Duration::from_secs(5))
-                .json(&serde_json::json!({"ticket_type_id": self.ticket_type_id, "quantity": quantity}))
+                .json(&body)
                 .send()
                 .await;
             let (retry, accepted) = match answer {

@@ -20,6 +20,7 @@ mod load;
 mod onsale;
 #[path = "../it/proxy.rs"]
 mod proxy;
+mod selling;
 #[allow(dead_code)]
 #[path = "../it/smtp.rs"]
 mod smtp;
@@ -440,7 +441,8 @@ fn main() -> std::process::ExitCode {
             Ok(rig) => rig,
             Err(error) => {
                 eprintln!("faults: could not start the private system: {error:#}");
-                return (0, faults.len() + checkout_faults.len() + cluster_faults.len() + usize::from(chosen("onsale")));
+                let singles = usize::from(chosen("onsale")) + usize::from(chosen("selling"));
+                return (0, faults.len() + checkout_faults.len() + cluster_faults.len() + singles);
             }
         };
         let mut rows = Vec::new();
@@ -479,6 +481,24 @@ fn main() -> std::process::ExitCode {
                     failed += 1;
                     eprintln!("FAILED {}: took longer than {CASE_LIMIT:?}", fault.name());
                     rig.stripe.restore();
+                    rig.repair().await;
+                }
+            }
+        }
+        let mut selling_rows = Vec::new();
+        if chosen("selling") {
+            println!("\nfaults: the worker killed mid-sale with a code of few uses and a shared quota ...");
+            match tokio::time::timeout(CASE_LIMIT, rig.selling_case()).await {
+                Ok(Ok(row)) => selling_rows.push(row),
+                Ok(Err(error)) => {
+                    failed += 1;
+                    eprintln!("FAILED selling: {error:#}");
+                    eprintln!("api log:\n{}\nworker log:\n{}", rig.app.api.log_tail(15), rig.app.worker.log_tail(15));
+                    rig.repair().await;
+                }
+                Err(_) => {
+                    failed += 1;
+                    eprintln!("FAILED selling: took longer than {CASE_LIMIT:?}");
                     rig.repair().await;
                 }
             }
@@ -540,6 +560,10 @@ fn main() -> std::process::ExitCode {
         for row in &checkout_rows {
             println!("{}", row.markdown());
         }
+        println!("\n{}", selling::SellingRow::HEADER);
+        for row in &selling_rows {
+            println!("{}", row.markdown());
+        }
         println!("\n{}", onsale::OnSaleRow::HEADER);
         for row in &onsale_rows {
             println!("{}", row.markdown());
@@ -553,7 +577,7 @@ fn main() -> std::process::ExitCode {
         if failed == 0 {
             let _ = std::fs::remove_dir_all(dir);
         }
-        (rows.len() + checkout_rows.len() + onsale_rows.len() + cluster_rows.len(), failed)
+        (rows.len() + checkout_rows.len() + selling_rows.len() + onsale_rows.len() + cluster_rows.len(), failed)
     });
     println!("\nfaults: {passed} passed, {failed} failed");
     if failed == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }

@@ -252,10 +252,20 @@ async fn names_given_in_the_pre_queue_wait_with_the_request_until_the_draw() {
         )
         .await;
     let tt = event["ticket_types"][0]["id"].as_str().unwrap();
+    let event_id = event["id"].as_str().unwrap();
+    let questions = format!("/api/v1/events/{event_id}/questions");
+    let asked = |body: Value| app.post(&questions, Some(&organizer), body);
+    let meal = asked(json!({"label": "Meal", "kind": "choice", "options": ["Veggie", "Vegan"]})).await;
+    let meal = meal.body["id"].as_str().unwrap().to_owned();
+    let city = asked(json!({"label": "City", "kind": "text", "applies_to": "booking"})).await;
+    let city = city.body["id"].as_str().unwrap().to_owned();
     let mut ids = Vec::new();
     for (i, token) in tokens.iter().enumerate() {
         let names = json!([{"name": format!("Guest {i}")}, {"name": ""}]);
-        let reply = book(&app, token, json!({"ticket_type_id": tt, "quantity": 2, "attendees": names})).await;
+        let answers = json!([{"question_id": meal, "ticket_index": 0, "value": "Vegan"},
+                             {"question_id": city, "value": "Lyon"}]);
+        let body = json!({"ticket_type_id": tt, "quantity": 2, "attendees": names, "answers": answers});
+        let reply = book(&app, token, body).await;
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
         ids.push(accepted_ids(&[reply])[0]);
     }
@@ -275,12 +285,24 @@ async fn names_given_in_the_pre_queue_wait_with_the_request_until_the_draw() {
     }
     assert!(chrono::Utc::now() < sales_start, "looked before the draw");
     assert_eq!(parked().await, 3, "the pre-queue holds the names with its requests");
+    // While they wait, "Vegan" stops being an option (nobody's answer is
+    // stored yet, so the question may still change): it is not written
+    // under a question it no longer answers; the city still is.
+    let path = format!("/api/v1/events/{event_id}/questions/{meal}");
+    let changed = app.patch(&path, Some(&organizer), json!({"options": ["Veggie", "Fish"]})).await;
+    assert_eq!(changed.status, StatusCode::OK, "{changed:?}");
     app.wait_final(&ids, Duration::from_secs(60)).await;
     for (i, (token, id)) in tokens.iter().zip(&ids).enumerate() {
         let details = app.get(&format!("/api/v1/bookings/{id}/details"), Some(token)).await;
         let expected = format!("Guest {i}");
         assert_eq!(details.body["attendees"][0]["name"].as_str(), Some(expected.as_str()), "{details:?}");
         assert_eq!(details.body["attendees"][1]["name"], Value::Null, "left blank: the buyer's own name");
+        let answers = details.body["answers"].as_array().unwrap();
+        assert_eq!(answers.len(), 1, "{details:?}");
+        assert_eq!(
+            (answers[0]["question_id"].as_str(), answers[0]["value"].as_str()),
+            (Some(city.as_str()), Some("Lyon"))
+        );
     }
     let left: i64 =
         sqlx::query_scalar("SELECT count(*) FROM bookings WHERE id = ANY($1) AND pending_details IS NOT NULL")
@@ -432,4 +454,50 @@ async fn a_buyer_names_the_tickets_and_answers_in_a_browser_and_the_organizer_se
     let csv = csv.as_str().unwrap();
     assert!(csv.lines().next().unwrap().ends_with(",Meal,I accept the terms"), "{csv}");
     assert!(csv.lines().any(|l| l.contains("Ada King") && l.ends_with(",Vegan,Yes")), "{csv}");
+}
+
+/// A question of a hidden ticket type is not shown to whoever cannot see the
+/// type; the "Who is coming?" page has no room for more tickets than an
+/// order may have; nor does it open a hidden type without its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_shows_no_hidden_type_and_no_more_tickets_than_an_order_may_have() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"ticket_types": [
+                {"name": "Standing", "price_cents": 0, "capacity": 50, "max_per_order": 4, "attendee_names": "optional"},
+                {"name": "Backstage", "price_cents": 0, "capacity": 5, "hidden": true}
+            ]}),
+        )
+        .await;
+    let event_id = event["id"].as_str().unwrap();
+    let standing = event["ticket_types"][0]["id"].as_str().unwrap();
+    let backstage = event["ticket_types"][1]["id"].as_str().unwrap();
+    let path = format!("/api/v1/events/{event_id}/questions");
+    let made = app
+        .post(
+            &path,
+            Some(&organizer),
+            json!({"label": "Band member's name", "kind": "text", "ticket_type_ids": [backstage]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let public = app.get(&path, None).await;
+    assert_eq!(public.body["items"], json!([]), "{public:?}");
+    let own = app.get(&path, Some(&organizer)).await;
+    assert_eq!(own.body["items"].as_array().map(Vec::len), Some(1));
+
+    let email = format!("{}@example.org", uuid::Uuid::new_v4().simple());
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let mut visit = crate::pages::Visit::new(&app);
+    visit.sign_in(&email).await;
+    let form = visit.get(&format!("/events/{event_id}/details?ticket_type={standing}&quantity=3")).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert_eq!(form.body.matches("Name on the ticket").count(), 3);
+    let huge = visit.get(&format!("/events/{event_id}/details?ticket_type={standing}&quantity=60000")).await;
+    assert_eq!((huge.status, huge.location()), (StatusCode::SEE_OTHER, format!("/events/{event_id}").as_str()));
+    let hidden = visit.get(&format!("/events/{event_id}/details?ticket_type={backstage}&quantity=1")).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "a hidden type without its code");
 }

@@ -63,6 +63,15 @@ async fn two_types_sharing_a_quota_never_sell_more_than_it_between_them() {
     let available: Vec<i64> =
         public["ticket_types"].as_array().unwrap().iter().map(|t| t["available"].as_i64().unwrap()).collect();
     assert_eq!(available, [0, 0], "both sold out with their quota: {public}");
+    // The organizer's figures show the quota whole, and the event's card
+    // counts its seats once.
+    let stats = app.get(&format!("/api/v1/events/{event}/stats"), Some(&organizer)).await.body;
+    let shared = &stats["quotas"][0];
+    assert_eq!(
+        (shared["capacity"].as_i64(), shared["sold"].as_i64(), shared["held"].as_i64(), shared["remaining"].as_i64()),
+        (Some(60), Some(60), Some(0), Some(0)),
+        "{stats}"
+    );
 
     // One cancelled: its seat goes back to the quota, and the next buyer gets it.
     let (winner, owner): (Uuid, Uuid) =
