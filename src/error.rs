@@ -345,6 +345,7 @@ impl From<crate::booking::accept::AcceptError> for ApiError {
             E::QueueUnavailable => Self::Unavailable("the booking queue"),
             E::Code(refusal) => Self::Code(refusal),
             E::Answers(problems) => Self::Answers(problems),
+            E::CodeUsedUp => Self::Conflict { code: "code_used_up", detail: err.to_string() },
             E::Database(err) => err.into(),
         }
     }
@@ -379,6 +380,18 @@ impl From<crate::event::EventError> for ApiError {
             E::QuestionNotFound => Self::NotFound("question"),
             E::QuestionAnswered => Self::Conflict { code: "question_answered", detail: err.to_string() },
             E::TooManyQuestions => Self::conflict(err.to_string()),
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
+impl From<crate::papers::PapersError> for ApiError {
+    fn from(err: crate::papers::PapersError) -> Self {
+        use crate::papers::PapersError as E;
+        match err {
+            E::NotFound => Self::NotFound("booking"),
+            E::NoTickets => Self::Conflict { code: "no_tickets", detail: err.to_string() },
+            E::Pdf(err) => Self::Internal(err.into()),
             E::Database(err) => err.into(),
         }
     }

@@ -31,6 +31,8 @@ pub mod mail;
 pub mod metrics;
 /// The web pages (the shop): templates over the API's own handlers, session cookies, CSRF.
 pub mod pages;
+/// Papers a booking gives its buyer: the tickets as a PDF.
+pub mod papers;
 /// Payment providers: Stripe's API and its webhook signatures.
 pub mod payments;
 /// QR codes of tickets (SVG and PNG).

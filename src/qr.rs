@@ -14,6 +14,13 @@ fn encode(payload: &str) -> QrCode {
     QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::M).expect("a ticket code fits in a QR code")
 }
 
+/// The modules of a ticket code's QR code, row by row (`true`: dark), and
+/// how many a row has: for drawing it in a PDF as vector squares.
+pub fn modules(payload: &str) -> (usize, Vec<bool>) {
+    let code = encode(payload);
+    (code.width(), code.to_colors().iter().map(|c| *c == Color::Dark).collect())
+}
+
 pub fn svg(payload: &str) -> String {
     encode(payload).render::<qrcode::render::svg::Color>().min_dimensions(256, 256).quiet_zone(true).build()
 }

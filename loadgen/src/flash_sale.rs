@@ -469,9 +469,7 @@ async fn check(
     }
     // What was held and confirmed at the end (unpaid holds have run out).
     let taken = confirmed_seats;
-    if let Some(shared) = args.quota
-        && taken > shared
-    {
+    if let Some(shared) = args.quota.filter(|shared| taken > *shared) {
         violations.push(format!("the quota of {shared} was oversold: {taken} seats of its two types"));
     }
     let code_uses = match &stage.code {

@@ -61,6 +61,9 @@ pub enum AcceptError {
     /// The code cannot be used for this request.
     #[error(transparent)]
     Code(#[from] crate::domain::code::CodeRefusal),
+    /// The worker found the code used up a moment ago.
+    #[error("this code has been used as many times as it may be")]
+    CodeUsedUp,
     /// Names or answers that do not fit what the event asks.
     #[error("names or answers refused")]
     Answers(Vec<crate::domain::question::AnswerProblem>),
@@ -254,6 +257,9 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
             return Err(AcceptError::SoldOut);
         }
         Ok(Admission::InLine(pending)) => return Err(AcceptError::AlreadyInLine(pending)),
+        // Used up a moment ago (the worker's flag): refused now, not after a
+        // wait in line. Without Redis the worker decides.
+        Ok(Admission::CodeUsedUp) => return Err(AcceptError::CodeUsedUp),
         Ok(Admission::KeyUsed(record)) => {
             if record.fingerprint != fingerprint {
                 return Err(key_reused());

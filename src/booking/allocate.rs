@@ -31,6 +31,8 @@ pub struct BatchOutcome {
     pub skipped: usize,
     /// Ticket types left without a seat.
     pub sold_out: Vec<Uuid>,
+    /// Codes left without a use.
+    pub codes_used_up: Vec<Uuid>,
     /// Seats confirmed by this batch.
     pub seats_confirmed: i64,
     /// Seats held for payment by this batch.
@@ -293,6 +295,8 @@ pub async fn allocate_batch(
     }
     tx.commit().await?;
 
+    outcome.codes_used_up =
+        codes.iter().filter(|(_, stock)| stock.uses_left.is_some_and(|left| left <= 0)).map(|(id, _)| *id).collect();
     // Sold out: no seat of its own left, or none in a quota it draws from.
     outcome.sold_out = inventory
         .iter()

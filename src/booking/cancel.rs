@@ -113,6 +113,10 @@ pub async fn cancel_booking(
     let cancelled = db::find(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
     tx.commit().await?;
     seats_returned(bookings, &types, &offered).await;
+    // Its code's uses came back too.
+    if let Err(err) = bookings.clear_code_used_up(booking.code_id.as_slice()).await {
+        tracing::warn!(error = %err, "could not clear a code's used-up flag; it lapses by itself");
+    }
     tracing::info!(booking.id = %booking_id, reason = reason.as_str(), "booking cancelled");
     Ok(cancelled)
 }

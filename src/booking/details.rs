@@ -41,6 +41,9 @@ pub struct BookingDetails {
     pub editable_until: DateTime<Utc>,
     /// Whether the buyer may change them now.
     pub editable: bool,
+    /// Whether they answer everything asked (a waiting-list offer, or a
+    /// question added after the booking, leaves some to give).
+    pub complete: bool,
     /// The event's time zone (its pages show times there).
     pub timezone: String,
 }
@@ -64,6 +67,16 @@ pub async fn of_booking(db: &PgPool, viewer: Uuid, id: Uuid) -> Result<BookingDe
         .filter(|q| q.asks(booking.ticket_type_id))
         .collect();
     let details = db::questions::details_of(&mut conn, &[id]).await?.remove(&id).unwrap_or_default();
+    let quantity = u16::try_from(booking.quantity).unwrap_or(u16::MAX);
+    let form = Form {
+        questions: &questions,
+        ticket_type_id: booking.ticket_type_id,
+        quantity,
+        names: ticket_type.attendee_names,
+    };
+    let names: Vec<String> =
+        (0..usize::from(quantity)).map(|i| details.name_of(i).unwrap_or_default().to_owned()).collect();
+    let complete = form.check(&names, &details.answers).is_ok();
     let editable_until = event.answers_until.unwrap_or(event.starts_at);
     let editable = booking.user_id == viewer
         && matches!(booking.status, BookingStatus::Held | BookingStatus::Confirmed)
@@ -76,6 +89,7 @@ pub async fn of_booking(db: &PgPool, viewer: Uuid, id: Uuid) -> Result<BookingDe
         attendee_names: ticket_type.attendee_names,
         editable_until,
         editable,
+        complete,
         timezone: event.timezone,
     })
 }

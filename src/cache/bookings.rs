@@ -102,6 +102,8 @@ pub enum Admission {
     SoldOut(KeyHorizon),
     /// The user has this booking in line for the ticket type already.
     InLine(Uuid),
+    /// The request's code is flagged used up; nothing was recorded.
+    CodeUsedUp,
 }
 
 /// Whether the worker gave the buyer a hold in the event lately (see
@@ -145,7 +147,8 @@ impl KeyHorizon {
 }
 
 /// One round trip: check the key, whether the user is in line for the type
-/// already, the sold-out flag, and only when all pass reserve the key, take
+/// already, the sold-out flag and the code's used-up flag, and only when all
+/// pass reserve the key, take
 /// the user's place in line and record the booking as pending. For a keyed request
 /// it also answers whether Redis may have forgotten keys (`idem-horizon`),
 /// and for an admitted one whether the worker marked the buyer as a holder
@@ -157,6 +160,7 @@ local horizon = ARGV[1] == '1' and (redis.call('GET', KEYS[6]) or 'missing') or 
 local in_line = redis.call('GET', KEYS[7])
 if in_line then return {'in_line', in_line, '0'} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'sold_out', horizon, '0'} end
+if redis.call('EXISTS', KEYS[9]) == 1 then return {'code_used_up', horizon, '0'} end
 if ARGV[1] == '1' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
 redis.call('SET', KEYS[7], ARGV[6], 'EX', ARGV[8])
 redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
@@ -209,6 +213,23 @@ impl BookingCache {
         self.redis.key(&format!("sold-out:{ticket_type_id}"))
     }
 
+    /// Set when the worker found code `code_id` used up: its requests are
+    /// refused at the door (409 `code_used_up`, in [`ADMIT`]) instead of
+    /// waiting in line for the worker to refuse them. Like the sold-out flag
+    /// it lasts [`SOLD_OUT_TTL`], and goes when a cancellation gives a use back.
+    fn code_used_up_key(&self, code_id: Uuid) -> String {
+        self.redis.key(&format!("code-used-up:{code_id}"))
+    }
+
+    /// A use of these codes came back: take them again at once.
+    pub async fn clear_code_used_up(&self, code_ids: &[Uuid]) -> Result<(), CacheError> {
+        if code_ids.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = code_ids.iter().map(|id| self.code_used_up_key(*id)).collect();
+        self.redis.query(redis::pipe().cmd("DEL").arg(keys).ignore()).await
+    }
+
     fn holder_key(&self, event_id: Uuid, user_id: Uuid) -> String {
         self.redis.key(&format!("holder:{event_id}:{user_id}"))
     }
@@ -242,6 +263,7 @@ impl BookingCache {
             .key(self.horizon_key())
             .key(self.in_line_key(message.user_id, message.ticket_type_id))
             .key(self.holder_key(message.event_id, message.user_id))
+            .key(message.code_id.map_or_else(|| self.redis.key("code-used-up:none"), |c| self.code_used_up_key(c)))
             .arg(if key.is_some() { "1" } else { "0" })
             .arg(serde_json::to_string(&record).expect("serializes"))
             .arg(IN_FLIGHT_TTL.as_secs())
@@ -257,6 +279,7 @@ impl BookingCache {
                 holder: if holder == "1" { HolderMark::Present } else { HolderMark::Absent },
             }),
             "sold_out" => Ok(Admission::SoldOut(KeyHorizon::parse(&payload))),
+            "code_used_up" => Ok(Admission::CodeUsedUp),
             "in_line" => payload.parse().map(Admission::InLine).map_err(|_| CacheError::Corrupt("in-line record")),
             _ => match serde_json::from_str(&payload) {
                 Ok(record) => Ok(Admission::KeyUsed(record)),
@@ -342,13 +365,15 @@ impl BookingCache {
     }
 
     /// After the worker committed: the bookings are in PostgreSQL now,
-    /// `sold_out` ticket types have no seat left, and `holders` got holds.
+    /// `sold_out` ticket types have no seat left, `used_up` codes no use,
+    /// and `holders` got holds.
     /// The holder marks go first, so a buyer's next request never finds
     /// their place in line given up without the mark already there.
     pub async fn settle(
         &self,
         written: &[PendingBooking],
         sold_out: &[Uuid],
+        used_up: &[Uuid],
         holders: &[HoldMark],
     ) -> Result<(), CacheError> {
         let mut pipe = redis::pipe();
@@ -364,6 +389,9 @@ impl BookingCache {
                 .arg("EX")
                 .arg(SOLD_OUT_TTL.as_secs())
                 .ignore();
+        }
+        for code_id in used_up {
+            pipe.cmd("SET").arg(self.code_used_up_key(*code_id)).arg(1).arg("EX").arg(SOLD_OUT_TTL.as_secs()).ignore();
         }
         self.redis.query(&pipe).await
     }

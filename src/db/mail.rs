@@ -33,6 +33,9 @@ pub struct BookingMail {
     pub currency: Option<String>,
     #[sqlx(skip)]
     pub tickets: Vec<String>,
+    /// The tickets as a PDF, for the confirmation (made by the mailer).
+    #[sqlx(skip)]
+    pub tickets_pdf: Option<Vec<u8>>,
 }
 
 /// What an email about an account needs. Not its name: anyone can register

@@ -235,7 +235,7 @@ const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-repl
             headers(("Idempotent-Replayed" = String, description = "`true`"))),
         (status = 403, description = "The caller's email address is not verified yet (`email_unverified`)", body = Problem),
         (status = 404, description = "No such ticket type", body = Problem),
-        (status = 409, description = "`sold_out`, `sales_closed`, `event_cancelled`, or the key's first request is still in flight (`conflict`)", body = Problem),
+        (status = 409, description = "`sold_out`, `code_used_up` (the code went to as many seats as it may), `sales_closed`, `event_cancelled`, or the key's first request is still in flight (`conflict`)", body = Problem),
         (status = 422, description = "Invalid fields, or `idempotency_key_reused`", body = Problem),
         (status = 503, description = "The booking queue is unavailable; nothing was accepted", body = Problem,
             headers(("Retry-After" = String, description = "Seconds"))),
@@ -481,6 +481,9 @@ pub struct BookingDetails {
     pub editable_until: DateTime<Utc>,
     /// Whether the caller may change them now.
     pub editable: bool,
+    /// Whether they answer everything the event asks (false: a required
+    /// name or answer is still to give, e.g. a waiting-list offer's).
+    pub complete: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -494,7 +497,13 @@ impl From<crate::booking::details::BookingDetails> for BookingDetails {
         let attendees = (0..u16::try_from(b.quantity).unwrap_or_default())
             .map(|i| AttendeeOfTicket { ticket_index: i, name: b.details.name_of(usize::from(i)).map(str::to_owned) })
             .collect();
-        Self { attendees, answers: b.details.answers, editable_until: b.editable_until, editable: b.editable }
+        Self {
+            attendees,
+            answers: b.details.answers,
+            editable_until: b.editable_until,
+            editable: b.editable,
+            complete: b.complete,
+        }
     }
 }
 
@@ -544,4 +553,37 @@ pub async fn put_details(
     let names: Vec<String> = req.attendees.into_iter().map(|a| a.name.unwrap_or_default()).collect();
     crate::booking::details::edit(&state.db, user.id, id, &names, &req.answers).await?;
     Ok(axum::Json(crate::booking::details::of_booking(&state.db, user.id, id).await?.into()))
+}
+
+/// The booking's valid tickets as a PDF, a page each: the event, when and
+/// where, the ticket type, the holder, the reference, the code as text and
+/// as a QR code (its buyer, or the event's organizer).
+#[utoipa::path(get, path = "/api/v1/bookings/{id}/tickets.pdf", tag = "tickets", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The PDF", body = Vec<u8>, content_type = "application/pdf"),
+        (status = 404, description = "No such booking of the caller's, or of an event they organize", body = Problem),
+        (status = 409, description = "`no_tickets`: not confirmed, or every ticket void", body = Problem),
+    ))]
+pub async fn tickets_pdf(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let pdf = crate::papers::tickets_pdf(&state.db, user.id, id).await?;
+    Ok(pdf_response(id, pdf))
+}
+
+/// A booking's tickets PDF as a download.
+pub fn pdf_response(id: Uuid, pdf: Vec<u8>) -> Response {
+    let disposition = format!("attachment; filename=\"tickets-{id}.pdf\"");
+    (
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        pdf,
+    )
+        .into_response()
 }

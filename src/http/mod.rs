@@ -199,6 +199,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::create_booking))
         .routes(routes!(bookings::get_booking))
         .routes(routes!(bookings::get_details, bookings::put_details))
+        .routes(routes!(bookings::tickets_pdf))
         .routes(routes!(booking_events::booking_events))
         .routes(routes!(bookings::cancel_booking))
         .routes(routes!(bookings::my_bookings))

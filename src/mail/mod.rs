@@ -208,7 +208,28 @@ async fn deliver(
                 let _ = outbox::mark_skipped(&mut conn, row, "the address is not verified").await;
                 return;
             }
-            Ok(Some(mail)) => templates.message(row, &mail, envelope),
+            Ok(Some(mut mail)) => {
+                if row.kind == outbox::Kind::BookingConfirmed {
+                    // The tickets to print or keep offline, read on this
+                    // delivery's own connection. A database that failed
+                    // brings the row back with its lease; a PDF that cannot
+                    // be drawn leaves the email its inline codes and link.
+                    let pages = match crate::papers::pages_for(&mut conn, None, booking_id).await {
+                        Ok(pages) => Some(pages),
+                        Err(crate::papers::PapersError::Database(_)) => return,
+                        Err(_) => None,
+                    };
+                    if let Some(pages) = pages {
+                        match crate::papers::render(pages).await {
+                            Ok(pdf) => mail.tickets_pdf = Some(pdf),
+                            Err(err) => {
+                                tracing::warn!(error = %err, booking.id = %booking_id, "tickets PDF not attached")
+                            }
+                        }
+                    }
+                }
+                templates.message(row, &mail, envelope)
+            }
             Ok(None) => Err(anyhow::anyhow!("the booking or its event no longer exists")),
             Err(_) => return,
         },

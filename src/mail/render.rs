@@ -131,7 +131,12 @@ impl Templates {
         let ics = calendar::ics(&entry, method);
         let kind = ContentType::parse(&format!("text/calendar; charset=utf-8; method={}", method.as_str()))?;
         let attachment = Attachment::new("event.ics".to_owned()).body(ics, kind);
-        Ok(builder(row, envelope, to, subject).multipart(MultiPart::mixed().multipart(body).singlepart(attachment))?)
+        let mut mixed = MultiPart::mixed().multipart(body).singlepart(attachment);
+        if let Some(pdf) = &mail.tickets_pdf {
+            let pdf_kind = ContentType::parse("application/pdf")?;
+            mixed = mixed.singlepart(Attachment::new("tickets.pdf".to_owned()).body(pdf.clone(), pdf_kind));
+        }
+        Ok(builder(row, envelope, to, subject).multipart(mixed)?)
     }
 
     /// The email with the link that verifies `account`'s address.

@@ -124,6 +124,17 @@ pub async fn calendar(
     Ok((headers, body).into_response())
 }
 
+/// "Download tickets (PDF)": the API's own PDF, for the signed-in buyer.
+pub async fn tickets_pdf(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let user = visitor.signed_in()?;
+    let pdf = crate::papers::tickets_pdf(&state.db, user.id, id).await.map_err(ApiError::from)?;
+    Ok(crate::http::bookings::pdf_response(id, pdf))
+}
+
 /// The signed-in person's booking as it is now (its place while in line, or
 /// stored); not found
 /// for anyone else's.

@@ -335,7 +335,7 @@ pub async fn of_booking(
     let buyer = crate::db::users::find(&mut conn, user.id).await.map_err(crate::error::ApiError::from)?;
     let buyer = buyer.map(|u| u.name).unwrap_or_default();
     let mut listed = summary(&form, &found.details, &buyer);
-    listed = context! { editable => found.editable, ..listed };
+    listed = context! { editable => found.editable, incomplete => !found.complete, ..listed };
     Ok(Some(listed))
 }
 

@@ -59,6 +59,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/bookings/{id}/details", get(details::edit_form).post(details::save))
         .route("/bookings/{id}/events", get(booking::events))
         .route("/bookings/{id}/calendar.ics", get(booking::calendar))
+        .route("/bookings/{id}/tickets.pdf", get(booking::tickets_pdf))
         .route("/bookings/{id}/pay", post(booking::pay))
         .route("/bookings/{id}/payment/confirm", post(booking::payment_confirm))
         .route("/bookings/{id}/confirm", post(booking::confirm_free))

@@ -246,7 +246,12 @@ pub(crate) async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
     if let Err(err) = state.bookings.record_decided(&outcome.decided_per_event).await {
         tracing::debug!(error = %err, "the line's rate was not recorded");
     }
-    if state.bookings.settle(&outcome.settled, &outcome.sold_out, &outcome.holders).await.is_ok() {
+    if state
+        .bookings
+        .settle(&outcome.settled, &outcome.sold_out, &outcome.codes_used_up, &outcome.holders)
+        .await
+        .is_ok()
+    {
         return;
     }
     // PostgreSQL is the truth already; stale pending records only inflate the
@@ -255,10 +260,11 @@ pub(crate) async fn settled(state: &WorkerContext, outcome: &BatchOutcome) {
     // path (clearing is idempotent).
     let (state, settled, sold_out, holders) =
         (state.clone(), outcome.settled.clone(), outcome.sold_out.clone(), outcome.holders.clone());
+    let used_up = outcome.codes_used_up.clone();
     tokio::spawn(async move {
         for delay in [250, 1000, 4000] {
             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
-            match state.bookings.settle(&settled, &sold_out, &holders).await {
+            match state.bookings.settle(&settled, &sold_out, &used_up, &holders).await {
                 Ok(()) => return,
                 Err(err) => tracing::warn!(error = %err, "could not clear pending records in Redis"),
             }

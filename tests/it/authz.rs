@@ -258,6 +258,14 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             &w.buyer,
             Expect::Matrix(401, 404, 200),
         ),
+        (
+            "get",
+            "/api/v1/bookings/{id}/tickets.pdf",
+            fill("/api/v1/bookings/{booking}/tickets.pdf", &w, ""),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
         // Decided already: one event, then the stream ends.
         (
             "get",

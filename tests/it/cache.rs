@@ -342,7 +342,7 @@ async fn the_accept_script_answers_each_verdict_without_a_redis_failure() {
 
     // The worker gave a hold: the buyer's next request in the event says so.
     let mark = HoldMark { event_id, user_id, until: chrono::Utc::now() + chrono::Duration::minutes(5) };
-    bookings.settle(&[], &[circle], &[mark]).await.unwrap();
+    bookings.settle(&[], &[circle], &[], &[mark]).await.unwrap();
     let marked = bookings.admit(&request(user_id, uuid::Uuid::now_v7(), None), "fp").await.unwrap();
     assert!(matches!(marked, Admission::Admitted { holder: HolderMark::Present, .. }), "{marked:?}");
     let sold_out = bookings.admit(&request(other, circle, Some("k2")), "fp").await.unwrap();

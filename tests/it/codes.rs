@@ -277,7 +277,12 @@ async fn many_single_use_codes_are_made_at_once_and_each_goes_once() {
     let used = accepted_ids(&[used]);
     app.wait_final(&used, Duration::from_secs(30)).await;
     assert_eq!(booking(&app, &first, used[0]).await["unit_price_cents"], 3000);
+    // Used: refused at the door once the worker's flag is up, else in line.
     let again = book_with(&app, &second, &tt, 1, &codes[0]).await;
+    if again.status == StatusCode::CONFLICT {
+        assert_eq!(again.code(), "code_used_up", "{again:?}");
+        return;
+    }
     let again = accepted_ids(&[again]);
     app.wait_final(&again, Duration::from_secs(30)).await;
     let refused = booking(&app, &second, again[0]).await;
@@ -462,4 +467,51 @@ async fn an_organizer_makes_codes_and_follows_their_uses_in_the_back_office() {
     assert_eq!(csv.as_str().unwrap().lines().count(), 27, "{csv}");
     browser.click("Disable").await;
     browser.wait_for_text("disabled").await;
+}
+
+/// A code the worker found used up is refused at the door (409
+/// `code_used_up`) instead of after a wait in line; a cancellation gives its
+/// use back and the door takes it again at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_used_up_code_is_refused_at_the_door_until_a_use_comes_back() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let (first, _) = app.user().await;
+    let (second, _) = app.user().await;
+    let (event, tt) = app.on_sale(&organizer, 50, 2).await;
+    let event_id = event["id"].as_str().unwrap();
+    let made =
+        make(&app, &organizer, event_id, json!({"code": "LASTTWO", "kind": "percent", "value": 50, "max_uses": 2}))
+            .await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let booked = book_with(&app, &first, &tt, 2, "lasttwo").await;
+    let id = accepted_ids(&[booked])[0];
+    app.wait_final(&[id], Duration::from_secs(30)).await;
+    assert_eq!(booking(&app, &first, id).await["status"], "confirmed");
+
+    // The worker sets the flag just after its commit: until then a request
+    // gets in line and is refused there; then the door refuses it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = book_with(&app, &second, &tt, 1, "lasttwo").await;
+        if reply.status == StatusCode::CONFLICT {
+            assert_eq!(reply.code(), "code_used_up", "{reply:?}");
+            break;
+        }
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{reply:?}");
+        let late = accepted_ids(&[reply])[0];
+        app.wait_final(&[late], Duration::from_secs(30)).await;
+        let refused = booking(&app, &second, late).await;
+        assert_eq!((refused["status"].as_str(), refused["reason"].as_str()), (Some("rejected"), Some("code_used_up")));
+        assert!(std::time::Instant::now() < deadline, "the door never learned the code was used up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let cancelled = app.post(&format!("/api/v1/bookings/{id}/cancel"), Some(&first), json!({})).await;
+    assert_eq!(cancelled.status, StatusCode::OK);
+    let again = book_with(&app, &second, &tt, 1, "lasttwo").await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "a use came back: taken at once {again:?}");
+    let again = accepted_ids(&[again])[0];
+    app.wait_final(&[again], Duration::from_secs(30)).await;
+    assert_eq!(booking(&app, &second, again).await["status"], "confirmed");
 }

@@ -91,7 +91,38 @@ async fn a_confirmed_booking_sends_the_buyer_one_email_with_every_ticket() {
         assert!(message.data.contains(&format!("qr-{code}")), "the QR image of {code}");
     }
     assert_eq!(message.data.matches("Content-Type: image/png").count(), 3);
+    // The tickets as a PDF too, one page each, as a viewer reads it.
+    let pdf = attachment(&message.data, "tickets.pdf").expect("tickets.pdf attached");
+    assert!(pdf.starts_with(b"%PDF-"));
+    let file = std::env::temp_dir().join(format!("boxoffice-mail-{}.pdf", Uuid::new_v4().simple()));
+    std::fs::write(&file, &pdf).unwrap();
+    let text = std::process::Command::new("pdftotext").arg(&file).arg("-").output().expect("pdftotext runs");
+    let _ = std::fs::remove_file(&file);
+    let text = String::from_utf8_lossy(&text.stdout);
+    for code in &codes {
+        assert!(text.contains(code.as_str()), "ticket {code} in the PDF: {text}");
+    }
     assert_eq!(outbox_rows(&app).await[0].1, "sent");
+}
+
+/// The decoded body of the base64 MIME part named `filename` in `data` as
+/// the test's SMTP sink keeps it (lines ended by LF, and "=" at a line's end
+/// taken for quoted-printable's soft break: base64's padding goes with it,
+/// so it is put back).
+fn attachment(data: &str, filename: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let at = data.find(&format!("filename=\"{filename}\""))?;
+    let rest = &data[at..];
+    let body = &rest[rest.find("\n\n")? + 2..];
+    let mut encoded: String = body
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '+' || *c == '/')
+        .collect();
+    while !encoded.len().is_multiple_of(4) {
+        encoded.push('=');
+    }
+    base64::engine::general_purpose::STANDARD.decode(encoded).ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

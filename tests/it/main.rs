@@ -27,6 +27,7 @@ mod openapi;
 mod ops;
 mod packaging;
 mod pages;
+mod papers;
 mod payment_methods;
 mod proxy;
 mod questions;

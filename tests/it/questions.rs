@@ -501,3 +501,43 @@ async fn the_form_shows_no_hidden_type_and_no_more_tickets_than_an_order_may_hav
     let hidden = visit.get(&format!("/events/{event_id}/details?ticket_type={backstage}&quantity=1")).await;
     assert_eq!(hidden.status, StatusCode::NOT_FOUND, "a hidden type without its code");
 }
+
+/// A question added after a booking was made (as a waiting-list offer is
+/// made without the form): the booking's page says what is still needed and
+/// leads to the form; given, the notice goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_missing_a_required_answer_says_so_on_its_page() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let email = format!("{}@example.org", uuid::Uuid::new_v4().simple());
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let buyer = app.login(&email, crate::helpers::PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    let (event, tt) = app.on_sale(&organizer, 10, 2).await;
+    let event_id = event["id"].as_str().unwrap();
+    let id = app.book_final(&buyer, &tt, 1).await;
+    let made = app
+        .post(
+            &format!("/api/v1/events/{event_id}/questions"),
+            Some(&organizer),
+            json!({"label": "Emergency contact", "kind": "phone", "required": true}),
+        )
+        .await;
+    let question = made.body["id"].as_str().unwrap().to_owned();
+    let details = format!("/api/v1/bookings/{id}/details");
+    assert_eq!(app.get(&details, Some(&buyer)).await.body["complete"], false);
+
+    let mut visit = crate::pages::Visit::new(&app);
+    visit.sign_in(&email).await;
+    let page = visit.get(&format!("/bookings/{id}")).await;
+    assert!(page.body.contains("The organizer still needs some names or answers"), "{}", page.body);
+    assert!(page.body.contains("Give the names and answers"));
+    let form = visit.get(&format!("/bookings/{id}/details")).await;
+    assert!(form.body.contains("Emergency contact"), "{}", form.body);
+
+    let given = json!({"answers": [{"question_id": question, "value": "+49 30 1234567"}]});
+    let saved = app.call(Method::PUT, &details, Some(&buyer), Some(given)).await;
+    assert_eq!((saved.status, saved.body["complete"].as_bool()), (StatusCode::OK, Some(true)), "{saved:?}");
+    let page = visit.get(&format!("/bookings/{id}")).await;
+    assert!(!page.body.contains("still needs"), "{}", page.body);
+    assert!(page.body.contains("+49 30 1234567"));
+}

@@ -261,7 +261,7 @@ async fn the_waiting_room_shows_the_place_in_line_going_down_and_then_the_decisi
     .unwrap();
     assert_eq!(moved.decided.len(), 2);
     // As the worker does after its commit: Redis forgets the decided requests.
-    app.state.bookings.settle(&moved.settled, &moved.sold_out, &moved.holders).await.unwrap();
+    app.state.bookings.settle(&moved.settled, &moved.sold_out, &moved.codes_used_up, &moved.holders).await.unwrap();
     browser.wait_for_text("You are number 5 in line").await;
     let (stop, task) = worker(&app);
     browser.wait_for_text("Confirmed").await;

@@ -240,6 +240,8 @@ async fn a_newcomer_books_after_signing_in_with_an_emailed_link_in_a_browser() {
     browser.click("Book").await;
     browser.wait_for_path("/bookings/").await;
     browser.wait_for_text("2 × Standard").await;
+    // Decided, so the waiting room's own reload cannot race the next page.
+    browser.wait_for_text("Confirmed").await;
 
     // The same link again: it is spent, and the page says where to get another.
     browser.goto(&format!("{}/login/link?token={token}", app.base)).await;
