@@ -184,7 +184,8 @@ impl Buyer {
                         // This buyer's previous booking is still in line (one per
                         // ticket type): ask again once it has been decided.
                         StatusCode::CONFLICT if body["code"] == "already_in_line" => (true, false),
-                        StatusCode::CONFLICT if body["code"] == "sold_out" => {
+                        // Sold out, or (a coded request) its code used up: refused at the door.
+                        StatusCode::CONFLICT if body["code"] == "sold_out" || body["code"] == "code_used_up" => {
                             tally.decided_at.push(Instant::now());
                             (false, false)
                         }

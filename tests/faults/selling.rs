@@ -28,7 +28,7 @@ pub struct SellingRow {
 }
 
 impl SellingRow {
-    pub const HEADER: &str = "| fault | accepted | code: seats (of its uses) | quota: seats of both types (of) | refused (`code_used_up`, `sold_out`) | lost | applied twice | time to recover |\n\
+    pub const HEADER: &str = "| fault | accepted | code: seats (of its uses) | quota: seats of both types (of) | accepted, then refused (`code_used_up`, `sold_out`) | lost | applied twice | time to recover |\n\
                               | --- | --- | --- | --- | --- | --- | --- | --- |";
 
     pub fn markdown(&self) -> String {

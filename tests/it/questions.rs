@@ -454,6 +454,26 @@ async fn a_buyer_names_the_tickets_and_answers_in_a_browser_and_the_organizer_se
     let csv = csv.as_str().unwrap();
     assert!(csv.lines().next().unwrap().ends_with(",Meal,I accept the terms"), "{csv}");
     assert!(csv.lines().any(|l| l.contains("Ada King") && l.ends_with(",Vegan,Yes")), "{csv}");
+
+    // The organizer's questions page lists them, answered.
+    door.goto(&format!("{}/manage/events/{event_id}/questions", app.base)).await;
+    door.wait_for_text("I accept the terms").await;
+    door.wait_for_text("answered").await;
+    door.accessibility().await;
+    door.screenshot("questions-1280").await;
+
+    // On a 375-px phone: the form and the buyer's edit fit without scrolling sideways.
+    let phone = crate::browser::Browser::start_with("names-phone", &["--window-size=375,812".to_owned()]).await;
+    phone.sign_in(&app.base, &email).await;
+    let no_sideways = "return document.documentElement.scrollWidth <= window.innerWidth";
+    phone.goto(&format!("{}/events/{event_id}/details?ticket_type={balcony}&quantity=2&code=members", app.base)).await;
+    phone.wait_for_text("Who is coming?").await;
+    assert_eq!(phone.execute(no_sideways, json!([])).await, json!(true), "the form fits at 375 px");
+    phone.screenshot("who-is-coming-375").await;
+    phone.goto(&format!("{}/bookings/{booking_id}/details", app.base)).await;
+    phone.wait_for_text("Names and answers").await;
+    assert_eq!(phone.execute(no_sideways, json!([])).await, json!(true), "the edit fits at 375 px");
+    phone.screenshot("names-and-answers-375").await;
 }
 
 /// A question of a hidden ticket type is not shown to whoever cannot see the
