@@ -377,6 +377,7 @@ impl From<crate::event::EventError> for ApiError {
             E::Image(err) => Self::Image(err),
             E::CodeNotFound => Self::NotFound("code"),
             E::CodeTaken => Self::Conflict { code: "code_taken", detail: err.to_string() },
+            E::PresaleOpen => Self::Conflict { code: "presale_open", detail: err.to_string() },
             E::QuestionNotFound => Self::NotFound("question"),
             E::QuestionAnswered => Self::Conflict { code: "question_answered", detail: err.to_string() },
             E::TooManyQuestions => Self::conflict(err.to_string()),

@@ -62,6 +62,7 @@ pub fn requests(user: Uuid, event: Uuid, tt: Uuid, quantity: i32, count: usize) 
             unit_price_cents: Some(0),
             currency: Some("EUR".into()),
             code_id: None,
+            presale_at: None,
             details: Default::default(),
         })
         .collect()

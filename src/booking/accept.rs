@@ -98,7 +98,15 @@ pub enum Accepted {
 
 /// Whether `user_id` may ask for `quantity` seats of `offer` at `now`: the
 /// rules the accept path checks before touching Redis or the queue.
-pub fn check_offer(offer: &Offer, user_id: Uuid, quantity: i64, now: DateTime<Utc>) -> Result<(), AcceptError> {
+/// `presale_from`: the presale of the request's code, if any, which opens
+/// requests earlier.
+pub fn check_offer(
+    offer: &Offer,
+    user_id: Uuid,
+    quantity: i64,
+    now: DateTime<Utc>,
+    presale_from: Option<DateTime<Utc>>,
+) -> Result<(), AcceptError> {
     match offer.event_status {
         // A draft is invisible to everyone but its organizer.
         EventStatus::Draft if offer.organizer_id != user_id => return Err(AcceptError::UnknownTicketType),
@@ -107,8 +115,8 @@ pub fn check_offer(offer: &Offer, user_id: Uuid, quantity: i64, now: DateTime<Ut
         EventStatus::Published => {}
     }
     let schedule = offer.schedule();
-    if !schedule.requests_open(now, offer.published_at, offer.prequeue_minutes) {
-        return match schedule.requests_open_at(offer.published_at, offer.prequeue_minutes) {
+    if !schedule.requests_open_with(now, offer.published_at, offer.prequeue_minutes, presale_from) {
+        return match schedule.requests_open_at_with(offer.published_at, offer.prequeue_minutes, presale_from) {
             Some(opens) if now < opens => Err(AcceptError::NotYetOpen(opens)),
             _ => Err(AcceptError::SalesClosed("tickets for this event are not on sale now")),
         };
@@ -176,6 +184,18 @@ pub async fn code_for(
     Ok(rule)
 }
 
+/// The presale `typed` opens for `offer` at `now`, if it is a code that may
+/// be used there (pages ask before the quantity is sized).
+pub async fn presale_of(
+    catalog: &Catalog,
+    offer: &Offer,
+    typed: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let typed = typed.filter(|typed| !typed.trim().is_empty())?;
+    code_for(catalog, offer, typed, now).await.ok()?.presale_from
+}
+
 /// The names and answers of a request for `quantity` of `offer`, checked
 /// against what the event asks (its questions cached like its codes).
 pub async fn details_for(
@@ -212,7 +232,8 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
     if offer.hidden && !code.as_ref().is_some_and(|rule| rule.unlocks(offer.ticket_type_id)) {
         return Err(AcceptError::UnknownTicketType);
     }
-    check_offer(&offer, request.user_id, request.quantity, now)?;
+    let presale_from = code.as_ref().and_then(|rule| rule.presale_from);
+    check_offer(&offer, request.user_id, request.quantity, now, presale_from)?;
     let details = details_for(state.catalog, &offer, request.quantity, &request.attendees, &request.answers).await?;
 
     let message = AcceptedRequest {
@@ -227,6 +248,9 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
         unit_price_cents: Some(code.as_ref().map_or(offer.price_cents, |rule| rule.unit_price(offer.price_cents))),
         currency: Some(offer.currency.clone()),
         code_id: code.as_ref().map(|rule| rule.id),
+        // Its code's presale: before it, the request waits for its draw;
+        // from then on it goes straight into the line.
+        presale_at: offer.schedule().presale(presale_from),
         details,
     };
     let fingerprint = fingerprint(message.ticket_type_id, message.quantity, message.code_id, &message.details);
@@ -486,24 +510,27 @@ mod tests {
     #[test]
     fn a_published_offer_on_sale_takes_an_order_within_its_limits() {
         let buyer = Uuid::now_v7();
-        assert!(check_offer(&offer(), buyer, 1, Utc::now()).is_ok());
-        assert!(check_offer(&offer(), buyer, 4, Utc::now()).is_ok());
+        assert!(check_offer(&offer(), buyer, 1, Utc::now(), None).is_ok());
+        assert!(check_offer(&offer(), buyer, 4, Utc::now(), None).is_ok());
         for quantity in [0, 5, -1] {
-            let err = check_offer(&offer(), buyer, quantity, Utc::now()).unwrap_err();
+            let err = check_offer(&offer(), buyer, quantity, Utc::now(), None).unwrap_err();
             assert!(matches!(err, AcceptError::Quantity { max: 4 }), "{quantity}: {err}");
         }
         let limited = Offer { max_per_buyer: Some(2), ..offer() };
-        assert!(matches!(check_offer(&limited, buyer, 3, Utc::now()), Err(AcceptError::Quantity { max: 2 })));
+        assert!(matches!(check_offer(&limited, buyer, 3, Utc::now(), None), Err(AcceptError::Quantity { max: 2 })));
     }
 
     #[test]
     fn a_draft_is_unknown_to_strangers_and_closed_to_its_organizer() {
         let draft = Offer { event_status: EventStatus::Draft, published_at: None, ..offer() };
         let stranger = Uuid::now_v7();
-        assert!(matches!(check_offer(&draft, stranger, 1, Utc::now()), Err(AcceptError::UnknownTicketType)));
-        assert!(matches!(check_offer(&draft, draft.organizer_id, 1, Utc::now()), Err(AcceptError::SalesClosed(_))));
+        assert!(matches!(check_offer(&draft, stranger, 1, Utc::now(), None), Err(AcceptError::UnknownTicketType)));
+        assert!(matches!(
+            check_offer(&draft, draft.organizer_id, 1, Utc::now(), None),
+            Err(AcceptError::SalesClosed(_))
+        ));
         let cancelled = Offer { event_status: EventStatus::Cancelled, ..offer() };
-        assert!(matches!(check_offer(&cancelled, stranger, 1, Utc::now()), Err(AcceptError::EventCancelled)));
+        assert!(matches!(check_offer(&cancelled, stranger, 1, Utc::now(), None), Err(AcceptError::EventCancelled)));
     }
 
     #[test]
@@ -511,10 +538,12 @@ mod tests {
         let now = Utc::now();
         let later = Offer { sales_start: Some(now + Duration::hours(1)), ..offer() };
         let opens = now + Duration::minutes(30);
-        assert!(matches!(check_offer(&later, Uuid::now_v7(), 1, now), Err(AcceptError::NotYetOpen(at)) if at == opens));
-        assert!(check_offer(&later, Uuid::now_v7(), 1, opens).is_ok(), "the pre-queue takes requests");
+        assert!(
+            matches!(check_offer(&later, Uuid::now_v7(), 1, now, None), Err(AcceptError::NotYetOpen(at)) if at == opens)
+        );
+        assert!(check_offer(&later, Uuid::now_v7(), 1, opens, None).is_ok(), "the pre-queue takes requests");
         let over = Offer { sales_end: Some(now - Duration::hours(1)), ..offer() };
-        assert!(matches!(check_offer(&over, Uuid::now_v7(), 1, now), Err(AcceptError::SalesClosed(_))));
-        assert!(check_offer(&later, Uuid::now_v7(), 1, now + Duration::hours(2)).is_ok());
+        assert!(matches!(check_offer(&over, Uuid::now_v7(), 1, now, None), Err(AcceptError::SalesClosed(_))));
+        assert!(check_offer(&later, Uuid::now_v7(), 1, now + Duration::hours(2), None).is_ok());
     }
 }

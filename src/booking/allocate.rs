@@ -89,13 +89,14 @@ pub async fn allocate_batch(
     events.sort();
     events.dedup();
     let mut lines = crate::db::line::state(&mut tx, &events).await?;
-    let waits_for_draw = |r: &&AcceptedRequest| {
-        by_type.get(&r.ticket_type_id).is_some_and(|tt| {
-            tt.schedule().prequeued(r.accepted_at) && !lines.get(&tt.event_id).is_some_and(|l| l.drawn)
-        })
+    // The draw a request waits for: its presale's, or the event's, not made yet.
+    let waits_for = |r: &AcceptedRequest| {
+        let tt = by_type.get(&r.ticket_type_id)?;
+        let round = tt.schedule().round_of(r.accepted_at, r.presale_at)?;
+        (!lines.get(&tt.event_id).is_some_and(|l| l.drawn(round))).then_some(round)
     };
     let (prequeued, arrived): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) =
-        arrived.into_iter().partition(waits_for_draw);
+        arrived.into_iter().partition(|r| waits_for(r).is_some());
     // A buyer has one request in line per ticket type. Redis enforces it at
     // the door, but a Redis that came back empty forgets who is in line: a
     // second request must not go into the line beside the first (it would
@@ -104,15 +105,16 @@ pub async fn allocate_batch(
     let mut twice = crate::db::line::already_in_line(&mut tx, &prequeued).await?;
     let (second, prequeued): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) =
         prequeued.into_iter().partition(|r| twice.contains(&r.booking_id));
-    crate::db::line::park(&mut tx, &prequeued, true).await?;
+    let rounds: Vec<crate::domain::draw::Round> =
+        prequeued.iter().map(|r| waits_for(r).expect("partitioned by it")).collect();
+    crate::db::line::park(&mut tx, &prequeued, Some(&rounds)).await?;
     for r in &prequeued {
         lines.entry(r.event_id).or_default().undrawn = true;
     }
     // The draw itself is the line worker's (`worker/line.rs`, through
     // [`draw`]): it waits until the whole pre-queue is here. A request from
-    // before sales_start parked after the draw goes behind the drawn ones.
-    let late: Vec<Uuid> =
-        events.iter().copied().filter(|e| lines.get(e).is_some_and(|l| l.undrawn && l.drawn)).collect();
+    // before its draw parked after it goes behind the drawn ones.
+    let late: Vec<Uuid> = events.iter().copied().filter(|e| lines.get(e).is_some_and(|l| l.late)).collect();
     // Behind a line still undecided (or one still waiting for its draw).
     let (queued, arrived): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) = arrived.into_iter().partition(|r| {
         lines.get(&r.event_id).is_some_and(|l| l.placed || l.undrawn) && by_type.contains_key(&r.ticket_type_id)
@@ -125,7 +127,7 @@ pub async fn allocate_batch(
     for event_id in late {
         crate::db::line::place_late(&mut tx, event_id).await?;
     }
-    crate::db::line::park(&mut tx, &queued, false).await?;
+    crate::db::line::park(&mut tx, &queued, None).await?;
     let placed = crate::db::line::next_placed(&mut tx, &ticket_type_ids, chunk).await?;
     let placed_ids: HashSet<Uuid> = placed.iter().map(|r| r.booking_id).collect();
     // The line first, then what came straight from the queue.
@@ -141,7 +143,11 @@ pub async fn allocate_batch(
     duplicates.extend(twice);
 
     let mut inventory: HashMap<Uuid, Inventory> = locked.iter().map(|tt| (tt.id, tt.inventory())).collect();
-    // The shared quotas of these types, after the types' locks.
+    // The shared quotas of these types, after the types' locks. (DESIGN
+    // orders quotas first; here the types come first because which quotas
+    // to lock is read from the types' membership, stable only under the
+    // types' locks, which a quota's change takes too. Every path locks types
+    // then quotas, so no two wait for each other.)
     let mut quotas = HashMap::new();
     for quota in db::lock_quotas(&mut tx, &ticket_type_ids).await? {
         for tt in &quota.ticket_type_ids {
@@ -175,7 +181,7 @@ pub async fn allocate_batch(
             return Some(Reason::DuplicateRequest);
         }
         let tt = locked.get(&r.ticket_type_id)?;
-        if !tt.schedule().requests_open(r.accepted_at, tt.published_at, tt.prequeue_minutes) {
+        if !tt.schedule().requests_open_with(r.accepted_at, tt.published_at, tt.prequeue_minutes, r.presale_at) {
             return Some(Reason::SalesClosed);
         }
         if r.code_id.is_some_and(|code| !usable.contains(&code)) {
@@ -316,11 +322,17 @@ pub async fn allocate_batch(
     Ok(outcome)
 }
 
-/// Makes the draw of `event_id`'s pre-queue now, in a transaction of its own,
-/// if it is due and not made: returns the seed when this call made it. Locks
-/// the event's row first (as the organizer's changes do), then all its
-/// ticket types in id order (as a batch does), so it deadlocks with neither.
-pub async fn draw(pool: &PgPool, event_id: Uuid) -> Result<Option<crate::db::line::Drawn>, sqlx::Error> {
+/// Makes the draw `round` of `event_id` (at `at`: the sales start or the
+/// presale's time) now, in a transaction of its own, if it is due and not
+/// made: returns it when this call made it. Locks the event's row first (as
+/// the organizer's changes do), then all its ticket types in id order (as a
+/// batch does), so it deadlocks with neither.
+pub async fn draw(
+    pool: &PgPool,
+    event_id: Uuid,
+    round: crate::domain::draw::Round,
+) -> Result<Option<crate::db::line::Drawn>, sqlx::Error> {
+    use crate::domain::draw::Round;
     let began = std::time::Instant::now();
     let mut tx = pool.begin().await?;
     let Some(event) = crate::db::events::share_event(&mut tx, event_id).await? else { return Ok(None) };
@@ -328,20 +340,25 @@ pub async fn draw(pool: &PgPool, event_id: Uuid) -> Result<Option<crate::db::lin
         crate::db::events::ticket_types_of(&mut tx, &[event_id]).await?.iter().map(|tt| tt.id).collect();
     db::lock_rows(&mut tx, &ticket_types).await?;
     let now = chrono::Utc::now();
-    let started = event.sales_start.is_none_or(|start| start <= now);
+    let at = match round {
+        Round::Main => event.sales_start.unwrap_or(now),
+        Round::Presale(at) => at,
+    };
     let cancelled = event.status == crate::domain::event::EventStatus::Cancelled;
-    if !(started || cancelled) {
+    if !(at <= now || cancelled) {
         return Ok(None);
     }
-    let drawn = crate::db::line::draw(&mut tx, event_id, event.sales_start.unwrap_or(now)).await?;
+    let drawn = crate::db::line::draw(&mut tx, event_id, round, at).await?;
     tx.commit().await?;
     let took_ms = began.elapsed().as_millis() as u64;
+    let presale = round.presale_at().map(|at| at.to_rfc3339());
     match drawn.map(|d| (d, d.seed.map(|s| crate::domain::draw::to_hex(&s)))) {
         Some((d, Some(seed))) => {
-            tracing::info!(event.id = %event_id, %seed, entries = d.entries, took_ms, "pre-queue drawn")
+            tracing::info!(event.id = %event_id, ?presale, %seed, entries = d.entries, took_ms, "pre-queue drawn")
         }
         Some((d, None)) => tracing::warn!(
-            event.id = %event_id, entries = d.entries, took_ms, "no draw was committed; pre-queue kept in arrival order"
+            event.id = %event_id, ?presale, entries = d.entries, took_ms,
+            "no draw was committed; pre-queue kept in arrival order"
         ),
         None => {}
     }

@@ -1,4 +1,4 @@
-//! The draw as anyone may check it: the commitment (`sha256(seed)`)
+//! The draw (an event's, or a presale's) as anyone may check it: the commitment (`sha256(seed)`)
 //! published when the event was, and once drawn the seed, the pre-queued
 //! booking ids sorted (`entries`) and the same ids in the drawn order
 //! (`order`), a page at a time. With these alone, `scripts/draw.py` or the
@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::db::line;
-use crate::domain::draw::to_hex;
+use crate::domain::draw::{Round, to_hex};
 
 /// Ids per page of `entries` and of `order`, at most and by default.
 pub const MOST_PER_PAGE: i32 = 10_000;
@@ -54,26 +54,28 @@ impl Cursor {
 pub const NO_COMMITMENT: &str = "No draw was committed before this event's pre-queue opened (it had entries when \
      the draw was introduced), so its pre-queue went in the order requests arrived.";
 
-/// The page of `event_id`'s draw after `cursor`, of `limit` ids.
+/// The page of `event_id`'s draw `round` after `cursor`, of `limit` ids;
+/// `None` for a presale the event does not have.
 pub async fn page(
     conn: &mut PgConnection,
     event_id: Uuid,
+    round: Round,
     cursor: Option<Cursor>,
     limit: i32,
-) -> Result<DrawPage, sqlx::Error> {
-    let record = line::draw_record(conn, event_id).await?;
+) -> Result<Option<DrawPage>, sqlx::Error> {
+    let Some(record) = line::draw_record(conn, event_id, round).await? else { return Ok(None) };
     let drawn = record.drawn_at.is_some();
     let (mut entries, mut order) = (Vec::new(), Vec::new());
     if drawn {
         let places = cursor.map_or(0, |c| c.places);
-        order = line::drawn_order(conn, event_id, record.entries, places, limit).await?;
-        entries = line::drawn_entries(conn, event_id, record.entries, cursor.map(|c| c.last_entry), limit).await?;
+        order = line::drawn_order(conn, event_id, round, &record, places, limit).await?;
+        entries = line::drawn_entries(conn, event_id, round, &record, cursor.map(|c| c.last_entry), limit).await?;
     }
     let given = cursor.map_or(0, |c| c.places) + order.len() as i32;
     let next =
         entries.last().filter(|_| given < record.entries).map(|last| Cursor { places: given, last_entry: *last });
     let note = (drawn && record.seed.is_none()).then_some(NO_COMMITMENT);
-    Ok(DrawPage {
+    Ok(Some(DrawPage {
         committed_at: record.committed_at,
         commitment: record.commitment,
         drawn_at: record.drawn_at,
@@ -83,7 +85,7 @@ pub async fn page(
         order,
         next,
         note,
-    })
+    }))
 }
 
 #[cfg(test)]

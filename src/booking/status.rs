@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -13,6 +14,7 @@ use crate::cache::bookings::PendingBooking;
 use crate::db::bookings::{self as db, BookingRow, TicketRow};
 use crate::db::line::Spot;
 use crate::db::payments::Money;
+use crate::domain::draw::Round;
 
 /// One booking as it is now.
 #[derive(Debug)]
@@ -124,6 +126,9 @@ pub async fn in_line_by_type(bookings: &BookingCache, event_id: Uuid) -> (HashMa
 pub struct Place {
     /// In the pre-queue (waiting for the draw: no position yet), or in line.
     pub prequeue: bool,
+    /// When the draw it waits for is made (the sales start, or its presale's
+    /// time), in the pre-queue.
+    pub draw_at: Option<DateTime<Utc>>,
     /// 1 = next; exact at the read.
     pub position: Option<i64>,
     pub ahead: Option<i64>,
@@ -158,10 +163,10 @@ pub async fn place_in_line(
     current: &Current,
 ) -> Result<Option<Place>, sqlx::Error> {
     let mut conn = db.acquire().await?;
-    let (id, event_id, accepted_at) = match current {
+    let (id, event_id, accepted_at, presale_at) = match current {
         _ if !current.is_pending() => return Ok(None),
-        Current::Stored(row, _, _) => (row.id, row.event_id, row.accepted_at),
-        Current::Pending(p) => (p.id, p.event_id, p.accepted_at),
+        Current::Stored(row, _, _) => (row.id, row.event_id, row.accepted_at, None),
+        Current::Pending(p) => (p.id, p.event_id, p.accepted_at, p.presale_at),
     };
     // `current` may be a moment old: the worker may have parked or decided
     // the request since. Read it again, in one statement with its place; a
@@ -172,11 +177,24 @@ pub async fn place_in_line(
         Spot::Placed { position, ahead } => return Ok(Some(with_estimate(bookings, event_id, position, ahead).await)),
         Spot::Unplaced => {}
     }
-    // Taken before sales_start and not drawn yet: in the pre-queue.
     let event = crate::db::events::find_event(&mut conn, event_id).await?;
-    let drawn = crate::db::line::draw_of(&mut conn, event_id).await?.is_some();
-    if event.is_some_and(|e| e.schedule().prequeued(accepted_at)) && !drawn {
-        return Ok(Some(Place { prequeue: true, position: None, ahead: None, estimated_wait_seconds: None }));
+    let sales_start = event.as_ref().and_then(|e| e.sales_start);
+    let prequeued =
+        |draw_at| Some(Place { prequeue: true, draw_at, position: None, ahead: None, estimated_wait_seconds: None });
+    // Waiting in PostgreSQL for a draw: its presale's, or the event's.
+    if let Some(presale_at) = crate::db::line::waiting_for_draw(&mut conn, id).await? {
+        return Ok(prequeued(presale_at.or(sales_start)));
+    }
+    // Still in the queue, taken before its draw (its presale's, or the
+    // event's at sales_start) and that draw not made yet: in the pre-queue.
+    match event.and_then(|e| e.schedule().round_of(accepted_at, presale_at)) {
+        Some(Round::Presale(at)) if !crate::db::line::presale_drawn(&mut conn, event_id, at).await? => {
+            return Ok(prequeued(Some(at)));
+        }
+        Some(Round::Main) if crate::db::line::draw_of(&mut conn, event_id).await?.is_none() => {
+            return Ok(prequeued(sales_start));
+        }
+        _ => {}
     }
     // In the queue (RabbitMQ): behind every request of the event accepted
     // before it (Redis's rank among the pending, those already in the line
@@ -207,5 +225,5 @@ pub async fn place_in_line(
 async fn with_estimate(bookings: &BookingCache, event_id: Uuid, position: i64, ahead: i64) -> Place {
     let rate = bookings.decided_rate(event_id).await.unwrap_or(0.0);
     let estimated_wait_seconds = (rate > 0.0).then(|| (ahead as f64 / rate * 10.0).round() / 10.0);
-    Place { prequeue: false, position: Some(position), ahead: Some(ahead), estimated_wait_seconds }
+    Place { prequeue: false, draw_at: None, position: Some(position), ahead: Some(ahead), estimated_wait_seconds }
 }

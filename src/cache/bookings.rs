@@ -63,6 +63,9 @@ pub struct PendingBooking {
     pub ticket_type_id: Uuid,
     pub quantity: i32,
     pub accepted_at: DateTime<Utc>,
+    /// Its code's presale, if any (the draw it waits for, if taken before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presale_at: Option<DateTime<Utc>>,
 }
 
 impl From<&crate::db::bookings::BookingRow> for PendingBooking {
@@ -74,6 +77,7 @@ impl From<&crate::db::bookings::BookingRow> for PendingBooking {
             ticket_type_id: row.ticket_type_id,
             quantity: row.quantity,
             accepted_at: row.accepted_at,
+            presale_at: None,
         }
     }
 }
@@ -87,6 +91,7 @@ impl From<&AcceptedRequest> for PendingBooking {
             ticket_type_id: m.ticket_type_id,
             quantity: m.quantity,
             accepted_at: m.accepted_at,
+            presale_at: m.presale_at,
         }
     }
 }

@@ -24,6 +24,7 @@ pub struct CodeRow {
     pub max_per_buyer: Option<i32>,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
+    pub presale_from: Option<DateTime<Utc>>,
     pub note: String,
     pub disabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -42,6 +43,7 @@ impl CodeRow {
             ticket_type_ids: self.ticket_type_ids.clone(),
             valid_from: self.valid_from,
             valid_until: self.valid_until,
+            presale_from: self.presale_from,
             disabled: self.disabled_at.is_some(),
         }
     }
@@ -57,13 +59,14 @@ pub struct NewCode {
     pub max_per_buyer: Option<i32>,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
+    pub presale_from: Option<DateTime<Utc>>,
     pub note: String,
 }
 
 const USES: &str = "(SELECT coalesce(sum(b.quantity), 0) FROM bookings b
                      WHERE b.code_id = c.id AND b.status IN ('held', 'confirmed'))::bigint AS uses";
 const COLUMNS: &str = "c.id, c.event_id, c.code, c.kind, c.value, c.ticket_type_ids, c.max_uses, c.max_per_buyer, \
-                       c.valid_from, c.valid_until, c.note, c.disabled_at, c.created_at, c.updated_at";
+                       c.valid_from, c.valid_until, c.presale_from, c.note, c.disabled_at, c.created_at, c.updated_at";
 
 /// Inserts `codes` of `event_id`, all alike but for the code; the rows.
 pub async fn insert(
@@ -76,8 +79,8 @@ pub async fn insert(
     sqlx::query_as(&format!(
         "WITH c AS (
              INSERT INTO codes (id, event_id, code, kind, value, ticket_type_ids, max_uses, max_per_buyer,
-                                valid_from, valid_until, note)
-             SELECT u.id, $3, u.code, $4, $5, $6, $7, $8, $9, $10, $11 FROM UNNEST($1::uuid[], $2::text[]) AS u (id, code)
+                                valid_from, valid_until, note, presale_from)
+             SELECT u.id, $3, u.code, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM UNNEST($1::uuid[], $2::text[]) AS u (id, code)
              RETURNING *)
          SELECT {COLUMNS}, 0::bigint AS uses FROM c ORDER BY c.id"
     ))
@@ -92,6 +95,7 @@ pub async fn insert(
     .bind(new.valid_from)
     .bind(new.valid_until)
     .bind(&new.note)
+    .bind(new.presale_from)
     .fetch_all(conn)
     .await
 }
@@ -116,7 +120,7 @@ pub async fn find(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> Result<O
 pub async fn update(conn: &mut PgConnection, row: &CodeRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE codes SET value = $2, ticket_type_ids = $3, max_uses = $4, max_per_buyer = $5, valid_from = $6,
-                          valid_until = $7, note = $8, disabled_at = $9, updated_at = now()
+                          valid_until = $7, note = $8, disabled_at = $9, presale_from = $10, updated_at = now()
          WHERE id = $1",
     )
     .bind(row.id)
@@ -128,6 +132,7 @@ pub async fn update(conn: &mut PgConnection, row: &CodeRow) -> Result<(), sqlx::
     .bind(row.valid_until)
     .bind(&row.note)
     .bind(row.disabled_at)
+    .bind(row.presale_from)
     .execute(conn)
     .await?;
     Ok(())

@@ -30,6 +30,10 @@ pub struct AcceptedRequest {
     pub currency: Option<String>,
     /// The code it was accepted with (its price is `unit_price_cents`).
     pub code_id: Option<Uuid>,
+    /// The presale of its code, when it has one before the sales start:
+    /// the request is taken from that presale's pre-queue on, waits for its
+    /// draw if taken before it, and goes straight into the line after.
+    pub presale_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Holders' names and answers, checked at the accept; written with the
     /// decision if it gets seats.
     pub details: crate::domain::question::Details,

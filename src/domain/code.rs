@@ -94,6 +94,10 @@ pub struct CodeRule {
     pub ticket_type_ids: Option<Vec<Uuid>>,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
+    /// Its holders book from then, before the sales start, through a
+    /// pre-queue and draw of their own.
+    #[serde(default)]
+    pub presale_from: Option<DateTime<Utc>>,
     pub disabled: bool,
 }
 
@@ -237,6 +241,7 @@ mod tests {
             ticket_type_ids: Some(vec![named]),
             valid_from: Some(now - chrono::Duration::hours(1)),
             valid_until: Some(now + chrono::Duration::hours(1)),
+            presale_from: None,
             disabled: false,
         };
         assert_eq!(rule.check(named, true, now), Ok(()), "a hidden type it names");

@@ -18,6 +18,24 @@ use uuid::Uuid;
 
 pub type Seed = [u8; 32];
 
+/// Which of an event's draws: its own, at `sales_start`, or a presale's, at
+/// the presale's opening (codes with `presale_from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Round {
+    Main,
+    Presale(chrono::DateTime<chrono::Utc>),
+}
+
+impl Round {
+    /// The presale's opening; `None` for the event's own draw.
+    pub fn presale_at(self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Self::Main => None,
+            Self::Presale(at) => Some(at),
+        }
+    }
+}
+
 /// A seed from the operating system's CSPRNG.
 pub fn new_seed() -> Seed {
     let mut seed = [0u8; 32];

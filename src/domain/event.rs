@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Violations;
+use super::draw::Round;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -103,6 +104,54 @@ impl Schedule {
     /// Whether a request taken at `at` waits for the draw: before a set `sales_start`.
     pub fn prequeued(&self, at: DateTime<Utc>) -> bool {
         self.sales_start.is_some_and(|start| at < start)
+    }
+
+    /// A code's presale at `presale_from`, while it comes before a set
+    /// `sales_start` (after it, or without one, the code opens nothing early).
+    pub fn presale(&self, presale_from: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        presale_from.filter(|at| self.sales_start.is_some_and(|start| *at < start))
+    }
+
+    /// When requests with a code of `presale_from` are first taken: its
+    /// presale's pre-queue opening, or the event's own if that is earlier.
+    pub fn requests_open_at_with(
+        &self,
+        published_at: Option<DateTime<Utc>>,
+        prequeue_minutes: i32,
+        presale_from: Option<DateTime<Utc>>,
+    ) -> Option<DateTime<Utc>> {
+        let own = self.requests_open_at(published_at, prequeue_minutes);
+        match self.presale(presale_from) {
+            Some(at) => {
+                let opens = at - chrono::Duration::minutes(i64::from(prequeue_minutes));
+                Some(own.map_or(opens, |own| own.min(opens)))
+            }
+            None => own,
+        }
+    }
+
+    /// [`Self::requests_open`] for a request with a code of `presale_from`.
+    pub fn requests_open_with(
+        &self,
+        now: DateTime<Utc>,
+        published_at: Option<DateTime<Utc>>,
+        prequeue_minutes: i32,
+        presale_from: Option<DateTime<Utc>>,
+    ) -> bool {
+        self.requests_open_at_with(published_at, prequeue_minutes, presale_from)
+            .is_some_and(|opens| opens <= now && now < self.effective_sales_end())
+    }
+
+    /// The draw a request taken at `at` (with a code of `presale_from`, if
+    /// any) waits for: its presale's before the presale opens, none once it
+    /// has (a presale's holders go straight into the line, ahead of the
+    /// event's pre-queue), else the event's before `sales_start`.
+    pub fn round_of(&self, at: DateTime<Utc>, presale_from: Option<DateTime<Utc>>) -> Option<Round> {
+        match self.presale(presale_from) {
+            Some(presale) if at < presale => Some(Round::Presale(presale)),
+            Some(_) => None,
+            None => self.prequeued(at).then_some(Round::Main),
+        }
     }
 
     /// Whether tickets can be bought at `now` (the event must also be published).
@@ -268,6 +317,24 @@ mod tests {
         let open_on_publication = schedule(10);
         assert_eq!(open_on_publication.requests_open_at(Some(at(1)), minutes), Some(at(1)), "no pre-queue");
         assert!(!open_on_publication.prequeued(at(2)));
+    }
+
+    #[test]
+    fn a_presale_code_opens_its_own_pre_queue_earlier_and_then_goes_straight_into_the_line() {
+        let s = Schedule { sales_start: Some(at(5)), ..schedule(10) };
+        let minutes = 60;
+        assert_eq!(s.requests_open_at_with(Some(at(0)), minutes, Some(at(2))), Some(at(1)));
+        assert!(!s.requests_open_with(at(0), Some(at(0)), minutes, Some(at(2))), "before the presale's pre-queue");
+        assert!(!s.requests_open(at(1), Some(at(0)), minutes), "without the code: not yet");
+        assert_eq!(s.round_of(at(1), Some(at(2))), Some(Round::Presale(at(2))));
+        assert_eq!(s.round_of(at(3), Some(at(2))), None, "the presale is open: into the line");
+        assert_eq!(s.round_of(at(4), None), Some(Round::Main), "without the code: the event's pre-queue");
+        assert_eq!(s.round_of(at(6), None), None);
+        // A presale at or after the sales start opens nothing early.
+        assert_eq!(s.presale(Some(at(5))), None);
+        assert_eq!(s.round_of(at(4), Some(at(6))), Some(Round::Main));
+        assert_eq!(s.requests_open_at_with(Some(at(0)), minutes, Some(at(6))), Some(at(4)));
+        assert_eq!(schedule(10).presale(Some(at(1))), None, "no sales start: no presale");
     }
 
     #[test]

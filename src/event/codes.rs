@@ -32,6 +32,8 @@ pub struct CodeInput {
     pub max_per_buyer: Option<i64>,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
+    /// Its holders book from then, before the sales start.
+    pub presale_from: Option<DateTime<Utc>>,
     pub note: Option<String>,
     /// Many single-use codes at once (`code` must then be absent).
     pub count: Option<i64>,
@@ -48,6 +50,7 @@ pub struct CodeChanges {
     pub max_per_buyer: Option<Option<i64>>,
     pub valid_from: Option<Option<DateTime<Utc>>>,
     pub valid_until: Option<Option<DateTime<Utc>>>,
+    pub presale_from: Option<Option<DateTime<Utc>>>,
     pub note: Option<String>,
     pub disabled: Option<bool>,
 }
@@ -105,6 +108,25 @@ fn check(
     Checked { value, ticket_type_ids, max_uses, max_per_buyer }
 }
 
+/// Checks a presale's time against the event's sales start (a presale comes
+/// before it) and the code's end.
+fn check_presale(
+    v: &mut Violations,
+    presale_from: Option<DateTime<Utc>>,
+    event: &db::events::EventRow,
+    valid_until: Option<DateTime<Utc>>,
+) {
+    let Some(at) = presale_from else { return };
+    match event.sales_start {
+        None => v.add("presale_from", "the event opens its sales when published: set a sales start for a presale"),
+        Some(start) if at >= start => v.add("presale_from", format!("must be before the sales start ({start})")),
+        Some(_) => {}
+    }
+    if valid_until.is_some_and(|until| until <= at) {
+        v.add("presale_from", "must be before valid_until");
+    }
+}
+
 impl<E: SharedFailure> EventRoom<'_, E> {
     /// Makes one code (`input.code`, or generated), or `input.count`
     /// single-use generated ones.
@@ -115,7 +137,8 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         input: CodeInput,
     ) -> Result<Vec<CodeRow>, EventError> {
         let mut tx = self.db.begin().await?;
-        refuse_if_cancelled(&lock_as_organizer(&mut tx, event_id, user_id).await?)?;
+        let event = lock_as_organizer(&mut tx, event_id, user_id).await?;
+        refuse_if_cancelled(&event)?;
         let types: Vec<Uuid> =
             db::events::ticket_types_of(&mut tx, &[event_id]).await?.into_iter().map(|t| t.id).collect();
         let mut v = Violations::new();
@@ -161,6 +184,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
             None => None,
         };
         let note = v.paragraph("note", input.note.as_deref().unwrap_or(""), 0, NOTE_MAX);
+        check_presale(&mut v, input.presale_from, &event, input.valid_until);
         let checked = kind.map(|kind| {
             // A bulk's codes are single-use unless said otherwise.
             let max_uses = input.max_uses.or((input.count.is_some()).then_some(1));
@@ -188,6 +212,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
             max_per_buyer: checked.max_per_buyer,
             valid_from: input.valid_from,
             valid_until: input.valid_until,
+            presale_from: input.presale_from,
             note,
         };
         let codes: Vec<String> = match typed {
@@ -208,6 +233,10 @@ impl<E: SharedFailure> EventRoom<'_, E> {
                 err.into()
             }
         })?;
+        if let Some(at) = input.presale_from {
+            // Before anyone can enter the presale's pre-queue (it takes the code).
+            db::line::commit_presale_draw(&mut tx, event_id, at).await?;
+        }
         tx.commit().await?;
         self.changed(event_id).await;
         Ok(rows)
@@ -236,7 +265,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         changes: CodeChanges,
     ) -> Result<CodeRow, EventError> {
         let mut tx = self.db.begin().await?;
-        lock_as_organizer(&mut tx, event_id, user_id).await?;
+        let event = lock_as_organizer(&mut tx, event_id, user_id).await?;
         let mut row = db::codes::find(&mut tx, event_id, id).await?.ok_or(EventError::CodeNotFound)?;
         let types: Vec<Uuid> =
             db::events::ticket_types_of(&mut tx, &[event_id]).await?.into_iter().map(|t| t.id).collect();
@@ -253,7 +282,22 @@ impl<E: SharedFailure> EventRoom<'_, E> {
             Some(note) => v.paragraph("note", &note, 0, NOTE_MAX),
             None => Some(row.note.clone()),
         };
+        let presale_from = changes.presale_from.unwrap_or(row.presale_from);
+        if presale_from != row.presale_from {
+            check_presale(&mut v, presale_from, &event, valid_until);
+        }
         let note = v.finish_with(note)?;
+        if presale_from != row.presale_from {
+            // Requests may wait in its pre-queue for a draw at that time.
+            let opened = |at: DateTime<Utc>| at - chrono::Duration::minutes(i64::from(event.prequeue_minutes));
+            if row.presale_from.is_some_and(|at| opened(at) <= Utc::now()) {
+                return Err(EventError::PresaleOpen);
+            }
+            if let Some(at) = presale_from {
+                db::line::commit_presale_draw(&mut tx, event_id, at).await?;
+            }
+        }
+        row.presale_from = presale_from;
         row.value = checked.value;
         row.ticket_type_ids = checked.ticket_type_ids;
         row.max_uses = checked.max_uses;

@@ -51,6 +51,9 @@ pub enum EventError {
     /// No code of this event with that id.
     #[error("code not found")]
     CodeNotFound,
+    /// A presale's pre-queue has opened: its time no longer moves.
+    #[error("this code's presale has opened its pre-queue; its time can no longer change")]
+    PresaleOpen,
     /// The event has a code spelled so already.
     #[error("this event has this code already")]
     CodeTaken,
@@ -83,6 +86,7 @@ impl EventError {
             Self::NoTicketTypes | Self::TooManyTicketTypes => Some("ticket_types"),
             Self::Image(_) => Some("image"),
             Self::CodeTaken => Some("code"),
+            Self::PresaleOpen => Some("presale_from"),
             _ => None,
         }
     }

@@ -95,8 +95,11 @@ pub struct Booking {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueuePlace {
-    /// `prequeue` (waiting for the draw at `sales_start`) or `line`.
+    /// `prequeue` (waiting for the draw at `sales_start`, or at a presale's
+    /// time) or `line`.
     pub phase: String,
+    /// In the pre-queue: when its draw is made.
+    pub draw_at: Option<chrono::DateTime<chrono::Utc>>,
     /// 1 = next; exact when read; null in the pre-queue.
     pub position: Option<i64>,
     /// Requests ahead.
@@ -109,6 +112,7 @@ impl From<status::Place> for QueuePlace {
     fn from(p: status::Place) -> Self {
         Self {
             phase: if p.prequeue { "prequeue" } else { "line" }.into(),
+            draw_at: p.draw_at,
             position: p.position,
             ahead: p.ahead,
             estimated_wait_seconds: p.estimated_wait_seconds,

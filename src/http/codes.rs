@@ -36,6 +36,10 @@ pub struct Code {
     pub max_per_buyer: Option<i32>,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
+    /// A presale: its holders book from then, before the sales start,
+    /// through a pre-queue and draw of their own (`GET
+    /// /api/v1/events/{id}/draw?presale_at=…`).
+    pub presale_from: Option<DateTime<Utc>>,
     pub note: String,
     /// Seats of the held and confirmed bookings made with it.
     pub uses: i64,
@@ -57,6 +61,7 @@ impl From<CodeRow> for Code {
             max_per_buyer: row.max_per_buyer,
             valid_from: row.valid_from,
             valid_until: row.valid_until,
+            presale_from: row.presale_from,
             note: row.note,
             uses: row.uses,
             disabled: row.disabled_at.is_some(),
@@ -90,6 +95,10 @@ pub struct CreateCodeRequest {
     pub max_per_buyer: Option<i64>,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
+    /// A presale before the event's `sales_start`: the code's holders enter
+    /// a pre-queue of their own `prequeue_minutes` before it, drawn at it,
+    /// and book straight from it on.
+    pub presale_from: Option<DateTime<Utc>>,
     /// For the organizer (at most 500 characters).
     pub note: Option<String>,
     /// Make this many generated codes at once (1–10,000), single-use unless
@@ -110,6 +119,7 @@ impl From<CreateCodeRequest> for CodeInput {
             max_per_buyer: req.max_per_buyer,
             valid_from: req.valid_from,
             valid_until: req.valid_until,
+            presale_from: req.presale_from,
             note: req.note,
             count: req.count,
             prefix: req.prefix,
@@ -137,6 +147,10 @@ pub struct UpdateCodeRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub valid_until: Option<Option<DateTime<Utc>>>,
+    /// Until its presale's pre-queue opens (then 409 `presale_open`).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub presale_from: Option<Option<DateTime<Utc>>>,
     pub note: Option<String>,
     /// `false` enables a disabled code again.
     pub disabled: Option<bool>,
@@ -151,6 +165,7 @@ impl From<UpdateCodeRequest> for CodeChanges {
             max_per_buyer: req.max_per_buyer,
             valid_from: req.valid_from,
             valid_until: req.valid_until,
+            presale_from: req.presale_from,
             note: req.note,
             disabled: req.disabled,
         }
@@ -258,6 +273,7 @@ pub async fn get_code(
         (status = 200, description = "The changed code", body = Code),
         (status = 403, description = "Not the organizer", body = Problem),
         (status = 404, description = "No such event or code", body = Problem),
+        (status = 409, description = "Its presale's pre-queue has opened: `presale_from` no longer moves (`presale_open`)", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id))]

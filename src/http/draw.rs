@@ -12,6 +12,7 @@ use super::pagination::{Checked, FromQuery};
 use crate::booking::draw::{self, Cursor, MOST_PER_PAGE};
 use crate::db;
 use crate::domain::FieldError;
+use crate::domain::draw::Round;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::event::access::visible_to;
 use crate::http::state::AppState;
@@ -19,6 +20,8 @@ use crate::http::state::AppState;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Draw {
     pub event_id: Uuid,
+    /// The presale's time, for a presale's draw; null for the event's own.
+    pub presale_at: Option<DateTime<Utc>>,
     /// When the commitment was published: when the event was, before anyone
     /// could enter its pre-queue.
     pub committed_at: Option<DateTime<Utc>>,
@@ -46,6 +49,9 @@ pub struct DrawParams {
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// A presale's draw instead of the event's: the presale's time (a
+    /// code's `presale_from`, RFC 3339).
+    pub presale_at: Option<String>,
 }
 
 /// A page of the draw: at most `limit` ids (default and most 10,000), from
@@ -53,6 +59,7 @@ pub struct DrawParams {
 pub struct DrawPage {
     pub limit: i32,
     pub cursor: Option<Cursor>,
+    pub round: Round,
 }
 
 impl FromQuery for DrawPage {
@@ -75,35 +82,44 @@ impl FromQuery for DrawPage {
                 Some(Cursor::decode(raw).ok_or_else(|| refused("cursor", "is not a cursor returned by this draw"))?)
             }
         };
-        Ok(Self { limit, cursor })
+        let round = match params.presale_at.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            None => Round::Main,
+            Some(raw) => Round::Presale(
+                DateTime::parse_from_rfc3339(raw)
+                    .map_err(|_| refused("presale_at", "must be a time as RFC 3339 (2026-12-18T18:00:00Z)"))?
+                    .with_timezone(&Utc),
+            ),
+        };
+        Ok(Self { limit, cursor, round })
     }
 }
 
-/// The draw of an event's pre-queue: the commitment from the start; once
-/// drawn, the seed, the entries and the order, from which anyone
-/// recomputes the order (README, "The draw").
+/// The draw of an event's pre-queue (or, with `presale_at`, of a presale's):
+/// the commitment from the start; once drawn, the seed, the entries and the
+/// order, from which anyone recomputes the order (README, "The draw").
 #[utoipa::path(get, path = "/api/v1/events/{id}/draw", tag = "bookings", params(("id" = Uuid, Path), DrawParams),
     security((), ("bearer" = [])),
     responses(
         (status = 200, description = "The draw, or its commitment before it is made", body = Draw),
         (status = 401, description = "A token was sent but is not valid", body = Problem),
-        (status = 404, description = "No such event", body = Problem),
-        (status = 422, description = "`limit` or `cursor` not valid", body = Problem),
+        (status = 404, description = "No such event, or no presale at `presale_at`", body = Problem),
+        (status = 422, description = "`limit`, `cursor` or `presale_at` not valid", body = Problem),
     ))]
 pub async fn event_draw(
     State(state): State<AppState>,
     MaybeUser(viewer): MaybeUser,
     Path(id): Path<Uuid>,
-    Checked(DrawPage { limit, cursor }): Checked<DrawPage>,
+    Checked(DrawPage { limit, cursor, round }): Checked<DrawPage>,
 ) -> ApiResult<axum::Json<Draw>> {
     let mut conn = state.db.acquire().await?;
     db::events::find_event(&mut conn, id)
         .await?
         .filter(|row| visible_to(row, viewer.map(|u| u.id)))
         .ok_or(ApiError::NotFound("event"))?;
-    let page = draw::page(&mut conn, id, cursor, limit).await?;
+    let page = draw::page(&mut conn, id, round, cursor, limit).await?.ok_or(ApiError::NotFound("presale"))?;
     Ok(axum::Json(Draw {
         event_id: id,
+        presale_at: round.presale_at(),
         committed_at: page.committed_at,
         commitment: page.commitment,
         drawn_at: page.drawn_at,

@@ -49,7 +49,11 @@ pub async fn page_of(
         && deadline.is_some_and(|d| now < d)
         && !used;
     let pay_within = booking.expires_at.map(|at| (at - now).num_seconds().max(0));
-    let opens_in = event.as_ref().and_then(|e| e.sales_start).map(|at| (at - now).num_seconds().max(0));
+    // The draw it waits for: at the sales start, or earlier at its presale's time.
+    let sales_start = event.as_ref().and_then(|e| e.sales_start);
+    let draw_at = booking.queue.as_ref().and_then(|q| q.draw_at).or(sales_start);
+    let presale_at = draw_at.filter(|at| Some(*at) != sales_start);
+    let opens_in = draw_at.map(|at| (at - now).num_seconds().max(0));
     let card = state.stripe.is_some()
         && booking.payment.as_ref().is_some_and(|p| p.provider == crate::domain::checkout::Provider::Stripe);
     let stripe = card.then(|| {
@@ -72,12 +76,17 @@ pub async fn page_of(
     };
     let data = context! {
         booking => minijinja::Value::from_serialize(&booking),
-        drawn => drawn.map(|(place, of)| context! { place, of }),
+        drawn => drawn.map(|d| context! {
+            place => d.place,
+            of => d.entries,
+            presale_at => d.round.presale_at().map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        }),
         event => shown(event, booking.event_id),
         ticket_type,
         cancellable,
         pay_within,
         opens_in,
+        presale_at,
         card,
         stripe,
         offline_instructions,

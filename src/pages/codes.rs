@@ -40,6 +40,7 @@ async fn codes_page(
                 id => c.id, code => crate::domain::code::display(&c.code), kind => c.kind, value => c.value,
                 types, max_uses => c.max_uses, uses => c.uses, note => c.note.clone(),
                 valid_until => c.valid_until.map(|t| t.to_rfc3339()), disabled => c.disabled_at.is_some(),
+                presale_from => c.presale_from.map(|t| t.to_rfc3339()),
             }
         })
         .collect();
@@ -100,6 +101,7 @@ pub async fn create(
         max_per_buyer: whole(&form, "max_per_buyer", &mut errors),
         valid_from: None,
         valid_until: local_time(&form, "valid_until", tz, &mut errors),
+        presale_from: local_time(&form, "presale_from", tz, &mut errors),
         note: Some(form.get("note").to_owned()),
         count: if bulk { Some(whole(&form, "count", &mut errors).unwrap_or(0)) } else { None },
         prefix: Some(form.get("prefix").to_owned()).filter(|p| bulk && !p.is_empty()),

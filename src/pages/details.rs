@@ -188,13 +188,18 @@ pub async fn book_form(
     let Some(user) = visitor.user else { return Err(PageError::SignIn(visitor.here.clone())) };
     // A quantity that may be booked (it sizes the page), else back to the event.
     let offer = state.catalog.offer(ticket_type_id).await.map_err(crate::error::ApiError::from)?;
-    let allowed = offer.is_some_and(|offer| {
-        crate::booking::accept::check_offer(&offer, user.id, i64::from(quantity), chrono::Utc::now()).is_ok()
-    });
+    let code = chosen.code.filter(|c| !c.trim().is_empty() && c.len() <= 60);
+    let now = chrono::Utc::now();
+    let allowed = match offer {
+        Some(offer) => {
+            let presale = crate::booking::accept::presale_of(&state.catalog, &offer, code.as_deref(), now).await;
+            crate::booking::accept::check_offer(&offer, user.id, i64::from(quantity), now, presale).is_ok()
+        }
+        None => false,
+    };
     if !allowed {
         return Ok(back());
     }
-    let code = chosen.code.filter(|c| !c.trim().is_empty() && c.len() <= 60);
     let step = BookStep { event_id, ticket_type_id, quantity, code };
     step.render(&state, &visitor, HashMap::new(), HashMap::new(), None, StatusCode::OK).await
 }

@@ -20,8 +20,11 @@ pub struct EventModel {
     pub starts_at: DateTime<Utc>,
     /// When sales open: as set, else when it was published.
     pub sales_start: Option<DateTime<Utc>>,
-    /// When requests are first taken (the pre-queue opens), if known.
+    /// When requests are first taken (the pre-queue opens), if known: a
+    /// presale code's earlier, with one.
     pub requests_open_at: Option<DateTime<Utc>>,
+    /// The presale the code shown opens, before the sales start.
+    pub presale_at: Option<DateTime<Utc>>,
     /// Until when buyers may cancel: as set, else the start.
     pub cancellation_deadline: DateTime<Utc>,
     pub prequeue_minutes: i32,
@@ -125,7 +128,12 @@ impl EventModel {
             status: e.status,
             starts_at: e.starts_at,
             sales_start: schedule.effective_sales_start(e.published_at),
-            requests_open_at: schedule.requests_open_at(e.published_at, e.prequeue_minutes),
+            requests_open_at: schedule.requests_open_at_with(
+                e.published_at,
+                e.prequeue_minutes,
+                code.and_then(|c| c.presale_from),
+            ),
+            presale_at: schedule.presale(code.and_then(|c| c.presale_from)),
             cancellation_deadline: crate::domain::event::cancellation_closes(e.starts_at, e.cancellation_deadline),
             prequeue_minutes: e.prequeue_minutes,
             timezone: e.timezone.clone(),

@@ -68,6 +68,8 @@ pub struct Kept {
 pub struct DrawQuery {
     /// The visitor's own booking, to find in the order (from its page's link).
     booking: Option<String>,
+    /// A presale's draw: its time (RFC 3339).
+    presale_at: Option<String>,
 }
 
 /// The draw of an event's pre-queue: what was committed and drawn, and the
@@ -85,7 +87,18 @@ pub async fn draw(
         .map_err(ApiError::from)?
         .filter(|row| crate::event::access::visible_to(row, visitor.user.map(|u| u.id)))
         .ok_or(PageError::NotFound)?;
-    let summary = crate::booking::draw::page(&mut conn, id, None, 1).await.map_err(ApiError::from)?;
+    let round = match query.presale_at.as_deref() {
+        None | Some("") => crate::domain::draw::Round::Main,
+        Some(raw) => crate::domain::draw::Round::Presale(
+            chrono::DateTime::parse_from_rfc3339(raw.trim())
+                .map_err(|_| PageError::NotFound)?
+                .with_timezone(&chrono::Utc),
+        ),
+    };
+    let summary = crate::booking::draw::page(&mut conn, id, round, None, 1)
+        .await
+        .map_err(ApiError::from)?
+        .ok_or(PageError::NotFound)?;
     drop(conn);
     let mine = query.booking.as_deref().and_then(|b| Uuid::try_parse(b).ok());
     let data = context! {
@@ -97,6 +110,7 @@ pub async fn draw(
         total => summary.total,
         note => summary.note,
         mine => mine.map(|m| m.to_string()),
+        presale_at => round.presale_at().map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
     };
     Ok(page(&state.pages, &visitor, "draw.html", data))
 }
@@ -136,6 +150,7 @@ async fn event_page(state: &AppState, visitor: &Visitor, id: Uuid, problems: Pro
         applied,
         opens_in => event.requests_open_at.filter(|t| *t > now).map(|t| (t - now).num_seconds()),
         sales_in => event.sales_start.filter(|t| *t > now).map(|t| (t - now).num_seconds()),
+        presale_in => event.presale_at.filter(|t| *t > now).map(|t| (t - now).num_seconds()),
         event,
         errors => problems.errors,
         quantities => fields(problems.quantities),
@@ -210,7 +225,9 @@ pub async fn book(
             // become a page of 60,000 tickets).
             let checked = async {
                 let offer = state.catalog.offer(ticket_type_id).await?.ok_or(ApiError::NotFound("ticket type"))?;
-                crate::booking::accept::check_offer(&offer, user.id, quantity, chrono::Utc::now())?;
+                let now = chrono::Utc::now();
+                let presale = crate::booking::accept::presale_of(&state.catalog, &offer, code.as_deref(), now).await;
+                crate::booking::accept::check_offer(&offer, user.id, quantity, now, presale)?;
                 Ok::<_, ApiError>(())
             };
             match checked.await {

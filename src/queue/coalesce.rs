@@ -87,6 +87,7 @@ mod tests {
             unit_price_cents: None,
             currency: None,
             code_id: None,
+            presale_at: None,
             details: Default::default(),
         };
         let (done, answer) = oneshot::channel();

@@ -32,6 +32,9 @@ pub struct BookingRequested {
     /// The code the request was accepted with (absent without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_id: Option<Uuid>,
+    /// The presale of the request's code (absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presale_at: Option<DateTime<Utc>>,
     /// Holders' names and answers (absent when none were given).
     #[serde(default, skip_serializing_if = "crate::domain::question::Details::is_empty")]
     pub details: crate::domain::question::Details,
@@ -73,6 +76,7 @@ impl From<&AcceptedRequest> for BookingRequested {
             unit_price_cents: r.unit_price_cents,
             currency: r.currency.clone(),
             code_id: r.code_id,
+            presale_at: r.presale_at,
             details: r.details.clone(),
         }
     }
@@ -91,6 +95,7 @@ impl From<BookingRequested> for AcceptedRequest {
             unit_price_cents: m.unit_price_cents,
             currency: m.currency,
             code_id: m.code_id,
+            presale_at: m.presale_at,
             details: m.details,
         }
     }
@@ -145,6 +150,7 @@ mod tests {
             unit_price_cents: Some(0),
             currency: Some("EUR".into()),
             code_id: None,
+            presale_at: None,
             details: Default::default(),
         }
     }

@@ -138,6 +138,7 @@ mod tests {
             unit_price_cents: None,
             currency: None,
             code_id: None,
+            presale_at: None,
             details: Default::default(),
         }
     }

@@ -4,10 +4,10 @@
 //!
 //! The draw waits until every request accepted before `sales_start` has
 //! reached PostgreSQL: Redis counts the event's pending requests accepted
-//! before then, and the draw is made once the line holds as many (or
+//! before then, and the draw is made once PostgreSQL holds as many (or
 //! [`DRAW_GRACE`] after the start, should Redis be away or have lost a record).
 //! A request that still arrives from before then is decided behind the drawn
-//! pre-queue.
+//! pre-queue. A presale's draw, at its time, the same way.
 
 use std::time::Duration;
 
@@ -34,15 +34,18 @@ pub async fn run(state: WorkerContext, shutdown: CancellationToken) {
 
 async fn move_lines(state: &WorkerContext) -> Result<(), sqlx::Error> {
     let waiting = crate::db::line::waiting(&mut *state.db.acquire().await?).await?;
-    for (event_id, sales_start, ticket_types) in waiting {
-        if !ready_to_draw(state, event_id, sales_start).await? {
-            continue;
+    'events: for line in waiting {
+        let rounds = crate::db::line::due_rounds(&mut *state.db.acquire().await?, &line).await?;
+        for (round, at) in rounds {
+            if !ready_to_draw(state, line.event_id, round, at).await? {
+                continue 'events;
+            }
+            // The draw in a transaction of its own, so the places it gives are
+            // visible before the first chunk is decided.
+            crate::booking::allocate::draw(&state.db, line.event_id, round).await?;
         }
-        // The draw in a transaction of its own, so the places it gives are
-        // visible before the first chunk is decided.
-        crate::booking::allocate::draw(&state.db, event_id).await?;
         loop {
-            let outcome = allocate_batch(&state.db, &[], &ticket_types, LINE_CHUNK, state.provider).await?;
+            let outcome = allocate_batch(&state.db, &[], &line.ticket_types, LINE_CHUNK, state.provider).await?;
             let decided = outcome.decided.len();
             super::settled(state, &outcome).await;
             if (decided as i64) < LINE_CHUNK {
@@ -53,20 +56,22 @@ async fn move_lines(state: &WorkerContext) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Whether the event's draw may be made now (or was made).
+/// Whether the draw `round` (due at `at`) may be made now: nothing waits
+/// for it, or every request accepted before `at` has reached PostgreSQL,
+/// or the grace is over.
 async fn ready_to_draw(
     state: &WorkerContext,
     event_id: uuid::Uuid,
-    sales_start: chrono::DateTime<Utc>,
+    round: crate::domain::draw::Round,
+    at: chrono::DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     let mut conn = state.db.acquire().await?;
-    let (undrawn, _) = crate::db::line::counts(&mut conn, event_id).await?;
-    if undrawn == 0 || Utc::now() >= sales_start + DRAW_GRACE {
+    if Utc::now() >= at + DRAW_GRACE || crate::db::line::undrawn(&mut conn, event_id, round).await? == 0 {
         return Ok(true);
     }
-    // Every request accepted before the start is parked: the line is whole.
-    match state.bookings.pending_before(event_id, sales_start).await {
-        Ok(accepted) => Ok(accepted as i64 <= undrawn),
+    // Every request accepted before then is in PostgreSQL: the line is whole.
+    match state.bookings.pending_before(event_id, at).await {
+        Ok(accepted) => Ok(accepted as i64 <= crate::db::line::pending_before(&mut conn, event_id, at).await?),
         Err(err) => {
             tracing::debug!(error = %err, "Redis cannot say what is still in the queue; waiting for the grace");
             Ok(false)

@@ -330,6 +330,7 @@ async fn the_accept_script_answers_each_verdict_without_a_redis_failure() {
         unit_price_cents: Some(1000),
         currency: Some("EUR".into()),
         code_id: None,
+        presale_at: None,
         details: Default::default(),
     };
     let first = request(user_id, stalls, Some("k1"));

@@ -335,6 +335,7 @@ async fn two_batches_of_different_types_sharing_a_code_use_it_no_more_than_it_al
                 unit_price_cents: Some(0),
                 currency: Some("EUR".into()),
                 code_id: Some(code),
+                presale_at: None,
                 details: Default::default(),
             })
             .collect()

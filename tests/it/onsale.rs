@@ -97,7 +97,8 @@ async fn the_pre_queue_is_drawn_at_the_open_in_the_published_order_and_later_arr
     let first = app.get(&format!("/api/v1/bookings/{}", prequeued[0]), Some(&tokens[0])).await;
     assert_eq!(
         first.body["queue"],
-        json!({"phase": "prequeue", "position": null, "ahead": null, "estimated_wait_seconds": null})
+        json!({"phase": "prequeue", "draw_at": event["sales_start"], "position": null, "ahead": null,
+               "estimated_wait_seconds": null})
     );
     let line = app.get(&format!("/api/v1/events/{event_id}/queue"), None).await.body;
     assert_eq!((&line["prequeue"], &line["shuffle_seed"]), (&json!(300), &json!(null)), "{line}");
@@ -105,9 +106,16 @@ async fn the_pre_queue_is_drawn_at_the_open_in_the_published_order_and_later_arr
     // The open: the draw (its own transaction), then the places.
     tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
     let event_uuid: Uuid = event_id.parse().unwrap();
-    let drawn = boxoffice::booking::allocate::draw(app.db(), event_uuid).await.unwrap().expect("drawn now");
+    let drawn = boxoffice::booking::allocate::draw(app.db(), event_uuid, boxoffice::domain::draw::Round::Main)
+        .await
+        .unwrap()
+        .expect("drawn now");
     let seed = drawn.seed.expect("with the seed committed when the event was published");
-    assert_eq!(boxoffice::booking::allocate::draw(app.db(), event_uuid).await.unwrap(), None, "exactly one draw");
+    assert_eq!(
+        boxoffice::booking::allocate::draw(app.db(), event_uuid, boxoffice::domain::draw::Round::Main).await.unwrap(),
+        None,
+        "exactly one draw"
+    );
     let moved = app
         .patch(
             &format!("/api/v1/events/{event_id}"),
@@ -422,7 +430,7 @@ async fn several_workers_at_the_open_make_one_draw_and_decide_everyone_once() {
     tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
     let cut = tokio::spawn({
         let db = app.db().clone();
-        async move { boxoffice::booking::allocate::draw(&db, event_id).await }
+        async move { boxoffice::booking::allocate::draw(&db, event_id, boxoffice::domain::draw::Round::Main).await }
     });
     cut.abort();
     let _ = cut.await;
@@ -457,7 +465,10 @@ async fn drawn_line(app: &TestApp, tokens: &[String]) -> (Uuid, Uuid, Vec<Uuid>)
     stop.cancel();
     task.await.unwrap();
     tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
-    let drawn = boxoffice::booking::allocate::draw(app.db(), event_id).await.unwrap().expect("drawn");
+    let drawn = boxoffice::booking::allocate::draw(app.db(), event_id, boxoffice::domain::draw::Round::Main)
+        .await
+        .unwrap()
+        .expect("drawn");
     (event_id, tt.parse().unwrap(), boxoffice::domain::draw::order(drawn.seed.expect("committed"), ids))
 }
 
@@ -502,6 +513,7 @@ async fn queued_requests(
             unit_price_cents: None,
             currency: None,
             code_id: None,
+            presale_at: None,
             details: Default::default(),
         });
     }
@@ -591,6 +603,7 @@ async fn a_second_request_of_a_buyer_in_line_is_turned_down_without_failing_the_
         unit_price_cents: None,
         currency: None,
         code_id: None,
+        presale_at: None,
         details: Default::default(),
     };
     let (newcomer, _) = app.user().await;
@@ -643,6 +656,7 @@ async fn a_redelivered_request_in_line_keeps_its_place_over_a_second_one_in_the_
         unit_price_cents: None,
         currency: None,
         code_id: None,
+        presale_at: None,
         details: Default::default(),
     };
     let second = boxoffice::domain::booking::AcceptedRequest {
@@ -695,7 +709,10 @@ async fn drawn_line_of_two_types(app: &TestApp, tokens: &[String]) -> (Uuid, [Uu
     stop.cancel();
     task.await.unwrap();
     tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
-    boxoffice::booking::allocate::draw(app.db(), event_id).await.unwrap().expect("drawn");
+    boxoffice::booking::allocate::draw(app.db(), event_id, boxoffice::domain::draw::Round::Main)
+        .await
+        .unwrap()
+        .expect("drawn");
     (event_id, types.map(|t| t.parse().unwrap()), ids)
 }
 
@@ -774,6 +791,7 @@ async fn two_workers_queueing_two_ticket_types_behind_a_line_number_it_without_t
                         unit_price_cents: None,
                         currency: None,
                         code_id: None,
+                        presale_at: None,
                         details: Default::default(),
                     })
                     .collect()
@@ -879,7 +897,10 @@ async fn the_draw_moves_back_every_later_place_including_one_already_decided() {
         .execute(app.db())
         .await
         .unwrap();
-    boxoffice::booking::allocate::draw(app.db(), event_id).await.unwrap().expect("drawn");
+    boxoffice::booking::allocate::draw(app.db(), event_id, boxoffice::domain::draw::Round::Main)
+        .await
+        .unwrap()
+        .expect("drawn");
     let places: Vec<i32> =
         sqlx::query_scalar("SELECT line_position FROM bookings WHERE event_id = $1 ORDER BY line_position")
             .bind(event_id)

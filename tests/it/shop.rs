@@ -242,7 +242,10 @@ async fn the_waiting_room_shows_the_place_in_line_going_down_and_then_the_decisi
     stop.cancel();
     task.await.unwrap();
     tokio::time::sleep((sales_start - chrono::Utc::now()).to_std().unwrap_or_default()).await;
-    boxoffice::booking::allocate::draw(app.db(), event_id.parse().unwrap()).await.unwrap().expect("drawn");
+    boxoffice::booking::allocate::draw(app.db(), event_id.parse().unwrap(), boxoffice::domain::draw::Round::Main)
+        .await
+        .unwrap()
+        .expect("drawn");
 
     let browser = Browser::start("shop-line").await;
     new_buyer(&browser, &app).await;

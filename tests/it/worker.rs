@@ -28,6 +28,7 @@ fn request_of_two(event: &serde_json::Value, tt: &str, user: Uuid, key: Option<&
         unit_price_cents: event["ticket_types"][0]["price_cents"].as_i64(),
         currency: event["ticket_types"][0]["currency"].as_str().map(str::to_owned),
         code_id: None,
+        presale_at: None,
         details: Default::default(),
     }
 }
