@@ -378,10 +378,23 @@ impl From<crate::event::EventError> for ApiError {
             E::CodeNotFound => Self::NotFound("code"),
             E::CodeTaken => Self::Conflict { code: "code_taken", detail: err.to_string() },
             E::PresaleOpen => Self::Conflict { code: "presale_open", detail: err.to_string() },
+            E::PresaleAfterStart(_) => Self::Conflict { code: "presale_after_start", detail: err.to_string() },
+            E::PrequeueOpen => Self::Conflict { code: "prequeue_open", detail: err.to_string() },
             E::QuestionNotFound => Self::NotFound("question"),
             E::QuestionAnswered => Self::Conflict { code: "question_answered", detail: err.to_string() },
             E::TooManyQuestions => Self::conflict(err.to_string()),
             E::Database(err) => err.into(),
+        }
+    }
+}
+
+impl From<crate::papers::ExportError> for ApiError {
+    fn from(err: crate::papers::ExportError) -> Self {
+        match err {
+            crate::papers::ExportError::TooMany(_) => {
+                Self::Validation(vec![crate::domain::FieldError { field: "to".into(), message: err.to_string() }])
+            }
+            crate::papers::ExportError::Papers(err) => err.into(),
         }
     }
 }
@@ -392,6 +405,9 @@ impl From<crate::papers::PapersError> for ApiError {
         match err {
             E::NotFound => Self::NotFound("booking"),
             E::NoTickets => Self::Conflict { code: "no_tickets", detail: err.to_string() },
+            E::InvoiceNotFound => Self::NotFound("invoice"),
+            E::InvoiceIssued => Self::Conflict { code: "invoice_issued", detail: err.to_string() },
+            E::Invalid(errors) => Self::Validation(errors),
             E::Pdf(err) => Self::Internal(err.into()),
             E::Database(err) => err.into(),
         }

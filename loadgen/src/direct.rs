@@ -35,6 +35,7 @@ pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow
     };
     let event = db::events::insert_event(&mut conn, user.id, &fields, EventStatus::Published).await?;
     let tt = db::events::TicketTypeFields {
+        tax_rate: 0,
         name: "General".into(),
         price_cents: 0,
         currency: "EUR".into(),

@@ -498,6 +498,7 @@ async fn check(
                 violations.push(format!("{} seats still held at the end", seats.held));
             }
             violations.extend(boxoffice::db::invariants::quota_violations(&db, tt.parse()?).await?);
+            violations.extend(boxoffice::db::invariants::invoice_violations(&db, tt.parse()?).await?);
         }
         db.close().await;
     }

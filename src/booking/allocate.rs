@@ -251,6 +251,7 @@ pub async fn allocate_batch(
         outcomes.keys.push(request.idempotency_key.clone().filter(|_| reason != Some(Reason::DuplicateRequest)));
         outcomes.accepted_at.push(request.accepted_at);
         outcomes.code_ids.push(request.code_id);
+        outcomes.push_tax(tt.filter(|_| seated).copied());
         if seated && !request.details.is_empty() {
             let form = crate::domain::question::Form {
                 questions: questions.get(&request.event_id).map_or(&[], Vec::as_slice),

@@ -94,11 +94,14 @@ async fn apply(
     match checkout::on_payment(booking.status, booking.paid_at.is_some()) {
         OnPaid::Confirm => {
             db::confirm_held(tx, booking, true).await?;
+            // The invoice, with the confirmation or not at all.
+            crate::db::invoices::issue(tx, booking, payment_id).await?;
             Ok(Applied::Confirmed)
         }
         OnPaid::Retake => {
             if retake_seats(tx, tt, booking).await? {
                 db::confirm_held(tx, booking, true).await?;
+                crate::db::invoices::issue(tx, booking, payment_id).await?;
                 Ok(Applied::Confirmed)
             } else {
                 payments::refund_payment(tx, payment_id, Reason::PaidAfterExpiry.as_str()).await?;

@@ -165,7 +165,7 @@ pub async fn place_in_line(
     let mut conn = db.acquire().await?;
     let (id, event_id, accepted_at, presale_at) = match current {
         _ if !current.is_pending() => return Ok(None),
-        Current::Stored(row, _, _) => (row.id, row.event_id, row.accepted_at, None),
+        Current::Stored(row, _, _) => (row.id, row.event_id, row.accepted_at, row.presale_at),
         Current::Pending(p) => (p.id, p.event_id, p.accepted_at, p.presale_at),
     };
     // `current` may be a moment old: the worker may have parked or decided
@@ -209,6 +209,13 @@ pub async fn place_in_line(
             Spot::Decided | Spot::Unplaced => None,
         });
     };
+    // A presale's holder in line before the sales start: the event's own
+    // pre-queue, which Redis counts as accepted before it, goes behind it.
+    let presale_line = presale_at.is_some_and(|at| at <= accepted_at) && sales_start.is_some_and(|s| accepted_at < s);
+    if presale_line {
+        let ahead = queued.line;
+        return Ok(Some(with_estimate(bookings, event_id, ahead + 1, ahead).await));
+    }
     match bookings.rank(event_id, id).await {
         Ok(Some((rank, _))) => {
             let ahead = (rank as i64 + queued.overtakers).max(queued.line);

@@ -179,6 +179,7 @@ pub async fn offer_returned_seats(
         outcomes.expires_at.push(Some(expires_at));
         outcomes.providers.push(Some(tt.provider(provider).as_str()));
         outcomes.code_ids.push(None);
+        outcomes.push_tax(Some(&tt));
     }
     allocation::write_outcomes(conn, &outcomes).await?;
     allocation::take_seats(conn, &[ticket_type_id], &[seats]).await?;

@@ -67,6 +67,9 @@ pub struct LockedTicketType {
     pub offer_hours: i32,
     /// The event's payment methods (`None`: the server's).
     pub payment_methods: Option<Vec<String>>,
+    /// Basis points; whether the event's prices include it.
+    pub tax_rate: i32,
+    pub prices_include_tax: bool,
 }
 
 impl LockedTicketType {
@@ -195,7 +198,7 @@ pub async fn lock_ticket_types(conn: &mut PgConnection, ids: &[Uuid]) -> Result<
         "SELECT t.id, t.event_id, t.remaining, t.max_per_order, t.max_per_buyer, t.price_cents, t.currency,
                 e.status AS event_status, e.starts_at, e.ends_at, e.sales_start, e.sales_end, e.published_at,
                 e.hold_seconds, e.offline_hold_hours, e.hold_cooldown_seconds, e.prequeue_minutes, e.offer_hours,
-                e.payment_methods
+                e.payment_methods, t.tax_rate, e.prices_include_tax
          FROM ticket_types t JOIN events e ON e.id = t.event_id
          WHERE t.id = ANY($1)",
     )
@@ -230,6 +233,17 @@ pub struct Outcomes {
     pub expires_at: Vec<Option<DateTime<Utc>>>,
     pub providers: Vec<Option<&'static str>>,
     pub code_ids: Vec<Option<Uuid>>,
+    /// What a seated booking is taxed at, kept with it.
+    pub tax_rates: Vec<Option<i32>>,
+    pub taxes_included: Vec<Option<bool>>,
+}
+
+impl Outcomes {
+    /// The tax of a booking of `tt` (`None` for one without seats).
+    pub fn push_tax(&mut self, tt: Option<&LockedTicketType>) {
+        self.tax_rates.push(tt.map(|tt| tt.tax_rate));
+        self.taxes_included.push(tt.map(|tt| tt.prices_include_tax));
+    }
 }
 
 /// Writes decided bookings; a row already pending (written by the API while
@@ -239,13 +253,14 @@ pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<u64
     let result = sqlx::query(
         "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, reason,
                                unit_price_cents, currency, idempotency_key, accepted_at, expires_at, payment_provider,
-                               code_id)
+                               code_id, tax_rate, prices_include_tax)
          SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[], $7::text[],
                               $8::bigint[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[],
-                              $14::uuid[])
+                              $14::uuid[], $15::int[], $16::bool[])
          ON CONFLICT (id) DO UPDATE
             SET status = EXCLUDED.status, reason = EXCLUDED.reason, unit_price_cents = EXCLUDED.unit_price_cents,
-                currency = EXCLUDED.currency, expires_at = EXCLUDED.expires_at,
+                currency = EXCLUDED.currency, expires_at = EXCLUDED.expires_at, tax_rate = EXCLUDED.tax_rate,
+                prices_include_tax = EXCLUDED.prices_include_tax,
                 payment_provider = EXCLUDED.payment_provider, code_id = EXCLUDED.code_id, pending_details = NULL,
                 updated_at = now()
           WHERE bookings.status = 'pending'",
@@ -264,6 +279,8 @@ pub async fn write_outcomes(conn: &mut PgConnection, o: &Outcomes) -> Result<u64
     .bind(&o.expires_at)
     .bind(&o.providers)
     .bind(&o.code_ids)
+    .bind(&o.tax_rates)
+    .bind(&o.taxes_included)
     .execute(conn)
     .await?;
     Ok(result.rows_affected())

@@ -36,6 +36,15 @@ pub struct BookingRow {
     pub number: i64,
     /// The code it was booked with.
     pub code_id: Option<Uuid>,
+    /// Its tax as sold (basis points; whether the price includes it).
+    pub tax_rate: Option<i32>,
+    pub prices_include_tax: Option<bool>,
+    /// For its invoice, as the buyer entered them.
+    pub billing_name: Option<String>,
+    pub billing_address: Option<String>,
+    /// Waiting for a draw: its presale's time (null: the event's); else the
+    /// presale it was taken in, if any.
+    pub presale_at: Option<DateTime<Utc>>,
 }
 
 impl BookingRow {
@@ -44,9 +53,15 @@ impl BookingRow {
         crate::domain::reference::encode(self.number)
     }
 
-    /// What the buyer pays for the booking (0 before it has a price).
+    /// What the buyer pays for the booking (0 before it has a price): tax
+    /// added when its event's prices leave it out.
     pub fn total_cents(&self) -> i64 {
-        crate::domain::checkout::total_cents(self.unit_price_cents.unwrap_or(0), self.quantity)
+        crate::domain::tax::charged(
+            self.unit_price_cents.unwrap_or(0),
+            i64::from(self.quantity),
+            self.tax_rate.unwrap_or(0),
+            self.prices_include_tax.unwrap_or(true),
+        )
     }
 }
 
@@ -73,7 +88,8 @@ pub struct TicketRow {
 pub const IDEMPOTENCY_KEY_TAKEN: &str = "bookings_idempotency_key";
 
 const BOOKING_COLUMNS: &str = "id, user_id, event_id, ticket_type_id, quantity, status, reason, idempotency_key, \
-     accepted_at, created_at, updated_at, unit_price_cents, currency, expires_at, payment_provider, paid_at, number, code_id";
+     accepted_at, created_at, updated_at, unit_price_cents, currency, expires_at, payment_provider, paid_at, number, code_id, \
+     tax_rate, prices_include_tax, billing_name, billing_address, presale_at";
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> Result<Option<BookingRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {BOOKING_COLUMNS} FROM bookings WHERE id = $1")).bind(id).fetch_optional(conn).await
@@ -138,8 +154,9 @@ pub async fn tickets_of(conn: &mut PgConnection, booking_ids: &[Uuid]) -> Result
 /// while Redis is down); the unique key constraint is then the idempotency check.
 pub async fn insert_pending(conn: &mut PgConnection, m: &AcceptedRequest) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, idempotency_key, accepted_at)
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7)",
+        "INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, idempotency_key, accepted_at,
+                               presale_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8)",
     )
     .bind(m.booking_id)
     .bind(m.user_id)
@@ -148,6 +165,7 @@ pub async fn insert_pending(conn: &mut PgConnection, m: &AcceptedRequest) -> Res
     .bind(m.quantity)
     .bind(&m.idempotency_key)
     .bind(m.accepted_at)
+    .bind(m.presale_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -274,6 +292,8 @@ pub async fn cancel(conn: &mut PgConnection, booking: &BookingRow, reason: &str)
     // Its seats back to its type and the type's quotas.
     super::allocation::take_seats(&mut *conn, &[booking.ticket_type_id], &[-booking.quantity]).await?;
     super::payments::refund_bookings(conn, &[booking.id], reason).await?;
+    // A credit note for each refund of an invoiced payment, with the refund.
+    super::invoices::credit_refunds(conn, &[booking.id]).await?;
     Ok(())
 }
 
@@ -383,6 +403,7 @@ pub async fn cancel_all_of_event(conn: &mut PgConnection, event_id: Uuid) -> Res
     let (tts, counts): (Vec<Uuid>, Vec<i32>) = seats.into_iter().map(|(tt, n)| (tt, -n)).unzip();
     super::allocation::take_seats(&mut *conn, &tts, &counts).await?;
     super::payments::refund_bookings(conn, &ids, "event_cancelled").await?;
+    super::invoices::credit_refunds(conn, &ids).await?;
     Ok(ids)
 }
 

@@ -41,6 +41,7 @@ pub struct EventRow {
     pub offline_payment_instructions: Option<String>,
     /// Until when buyers may change names and answers; `None`: the start.
     #[serde(default)]
+    pub prices_include_tax: bool,
     pub answers_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -92,6 +93,9 @@ pub struct TicketTypeRow {
     pub quota_ids: Vec<Uuid>,
     #[serde(default)]
     pub quota_remaining: Option<i32>,
+    /// Basis points.
+    #[serde(default)]
+    pub tax_rate: i32,
 }
 
 /// The editable fields of an event, already validated.
@@ -123,6 +127,7 @@ pub struct TicketTypeFields {
     pub max_per_buyer: Option<i32>,
     pub hidden: bool,
     pub attendee_names: crate::domain::question::AttendeeNames,
+    pub tax_rate: i32,
 }
 
 pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
@@ -130,9 +135,9 @@ pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
      sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone, status, \
      published_at, hold_cooldown_seconds, image_hash, payment_methods, offline_payment_instructions, \
-     answers_until, created_at, updated_at";
+     answers_until, prices_include_tax, created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
-    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer, hidden, attendee_names,
+    "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer, hidden, attendee_names, tax_rate,
      LEAST(remaining, (SELECT min(q.remaining) FROM quota_ticket_types qt JOIN quotas q ON q.id = qt.quota_id
                         WHERE qt.ticket_type_id = ticket_types.id)) AS available,
      ARRAY(SELECT qt.quota_id FROM quota_ticket_types qt WHERE qt.ticket_type_id = ticket_types.id
@@ -184,8 +189,8 @@ pub async fn insert_ticket_type(
 ) -> Result<TicketTypeRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "INSERT INTO ticket_types (id, event_id, name, price_cents, currency, capacity, remaining, max_per_order,
-                                   max_per_buyer, hidden, attendee_names)
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10)
+                                   max_per_buyer, hidden, attendee_names, tax_rate)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11)
          RETURNING {TICKET_TYPE_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -198,6 +203,7 @@ pub async fn insert_ticket_type(
     .bind(fields.max_per_buyer)
     .bind(fields.hidden)
     .bind(fields.attendee_names.as_str())
+    .bind(fields.tax_rate)
     .fetch_one(conn)
     .await
 }
@@ -338,14 +344,17 @@ pub async fn set_payment(
     id: Uuid,
     methods: Option<&[String]>,
     instructions: Option<&str>,
+    prices_include_tax: bool,
 ) -> Result<EventRow, sqlx::Error> {
     sqlx::query_as(&format!(
-        "UPDATE events SET payment_methods = $2, offline_payment_instructions = $3, updated_at = now()
+        "UPDATE events SET payment_methods = $2, offline_payment_instructions = $3, prices_include_tax = $4,
+                updated_at = now()
          WHERE id = $1 RETURNING {EVENT_COLUMNS}"
     ))
     .bind(id)
     .bind(methods)
     .bind(instructions)
+    .bind(prices_include_tax)
     .fetch_one(conn)
     .await
 }
@@ -409,7 +418,7 @@ pub async fn update_ticket_type(
     sqlx::query_as(&format!(
         "UPDATE ticket_types SET name = $2, price_cents = $3, currency = $4,
                 remaining = remaining + ($5 - capacity), capacity = $5, max_per_order = $6, max_per_buyer = $7,
-                hidden = $8, attendee_names = $9, updated_at = now()
+                hidden = $8, attendee_names = $9, tax_rate = $10, updated_at = now()
          WHERE id = $1 RETURNING {TICKET_TYPE_COLUMNS}"
     ))
     .bind(id)
@@ -421,6 +430,7 @@ pub async fn update_ticket_type(
     .bind(fields.max_per_buyer)
     .bind(fields.hidden)
     .bind(fields.attendee_names.as_str())
+    .bind(fields.tax_rate)
     .fetch_one(conn)
     .await
 }

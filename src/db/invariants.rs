@@ -85,6 +85,44 @@ pub async fn seats(db: &PgPool, ticket_type_id: Uuid) -> Result<Seats, sqlx::Err
     })
 }
 
+/// The papers of `ticket_type_id`'s bookings, broken (empty: all hold):
+/// every confirmed paid booking has exactly one invoice, every refund of an
+/// invoiced payment exactly one credit note, and its organizer's numbers
+/// run from 1 without a gap or a repeat in every year.
+pub async fn invoice_violations(db: &PgPool, ticket_type_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    let (uninvoiced, uncredited, gaps): (i64, i64, i64) = sqlx::query_as(
+        "SELECT
+           (SELECT count(*) FROM bookings b WHERE b.ticket_type_id = $1 AND b.status = 'confirmed'
+               AND EXISTS (SELECT 1 FROM payments p WHERE p.booking_id = b.id AND p.status = 'succeeded'
+                             AND p.amount_cents > 0)
+               AND (SELECT count(*) FROM invoices i WHERE i.booking_id = b.id AND i.kind = 'invoice') <> 1),
+           (SELECT count(*) FROM refunds r JOIN bookings b ON b.id = r.booking_id
+              JOIN invoices i ON i.payment_id = r.payment_id AND i.kind = 'invoice'
+             WHERE b.ticket_type_id = $1
+               AND (SELECT count(*) FROM invoices c WHERE c.refund_id = r.id) <> 1),
+           (SELECT count(*) FROM (
+               SELECT i.year FROM invoices i
+                WHERE i.organizer_id = (SELECT e.organizer_id FROM ticket_types t JOIN events e ON e.id = t.event_id
+                                         WHERE t.id = $1)
+                GROUP BY i.year HAVING max(i.seq) <> count(*) OR min(i.seq) <> 1
+                    OR count(DISTINCT i.seq) <> count(*)) g)",
+    )
+    .bind(ticket_type_id)
+    .fetch_one(db)
+    .await?;
+    let mut violations = Vec::new();
+    if uninvoiced > 0 {
+        violations.push(format!("{uninvoiced} paid confirmed bookings without exactly one invoice"));
+    }
+    if uncredited > 0 {
+        violations.push(format!("{uncredited} refunds of invoiced payments without exactly one credit note"));
+    }
+    if gaps > 0 {
+        violations.push(format!("the organizer's invoice numbers have a gap or a repeat in {gaps} years"));
+    }
+    Ok(violations)
+}
+
 /// The invariant of every shared quota `ticket_type_id` draws from, broken
 /// (empty: all hold): `capacity = remaining + held + confirmed` over its
 /// types, and `remaining ≥ 0`.

@@ -309,12 +309,17 @@ pub async fn draw(
         }
     };
     let seed: Option<crate::domain::draw::Seed> = committed.flatten().and_then(|s| s.try_into().ok());
+    // After the places of requests taken before `at`, and never inside an
+    // earlier draw's (its published order must stay the line's).
     let before: i32 = sqlx::query_scalar(
         "SELECT coalesce(greatest(
              (SELECT max(line_position) FROM bookings WHERE event_id = $1 AND status = 'pending'
                  AND line_position IS NOT NULL AND accepted_at < $2),
              (SELECT max(line_position) FROM bookings WHERE event_id = $1 AND status <> 'pending'
-                 AND line_position IS NOT NULL AND accepted_at < $2)), 0)",
+                 AND line_position IS NOT NULL AND accepted_at < $2),
+             (SELECT max(first_position + entries - 1) FROM draws WHERE event_id = $1),
+             (SELECT max(first_position + entries - 1) FROM presale_draws
+               WHERE event_id = $1 AND drawn_at IS NOT NULL)), 0)",
     )
     .bind(event_id)
     .bind(at)
@@ -419,9 +424,10 @@ pub async fn place_late(conn: &mut PgConnection, event_id: Uuid) -> Result<(), s
 }
 
 /// The next `limit` placed requests of the ticket types, in line order;
-/// none while a pre-queue whose time has come waits for its draw (what is
-/// queued behind it must not go first; a presale's line moves while the
-/// event's own pre-queue still fills). Read per event along the line's index from
+/// none taken at or after the time of a draw not made yet (they go behind
+/// its pre-queue). Judged by the requests' own acceptance times, the clock
+/// that put them in the line or the pre-queue: a presale's line moves while
+/// the event's own pre-queue still fills. Read per event along the line's index from
 /// its head, so a chunk costs its own rows, not a sort of the whole line.
 pub async fn next_placed(
     conn: &mut PgConnection,
@@ -432,16 +438,25 @@ pub async fn next_placed(
         "SELECT b.id, b.user_id, b.event_id, b.ticket_type_id, b.quantity, b.idempotency_key, b.accepted_at,
                 b.unit_price_cents, b.currency, b.code_id, b.presale_at, b.pending_details
          FROM (SELECT DISTINCT event_id FROM ticket_types WHERE id = ANY($1)) e
+         -- The earliest draw still to make: requests taken from then on go
+         -- behind its pre-queue and wait for it.
+         CROSS JOIN LATERAL (SELECT least(
+             (SELECT min(u.presale_at) FROM bookings u WHERE u.event_id = e.event_id AND u.status = 'pending'
+                 AND u.prequeued AND u.line_position IS NULL AND u.presale_at IS NOT NULL),
+             (SELECT coalesce(ev.sales_start, '-infinity') FROM events ev WHERE ev.id = e.event_id
+                 AND EXISTS (SELECT 1 FROM bookings u WHERE u.event_id = e.event_id AND u.status = 'pending'
+                               AND u.prequeued AND u.line_position IS NULL AND u.presale_at IS NULL))) AS cutoff) c
          CROSS JOIN LATERAL (
              SELECT * FROM bookings b
               WHERE b.event_id = e.event_id AND b.status = 'pending' AND b.line_position IS NOT NULL
-                AND b.ticket_type_id = ANY($1)
+                AND b.ticket_type_id = ANY($1) AND (c.cutoff IS NULL OR b.accepted_at < c.cutoff)
               ORDER BY b.line_position LIMIT $2) b
-         WHERE NOT EXISTS (SELECT 1 FROM bookings u WHERE u.event_id = e.event_id AND u.status = 'pending'
-                             AND u.prequeued AND u.line_position IS NULL AND u.presale_at <= now())
-           AND NOT (coalesce((SELECT ev.sales_start <= now() FROM events ev WHERE ev.id = e.event_id), true)
-                    AND EXISTS (SELECT 1 FROM bookings u WHERE u.event_id = e.event_id AND u.status = 'pending'
-                                  AND u.prequeued AND u.line_position IS NULL AND u.presale_at IS NULL))
+         -- Nothing while the line's head waits (so a waiting line is not
+         -- read through on every batch).
+         WHERE c.cutoff IS NULL
+            OR (SELECT h.accepted_at FROM bookings h WHERE h.event_id = e.event_id AND h.status = 'pending'
+                   AND h.line_position IS NOT NULL AND h.ticket_type_id = ANY($1)
+                 ORDER BY h.line_position LIMIT 1) < c.cutoff
          ORDER BY b.event_id, b.line_position LIMIT $2",
     )
     .bind(ticket_type_ids)
@@ -546,14 +561,15 @@ pub enum Spot {
 }
 
 /// SQL counting the requests of `event` (an expression) waiting for a draw
-/// whose time has come: all of them will be ahead of a placed request. A
-/// pre-queue still filling (the event's, during a presale) is not. Each part
-/// is found through the pre-queue's index (event, presale).
-fn due_undrawn(event: &str) -> String {
+/// whose pre-queue goes ahead of a request taken at `accepted` (an
+/// expression): a draw at or before then. A pre-queue still filling behind
+/// it (the event's, for a presale's holder) is not. Each part is found
+/// through the pre-queue's index (event, presale).
+fn due_undrawn(event: &str, accepted: &str) -> String {
     format!(
         "((SELECT count(*) FROM bookings u WHERE u.event_id = {event} AND u.status = 'pending' AND u.prequeued
-              AND u.line_position IS NULL AND u.presale_at <= now())
-          + CASE WHEN coalesce((SELECT ev.sales_start <= now() FROM events ev WHERE ev.id = {event}), true)
+              AND u.line_position IS NULL AND u.presale_at <= {accepted})
+          + CASE WHEN coalesce((SELECT ev.sales_start <= {accepted} FROM events ev WHERE ev.id = {event}), true)
                  THEN (SELECT count(*) FROM bookings u WHERE u.event_id = {event} AND u.status = 'pending'
                           AND u.prequeued AND u.line_position IS NULL AND u.presale_at IS NULL)
                  ELSE 0 END)"
@@ -580,7 +596,7 @@ pub async fn place(conn: &mut PgConnection, booking_id: Uuid) -> Result<Spot, sq
                              WHERE h.event_id = b.event_id AND h.status = 'pending'
                                AND h.line_position IS NOT NULL) h ON b.status = 'pending'
          WHERE b.id = $1",
-        due_undrawn("b.event_id")
+        due_undrawn("b.event_id", "b.accepted_at")
     ))
     .bind(booking_id)
     .fetch_optional(conn)
@@ -627,13 +643,14 @@ pub async fn queued(
          )
          SELECT (SELECT count(*) FROM bookings a WHERE a.event_id = $1 AND a.status = 'pending' AND a.id >= $4
                    AND (date_trunc('milliseconds', a.accepted_at), a.id) > (date_trunc('milliseconds', $2), $3)
-                   AND (a.line_position IS NOT NULL OR a.prequeued)),
+                   -- Placed ones only: a pre-queue taken after it goes behind it.
+                   AND a.line_position IS NOT NULL),
                 coalesce((SELECT tail - head + 1 FROM ends), 0)
               - (SELECT count(*) FROM bookings o, ends WHERE o.event_id = $1 AND o.status <> 'pending'
                    AND o.line_position > ends.head AND o.line_position < ends.tail)
               + {},
                 EXISTS (SELECT 1 FROM bookings WHERE id = $3 AND (status <> 'pending' OR line_position IS NOT NULL))",
-        due_undrawn("$1")
+        due_undrawn("$1", "$2")
     ))
     .bind(event_id)
     .bind(accepted_at)
@@ -808,6 +825,32 @@ pub async fn place_in_draw(conn: &mut PgConnection, booking_id: Uuid) -> Result<
         place,
         entries,
     }))
+}
+
+/// `event_id`'s presales that count (a code opens it, or requests were
+/// taken in it): the latest and the earliest.
+pub async fn last_presale(conn: &mut PgConnection, event_id: Uuid) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    presale_bound(conn, event_id, "max").await
+}
+
+pub async fn first_presale(conn: &mut PgConnection, event_id: Uuid) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    presale_bound(conn, event_id, "min").await
+}
+
+async fn presale_bound(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    bound: &'static str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT {bound}(p.presale_at) FROM presale_draws p WHERE p.event_id = $1
+            AND (EXISTS (SELECT 1 FROM codes c WHERE c.event_id = $1 AND c.presale_from = p.presale_at
+                           AND c.disabled_at IS NULL)
+                 OR EXISTS (SELECT 1 FROM bookings b WHERE b.event_id = $1 AND b.presale_at = p.presale_at))"
+    ))
+    .bind(event_id)
+    .fetch_one(conn)
+    .await
 }
 
 /// Whether the presale of `event_id` at `at` was drawn.

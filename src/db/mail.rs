@@ -36,6 +36,9 @@ pub struct BookingMail {
     /// The tickets as a PDF, for the confirmation (made by the mailer).
     #[sqlx(skip)]
     pub tickets_pdf: Option<Vec<u8>>,
+    /// A paid booking's invoice, as (number, PDF), for the confirmation.
+    #[sqlx(skip)]
+    pub invoice_pdf: Option<(String, Vec<u8>)>,
 }
 
 /// What an email about an account needs. Not its name: anyone can register

@@ -7,6 +7,7 @@ pub mod codes;
 pub mod events;
 pub mod images;
 pub mod invariants;
+pub mod invoices;
 pub mod line;
 pub mod mail;
 pub mod outbox;

@@ -144,11 +144,11 @@ pub struct AskedHoldTimes {
 /// What the allocator's "these seats are yours" becomes: a booking with
 /// something to pay is held until paid; one that costs nothing is confirmed.
 pub fn status_when_allocated(unit_price_cents: i64, quantity: i32) -> BookingStatus {
-    if total_cents(unit_price_cents, quantity) > 0 { BookingStatus::Held } else { BookingStatus::Confirmed }
-}
-
-pub fn total_cents(unit_price_cents: i64, quantity: i32) -> i64 {
-    unit_price_cents.saturating_mul(i64::from(quantity))
+    if unit_price_cents.saturating_mul(i64::from(quantity)) > 0 {
+        BookingStatus::Held
+    } else {
+        BookingStatus::Confirmed
+    }
 }
 
 /// What a payment that has succeeded does to its booking.
@@ -189,7 +189,7 @@ mod tests {
     fn priced_bookings_are_held_and_free_ones_confirmed() {
         assert_eq!(status_when_allocated(1000, 2), BookingStatus::Held);
         assert_eq!(status_when_allocated(0, 5), BookingStatus::Confirmed);
-        assert_eq!(total_cents(i64::MAX, 2), i64::MAX, "saturates instead of wrapping to a negative total");
+        assert_eq!(status_when_allocated(i64::MAX, 2), BookingStatus::Held, "saturates instead of wrapping");
     }
 
     #[test]

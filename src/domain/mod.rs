@@ -9,9 +9,11 @@ pub mod code;
 pub mod csv;
 pub mod draw;
 pub mod event;
+pub mod invoice;
 pub mod money;
 pub mod question;
 pub mod reference;
+pub mod tax;
 pub mod validation;
 pub mod waiting;
 

@@ -100,6 +100,11 @@ fn check(
     }
     let max_uses = max_uses.and_then(|n| v.range("max_uses", n, 1, USES_MAX)).map(|n| n as i32);
     let max_per_buyer = max_per_buyer.and_then(|n| v.range("max_per_buyer", n, 1, USES_MAX)).map(|n| n as i32);
+    for (field, time) in [("valid_from", window.0), ("valid_until", window.1)] {
+        if time.is_some_and(|t| !crate::domain::event::in_supported_range(t)) {
+            v.add(field, "must be a time between the years 1 and 9999");
+        }
+    }
     if let (Some(from), Some(until)) = window {
         if until <= from {
             v.add("valid_until", "must be after valid_from");
@@ -117,6 +122,9 @@ fn check_presale(
     valid_until: Option<DateTime<Utc>>,
 ) {
     let Some(at) = presale_from else { return };
+    if !crate::domain::event::in_supported_range(at) {
+        return v.add("presale_from", "must be a time between the years 1 and 9999");
+    }
     match event.sales_start {
         None => v.add("presale_from", "the event opens its sales when published: set a sales start for a presale"),
         Some(start) if at >= start => v.add("presale_from", format!("must be before the sales start ({start})")),

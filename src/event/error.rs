@@ -51,6 +51,12 @@ pub enum EventError {
     /// No code of this event with that id.
     #[error("code not found")]
     CodeNotFound,
+    /// The sales start cannot move to or before a presale (at that time).
+    #[error("a presale opens at {0}: the sales start must stay after it")]
+    PresaleAfterStart(chrono::DateTime<chrono::Utc>),
+    /// A pre-queue (the event's or a presale's) has opened: its length is fixed.
+    #[error("a pre-queue has opened: prequeue_minutes can no longer change")]
+    PrequeueOpen,
     /// A presale's pre-queue has opened: its time no longer moves.
     #[error("this code's presale has opened its pre-queue; its time can no longer change")]
     PresaleOpen,
@@ -87,6 +93,8 @@ impl EventError {
             Self::Image(_) => Some("image"),
             Self::CodeTaken => Some("code"),
             Self::PresaleOpen => Some("presale_from"),
+            Self::PresaleAfterStart(_) => Some("sales_start"),
+            Self::PrequeueOpen => Some("prequeue_minutes"),
             _ => None,
         }
     }

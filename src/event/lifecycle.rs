@@ -186,6 +186,24 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         if fields.schedule.sales_start != current.sales_start && db::line::draw_of(&mut tx, id).await?.is_some() {
             return Err(EventError::DrawMade);
         }
+        let now = Utc::now();
+        let presale = db::line::last_presale(&mut tx, id).await?;
+        if fields.schedule.sales_start != current.sales_start {
+            // A presale comes before the sales start; its holders were told so.
+            if let Some(at) = presale.filter(|at| fields.schedule.sales_start.is_none_or(|start| start <= *at)) {
+                return Err(EventError::PresaleAfterStart(at));
+            }
+        }
+        if fields.prequeue_minutes != current.prequeue_minutes {
+            // Requests were taken by its length: it is fixed once a pre-queue opened.
+            let opened =
+                |at: chrono::DateTime<Utc>| at - chrono::Duration::minutes(current.prequeue_minutes.into()) <= now;
+            if current.sales_start.is_some_and(opened)
+                || db::line::first_presale(&mut tx, id).await?.is_some_and(opened)
+            {
+                return Err(EventError::PrequeueOpen);
+            }
+        }
         let details = db_events::update_event(&mut tx, id, &fields).await?;
         let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
         tx.commit().await?;

@@ -22,6 +22,8 @@ pub struct Order {
     pub refund_paid_back_by: Option<String>,
     /// The names and answers given.
     pub details: crate::domain::question::Details,
+    /// Its invoice and credit notes' numbers.
+    pub invoices: Vec<String>,
 }
 
 /// Which orders: in one status or all, and those a search finds.
@@ -55,6 +57,7 @@ pub async fn page(
     let mut tickets = db::tickets_of(&mut conn, &ids).await?;
     let mut money = crate::db::payments::money_of(&mut conn, &ids).await?;
     let mut details = crate::db::questions::details_of(&mut conn, &ids).await?;
+    let mut invoices = crate::db::invoices::numbers_of(&mut conn, &ids).await?;
     let orders = rows
         .into_iter()
         .map(|row| {
@@ -62,6 +65,7 @@ pub async fn page(
             let paid = money.remove(&row.booking.id).unwrap_or_default();
             Order {
                 details: details.remove(&row.booking.id).unwrap_or_default(),
+                invoices: invoices.remove(&row.booking.id).unwrap_or_default(),
                 refund_paid_back_by: paid.paid_back.as_ref().map(|(_, by)| by.clone()),
                 booking: Current::Stored(Box::new(row.booking), mine, paid),
                 buyer_name: row.buyer_name,

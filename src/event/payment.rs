@@ -20,11 +20,13 @@ pub struct PaymentChanges {
     pub methods: Option<Option<Vec<String>>>,
     /// `Some(None)` or an empty text: back to the server's.
     pub instructions: Option<Option<String>>,
+    /// Whether its prices include tax (else tax is added on top).
+    pub prices_include_tax: Option<bool>,
 }
 
 impl PaymentChanges {
     pub fn is_empty(&self) -> bool {
-        self.methods.is_none() && self.instructions.is_none()
+        self.methods.is_none() && self.instructions.is_none() && self.prices_include_tax.is_none()
     }
 }
 
@@ -87,7 +89,10 @@ impl<E: SharedFailure> EventRoom<'_, E> {
             None => current.offline_payment_instructions.clone(),
         };
         v.finish()?;
-        let details = db_events::set_payment(&mut tx, id, methods.as_deref(), instructions.as_deref()).await?;
+        // Held and sold bookings keep the tax they were sold with.
+        let included = changes.prices_include_tax.unwrap_or(current.prices_include_tax);
+        let details =
+            db_events::set_payment(&mut tx, id, methods.as_deref(), instructions.as_deref(), included).await?;
         let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
         tx.commit().await?;
         self.changed(id).await;

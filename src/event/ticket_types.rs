@@ -28,6 +28,8 @@ pub struct TicketTypeInput {
     pub hidden: Option<bool>,
     /// A holder's name per ticket (default off: the buyer's).
     pub attendee_names: Option<crate::domain::question::AttendeeNames>,
+    /// Basis points, 0 to 10,000 (default 0).
+    pub tax_rate: Option<i64>,
 }
 
 /// Changes to a ticket type; absent fields stay as they are.
@@ -42,6 +44,7 @@ pub struct TicketTypeChanges {
     pub max_per_buyer: Option<Option<i64>>,
     pub hidden: Option<bool>,
     pub attendee_names: Option<crate::domain::question::AttendeeNames>,
+    pub tax_rate: Option<i64>,
 }
 
 impl TicketTypeInput {
@@ -57,6 +60,7 @@ impl TicketTypeInput {
             max_per_buyer: self.max_per_buyer,
             hidden: self.hidden.unwrap_or(false),
             attendee_names: self.attendee_names.unwrap_or_default(),
+            tax_rate: self.tax_rate.unwrap_or(0),
         };
         ticket_type_fields(v, prefix, raw)
     }
@@ -115,6 +119,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
             },
             hidden: changes.hidden.unwrap_or(current.hidden),
             attendee_names: changes.attendee_names.unwrap_or(current.attendee_names),
+            tax_rate: changes.tax_rate.unwrap_or(current.tax_rate.into()),
         };
         let fields = ticket_type_fields(&mut v, "", raw);
         let fields = v.finish_with(fields)?;
@@ -165,11 +170,23 @@ struct RawTicketType<'a> {
     max_per_buyer: Option<i64>,
     hidden: bool,
     attendee_names: crate::domain::question::AttendeeNames,
+    tax_rate: i64,
 }
 
 fn ticket_type_fields(v: &mut Violations, prefix: &str, raw: RawTicketType<'_>) -> Option<TicketTypeFields> {
-    let RawTicketType { name, price_cents, currency, capacity, max_per_order, max_per_buyer, hidden, attendee_names } =
-        raw;
+    let RawTicketType {
+        name,
+        price_cents,
+        currency,
+        capacity,
+        max_per_order,
+        max_per_buyer,
+        hidden,
+        attendee_names,
+        tax_rate,
+    } = raw;
+    // A booking keeps the rate it was sold at: a change applies to later sales.
+    let tax_rate = v.range(&format!("{prefix}tax_rate"), tax_rate, 0, i64::from(crate::domain::tax::RATE_MAX));
     let name = v.line(&format!("{prefix}name"), name, 1, rules::TICKET_TYPE_NAME_MAX);
     let price_cents = v.range(&format!("{prefix}price_cents"), price_cents, 0, rules::PRICE_CENTS_MAX);
     let currency = v.check(&format!("{prefix}currency"), rules::parse_currency(currency));
@@ -190,5 +207,6 @@ fn ticket_type_fields(v: &mut Violations, prefix: &str, raw: RawTicketType<'_>) 
         max_per_buyer,
         hidden,
         attendee_names,
+        tax_rate: tax_rate? as i32,
     })
 }

@@ -580,14 +580,20 @@ pub async fn tickets_pdf(
 
 /// A booking's tickets PDF as a download.
 pub fn pdf_response(id: Uuid, pdf: Vec<u8>) -> Response {
-    let disposition = format!("attachment; filename=\"tickets-{id}.pdf\"");
+    download("application/pdf", &format!("tickets-{id}.pdf"), pdf)
+}
+
+/// `body` as a download named `filename` (quotes and backslashes left out),
+/// kept by no cache: papers are the buyer's or the organizer's alone.
+pub fn download(content_type: &str, filename: &str, body: Vec<u8>) -> Response {
+    let filename = filename.replace(['"', '\\'], "");
     (
         [
-            (header::CONTENT_TYPE, "application/pdf".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
             (header::CACHE_CONTROL, "private, no-store".to_owned()),
         ],
-        pdf,
+        body,
     )
         .into_response()
 }

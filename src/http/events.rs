@@ -66,6 +66,9 @@ pub struct Event {
     /// Until when buyers may change their tickets' names and answers: as
     /// set, else `starts_at`.
     pub answers_until: DateTime<Utc>,
+    /// Whether prices include tax (each type's `tax_rate`); false: tax is
+    /// added on top at checkout.
+    pub prices_include_tax: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ticket_types: Vec<TicketType>,
@@ -126,6 +129,7 @@ impl Event {
             payment_methods: row.payment_methods,
             offline_payment_instructions: row.offline_payment_instructions,
             answers_until: row.answers_until.unwrap_or(row.starts_at),
+            prices_include_tax: row.prices_include_tax,
             created_at: row.created_at,
             updated_at: row.updated_at,
             ticket_types: ticket_types.into_iter().map(TicketType::from).collect(),
@@ -180,6 +184,8 @@ pub struct CreateEventRequest {
     pub offline_payment_instructions: Option<String>,
     /// Until when buyers may change names and answers; left out: the start.
     pub answers_until: Option<DateTime<Utc>>,
+    /// Whether prices include tax (default true, as for consumers in the EU).
+    pub prices_include_tax: Option<bool>,
     #[serde(default)]
     pub ticket_types: Vec<CreateTicketTypeRequest>,
 }
@@ -228,6 +234,8 @@ pub struct UpdateEventRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub answers_until: Option<Option<DateTime<Utc>>>,
+    /// Applies to bookings from now on (a booking keeps what it was sold with).
+    pub prices_include_tax: Option<bool>,
 }
 
 /// A present field, even when `null`: `Some(None)`.
@@ -299,6 +307,7 @@ pub async fn create_event(
     let payment = PaymentChanges {
         methods: req.payment_methods.clone().map(Some),
         instructions: req.offline_payment_instructions.clone().map(Some),
+        prices_include_tax: req.prices_include_tax,
     };
     // Refused before anything is written.
     crate::event::payment::check(&payment, state.config.payment_provider())?;
@@ -380,8 +389,11 @@ pub async fn update_event(
     Path(id): Path<Uuid>,
     Json(req): Json<UpdateEventRequest>,
 ) -> ApiResult<axum::Json<Event>> {
-    let payment =
-        PaymentChanges { methods: req.payment_methods.clone(), instructions: req.offline_payment_instructions.clone() };
+    let payment = PaymentChanges {
+        methods: req.payment_methods.clone(),
+        instructions: req.offline_payment_instructions.clone(),
+        prices_include_tax: req.prices_include_tax,
+    };
     crate::event::payment::check(&payment, state.config.payment_provider())?;
     let answers_until = req.answers_until;
     let mut event = state.events().update(user.id, id, req.into()).await?;

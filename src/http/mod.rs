@@ -14,6 +14,7 @@ pub mod event_list;
 pub mod events;
 pub mod export;
 pub mod extract;
+pub mod invoices;
 pub mod ops;
 pub mod orders;
 pub mod pagination;
@@ -55,6 +56,7 @@ use state::AppState;
         (name = "events", description = "Events and ticket types"),
         (name = "bookings", description = "Booking tickets: accepted onto a queue, decided by the worker"),
         (name = "tickets", description = "Tickets and their QR codes"),
+        (name = "invoices", description = "Invoices and credit notes with tax; billing details"),
         (name = "door", description = "For organizers: check-in, attendee list, sales figures"),
         (name = "ops", description = "Health and readiness"),
     )
@@ -200,6 +202,11 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::get_booking))
         .routes(routes!(bookings::get_details, bookings::put_details))
         .routes(routes!(bookings::tickets_pdf))
+        .routes(routes!(invoices::booking_invoices))
+        .routes(routes!(invoices::invoice_pdf))
+        .routes(routes!(invoices::put_booking_billing))
+        .routes(routes!(invoices::get_billing, invoices::put_billing))
+        .routes(routes!(invoices::export))
         .routes(routes!(booking_events::booking_events))
         .routes(routes!(bookings::cancel_booking))
         .routes(routes!(bookings::my_bookings))

@@ -31,6 +31,9 @@ pub struct Order {
     pub attendees: Vec<Option<String>>,
     /// The answers to the event's questions.
     pub answers: Vec<crate::domain::question::Answer>,
+    /// Numbers of its invoice and credit notes, in the order issued (the
+    /// PDFs: `GET /api/v1/bookings/{id}/invoices/{number}.pdf`).
+    pub invoices: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,6 +128,7 @@ impl From<orders::Order> for Order {
             refund_paid_back_by: order.refund_paid_back_by,
             attendees: order.details.attendees,
             answers: order.details.answers,
+            invoices: order.invoices,
         }
     }
 }

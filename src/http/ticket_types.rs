@@ -37,6 +37,9 @@ pub struct TicketType {
     /// `off` (the buyer's name on every ticket), `optional` or `required`: a
     /// holder's name per ticket, given with the booking (`attendees`).
     pub attendee_names: crate::domain::question::AttendeeNames,
+    /// Tax in basis points (1900 = 19 %); in the price unless the event's
+    /// `prices_include_tax` is false.
+    pub tax_rate: i32,
 }
 
 impl From<TicketTypeRow> for TicketType {
@@ -53,6 +56,7 @@ impl From<TicketTypeRow> for TicketType {
             max_per_buyer: row.max_per_buyer,
             hidden: row.hidden,
             attendee_names: row.attendee_names,
+            tax_rate: row.tax_rate,
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct CreateTicketTypeRequest {
     pub hidden: Option<bool>,
     /// `off` (default), `optional` or `required`.
     pub attendee_names: Option<crate::domain::question::AttendeeNames>,
+    /// Tax in basis points, 0 (default) to 10,000: 1900 is 19 %.
+    pub tax_rate: Option<i64>,
 }
 
 /// Fields to change; absent fields stay as they are.
@@ -93,6 +99,8 @@ pub struct UpdateTicketTypeRequest {
     pub max_per_buyer: Option<Option<i64>>,
     pub hidden: Option<bool>,
     pub attendee_names: Option<crate::domain::question::AttendeeNames>,
+    /// Applies to bookings from now on (a booking keeps the rate it was sold at).
+    pub tax_rate: Option<i64>,
 }
 
 impl From<CreateTicketTypeRequest> for TicketTypeInput {
@@ -106,6 +114,7 @@ impl From<CreateTicketTypeRequest> for TicketTypeInput {
             max_per_buyer: req.max_per_buyer,
             hidden: req.hidden,
             attendee_names: req.attendee_names,
+            tax_rate: req.tax_rate,
         }
     }
 }
@@ -121,6 +130,7 @@ impl From<UpdateTicketTypeRequest> for TicketTypeChanges {
             max_per_buyer: req.max_per_buyer,
             hidden: req.hidden,
             attendee_names: req.attendee_names,
+            tax_rate: req.tax_rate,
         }
     }
 }

@@ -227,6 +227,18 @@ async fn deliver(
                             }
                         }
                     }
+                    // A paid booking's invoice, issued with its confirmation.
+                    let invoice = match crate::db::invoices::invoice_of(&mut conn, booking_id).await {
+                        Ok(invoice) => invoice,
+                        Err(_) => return,
+                    };
+                    if let Some(invoice) = invoice {
+                        let number = invoice.number.clone();
+                        match crate::papers::render_invoice(invoice.document.0).await {
+                            Ok(pdf) => mail.invoice_pdf = Some((number, pdf)),
+                            Err(err) => tracing::warn!(error = %err, booking.id = %booking_id, "invoice not attached"),
+                        }
+                    }
                 }
                 templates.message(row, &mail, envelope)
             }

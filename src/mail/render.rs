@@ -136,6 +136,10 @@ impl Templates {
             let pdf_kind = ContentType::parse("application/pdf")?;
             mixed = mixed.singlepart(Attachment::new("tickets.pdf".to_owned()).body(pdf.clone(), pdf_kind));
         }
+        if let Some((number, pdf)) = &mail.invoice_pdf {
+            let pdf_kind = ContentType::parse("application/pdf")?;
+            mixed = mixed.singlepart(Attachment::new(format!("{number}.pdf")).body(pdf.clone(), pdf_kind));
+        }
         Ok(builder(row, envelope, to, subject).multipart(mixed)?)
     }
 

@@ -37,8 +37,24 @@ pub async fn page_of(
     Path(id): Path<Uuid>,
     Query(notice): Query<Notice>,
 ) -> Result<Response, PageError> {
+    booking_page(&state, &visitor, id, notice, None).await
+}
+
+/// The billing form as sent, with what is wrong with it.
+struct BillingProblems {
+    values: HashMap<String, String>,
+    errors: HashMap<String, String>,
+}
+
+async fn booking_page(
+    state: &AppState,
+    visitor: &Visitor,
+    id: Uuid,
+    notice: Notice,
+    problems: Option<BillingProblems>,
+) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
-    let booking = own_booking(&state, user, id).await?;
+    let booking = own_booking(state, user, id).await?;
     let event = state.events().visible(None, booking.event_id).await?.map(|e| EventModel::whole(&e));
     let now = chrono::Utc::now();
     let ticket_type = event.as_ref().and_then(|e| e.ticket_type_name(booking.ticket_type_id)).map(str::to_owned);
@@ -71,11 +87,48 @@ pub async fn page_of(
     let drawn = crate::db::line::place_in_draw(&mut *state.db.acquire().await?, booking.id).await?;
     // Who holds each ticket, and the answers given, once it has seats.
     let details = match booking.status {
-        BookingStatus::Held | BookingStatus::Confirmed => Some(super::details::of_booking(&state, user, id).await?),
+        BookingStatus::Held | BookingStatus::Confirmed => Some(super::details::of_booking(state, user, id).await?),
         _ => None,
+    };
+    // Its invoice and credit notes; while a priced hold waits for payment,
+    // the name and address its invoice will carry.
+    // (A request still in the queue is not written yet: it has none.)
+    let issued = match booking.status {
+        BookingStatus::Pending => Vec::new(),
+        _ => crate::papers::invoices(&state.db, user.id, id).await.map_err(ApiError::from)?,
+    };
+    let invoices: Vec<minijinja::Value> = issued
+        .into_iter()
+        .map(|row| {
+            let d = &row.document.0;
+            context! {
+                number => d.number.clone(),
+                credit_note => d.kind == crate::domain::invoice::Kind::CreditNote,
+                gross_cents => d.totals.gross_cents,
+                currency => d.currency.clone(),
+                issued_at => d.issued_at.to_rfc3339(),
+                url => format!("/bookings/{id}/invoices/{}.pdf", d.number),
+            }
+        })
+        .collect();
+    let billing = if booking.status == BookingStatus::Held && booking.total_cents.unwrap_or(0) > 0 {
+        let (name, address) = crate::papers::booking_billing(&state.db, user.id, id).await.map_err(ApiError::from)?;
+        Some(match &problems {
+            Some(p) => context! {
+                name => p.values.get("billing_name").cloned().unwrap_or_default(),
+                address => p.values.get("billing_address").cloned().unwrap_or_default(),
+            },
+            None => context! { name, address },
+        })
+    } else {
+        None
     };
     let data = context! {
         booking => minijinja::Value::from_serialize(&booking),
+        invoices,
+        billing,
+        // The billing form's problems, next to its fields.
+        errors => problems.map(|p| p.errors).unwrap_or_default(),
         drawn => drawn.map(|d| context! {
             place => d.place,
             of => d.entries,
@@ -95,7 +148,7 @@ pub async fn page_of(
         details,
         live => matches!(booking.status, BookingStatus::Pending | BookingStatus::Held),
     };
-    Ok(page(&state.pages, &visitor, "booking.html", data))
+    Ok(page(&state.pages, visitor, "booking.html", data))
 }
 
 /// "Add to calendar": the booking's event as an `.ics` (its owner only; once
@@ -142,6 +195,42 @@ pub async fn tickets_pdf(
     let user = visitor.signed_in()?;
     let pdf = crate::papers::tickets_pdf(&state.db, user.id, id).await.map_err(ApiError::from)?;
     Ok(crate::http::bookings::pdf_response(id, pdf))
+}
+
+/// "Invoice (PDF)": an invoice or credit note of the booking, for its buyer
+/// or the event's organizer (from Orders).
+pub async fn invoice_pdf(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path((id, file)): Path<(Uuid, String)>,
+) -> Result<Response, PageError> {
+    let user = visitor.signed_in()?;
+    let number = file.strip_suffix(".pdf").ok_or(PageError::NotFound)?;
+    let pdf = crate::papers::invoice_pdf(&state.db, user.id, id, number).await.map_err(ApiError::from)?;
+    Ok(crate::http::bookings::download("application/pdf", &format!("{number}.pdf"), pdf))
+}
+
+/// The buyer's name and address for the booking's invoice (while held).
+pub async fn billing(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    acting: Acting,
+) -> Result<Response, PageError> {
+    let user = acting.user(format!("/bookings/{id}"))?;
+    let (visitor, form) = acting.into_parts();
+    let (name, address) = (form.get("billing_name"), form.get("billing_address"));
+    match crate::papers::set_billing(&state.db, user.id, id, name, address).await {
+        Ok(()) => Ok(see_other(&format!("/bookings/{id}?saved=1"))),
+        Err(crate::papers::PapersError::Invalid(invalid)) => {
+            let errors = invalid.into_iter().map(|e| (format!("billing_{}", e.field), e.message)).collect();
+            let problems = BillingProblems { values: form.0.clone(), errors };
+            let notice = Notice { already: None, saved: None };
+            let mut page = booking_page(&state, &visitor, id, notice, Some(problems)).await?;
+            *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(page)
+        }
+        Err(err) => Err(ApiError::from(err).into()),
+    }
 }
 
 /// The signed-in person's booking as it is now (its place while in line, or

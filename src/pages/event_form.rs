@@ -55,6 +55,8 @@ struct TypeRow {
     hidden: bool,
     /// "Names on tickets" (off when the form does not say).
     attendee_names: Option<crate::domain::question::AttendeeNames>,
+    /// "Tax rate" in basis points.
+    tax_rate: i64,
 }
 
 impl TypeRow {
@@ -69,6 +71,7 @@ impl TypeRow {
             max_per_buyer: self.max_per_buyer,
             hidden: Some(self.hidden),
             attendee_names: self.attendee_names,
+            tax_rate: Some(self.tax_rate),
         }
     }
 }
@@ -145,6 +148,13 @@ impl EventForm {
                     form.get(&field("attendee_names")).to_owned(),
                 )
                 .ok(),
+                tax_rate: match crate::domain::tax::parse_percent(form.get(&field("tax_rate"))) {
+                    Some(rate) => i64::from(rate),
+                    None => {
+                        errors.insert(field("tax_rate"), "Enter a percentage from 0 to 100, such as 19 or 7.5.".into());
+                        0
+                    }
+                },
             });
         }
         Some(Self {
@@ -235,6 +245,7 @@ impl EventForm {
                             max_per_buyer: Some(t.max_per_buyer),
                             hidden: Some(t.hidden),
                             attendee_names: t.attendee_names,
+                            tax_rate: Some(t.tax_rate),
                         },
                     ),
                     None => TypeChange::Add(t.new_type()),
@@ -394,6 +405,10 @@ pub fn values_of(event: &Event, card_possible: bool) -> HashMap<String, String> 
             put(&field("hidden"), "on".to_owned());
         }
         put(&field("attendee_names"), t.attendee_names.as_str().to_owned());
+        put(&field("tax_rate"), crate::domain::tax::percent_plain(t.tax_rate));
+    }
+    if !e.prices_include_tax {
+        put("prices_exclude_tax", "on".to_owned());
     }
     values
 }
@@ -505,6 +520,7 @@ mod tests {
             payment_methods: None,
             offline_payment_instructions: None,
             answers_until: None,
+            prices_include_tax: true,
             created_at: at("2031-12-01T08:00:00Z"),
             updated_at: at("2031-12-01T09:00:00Z"),
         };
@@ -523,6 +539,7 @@ mod tests {
             attendee_names: Default::default(),
             quota_ids: Vec::new(),
             quota_remaining: None,
+            tax_rate: 0,
         };
         let event = Event {
             details,

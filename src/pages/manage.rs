@@ -32,7 +32,7 @@ use crate::http::state::AppState;
 const TYPE_ROWS: usize = 3;
 
 /// The signed-in organizer, or off to sign in and back here.
-fn organizer(visitor: &Visitor) -> Result<CurrentUser, PageError> {
+pub(super) fn organizer(visitor: &Visitor) -> Result<CurrentUser, PageError> {
     visitor.signed_in()
 }
 
@@ -474,6 +474,7 @@ pub async fn update(
     let payment = crate::event::payment::PaymentChanges {
         methods: Some(Some(methods)),
         instructions: Some(Some(form.get("offline_payment_instructions").to_owned())),
+        prices_include_tax: Some(form.get("prices_exclude_tax") != "on"),
     };
     match events.set_payment(user.id, id, payment).await {
         Ok(_) => {}

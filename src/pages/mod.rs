@@ -12,6 +12,7 @@
 
 mod account;
 mod assets;
+mod billing;
 mod booking;
 mod chart;
 mod codes;
@@ -60,6 +61,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/bookings/{id}/events", get(booking::events))
         .route("/bookings/{id}/calendar.ics", get(booking::calendar))
         .route("/bookings/{id}/tickets.pdf", get(booking::tickets_pdf))
+        .route("/bookings/{id}/invoices/{file}", get(booking::invoice_pdf))
+        .route("/bookings/{id}/billing", post(booking::billing))
         .route("/bookings/{id}/pay", post(booking::pay))
         .route("/bookings/{id}/payment/confirm", post(booking::payment_confirm))
         .route("/bookings/{id}/confirm", post(booking::confirm_free))
@@ -67,6 +70,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/me/tickets", get(booking::mine))
         .route("/waiting-list/{id}/leave", post(booking::leave_waiting_list))
         .route("/manage", get(manage::events))
+        .route("/manage/billing", get(billing::form).post(billing::save))
+        .route("/manage/invoices.zip", get(billing::export))
         .route("/manage/events/new", get(manage::new_event_form).post(manage::create_event))
         .route("/manage/events/{id}", get(manage::dashboard))
         .route("/manage/events/{id}/publish", post(manage::publish))

@@ -74,6 +74,8 @@ pub struct TicketTypeModel {
     pub code_price_cents: Option<i64>,
     /// Shown only because the code names it.
     pub unlocked: bool,
+    /// "19 %" when the event's prices leave this tax out (added at checkout).
+    pub tax_added: Option<String>,
 }
 
 impl From<&Event> for EventModel {
@@ -149,6 +151,8 @@ impl EventModel {
                     max_per_order: t.max_per_order,
                     code_price_cents: code.filter(|c| c.covers(t.id, t.hidden)).map(|c| c.unit_price(t.price_cents)),
                     unlocked: t.hidden,
+                    tax_added: (!e.prices_include_tax && t.tax_rate > 0)
+                        .then(|| crate::domain::tax::rate_label(t.tax_rate)),
                 })
                 .collect(),
         }
@@ -209,6 +213,7 @@ mod seats_tests {
             attendee_names: Default::default(),
             quota_ids: quota.map(|(id, _)| vec![id]).unwrap_or_default(),
             quota_remaining: quota.map(|(_, left)| left),
+            tax_rate: 0,
         }
     }
 

@@ -49,6 +49,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("manage/refund.html", include_str!("../../templates/pages/manage/refund.html")),
         ("manage/codes.html", include_str!("../../templates/pages/manage/codes.html")),
         ("manage/questions.html", include_str!("../../templates/pages/manage/questions.html")),
+        ("manage/billing.html", include_str!("../../templates/pages/manage/billing.html")),
         ("manage/attendees.html", include_str!("../../templates/pages/manage/attendees.html")),
         ("manage/door.html", include_str!("../../templates/pages/manage/door.html")),
     ] {

@@ -1,7 +1,9 @@
-//! Papers: what a booking gives its buyer to keep — its tickets as a PDF.
-//! The rendering is pure (`ticket_pdf`); here the booking's facts are
-//! gathered for whoever may see them.
+//! Papers: what a booking gives its buyer to keep — its tickets as a PDF,
+//! its invoice and credit notes. The rendering is pure (`ticket_pdf`,
+//! `invoice_pdf`); here the booking's facts are gathered for whoever may
+//! see them.
 
+pub mod invoice_pdf;
 pub mod ticket_pdf;
 
 use sqlx::{PgConnection, PgPool};
@@ -16,6 +18,14 @@ pub enum PapersError {
     /// No such booking of this person, nor of an event they organize.
     #[error("booking not found")]
     NotFound,
+    /// No invoice or credit note of the booking has that number.
+    #[error("invoice not found")]
+    InvoiceNotFound,
+    /// Its invoice was issued: what it names no longer changes.
+    #[error("the invoice of this booking was issued; its billing details can no longer change")]
+    InvoiceIssued,
+    #[error("the request has invalid fields")]
+    Invalid(Vec<crate::domain::FieldError>),
     /// Not confirmed (yet, or any more): it has no tickets to print.
     #[error("this booking has no valid tickets: only a confirmed booking's tickets can be printed")]
     NoTickets,
@@ -91,4 +101,209 @@ pub async fn pages_for(
             },
         })
         .collect())
+}
+
+/// Booking `id` for `viewer`: its buyer, or its event's organizer.
+async fn viewed(conn: &mut PgConnection, viewer: Uuid, id: Uuid) -> Result<db::bookings::BookingRow, PapersError> {
+    let booking = db::bookings::find(conn, id).await?.ok_or(PapersError::NotFound)?;
+    if booking.user_id != viewer {
+        let event = db::events::find_event(conn, booking.event_id).await?.ok_or(PapersError::NotFound)?;
+        if event.organizer_id != viewer {
+            return Err(PapersError::NotFound);
+        }
+    }
+    Ok(booking)
+}
+
+/// Booking `id`'s invoice and credit notes, for `viewer`.
+pub async fn invoices(db: &PgPool, viewer: Uuid, id: Uuid) -> Result<Vec<db::invoices::InvoiceRow>, PapersError> {
+    let mut conn = db.acquire().await?;
+    viewed(&mut conn, viewer, id).await?;
+    Ok(db::invoices::of_booking(&mut conn, id).await?)
+}
+
+/// The PDF of booking `id`'s invoice or credit note `number`, for `viewer`.
+pub async fn invoice_pdf(db: &PgPool, viewer: Uuid, id: Uuid, number: &str) -> Result<Vec<u8>, PapersError> {
+    let document = invoices(db, viewer, id)
+        .await?
+        .into_iter()
+        .find(|i| i.number == number)
+        .ok_or(PapersError::InvoiceNotFound)?
+        .document
+        .0;
+    render_invoice(document).await
+}
+
+/// Draws an invoice off the request threads.
+pub async fn render_invoice(document: crate::domain::invoice::Document) -> Result<Vec<u8>, PapersError> {
+    let pdf = tokio::task::spawn_blocking(move || invoice_pdf::render(&document))
+        .await
+        .map_err(|err| ticket_pdf::PdfError::from_join(&err))??;
+    Ok(pdf)
+}
+
+/// The name and address the buyer of booking `id` wants on its invoice.
+pub const BILLING_NAME_MAX: usize = 200;
+pub const BILLING_ADDRESS_MAX: usize = 1000;
+
+/// The buyer (`user_id`) sets the name and address for booking `id`'s
+/// invoice, until it is issued.
+pub async fn set_billing(db: &PgPool, user_id: Uuid, id: Uuid, name: &str, address: &str) -> Result<(), PapersError> {
+    let mut v = crate::domain::Violations::new();
+    let name = v.line("name", name, 0, BILLING_NAME_MAX);
+    let address = v.paragraph("address", address, 0, BILLING_ADDRESS_MAX);
+    let (name, address) = v.finish_with(name.zip(address)).map_err(PapersError::Invalid)?;
+    let mut tx = db.begin().await?;
+    let booking =
+        db::bookings::lock(&mut tx, id).await?.filter(|b| b.user_id == user_id).ok_or(PapersError::NotFound)?;
+    if db::invoices::invoice_of(&mut tx, booking.id).await?.is_some() {
+        return Err(PapersError::InvoiceIssued);
+    }
+    sqlx::query("UPDATE bookings SET billing_name = $2, billing_address = $3, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(Some(name).filter(|n| !n.is_empty()))
+        .bind(Some(address).filter(|a| !a.is_empty()))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// An organizer's billing details as typed.
+#[derive(Debug, Clone, Default)]
+pub struct BillingInput {
+    pub legal_name: String,
+    pub address: String,
+    pub tax_id: Option<String>,
+    pub invoice_footer: Option<String>,
+    pub invoice_prefix: Option<String>,
+}
+
+pub const PREFIX_MAX: usize = 12;
+
+/// Saves `user_id`'s billing details, the seller on invoices issued from
+/// now on (those issued keep what they said).
+pub async fn save_billing_profile(
+    db: &PgPool,
+    user_id: Uuid,
+    input: BillingInput,
+) -> Result<db::invoices::BillingProfile, PapersError> {
+    let mut v = crate::domain::Violations::new();
+    let legal_name = v.line("legal_name", &input.legal_name, 1, 200);
+    let address = v.paragraph("address", &input.address, 1, 1000);
+    let tax_id = v.line("tax_id", input.tax_id.as_deref().unwrap_or(""), 0, 50);
+    let invoice_footer = v.paragraph("invoice_footer", input.invoice_footer.as_deref().unwrap_or(""), 0, 1000);
+    let prefix = input.invoice_prefix.as_deref().map(str::trim).filter(|p| !p.is_empty()).unwrap_or("INV");
+    if prefix.len() > PREFIX_MAX || !prefix.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        v.add("invoice_prefix", format!("capital letters and digits, at most {PREFIX_MAX}"));
+    }
+    let fields = legal_name.zip(address).zip(tax_id.zip(invoice_footer));
+    let ((legal_name, address), (tax_id, invoice_footer)) = v.finish_with(fields).map_err(PapersError::Invalid)?;
+    let profile =
+        db::invoices::BillingProfile { legal_name, address, tax_id, invoice_footer, invoice_prefix: prefix.to_owned() };
+    let mut conn = db.acquire().await?;
+    db::invoices::save_profile(&mut conn, user_id, &profile).await?;
+    Ok(profile)
+}
+
+pub async fn billing_profile(db: &PgPool, user_id: Uuid) -> Result<Option<db::invoices::BillingProfile>, PapersError> {
+    let mut conn = db.acquire().await?;
+    Ok(db::invoices::profile(&mut conn, user_id).await?)
+}
+
+/// The name and address the buyer gave for booking `id`'s invoice.
+pub async fn booking_billing(db: &PgPool, viewer: Uuid, id: Uuid) -> Result<(String, String), PapersError> {
+    let mut conn = db.acquire().await?;
+    let booking = viewed(&mut conn, viewer, id).await?;
+    Ok((booking.billing_name.unwrap_or_default(), booking.billing_address.unwrap_or_default()))
+}
+
+/// Most papers one export holds: a longer period is asked in parts.
+pub const EXPORT_MAX: usize = 2000;
+
+/// Why a period's papers cannot be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("more than {EXPORT_MAX} invoices and credit notes in this period ({0}): choose a shorter one")]
+    TooMany(usize),
+    #[error(transparent)]
+    Papers(#[from] PapersError),
+}
+
+/// The ledger of `rows` as CSV: a line per invoice or credit note, with its
+/// tax per rate (a column each), amounts in the currency's units.
+pub fn ledger(rows: &[db::invoices::InvoiceRow]) -> String {
+    use crate::domain::csv::{cell, record};
+    use crate::domain::money::plain;
+    let mut rates: Vec<i32> = rows.iter().flat_map(|r| r.document.rates.iter().map(|t| t.tax_rate)).collect();
+    rates.sort_unstable();
+    rates.dedup();
+    let mut head =
+        vec!["number", "kind", "issued_at", "booking", "buyer", "currency", "net", "tax", "gross", "credits"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+    head.extend(rates.iter().map(|r| format!("tax {}", crate::domain::tax::rate_label(*r))));
+    let mut out = record(head.iter().map(String::as_str));
+    for row in rows {
+        let d = &row.document.0;
+        let money = |cents: i64| plain(cents, &d.currency);
+        // Amounts are ours (digits, a point, a minus): written as numbers,
+        // without the formula guard that would turn "-5.00" into text.
+        let mut line = vec![
+            cell(&d.number),
+            cell(d.kind.as_str()),
+            d.issued_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            cell(&d.reference),
+            cell(&d.buyer.name),
+            cell(&d.currency),
+            money(d.totals.net_cents),
+            money(d.totals.tax_cents),
+            money(d.totals.gross_cents),
+            cell(d.credits.as_deref().unwrap_or("")),
+        ];
+        for rate in &rates {
+            let tax = d.rates.iter().find(|r| r.tax_rate == *rate).map_or(0, |r| r.amounts.tax_cents);
+            line.push(money(tax));
+        }
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// `organizer`'s invoices and credit notes issued in `[from, to)`: a ZIP of
+/// their PDFs and `ledger.csv`.
+pub async fn export(
+    db: &PgPool,
+    organizer: Uuid,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<u8>, ExportError> {
+    let rows = {
+        let mut conn = db.acquire().await.map_err(PapersError::from)?;
+        db::invoices::of_period(&mut conn, organizer, from, to).await.map_err(PapersError::from)?
+    };
+    if rows.len() > EXPORT_MAX {
+        return Err(ExportError::TooMany(rows.len()));
+    }
+    let zip = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ticket_pdf::PdfError> {
+        use std::io::Write;
+        let failed = |err: &dyn std::fmt::Display| ticket_pdf::PdfError(err.to_string());
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        // PDFs are compressed already; the ledger is small.
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        for row in &rows {
+            let pdf = invoice_pdf::render(&row.document)?;
+            zip.start_file(format!("{}.pdf", row.number), options).map_err(|e| failed(&e))?;
+            zip.write_all(&pdf).map_err(|e| failed(&e))?;
+        }
+        zip.start_file("ledger.csv", options).map_err(|e| failed(&e))?;
+        zip.write_all(ledger(&rows).as_bytes()).map_err(|e| failed(&e))?;
+        Ok(zip.finish().map_err(|e| failed(&e))?.into_inner())
+    })
+    .await
+    .map_err(|err| PapersError::from(ticket_pdf::PdfError::from_join(&err)))?
+    .map_err(PapersError::from)?;
+    Ok(zip)
 }

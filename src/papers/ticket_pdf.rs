@@ -15,10 +15,10 @@ use krilla::page::PageSettings;
 use krilla::paint::{Fill, FillRule};
 use krilla::text::{Font, TextDirection};
 
-const REGULAR_TTF: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-const BOLD_TTF: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
-static REGULAR: LazyLock<Font> = LazyLock::new(|| font(REGULAR_TTF));
-static BOLD: LazyLock<Font> = LazyLock::new(|| font(BOLD_TTF));
+pub(super) const REGULAR_TTF: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+pub(super) const BOLD_TTF: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
+pub(super) static REGULAR: LazyLock<Font> = LazyLock::new(|| font(REGULAR_TTF));
+pub(super) static BOLD: LazyLock<Font> = LazyLock::new(|| font(BOLD_TTF));
 
 fn font(bytes: &'static [u8]) -> Font {
     let data: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(bytes);
@@ -26,9 +26,9 @@ fn font(bytes: &'static [u8]) -> Font {
 }
 
 /// A4 in points.
-const WIDTH: f32 = 595.28;
-const HEIGHT: f32 = 841.89;
-const MARGIN: f32 = 56.0;
+pub(super) const WIDTH: f32 = 595.28;
+pub(super) const HEIGHT: f32 = 841.89;
+pub(super) const MARGIN: f32 = 56.0;
 /// The QR code's side: 70 mm, read by a phone from a printed page or a screen.
 const QR_SIDE: f32 = 198.0;
 /// The width a line may take (the page less both margins).
@@ -55,7 +55,7 @@ pub struct TicketPage {
 
 #[derive(Debug, thiserror::Error)]
 #[error("the PDF could not be written: {0}")]
-pub struct PdfError(String);
+pub struct PdfError(pub(super) String);
 
 impl PdfError {
     pub fn from_join(err: &tokio::task::JoinError) -> Self {
@@ -138,7 +138,7 @@ fn draw_qr(surface: &mut krilla::surface::Surface<'_>, code: &str, x: f32, y: f3
 }
 
 /// How wide `line` is in the font `ttf` at `size` points.
-fn width(ttf: &[u8], line: &str, size: f32) -> f32 {
+pub(super) fn width(ttf: &[u8], line: &str, size: f32) -> f32 {
     use skrifa::MetadataProvider;
     let Ok(font) = skrifa::FontRef::new(ttf) else { return line.chars().count() as f32 * size };
     let charmap = font.charmap();
@@ -148,7 +148,7 @@ fn width(ttf: &[u8], line: &str, size: f32) -> f32 {
 
 /// `line` at `size`, or smaller down to [`MIN_SIZE`] to fit the page's
 /// width, and cut (with "…") only if it does not fit even then.
-fn fit(ttf: &[u8], line: &str, size: f32) -> (f32, String) {
+pub(super) fn fit(ttf: &[u8], line: &str, size: f32) -> (f32, String) {
     let wide = width(ttf, line, size);
     if wide <= LINE_WIDTH {
         return (size, line.to_owned());

@@ -37,7 +37,8 @@ async fn move_lines(state: &WorkerContext) -> Result<(), sqlx::Error> {
     'events: for line in waiting {
         let rounds = crate::db::line::due_rounds(&mut *state.db.acquire().await?, &line).await?;
         for (round, at) in rounds {
-            if !ready_to_draw(state, line.event_id, round, at).await? {
+            // A cancelled event's requests are all refused: no order to wait for.
+            if !line.cancelled && !ready_to_draw(state, line.event_id, round, at).await? {
                 continue 'events;
             }
             // The draw in a transaction of its own, so the places it gives are

@@ -92,6 +92,7 @@ pub async fn verdict(
     v.confirmed_bookings = seats.confirmed_bookings as usize;
     v.confirmed_seats = seats.confirmed;
     v.problems.extend(seats.violations());
+    v.problems.extend(boxoffice::db::invariants::invoice_violations(db, ticket_type_id).await?);
 
     // Applied twice: a booking with more tickets than seats, a key booked
     // twice (the unique constraint should make it impossible), or a booking

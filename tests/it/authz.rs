@@ -45,6 +45,9 @@ struct World {
     /// Questions of `event`: one to change, one to delete.
     question: String,
     spare_question: String,
+    /// A priced booking paid, and its invoice's number.
+    invoiced: String,
+    invoice: String,
 }
 
 fn fill(path: &str, w: &World, event: &str) -> String {
@@ -70,7 +73,14 @@ async fn world(app: &TestApp) -> World {
         app.book_final(&buyer, &tt, 1).await,
     ];
     let (priced_event, priced) = app.on_sale_priced(&organizer, 20, 5, 1500).await;
+    // Paid first: a buyer holds at most two unpaid bookings of an event.
+    let invoiced = app.book_final(&buyer, &priced, 1).await;
+    app.mark_paid(&organizer, priced_event["id"].as_str().unwrap(), &invoiced.to_string()).await;
     let held = [app.book_final(&buyer, &priced, 1).await, app.book_final(&buyer, &priced, 1).await];
+    let invoices = app.get(&format!("/api/v1/bookings/{invoiced}/invoices"), Some(&buyer)).await;
+    let invoice = invoices.body[0]["number"].as_str().unwrap_or_else(|| panic!("{invoices:?}")).to_owned();
+    let billing = json!({"legal_name": "Organizer GmbH", "address": "Street 1"});
+    app.call(Method::PUT, "/api/v1/me/billing", Some(&organizer), Some(billing)).await;
     let (_, scarce) = app.on_sale(&organizer, 1, 1).await;
     app.book_final(&organizer, &scarce, 1).await;
     let entry =
@@ -114,6 +124,8 @@ async fn world(app: &TestApp) -> World {
         held: held[0].to_string(),
         held_to_mark: held[1].to_string(),
         waiting_entry,
+        invoiced: invoiced.to_string(),
+        invoice,
     }
 }
 
@@ -578,6 +590,47 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             "/api/v1/me/waiting-list".into(),
             None,
             &w.buyer,
+            Expect::Matrix(401, 200, 200),
+        ),
+        (
+            "get",
+            "/api/v1/bookings/{id}/invoices",
+            format!("/api/v1/bookings/{}/invoices", w.invoiced),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "get",
+            "/api/v1/bookings/{id}/invoices/{file}",
+            format!("/api/v1/bookings/{}/invoices/{}.pdf", w.invoiced, w.invoice),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "put",
+            "/api/v1/bookings/{id}/billing",
+            format!("/api/v1/bookings/{}/billing", w.held),
+            Some(json!({"name": "Acme Ltd", "address": "1 Road"})),
+            &w.buyer,
+            Expect::Matrix(401, 404, 204),
+        ),
+        ("get", "/api/v1/me/billing", "/api/v1/me/billing".into(), None, &w.organizer, Expect::Matrix(401, 404, 200)),
+        (
+            "put",
+            "/api/v1/me/billing",
+            "/api/v1/me/billing".into(),
+            Some(json!({"legal_name": "Organizer GmbH", "address": "Street 1"})),
+            &w.organizer,
+            Expect::Matrix(401, 200, 200),
+        ),
+        (
+            "get",
+            "/api/v1/me/invoices.zip",
+            "/api/v1/me/invoices.zip?from=2020-01-01&to=2030-12-31".into(),
+            None,
+            &w.organizer,
             Expect::Matrix(401, 200, 200),
         ),
         ("get", "/healthz", "/healthz".into(), None, &w.organizer, Expect::Public(200)),

@@ -481,6 +481,35 @@ async fn a_presale_opens_its_holders_pre_queue_early_and_keeps_its_time_once_ope
     let listed = office.get(&format!("/manage/events/{event_id}/codes")).await;
     assert!(listed.body.contains("MEMBE-RS") && listed.body.contains("presale from"), "{}", listed.body);
 
+    // The schedule keeps its promises: the sales start stays after every
+    // presale, and a pre-queue's length is fixed once one opened.
+    let event_path = format!("/api/v1/events/{event_id}");
+    let before_presale = rfc3339(soon - chrono::Duration::minutes(1));
+    let moved = app.patch(&event_path, Some(&organizer), json!({"sales_start": before_presale})).await;
+    assert_eq!((moved.status, moved.code()), (StatusCode::CONFLICT, "presale_after_start"), "{moved:?}");
+    let shorter = app.patch(&event_path, Some(&organizer), json!({"prequeue_minutes": 20})).await;
+    assert_eq!((shorter.status, shorter.code()), (StatusCode::CONFLICT, "prequeue_open"), "{shorter:?}");
+    let later_start = rfc3339(sales_start + chrono::Duration::hours(1));
+    let fine = app.patch(&event_path, Some(&organizer), json!({"sales_start": later_start})).await;
+    assert_eq!(fine.status, StatusCode::OK, "a start moved later keeps every presale before it: {fine:?}");
+    let far = app
+        .post(&codes, Some(&organizer), json!({"kind": "percent", "value": 5, "presale_from": "-5000-01-01T00:00:00Z"}))
+        .await;
+    assert_eq!(far.fields(), ["presale_from"], "{far:?}");
+
+    // A cancelled event's presale pre-queue is not left waiting for its time.
+    let cancelled = app.post(&format!("/api/v1/events/{event_id}/cancel"), Some(&organizer), json!({})).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{cancelled:?}");
+    crate::helpers::eventually(WITHIN, "the waiting request is decided", || async {
+        let status: String = sqlx::query_scalar("SELECT status FROM bookings WHERE id = $1::uuid")
+            .bind(id)
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+        (status != "pending").then_some(status)
+    })
+    .await;
+
     // An event that opens its sales when published has no presale.
     let open = app.on_sale(&organizer, 10, 2).await;
     let open_id = open.0["id"].as_str().unwrap();

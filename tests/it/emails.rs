@@ -570,3 +570,32 @@ async fn the_confirmation_adds_the_event_to_a_calendar_and_the_cancellation_take
     assert_eq!(taken_off["uid"], added["uid"], "the same entry");
     assert!(taken_off["sequence"].as_i64() > added["sequence"].as_i64());
 }
+
+/// Issue 30: a paid booking's confirmation carries its invoice as a PDF.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_bookings_confirmation_carries_its_invoice() {
+    let sink = SmtpSink::start().await;
+    let app = app_with_smtp(&sink).await;
+    let (organizer, _) = app.user().await;
+    let (_, token) = buyer(&app).await;
+    let (event, tt) = app.on_sale_priced(&organizer, 10, 2, 3000).await;
+    let booking = app.book_final(&token, &tt, 1).await;
+    let paid = app.mark_paid(&organizer, event["id"].as_str().unwrap(), &booking.to_string()).await;
+    assert_eq!(paid.body["status"], "confirmed", "{paid:?}");
+    let number: String = sqlx::query_scalar("SELECT number FROM invoices WHERE booking_id = $1")
+        .bind(booking)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    let filename = format!("{number}.pdf");
+    let pdf = eventually(Duration::from_secs(30), "the confirmation with the invoice", || async {
+        sink.messages().iter().find_map(|m| attachment(&m.data, &filename))
+    })
+    .await;
+    let file = std::env::temp_dir().join(format!("boxoffice-invoice-{}.pdf", Uuid::new_v4().simple()));
+    std::fs::write(&file, &pdf).unwrap();
+    let text = std::process::Command::new("pdftotext").arg(&file).arg("-").output().expect("pdftotext runs");
+    let _ = std::fs::remove_file(&file);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains(&format!("Invoice {number}")) && text.contains("30.00 EUR"), "{text}");
+}

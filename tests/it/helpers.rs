@@ -477,6 +477,9 @@ impl TestApp {
         let quotas =
             boxoffice::db::invariants::quota_violations(self.db(), ticket_type_id.parse().unwrap()).await.unwrap();
         assert!(quotas.is_empty(), "{quotas:?}");
+        let papers =
+            boxoffice::db::invariants::invoice_violations(self.db(), ticket_type_id.parse().unwrap()).await.unwrap();
+        assert!(papers.is_empty(), "{papers:?}");
         seats.confirmed
     }
 

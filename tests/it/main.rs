@@ -19,6 +19,7 @@ mod errors;
 mod events;
 mod helpers;
 mod images;
+mod invoices;
 mod leaving;
 mod logs;
 mod nodes;
