@@ -391,7 +391,7 @@ impl From<crate::event::EventError> for ApiError {
 impl From<crate::papers::ExportError> for ApiError {
     fn from(err: crate::papers::ExportError) -> Self {
         match err {
-            crate::papers::ExportError::TooMany(_) => {
+            crate::papers::ExportError::TooMany => {
                 Self::Validation(vec![crate::domain::FieldError { field: "to".into(), message: err.to_string() }])
             }
             crate::papers::ExportError::Papers(err) => err.into(),

@@ -64,6 +64,7 @@ pub fn requests(user: Uuid, event: Uuid, tt: Uuid, quantity: i32, count: usize) 
             currency: Some("EUR".into()),
             code_id: None,
             presale_at: None,
+            tax: None,
             details: Default::default(),
         })
         .collect()

@@ -251,6 +251,8 @@ pub async fn accept(state: &Acceptor<'_>, request: BookingRequest) -> Result<Acc
         // Its code's presale: before it, the request waits for its draw;
         // from then on it goes straight into the line.
         presale_at: offer.schedule().presale(presale_from),
+        // With the price: tax added at checkout is part of what was shown.
+        tax: Some((offer.tax_rate, offer.prices_include_tax)),
         details,
     };
     let fingerprint = fingerprint(message.ticket_type_id, message.quantity, message.code_id, &message.details);
@@ -504,6 +506,8 @@ mod tests {
             hidden: false,
             attendee_names: Default::default(),
             asks_questions: false,
+            tax_rate: 0,
+            prices_include_tax: true,
         }
     }
 

@@ -188,9 +188,15 @@ pub async fn allocate_batch(
             return Some(Reason::CodeInvalid);
         }
         let shown = r.unit_price_cents.zip(r.currency.as_deref());
-        shown
-            .is_some_and(|(price, currency)| price != price_of(r, tt) || currency != tt.currency)
-            .then_some(Reason::PriceChanged)
+        // What it costs, tax added on top included, against what was shown.
+        let charged = |price: i64, (rate, included): (i32, bool)| {
+            crate::domain::tax::charged(price, i64::from(r.quantity), rate, included)
+        };
+        let taxed_differently = r.tax.zip(r.unit_price_cents).is_some_and(|(shown_tax, price)| {
+            charged(price, shown_tax) != charged(price, (tt.tax_rate, tt.prices_include_tax))
+        });
+        let changed = shown.is_some_and(|(price, currency)| price != price_of(r, tt) || currency != tt.currency);
+        (changed || taxed_differently).then_some(Reason::PriceChanged)
     };
     let (rejected_early, to_allocate): (Vec<&AcceptedRequest>, Vec<&AcceptedRequest>) =
         fresh.iter().copied().partition(|r| precheck(r).is_some());

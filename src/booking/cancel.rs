@@ -111,6 +111,9 @@ pub async fn cancel_booking(
     }
     crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingCancelled, &[booking_id]).await?;
     let cancelled = db::find(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
+    // A credit note for its refund, with it; last, so the organizer's invoice
+    // counter is locked only until the commit.
+    crate::db::invoices::credit_refunds(&mut tx, &[booking_id]).await?;
     tx.commit().await?;
     seats_returned(bookings, &types, &offered).await;
     // Its code's uses came back too.

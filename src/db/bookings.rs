@@ -291,9 +291,9 @@ pub async fn cancel(conn: &mut PgConnection, booking: &BookingRow, reason: &str)
     .await?;
     // Its seats back to its type and the type's quotas.
     super::allocation::take_seats(&mut *conn, &[booking.ticket_type_id], &[-booking.quantity]).await?;
+    // (Its credit note is the caller's last statement: the invoice counter's
+    // lock is then held only until the commit.)
     super::payments::refund_bookings(conn, &[booking.id], reason).await?;
-    // A credit note for each refund of an invoiced payment, with the refund.
-    super::invoices::credit_refunds(conn, &[booking.id]).await?;
     Ok(())
 }
 
@@ -403,7 +403,6 @@ pub async fn cancel_all_of_event(conn: &mut PgConnection, event_id: Uuid) -> Res
     let (tts, counts): (Vec<Uuid>, Vec<i32>) = seats.into_iter().map(|(tt, n)| (tt, -n)).unzip();
     super::allocation::take_seats(&mut *conn, &tts, &counts).await?;
     super::payments::refund_bookings(conn, &ids, "event_cancelled").await?;
-    super::invoices::credit_refunds(conn, &ids).await?;
     Ok(ids)
 }
 

@@ -462,6 +462,9 @@ pub struct Offer {
     pub attendee_names: crate::domain::question::AttendeeNames,
     /// Whether the event asks a booking of this type any question.
     pub asks_questions: bool,
+    /// Its tax, and whether the price includes it (what the buyer was shown).
+    pub tax_rate: i32,
+    pub prices_include_tax: bool,
 }
 
 impl Offer {
@@ -482,7 +485,8 @@ pub async fn offer(pool: &sqlx::PgPool, ticket_type_id: Uuid) -> Result<Option<O
                 e.ends_at, e.sales_start, e.sales_end, e.published_at, t.max_per_order, t.max_per_buyer, t.price_cents,
                 t.currency, e.prequeue_minutes, e.hold_cooldown_seconds, t.hidden, t.attendee_names,
                 EXISTS (SELECT 1 FROM questions q WHERE q.event_id = t.event_id
-                         AND (q.ticket_type_ids IS NULL OR t.id = ANY (q.ticket_type_ids))) AS asks_questions
+                         AND (q.ticket_type_ids IS NULL OR t.id = ANY (q.ticket_type_ids))) AS asks_questions,
+                t.tax_rate, e.prices_include_tax
          FROM ticket_types t JOIN events e ON e.id = t.event_id WHERE t.id = $1",
     )
     .bind(ticket_type_id)

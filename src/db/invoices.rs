@@ -30,6 +30,25 @@ pub async fn profile(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Bi
     .await
 }
 
+/// Whether `user_id` issued papers this year (`now`'s), in a series whose
+/// prefix is not `prefix`.
+pub async fn other_series_this_year(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM invoices WHERE organizer_id = $1 AND year = $2
+                          AND number NOT LIKE $3 || '-%')",
+    )
+    .bind(user_id)
+    .bind(invoice::year_of(now))
+    .bind(prefix)
+    .fetch_one(conn)
+    .await
+}
+
 pub async fn save_profile(conn: &mut PgConnection, user_id: Uuid, p: &BillingProfile) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO billing_profiles (user_id, legal_name, address, tax_id, invoice_footer, invoice_prefix)
@@ -61,21 +80,33 @@ pub struct InvoiceRow {
 
 const COLUMNS: &str = "id, organizer_id, number, booking_id, issued_at, document";
 
-/// Takes the next `count` numbers of `organizer`'s series for `year`: the
-/// first of them. The counter's row stays locked until the caller commits,
-/// so concurrent issuers take turns and a rollback leaves no gap.
-async fn take_numbers(conn: &mut PgConnection, organizer: Uuid, year: i32, count: i32) -> Result<i32, sqlx::Error> {
+/// Takes the next `count` numbers of `organizer`'s series: the first of
+/// them, and the moment they are issued at. The organizer's papers are
+/// issued one transaction at a time (a lock held until the commit), and the
+/// moment is read after the lock from the database's clock, so numbers run
+/// in the order of their dates, and a rollback gives its numbers back.
+async fn take_numbers(
+    conn: &mut PgConnection,
+    organizer: Uuid,
+    count: i32,
+) -> Result<(i32, DateTime<Utc>), sqlx::Error> {
+    let issued_at: DateTime<Utc> = sqlx::query_scalar(
+        "SELECT clock_timestamp() FROM (SELECT pg_advisory_xact_lock(hashtextextended('boxoffice invoices ' || $1, 0))) l",
+    )
+    .bind(organizer.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
     let last: i32 = sqlx::query_scalar(
         "INSERT INTO invoice_counters (organizer_id, year, last) VALUES ($1, $2, $3)
          ON CONFLICT (organizer_id, year) DO UPDATE SET last = invoice_counters.last + EXCLUDED.last
          RETURNING last",
     )
     .bind(organizer)
-    .bind(year)
+    .bind(invoice::year_of(issued_at))
     .bind(count)
     .fetch_one(conn)
     .await?;
-    Ok(last - count + 1)
+    Ok((last - count + 1, issued_at))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -191,9 +222,8 @@ pub async fn issue(
             booking.tax_rate.unwrap_or(0),
         )],
     };
-    let issued_at = Utc::now();
+    let (seq, issued_at) = take_numbers(conn, row.organizer_id, 1).await?;
     let year = invoice::year_of(issued_at);
-    let seq = take_numbers(conn, row.organizer_id, year, 1).await?;
     let document = invoice::invoice(sale, invoice::number(&prefix, year, seq), issued_at);
     insert(conn, row.organizer_id, seq, &document, booking.id, payment_id, None, None).await.map(Some)
 }
@@ -227,12 +257,11 @@ pub async fn credit_refunds(conn: &mut PgConnection, booking_ids: &[Uuid]) -> Re
     .bind(booking_ids)
     .fetch_all(&mut *conn)
     .await?;
-    let issued_at = Utc::now();
-    let year = invoice::year_of(issued_at);
     let organizers: std::collections::BTreeSet<Uuid> = due.iter().map(|d| d.organizer_id).collect();
     for organizer in organizers {
         let theirs: Vec<&Due> = due.iter().filter(|d| d.organizer_id == organizer).collect();
-        let first = take_numbers(conn, organizer, year, theirs.len() as i32).await?;
+        let (first, issued_at) = take_numbers(conn, organizer, theirs.len() as i32).await?;
+        let year = invoice::year_of(issued_at);
         for (seq, d) in (first..).zip(theirs) {
             // The invoice's series ("{prefix}-{year}-{n}").
             let prefix = d.document.number.rsplitn(3, '-').nth(2).unwrap_or("INV").to_owned();
@@ -278,20 +307,23 @@ pub async fn numbers_of(
     Ok(numbers)
 }
 
-/// An organizer's invoices and credit notes issued in `[from, to)`, by number.
+/// An organizer's invoices and credit notes issued in `[from, to)`, by
+/// number, at most `limit`.
 pub async fn of_period(
     conn: &mut PgConnection,
     organizer: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    limit: i64,
 ) -> Result<Vec<InvoiceRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM invoices WHERE organizer_id = $1 AND issued_at >= $2 AND issued_at < $3
-         ORDER BY year, seq"
+         ORDER BY year, seq LIMIT $4"
     ))
     .bind(organizer)
     .bind(from)
     .bind(to)
+    .bind(limit)
     .fetch_all(conn)
     .await
 }

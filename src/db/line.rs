@@ -111,6 +111,8 @@ pub async fn park(
     let prices: Vec<Option<i64>> = requests.iter().map(|r| r.unit_price_cents).collect();
     let currencies: Vec<Option<String>> = requests.iter().map(|r| r.currency.clone()).collect();
     let codes: Vec<Option<Uuid>> = requests.iter().map(|r| r.code_id).collect();
+    let tax_rates: Vec<Option<i32>> = requests.iter().map(|r| r.tax.map(|(rate, _)| rate)).collect();
+    let taxes_included: Vec<Option<bool>> = requests.iter().map(|r| r.tax.map(|(_, included)| included)).collect();
     // Waiting: the presale whose draw it waits for (null: the event's).
     // Placed: the presale it was taken in, if any (its window is judged by it).
     let presales: Vec<Option<DateTime<Utc>>> = match rounds {
@@ -126,9 +128,9 @@ pub async fn park(
         "WITH r AS (
              SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::int[], $6::text[],
                                   $7::timestamptz[], $8::bigint[], $10::text[], $11::uuid[], $12::text[],
-                                  $13::timestamptz[]) WITH ORDINALITY
+                                  $13::timestamptz[], $14::int[], $15::bool[]) WITH ORDINALITY
                  AS r (id, user_id, event_id, ticket_type_id, quantity, key, accepted_at, price, currency, code_id,
-                       details, presale_at, n)
+                       details, presale_at, tax_rate, tax_included, n)
              -- Only what will be written is numbered: a request already in
              -- the line (a redelivered message) must not leave a gap.
              WHERE NOT EXISTS (SELECT 1 FROM bookings x WHERE x.id = r.id
@@ -145,15 +147,16 @@ pub async fn park(
          )
          INSERT INTO bookings (id, user_id, event_id, ticket_type_id, quantity, status, idempotency_key, accepted_at,
                                unit_price_cents, currency, code_id, pending_details, prequeued, presale_at,
-                               line_position)
+                               tax_rate, prices_include_tax, line_position)
          SELECT r.id, r.user_id, r.event_id, r.ticket_type_id, r.quantity, 'pending', r.key, r.accepted_at,
-                r.price, r.currency, r.code_id, r.details::jsonb, $9, r.presale_at,
+                r.price, r.currency, r.code_id, r.details::jsonb, $9, r.presale_at, r.tax_rate, r.tax_included,
                 CASE WHEN $9 THEN NULL ELSE
                     last.place + (row_number() OVER (PARTITION BY r.event_id ORDER BY r.n))::int END
          FROM r JOIN last ON last.event_id = r.event_id
          ON CONFLICT (id) DO UPDATE SET prequeued = EXCLUDED.prequeued, line_position = EXCLUDED.line_position,
                 unit_price_cents = EXCLUDED.unit_price_cents, currency = EXCLUDED.currency, code_id = EXCLUDED.code_id,
-                pending_details = EXCLUDED.pending_details, presale_at = EXCLUDED.presale_at
+                pending_details = EXCLUDED.pending_details, presale_at = EXCLUDED.presale_at,
+                tax_rate = EXCLUDED.tax_rate, prices_include_tax = EXCLUDED.prices_include_tax
           WHERE bookings.status = 'pending' AND bookings.line_position IS NULL AND NOT bookings.prequeued",
     )
     .bind(column(|r| r.booking_id))
@@ -169,6 +172,8 @@ pub async fn park(
     .bind(&codes)
     .bind(&details)
     .bind(&presales)
+    .bind(&tax_rates)
+    .bind(&taxes_included)
     .execute(conn)
     .await?;
     Ok(())
@@ -436,7 +441,8 @@ pub async fn next_placed(
 ) -> Result<Vec<AcceptedRequest>, sqlx::Error> {
     let rows: Vec<PlacedRow> = sqlx::query_as(
         "SELECT b.id, b.user_id, b.event_id, b.ticket_type_id, b.quantity, b.idempotency_key, b.accepted_at,
-                b.unit_price_cents, b.currency, b.code_id, b.presale_at, b.pending_details
+                b.unit_price_cents, b.currency, b.code_id, b.presale_at, b.tax_rate, b.prices_include_tax,
+                b.pending_details
          FROM (SELECT DISTINCT event_id FROM ticket_types WHERE id = ANY($1)) e
          -- The earliest draw still to make: requests taken from then on go
          -- behind its pre-queue and wait for it.
@@ -479,6 +485,8 @@ struct PlacedRow {
     currency: Option<String>,
     code_id: Option<Uuid>,
     presale_at: Option<DateTime<Utc>>,
+    tax_rate: Option<i32>,
+    prices_include_tax: Option<bool>,
     pending_details: Option<sqlx::types::Json<crate::domain::question::Details>>,
 }
 
@@ -496,6 +504,7 @@ impl From<PlacedRow> for AcceptedRequest {
             currency: r.currency,
             code_id: r.code_id,
             presale_at: r.presale_at,
+            tax: r.tax_rate.zip(r.prices_include_tax),
             details: r.pending_details.map(|d| d.0).unwrap_or_default(),
         }
     }

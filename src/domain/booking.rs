@@ -34,6 +34,9 @@ pub struct AcceptedRequest {
     /// the request is taken from that presale's pre-queue on, waits for its
     /// draw if taken before it, and goes straight into the line after.
     pub presale_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The tax the buyer was shown with the price: (rate, whether the price
+    /// includes it); `None` for requests from before it travelled.
+    pub tax: Option<(i32, bool)>,
     /// Holders' names and answers, checked at the accept; written with the
     /// decision if it gets seats.
     pub details: crate::domain::question::Details,

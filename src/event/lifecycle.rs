@@ -250,6 +250,8 @@ impl<E: SharedFailure> EventRoom<'_, E> {
             }
         };
         let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
+        // The refunds' credit notes, with them, last (the invoice counter's lock).
+        db::invoices::credit_refunds(&mut tx, &cancelled).await?;
         tx.commit().await?;
         self.changed(id).await;
         tracing::info!(bookings.cancelled = cancelled.len(), "event cancelled");

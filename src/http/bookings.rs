@@ -81,7 +81,8 @@ pub struct Booking {
     pub tickets: Vec<Ticket>,
     /// Per seat, as sold (once the worker gave the booking its seats).
     pub unit_price_cents: Option<i64>,
-    /// What the buyer pays: `unit_price_cents × quantity`.
+    /// What the buyer pays: `unit_price_cents × quantity`, and the tax on
+    /// top when the event's prices leave it out (its invoice's gross).
     pub total_cents: Option<i64>,
     pub currency: Option<String>,
     /// When the hold runs out (`held` only): pay before.

@@ -379,7 +379,7 @@ pub(super) fn json_response(bytes: Bytes) -> Response {
         (status = 200, description = "The changed event", body = Event),
         (status = 403, description = "Not the organizer", body = Problem),
         (status = 404, description = "No such event", body = Problem),
-        (status = 409, description = "The event is cancelled", body = Problem),
+        (status = 409, description = "The event is cancelled; `sales_start` moved after its draw, or to or before a presale (`presale_after_start`); `prequeue_minutes` changed once a pre-queue opened (`prequeue_open`)", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
     ))]
 #[tracing::instrument(skip_all, fields(user.id = %user.id, event.id = %id))]

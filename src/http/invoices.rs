@@ -195,7 +195,10 @@ pub struct PeriodParams {
 pub fn period(params: &PeriodParams) -> Result<(DateTime<Utc>, DateTime<Utc>), Vec<crate::domain::FieldError>> {
     let mut v = crate::domain::Violations::new();
     let mut day = |field: &str, raw: Option<&str>| {
-        let parsed = raw.and_then(|r| chrono::NaiveDate::parse_from_str(r.trim(), "%Y-%m-%d").ok());
+        // Years 1 to 9999 (PostgreSQL's, and the people's).
+        let parsed = raw
+            .and_then(|r| chrono::NaiveDate::parse_from_str(r.trim(), "%Y-%m-%d").ok())
+            .filter(|d| (1..=9998).contains(&chrono::Datelike::year(d)));
         if parsed.is_none() {
             v.add(field, "a day as YYYY-MM-DD");
         }

@@ -105,7 +105,7 @@ pub async fn export(
     };
     match crate::papers::export(&state.db, user.id, from, to).await {
         Ok(zip) => Ok(crate::http::invoices::zip_response(&params, zip)),
-        Err(err @ crate::papers::ExportError::TooMany(_)) => {
+        Err(err @ crate::papers::ExportError::TooMany) => {
             refused(vec![crate::domain::FieldError { field: "to".into(), message: err.to_string() }]).await
         }
         Err(crate::papers::ExportError::Papers(err)) => Err(ApiError::from(err).into()),

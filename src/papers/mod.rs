@@ -84,6 +84,11 @@ pub async fn pages_for(
     let details = db::questions::details_of(conn, &[id]).await?.remove(&id).unwrap_or_default();
     let when = crate::domain::event::local_time(event.starts_at, &event.timezone);
     let count = booking.quantity;
+    // Read once, drawn on every page (the PDF keeps one copy).
+    let image = match &event.image_hash {
+        Some(hash) => db::images::rendition(conn, hash, false).await?.map(std::sync::Arc::new),
+        None => None,
+    };
     Ok(tickets
         .into_iter()
         .map(|(code, position, status)| TicketPage {
@@ -99,6 +104,7 @@ pub async fn pages_for(
                 "checked_in" => format!("Ticket {} of {count} · checked in", position + 1),
                 _ => format!("Ticket {} of {count}", position + 1),
             },
+            image: image.clone(),
         })
         .collect())
 }
@@ -143,13 +149,29 @@ pub async fn render_invoice(document: crate::domain::invoice::Document) -> Resul
 }
 
 /// The name and address the buyer of booking `id` wants on its invoice.
-pub const BILLING_NAME_MAX: usize = 200;
-pub const BILLING_ADDRESS_MAX: usize = 1000;
+pub const BILLING_NAME_MAX: usize = NAME_MAX;
+pub const BILLING_ADDRESS_MAX: usize = 600;
+
+/// A name an invoice prints on one line.
+pub const NAME_MAX: usize = 70;
+/// Lines of an address or a footer, and characters of each, that an
+/// invoice prints whole.
+pub const LINES_MAX: usize = 6;
+pub const LINE_MAX: usize = 80;
+
+/// `text` must fit the paper: at most [`LINES_MAX`] lines of [`LINE_MAX`].
+fn check_printable(v: &mut crate::domain::Violations, field: &str, text: &str) {
+    let lines: Vec<&str> = text.trim().lines().collect();
+    if lines.len() > LINES_MAX || lines.iter().any(|l| l.chars().count() > LINE_MAX) {
+        v.add(field, format!("at most {LINES_MAX} lines of {LINE_MAX} characters: an invoice prints it whole"));
+    }
+}
 
 /// The buyer (`user_id`) sets the name and address for booking `id`'s
 /// invoice, until it is issued.
 pub async fn set_billing(db: &PgPool, user_id: Uuid, id: Uuid, name: &str, address: &str) -> Result<(), PapersError> {
     let mut v = crate::domain::Violations::new();
+    check_printable(&mut v, "address", address);
     let name = v.line("name", name, 0, BILLING_NAME_MAX);
     let address = v.paragraph("address", address, 0, BILLING_ADDRESS_MAX);
     let (name, address) = v.finish_with(name.zip(address)).map_err(PapersError::Invalid)?;
@@ -189,10 +211,17 @@ pub async fn save_billing_profile(
     input: BillingInput,
 ) -> Result<db::invoices::BillingProfile, PapersError> {
     let mut v = crate::domain::Violations::new();
-    let legal_name = v.line("legal_name", &input.legal_name, 1, 200);
+    // What a page prints whole: a name on one line, six lines of address
+    // or footer of one printed line each (a paper never cuts them).
+    let legal_name = v.line("legal_name", &input.legal_name, 1, NAME_MAX);
     let address = v.paragraph("address", &input.address, 1, 1000);
     let tax_id = v.line("tax_id", input.tax_id.as_deref().unwrap_or(""), 0, 50);
     let invoice_footer = v.paragraph("invoice_footer", input.invoice_footer.as_deref().unwrap_or(""), 0, 1000);
+    for (field, text) in
+        [("address", &input.address), ("invoice_footer", input.invoice_footer.as_ref().unwrap_or(&String::new()))]
+    {
+        check_printable(&mut v, field, text);
+    }
     let prefix = input.invoice_prefix.as_deref().map(str::trim).filter(|p| !p.is_empty()).unwrap_or("INV");
     if prefix.len() > PREFIX_MAX || !prefix.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
         v.add("invoice_prefix", format!("capital letters and digits, at most {PREFIX_MAX}"));
@@ -202,6 +231,13 @@ pub async fn save_billing_profile(
     let profile =
         db::invoices::BillingProfile { legal_name, address, tax_id, invoice_footer, invoice_prefix: prefix.to_owned() };
     let mut conn = db.acquire().await?;
+    // One series a year: an auditor reads its numbers for gaps.
+    if db::invoices::other_series_this_year(&mut conn, user_id, prefix, chrono::Utc::now()).await? {
+        return Err(PapersError::Invalid(vec![crate::domain::FieldError {
+            field: "invoice_prefix".into(),
+            message: "this year's invoices have another prefix: it can change from next year on".into(),
+        }]));
+    }
     db::invoices::save_profile(&mut conn, user_id, &profile).await?;
     Ok(profile)
 }
@@ -224,8 +260,8 @@ pub const EXPORT_MAX: usize = 2000;
 /// Why a period's papers cannot be exported.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("more than {EXPORT_MAX} invoices and credit notes in this period ({0}): choose a shorter one")]
-    TooMany(usize),
+    #[error("more than {EXPORT_MAX} invoices and credit notes in this period: choose a shorter one")]
+    TooMany,
     #[error(transparent)]
     Papers(#[from] PapersError),
 }
@@ -282,10 +318,12 @@ pub async fn export(
 ) -> Result<Vec<u8>, ExportError> {
     let rows = {
         let mut conn = db.acquire().await.map_err(PapersError::from)?;
-        db::invoices::of_period(&mut conn, organizer, from, to).await.map_err(PapersError::from)?
+        db::invoices::of_period(&mut conn, organizer, from, to, EXPORT_MAX as i64 + 1)
+            .await
+            .map_err(PapersError::from)?
     };
     if rows.len() > EXPORT_MAX {
-        return Err(ExportError::TooMany(rows.len()));
+        return Err(ExportError::TooMany);
     }
     let zip = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ticket_pdf::PdfError> {
         use std::io::Write;

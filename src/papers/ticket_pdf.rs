@@ -51,6 +51,8 @@ pub struct TicketPage {
     pub code: String,
     /// "Ticket 2 of 3".
     pub position: String,
+    /// The event's image (WebP, its large rendition), beside the QR code.
+    pub image: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +102,9 @@ pub fn render(pages: &[TicketPage]) -> Result<Vec<u8>, PdfError> {
 
         let top = MARGIN + 300.0;
         draw_qr(&mut surface, &ticket.code, MARGIN, top);
+        if let Some(image) = &ticket.image {
+            draw_image(&mut surface, image, MARGIN + QR_SIDE + 24.0, top);
+        }
         text(&mut surface, top + QR_SIDE + 24.0, false, 12.0, &ticket.code);
         ink(&mut surface, 90);
         text(
@@ -135,6 +140,21 @@ fn draw_qr(surface: &mut krilla::surface::Surface<'_>, code: &str, x: f32, y: f3
     if let Some(path) = path.finish() {
         surface.draw_path(&path);
     }
+}
+
+/// The event's image in the box right of the QR code (as tall as it at
+/// most), its proportions kept. An image that does not decode is left out:
+/// the ticket matters, not the picture.
+fn draw_image(surface: &mut krilla::surface::Surface<'_>, webp: &std::sync::Arc<Vec<u8>>, x: f32, y: f32) {
+    let data: Arc<dyn AsRef<[u8]> + Send + Sync> = webp.clone();
+    let Ok(image) = krilla::image::Image::from_webp(data.into(), true) else { return };
+    let (w, h) = image.size();
+    let (room_w, room_h) = (WIDTH - MARGIN - x, QR_SIDE);
+    let scale = (room_w / w as f32).min(room_h / h as f32);
+    let Some(size) = krilla::geom::Size::from_wh(w as f32 * scale, h as f32 * scale) else { return };
+    surface.push_transform(&krilla::geom::Transform::from_translate(x, y));
+    surface.draw_image(image, size);
+    surface.pop();
 }
 
 /// How wide `line` is in the font `ttf` at `size` points.
@@ -192,6 +212,7 @@ mod tests {
             reference: "K7M2-9QXD".into(),
             code: "ABCDEFGHJKMNPQRSTVWXYZ0123".into(),
             position: "Ticket 1 of 2".into(),
+            image: None,
         };
         let pdf = render(&[page.clone(), TicketPage { holder: "Σωκράτης".into(), ..page }]).unwrap();
         assert!(pdf.starts_with(b"%PDF-"));

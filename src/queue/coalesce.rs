@@ -88,6 +88,7 @@ mod tests {
             currency: None,
             code_id: None,
             presale_at: None,
+            tax: None,
             details: Default::default(),
         };
         let (done, answer) = oneshot::channel();

@@ -35,6 +35,10 @@ pub struct BookingRequested {
     /// The presale of the request's code (absent: none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presale_at: Option<DateTime<Utc>>,
+    /// The tax shown with the price: (basis points, included); absent in
+    /// messages from before it travelled (not checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax: Option<(i32, bool)>,
     /// Holders' names and answers (absent when none were given).
     #[serde(default, skip_serializing_if = "crate::domain::question::Details::is_empty")]
     pub details: crate::domain::question::Details,
@@ -77,6 +81,7 @@ impl From<&AcceptedRequest> for BookingRequested {
             currency: r.currency.clone(),
             code_id: r.code_id,
             presale_at: r.presale_at,
+            tax: r.tax,
             details: r.details.clone(),
         }
     }
@@ -96,6 +101,7 @@ impl From<BookingRequested> for AcceptedRequest {
             currency: m.currency,
             code_id: m.code_id,
             presale_at: m.presale_at,
+            tax: m.tax,
             details: m.details,
         }
     }
@@ -151,6 +157,7 @@ mod tests {
             currency: Some("EUR".into()),
             code_id: None,
             presale_at: None,
+            tax: None,
             details: Default::default(),
         }
     }

@@ -139,6 +139,7 @@ mod tests {
             currency: None,
             code_id: None,
             presale_at: None,
+            tax: None,
             details: Default::default(),
         }
     }

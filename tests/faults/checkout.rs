@@ -3,7 +3,9 @@
 //! while Stripe is out of reach, and while Stripe's webhook events are
 //! delivered twice and replayed after the API was killed. After each: every
 //! seat confirmed or back on sale, no card charged without its booking
-//! confirmed or refunded, no payment applied twice, no refund paid twice.
+//! confirmed or refunded, no payment applied twice, no refund paid twice;
+//! every paid confirmation with exactly one invoice, every refund of one
+//! with exactly one credit note, their numbers without a gap or a repeat.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,25 +75,30 @@ pub struct CheckoutRow {
     statuses: HashMap<u16, usize>,
     deliveries: usize,
     events: usize,
+    /// Invoices and credit notes issued, numbered 1 to n without a gap.
+    invoices: i64,
+    credit_notes: i64,
     recovery: Duration,
 }
 
 impl CheckoutRow {
-    pub const HEADER: &str = "| fault | bookings held | paid and confirmed | cancelled and refunded | payment answers | webhook deliveries (events) | charged without tickets | refunded twice | time to recover |\n\
-                              | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
+    pub const HEADER: &str = "| fault | bookings held | paid and confirmed | cancelled and refunded | payment answers | webhook deliveries (events) | invoices + credit notes (numbered without a gap) | charged without tickets | refunded twice | time to recover |\n\
+                              | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |";
 
     pub fn markdown(&self) -> String {
         let mut statuses: Vec<_> = self.statuses.iter().collect();
         statuses.sort();
         let answers: Vec<String> = statuses.iter().map(|(s, n)| format!("{n}× {s}")).collect();
         format!(
-            "| {} | {} | {} | {} | {} | {} | 0 | 0 | {:.2} s (no booking held, every refund sent) |",
+            "| {} | {} | {} | {} | {} | {} | {} + {} | 0 | 0 | {:.2} s (no booking held, every refund sent) |",
             self.fault.description(),
             self.held,
             self.confirmed,
             self.cancelled_refunded,
             answers.join(", "),
             if self.events > 0 { format!("{} ({})", self.deliveries, self.events) } else { "–".into() },
+            self.invoices,
+            self.credit_notes,
             self.recovery.as_secs_f64(),
         )
     }
@@ -266,7 +273,19 @@ impl Rig {
         if fault == CheckoutFault::WebhookReplayed && (applied as usize) < payments.events.len() {
             problems.push(format!("{} events delivered, {applied} recorded", payments.events.len()));
         }
+        // The papers: one invoice per paid confirmation, one credit note per
+        // refund of one, and the series without a gap (`db::invariants`).
+        problems.extend(boxoffice::db::invariants::invoice_violations(&self.db, tt).await?);
+        let (invoices, credit_notes): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE i.kind = 'invoice'), count(*) FILTER (WHERE i.kind = 'credit_note')
+               FROM invoices i JOIN bookings b ON b.id = i.booking_id WHERE b.ticket_type_id = $1",
+        )
+        .bind(tt)
+        .fetch_one(&self.db)
+        .await?;
         let row = CheckoutRow {
+            invoices,
+            credit_notes,
             fault,
             held: intents.iter().map(|(b, _, _)| b).collect::<HashSet<_>>().len(),
             confirmed: confirmed.len(),

@@ -331,6 +331,7 @@ async fn the_accept_script_answers_each_verdict_without_a_redis_failure() {
         currency: Some("EUR".into()),
         code_id: None,
         presale_at: None,
+        tax: None,
         details: Default::default(),
     };
     let first = request(user_id, stalls, Some("k1"));

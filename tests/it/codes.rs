@@ -336,6 +336,7 @@ async fn two_batches_of_different_types_sharing_a_code_use_it_no_more_than_it_al
                 currency: Some("EUR".into()),
                 code_id: Some(code),
                 presale_at: None,
+                tax: None,
                 details: Default::default(),
             })
             .collect()

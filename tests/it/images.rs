@@ -41,7 +41,13 @@ fn photo(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-async fn put_image(app: &TestApp, token: &str, event: &str, kind: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+pub(crate) async fn put_image(
+    app: &TestApp,
+    token: &str,
+    event: &str,
+    kind: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
     let response = app
         .client
         .put(app.url(&format!("/api/v1/events/{event}/image")))
@@ -109,7 +115,7 @@ async fn an_organizers_image_is_kept_upright_as_webp_without_its_exif_and_served
     assert_eq!(fetch(&app, "/images/not-a-hash.webp").await.status(), StatusCode::NOT_FOUND);
 }
 
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let picture = image::RgbaImage::from_fn(width, height, |x, _| image::Rgba([200, 40, 40, (x % 256) as u8]));
     let mut out = Cursor::new(Vec::new());
     picture.write_to(&mut out, ImageFormat::Png).unwrap();

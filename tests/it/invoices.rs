@@ -137,6 +137,17 @@ async fn a_paid_booking_is_invoiced_with_its_tax_and_its_refund_credited() {
     }
     // And the invoice itself is as it was.
     assert!(pdf_text(&app, &buyer, &pdf_path).await.contains(&format!("Invoice {number}")));
+
+    // This year's series keeps its prefix: an auditor reads it for gaps.
+    let renamed = app
+        .call(
+            Method::PUT,
+            "/api/v1/me/billing",
+            Some(&organizer),
+            Some(json!({"legal_name": "Konzert GmbH", "address": "Hauptstraße 1", "invoice_prefix": "NEW"})),
+        )
+        .await;
+    assert_eq!(renamed.fields(), ["invoice_prefix"], "{renamed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,6 +255,11 @@ async fn billing_details_and_tax_rates_say_what_is_wrong_with_them() {
     assert_eq!(fields, ["invoice_prefix", "legal_name"]);
     let unknown = put(json!({"legal_name": "A", "address": "B", "iban": "x"})).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY, "{unknown:?}");
+    // What a paper prints whole: a name on a line, six lines of address.
+    let long = put(json!({"legal_name": "N".repeat(71), "address": "1\n2\n3\n4\n5\n6\n7"})).await;
+    let mut fields = long.fields();
+    fields.sort();
+    assert_eq!(fields, ["address", "legal_name"], "{long:?}");
     let fine = put(json!({"legal_name": "A GmbH", "address": "B"})).await;
     assert_eq!((fine.status, &fine.body["invoice_prefix"]), (StatusCode::OK, &json!("INV")));
     assert_eq!(app.get("/api/v1/me/billing", Some(&organizer)).await.body, fine.body);
@@ -407,4 +423,39 @@ async fn an_organizer_takes_a_periods_invoices_as_pdfs_and_a_ledger() {
     assert_eq!(bad.fields(), ["from"]);
     let reversed = app.get("/api/v1/me/invoices.zip?from=2026-02-01&to=2026-01-01", Some(&organizer)).await;
     assert_eq!(reversed.fields(), ["to"]);
+    let far = app.get("/api/v1/me/invoices.zip?from=-100000-01-01&to=9999-12-31", Some(&organizer)).await;
+    assert_eq!(far.fields(), ["from", "to"], "{far:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tax_raised_while_a_request_waits_refuses_it_as_a_changed_price() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let sales_start = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"prices_include_tax": false, "sales_start": sales_start.to_rfc3339(), "prequeue_minutes": 30,
+                   "ticket_types": [{"name": "Business", "price_cents": 2000, "capacity": 10, "max_per_order": 2,
+                                     "tax_rate": 700}]}),
+        )
+        .await;
+    let (event_id, tt) = (event["id"].as_str().unwrap(), event["ticket_types"][0]["id"].as_str().unwrap());
+    let (buyer, _) = app.user().await;
+    let (other, _) = app.user().await;
+    let waiting = app.book(&buyer, tt, 1, None).await;
+    assert_eq!(waiting.status, StatusCode::ACCEPTED, "{waiting:?}");
+    let id = crate::helpers::accepted_ids(&[waiting])[0];
+    // Shown 20.00 + 7 %; by its turn, 19 % is added.
+    let raised = app
+        .patch(&format!("/api/v1/events/{event_id}/ticket-types/{tt}"), Some(&organizer), json!({"tax_rate": 1900}))
+        .await;
+    assert_eq!(raised.status, StatusCode::OK);
+    let after = app.book(&other, tt, 1, None).await;
+    let later = crate::helpers::accepted_ids(&[after])[0];
+    app.wait_final(&[id, later], std::time::Duration::from_secs(30)).await;
+    let decided = app.get(&format!("/api/v1/bookings/{id}"), Some(&buyer)).await.body;
+    assert_eq!((&decided["status"], &decided["reason"]), (&json!("rejected"), &json!("price_changed")), "{decided}");
+    let shown_now = app.get(&format!("/api/v1/bookings/{later}"), Some(&other)).await.body;
+    assert_eq!((&shown_now["status"], &shown_now["total_cents"]), (&json!("held"), &json!(2380)), "{shown_now}");
 }

@@ -514,6 +514,7 @@ async fn queued_requests(
             currency: None,
             code_id: None,
             presale_at: None,
+            tax: None,
             details: Default::default(),
         });
     }
@@ -604,6 +605,7 @@ async fn a_second_request_of_a_buyer_in_line_is_turned_down_without_failing_the_
         currency: None,
         code_id: None,
         presale_at: None,
+        tax: None,
         details: Default::default(),
     };
     let (newcomer, _) = app.user().await;
@@ -657,6 +659,7 @@ async fn a_redelivered_request_in_line_keeps_its_place_over_a_second_one_in_the_
         currency: None,
         code_id: None,
         presale_at: None,
+        tax: None,
         details: Default::default(),
     };
     let second = boxoffice::domain::booking::AcceptedRequest {
@@ -792,6 +795,7 @@ async fn two_workers_queueing_two_ticket_types_behind_a_line_number_it_without_t
                         currency: None,
                         code_id: None,
                         presale_at: None,
+                        tax: None,
                         details: Default::default(),
                     })
                     .collect()

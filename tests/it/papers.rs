@@ -40,6 +40,10 @@ async fn the_tickets_pdf_names_each_holder_and_its_qr_codes_scan_at_the_door() {
         .await;
     let event_id = event["id"].as_str().unwrap();
     let tt = event["ticket_types"][0]["id"].as_str().unwrap();
+    // With the event's image, drawn beside each QR code.
+    let (put, _) =
+        crate::images::put_image(&app, &organizer, event_id, "image/png", crate::images::png(640, 360)).await;
+    assert_eq!(put, StatusCode::OK);
     let names = ["Łukasz Żółć", "Σωκράτης", "Пётр"];
     let attendees: Vec<_> = names.iter().map(|n| json!({"name": n})).collect();
     let booked = app
@@ -67,6 +71,14 @@ async fn the_tickets_pdf_names_each_holder_and_its_qr_codes_scan_at_the_door() {
     let listed: Vec<&str> = fonts.lines().skip(2).collect();
     assert!(!listed.is_empty() && listed.iter().all(|l| l.contains(" yes ")), "{fonts}");
 
+    // The event's image, once in the file (every page shows it).
+    let images = run("pdfimages", &["-list", file]);
+    let drawn: Vec<&str> = images.lines().skip(2).filter(|l| l.split_whitespace().nth(2) == Some("image")).collect();
+    assert_eq!(drawn.len(), 3, "one image a page: {images}");
+    assert!(drawn.iter().all(|l| l.split_whitespace().nth(3) == Some("640")), "the large rendition: {images}");
+    let objects: std::collections::HashSet<&str> = drawn.iter().filter_map(|l| l.split_whitespace().nth(10)).collect();
+    assert_eq!(objects.len(), 1, "stored once: {images}");
+
     // The text a viewer shows: the title, each holder in their own script,
     // the reference and each code, once per page.
     let text = run("pdftotext", &["-layout", file, "-"]);
@@ -90,6 +102,10 @@ async fn the_tickets_pdf_names_each_holder_and_its_qr_codes_scan_at_the_door() {
         .expect("the page rendered");
     let decoded = run("zbarimg", &["--raw", "-q", png.to_str().unwrap()]);
     assert_eq!(decoded.trim(), codes[1], "the second page carries the second ticket");
+    // Kept beside the browser screenshots, to look at.
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+    let _ = std::fs::create_dir_all(&shots);
+    let _ = std::fs::copy(&png, shots.join("tickets-page-2.png"));
     let _ = std::fs::remove_dir_all(&dir);
     let admitted = app
         .post(&format!("/api/v1/events/{event_id}/check-ins"), Some(&organizer), json!({"code": decoded.trim()}))

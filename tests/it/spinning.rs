@@ -174,6 +174,7 @@ async fn two_batches_deciding_a_buyers_types_at_once_give_two_holds_and_no_more(
                 currency: Some("EUR".into()),
                 code_id: None,
                 presale_at: None,
+                tax: None,
                 details: Default::default(),
             })
             .collect()

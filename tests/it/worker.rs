@@ -29,6 +29,7 @@ fn request_of_two(event: &serde_json::Value, tt: &str, user: Uuid, key: Option<&
         currency: event["ticket_types"][0]["currency"].as_str().map(str::to_owned),
         code_id: None,
         presale_at: None,
+        tax: None,
         details: Default::default(),
     }
 }
