@@ -332,6 +332,13 @@ async fn a_buyer_names_the_invoice_and_downloads_tickets_and_invoice_from_the_bo
     browser.wait_for_text(&format!("Invoice {number} (PDF)")).await;
     browser.accessibility().await;
     browser.screenshot("booking-invoice-1280").await;
+    let phone = crate::browser::Browser::start_with("invoice-phone", &["--window-size=375,812".to_owned()]).await;
+    phone.sign_in(&app.base, &email).await;
+    phone.goto(&app.url(&format!("/bookings/{booking}"))).await;
+    phone.wait_for_text(&format!("Invoice {number} (PDF)")).await;
+    let fits = phone.execute("return document.documentElement.scrollWidth <= window.innerWidth;", json!([])).await;
+    assert_eq!(fits, json!(true), "no sideways scrolling at 375 px");
+    phone.screenshot("booking-invoice-375").await;
 
     let (status, kind, tickets) = download(&browser, "Download tickets (PDF)").await;
     assert_eq!((status, kind.as_str()), (200, "application/pdf"));
@@ -458,4 +465,85 @@ async fn tax_raised_while_a_request_waits_refuses_it_as_a_changed_price() {
     assert_eq!((&decided["status"], &decided["reason"]), (&json!("rejected"), &json!("price_changed")), "{decided}");
     let shown_now = app.get(&format!("/api/v1/bookings/{later}"), Some(&other)).await.body;
     assert_eq!((&shown_now["status"], &shown_now["total_cents"]), (&json!("held"), &json!(2380)), "{shown_now}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organizer_sets_billing_details_in_the_back_office_and_downloads_a_period() {
+    let app = spawn_app().await;
+    let email = format!("{}@example.org", Uuid::new_v4().simple());
+    assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+    let organizer = app.login(&email, crate::helpers::PASSWORD).await.body["access_token"].as_str().unwrap().to_owned();
+    let (event, tt) = app.on_sale_priced(&organizer, 10, 2, 1200).await;
+    let (buyer, _) = app.user().await;
+    let booking = app.book_final(&buyer, &tt, 1).await;
+
+    let browser = crate::browser::Browser::start("billing-back-office").await;
+    browser.sign_in(&app.base, &email).await;
+    browser.goto(&app.url("/manage")).await;
+    browser.click("Billing details").await;
+    browser.wait_for_path("/manage/billing").await;
+    browser.fill("Legal name", &"L".repeat(71)).await;
+    browser.type_into("#address", "Rue de la Paix 1\n75002 Paris").await;
+    browser.click("Save").await;
+    browser.wait_for_text("at most 70 characters").await;
+    browser.accessibility().await;
+    browser.fill("Legal name", "Salle Pleyel SAS").await;
+    browser.fill("Tax ID", "FR12345678901").await;
+    browser.fill("Number prefix", "PLY").await;
+    browser.click("Save").await;
+    browser.wait_for_text("Saved.").await;
+    browser.accessibility().await;
+    browser.screenshot("billing-1280").await;
+
+    let paid = app.mark_paid(&organizer, event["id"].as_str().unwrap(), &booking.to_string()).await;
+    assert_eq!(paid.body["status"], "confirmed");
+    let today = chrono::Utc::now().date_naive().to_string();
+    // (A date field takes its value in the browser's locale when typed: set it.)
+    browser
+        .execute(
+            "document.querySelector('#period_from').value = arguments[0];
+             document.querySelector('#period_to').value = arguments[0];",
+            json!([today]),
+        )
+        .await;
+    // The form's own address, as the button would ask it, fetched in the page.
+    let got = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const form = document.querySelector('form[action=\"/manage/invoices.zip\"]');
+             const query = new URLSearchParams(new FormData(form)).toString();
+             fetch(form.action + '?' + query, {credentials: 'same-origin'})
+               .then(r => done([r.status, r.headers.get('content-type')])).catch(e => done([0, String(e)]));",
+        )
+        .await;
+    assert_eq!(got, json!([200, "application/zip"]), "the period's ZIP");
+    // Days that are not a period are said next to their fields.
+    browser.goto(&app.url("/manage/invoices.zip?from=2026-02-01&to=2026-01-01")).await;
+    browser.wait_for_text("must not be before from").await;
+    browser.accessibility().await;
+
+    // On a phone: the form fits without sideways scrolling.
+    let phone = crate::browser::Browser::start_with("billing-phone", &["--window-size=375,812".to_owned()]).await;
+    phone.sign_in(&app.base, &email).await;
+    phone.goto(&app.url("/manage/billing")).await;
+    phone.wait_for_text("Invoices of a period").await;
+    let fits = phone.execute("return document.documentElement.scrollWidth <= window.innerWidth;", json!([])).await;
+    assert_eq!(fits, json!(true), "no sideways scrolling at 375 px");
+    phone.screenshot("billing-375").await;
+
+    // Another person's invoice and billing form are not there.
+    let number: String = sqlx::query_scalar("SELECT number FROM invoices WHERE booking_id = $1")
+        .bind(booking)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert!(number.starts_with("PLY-"), "{number}");
+    let mut stranger = crate::pages::Visit::new(&app);
+    let stranger_email = format!("{}@example.org", Uuid::new_v4().simple());
+    assert_eq!(app.register(&stranger_email).await.status, StatusCode::CREATED);
+    stranger.sign_in(&stranger_email).await;
+    let theirs = stranger.get(&format!("/bookings/{booking}/invoices/{number}.pdf")).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    let anonymous = crate::pages::Visit::new(&app).get("/manage/billing").await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER, "to sign in");
 }
