@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::booking::status::Current;
 use crate::cache::BookingCache;
 use crate::cache::bookings::{HoldMark, PendingBooking};
-use crate::db::bookings::{self as db, BookingRow};
+use crate::db::bookings as db;
 use crate::domain::booking::{BookingStatus, Reason};
 
 /// Why a booking could not be cancelled.
@@ -50,7 +51,7 @@ pub async fn cancel_booking(
     by: Canceller,
     booking_id: Uuid,
     provider: crate::domain::checkout::Provider,
-) -> Result<BookingRow, CancelError> {
+) -> Result<Current, CancelError> {
     if let Canceller::Owner(user_id) = by {
         let pending = {
             let mut conn = db.acquire().await?;
@@ -110,7 +111,10 @@ pub async fn cancel_booking(
         offered.extend(crate::booking::waiting::offer_returned_seats(&mut tx, *tt, provider).await?);
     }
     crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingCancelled, &[booking_id]).await?;
+    // The answer, read in the transaction: once it commits, nothing may fail
+    // (a busy pool must not answer 503 for a cancellation that happened).
     let cancelled = db::find(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
+    let cancelled = crate::booking::status::stored_booking(&mut tx, cancelled).await?;
     // A credit note for its refund, with it; last, so the organizer's invoice
     // counter is locked only until the commit.
     crate::db::invoices::credit_refunds(&mut tx, &[booking_id]).await?;
@@ -137,7 +141,7 @@ pub async fn leave_line(
     bookings: &BookingCache,
     user_id: Uuid,
     booking_id: Uuid,
-) -> Result<BookingRow, CancelError> {
+) -> Result<Current, CancelError> {
     let mut tx = db.begin().await?;
     let pending = match db::find(&mut tx, booking_id).await? {
         Some(row) if row.user_id == user_id => PendingBooking::from(&row),
@@ -165,7 +169,9 @@ pub async fn leave_line(
         None => db::insert_left_line(&mut tx, &pending).await?,
     }
     crate::db::allocation::announce_final(&mut tx, &[booking_id]).await?;
+    // The answer, read before the commit (see `cancel_booking`).
     let left = db::find(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;
+    let left = crate::booking::status::stored_booking(&mut tx, left).await?;
     tx.commit().await?;
     // Redis forgets the request (and the buyer's place for the type): the
     // buyer may queue again, at the back.

@@ -165,7 +165,11 @@ fn log_applied(booking: &BookingRow, applied: Applied) {
 /// The organizer marks an offline booking of their event paid: held (or
 /// expired: the late-payment rule) → confirmed; cancelled meanwhile → the
 /// money is recorded and refunded. The money is always recorded.
-pub async fn mark_paid(pool: &PgPool, event_id: Uuid, booking_id: Uuid) -> Result<(BookingRow, Applied), PayError> {
+pub async fn mark_paid(
+    pool: &PgPool,
+    event_id: Uuid,
+    booking_id: Uuid,
+) -> Result<(crate::booking::status::Current, Applied), PayError> {
     let mut tx = pool.begin().await?;
     let (tt, booking) = lock_booking(&mut tx, booking_id).await?.ok_or(PayError::NotFound)?;
     if booking.event_id != event_id {
@@ -181,7 +185,7 @@ pub async fn mark_paid(pool: &PgPool, event_id: Uuid, booking_id: Uuid) -> Resul
     // desk) answers what the first did and records nothing, whatever the
     // first did (confirmed it, or a refund owed because the hold had run out).
     if payments::has_succeeded(&mut tx, booking.id).await? {
-        return Ok((booking, Applied::Before));
+        return Ok((crate::booking::status::stored_booking(&mut tx, booking).await?, Applied::Before));
     }
     // Money that came for a booking already over (cancelled meanwhile) is
     // recorded too, and goes back (a refund for the organizer to pay out).
@@ -193,9 +197,12 @@ pub async fn mark_paid(pool: &PgPool, event_id: Uuid, booking_id: Uuid) -> Resul
         payments::insert(&mut tx, booking.id, Provider::Offline, "succeeded", booking.total_cents(), &currency).await?;
     let applied = apply(&mut tx, &tt, &booking, payment.id).await?;
     let booking = db::find(&mut tx, booking_id).await?.ok_or(PayError::NotFound)?;
-    tx.commit().await?;
     log_applied(&booking, applied);
-    Ok((booking, applied))
+    // The answer, read in the transaction: once it commits, nothing may fail
+    // (a busy pool must not answer 503 for a payment recorded).
+    let current = crate::booking::status::stored_booking(&mut tx, booking).await?;
+    tx.commit().await?;
+    Ok((current, applied))
 }
 
 /// The owner confirms a held booking that costs nothing (a free waiting-list

@@ -152,9 +152,8 @@ pub async fn mark_paid(
     Path((id, booking_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<axum::Json<Booking>> {
     organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
-    let (row, _) = pay::mark_paid(&state.db, id, booking_id).await?;
-    let mut conn = state.db.acquire().await?;
-    Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
+    let (current, _) = pay::mark_paid(&state.db, id, booking_id).await?;
+    Ok(axum::Json(current.into()))
 }
 
 /// The offline refund of a booking was paid back (a transfer, cash at the
@@ -205,6 +204,5 @@ pub async fn cancel_order(
         state.config.payment_provider(),
     )
     .await?;
-    let mut conn = state.db.acquire().await?;
-    Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
+    Ok(axum::Json(row.into()))
 }
