@@ -76,6 +76,7 @@ impl AppState {
         );
         let exports = Arc::new(crate::http::export::Exports::new(Duration::from_secs(config.export_deadline_secs)));
         let stripe = crate::payments::stripe::Stripe::from_config(&config);
+        let wallet = crate::papers::wallet::PassSigner::from_config(&config).map_err(StartError::Config)?.map(Arc::new);
         let verified = crate::booking::verified::VerifiedBuyers::new(config.email_verification_required(), db.clone());
         Ok(Self::new(Services {
             config: Arc::new(config),
@@ -89,6 +90,7 @@ impl AppState {
             exports,
             verified,
             stripe,
+            wallet,
             pages,
             activity: Default::default(),
             db,

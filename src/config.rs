@@ -316,6 +316,28 @@ pub struct Config {
         default_value = "Pay by bank transfer or at the box office, quoting your booking number. The organizer confirms your booking when the payment arrives."
     )]
     pub offline_payment_instructions: String,
+
+    /// Apple Wallet passes: the Pass Type ID certificate (PEM file). With
+    /// APPLE_PASS_KEY, APPLE_PASS_TYPE_ID and APPLE_PASS_TEAM_ID, buyers get
+    /// "Add to Apple Wallet"; without them `tickets.pkpass` is 404.
+    #[arg(long, env = "APPLE_PASS_CERTIFICATE", global = true)]
+    pub apple_pass_certificate: Option<String>,
+    /// The certificate's private key (PEM file, RSA, unencrypted).
+    #[arg(long, env = "APPLE_PASS_KEY", global = true)]
+    pub apple_pass_key: Option<String>,
+    /// Apple's WWDR intermediate certificate (PEM file), carried in every
+    /// pass's signature: Wallet on a device refuses a pass without it.
+    #[arg(long, env = "APPLE_PASS_WWDR", global = true)]
+    pub apple_pass_wwdr: Option<String>,
+    /// The pass type identifier the certificate was issued for (`pass.com.example.tickets`).
+    #[arg(long, env = "APPLE_PASS_TYPE_ID", global = true)]
+    pub apple_pass_type_id: Option<String>,
+    /// The Apple Developer team identifier of the certificate.
+    #[arg(long, env = "APPLE_PASS_TEAM_ID", global = true)]
+    pub apple_pass_team_id: Option<String>,
+    /// The name a pass shows as its issuer.
+    #[arg(long, env = "APPLE_PASS_ORGANIZATION", global = true, default_value = "Boxoffice")]
+    pub apple_pass_organization: String,
 }
 
 impl Config {

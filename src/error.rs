@@ -379,6 +379,7 @@ impl From<crate::event::EventError> for ApiError {
             E::CodeTaken => Self::Conflict { code: "code_taken", detail: err.to_string() },
             E::PresaleOpen => Self::Conflict { code: "presale_open", detail: err.to_string() },
             E::PresaleAfterStart(_) => Self::Conflict { code: "presale_after_start", detail: err.to_string() },
+            E::InvoicingFixed => Self::Conflict { code: "invoicing_fixed", detail: err.to_string() },
             E::PrequeueOpen => Self::Conflict { code: "prequeue_open", detail: err.to_string() },
             E::QuestionNotFound => Self::NotFound("question"),
             E::QuestionAnswered => Self::Conflict { code: "question_answered", detail: err.to_string() },
@@ -409,6 +410,7 @@ impl From<crate::papers::PapersError> for ApiError {
             E::InvoiceIssued => Self::Conflict { code: "invoice_issued", detail: err.to_string() },
             E::Invalid(errors) => Self::Validation(errors),
             E::Pdf(err) => Self::Internal(err.into()),
+            E::Wallet(err) => Self::Internal(err.into()),
             E::Database(err) => err.into(),
         }
     }

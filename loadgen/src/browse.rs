@@ -34,7 +34,7 @@ pub async fn run(args: Args) -> anyhow::Result<bool> {
         Some(id) => id.clone(),
         None => {
             let token = api.user(&format!("browser-{}@loadgen.test", uuid::Uuid::new_v4().simple())).await?;
-            api.flash_sale_event(&token, 1000, 10, 0, 600).await?.0
+            api.flash_sale_event(&token, 1000, 10, 0, 600, true).await?.0
         }
     };
     let paths = [format!("/api/v1/events/{event}"), "/api/v1/events?limit=20".to_owned()];

@@ -76,7 +76,8 @@ impl Api {
         tokens["access_token"].as_str().map(str::to_owned).context("no access token")
     }
 
-    /// A published event with one ticket type: (event id, ticket type id).
+    /// A published event with one ticket type (19 % tax in its prices;
+    /// paid bookings invoiced unless `invoices` is false): (event id, ticket type id).
     pub async fn flash_sale_event(
         &self,
         token: &str,
@@ -84,12 +85,14 @@ impl Api {
         max_per_order: i64,
         price_cents: i64,
         hold_seconds: i64,
+        invoices: bool,
     ) -> anyhow::Result<(String, String)> {
         let starts_at = (Utc::now() + chrono::Duration::days(30)).to_rfc3339();
         let body = json!({
             "title": "Flash sale", "description": "Load test", "venue": "Stadium",
-            "starts_at": starts_at, "status": "published", "hold_seconds": hold_seconds,
-            "ticket_types": [{"name": "General", "price_cents": price_cents, "capacity": capacity, "max_per_order": max_per_order}]
+            "starts_at": starts_at, "status": "published", "hold_seconds": hold_seconds, "issue_invoices": invoices,
+            "ticket_types": [{"name": "General", "price_cents": price_cents, "capacity": capacity,
+                              "max_per_order": max_per_order, "tax_rate": 1900}]
         });
         let reply = self.http.post(self.url("/api/v1/events")).bearer_auth(token).json(&body).send().await?;
         if reply.status() != StatusCode::CREATED {

@@ -88,6 +88,10 @@ pub struct Args {
     /// many; requests alternate between them.
     #[arg(long)]
     pub quota: Option<i64>,
+    /// The event issues no invoices: a priced sale's confirmations without
+    /// them, to weigh what issuing them costs (runs alternated with and without).
+    #[arg(long)]
+    pub no_invoices: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,6 +117,8 @@ pub struct Results {
     pub final_ms: Percentiles,
     pub status_counts: BTreeMap<u16, usize>,
     pub price_cents: i64,
+    /// Whether the event invoiced its paid bookings.
+    pub invoices: bool,
     /// Priced sales: bookings held by the worker, and the rate it held them.
     pub held_bookings: usize,
     pub holds_per_s: f64,
@@ -185,8 +191,16 @@ async fn set_up(args: &Args) -> anyhow::Result<Stage> {
     let run_id = uuid::Uuid::new_v4().simple().to_string();
     let organizer = api.user(&format!("organizer-{run_id}@loadgen.test")).await.context("creating the organizer")?;
     let max_per_order = args.quantity.clamp(1, 100);
-    let (event_id, tt) =
-        api.flash_sale_event(&organizer, args.capacity, max_per_order, args.price_cents, args.hold_seconds).await?;
+    let (event_id, tt) = api
+        .flash_sale_event(
+            &organizer,
+            args.capacity,
+            max_per_order,
+            args.price_cents,
+            args.hold_seconds,
+            !args.no_invoices,
+        )
+        .await?;
     let mut types = vec![tt];
     if let Some(shared) = args.quota {
         types.push(api.add_ticket_type(&organizer, &event_id, args.capacity, max_per_order, args.price_cents).await?);
@@ -528,6 +542,7 @@ async fn check(
         final_ms: Percentiles::of(&final_histogram, false),
         status_counts,
         price_cents: args.price_cents,
+        invoices: !args.no_invoices,
         held_bookings: checkout.held,
         holds_per_s: checkout.held as f64 / finalize_seconds,
         paid_bookings: checkout.paid,
@@ -595,8 +610,14 @@ fn print_summary(r: &Results) {
                 "free: confirmed at once".to_owned()
             } else {
                 format!(
-                    "{} held ({:.0}/s), {} paid in {:.2} s ({:.0} confirmed/s), {} expired",
-                    r.held_bookings, r.holds_per_s, r.paid_bookings, r.pay_seconds, r.confirmed_per_s, r.expired_bookings
+                    "{} held ({:.0}/s), {} paid in {:.2} s ({:.0} confirmed/s, {}), {} expired",
+                    r.held_bookings,
+                    r.holds_per_s,
+                    r.paid_bookings,
+                    r.pay_seconds,
+                    r.confirmed_per_s,
+                    if r.invoices { "invoiced" } else { "no invoices" },
+                    r.expired_bookings
                 )
             },
         ),

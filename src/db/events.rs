@@ -42,6 +42,9 @@ pub struct EventRow {
     /// Until when buyers may change names and answers; `None`: the start.
     #[serde(default)]
     pub prices_include_tax: bool,
+    /// Whether its paid bookings get invoices (fixed once published).
+    #[serde(default = "crate::db::events::yes")]
+    pub issue_invoices: bool,
     pub answers_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -130,12 +133,17 @@ pub struct TicketTypeFields {
     pub tax_rate: i32,
 }
 
+/// Serde's default of a switch that is on unless said otherwise.
+pub(crate) fn yes() -> bool {
+    true
+}
+
 pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
 const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
      sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone, status, \
      published_at, hold_cooldown_seconds, image_hash, payment_methods, offline_payment_instructions, \
-     answers_until, prices_include_tax, created_at, updated_at";
+     answers_until, prices_include_tax, issue_invoices, created_at, updated_at";
 const TICKET_TYPE_COLUMNS: &str =
     "id, event_id, name, price_cents, currency, capacity, remaining, max_per_order, max_per_buyer, hidden, attendee_names, tax_rate,
      LEAST(remaining, (SELECT min(q.remaining) FROM quota_ticket_types qt JOIN quotas q ON q.id = qt.quota_id
@@ -345,16 +353,18 @@ pub async fn set_payment(
     methods: Option<&[String]>,
     instructions: Option<&str>,
     prices_include_tax: bool,
+    issue_invoices: bool,
 ) -> Result<EventRow, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE events SET payment_methods = $2, offline_payment_instructions = $3, prices_include_tax = $4,
-                updated_at = now()
+                issue_invoices = $5, updated_at = now()
          WHERE id = $1 RETURNING {EVENT_COLUMNS}"
     ))
     .bind(id)
     .bind(methods)
     .bind(instructions)
     .bind(prices_include_tax)
+    .bind(issue_invoices)
     .fetch_one(conn)
     .await
 }

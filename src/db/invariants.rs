@@ -86,7 +86,8 @@ pub async fn seats(db: &PgPool, ticket_type_id: Uuid) -> Result<Seats, sqlx::Err
 }
 
 /// The papers of `ticket_type_id`'s bookings, broken (empty: all hold):
-/// every confirmed paid booking has exactly one invoice, every refund of an
+/// every confirmed paid booking has exactly one invoice (none where its event
+/// issues none), every refund of an
 /// invoiced payment exactly one credit note, and its organizer's numbers
 /// run from 1 without a gap or a repeat in every year.
 pub async fn invoice_violations(db: &PgPool, ticket_type_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
@@ -95,7 +96,8 @@ pub async fn invoice_violations(db: &PgPool, ticket_type_id: Uuid) -> Result<Vec
            (SELECT count(*) FROM bookings b WHERE b.ticket_type_id = $1 AND b.status = 'confirmed'
                AND EXISTS (SELECT 1 FROM payments p WHERE p.booking_id = b.id AND p.status = 'succeeded'
                              AND p.amount_cents > 0)
-               AND (SELECT count(*) FROM invoices i WHERE i.booking_id = b.id AND i.kind = 'invoice') <> 1),
+               AND (SELECT count(*) FROM invoices i WHERE i.booking_id = b.id AND i.kind = 'invoice')
+                   <> (SELECT e.issue_invoices::int FROM events e WHERE e.id = b.event_id)),
            (SELECT count(*) FROM refunds r JOIN bookings b ON b.id = r.booking_id
               JOIN invoices i ON i.payment_id = r.payment_id AND i.kind = 'invoice'
              WHERE b.ticket_type_id = $1
@@ -112,7 +114,9 @@ pub async fn invoice_violations(db: &PgPool, ticket_type_id: Uuid) -> Result<Vec
     .await?;
     let mut violations = Vec::new();
     if uninvoiced > 0 {
-        violations.push(format!("{uninvoiced} paid confirmed bookings without exactly one invoice"));
+        violations.push(format!(
+            "{uninvoiced} paid confirmed bookings without exactly one invoice (or with one where the event issues none)"
+        ));
     }
     if uncredited > 0 {
         violations.push(format!("{uncredited} refunds of invoiced payments without exactly one credit note"));

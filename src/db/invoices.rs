@@ -158,6 +158,7 @@ struct SaleRow {
     ticket_type: String,
     buyer_name: String,
     buyer_email: String,
+    issue_invoices: bool,
 }
 
 /// The seller: the organizer's billing details, else their account's name.
@@ -189,7 +190,7 @@ pub async fn issue(
     }
     let row: SaleRow = sqlx::query_as(
         "SELECT e.organizer_id, o.name AS organizer_name, o.email AS organizer_email, e.title, e.starts_at,
-                e.timezone, t.name AS ticket_type, u.name AS buyer_name, u.email AS buyer_email
+                e.timezone, t.name AS ticket_type, u.name AS buyer_name, u.email AS buyer_email, e.issue_invoices
          FROM bookings b JOIN events e ON e.id = b.event_id JOIN users o ON o.id = e.organizer_id
          JOIN ticket_types t ON t.id = b.ticket_type_id JOIN users u ON u.id = b.user_id
          WHERE b.id = $1",
@@ -197,6 +198,9 @@ pub async fn issue(
     .bind(booking.id)
     .fetch_one(&mut *conn)
     .await?;
+    if !row.issue_invoices {
+        return Ok(None);
+    }
     let profile = profile(conn, row.organizer_id).await?;
     let prefix = profile.as_ref().map_or("INV", |p| p.invoice_prefix.as_str()).to_owned();
     let buyer = Party {

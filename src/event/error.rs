@@ -36,6 +36,9 @@ pub enum EventError {
     NoTicketTypes,
     #[error("the event has already started")]
     AlreadyStarted,
+    /// Whether its paid bookings get invoices is fixed once it is published.
+    #[error("the event is published: whether its paid bookings get invoices can no longer change")]
+    InvoicingFixed,
     #[error("the event has bookings; cancel it instead")]
     HasBookings,
     #[error("an event has at most {MAX_TICKET_TYPES} ticket types")]

@@ -120,10 +120,20 @@ pub struct EventChanges {
 
 impl<E: SharedFailure> EventRoom<'_, E> {
     /// Creates `new`, organized by `organizer_id`.
-    pub async fn create(&self, organizer_id: Uuid, new: NewEvent) -> Result<Event, EventError> {
+    /// Creates an event with its ticket types and how it is paid for, at
+    /// once (a published one takes bookings from its commit).
+    pub async fn create(
+        &self,
+        organizer_id: Uuid,
+        new: NewEvent,
+        payment: super::payment::PaymentChanges,
+    ) -> Result<Event, EventError> {
         let NewEvent { fields, ticket_types, status } = new;
         let mut tx = self.db.begin().await?;
-        let details = db_events::insert_event(&mut tx, organizer_id, &fields, status).await?;
+        let mut details = db_events::insert_event(&mut tx, organizer_id, &fields, status).await?;
+        if !payment.is_empty() {
+            details = super::payment::write(&mut tx, &details, payment, self.provider, true).await?;
+        }
         let mut rows = Vec::with_capacity(ticket_types.len());
         for tt in &ticket_types {
             rows.push(db_events::insert_ticket_type(&mut tx, details.id, tt).await.map_err(name_taken)?);

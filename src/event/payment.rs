@@ -22,11 +22,16 @@ pub struct PaymentChanges {
     pub instructions: Option<Option<String>>,
     /// Whether its prices include tax (else tax is added on top).
     pub prices_include_tax: Option<bool>,
+    /// Whether its paid bookings get invoices; fixed once it is published.
+    pub issue_invoices: Option<bool>,
 }
 
 impl PaymentChanges {
     pub fn is_empty(&self) -> bool {
-        self.methods.is_none() && self.instructions.is_none() && self.prices_include_tax.is_none()
+        self.methods.is_none()
+            && self.instructions.is_none()
+            && self.prices_include_tax.is_none()
+            && self.issue_invoices.is_none()
     }
 }
 
@@ -75,27 +80,45 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         let mut tx = self.db.begin().await?;
         let current = lock_as_organizer(&mut tx, id, user_id).await?;
         refuse_if_cancelled(&current)?;
-        let mut v = Violations::new();
-        let methods = match changes.methods {
-            Some(Some(asked)) => Some(methods(&mut v, &asked, self.provider)),
-            Some(None) => None,
-            None => current.payment_methods.clone(),
-        };
-        let instructions = match changes.instructions {
-            Some(Some(text)) if !text.trim().is_empty() => {
-                v.paragraph("offline_payment_instructions", &text, 1, INSTRUCTIONS_MAX)
-            }
-            Some(_) => None,
-            None => current.offline_payment_instructions.clone(),
-        };
-        v.finish()?;
-        // Held and sold bookings keep the tax they were sold with.
-        let included = changes.prices_include_tax.unwrap_or(current.prices_include_tax);
-        let details =
-            db_events::set_payment(&mut tx, id, methods.as_deref(), instructions.as_deref(), included).await?;
+        let details = write(&mut tx, &current, changes, self.provider, false).await?;
         let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
         tx.commit().await?;
         self.changed(id).await;
         Ok(Event { details, ticket_types })
     }
+}
+
+/// Writes `changes` to `current` (locked by the caller's transaction; just
+/// inserted there when `creating`, published or not: no booking can have
+/// seen it yet).
+pub(super) async fn write(
+    tx: &mut sqlx::PgConnection,
+    current: &db_events::EventRow,
+    changes: PaymentChanges,
+    server: Provider,
+    creating: bool,
+) -> Result<db_events::EventRow, EventError> {
+    let mut v = Violations::new();
+    let methods = match changes.methods {
+        Some(Some(asked)) => Some(methods(&mut v, &asked, server)),
+        Some(None) => None,
+        None => current.payment_methods.clone(),
+    };
+    let instructions = match changes.instructions {
+        Some(Some(text)) if !text.trim().is_empty() => {
+            v.paragraph("offline_payment_instructions", &text, 1, INSTRUCTIONS_MAX)
+        }
+        Some(_) => None,
+        None => current.offline_payment_instructions.clone(),
+    };
+    v.finish()?;
+    // Held and sold bookings keep the tax they were sold with.
+    let included = changes.prices_include_tax.unwrap_or(current.prices_include_tax);
+    // Every paid booking of an event is invoiced alike: bookings exist only
+    // once it is published (the caller's lock keeps it a draft meanwhile).
+    let invoices = changes.issue_invoices.unwrap_or(current.issue_invoices);
+    if invoices != current.issue_invoices && current.published_at.is_some() && !creating {
+        return Err(EventError::InvoicingFixed);
+    }
+    Ok(db_events::set_payment(tx, current.id, methods.as_deref(), instructions.as_deref(), included, invoices).await?)
 }

@@ -578,6 +578,31 @@ pub async fn tickets_pdf(
     Ok(pdf_response(id, pdf))
 }
 
+/// The booking's valid tickets as Apple Wallet passes: a `.pkpass` for one
+/// ticket, a `.pkpasses` bundle (one pass per ticket) for several. Only when
+/// the server has a pass certificate (`APPLE_PASS_*`); otherwise 404.
+#[utoipa::path(get, path = "/api/v1/bookings/{id}/tickets.pkpass", tag = "tickets", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One pass (`application/vnd.apple.pkpass`) or a bundle of one per ticket (`application/vnd.apple.pkpasses`)", body = Vec<u8>, content_type = "application/vnd.apple.pkpass"),
+        (status = 404, description = "No such booking of the caller's or of an event they organize; or passes are not configured", body = Problem),
+        (status = 409, description = "`no_tickets`: not confirmed, or every ticket void", body = Problem),
+    ))]
+pub async fn tickets_pkpass(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<Response> {
+    let signer = state.wallet.clone().ok_or(ApiError::NotFound("pass"))?;
+    let passes = crate::papers::tickets_pkpass(&state.db, signer, user.id, id).await?;
+    Ok(pkpass_response(id, passes))
+}
+
+/// A booking's Wallet passes as a download.
+pub fn pkpass_response(id: Uuid, passes: crate::papers::wallet::Passes) -> Response {
+    download(passes.content_type, &format!("tickets-{id}.{}", passes.extension), passes.bytes)
+}
+
 /// A booking's tickets PDF as a download.
 pub fn pdf_response(id: Uuid, pdf: Vec<u8>) -> Response {
     download("application/pdf", &format!("tickets-{id}.pdf"), pdf)

@@ -69,6 +69,9 @@ pub struct Event {
     /// Whether prices include tax (each type's `tax_rate`); false: tax is
     /// added on top at checkout.
     pub prices_include_tax: bool,
+    /// Whether each paid booking gets an invoice (and each refund a credit
+    /// note) from Boxoffice; fixed once the event is published.
+    pub issue_invoices: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub ticket_types: Vec<TicketType>,
@@ -130,6 +133,7 @@ impl Event {
             offline_payment_instructions: row.offline_payment_instructions,
             answers_until: row.answers_until.unwrap_or(row.starts_at),
             prices_include_tax: row.prices_include_tax,
+            issue_invoices: row.issue_invoices,
             created_at: row.created_at,
             updated_at: row.updated_at,
             ticket_types: ticket_types.into_iter().map(TicketType::from).collect(),
@@ -186,6 +190,8 @@ pub struct CreateEventRequest {
     pub answers_until: Option<DateTime<Utc>>,
     /// Whether prices include tax (default true, as for consumers in the EU).
     pub prices_include_tax: Option<bool>,
+    /// Whether each paid booking gets an invoice (default true).
+    pub issue_invoices: Option<bool>,
     #[serde(default)]
     pub ticket_types: Vec<CreateTicketTypeRequest>,
 }
@@ -236,6 +242,8 @@ pub struct UpdateEventRequest {
     pub answers_until: Option<Option<DateTime<Utc>>>,
     /// Applies to bookings from now on (a booking keeps what it was sold with).
     pub prices_include_tax: Option<bool>,
+    /// Only while the event is a draft (409 `invoicing_fixed` after).
+    pub issue_invoices: Option<bool>,
 }
 
 /// A present field, even when `null`: `Some(None)`.
@@ -308,15 +316,13 @@ pub async fn create_event(
         methods: req.payment_methods.clone().map(Some),
         instructions: req.offline_payment_instructions.clone().map(Some),
         prices_include_tax: req.prices_include_tax,
+        issue_invoices: req.issue_invoices,
     };
     // Refused before anything is written.
     crate::event::payment::check(&payment, state.config.payment_provider())?;
     let answers_until = req.answers_until;
     let new = EventInput::from(req).parse(Utc::now())?;
-    let mut event = state.events().create(user.id, new).await?;
-    if !payment.is_empty() {
-        event = state.events().set_payment(user.id, event.details.id, payment).await?;
-    }
+    let mut event = state.events().create(user.id, new, payment).await?;
     if let Some(until) = answers_until {
         event = state.events().set_answers_until(user.id, event.details.id, Some(until)).await?;
     }
@@ -393,6 +399,7 @@ pub async fn update_event(
         methods: req.payment_methods.clone(),
         instructions: req.offline_payment_instructions.clone(),
         prices_include_tax: req.prices_include_tax,
+        issue_invoices: req.issue_invoices,
     };
     crate::event::payment::check(&payment, state.config.payment_provider())?;
     let answers_until = req.answers_until;

@@ -202,6 +202,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::get_booking))
         .routes(routes!(bookings::get_details, bookings::put_details))
         .routes(routes!(bookings::tickets_pdf))
+        .routes(routes!(bookings::tickets_pkpass))
         .routes(routes!(invoices::booking_invoices))
         .routes(routes!(invoices::invoice_pdf))
         .routes(routes!(invoices::put_booking_billing))

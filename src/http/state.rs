@@ -47,6 +47,8 @@ pub struct Services {
     pub verified: crate::booking::verified::VerifiedBuyers,
     /// Stripe's API, when card payments are configured.
     pub stripe: Option<crate::payments::stripe::Stripe>,
+    /// Apple Wallet passes, when `APPLE_PASS_*` are set.
+    pub wallet: Option<Arc<crate::papers::wallet::PassSigner>>,
     /// The web pages' session cookies and CSRF tokens.
     pub pages: PageKeys,
     /// The worker's batches, which the mailer beside it yields to.

@@ -143,6 +143,7 @@ async fn booking_page(
         card,
         stripe,
         offline_instructions,
+        wallet => state.wallet.is_some(),
         already_in_line => notice.already.is_some(),
         saved => notice.saved.is_some(),
         details,
@@ -195,6 +196,19 @@ pub async fn tickets_pdf(
     let user = visitor.signed_in()?;
     let pdf = crate::papers::tickets_pdf(&state.db, user.id, id).await.map_err(ApiError::from)?;
     Ok(crate::http::bookings::pdf_response(id, pdf))
+}
+
+/// "Add to Apple Wallet": the API's own passes, for the signed-in buyer
+/// (404 when the server has no pass certificate, as the API).
+pub async fn tickets_pkpass(
+    State(state): State<AppState>,
+    visitor: Visitor,
+    Path(id): Path<Uuid>,
+) -> Result<Response, PageError> {
+    let user = visitor.signed_in()?;
+    let signer = state.wallet.clone().ok_or(PageError::NotFound)?;
+    let passes = crate::papers::tickets_pkpass(&state.db, signer, user.id, id).await.map_err(ApiError::from)?;
+    Ok(crate::http::bookings::pkpass_response(id, passes))
 }
 
 /// "Invoice (PDF)": an invoice or credit note of the booking, for its buyer

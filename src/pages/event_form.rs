@@ -410,6 +410,9 @@ pub fn values_of(event: &Event, card_possible: bool) -> HashMap<String, String> 
     if !e.prices_include_tax {
         put("prices_exclude_tax", "on".to_owned());
     }
+    if e.issue_invoices {
+        put("issue_invoices", "on".to_owned());
+    }
     values
 }
 
@@ -521,6 +524,7 @@ mod tests {
             offline_payment_instructions: None,
             answers_until: None,
             prices_include_tax: true,
+            issue_invoices: true,
             created_at: at("2031-12-01T08:00:00Z"),
             updated_at: at("2031-12-01T09:00:00Z"),
         };

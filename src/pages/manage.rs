@@ -92,7 +92,7 @@ pub async fn create_event(State(state): State<AppState>, acting: Acting) -> Resu
     };
     let Some(request) = request.filter(|_| errors.is_empty()) else { return Ok(again(errors)) };
     let created = match request.parse(Utc::now()) {
-        Ok(new) => state.events().create(user.id, new).await,
+        Ok(new) => state.events().create(user.id, new, Default::default()).await,
         Err(err) => Err(err),
     };
     match created {
@@ -475,6 +475,8 @@ pub async fn update(
         methods: Some(Some(methods)),
         instructions: Some(Some(form.get("offline_payment_instructions").to_owned())),
         prices_include_tax: Some(form.get("prices_exclude_tax") != "on"),
+        // Only a draft's form has it (a published event's is fixed).
+        issue_invoices: (form.get("invoices_field") == "1").then(|| form.get("issue_invoices") == "on"),
     };
     match events.set_payment(user.id, id, payment).await {
         Ok(_) => {}

@@ -61,6 +61,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/bookings/{id}/events", get(booking::events))
         .route("/bookings/{id}/calendar.ics", get(booking::calendar))
         .route("/bookings/{id}/tickets.pdf", get(booking::tickets_pdf))
+        .route("/bookings/{id}/tickets.pkpass", get(booking::tickets_pkpass))
         .route("/bookings/{id}/invoices/{file}", get(booking::invoice_pdf))
         .route("/bookings/{id}/billing", post(booking::billing))
         .route("/bookings/{id}/pay", post(booking::pay))

@@ -5,6 +5,7 @@
 
 pub mod invoice_pdf;
 pub mod ticket_pdf;
+pub mod wallet;
 
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -32,6 +33,8 @@ pub enum PapersError {
     #[error(transparent)]
     Pdf(#[from] ticket_pdf::PdfError),
     #[error(transparent)]
+    Wallet(#[from] wallet::WalletError),
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
@@ -43,6 +46,25 @@ pub async fn tickets_pdf(db: &PgPool, viewer: Uuid, id: Uuid) -> Result<Vec<u8>,
         pages_for(&mut conn, Some(viewer), id).await?
     };
     render(pages).await
+}
+
+/// Booking `id`'s tickets as Apple Wallet passes, for `viewer` (its buyer,
+/// or the event's organizer): one pass, or a bundle of one per ticket.
+pub async fn tickets_pkpass(
+    db: &PgPool,
+    signer: std::sync::Arc<wallet::PassSigner>,
+    viewer: Uuid,
+    id: Uuid,
+) -> Result<wallet::Passes, PapersError> {
+    let pages = {
+        let mut conn = db.acquire().await?;
+        pages_for(&mut conn, Some(viewer), id).await?
+    };
+    // RSA signing is CPU work, as drawing a PDF is.
+    let passes = tokio::task::spawn_blocking(move || signer.passes(&pages))
+        .await
+        .map_err(|err| ticket_pdf::PdfError::from_join(&err))??;
+    Ok(passes)
 }
 
 /// Draws `pages` off the request threads (it is CPU work).
@@ -105,6 +127,8 @@ pub async fn pages_for(
                 _ => format!("Ticket {} of {count}", position + 1),
             },
             image: image.clone(),
+            starts_at: event.starts_at,
+            serial: format!("{id}-{position}"),
         })
         .collect())
 }

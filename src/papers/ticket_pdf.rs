@@ -53,6 +53,10 @@ pub struct TicketPage {
     pub position: String,
     /// The event's image (WebP, its large rendition), beside the QR code.
     pub image: Option<std::sync::Arc<Vec<u8>>>,
+    /// When the event starts (a Wallet pass shows itself then).
+    pub starts_at: chrono::DateTime<chrono::Utc>,
+    /// Names the ticket among all others: the booking's id and the ticket's position.
+    pub serial: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +217,8 @@ mod tests {
             code: "ABCDEFGHJKMNPQRSTVWXYZ0123".into(),
             position: "Ticket 1 of 2".into(),
             image: None,
+            starts_at: chrono::Utc::now(),
+            serial: "1-0".into(),
         };
         let pdf = render(&[page.clone(), TicketPage { holder: "Σωκράτης".into(), ..page }]).unwrap();
         assert!(pdf.starts_with(b"%PDF-"));

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::TestApp;
 
 /// Who gets which status.
 #[derive(Debug, Clone, Copy)]
@@ -131,7 +131,11 @@ async fn world(app: &TestApp) -> World {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
-    let app = spawn_app().await;
+    // With Wallet passes configured, so their route answers as the others.
+    let passes = std::env::temp_dir().join(format!("boxoffice-pass-{}", uuid::Uuid::new_v4().simple()));
+    let flags = crate::papers::pass_signing(&passes);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let app = crate::helpers::spawn_app_with(crate::helpers::test_config(&flags)).await;
     let w = world(&app).await;
     let unique = || format!("{}@example.org", uuid::Uuid::new_v4().simple());
     let booking_body = json!({"ticket_type_id": w.ticket_type, "quantity": 1});
@@ -274,6 +278,14 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             "get",
             "/api/v1/bookings/{id}/tickets.pdf",
             fill("/api/v1/bookings/{booking}/tickets.pdf", &w, ""),
+            None,
+            &w.buyer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "get",
+            "/api/v1/bookings/{id}/tickets.pkpass",
+            fill("/api/v1/bookings/{booking}/tickets.pkpass", &w, ""),
             None,
             &w.buyer,
             Expect::Matrix(401, 404, 200),

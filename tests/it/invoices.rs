@@ -559,3 +559,50 @@ async fn an_organizer_sets_billing_details_in_the_back_office_and_downloads_a_pe
     let anonymous = crate::pages::Visit::new(&app).get("/manage/billing").await;
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER, "to sign in");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_issues_no_invoices_confirms_and_refunds_without_papers_and_stays_so() {
+    let app = spawn_app().await;
+    let (organizer, _) = app.user().await;
+    let event = app
+        .published_event(
+            &organizer,
+            json!({"issue_invoices": false, "ticket_types": [
+                {"name": "Own books", "price_cents": 3000, "capacity": 10, "max_per_order": 2, "tax_rate": 1900}]}),
+        )
+        .await;
+    assert_eq!(event["issue_invoices"], false, "{event}");
+    let event_id = event["id"].as_str().unwrap();
+    let tt = event["ticket_types"][0]["id"].as_str().unwrap();
+    let (buyer, _) = app.user().await;
+    let booking = app.book_final(&buyer, tt, 1).await;
+    assert_eq!(app.mark_paid(&organizer, event_id, &booking.to_string()).await.body["status"], "confirmed");
+    assert_eq!(invoices(&app, &buyer, booking).await.body, json!([]), "no invoice");
+    let cancelled = app.post(&format!("/api/v1/bookings/{booking}/cancel"), Some(&buyer), json!({})).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{cancelled:?}");
+    assert_eq!(invoices(&app, &buyer, booking).await.body, json!([]), "no credit note");
+    let violations = boxoffice::db::invariants::invoice_violations(app.db(), tt.parse().unwrap()).await.unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
+
+    // Published: fixed either way, so every paid booking is invoiced alike.
+    let path = format!("/api/v1/events/{event_id}");
+    let refused = app.patch(&path, Some(&organizer), json!({"issue_invoices": true})).await;
+    assert_eq!((refused.status, refused.body["code"].as_str()), (StatusCode::CONFLICT, Some("invoicing_fixed")));
+    let same = app.patch(&path, Some(&organizer), json!({"issue_invoices": false})).await;
+    assert_eq!(same.status, StatusCode::OK, "asking for what it is changes nothing: {same:?}");
+    // The back office shows it fixed, and saving the form keeps it.
+    let mut visit = crate::pages::Visit::new(&app);
+    visit.sign_in(app.get("/api/v1/me", Some(&organizer)).await.body["email"].as_str().unwrap()).await;
+    let form = visit.get(&format!("/manage/events/{event_id}/edit")).await;
+    assert!(form.body.contains("Fixed since the event was published"), "{}", form.body);
+    assert!(!form.body.contains("name=\"invoices_field\""), "{}", form.body);
+
+    // A draft may change it; its default is to issue them.
+    let draft = app.create_event(&organizer, json!({})).await.body;
+    assert_eq!(draft["issue_invoices"], true, "{draft}");
+    let path = format!("/api/v1/events/{}", draft["id"].as_str().unwrap());
+    let off = app.patch(&path, Some(&organizer), json!({"issue_invoices": false})).await;
+    assert_eq!((off.status, &off.body["issue_invoices"]), (StatusCode::OK, &json!(false)), "{off:?}");
+    let form = visit.get(&format!("/manage/events/{}/edit", draft["id"].as_str().unwrap())).await;
+    assert!(form.body.contains("name=\"invoices_field\"") && !form.body.contains("Fixed since"), "{}", form.body);
+}
