@@ -207,7 +207,13 @@ pub async fn mark_paid(
 
 /// The owner confirms a held booking that costs nothing (a free waiting-list
 /// offer); a priced one must be paid.
-pub async fn confirm_free(pool: &PgPool, user_id: Uuid, booking_id: Uuid) -> Result<BookingRow, PayError> {
+/// Answers the booking as confirmed, read in the same transaction (nothing
+/// may fail after the commit: a retry would find it confirmed, 409).
+pub async fn confirm_free(
+    pool: &PgPool,
+    user_id: Uuid,
+    booking_id: Uuid,
+) -> Result<crate::booking::status::Current, PayError> {
     let mut tx = pool.begin().await?;
     let (_, booking) =
         lock_booking(&mut tx, booking_id).await?.filter(|(_, b)| b.user_id == user_id).ok_or(PayError::NotFound)?;
@@ -219,8 +225,9 @@ pub async fn confirm_free(pool: &PgPool, user_id: Uuid, booking_id: Uuid) -> Res
     }
     db::confirm_held(&mut tx, &booking, false).await?;
     let booking = db::find(&mut tx, booking_id).await?.ok_or(PayError::NotFound)?;
+    let current = crate::booking::status::stored_booking(&mut tx, booking).await?;
     tx.commit().await?;
-    Ok(booking)
+    Ok(current)
 }
 
 /// Why a booking in `status` cannot be paid, in words.

@@ -8,7 +8,7 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::db::bookings::{self as db, BookingRow};
+use crate::db::bookings as db;
 use crate::db::outbox::{self, Kind};
 use crate::db::payments::{self, PaidBack};
 
@@ -27,7 +27,14 @@ pub enum PaybackError {
 
 /// `by` (the event's organizer, checked by the caller) paid back the
 /// offline refund of `booking_id`, a booking of `event_id`.
-pub async fn paid_back(pool: &PgPool, event_id: Uuid, booking_id: Uuid, by: Uuid) -> Result<BookingRow, PaybackError> {
+/// Answers the booking as it now stands, read in the same transaction
+/// (nothing may fail after the commit: a retry would find it paid back).
+pub async fn paid_back(
+    pool: &PgPool,
+    event_id: Uuid,
+    booking_id: Uuid,
+    by: Uuid,
+) -> Result<crate::booking::status::Current, PaybackError> {
     let mut tx = pool.begin().await?;
     let booking =
         db::lock(&mut tx, booking_id).await?.filter(|b| b.event_id == event_id).ok_or(PaybackError::NotFound)?;
@@ -39,6 +46,7 @@ pub async fn paid_back(pool: &PgPool, event_id: Uuid, booking_id: Uuid, by: Uuid
         PaidBack::Before => {}
         PaidBack::NoRefund => return Err(PaybackError::NoRefund),
     }
+    let current = crate::booking::status::stored_booking(&mut tx, booking).await?;
     tx.commit().await?;
-    Ok(booking)
+    Ok(current)
 }

@@ -154,9 +154,8 @@ pub async fn confirm_booking(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<Booking>> {
-    let row = pay::confirm_free(&state.db, user.id, id).await?;
-    let mut conn = state.db.acquire().await?;
-    Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
+    let current = pay::confirm_free(&state.db, user.id, id).await?;
+    Ok(axum::Json(current.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::bookings::Booking;
 use super::extract::{CurrentUser, Path};
 use super::pagination::{Checked, FromQuery, Limit, booking_cursor, given};
-use crate::booking::{cancel, pay, payback, status};
+use crate::booking::{cancel, pay, payback};
 use crate::domain::booking::BookingStatus;
 use crate::domain::{FieldError, Violations};
 use crate::error::{ApiResult, Problem};
@@ -174,9 +174,8 @@ pub async fn refund_paid_back(
     Path((id, booking_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<axum::Json<Booking>> {
     organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
-    let row = payback::paid_back(&state.db, id, booking_id, user.id).await?;
-    let mut conn = state.db.acquire().await?;
-    Ok(axum::Json(status::stored_booking(&mut conn, row).await?.into()))
+    let current = payback::paid_back(&state.db, id, booking_id, user.id).await?;
+    Ok(axum::Json(current.into()))
 }
 
 /// Cancel a booking of the event (at any time): tickets void, seats back on

@@ -1,7 +1,9 @@
 //! The checkout's faults: buyers pay held bookings by card through the
 //! Stripe emulator (localstripe, reached through a relay the suite can cut)
 //! while Stripe is out of reach, and while Stripe's webhook events are
-//! delivered twice and replayed after the API was killed. After each: every
+//! delivered twice and replayed after the API was killed; the organizer
+//! marks offline payments paid, 64 at a time, cancels and pays back every
+//! seventh, while the worker and the API are killed at once. After each: every
 //! seat confirmed or back on sale, no card charged without its booking
 //! confirmed or refunded, no payment applied twice, no refund paid twice;
 //! every paid confirmation with exactly one invoice, every refund of one
@@ -31,15 +33,18 @@ const CANCEL_EVERY: usize = 7;
 pub enum CheckoutFault {
     StripeDown,
     WebhookReplayed,
+    OfflineProcessesKilled,
 }
 
 impl CheckoutFault {
-    pub const ALL: [CheckoutFault; 2] = [CheckoutFault::StripeDown, CheckoutFault::WebhookReplayed];
+    pub const ALL: [CheckoutFault; 3] =
+        [CheckoutFault::StripeDown, CheckoutFault::WebhookReplayed, CheckoutFault::OfflineProcessesKilled];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::StripeDown => "stripe",
             Self::WebhookReplayed => "webhook",
+            Self::OfflineProcessesKilled => "offline",
         }
     }
 
@@ -50,6 +55,9 @@ impl CheckoutFault {
             }
             Self::WebhookReplayed => {
                 "every webhook event delivered twice, the API killed (SIGKILL), all events replayed after its restart"
+            }
+            Self::OfflineProcessesKilled => {
+                "offline payments marked paid 64 at a time, every 7th cancelled and paid back; the worker and the API killed (SIGKILL) at once, restarted 2 s later"
             }
         }
     }
@@ -65,6 +73,8 @@ struct Payments {
     deliveries: usize,
     events: Vec<(String, Vec<u8>)>,
     cancelled: HashSet<Uuid>,
+    /// Offline: the held bookings the organizer saw.
+    seen_held: HashSet<Uuid>,
 }
 
 pub struct CheckoutRow {
@@ -88,7 +98,11 @@ impl CheckoutRow {
     pub fn markdown(&self) -> String {
         let mut statuses: Vec<_> = self.statuses.iter().collect();
         statuses.sort();
-        let answers: Vec<String> = statuses.iter().map(|(s, n)| format!("{n}× {s}")).collect();
+        // 0: no answer (the API was not there, or killed with the call in flight).
+        let answers: Vec<String> = statuses
+            .iter()
+            .map(|(s, n)| if **s == 0 { format!("{n}× no answer") } else { format!("{n}× {s}") })
+            .collect();
         format!(
             "| {} | {} | {} | {} | {} | {} | {} + {} | 0 | 0 | {:.2} s (no booking held, every refund sent) |",
             self.fault.description(),
@@ -107,10 +121,26 @@ impl CheckoutRow {
 impl Rig {
     pub async fn checkout_case(&mut self, fault: CheckoutFault) -> Result<CheckoutRow> {
         let tt = self.sale(&format!("Checkout fault: {}", fault.name()), 1500, 400).await?;
+        let event_id: Uuid =
+            sqlx::query_scalar("SELECT event_id FROM ticket_types WHERE id = $1").bind(tt).fetch_one(&self.db).await?;
+        if fault == CheckoutFault::OfflineProcessesKilled {
+            let path = format!("/api/v1/events/{event_id}");
+            let body = json!({"payment_methods": ["offline"]});
+            let answer =
+                self.client.patch(format!("{}{path}", self.app.base())).bearer_auth(&self.organizer).json(&body);
+            let answer = answer.send().await?;
+            if !answer.status().is_success() {
+                bail!("PATCH {path}: {}", answer.status());
+            }
+        }
         let load = Load::start(&self.client, &self.app.base(), &tt.to_string(), &self.buyers);
         let stop = Arc::new(AtomicBool::new(false));
         let payments = Arc::new(Mutex::new(Payments::default()));
-        let payer = tokio::spawn(pay_all(self.payer(fault, tt, stop.clone(), payments.clone())));
+        let payer = self.payer(fault, tt, event_id, stop.clone(), payments.clone());
+        let payer = match fault {
+            CheckoutFault::OfflineProcessesKilled => tokio::spawn(pay_offline_all(payer)),
+            _ => tokio::spawn(pay_all(payer)),
+        };
         tokio::time::sleep(Duration::from_millis(2500)).await;
         match fault {
             CheckoutFault::StripeDown => {
@@ -121,6 +151,13 @@ impl Rig {
             CheckoutFault::WebhookReplayed => {
                 self.app.api.kill9();
                 tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::task::block_in_place(|| self.app.start_api())?;
+            }
+            CheckoutFault::OfflineProcessesKilled => {
+                self.app.worker.kill9();
+                self.app.api.kill9();
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                self.app.worker.start()?;
                 tokio::task::block_in_place(|| self.app.start_api())?;
             }
         }
@@ -144,10 +181,19 @@ impl Rig {
         self.checkout_verdict(fault, tt, payments, recovery).await
     }
 
-    fn payer(&self, fault: CheckoutFault, tt: Uuid, stop: Arc<AtomicBool>, payments: Arc<Mutex<Payments>>) -> Payer {
+    fn payer(
+        &self,
+        fault: CheckoutFault,
+        tt: Uuid,
+        event_id: Uuid,
+        stop: Arc<AtomicBool>,
+        payments: Arc<Mutex<Payments>>,
+    ) -> Payer {
         Payer {
             fault,
             tt,
+            event_id,
+            organizer: self.organizer.clone(),
             stop,
             payments,
             client: self.client.clone(),
@@ -232,6 +278,25 @@ impl Rig {
         if doubled > 0 {
             problems.push(format!("{doubled} bookings paid twice"));
         }
+        let (refunded_twice, offline_refunds): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM (SELECT r.payment_id FROM refunds r JOIN bookings b ON b.id = r.booking_id
+                      WHERE b.ticket_type_id = $1 GROUP BY r.payment_id HAVING sum(r.amount_cents) >
+                            (SELECT p.amount_cents FROM payments p WHERE p.id = r.payment_id)) d),
+                    (SELECT count(*) FROM refunds r JOIN bookings b ON b.id = r.booking_id
+                      WHERE b.ticket_type_id = $1 AND r.provider = 'offline' AND r.status = 'succeeded')",
+        )
+        .bind(tt)
+        .fetch_one(&self.db)
+        .await?;
+        if refunded_twice > 0 {
+            problems.push(format!("{refunded_twice} payments refunded more than they paid"));
+        }
+        if fault == CheckoutFault::OfflineProcessesKilled && offline_refunds == 0 {
+            problems.push("no offline refund was paid back: the case tested nothing".into());
+        }
+        if fault == CheckoutFault::OfflineProcessesKilled && !payments.statuses.contains_key(&0) {
+            problems.push("no call met the killed API: the case tested nothing".into());
+        }
         let confirmed: Vec<Uuid> =
             sqlx::query_scalar("SELECT id FROM bookings WHERE ticket_type_id = $1 AND status = 'confirmed'")
                 .bind(tt)
@@ -287,9 +352,15 @@ impl Rig {
             invoices,
             credit_notes,
             fault,
-            held: intents.iter().map(|(b, _, _)| b).collect::<HashSet<_>>().len(),
+            held: match fault {
+                CheckoutFault::OfflineProcessesKilled => payments.seen_held.len(),
+                _ => intents.iter().map(|(b, _, _)| b).collect::<HashSet<_>>().len(),
+            },
             confirmed: confirmed.len(),
-            cancelled_refunded: refunded_intents,
+            cancelled_refunded: match fault {
+                CheckoutFault::OfflineProcessesKilled => offline_refunds as usize,
+                _ => refunded_intents,
+            },
             statuses: payments.statuses,
             deliveries: payments.deliveries,
             events: payments.events.len(),
@@ -304,6 +375,9 @@ impl Rig {
 struct Payer {
     fault: CheckoutFault,
     tt: Uuid,
+    event_id: Uuid,
+    /// The organizer's token (offline: marks paid, cancels, pays back).
+    organizer: String,
     stop: Arc<AtomicBool>,
     payments: Arc<Mutex<Payments>>,
     client: reqwest::Client,
@@ -340,7 +414,79 @@ async fn pay_all(payer: Payer) {
     }
 }
 
+/// The organizer at the box office: marks what is held paid, 64 at a time
+/// (as a bank statement's lines are gone through), cancels every seventh
+/// paid booking and pays its refund back; a refund whose paying back was
+/// cut off is found again on the next round.
+async fn pay_offline_all(payer: Payer) {
+    let mut paid = 0usize;
+    loop {
+        let stopping = payer.stop.load(Ordering::SeqCst);
+        let held: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM bookings WHERE ticket_type_id = $1 AND status = 'held' ORDER BY id LIMIT 64",
+        )
+        .bind(payer.tt)
+        .fetch_all(&payer.db)
+        .await
+        .unwrap_or_default();
+        payer.payments.lock().unwrap().seen_held.extend(held.iter().copied());
+        let marked = futures::future::join_all(held.iter().map(|b| payer.organizer_call(*b, "mark-paid"))).await;
+        for (booking, answer) in held.iter().zip(marked) {
+            if answer.is_some_and(|status| status == StatusCode::OK) {
+                paid += 1;
+                if paid.is_multiple_of(CANCEL_EVERY) {
+                    payer.organizer_call(*booking, "cancel").await;
+                }
+            }
+        }
+        let owed: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT r.booking_id FROM refunds r JOIN bookings b ON b.id = r.booking_id
+              WHERE b.ticket_type_id = $1 AND r.provider = 'offline' AND r.status = 'pending'",
+        )
+        .bind(payer.tt)
+        .fetch_all(&payer.db)
+        .await
+        .unwrap_or_default();
+        for booking in owed {
+            payer.organizer_call(booking, "refund/paid-out").await;
+        }
+        if stopping {
+            return;
+        }
+        // A round every quarter second: holds pile up faster than they are
+        // paid, so calls are on their way when the processes are killed.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 impl Payer {
+    /// The organizer's `action` on `booking` (`mark-paid`, `cancel`,
+    /// `refund/paid-out`): its status, `None` when the API was not there.
+    async fn organizer_call(&self, booking: Uuid, action: &str) -> Option<StatusCode> {
+        let answer = self
+            .client
+            .post(format!("{}/api/v1/events/{}/bookings/{booking}/{action}", self.base, self.event_id))
+            .bearer_auth(&self.organizer)
+            .json(&json!({}))
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await;
+        let Ok(answer) = answer else {
+            *self.payments.lock().unwrap().statuses.entry(0).or_default() += 1;
+            return None;
+        };
+        let status = answer.status();
+        let body = answer.text().await.unwrap_or_default();
+        let mut payments = self.payments.lock().unwrap();
+        *payments.statuses.entry(status.as_u16()).or_default() += 1;
+        // 409: done already (an answer lost when the API was killed, tried
+        // again); 503: the database busy or away.
+        if !matches!(status, StatusCode::OK | StatusCode::CONFLICT | StatusCode::SERVICE_UNAVAILABLE) {
+            payments.unexpected.push(format!("{action}: {status} {body}"));
+        }
+        Some(status)
+    }
+
     /// One payment of `booking`; whether it is paid now.
     async fn pay(&self, booking: Uuid, token: &str) -> bool {
         let number = if self.fault == CheckoutFault::WebhookReplayed { THREE_D_SECURE } else { PAYS };
