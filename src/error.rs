@@ -379,6 +379,7 @@ impl From<crate::event::EventError> for ApiError {
             E::CodeTaken => Self::Conflict { code: "code_taken", detail: err.to_string() },
             E::PresaleOpen => Self::Conflict { code: "presale_open", detail: err.to_string() },
             E::PresaleAfterStart(_) => Self::Conflict { code: "presale_after_start", detail: err.to_string() },
+            E::OrganizationNotFound => Self::NotFound("organization"),
             E::InvoicingFixed => Self::Conflict { code: "invoicing_fixed", detail: err.to_string() },
             E::PrequeueOpen => Self::Conflict { code: "prequeue_open", detail: err.to_string() },
             E::QuestionNotFound => Self::NotFound("question"),
@@ -400,6 +401,25 @@ impl From<crate::papers::ExportError> for ApiError {
     }
 }
 
+impl From<crate::team::TeamError> for ApiError {
+    fn from(err: crate::team::TeamError) -> Self {
+        use crate::team::TeamError as E;
+        match err {
+            E::NotFound => Self::NotFound("organization"),
+            E::NotAllowed => Self::Forbidden,
+            E::MemberNotFound => Self::NotFound("member"),
+            E::Invalid(errors) => Self::Validation(errors),
+            E::LastOwner => Self::Conflict { code: "last_owner", detail: err.to_string() },
+            E::InvitationNotFound => Self::NotFound("invitation"),
+            E::InvitationExpired => Self::Conflict { code: "invitation_expired", detail: err.to_string() },
+            E::InvitationUsed => Self::Conflict { code: "invitation_used", detail: err.to_string() },
+            E::WrongAccount => Self::Conflict { code: "wrong_account", detail: err.to_string() },
+            E::Unverified => Self::EmailUnverified,
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
 impl From<crate::papers::PapersError> for ApiError {
     fn from(err: crate::papers::PapersError) -> Self {
         use crate::papers::PapersError as E;
@@ -408,6 +428,7 @@ impl From<crate::papers::PapersError> for ApiError {
             E::NoTickets => Self::Conflict { code: "no_tickets", detail: err.to_string() },
             E::InvoiceNotFound => Self::NotFound("invoice"),
             E::InvoiceIssued => Self::Conflict { code: "invoice_issued", detail: err.to_string() },
+            E::NotAllowed => Self::Forbidden,
             E::Invalid(errors) => Self::Validation(errors),
             E::Pdf(err) => Self::Internal(err.into()),
             E::Wallet(err) => Self::Internal(err.into()),

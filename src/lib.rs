@@ -39,6 +39,8 @@ pub mod payments;
 pub mod qr;
 /// RabbitMQ: the connection, the booking topology, publishing with confirms.
 pub mod queue;
+/// Organizations, members, roles, invitations and the audit log.
+pub mod team;
 /// Logging.
 pub mod telemetry;
 /// The booking consumer: batches from the queue, retries, dead letters; expired holds,

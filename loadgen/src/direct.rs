@@ -33,7 +33,8 @@ pub async fn sale(state: &AppState, capacity: i32, max_per_order: i32) -> anyhow
             sales_end: None,
         },
     };
-    let event = db::events::insert_event(&mut conn, user.id, &fields, EventStatus::Published).await?;
+    let organization = db::teams::ensure_personal(&mut conn, user.id).await?;
+    let event = db::events::insert_event(&mut conn, user.id, organization, &fields, EventStatus::Published).await?;
     let tt = db::events::TicketTypeFields {
         tax_rate: 0,
         name: "General".into(),

@@ -36,8 +36,9 @@ pub enum CancelError {
 #[derive(Debug, Clone, Copy)]
 pub enum Canceller {
     Owner(Uuid),
-    /// The organizer of this event (checked by the caller).
-    Organizer(Uuid),
+    /// A member of this event's organization who may refund (checked by
+    /// the caller): the event, and who.
+    Organizer(Uuid, Uuid),
 }
 
 /// Cancels `booking_id`: not found for anyone but its owner or its event's
@@ -70,7 +71,7 @@ pub async fn cancel_booking(
     // cancellation do the same), so two cancellations never deadlock.
     let found = db::find(&mut tx, booking_id).await?.filter(|b| match by {
         Canceller::Owner(user_id) => b.user_id == user_id,
-        Canceller::Organizer(event_id) => b.event_id == event_id,
+        Canceller::Organizer(event_id, _) => b.event_id == event_id,
     });
     let found = found.ok_or(CancelError::NotFound)?;
     // Its type and those sharing a quota with it (the seats it gives back
@@ -101,7 +102,7 @@ pub async fn cancel_booking(
             }
             Reason::CancelledByUser
         }
-        Canceller::Organizer(_) => Reason::CancelledByOrganizer,
+        Canceller::Organizer(..) => Reason::CancelledByOrganizer,
     };
     db::cancel(&mut tx, &booking, reason.as_str()).await?;
     // Its seats go to the waiting list first (an offer cancelled is over).
@@ -118,6 +119,10 @@ pub async fn cancel_booking(
     // A credit note for its refund, with it; last, so the organizer's invoice
     // counter is locked only until the commit.
     crate::db::invoices::credit_refunds(&mut tx, &[booking_id]).await?;
+    if let Canceller::Organizer(event_id, actor) = by {
+        let detail = serde_json::json!({"total_cents": booking.total_cents()});
+        crate::team::record(&mut tx, actor, event_id, "booking.cancelled", &booking.reference(), detail).await?;
+    }
     tx.commit().await?;
     seats_returned(bookings, &types, &offered).await;
     // Its code's uses came back too.

@@ -53,7 +53,10 @@ pub async fn of_booking(db: &PgPool, viewer: Uuid, id: Uuid) -> Result<BookingDe
     let mut conn = db.acquire().await?;
     let booking = db::bookings::find(&mut conn, id).await?.ok_or(DetailsError::NotFound)?;
     let event = db::events::find_event(&mut conn, booking.event_id).await?.ok_or(DetailsError::NotFound)?;
-    if booking.user_id != viewer && event.organizer_id != viewer {
+    if booking.user_id != viewer
+        && !crate::event::access::may(&mut conn, viewer, event.organization_id, crate::domain::team::Action::ViewOrders)
+            .await?
+    {
         return Err(DetailsError::NotFound);
     }
     let ticket_type = db::events::ticket_types_of(&mut conn, &[booking.event_id])

@@ -169,6 +169,7 @@ pub async fn mark_paid(
     pool: &PgPool,
     event_id: Uuid,
     booking_id: Uuid,
+    actor: Uuid,
 ) -> Result<(crate::booking::status::Current, Applied), PayError> {
     let mut tx = pool.begin().await?;
     let (tt, booking) = lock_booking(&mut tx, booking_id).await?.ok_or(PayError::NotFound)?;
@@ -198,6 +199,8 @@ pub async fn mark_paid(
     let applied = apply(&mut tx, &tt, &booking, payment.id).await?;
     let booking = db::find(&mut tx, booking_id).await?.ok_or(PayError::NotFound)?;
     log_applied(&booking, applied);
+    let detail = serde_json::json!({"amount_cents": payment.amount_cents, "currency": currency});
+    crate::team::record(&mut tx, actor, event_id, "booking.marked_paid", &booking.reference(), detail).await?;
     // The answer, read in the transaction: once it commits, nothing may fail
     // (a busy pool must not answer 503 for a payment recorded).
     let current = crate::booking::status::stored_booking(&mut tx, booking).await?;

@@ -12,6 +12,8 @@ use crate::domain::event::{EventStatus, Schedule};
 pub struct EventRow {
     pub id: Uuid,
     pub organizer_id: Uuid,
+    /// The organization that owns it (its members act on it as their roles allow).
+    pub organization_id: Uuid,
     pub title: String,
     pub description: String,
     pub venue: String,
@@ -140,7 +142,7 @@ pub(crate) fn yes() -> bool {
 
 pub const TICKET_TYPE_NAME_TAKEN: &str = "ticket_types_event_name_key";
 
-const EVENT_COLUMNS: &str = "id, organizer_id, title, description, venue, starts_at, ends_at, \
+const EVENT_COLUMNS: &str = "id, organizer_id, organization_id, title, description, venue, starts_at, ends_at, \
      sales_start, sales_end, cancellation_deadline, hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone, status, \
      published_at, hold_cooldown_seconds, image_hash, payment_methods, offline_payment_instructions, \
      answers_until, prices_include_tax, issue_invoices, created_at, updated_at";
@@ -156,6 +158,7 @@ const TICKET_TYPE_COLUMNS: &str =
 pub async fn insert_event(
     conn: &mut PgConnection,
     organizer_id: Uuid,
+    organization_id: Uuid,
     fields: &EventFields,
     status: EventStatus,
 ) -> Result<EventRow, sqlx::Error> {
@@ -164,9 +167,9 @@ pub async fn insert_event(
         "INSERT INTO events (id, organizer_id, title, description, venue, starts_at, ends_at,
                              sales_start, sales_end, status, published_at, cancellation_deadline,
                              hold_seconds, offline_hold_hours, prequeue_minutes, offer_hours, timezone,
-                             hold_cooldown_seconds)
+                             hold_cooldown_seconds, organization_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN $10 = 'published' THEN now() END, $11, $12, $13,
-                 $14, $15, $16, $17)
+                 $14, $15, $16, $17, $18)
          RETURNING {EVENT_COLUMNS}"
     ))
     .bind(Uuid::now_v7())
@@ -186,6 +189,7 @@ pub async fn insert_event(
     .bind(fields.offer_hours)
     .bind(&fields.timezone)
     .bind(fields.hold_times.hold_cooldown_seconds)
+    .bind(organization_id)
     .fetch_one(conn)
     .await
 }
@@ -248,7 +252,8 @@ pub async fn ticket_types_of(conn: &mut PgConnection, event_ids: &[Uuid]) -> Res
 /// Which events a list shows.
 #[derive(Debug, Default)]
 pub struct ListFilter {
-    /// Only this organizer's events, in any status; otherwise published events only.
+    /// Only the events of the organizations this person is a member of, in
+    /// any status; otherwise published events only.
     pub organizer_id: Option<Uuid>,
     /// Words to find in the title, venue or description (every one, in any
     /// order); the best matches first.
@@ -298,7 +303,8 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter) -> Result<Vec<EventRo
                            && CASE WHEN $8::text IS NULL THEN ''::tsquery
                                    ELSE to_tsquery('simple', $8 || ':*') END AS query)
          SELECT {EVENT_COLUMNS} FROM events, q
-         WHERE CASE WHEN $1::uuid IS NULL THEN status = 'published' ELSE organizer_id = $1 END
+         WHERE CASE WHEN $1::uuid IS NULL THEN status = 'published'
+                    ELSE organization_id IN (SELECT organization_id FROM memberships WHERE user_id = $1) END
            AND ($2::text IS NULL OR search @@ q.query)
            AND ($3::timestamptz IS NULL OR starts_at >= $3)
            AND ($4::timestamptz IS NULL OR starts_at < $4)

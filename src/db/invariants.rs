@@ -104,7 +104,7 @@ pub async fn invoice_violations(db: &PgPool, ticket_type_id: Uuid) -> Result<Vec
                AND (SELECT count(*) FROM invoices c WHERE c.refund_id = r.id) <> 1),
            (SELECT count(*) FROM (
                SELECT i.year FROM invoices i
-                WHERE i.organizer_id = (SELECT e.organizer_id FROM ticket_types t JOIN events e ON e.id = t.event_id
+                WHERE i.organizer_id = (SELECT e.organization_id FROM ticket_types t JOIN events e ON e.id = t.event_id
                                          WHERE t.id = $1)
                 GROUP BY i.year HAVING max(i.seq) <> count(*) OR min(i.seq) <> 1
                     OR count(DISTINCT i.seq) <> count(*)) g)",

@@ -189,9 +189,10 @@ pub async fn issue(
         return Ok(Some(issued));
     }
     let row: SaleRow = sqlx::query_as(
-        "SELECT e.organizer_id, o.name AS organizer_name, o.email AS organizer_email, e.title, e.starts_at,
+        "SELECT e.organization_id AS organizer_id, g.name AS organizer_name, o.email AS organizer_email, e.title, e.starts_at,
                 e.timezone, t.name AS ticket_type, u.name AS buyer_name, u.email AS buyer_email, e.issue_invoices
          FROM bookings b JOIN events e ON e.id = b.event_id JOIN users o ON o.id = e.organizer_id
+         JOIN organizations g ON g.id = e.organization_id
          JOIN ticket_types t ON t.id = b.ticket_type_id JOIN users u ON u.id = b.user_id
          WHERE b.id = $1",
     )

@@ -57,6 +57,27 @@ pub async fn account(conn: &mut PgConnection, user_id: Uuid) -> Result<Option<Ac
         .await
 }
 
+/// What an invitation email says.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct InvitationMail {
+    pub organization: String,
+    pub inviter: String,
+    pub role: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The invitation `id` with its organization and who sent it.
+pub async fn invitation(conn: &mut PgConnection, id: Uuid) -> Result<Option<InvitationMail>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT o.name AS organization, u.name AS inviter, i.role, i.expires_at
+           FROM invitations i JOIN organizations o ON o.id = i.organization_id JOIN users u ON u.id = i.invited_by
+          WHERE i.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// The booking, its buyer, event and tickets; `None` if the booking or its
 /// event no longer exists.
 pub async fn booking(conn: &mut PgConnection, booking_id: Uuid) -> Result<Option<BookingMail>, sqlx::Error> {

@@ -17,6 +17,7 @@ pub mod questions;
 pub mod quotas;
 pub mod sessions;
 pub mod sign_in_links;
+pub mod teams;
 pub mod tickets;
 pub mod users;
 pub mod waiting;

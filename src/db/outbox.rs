@@ -21,12 +21,15 @@ pub enum Kind {
     /// A link that signs a person in (a row naming the address itself: the
     /// account may not exist yet).
     SignInLink,
+    /// An invitation to join an organization (a row naming the address and
+    /// the invitation).
+    Invitation,
 }
 
 impl Kind {
     /// Someone waits on this email to act (see [`claim_due_urgent`]).
     pub fn is_urgent(self) -> bool {
-        matches!(self, Self::EmailVerification | Self::WaitingListOffer | Self::SignInLink)
+        matches!(self, Self::EmailVerification | Self::WaitingListOffer | Self::SignInLink | Self::Invitation)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Kind {
             Self::RefundSucceeded => "refund_succeeded",
             Self::WaitingListOffer => "waiting_list_offer",
             Self::SignInLink => "sign_in_link",
+            Self::Invitation => "invitation",
         }
     }
 }
@@ -54,6 +58,7 @@ impl TryFrom<String> for Kind {
             "refund_succeeded" => Ok(Self::RefundSucceeded),
             "waiting_list_offer" => Ok(Self::WaitingListOffer),
             "sign_in_link" => Ok(Self::SignInLink),
+            "invitation" => Ok(Self::Invitation),
             other => Err(format!("unknown outbox kind {other:?}")),
         }
     }
@@ -71,6 +76,8 @@ pub struct OutboxRow {
     pub email: Option<String>,
     /// The verification or sign-in link's token, until the email is sent.
     pub secret: Option<String>,
+    /// The invitation an invitation email carries.
+    pub invitation_id: Option<Uuid>,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
 }
@@ -116,6 +123,24 @@ pub async fn enqueue_sign_in_link(conn: &mut PgConnection, email: &str, token: &
     Ok(())
 }
 
+/// Queues the invitation email carrying `token` to `email`.
+pub async fn enqueue_invitation(
+    conn: &mut PgConnection,
+    email: &str,
+    token: &str,
+    invitation_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (id, kind, email, secret, invitation_id) VALUES ($1, $2, $3, $4, $5)")
+        .bind(Uuid::now_v7())
+        .bind(Kind::Invitation.as_str())
+        .bind(email)
+        .bind(token)
+        .bind(invitation_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Claims up to `limit` due rows for `lease`: they are not due again (for
 /// any mailer) until the lease runs out, by which time they are sent or
 /// rescheduled. `SKIP LOCKED` lets several mailers claim side by side. The
@@ -127,7 +152,7 @@ pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease: Duration) -> 
                            last_error = NULL
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, booking_id, user_id, email, secret, attempts, created_at",
+         RETURNING id, kind, booking_id, user_id, email, secret, invitation_id, attempts, created_at",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
@@ -147,15 +172,16 @@ pub async fn claim_due_urgent(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2),
                            last_error = NULL
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()
-                        AND kind IN ($3, $4, $5)
+                        AND kind IN ($3, $4, $5, $6)
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, booking_id, user_id, email, secret, attempts, created_at",
+         RETURNING id, kind, booking_id, user_id, email, secret, invitation_id, attempts, created_at",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
     .bind(Kind::EmailVerification.as_str())
     .bind(Kind::WaitingListOffer.as_str())
     .bind(Kind::SignInLink.as_str())
+    .bind(Kind::Invitation.as_str())
     .fetch_all(conn)
     .await
 }

@@ -22,7 +22,8 @@ pub struct TicketView {
     pub event_title: String,
     pub event_venue: String,
     pub event_starts_at: DateTime<Utc>,
-    pub organizer_id: Uuid,
+    /// The event's organization.
+    pub organization_id: Uuid,
 }
 
 pub async fn find(conn: &mut PgConnection, code: &str) -> Result<Option<TicketView>, sqlx::Error> {
@@ -30,7 +31,7 @@ pub async fn find(conn: &mut PgConnection, code: &str) -> Result<Option<TicketVi
         "SELECT t.code, t.status, t.checked_in_at, t.booking_id, b.user_id AS owner_id,
                 coalesce(a.name, u.name) AS attendee_name, t.position,
                 tt.id AS ticket_type_id, tt.name AS ticket_type_name, e.id AS event_id, e.title AS event_title,
-                e.venue AS event_venue, e.starts_at AS event_starts_at, e.organizer_id
+                e.venue AS event_venue, e.starts_at AS event_starts_at, e.organization_id
          FROM tickets t
          JOIN bookings b ON b.id = t.booking_id
          JOIN users u ON u.id = b.user_id

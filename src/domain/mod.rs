@@ -14,6 +14,7 @@ pub mod money;
 pub mod question;
 pub mod reference;
 pub mod tax;
+pub mod team;
 pub mod validation;
 pub mod waiting;
 

@@ -5,13 +5,14 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::{lock_as_organizer, organizer_event, refuse_if_cancelled};
+use super::access::{event_for, lock_for, refuse_if_cancelled};
 use super::{EventError, EventRoom};
 use crate::cache::read::SharedFailure;
 use crate::db;
 use crate::db::codes::{CodeRow, NewCode};
 use crate::domain::Violations;
 use crate::domain::code::{self as rules, CodeKind};
+use crate::domain::team::Action;
 
 /// Codes one bulk request may make.
 pub const BULK_MAX: i64 = 10_000;
@@ -145,7 +146,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         input: CodeInput,
     ) -> Result<Vec<CodeRow>, EventError> {
         let mut tx = self.db.begin().await?;
-        let event = lock_as_organizer(&mut tx, event_id, user_id).await?;
+        let event = lock_for(&mut tx, event_id, user_id, Action::EditEvent).await?;
         refuse_if_cancelled(&event)?;
         let types: Vec<Uuid> =
             db::events::ticket_types_of(&mut tx, &[event_id]).await?.into_iter().map(|t| t.id).collect();
@@ -253,13 +254,13 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// The event's codes with their uses.
     pub async fn codes(&self, user_id: Uuid, event_id: Uuid) -> Result<Vec<CodeRow>, EventError> {
         let mut conn = self.db.acquire().await?;
-        organizer_event(&mut conn, event_id, user_id).await?;
+        event_for(&mut conn, event_id, user_id, Action::EditEvent).await?;
         Ok(db::codes::of_event(&mut conn, event_id).await?)
     }
 
     pub async fn code(&self, user_id: Uuid, event_id: Uuid, id: Uuid) -> Result<CodeRow, EventError> {
         let mut conn = self.db.acquire().await?;
-        organizer_event(&mut conn, event_id, user_id).await?;
+        event_for(&mut conn, event_id, user_id, Action::EditEvent).await?;
         db::codes::find(&mut conn, event_id, id).await?.ok_or(EventError::CodeNotFound)
     }
 
@@ -273,7 +274,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         changes: CodeChanges,
     ) -> Result<CodeRow, EventError> {
         let mut tx = self.db.begin().await?;
-        let event = lock_as_organizer(&mut tx, event_id, user_id).await?;
+        let event = lock_for(&mut tx, event_id, user_id, Action::EditEvent).await?;
         let mut row = db::codes::find(&mut tx, event_id, id).await?.ok_or(EventError::CodeNotFound)?;
         let types: Vec<Uuid> =
             db::events::ticket_types_of(&mut tx, &[event_id]).await?.into_iter().map(|t| t.id).collect();

@@ -8,16 +8,17 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::EventError;
-use super::access::organizer_event;
+use super::access::event_for;
 use crate::cache::BookingCache;
 use crate::db::tickets::{self as db, CheckIn, TicketView};
 use crate::domain::csv;
+use crate::domain::team::Action;
 
 /// Checks the ticket whose scanned `code` it is in, for `user`, the
 /// organizer of `event_id`.
 pub async fn check_in(db: &PgPool, user: Uuid, event_id: Uuid, code: &str) -> Result<Box<TicketView>, EventError> {
     let mut tx = db.begin().await?;
-    organizer_event(&mut tx, event_id, user).await?;
+    event_for(&mut tx, event_id, user, Action::CheckIn).await?;
     let code = csv::ticket_code(code).ok_or(EventError::TicketNotFound)?;
     let outcome = db::check_in(&mut tx, event_id, &code).await?;
     tx.commit().await?;
@@ -47,12 +48,15 @@ pub async fn answers_of(db: &PgPool, event_id: Uuid, ticket: &TicketView) -> Res
 
 /// Undoes a check-in (a mistaken scan): the ticket is valid again.
 pub async fn undo_check_in(db: &PgPool, user: Uuid, event_id: Uuid, code: &str) -> Result<(), EventError> {
-    let mut conn = db.acquire().await?;
-    organizer_event(&mut conn, event_id, user).await?;
+    let mut conn = db.begin().await?;
+    event_for(&mut conn, event_id, user, Action::CheckIn).await?;
     let code = csv::ticket_code(code).ok_or(EventError::NoCheckIn)?;
     if !db::undo_check_in(&mut conn, event_id, &code).await? {
         return Err(EventError::NoCheckIn);
     }
+    // The ticket is valid again: who made it so is recorded.
+    crate::team::record(&mut conn, user, event_id, "check_in.undone", &code, serde_json::json!({})).await?;
+    conn.commit().await?;
     Ok(())
 }
 
@@ -131,10 +135,17 @@ pub struct QuotaSales {
     pub remaining: i64,
 }
 
-/// How the sale of `event_id` goes, for its organizer `user`.
-pub async fn sales(db: &PgPool, bookings: &BookingCache, user: Uuid, event_id: Uuid) -> Result<EventStats, EventError> {
+/// How the sale of `event_id` goes (revenue included), for `user`, a member
+/// whose role lets them `action` (the orders; the door's counts).
+pub async fn sales(
+    db: &PgPool,
+    bookings: &BookingCache,
+    user: Uuid,
+    event_id: Uuid,
+    action: Action,
+) -> Result<EventStats, EventError> {
     let mut conn = db.acquire().await?;
-    organizer_event(&mut conn, event_id, user).await?;
+    event_for(&mut conn, event_id, user, action).await?;
     let rows = db::stats(&mut conn, event_id).await?;
     let waiting = crate::db::waiting::counts(&mut conn, event_id).await?;
     let quota_rows = crate::db::quotas::of_event(&mut conn, event_id).await?;

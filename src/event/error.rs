@@ -8,6 +8,9 @@ pub enum EventError {
     /// No such event, or a draft of someone else.
     #[error("event not found")]
     NotFound,
+    /// No organization of this person's with that id.
+    #[error("organization not found")]
+    OrganizationNotFound,
     #[error("ticket type not found")]
     TicketTypeNotFound,
     /// No ticket of this event with that code.

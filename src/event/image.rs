@@ -10,10 +10,11 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::access::{lock_as_organizer, organizer_event, refuse_if_cancelled};
+use super::access::{event_for, lock_for, refuse_if_cancelled};
 use super::{Event, EventError, EventRoom};
 use crate::cache::read::SharedFailure;
 use crate::db::events as db_events;
+use crate::domain::team::Action;
 
 /// Largest upload taken.
 pub const MAX_BYTES: usize = 5 * 1024 * 1024;
@@ -160,7 +161,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         // no lock and no connection.
         {
             let mut conn = self.db.acquire().await?;
-            refuse_if_cancelled(&organizer_event(&mut conn, id, user_id).await?)?;
+            refuse_if_cancelled(&event_for(&mut conn, id, user_id, Action::EditEvent).await?)?;
         }
         let renditions = {
             let _turn = DECODING.acquire().await.expect("the semaphore is never closed");
@@ -168,7 +169,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
             tokio::task::spawn_blocking(move || process(&bytes)).await.unwrap_or(Err(ImageError::NotAnImage))?
         };
         let mut tx = self.db.begin().await?;
-        refuse_if_cancelled(&lock_as_organizer(&mut tx, id, user_id).await?)?;
+        refuse_if_cancelled(&lock_for(&mut tx, id, user_id, Action::EditEvent).await?)?;
         crate::db::images::set(&mut tx, id, &renditions).await?;
         let event = self.read_back(&mut tx, id).await?;
         tx.commit().await?;
@@ -180,7 +181,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// Takes the event's image away (nothing to take is no error).
     pub async fn remove_image(&self, user_id: Uuid, id: Uuid) -> Result<Event, EventError> {
         let mut tx = self.db.begin().await?;
-        refuse_if_cancelled(&lock_as_organizer(&mut tx, id, user_id).await?)?;
+        refuse_if_cancelled(&lock_for(&mut tx, id, user_id, Action::EditEvent).await?)?;
         crate::db::images::remove(&mut tx, id).await?;
         let event = self.read_back(&mut tx, id).await?;
         tx.commit().await?;

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::access::{lock_as_organizer, organizer_event, refuse_if_cancelled};
+use super::access::{event_for, lock_for, refuse_if_cancelled};
 use super::ticket_types::{TicketTypeInput, name_taken};
 use super::{Event, EventError, EventRoom, MAX_TICKET_TYPES};
 use crate::cache::read::SharedFailure;
@@ -14,6 +14,7 @@ use crate::db::events::{self as db_events, EventFields, TicketTypeFields};
 use crate::domain::Violations;
 use crate::domain::checkout::{AskedHoldTimes, HoldTimes};
 use crate::domain::event::{self as rules, EventStatus, Schedule};
+use crate::domain::team::Action;
 
 /// A new event as asked (absent settings: their defaults).
 #[derive(Debug, Clone)]
@@ -119,18 +120,35 @@ pub struct EventChanges {
 }
 
 impl<E: SharedFailure> EventRoom<'_, E> {
-    /// Creates `new`, organized by `organizer_id`.
     /// Creates an event with its ticket types and how it is paid for, at
-    /// once (a published one takes bookings from its commit).
+    /// once (a published one takes bookings from its commit), made by
+    /// `organizer_id` in `organization` (one they may create events in), or
+    /// in their personal organization.
     pub async fn create(
         &self,
         organizer_id: Uuid,
+        organization: Option<Uuid>,
         new: NewEvent,
         payment: super::payment::PaymentChanges,
     ) -> Result<Event, EventError> {
         let NewEvent { fields, ticket_types, status } = new;
         let mut tx = self.db.begin().await?;
-        let mut details = db_events::insert_event(&mut tx, organizer_id, &fields, status).await?;
+        let organization_id = match organization {
+            Some(id) => match super::access::authorize(&mut tx, organizer_id, id, Action::CreateEvent).await? {
+                Ok(_) => id,
+                Err(super::access::Refusal::NotMember) => return Err(EventError::OrganizationNotFound),
+                Err(super::access::Refusal::NotAllowed(_)) => return Err(EventError::NotOrganizer),
+            },
+            // Their own, unless someone they made owner of it took it from them.
+            None => {
+                let personal = db::teams::ensure_personal(&mut tx, organizer_id).await?;
+                match super::access::authorize(&mut tx, organizer_id, personal, Action::CreateEvent).await? {
+                    Ok(_) => personal,
+                    Err(_) => return Err(EventError::NotOrganizer),
+                }
+            }
+        };
+        let mut details = db_events::insert_event(&mut tx, organizer_id, organization_id, &fields, status).await?;
         if !payment.is_empty() {
             details = super::payment::write(&mut tx, &details, payment, self.provider, true).await?;
         }
@@ -150,9 +168,9 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     }
 
     /// The event as its organizer sees it (a draft too).
-    pub async fn for_organizer(&self, user_id: Uuid, id: Uuid) -> Result<Event, EventError> {
+    pub async fn for_organizer(&self, user_id: Uuid, id: Uuid, action: Action) -> Result<Event, EventError> {
         let mut conn = self.db.acquire().await?;
-        let details = organizer_event(&mut conn, id, user_id).await?;
+        let details = event_for(&mut conn, id, user_id, action).await?;
         let ticket_types = db_events::ticket_types_of(&mut conn, &[id]).await?;
         Ok(Event { details, ticket_types })
     }
@@ -160,7 +178,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// Changes an event's details (not its status: see publish and cancel).
     pub async fn update(&self, user_id: Uuid, id: Uuid, changes: EventChanges) -> Result<Event, EventError> {
         let mut tx = self.db.begin().await?;
-        let current = lock_as_organizer(&mut tx, id, user_id).await?;
+        let current = lock_for(&mut tx, id, user_id, Action::EditEvent).await?;
         refuse_if_cancelled(&current)?;
         let mut v = Violations::new();
         let schedule = Schedule {
@@ -216,6 +234,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         }
         let details = db_events::update_event(&mut tx, id, &fields).await?;
         let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
+        crate::team::record(&mut tx, user_id, id, "event.updated", &details.title, serde_json::json!({})).await?;
         tx.commit().await?;
         self.changed(id).await;
         Ok(Event { details, ticket_types })
@@ -225,7 +244,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// `sales_start` if set). Publishing a published event changes nothing.
     pub async fn publish(&self, user_id: Uuid, id: Uuid) -> Result<Event, EventError> {
         let mut tx = self.db.begin().await?;
-        let current = lock_as_organizer(&mut tx, id, user_id).await?;
+        let current = lock_for(&mut tx, id, user_id, Action::EditEvent).await?;
         refuse_if_cancelled(&current)?;
         let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
         let details = match current.status {
@@ -238,6 +257,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
                 row
             }
         };
+        crate::team::record(&mut tx, user_id, id, "event.published", &details.title, serde_json::json!({})).await?;
         tx.commit().await?;
         self.changed(id).await;
         Ok(Event { details, ticket_types })
@@ -248,7 +268,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// buyer told, through the outbox).
     pub async fn cancel(&self, user_id: Uuid, id: Uuid) -> Result<Event, EventError> {
         let mut tx = self.db.begin().await?;
-        let current = lock_as_organizer(&mut tx, id, user_id).await?;
+        let current = lock_for(&mut tx, id, user_id, Action::EditEvent).await?;
         let (details, cancelled) = match current.status {
             EventStatus::Cancelled => (current, Vec::new()),
             _ => {
@@ -262,6 +282,8 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;
         // The refunds' credit notes, with them, last (the invoice counter's lock).
         db::invoices::credit_refunds(&mut tx, &cancelled).await?;
+        let detail = serde_json::json!({"bookings_cancelled": cancelled.len()});
+        crate::team::record(&mut tx, user_id, id, "event.cancelled", &details.title, detail).await?;
         tx.commit().await?;
         self.changed(id).await;
         tracing::info!(bookings.cancelled = cancelled.len(), "event cancelled");
@@ -271,7 +293,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// Deletes an event nobody has booked (nor asked to, in the queue).
     pub async fn delete(&self, user_id: Uuid, id: Uuid) -> Result<(), EventError> {
         let mut tx = self.db.begin().await?;
-        lock_as_organizer(&mut tx, id, user_id).await?;
+        let current = lock_for(&mut tx, id, user_id, Action::EditEvent).await?;
         // Bookings still in the queue count too: the worker must find the event.
         // (Redis's count: the transaction's own connection counts PostgreSQL's below.)
         let queued = self.bookings.pending_count(id).await.map_err(|_| EventError::QueueUnknown)?;
@@ -279,6 +301,18 @@ impl<E: SharedFailure> EventRoom<'_, E> {
             return Err(EventError::HasBookings);
         }
         db_events::delete_event(&mut tx, id).await?;
+        // Not tied to the event's row, which is gone.
+        let detail = serde_json::json!({"event_id": id});
+        db::teams::audit(
+            &mut tx,
+            current.organization_id,
+            Some(user_id),
+            "event.deleted",
+            None,
+            &current.title,
+            detail,
+        )
+        .await?;
         tx.commit().await?;
         self.changed(id).await;
         tracing::info!("event deleted");

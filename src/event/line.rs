@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::EventError;
-use super::access::visible_to;
+use super::access::find_visible;
 use crate::cache::BookingCache;
 use crate::db;
 
@@ -37,10 +37,7 @@ pub async fn of_event(
     event_id: Uuid,
 ) -> Result<QueueStatus, EventError> {
     let mut conn = pool.acquire().await?;
-    let event = db::events::find_event(&mut conn, event_id)
-        .await?
-        .filter(|row| visible_to(row, viewer))
-        .ok_or(EventError::NotFound)?;
+    let event = find_visible(&mut conn, event_id, viewer).await?.ok_or(EventError::NotFound)?;
     let draw = db::line::draw_of(&mut conn, event_id).await?;
     // Redis counts every pending request (those parked in PostgreSQL too)
     // and the pre-queue; only without it are PostgreSQL's rows counted (a

@@ -1,16 +1,17 @@
 //! The event's orders, for its organizer: every booking with its buyer,
 //! tickets, payment and refund, a page at a time; marking an offline booking
 //! paid and cancelling one with a full refund are the booking room's
-//! (`booking::pay`, `booking::cancel`), asked after [`organizer_event`].
+//! (`booking::pay`, `booking::cancel`), asked after [`event_for`].
 
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::EventError;
-use super::access::organizer_event;
+use super::access::event_for;
 use crate::booking::status::Current;
 use crate::db::bookings as db;
 use crate::domain::booking::BookingStatus;
+use crate::domain::team::Action;
 
 /// One order: the booking as it is now and who bought it.
 #[derive(Debug)]
@@ -46,7 +47,7 @@ pub async fn page(
     limit: i64,
 ) -> Result<(Vec<Order>, Option<Uuid>), EventError> {
     let mut conn = db.acquire().await?;
-    organizer_event(&mut conn, event_id, user).await?;
+    event_for(&mut conn, event_id, user, Action::ViewOrders).await?;
     let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let number = search.and_then(crate::domain::reference::decode);
     let pattern = search.map(crate::db::like_pattern);

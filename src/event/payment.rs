@@ -3,12 +3,13 @@
 
 use uuid::Uuid;
 
-use super::access::{lock_as_organizer, refuse_if_cancelled};
+use super::access::{lock_for, refuse_if_cancelled};
 use super::{Event, EventError, EventRoom};
 use crate::cache::read::SharedFailure;
 use crate::db::events as db_events;
 use crate::domain::Violations;
 use crate::domain::checkout::Provider;
+use crate::domain::team::Action;
 
 /// Longest offline instructions.
 pub const INSTRUCTIONS_MAX: usize = 2000;
@@ -78,7 +79,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// paid the new way; those already given keep theirs.
     pub async fn set_payment(&self, user_id: Uuid, id: Uuid, changes: PaymentChanges) -> Result<Event, EventError> {
         let mut tx = self.db.begin().await?;
-        let current = lock_as_organizer(&mut tx, id, user_id).await?;
+        let current = lock_for(&mut tx, id, user_id, Action::EditEvent).await?;
         refuse_if_cancelled(&current)?;
         let details = write(&mut tx, &current, changes, self.provider, false).await?;
         let ticket_types = db_events::ticket_types_of(&mut tx, &[id]).await?;

@@ -4,13 +4,14 @@
 
 use uuid::Uuid;
 
-use super::access::{lock_as_organizer, organizer_event, refuse_if_cancelled};
+use super::access::{event_for, lock_for, refuse_if_cancelled};
 use super::{EventError, EventRoom};
 use crate::cache::read::SharedFailure;
 use crate::db;
 use crate::db::questions::QuestionRow;
 use crate::domain::Violations;
 use crate::domain::question::{AppliesTo, Question, QuestionKind};
+use crate::domain::team::Action;
 
 /// Questions one event may ask.
 pub const MAX_QUESTIONS: usize = 50;
@@ -94,7 +95,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// The event's questions, in their order.
     pub async fn questions(&self, user_id: Uuid, event_id: Uuid) -> Result<Vec<QuestionRow>, EventError> {
         let mut conn = self.db.acquire().await?;
-        organizer_event(&mut conn, event_id, user_id).await?;
+        event_for(&mut conn, event_id, user_id, Action::EditEvent).await?;
         Ok(db::questions::rows_of_event(&mut conn, event_id).await?)
     }
 
@@ -105,7 +106,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         input: QuestionInput,
     ) -> Result<QuestionRow, EventError> {
         let mut tx = self.db.begin().await?;
-        refuse_if_cancelled(&lock_as_organizer(&mut tx, event_id, user_id).await?)?;
+        refuse_if_cancelled(&lock_for(&mut tx, event_id, user_id, Action::EditEvent).await?)?;
         let existing = db::questions::of_event(&mut tx, event_id).await?;
         if existing.len() >= MAX_QUESTIONS {
             return Err(EventError::TooManyQuestions);
@@ -150,7 +151,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         input: QuestionInput,
     ) -> Result<QuestionRow, EventError> {
         let mut tx = self.db.begin().await?;
-        lock_as_organizer(&mut tx, event_id, user_id).await?;
+        lock_for(&mut tx, event_id, user_id, Action::EditEvent).await?;
         let mut row = db::questions::lock(&mut tx, event_id, id).await?.ok_or(EventError::QuestionNotFound)?;
         row.answered = db::questions::answered(&mut tx, id).await?;
         let changes_meaning = input.kind.is_some()
@@ -187,7 +188,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         until: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<super::Event, EventError> {
         let mut tx = self.db.begin().await?;
-        refuse_if_cancelled(&lock_as_organizer(&mut tx, id, user_id).await?)?;
+        refuse_if_cancelled(&lock_for(&mut tx, id, user_id, Action::EditEvent).await?)?;
         let details = db::events::set_answers_until(&mut tx, id, until).await?;
         let ticket_types = db::events::ticket_types_of(&mut tx, &[id]).await?;
         tx.commit().await?;
@@ -198,7 +199,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// Deletes a question nobody answered.
     pub async fn delete_question(&self, user_id: Uuid, event_id: Uuid, id: Uuid) -> Result<(), EventError> {
         let mut tx = self.db.begin().await?;
-        lock_as_organizer(&mut tx, event_id, user_id).await?;
+        lock_for(&mut tx, event_id, user_id, Action::EditEvent).await?;
         db::questions::lock(&mut tx, event_id, id).await?.ok_or(EventError::QuestionNotFound)?;
         if db::questions::answered(&mut tx, id).await? {
             return Err(EventError::QuestionAnswered);

@@ -3,12 +3,13 @@
 
 use uuid::Uuid;
 
-use super::access::{lock_as_organizer, organizer_event, refuse_if_cancelled};
+use super::access::{event_for, lock_for, refuse_if_cancelled};
 use super::{EventError, EventRoom};
 use crate::cache::read::SharedFailure;
 use crate::db;
 use crate::db::quotas::QuotaRow;
 use crate::domain::Violations;
+use crate::domain::team::Action;
 
 /// A quota to make, as asked.
 #[derive(Debug, Clone, Default)]
@@ -23,7 +24,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// held or sold already count against it (409 when they are more).
     pub async fn create_quota(&self, user_id: Uuid, event_id: Uuid, input: QuotaInput) -> Result<QuotaRow, EventError> {
         let mut tx = self.db.begin().await?;
-        refuse_if_cancelled(&lock_as_organizer(&mut tx, event_id, user_id).await?)?;
+        refuse_if_cancelled(&lock_for(&mut tx, event_id, user_id, Action::EditEvent).await?)?;
         let types: Vec<Uuid> =
             db::events::ticket_types_of(&mut tx, &[event_id]).await?.into_iter().map(|t| t.id).collect();
         let mut v = Violations::new();
@@ -61,7 +62,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// The event's quotas, with what each has left.
     pub async fn quotas(&self, user_id: Uuid, event_id: Uuid) -> Result<Vec<QuotaRow>, EventError> {
         let mut conn = self.db.acquire().await?;
-        organizer_event(&mut conn, event_id, user_id).await?;
+        event_for(&mut conn, event_id, user_id, Action::EditEvent).await?;
         Ok(db::quotas::of_event(&mut conn, event_id).await?)
     }
 }

@@ -6,7 +6,7 @@
 use axum::body::Bytes;
 use uuid::Uuid;
 
-use super::access::visible_to;
+use super::access::{find_visible, public};
 use super::{Event, EventError, EventRoom};
 use crate::cache::read::{SharedFailure, event_rows_key, listed_rows_key};
 use crate::db::events::{self as db_events, ListFilter};
@@ -25,7 +25,7 @@ impl<E: SharedFailure + From<sqlx::Error>> EventRoom<'_, E> {
             .get_or_load(&event_rows_key(id), || async move {
                 let mut conn = db.acquire().await?;
                 let found = db_events::find_event(&mut conn, id).await?;
-                let Some(details) = found.filter(|row| visible_to(row, None)) else { return Ok(None) };
+                let Some(details) = found.filter(public) else { return Ok(None) };
                 let ticket_types = db_events::ticket_types_of(&mut conn, &[id]).await?;
                 Ok(encoded(&Event { details, ticket_types }).map(|bytes| (bytes, true)))
             })
@@ -39,9 +39,7 @@ impl<E: SharedFailure + From<sqlx::Error>> EventRoom<'_, E> {
         // A draft for its organizer (never cached), or a cache entry this
         // version cannot read: from PostgreSQL.
         let mut conn = self.db.acquire().await?;
-        let Some(details) = db_events::find_event(&mut conn, id).await?.filter(|row| visible_to(row, viewer)) else {
-            return Ok(None);
-        };
+        let Some(details) = find_visible(&mut conn, id, viewer).await? else { return Ok(None) };
         let ticket_types = db_events::ticket_types_of(&mut conn, &[id]).await?;
         Ok(Some(Event { details, ticket_types }))
     }

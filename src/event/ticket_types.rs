@@ -4,13 +4,14 @@
 
 use uuid::Uuid;
 
-use super::access::{lock_as_organizer, refuse_if_cancelled};
+use super::access::{lock_for, refuse_if_cancelled};
 use super::{EventError, EventRoom, MAX_TICKET_TYPES};
 use crate::cache::read::SharedFailure;
 use crate::db;
 use crate::db::events::{self as db_events, TicketTypeFields, TicketTypeRow};
 use crate::domain::Violations;
 use crate::domain::event as rules;
+use crate::domain::team::Action;
 
 /// A ticket type to create, as asked (absent: the default).
 #[derive(Debug, Clone)]
@@ -78,7 +79,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         let fields = input.parse(&mut v, "");
         let fields = v.finish_with(fields)?;
         let mut tx = self.db.begin().await?;
-        let event = lock_as_organizer(&mut tx, event_id, user_id).await?;
+        let event = lock_for(&mut tx, event_id, user_id, Action::EditEvent).await?;
         refuse_if_cancelled(&event)?;
         if db_events::ticket_types_of(&mut tx, &[event_id]).await?.len() >= MAX_TICKET_TYPES {
             return Err(EventError::TooManyTicketTypes);
@@ -99,7 +100,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         changes: TicketTypeChanges,
     ) -> Result<TicketTypeRow, EventError> {
         let mut tx = self.db.begin().await?;
-        let event = lock_as_organizer(&mut tx, event_id, user_id).await?;
+        let event = lock_for(&mut tx, event_id, user_id, Action::EditEvent).await?;
         refuse_if_cancelled(&event)?;
         let current =
             db_events::lock_ticket_type(&mut tx, event_id, id).await?.ok_or(EventError::TicketTypeNotFound)?;

@@ -18,8 +18,9 @@ use super::extract::{CurrentUser, Json, Path};
 use crate::db::tickets::{self as db, AttendeeRow};
 use crate::domain::csv;
 use crate::domain::question::{Details, Question};
+use crate::domain::team::Action;
 use crate::error::{ApiResult, Problem};
-use crate::event::access::organizer_event;
+use crate::event::access::event_for;
 use crate::event::door::{self, EventStats};
 use crate::http::state::AppState;
 
@@ -117,7 +118,7 @@ const CSV_COLUMNS: [&str; 7] =
 pub async fn attendees(State(state): State<AppState>, user: CurrentUser, Path(id): Path<Uuid>) -> ApiResult<Response> {
     let questions = {
         let mut conn = state.db.acquire().await?;
-        organizer_event(&mut conn, id, user.id).await?;
+        event_for(&mut conn, id, user.id, Action::ViewOrders).await?;
         crate::db::questions::of_event(&mut conn, id).await?
     };
     let header = csv::record(CSV_COLUMNS.into_iter().chain(questions.iter().map(|q| q.label.as_str())));
@@ -241,5 +242,5 @@ pub async fn stats(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<EventStats>> {
-    Ok(axum::Json(door::sales(&state.db, &state.bookings, user.id, id).await?))
+    Ok(axum::Json(door::sales(&state.db, &state.bookings, user.id, id, Action::ViewOrders).await?))
 }

@@ -10,11 +10,11 @@ use uuid::Uuid;
 use super::extract::{MaybeUser, Path};
 use super::pagination::{Checked, FromQuery};
 use crate::booking::draw::{self, Cursor, MOST_PER_PAGE};
-use crate::db;
+
 use crate::domain::FieldError;
 use crate::domain::draw::Round;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::event::access::visible_to;
+use crate::event::access::find_visible;
 use crate::http::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -112,10 +112,7 @@ pub async fn event_draw(
     Checked(DrawPage { limit, cursor, round }): Checked<DrawPage>,
 ) -> ApiResult<axum::Json<Draw>> {
     let mut conn = state.db.acquire().await?;
-    db::events::find_event(&mut conn, id)
-        .await?
-        .filter(|row| visible_to(row, viewer.map(|u| u.id)))
-        .ok_or(ApiError::NotFound("event"))?;
+    find_visible(&mut conn, id, viewer.map(|u| u.id)).await?.ok_or(ApiError::NotFound("event"))?;
     let page = draw::page(&mut conn, id, round, cursor, limit).await?.ok_or(ApiError::NotFound("presale"))?;
     Ok(axum::Json(Draw {
         event_id: id,

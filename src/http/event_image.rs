@@ -70,7 +70,7 @@ pub async fn put_image(
     request: Request,
 ) -> ApiResult<axum::Json<Event>> {
     // Who may, before 5 MB of body are read.
-    state.events().for_organizer(user.id, id).await?;
+    state.events().for_organizer(user.id, id, crate::domain::team::Action::EditEvent).await?;
     let ImageBody(bytes) = ImageBody::from_request(request, &state).await?;
     Ok(axum::Json(state.events().set_image(user.id, id, bytes).await?.into()))
 }

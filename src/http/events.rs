@@ -16,7 +16,7 @@ use crate::db::events::{self as db_events, EventRow, TicketTypeRow};
 use crate::domain::checkout::AskedHoldTimes;
 use crate::domain::event::{self as rules, EventStatus};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::event::access::visible_to;
+use crate::event::access::{find_visible, public};
 use crate::event::lifecycle::{EventChanges, EventInput};
 use crate::event::payment::PaymentChanges;
 use crate::event::ticket_types::TicketTypeInput;
@@ -27,6 +27,8 @@ use crate::http::state::AppState;
 pub struct Event {
     pub id: Uuid,
     pub organizer_id: Uuid,
+    /// The organization that owns it.
+    pub organization_id: Uuid,
     pub title: String,
     pub description: String,
     pub venue: String,
@@ -112,6 +114,7 @@ impl Event {
         Self {
             id: row.id,
             organizer_id: row.organizer_id,
+            organization_id: row.organization_id,
             title: row.title,
             description: row.description,
             venue: row.venue,
@@ -192,6 +195,9 @@ pub struct CreateEventRequest {
     pub prices_include_tax: Option<bool>,
     /// Whether each paid booking gets an invoice (default true).
     pub issue_invoices: Option<bool>,
+    /// The organization it belongs to (one the caller may create events
+    /// in); left out: the caller's personal organization.
+    pub organization_id: Option<Uuid>,
     #[serde(default)]
     pub ticket_types: Vec<CreateTicketTypeRequest>,
 }
@@ -320,9 +326,10 @@ pub async fn create_event(
     };
     // Refused before anything is written.
     crate::event::payment::check(&payment, state.config.payment_provider())?;
+    let req_organization = req.organization_id;
     let answers_until = req.answers_until;
     let new = EventInput::from(req).parse(Utc::now())?;
-    let mut event = state.events().create(user.id, new, payment).await?;
+    let mut event = state.events().create(user.id, req_organization, new, payment).await?;
     if let Some(until) = answers_until {
         event = state.events().set_answers_until(user.id, event.details.id, Some(until)).await?;
     }
@@ -349,7 +356,7 @@ pub async fn get_event(
         .read_cache
         .get_or_load(&read_cache::event_key(id), || async move {
             let mut conn = db.acquire().await?;
-            let Some(row) = db_events::find_event(&mut conn, id).await?.filter(|row| visible_to(row, None)) else {
+            let Some(row) = db_events::find_event(&mut conn, id).await?.filter(public) else {
                 return Ok(None);
             };
             let ticket_types = db_events::ticket_types_of(&mut conn, &[row.id]).await?;
@@ -362,10 +369,7 @@ pub async fn get_event(
     // A draft, for its organizer only: never cached.
     let Some(viewer) = viewer else { return Err(ApiError::NotFound("event")) };
     let mut conn = state.db.acquire().await?;
-    let row = db_events::find_event(&mut conn, id)
-        .await?
-        .filter(|row| visible_to(row, Some(viewer.id)))
-        .ok_or(ApiError::NotFound("event"))?;
+    let row = find_visible(&mut conn, id, Some(viewer.id)).await?.ok_or(ApiError::NotFound("event"))?;
     let ticket_types = db_events::ticket_types_of(&mut conn, &[row.id]).await?;
     Ok(axum::Json(Event::new(row, ticket_types)).into_response())
 }

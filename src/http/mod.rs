@@ -17,6 +17,7 @@ pub mod extract;
 pub mod invoices;
 pub mod ops;
 pub mod orders;
+pub mod organizations;
 pub mod pagination;
 pub mod questions;
 pub mod quotas;
@@ -58,6 +59,7 @@ use state::AppState;
         (name = "tickets", description = "Tickets and their QR codes"),
         (name = "invoices", description = "Invoices and credit notes with tax; billing details"),
         (name = "door", description = "For organizers: check-in, attendee list, sales figures"),
+        (name = "teams", description = "Organizations, members and their roles, invitations, the audit log"),
         (name = "ops", description = "Health and readiness"),
     )
 )]
@@ -203,6 +205,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(bookings::get_details, bookings::put_details))
         .routes(routes!(bookings::tickets_pdf))
         .routes(routes!(bookings::tickets_pkpass))
+        .routes(routes!(organizations::list, organizations::create))
+        .routes(routes!(organizations::members))
+        .routes(routes!(organizations::invite))
+        .routes(routes!(organizations::set_role, organizations::remove))
+        .routes(routes!(organizations::audit))
+        .routes(routes!(organizations::preview))
+        .routes(routes!(organizations::accept))
         .routes(routes!(invoices::booking_invoices))
         .routes(routes!(invoices::invoice_pdf))
         .routes(routes!(invoices::put_booking_billing))

@@ -12,9 +12,10 @@ use super::extract::{CurrentUser, Path};
 use super::pagination::{Checked, FromQuery, Limit, booking_cursor, given};
 use crate::booking::{cancel, pay, payback};
 use crate::domain::booking::BookingStatus;
+use crate::domain::team::Action;
 use crate::domain::{FieldError, Violations};
 use crate::error::{ApiResult, Problem};
-use crate::event::access::organizer_event;
+use crate::event::access::event_for;
 use crate::event::orders;
 use crate::http::state::AppState;
 
@@ -151,8 +152,8 @@ pub async fn mark_paid(
     user: CurrentUser,
     Path((id, booking_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<axum::Json<Booking>> {
-    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
-    let (current, _) = pay::mark_paid(&state.db, id, booking_id).await?;
+    event_for(&mut *state.db.acquire().await?, id, user.id, Action::MarkPaid).await?;
+    let (current, _) = pay::mark_paid(&state.db, id, booking_id, user.id).await?;
     Ok(axum::Json(current.into()))
 }
 
@@ -173,7 +174,7 @@ pub async fn refund_paid_back(
     user: CurrentUser,
     Path((id, booking_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<axum::Json<Booking>> {
-    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
+    event_for(&mut *state.db.acquire().await?, id, user.id, Action::Refund).await?;
     let current = payback::paid_back(&state.db, id, booking_id, user.id).await?;
     Ok(axum::Json(current.into()))
 }
@@ -194,11 +195,11 @@ pub async fn cancel_order(
     user: CurrentUser,
     Path((id, booking_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<axum::Json<Booking>> {
-    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
+    event_for(&mut *state.db.acquire().await?, id, user.id, Action::Refund).await?;
     let row = cancel::cancel_booking(
         &state.db,
         &state.bookings,
-        cancel::Canceller::Organizer(id),
+        cancel::Canceller::Organizer(id, user.id),
         booking_id,
         state.config.payment_provider(),
     )

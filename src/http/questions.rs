@@ -15,6 +15,7 @@ use super::events::nullable;
 use super::extract::{CurrentUser, Json, MaybeUser, Path};
 use crate::db::questions::QuestionRow;
 use crate::domain::question::{AppliesTo, QuestionKind};
+use crate::domain::team::Action;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::event::questions::QuestionInput;
 use crate::http::state::AppState;
@@ -150,8 +151,17 @@ pub async fn list_questions(
 ) -> ApiResult<axum::Json<QuestionList>> {
     let viewer = viewer.map(|u| u.id);
     let event = state.events().visible(viewer, id).await?.ok_or(ApiError::NotFound("event"))?;
-    let items: Vec<Question> = if Some(event.details.organizer_id) == viewer {
-        let rows = state.events().questions(event.details.organizer_id, id).await?;
+    let editor = match viewer {
+        Some(viewer) => {
+            let mut conn = state.db.acquire().await?;
+            crate::event::access::may(&mut conn, viewer, event.details.organization_id, Action::EditEvent)
+                .await?
+                .then_some(viewer)
+        }
+        None => None,
+    };
+    let items: Vec<Question> = if let Some(editor) = editor {
+        let rows = state.events().questions(editor, id).await?;
         rows.into_iter().map(Question::from).collect()
     } else {
         // A hidden ticket type is not named to those who cannot see it, nor

@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::extract::{CurrentUser, Path};
 use crate::db::tickets::{self as db, TicketView};
 use crate::domain::csv::ticket_code;
+use crate::domain::team::Action;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::event::access::may;
 use crate::http::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,10 +66,11 @@ impl From<TicketView> for TicketDetails {
 async fn visible_ticket(state: &AppState, user: CurrentUser, code: &str) -> ApiResult<TicketView> {
     let code = ticket_code(code).ok_or(ApiError::NotFound("ticket"))?;
     let mut conn = state.db.acquire().await?;
-    db::find(&mut conn, &code)
-        .await?
-        .filter(|t| t.owner_id == user.id || t.organizer_id == user.id)
-        .ok_or(ApiError::NotFound("ticket"))
+    let ticket = db::find(&mut conn, &code).await?.ok_or(ApiError::NotFound("ticket"))?;
+    if ticket.owner_id == user.id || may(&mut conn, user.id, ticket.organization_id, Action::CheckIn).await? {
+        return Ok(ticket);
+    }
+    Err(ApiError::NotFound("ticket"))
 }
 
 /// A ticket with its event and status (its owner or the organizer).

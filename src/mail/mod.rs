@@ -254,6 +254,23 @@ async fn deliver(
             Ok(None) => Err(anyhow::anyhow!("the account no longer exists")),
             Err(_) => return,
         },
+        (None, None, Some(token)) if row.kind == outbox::Kind::Invitation => {
+            let (Some(email), Some(id)) = (row.email.as_deref(), row.invitation_id) else {
+                let _ = outbox::mark_failed(&mut conn, row, "an invitation with no address").await;
+                return;
+            };
+            match crate::db::mail::invitation(&mut conn, id).await {
+                Ok(Some(invitation)) if invitation.expires_at <= chrono::Utc::now() => {
+                    // Held up (the mail server was down): the link no longer works.
+                    let _ =
+                        outbox::mark_skipped(&mut conn, row, "the invitation ran out before it could be sent").await;
+                    return;
+                }
+                Ok(Some(invitation)) => templates.invitation(row, email, &invitation, token, envelope),
+                Ok(None) => Err(anyhow::anyhow!("the invitation no longer exists")),
+                Err(_) => return,
+            }
+        }
         (None, None, Some(token)) if row.kind == outbox::Kind::SignInLink => {
             if row.created_at + crate::auth::sign_in_link::VALID_FOR < chrono::Utc::now() {
                 // Held up (the mail server was down): the link no longer works.

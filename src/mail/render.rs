@@ -34,6 +34,8 @@ impl Default for Templates {
             ("waiting_list_offer.html", include_str!("../../templates/waiting_list_offer.html")),
             ("refund_succeeded.txt", include_str!("../../templates/refund_succeeded.txt")),
             ("refund_succeeded.html", include_str!("../../templates/refund_succeeded.html")),
+            ("invitation.txt", include_str!("../../templates/invitation.txt")),
+            ("invitation.html", include_str!("../../templates/invitation.html")),
             ("email_verification.txt", include_str!("../../templates/email_verification.txt")),
             ("email_verification.html", include_str!("../../templates/email_verification.html")),
             ("sign_in_link.txt", include_str!("../../templates/sign_in_link.txt")),
@@ -92,7 +94,7 @@ impl Templates {
             Kind::EventCancelled => format!("Event cancelled: {}", mail.title),
             Kind::RefundSucceeded => format!("Your refund for {}", mail.title),
             Kind::WaitingListOffer => format!("Seats for you: {}", mail.title),
-            Kind::EmailVerification | Kind::SignInLink => {
+            Kind::EmailVerification | Kind::SignInLink | Kind::Invitation => {
                 anyhow::bail!("an email about an address is not about a booking")
             }
         };
@@ -184,6 +186,35 @@ impl Templates {
         let html = self.env.get_template("sign_in_link.html")?.render(&data)?;
         let to = Mailbox::new(None, email.parse()?);
         Ok(builder(row, envelope, to, "Your Boxoffice sign-in link".to_owned()).multipart(
+            MultiPart::alternative().singlepart(SinglePart::plain(text)).singlepart(SinglePart::html(html)),
+        )?)
+    }
+}
+
+impl Templates {
+    /// The email inviting `email` into an organization, with the link that
+    /// takes the invitation.
+    pub fn invitation(
+        &self,
+        row: &OutboxRow,
+        email: &str,
+        invitation: &crate::db::mail::InvitationMail,
+        token: &str,
+        envelope: &Envelope<'_>,
+    ) -> anyhow::Result<Message> {
+        let role = crate::domain::team::Role::parse(&invitation.role).map_or("member", |r| r.label());
+        let data = context! {
+            link => format!("{}/invitations/{token}", envelope.public_url.trim_end_matches('/')),
+            organization => invitation.organization,
+            inviter => invitation.inviter,
+            role,
+            days => crate::team::INVITATION_VALID_DAYS,
+        };
+        let text = self.env.get_template("invitation.txt")?.render(&data)?;
+        let html = self.env.get_template("invitation.html")?.render(&data)?;
+        let to = Mailbox::new(None, email.parse()?);
+        let subject = format!("Join {} on Boxoffice", invitation.organization);
+        Ok(builder(row, envelope, to, subject).multipart(
             MultiPart::alternative().singlepart(SinglePart::plain(text)).singlepart(SinglePart::html(html)),
         )?)
     }

@@ -27,7 +27,7 @@ async fn codes_page(
     values: Option<&Form>,
     errors: FieldErrors,
 ) -> Result<Response, PageError> {
-    let event = state.events().for_organizer(user.id, id).await?;
+    let event = state.events().for_organizer(user.id, id, crate::domain::team::Action::EditEvent).await?;
     let rows = state.events().codes(user.id, id).await?;
     let model = EventModel::whole(&event);
     let currency = model.ticket_types.first().map_or_else(|| "EUR".to_owned(), |t| t.currency.clone());
@@ -67,7 +67,7 @@ pub async fn create(
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/manage/events/{id}/codes"))?;
     let (visitor, form) = acting.into_parts();
-    let event = state.events().for_organizer(user.id, id).await?;
+    let event = state.events().for_organizer(user.id, id, crate::domain::team::Action::EditEvent).await?;
     let tz: chrono_tz::Tz = event.details.timezone.parse().unwrap_or(chrono_tz::UTC);
     let currency = event.ticket_types.first().map_or_else(|| "EUR".to_owned(), |t| t.currency.clone());
     let mut errors = FieldErrors::new();

@@ -503,6 +503,7 @@ mod tests {
         let details = crate::db::events::EventRow {
             id: Uuid::nil(),
             organizer_id: Uuid::nil(),
+            organization_id: Uuid::nil(),
             title: "Gala".into(),
             description: String::new(),
             venue: "Hall".into(),

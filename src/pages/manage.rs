@@ -20,8 +20,9 @@ use super::render::see_other;
 use super::render::{page, page_with_status};
 use super::session::{Acting, Visitor};
 use crate::booking::{cancel, pay};
+use crate::domain::team::Action;
 use crate::error::ApiError;
-use crate::event::access::organizer_event;
+use crate::event::access::event_for;
 use crate::event::{Event, EventError, door, line, orders};
 use crate::http::extract::{CurrentUser, Path, Query};
 use crate::http::orders::{Order, OrderList, OrderListParams, OrderQuery};
@@ -92,7 +93,7 @@ pub async fn create_event(State(state): State<AppState>, acting: Acting) -> Resu
     };
     let Some(request) = request.filter(|_| errors.is_empty()) else { return Ok(again(errors)) };
     let created = match request.parse(Utc::now()) {
-        Ok(new) => state.events().create(user.id, new, Default::default()).await,
+        Ok(new) => state.events().create(user.id, None, new, Default::default()).await,
         Err(err) => Err(err),
     };
     match created {
@@ -109,9 +110,13 @@ fn field_errors(errors: Vec<crate::domain::FieldError>) -> FieldErrors {
     errors.into_iter().map(|e| (e.field, e.message)).collect()
 }
 
-/// An event the signed-in person organizes (a 404 page for anyone else).
-async fn own_event(state: &AppState, user: CurrentUser, id: Uuid) -> Result<Event, PageError> {
-    Ok(state.events().for_organizer(user.id, id).await?)
+/// An event of the signed-in person's organization that their role lets
+/// them `action` (a 404 page for anyone else: a page reveals the event).
+async fn own_event(state: &AppState, user: CurrentUser, id: Uuid, action: Action) -> Result<Event, PageError> {
+    match state.events().for_organizer(user.id, id, action).await {
+        Err(EventError::NotOrganizer) => Err(PageError::NotFound),
+        other => Ok(other?),
+    }
 }
 
 /// The live sales of one event: per ticket type and in total, the line, a
@@ -122,8 +127,8 @@ pub async fn dashboard(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = EventModel::whole(&own_event(&state, user, id).await?);
-    let stats = door::sales(&state.db, &state.bookings, user.id, id).await?;
+    let event = EventModel::whole(&own_event(&state, user, id, Action::ViewOrders).await?);
+    let stats = door::sales(&state.db, &state.bookings, user.id, id, Action::ViewOrders).await?;
     let line = line::of_event(&state.db, &state.bookings, Some(user.id), id).await?;
     let mut conn = state.db.acquire().await?;
     let per_minute = crate::db::tickets::sold_per_minute(&mut conn, id).await?;
@@ -176,7 +181,7 @@ pub async fn orders(
     Query(filter): Query<OrderFilter>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = model(&own_event(&state, user, id).await?);
+    let event = model(&own_event(&state, user, id, Action::ViewOrders).await?);
     let status = filter.status.filter(|s| !s.is_empty());
     let q = filter.q.filter(|q| !q.trim().is_empty());
     // The page's own query (a status chosen, a search, a cursor followed), checked as the API checks it.
@@ -207,8 +212,8 @@ pub async fn mark_paid(
     acting: Acting,
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/manage/events/{id}/orders"))?;
-    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
-    let _paid = pay::mark_paid(&state.db, id, booking).await?;
+    event_for(&mut *state.db.acquire().await?, id, user.id, Action::MarkPaid).await?;
+    let _paid = pay::mark_paid(&state.db, id, booking, user.id).await?;
     Ok(see_other(&format!("/manage/events/{id}/orders")))
 }
 
@@ -219,7 +224,7 @@ pub async fn refund_paid_back(
     acting: Acting,
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/manage/events/{id}/orders"))?;
-    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
+    event_for(&mut *state.db.acquire().await?, id, user.id, Action::Refund).await?;
     let _row = crate::booking::payback::paid_back(&state.db, id, booking, user.id).await?;
     Ok(see_other(&format!("/manage/events/{id}/orders")))
 }
@@ -231,7 +236,7 @@ pub async fn refund_form(
     Path((id, booking)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = model(&own_event(&state, user, id).await?);
+    let event = model(&own_event(&state, user, id, Action::Refund).await?);
     Ok(page(&state.pages, &visitor, "manage/refund.html", context! { event, booking => booking.to_string() }))
 }
 
@@ -241,8 +246,8 @@ pub async fn refund(
     acting: Acting,
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/manage/events/{id}/orders"))?;
-    organizer_event(&mut *state.db.acquire().await?, id, user.id).await?;
-    let by = cancel::Canceller::Organizer(id);
+    event_for(&mut *state.db.acquire().await?, id, user.id, Action::Refund).await?;
+    let by = cancel::Canceller::Organizer(id, user.id);
     let _cancelled =
         cancel::cancel_booking(&state.db, &state.bookings, by, booking, state.config.payment_provider()).await?;
     Ok(see_other(&format!("/manage/events/{id}/orders")))
@@ -261,7 +266,7 @@ pub async fn attendees(
     Query(search): Query<Search>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = model(&own_event(&state, user, id).await?);
+    let event = model(&own_event(&state, user, id, Action::ViewOrders).await?);
     let q = search.q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
     let rows = crate::db::tickets::attendees_matching(&state.db, id, q.as_deref(), 500).await?;
     // A column per question, each ticket's answer (or its booking's) in it.
@@ -318,8 +323,8 @@ async fn door_page(
     id: Uuid,
     verdict: Option<minijinja::Value>,
 ) -> Result<Response, PageError> {
-    let event = model(&own_event(state, user, id).await?);
-    let stats = door::sales(&state.db, &state.bookings, user.id, id).await?;
+    let event = model(&own_event(state, user, id, Action::CheckIn).await?);
+    let stats = door::sales(&state.db, &state.bookings, user.id, id, Action::CheckIn).await?;
     let data = context! { event, verdict, checked_in => stats.totals.checked_in, sold => stats.totals.sold };
     Ok(page(&state.pages, visitor, "manage/door.html", data))
 }
@@ -335,7 +340,7 @@ pub async fn check_in(
     let code = form.get("code").to_owned();
     let verdict = match door::check_in(&state.db, user.id, id, &code).await {
         Ok(admitted) => {
-            let event = EventModel::whole(&own_event(&state, user, id).await?);
+            let event = EventModel::whole(&own_event(&state, user, id, Action::CheckIn).await?);
             let ticket_type = event.ticket_type_name(admitted.ticket_type_id);
             let answers: Vec<minijinja::Value> = door::answers_of(&state.db, id, &admitted)
                 .await?
@@ -345,7 +350,7 @@ pub async fn check_in(
             context! { kind => "admitted", code => admitted.code, name => admitted.attendee_name, ticket_type, answers }
         }
         Err(EventError::AlreadyCheckedIn(at)) => {
-            let zone = EventModel::whole(&own_event(&state, user, id).await?).zone();
+            let zone = EventModel::whole(&own_event(&state, user, id, Action::CheckIn).await?).zone();
             context! { kind => "already", code, at => at.with_timezone(&zone).format("%H:%M").to_string() }
         }
         Err(EventError::TicketNotFound | EventError::TicketVoid) => context! { kind => "invalid", code },
@@ -386,7 +391,7 @@ pub(super) async fn edit_page(
     id: Uuid,
     errors: FieldErrors,
 ) -> Result<Response, PageError> {
-    let event = own_event(state, user, id).await?;
+    let event = own_event(state, user, id, Action::EditEvent).await?;
     let types = event_form::existing_types(&event);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let data = context! { values => event_form::values_of(&event, state.stripe.is_some()),
@@ -404,7 +409,7 @@ pub async fn update(
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/manage/events/{id}/edit"))?;
     let (visitor, form) = acting.into_parts();
-    let event = own_event(&state, user, id).await?;
+    let event = own_event(&state, user, id, Action::EditEvent).await?;
     let types = event_form::existing_types(&event);
     let rows = types.len() + 1;
     let mut errors = FieldErrors::new();
@@ -493,8 +498,8 @@ pub async fn cancel_form(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = model(&own_event(&state, user, id).await?);
-    let stats = door::sales(&state.db, &state.bookings, user.id, id).await?;
+    let event = model(&own_event(&state, user, id, Action::EditEvent).await?);
+    let stats = door::sales(&state.db, &state.bookings, user.id, id, Action::ViewOrders).await?;
     let data = context! { event, sold => stats.totals.sold, held => stats.totals.held };
     Ok(page(&state.pages, &visitor, "manage/cancel.html", data))
 }

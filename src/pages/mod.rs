@@ -27,6 +27,7 @@ mod questions;
 mod render;
 mod session;
 mod shop;
+mod team;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -70,6 +71,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/tickets/{code}/qr.svg", get(booking::qr))
         .route("/me/tickets", get(booking::mine))
         .route("/waiting-list/{id}/leave", post(booking::leave_waiting_list))
+        .route("/invitations/{token}", get(team::show).post(team::accept))
         .route("/manage", get(manage::events))
         .route("/manage/billing", get(billing::form).post(billing::save))
         .route("/manage/invoices.zip", get(billing::export))

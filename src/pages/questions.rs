@@ -25,7 +25,7 @@ async fn questions_page(
     values: Option<&Form>,
     errors: FieldErrors,
 ) -> Result<Response, PageError> {
-    let event = state.events().for_organizer(user.id, id).await?;
+    let event = state.events().for_organizer(user.id, id, crate::domain::team::Action::EditEvent).await?;
     let rows = state.events().questions(user.id, id).await?;
     let model = EventModel::whole(&event);
     let name_of = |id: &Uuid| model.ticket_type_name(*id).unwrap_or("a removed type").to_owned();
@@ -63,7 +63,7 @@ pub async fn create(
 ) -> Result<Response, PageError> {
     let user = acting.user(format!("/manage/events/{id}/questions"))?;
     let (visitor, form) = acting.into_parts();
-    let event = state.events().for_organizer(user.id, id).await?;
+    let event = state.events().for_organizer(user.id, id, crate::domain::team::Action::EditEvent).await?;
     let chosen: Vec<Uuid> =
         event.ticket_types.iter().filter(|t| form.get(&format!("tt-{}", t.id)) == "on").map(|t| t.id).collect();
     // One option per line.

@@ -32,6 +32,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("register.html", include_str!("../../templates/pages/register.html")),
         ("login.html", include_str!("../../templates/pages/login.html")),
         ("link.html", include_str!("../../templates/pages/link.html")),
+        ("invitation.html", include_str!("../../templates/pages/invitation.html")),
         ("link_sent.html", include_str!("../../templates/pages/link_sent.html")),
         ("verify.html", include_str!("../../templates/pages/verify.html")),
         ("verified.html", include_str!("../../templates/pages/verified.html")),
@@ -129,7 +130,10 @@ pub fn page_with_status(
     data: Value,
 ) -> Response {
     let mut response = page(keys, visitor, template, data);
-    *response.status_mut() = status;
+    // A page that could not be drawn stays the 500 it is.
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        *response.status_mut() = status;
+    }
     response
 }
 

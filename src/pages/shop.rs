@@ -82,10 +82,9 @@ pub async fn draw(
     Query(query): Query<DrawQuery>,
 ) -> Result<Response, PageError> {
     let mut conn = state.db.acquire().await.map_err(ApiError::from)?;
-    let event = crate::db::events::find_event(&mut conn, id)
+    let event = crate::event::access::find_visible(&mut conn, id, visitor.user.map(|u| u.id))
         .await
         .map_err(ApiError::from)?
-        .filter(|row| crate::event::access::visible_to(row, visitor.user.map(|u| u.id)))
         .ok_or(PageError::NotFound)?;
     let round = match query.presale_at.as_deref() {
         None | Some("") => crate::domain::draw::Round::Main,

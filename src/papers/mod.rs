@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::db;
 use crate::domain::booking::BookingStatus;
+use crate::domain::team::Action;
 use ticket_pdf::TicketPage;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,10 @@ pub enum PapersError {
     /// No invoice or credit note of the booking has that number.
     #[error("invoice not found")]
     InvoiceNotFound,
+    /// The person's role in their personal organization does not allow its
+    /// billing (someone they made its owner took it from them).
+    #[error("your role in this organization does not allow its billing details")]
+    NotAllowed,
     /// Its invoice was issued: what it names no longer changes.
     #[error("the invoice of this booking was issued; its billing details can no longer change")]
     InvoiceIssued,
@@ -85,8 +90,10 @@ pub async fn pages_for(
 ) -> Result<Vec<TicketPage>, PapersError> {
     let booking = db::bookings::find(conn, id).await?.ok_or(PapersError::NotFound)?;
     let event = db::events::find_event(conn, booking.event_id).await?.ok_or(PapersError::NotFound)?;
-    if viewer.is_some_and(|v| booking.user_id != v && event.organizer_id != v) {
-        return Err(PapersError::NotFound);
+    if let Some(viewer) = viewer.filter(|v| *v != booking.user_id) {
+        if !crate::event::access::may(conn, viewer, event.organization_id, Action::ViewOrders).await? {
+            return Err(PapersError::NotFound);
+        }
     }
     if booking.status != BookingStatus::Confirmed {
         return Err(PapersError::NoTickets);
@@ -138,7 +145,7 @@ async fn viewed(conn: &mut PgConnection, viewer: Uuid, id: Uuid) -> Result<db::b
     let booking = db::bookings::find(conn, id).await?.ok_or(PapersError::NotFound)?;
     if booking.user_id != viewer {
         let event = db::events::find_event(conn, booking.event_id).await?.ok_or(PapersError::NotFound)?;
-        if event.organizer_id != viewer {
+        if !crate::event::access::may(conn, viewer, event.organization_id, Action::ViewOrders).await? {
             return Err(PapersError::NotFound);
         }
     }
@@ -255,6 +262,8 @@ pub async fn save_billing_profile(
     let profile =
         db::invoices::BillingProfile { legal_name, address, tax_id, invoice_footer, invoice_prefix: prefix.to_owned() };
     let mut conn = db.acquire().await?;
+    // The details are the person's personal organization's (its id is theirs).
+    let user_id = personal_billing(&mut conn, user_id).await?;
     // One series a year: an auditor reads its numbers for gaps.
     if db::invoices::other_series_this_year(&mut conn, user_id, prefix, chrono::Utc::now()).await? {
         return Err(PapersError::Invalid(vec![crate::domain::FieldError {
@@ -266,8 +275,20 @@ pub async fn save_billing_profile(
     Ok(profile)
 }
 
+/// The billing details, the invoice series and the invoices a person's
+/// `/me/billing` and period export are about: their personal organization's
+/// (its id is theirs), while their role there allows its billing.
+async fn personal_billing(conn: &mut PgConnection, user_id: Uuid) -> Result<Uuid, PapersError> {
+    let personal = db::teams::ensure_personal(conn, user_id).await?;
+    if !crate::event::access::may(conn, user_id, personal, Action::Billing).await? {
+        return Err(PapersError::NotAllowed);
+    }
+    Ok(personal)
+}
+
 pub async fn billing_profile(db: &PgPool, user_id: Uuid) -> Result<Option<db::invoices::BillingProfile>, PapersError> {
     let mut conn = db.acquire().await?;
+    let user_id = personal_billing(&mut conn, user_id).await?;
     Ok(db::invoices::profile(&mut conn, user_id).await?)
 }
 
@@ -342,6 +363,7 @@ pub async fn export(
 ) -> Result<Vec<u8>, ExportError> {
     let rows = {
         let mut conn = db.acquire().await.map_err(PapersError::from)?;
+        let organizer = personal_billing(&mut conn, organizer).await?;
         db::invoices::of_period(&mut conn, organizer, from, to, EXPORT_MAX as i64 + 1)
             .await
             .map_err(PapersError::from)?

@@ -141,6 +141,8 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
     let booking_body = json!({"ticket_type_id": w.ticket_type, "quantity": 1});
     // (method, documented path, the path used, body, owner, expected). The owner
     // is the organizer for event routes and the buyer for booking and ticket routes.
+    // The organizer's personal organization: its id is theirs.
+    let org = app.get("/api/v1/me", Some(&w.organizer)).await.body["id"].as_str().unwrap().to_owned();
     let rows: Vec<Row> = vec![
         (
             "post",
@@ -644,6 +646,80 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             None,
             &w.organizer,
             Expect::Matrix(401, 200, 200),
+        ),
+        (
+            "get",
+            "/api/v1/organizations",
+            "/api/v1/organizations".into(),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 200, 200),
+        ),
+        (
+            "post",
+            "/api/v1/organizations",
+            "/api/v1/organizations".into(),
+            Some(json!({"name": "Matrix Club"})),
+            &w.organizer,
+            Expect::Matrix(401, 201, 201),
+        ),
+        (
+            "get",
+            "/api/v1/organizations/{id}/members",
+            format!("/api/v1/organizations/{org}/members"),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "post",
+            "/api/v1/organizations/{id}/invitations",
+            format!("/api/v1/organizations/{org}/invitations"),
+            Some(json!({"email": unique(), "role": "door"})),
+            &w.organizer,
+            Expect::Matrix(401, 404, 201),
+        ),
+        // The owner keeps their own role: nothing changes.
+        (
+            "patch",
+            "/api/v1/organizations/{id}/members/{user_id}",
+            format!("/api/v1/organizations/{org}/members/{org}"),
+            Some(json!({"role": "owner"})),
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        // The last owner cannot leave.
+        (
+            "delete",
+            "/api/v1/organizations/{id}/members/{user_id}",
+            format!("/api/v1/organizations/{org}/members/{org}"),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 409),
+        ),
+        (
+            "get",
+            "/api/v1/organizations/{id}/audit",
+            format!("/api/v1/organizations/{org}/audit"),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "get",
+            "/api/v1/invitations/{token}",
+            "/api/v1/invitations/no-such-token".into(),
+            None,
+            &w.organizer,
+            Expect::Public(404),
+        ),
+        (
+            "post",
+            "/api/v1/invitations/{token}/accept",
+            "/api/v1/invitations/no-such-token/accept".into(),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 404),
         ),
         ("get", "/healthz", "/healthz".into(), None, &w.organizer, Expect::Public(200)),
         ("get", "/readyz", "/readyz".into(), None, &w.organizer, Expect::Public(200)),

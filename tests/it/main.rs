@@ -38,6 +38,7 @@ mod shop;
 mod sign_in_link;
 mod smtp;
 mod spinning;
+mod teams;
 mod verification;
 mod waiters;
 mod waiting;

@@ -1,0 +1,389 @@
+//! Issue 31, teams: organizations own events; members act as their role
+//! allows (owner, manager, box office, door), through one authorization
+//! function; invitations are single-use emailed links for one verified
+//! address; the last owner stays; the audit log says who did what.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app_with, test_config};
+use crate::smtp::{Captured, SmtpSink};
+
+/// The invitation email to `address`, once it is there.
+async fn invitation_to(sink: &SmtpSink, address: &str) -> Captured {
+    for _ in 0..400 {
+        let invitation = |m: &Captured| m.to == [address.to_lowercase()] && m.data.contains("/invitations/");
+        if let Some(m) = sink.messages().into_iter().find(invitation) {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no email reached {address}");
+}
+
+/// The token of the invitation link in `message`.
+fn token_in(message: &Captured) -> String {
+    let data = message.data.replace("=3D", "=");
+    let start = data.find("/invitations/").expect("an invitation link") + "/invitations/".len();
+    data[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
+}
+
+async fn email_of(app: &TestApp, token: &str) -> String {
+    app.get("/api/v1/me", Some(token)).await.body["email"].as_str().unwrap().to_owned()
+}
+
+async fn id_of(app: &TestApp, token: &str) -> String {
+    app.get("/api/v1/me", Some(token)).await.body["id"].as_str().unwrap().to_owned()
+}
+
+/// `owner` invites `member` (a verified account) into `org` as `role`;
+/// the member takes the emailed link.
+async fn join(app: &TestApp, sink: &SmtpSink, owner: &str, org: &str, member: &str, role: &str) {
+    let email = email_of(app, member).await;
+    let invited = app
+        .post(&format!("/api/v1/organizations/{org}/invitations"), Some(owner), json!({"email": email, "role": role}))
+        .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{invited:?}");
+    let token = token_in(&invitation_to(sink, &email).await);
+    let joined = app.post(&format!("/api/v1/invitations/{token}/accept"), Some(member), json!({})).await;
+    assert_eq!((joined.status, joined.body["role"].as_str()), (StatusCode::OK, Some(role)), "{joined:?}");
+}
+
+struct Team {
+    app: TestApp,
+    sink: SmtpSink,
+    owner: String,
+    org: String,
+    event: String,
+    ticket_type: String,
+}
+
+/// An organization with a priced event on sale, made by its owner.
+async fn team() -> Team {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(test_config(&["--smtp-url", &sink.url()])).await;
+    let owner = app.users(1).await.remove(0);
+    let made = app.post("/api/v1/organizations", Some(&owner), json!({"name": "Konzerthaus GmbH"})).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    let org = made.body["id"].as_str().unwrap().to_owned();
+    let event = app
+        .published_event(
+            &owner,
+            json!({"organization_id": org, "title": "Team Night",
+                   "ticket_types": [{"name": "Standard", "price_cents": 2000, "capacity": 50, "max_per_order": 4}]}),
+        )
+        .await;
+    assert_eq!(event["organization_id"].as_str(), Some(org.as_str()), "{event}");
+    let ticket_type = event["ticket_types"][0]["id"].as_str().unwrap().to_owned();
+    Team { app, sink, owner, org, event: event["id"].as_str().unwrap().to_owned(), ticket_type }
+}
+
+async fn status(app: &TestApp, method: Method, path: &str, token: &str, body: Option<Value>) -> u16 {
+    app.call(method, path, Some(token), body).await.status.as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_does_what_it_may_and_is_refused_the_rest() {
+    let Team { app, sink, owner, org, event, ticket_type } = team().await;
+    let people = app.users(4).await;
+    let [manager, box_office, door, buyer] = [&people[0], &people[1], &people[2], &people[3]];
+    join(&app, &sink, &owner, &org, manager, "manager").await;
+    join(&app, &sink, &owner, &org, box_office, "box_office").await;
+    join(&app, &sink, &owner, &org, door, "door").await;
+    let (stranger, _) = app.user().await;
+
+    // A buyer's two held bookings (at most two unpaid of an event), one after the other.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(app.book_final(buyer, &ticket_type, 1).await.to_string());
+    }
+    let orders = format!("/api/v1/events/{event}/bookings");
+    let mark = |b: &str| format!("/api/v1/events/{event}/bookings/{b}/mark-paid");
+    let cancel = |b: &str| format!("/api/v1/events/{event}/bookings/{b}/cancel");
+
+    // The door: sees the event, scans, nothing else.
+    assert_eq!(status(&app, Method::GET, &orders, door, None).await, 403);
+    let stats = format!("/api/v1/events/{event}/stats");
+    assert_eq!(status(&app, Method::GET, &stats, door, None).await, 403, "the revenue is not the door's");
+    assert_eq!(status(&app, Method::GET, &stats, box_office, None).await, 200);
+    let attendees = format!("/api/v1/events/{event}/attendees.csv");
+    assert_eq!(status(&app, Method::GET, &attendees, door, None).await, 403);
+    // Its pages: the door page; the others are not there for it.
+    let mut visit = crate::pages::Visit::new(&app);
+    visit.sign_in(&email_of(&app, door).await).await;
+    assert_eq!(visit.get(&format!("/manage/events/{event}/door")).await.status, StatusCode::OK);
+    for page in ["attendees", "edit", "orders", ""] {
+        let path = format!("/manage/events/{event}/{page}");
+        let path = path.trim_end_matches('/');
+        assert_eq!(visit.get(path).await.status, StatusCode::NOT_FOUND, "{path} for the door");
+    }
+    assert_eq!(status(&app, Method::POST, &mark(&held[0]), door, None).await, 403);
+    let edit = json!({"title": "Renamed by the door"});
+    assert_eq!(status(&app, Method::PATCH, &format!("/api/v1/events/{event}"), door, Some(edit)).await, 403);
+    assert_eq!(status(&app, Method::GET, &format!("/api/v1/organizations/{org}/members"), door, None).await, 403);
+    assert_eq!(status(&app, Method::GET, &format!("/api/v1/organizations/{org}/audit"), door, None).await, 403);
+
+    // The box office: orders and payments, no refunds, no event changes.
+    assert_eq!(status(&app, Method::GET, &orders, box_office, None).await, 200);
+    let paid = app.call(Method::POST, &mark(&held[0]), Some(box_office), None).await;
+    assert_eq!((paid.status, paid.body["status"].as_str()), (StatusCode::OK, Some("confirmed")), "{paid:?}");
+    assert_eq!(status(&app, Method::POST, &cancel(&held[0]), box_office, None).await, 403);
+    let edit = json!({"title": "Renamed by the box office"});
+    assert_eq!(status(&app, Method::PATCH, &format!("/api/v1/events/{event}"), box_office, Some(edit)).await, 403);
+    assert_eq!(status(&app, Method::GET, &format!("/api/v1/organizations/{org}/audit"), box_office, None).await, 403);
+
+    // The door admits the ticket the box office sold.
+    let booking = app.get(&format!("/api/v1/bookings/{}", held[0]), Some(buyer)).await.body;
+    let code = booking["tickets"][0]["code"].as_str().unwrap().to_owned();
+    let scanned = app.post(&format!("/api/v1/events/{event}/check-ins"), Some(door), json!({"code": code})).await;
+    assert_eq!(scanned.status, StatusCode::OK, "{scanned:?}");
+    let undo = format!("/api/v1/events/{event}/check-ins/{code}");
+    assert_eq!(status(&app, Method::DELETE, &undo, door, None).await, 204);
+
+    // The manager: events, orders, refunds, the log; not the members.
+    let edit = json!({"title": "Team Night II"});
+    assert_eq!(status(&app, Method::PATCH, &format!("/api/v1/events/{event}"), manager, Some(edit)).await, 200);
+    assert_eq!(status(&app, Method::POST, &mark(&held[1]), manager, None).await, 200);
+    let refunded = app.post(&cancel(&held[1]), Some(manager), json!({})).await;
+    assert_eq!(refunded.status, StatusCode::OK, "{refunded:?}");
+    assert_eq!(status(&app, Method::GET, &format!("/api/v1/organizations/{org}/members"), manager, None).await, 403);
+    let invite = json!({"email": "someone@example.org", "role": "owner"});
+    let path = format!("/api/v1/organizations/{org}/invitations");
+    assert_eq!(status(&app, Method::POST, &path, manager, Some(invite)).await, 403);
+
+    // Someone outside: the organization does not exist for them; its
+    // published event is seen but not changed.
+    assert_eq!(status(&app, Method::GET, &format!("/api/v1/organizations/{org}/members"), &stranger, None).await, 404);
+    assert_eq!(status(&app, Method::GET, &orders, &stranger, None).await, 403);
+    assert_eq!(status(&app, Method::POST, &mark(&held[1]), &stranger, None).await, 403);
+
+    // A draft of the organization: its members see it, nobody else does.
+    let draft =
+        app.create_event(&owner, json!({"organization_id": org, "title": "Draft of the team"})).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    assert_eq!(status(&app, Method::GET, &format!("/api/v1/events/{draft}"), door, None).await, 200);
+    assert_eq!(status(&app, Method::GET, &format!("/api/v1/events/{draft}"), &stranger, None).await, 404);
+    assert_eq!(status(&app, Method::PATCH, &format!("/api/v1/events/{draft}"), &stranger, Some(json!({}))).await, 404);
+    // Only who may create events there does.
+    let mut body = crate::helpers::event_body();
+    body["organization_id"] = json!(org);
+    assert_eq!(status(&app, Method::POST, "/api/v1/events", door, Some(body.clone())).await, 403);
+    assert_eq!(status(&app, Method::POST, "/api/v1/events", &stranger, Some(body.clone())).await, 404);
+    assert_eq!(status(&app, Method::POST, "/api/v1/events", manager, Some(body)).await, 201);
+    // The organization's events are every member's to list.
+    let mine = app.get("/api/v1/me/events", Some(door)).await;
+    let listed: Vec<&str> =
+        mine.body["items"].as_array().map_or(Vec::new(), |a| a.iter().filter_map(|e| e["id"].as_str()).collect());
+    assert!(listed.contains(&event.as_str()) && listed.contains(&draft.as_str()), "{mine:?}");
+
+    // The log: who did what, newest first.
+    let log = app.get(&format!("/api/v1/organizations/{org}/audit"), Some(manager)).await;
+    assert_eq!(log.status, StatusCode::OK);
+    let actions: Vec<&str> = log.body.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for expected in ["booking.marked_paid", "booking.cancelled", "event.updated", "check_in.undone", "member.joined"] {
+        assert!(actions.contains(&expected), "{expected} in {actions:?}");
+    }
+    let cancelled = log.body.as_array().unwrap().iter().find(|e| e["action"] == "booking.cancelled").unwrap();
+    assert_eq!(cancelled["actor_id"].as_str(), Some(id_of(&app, manager).await.as_str()), "{cancelled}");
+    assert_eq!(cancelled["event_id"].as_str(), Some(event.as_str()));
+    // The invoices of the organization's sales are the organization's series.
+    let series: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT DISTINCT organizer_id FROM invoices").fetch_all(app.db()).await.unwrap();
+    assert_eq!(series, [org.parse::<uuid::Uuid>().unwrap()]);
+    let violations =
+        boxoffice::db::invariants::invoice_violations(app.db(), ticket_type.parse().unwrap()).await.unwrap();
+    assert!(violations.is_empty(), "{violations:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invitation_is_one_addresss_once_within_seven_days_and_an_organization_keeps_an_owner() {
+    let Team { app, sink, owner, org, .. } = team().await;
+    let people = app.users(3).await;
+    let [invited, other, late] = [&people[0], &people[1], &people[2]];
+    let email = email_of(&app, invited).await;
+    let path = format!("/api/v1/organizations/{org}/invitations");
+    // Bad input, named by field.
+    let bad = app.post(&path, Some(&owner), json!({"email": "not an address", "role": "admin"})).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = bad.body["errors"].as_array().unwrap().iter().filter_map(|e| e["field"].as_str()).collect();
+    assert_eq!(fields, ["email", "role"], "{bad:?}");
+
+    let invited_reply = app.post(&path, Some(&owner), json!({"email": email, "role": "manager"})).await;
+    assert_eq!(invited_reply.status, StatusCode::CREATED);
+    assert!(invited_reply.body.get("token").is_none(), "the link goes by email only");
+    let mail = invitation_to(&sink, &email).await;
+    assert!(mail.data.contains("Konzerthaus GmbH") && mail.data.contains("Manager"), "{}", mail.data);
+    let token = token_in(&mail);
+    let preview = app.get(&format!("/api/v1/invitations/{token}"), None).await;
+    assert_eq!(
+        (preview.body["organization"].as_str(), preview.body["role"].as_str()),
+        (Some("Konzerthaus GmbH"), Some("manager"))
+    );
+    let accept = format!("/api/v1/invitations/{token}/accept");
+    // Another account cannot take it.
+    let wrong = app.post(&accept, Some(other), json!({})).await;
+    assert_eq!((wrong.status, wrong.body["code"].as_str()), (StatusCode::CONFLICT, Some("wrong_account")));
+    assert_eq!(app.post(&accept, Some(invited), json!({})).await.status, StatusCode::OK);
+    // Once.
+    let again = app.post(&accept, Some(invited), json!({})).await;
+    assert_eq!((again.status, again.body["code"].as_str()), (StatusCode::CONFLICT, Some("invitation_used")));
+    let bogus = app.post("/api/v1/invitations/not-a-token/accept", Some(invited), json!({})).await;
+    assert_eq!(bogus.status, StatusCode::NOT_FOUND);
+    // Seven days.
+    let late_email = email_of(&app, late).await;
+    assert_eq!(
+        app.post(&path, Some(&owner), json!({"email": late_email, "role": "door"})).await.status,
+        StatusCode::CREATED
+    );
+    let late_token = token_in(&invitation_to(&sink, &late_email).await);
+    sqlx::query("UPDATE invitations SET expires_at = now() - interval '1 second' WHERE email = $1")
+        .bind(late_email.to_lowercase())
+        .execute(app.db())
+        .await
+        .unwrap();
+    let expired = app.post(&format!("/api/v1/invitations/{late_token}/accept"), Some(late), json!({})).await;
+    assert_eq!((expired.status, expired.body["code"].as_str()), (StatusCode::CONFLICT, Some("invitation_expired")));
+
+    // The organization lists its members and open invitations.
+    let members = app.get(&format!("/api/v1/organizations/{org}/members"), Some(&owner)).await.body;
+    let roles: Vec<&str> = members["members"].as_array().unwrap().iter().filter_map(|m| m["role"].as_str()).collect();
+    assert_eq!(roles, ["owner", "manager"], "{members}");
+    assert_eq!(members["invitations"].as_array().unwrap().len(), 1, "the run-out one, still open: {members}");
+
+    // The last owner cannot step down or leave; with a second owner they can.
+    let owner_id = id_of(&app, &owner).await;
+    let me = format!("/api/v1/organizations/{org}/members/{owner_id}");
+    let down = app.call(Method::PATCH, &me, Some(&owner), Some(json!({"role": "manager"}))).await;
+    assert_eq!((down.status, down.body["code"].as_str()), (StatusCode::CONFLICT, Some("last_owner")));
+    let leave = app.call(Method::DELETE, &me, Some(&owner), None).await;
+    assert_eq!((leave.status, leave.body["code"].as_str()), (StatusCode::CONFLICT, Some("last_owner")));
+    let invited_id = id_of(&app, invited).await;
+    let them = format!("/api/v1/organizations/{org}/members/{invited_id}");
+    let bad_role = app.call(Method::PATCH, &them, Some(&owner), Some(json!({"role": "boss"}))).await;
+    assert_eq!(bad_role.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let up = app.call(Method::PATCH, &them, Some(&owner), Some(json!({"role": "owner"}))).await;
+    assert_eq!((up.status, up.body["role"].as_str()), (StatusCode::OK, Some("owner")), "{up:?}");
+    assert_eq!(app.call(Method::DELETE, &me, Some(&owner), None).await.status, StatusCode::NO_CONTENT);
+    // Gone: the organization is no longer theirs to see.
+    assert_eq!(status(&app, Method::GET, &format!("/api/v1/organizations/{org}/members"), &owner, None).await, 404);
+    let log = app.get(&format!("/api/v1/organizations/{org}/audit"), Some(invited)).await.body;
+    let actions: Vec<&str> = log.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(&actions[..3], ["member.left", "member.role_changed", "member.invited"], "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_account_cannot_join_and_everyone_starts_with_a_personal_organization() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(test_config(&["--smtp-url", &sink.url(), "--email-verification", "on"])).await;
+    let owner = app.users(1).await.remove(0);
+    let org = app.post("/api/v1/organizations", Some(&owner), json!({"name": "Club"})).await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (unverified, _) = app.user().await;
+    let email = email_of(&app, &unverified).await;
+    let path = format!("/api/v1/organizations/{org}/invitations");
+    assert_eq!(
+        app.post(&path, Some(&owner), json!({"email": email, "role": "door"})).await.status,
+        StatusCode::CREATED
+    );
+    let token = token_in(&invitation_to(&sink, &email).await);
+    let refused = app.post(&format!("/api/v1/invitations/{token}/accept"), Some(&unverified), json!({})).await;
+    assert_eq!((refused.status, refused.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("email_unverified")));
+
+    // An organizer's first event lands in their personal organization, whose id is theirs.
+    let event = app.published_event(&owner, json!({"title": "Mine"})).await;
+    let id = id_of(&app, &owner).await;
+    assert_eq!(event["organization_id"].as_str(), Some(id.as_str()), "{event}");
+    let orgs = app.get("/api/v1/organizations", Some(&owner)).await.body;
+    let listed: Vec<(bool, &str)> = orgs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["personal"].as_bool().unwrap(), o["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(listed, [(true, "owner"), (false, "owner")], "{orgs}");
+    let empty = app.post("/api/v1/organizations", Some(&owner), json!({"name": " "})).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emailed_link_signs_in_joins_and_shows_the_teams_events() {
+    let Team { app, sink, owner, org, event, .. } = team().await;
+    let member = app.users(1).await.remove(0);
+    let email = email_of(&app, &member).await;
+    let path = format!("/api/v1/organizations/{org}/invitations");
+    assert_eq!(
+        app.post(&path, Some(&owner), json!({"email": email, "role": "box_office"})).await.status,
+        StatusCode::CREATED
+    );
+    let token = token_in(&invitation_to(&sink, &email).await);
+    let link = format!("/invitations/{token}");
+
+    // Opened signed out: what it offers, and a way to sign in that comes back.
+    let mut visit = crate::pages::Visit::new(&app);
+    let offered = visit.get(&link).await;
+    assert_eq!(offered.status, StatusCode::OK);
+    assert!(offered.body.contains("Konzerthaus GmbH") && offered.body.contains("Box office"), "{}", offered.body);
+    let sign_in = format!("/login?next={link}");
+    assert!(offered.body.contains(&sign_in), "{}", offered.body);
+    let login = visit.get(&sign_in).await;
+    let csrf = login.hidden("csrf");
+    let signed_in = visit
+        .post("/login", &[("csrf", &csrf), ("email", &email), ("password", crate::helpers::PASSWORD), ("next", &link)])
+        .await;
+    assert_eq!((signed_in.status, signed_in.location()), (StatusCode::SEE_OTHER, link.as_str()), "{}", signed_in.body);
+    let again = visit.get(&link).await;
+    assert!(again.body.contains("Join Konzerthaus GmbH"), "{}", again.body);
+    let csrf = again.hidden("csrf");
+    let joined = visit.post(&link, &[("csrf", &csrf)]).await;
+    assert_eq!((joined.status, joined.location()), (StatusCode::SEE_OTHER, "/manage"), "{}", joined.body);
+    let manage = visit.get("/manage").await;
+    assert_eq!(manage.status, StatusCode::OK);
+    assert!(
+        manage.body.contains(&event) || manage.body.contains("Team Night"),
+        "the team's event listed: {}",
+        manage.body
+    );
+    // Used: the link says so, next to nothing to press.
+    let used = visit.get(&link).await;
+    assert_eq!(used.status, StatusCode::CONFLICT);
+    assert!(
+        used.body.contains("This invitation was used already") && !used.body.contains("Join Konzerthaus"),
+        "{}",
+        used.body
+    );
+    let bogus = visit.get("/invitations/nothing-here").await;
+    assert_eq!(bogus.status, StatusCode::NOT_FOUND);
+    assert!(bogus.body.contains("This invitation link is not valid"), "{}", bogus.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_demoted_in_their_own_organization_loses_what_the_role_took() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(test_config(&["--smtp-url", &sink.url()])).await;
+    let people = app.users(2).await;
+    let [alice, bob] = [&people[0], &people[1]];
+    // Alice's first event makes her personal organization.
+    app.published_event(alice, json!({"title": "Alice's"})).await;
+    let org = id_of(&app, alice).await;
+    join(&app, &sink, alice, &org, bob, "owner").await;
+    let member = format!("/api/v1/organizations/{org}/members/{org}");
+    let demoted = app.call(Method::PATCH, &member, Some(bob), Some(json!({"role": "door"}))).await;
+    assert_eq!(demoted.status, StatusCode::OK, "{demoted:?}");
+    // Her events there, and its billing, are no longer hers to make or change.
+    let made = app.create_event(alice, json!({})).await;
+    assert_eq!((made.status, made.body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")), "{made:?}");
+    let billing = app.get("/api/v1/me/billing", Some(alice)).await;
+    assert_eq!(billing.status, StatusCode::FORBIDDEN, "{billing:?}");
+    let export = app.get("/api/v1/me/invoices.zip?from=2020-01-01&to=2030-12-31", Some(alice)).await;
+    assert_eq!(export.status, StatusCode::FORBIDDEN);
+    // Bob, an owner of it, works in it by its id.
+    let mut body = crate::helpers::event_body();
+    body["organization_id"] = json!(org);
+    assert_eq!(status(&app, Method::POST, "/api/v1/events", bob, Some(body)).await, 201);
+}
