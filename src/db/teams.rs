@@ -243,6 +243,21 @@ pub async fn mark_accepted(conn: &mut PgConnection, id: Uuid, by: Uuid) -> Resul
     Ok(())
 }
 
+/// Withdraws one open invitation; its address, if there was one.
+pub async fn withdraw_invitation(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "DELETE FROM invitations WHERE organization_id = $1 AND id = $2 AND accepted_at IS NULL RETURNING email",
+    )
+    .bind(organization_id)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Withdraws the open invitations `member` sent (they lost the power to invite).
 pub async fn withdraw_invitations_of(
     conn: &mut PgConnection,

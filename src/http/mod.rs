@@ -208,6 +208,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(organizations::list, organizations::create))
         .routes(routes!(organizations::members))
         .routes(routes!(organizations::invite))
+        .routes(routes!(organizations::withdraw))
         .routes(routes!(organizations::set_role, organizations::remove))
         .routes(routes!(organizations::audit))
         .routes(routes!(organizations::preview))

@@ -207,6 +207,23 @@ pub async fn invite(
     Ok((StatusCode::CREATED, axum::Json(invitation.into())))
 }
 
+/// Withdraws an invitation not taken yet (owners): its link stops working.
+#[utoipa::path(delete, path = "/api/v1/organizations/{id}/invitations/{invitation_id}", tag = "teams",
+    params(("id" = Uuid, Path), ("invitation_id" = Uuid, Path)), security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 403, description = "A member who is not an owner", body = Problem),
+        (status = 404, description = "No such organization of the caller's, or no open invitation with that id", body = Problem),
+    ))]
+pub async fn withdraw(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, invitation)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    crate::team::withdraw(&state.db, user.id, id, invitation).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// What an invitation's link offers (anyone with the link).
 #[utoipa::path(get, path = "/api/v1/invitations/{token}", tag = "teams", params(("token" = String, Path)),
     security((), ("bearer" = [])),

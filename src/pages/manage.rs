@@ -46,16 +46,33 @@ fn model(event: &Event) -> minijinja::Value {
 pub async fn events(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
     let mine = crate::event::read::organized_by(&state.db, user.id, 100).await?;
+    // Each event's organization and the person's role in it: the link goes
+    // where the role may go (the door's to the door page).
+    let teams = {
+        let mut conn = state.db.acquire().await.map_err(ApiError::from)?;
+        crate::db::teams::of_user(&mut conn, user.id).await.map_err(ApiError::from)?
+    };
     let events: Vec<_> = mine
         .iter()
         .map(|Event { details: e, ticket_types }| {
             let capacity: i64 = ticket_types.iter().map(|t| i64::from(t.capacity)).sum();
             let left: i64 = ticket_types.iter().map(|t| i64::from(t.remaining)).sum();
+            let team = teams.iter().find(|m| m.organization.id == e.organization_id);
+            let role = team.map(|m| m.role.0);
+            let door_only = !role.is_some_and(|r| r.allows(Action::ViewOrders));
             context! { id => e.id.to_string(), title => e.title, status => e.status, starts_at => e.starts_at.to_rfc3339(),
-                       timezone => e.timezone, sold => capacity - left, capacity }
+                       timezone => e.timezone, sold => capacity - left, capacity, door_only,
+                       organization => team.filter(|m| m.organization.personal_of != Some(user.id)).map(|m| m.organization.name.clone()),
+                       role => role.map(|r| r.label()) }
         })
         .collect();
-    Ok(page(&state.pages, &visitor, "manage/events.html", context! { events }))
+    // Whose each is, once some are a team's.
+    let shared = mine.iter().any(|event| {
+        teams
+            .iter()
+            .any(|m| m.organization.id == event.details.organization_id && m.organization.personal_of != Some(user.id))
+    });
+    Ok(page(&state.pages, &visitor, "manage/events.html", context! { events, shared }))
 }
 
 pub async fn new_event_form(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {

@@ -33,6 +33,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("login.html", include_str!("../../templates/pages/login.html")),
         ("link.html", include_str!("../../templates/pages/link.html")),
         ("invitation.html", include_str!("../../templates/pages/invitation.html")),
+        ("manage/organizations.html", include_str!("../../templates/pages/manage/organizations.html")),
+        ("manage/organization.html", include_str!("../../templates/pages/manage/organization.html")),
         ("link_sent.html", include_str!("../../templates/pages/link_sent.html")),
         ("verify.html", include_str!("../../templates/pages/verify.html")),
         ("verified.html", include_str!("../../templates/pages/verified.html")),

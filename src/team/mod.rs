@@ -219,6 +219,18 @@ pub async fn accept(pool: &PgPool, person: Uuid, token: &str, verified_only: boo
     joined.ok_or(TeamError::InvitationNotFound)
 }
 
+/// Withdraws an invitation not taken yet (owners): its link stops working.
+pub async fn withdraw(pool: &PgPool, person: Uuid, organization: Uuid, invitation: Uuid) -> Result<(), TeamError> {
+    let mut tx = pool.begin().await?;
+    db::lock(&mut tx, organization).await?.ok_or(TeamError::NotFound)?;
+    allowed(&mut tx, person, organization, Action::ManageMembers).await?;
+    let email =
+        db::withdraw_invitation(&mut tx, organization, invitation).await?.ok_or(TeamError::InvitationNotFound)?;
+    db::audit(&mut tx, organization, Some(person), "member.invitation_withdrawn", None, &email, json!({})).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Gives `member` another role (owners only; never the last owner away).
 pub async fn set_role(
     pool: &PgPool,

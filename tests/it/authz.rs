@@ -679,6 +679,15 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             &w.organizer,
             Expect::Matrix(401, 404, 201),
         ),
+        // No such invitation: nothing to withdraw.
+        (
+            "delete",
+            "/api/v1/organizations/{id}/invitations/{invitation_id}",
+            format!("/api/v1/organizations/{org}/invitations/{org}"),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 404),
+        ),
         // The owner keeps their own role: nothing changes.
         (
             "patch",

@@ -114,6 +114,9 @@ async fn each_role_does_what_it_may_and_is_refused_the_rest() {
     let mut visit = crate::pages::Visit::new(&app);
     visit.sign_in(&email_of(&app, door).await).await;
     assert_eq!(visit.get(&format!("/manage/events/{event}/door")).await.status, StatusCode::OK);
+    // "My events" takes the door there, not to pages it cannot open.
+    let listed = visit.get("/manage").await.body;
+    assert!(listed.contains(&format!("href=\"/manage/events/{event}/door\"")) && listed.contains("(Door)"), "{listed}");
     for page in ["attendees", "edit", "orders", ""] {
         let path = format!("/manage/events/{event}/{page}");
         let path = path.trim_end_matches('/');
@@ -248,6 +251,22 @@ async fn an_invitation_is_one_addresss_once_within_seven_days_and_an_organizatio
     let expired = app.post(&format!("/api/v1/invitations/{late_token}/accept"), Some(late), json!({})).await;
     assert_eq!((expired.status, expired.body["code"].as_str()), (StatusCode::CONFLICT, Some("invitation_expired")));
 
+    // An owner withdraws an invitation: its link stops working.
+    let withdrawn = app.users(1).await.remove(0);
+    let withdrawn_email = email_of(&app, &withdrawn).await;
+    let made = app.post(&path, Some(&owner), json!({"email": withdrawn_email, "role": "door"})).await;
+    let withdrawn_token = token_in(&invitation_to(&sink, &withdrawn_email).await);
+    let this = format!("/api/v1/organizations/{org}/invitations/{}", made.body["id"].as_str().unwrap());
+    assert_eq!(
+        app.call(Method::DELETE, &this, Some(invited), None).await.status,
+        StatusCode::FORBIDDEN,
+        "a manager may not"
+    );
+    assert_eq!(app.call(Method::DELETE, &this, Some(&owner), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.call(Method::DELETE, &this, Some(&owner), None).await.status, StatusCode::NOT_FOUND);
+    let gone = app.post(&format!("/api/v1/invitations/{withdrawn_token}/accept"), Some(&withdrawn), json!({})).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+
     // The organization lists its members and open invitations.
     let members = app.get(&format!("/api/v1/organizations/{org}/members"), Some(&owner)).await.body;
     let roles: Vec<&str> = members["members"].as_array().unwrap().iter().filter_map(|m| m["role"].as_str()).collect();
@@ -272,7 +291,7 @@ async fn an_invitation_is_one_addresss_once_within_seven_days_and_an_organizatio
     assert_eq!(status(&app, Method::GET, &format!("/api/v1/organizations/{org}/members"), &owner, None).await, 404);
     let log = app.get(&format!("/api/v1/organizations/{org}/audit"), Some(invited)).await.body;
     let actions: Vec<&str> = log.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
-    assert_eq!(&actions[..3], ["member.left", "member.role_changed", "member.invited"], "{log}");
+    assert_eq!(&actions[..3], ["member.left", "member.role_changed", "member.invitation_withdrawn"], "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,8 +364,10 @@ async fn the_emailed_link_signs_in_joins_and_shows_the_teams_events() {
     let manage = visit.get("/manage").await;
     assert_eq!(manage.status, StatusCode::OK);
     assert!(
-        manage.body.contains(&event) || manage.body.contains("Team Night"),
-        "the team's event listed: {}",
+        manage.body.contains("Team Night")
+            && manage.body.contains("Konzerthaus GmbH (Box office)")
+            && manage.body.contains(&format!("href=\"/manage/events/{event}\"")),
+        "the team's event listed, with the organization and the role: {}",
         manage.body
     );
     // Used: the link says so, next to nothing to press.
@@ -386,4 +407,128 @@ async fn a_person_demoted_in_their_own_organization_loses_what_the_role_took() {
     let mut body = crate::helpers::event_body();
     body["organization_id"] = json!(org);
     assert_eq!(status(&app, Method::POST, "/api/v1/events", bob, Some(body)).await, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_runs_the_team_from_the_back_office() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(test_config(&["--smtp-url", &sink.url()])).await;
+    let people = app.users(3).await;
+    let [owner, manager, door] = [&people[0], &people[1], &people[2]];
+    let mut visit = crate::pages::Visit::new(&app);
+    visit.sign_in(&email_of(&app, owner).await).await;
+    let teams = visit.get("/manage/organizations").await;
+    assert_eq!(teams.status, StatusCode::OK);
+    // A name missing is said next to its field.
+    let csrf = teams.hidden("csrf");
+    let refused = visit.post("/manage/organizations", &[("csrf", &csrf), ("name", "  ")]).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("name-error"), "{}", refused.body);
+    let made = visit.post("/manage/organizations", &[("csrf", &csrf), ("name", "Jazzkeller e.V.")]).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.body);
+    let page = made.location().to_owned();
+    let org = page.trim_start_matches("/manage/organizations/").to_owned();
+    let shown = visit.get(&page).await;
+    assert!(shown.body.contains("Jazzkeller e.V.") && shown.body.contains("Invite someone"), "{}", shown.body);
+
+    // Inviting: a bad address next to its field; a good one mailed and listed.
+    let invite = format!("{page}/invitations");
+    let bad = visit.post(&invite, &[("csrf", &csrf), ("email", "nobody"), ("role", "manager")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("email-error") && bad.body.contains("value=\"nobody\""), "{}", bad.body);
+    let manager_email = email_of(&app, manager).await;
+    let sent = visit.post(&invite, &[("csrf", &csrf), ("email", &manager_email), ("role", "manager")]).await;
+    assert_eq!((sent.status, sent.location()), (StatusCode::SEE_OTHER, format!("{page}?done=invited").as_str()));
+    let listed = visit.get(&format!("{page}?done=invited")).await;
+    assert!(listed.body.contains("Invitation sent.") && listed.body.contains(&manager_email), "{}", listed.body);
+    let token = token_in(&invitation_to(&sink, &manager_email).await);
+    assert_eq!(
+        app.post(&format!("/api/v1/invitations/{token}/accept"), Some(manager), json!({})).await.status,
+        StatusCode::OK
+    );
+    join(&app, &sink, owner, &org, door, "door").await;
+
+    // The last owner cannot step down: said on the page.
+    let owner_id = id_of(&app, owner).await;
+    let down = visit.post(&format!("{page}/{owner_id}/role"), &[("csrf", &csrf), ("role", "manager")]).await;
+    assert_eq!(down.status, StatusCode::CONFLICT);
+    assert!(down.body.contains("keeps at least one owner"), "{}", down.body);
+    // The door becomes box office.
+    let door_id = id_of(&app, door).await;
+    let changed = visit.post(&format!("{page}/{door_id}/role"), &[("csrf", &csrf), ("role", "box_office")]).await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER);
+    let members = app.get(&format!("/api/v1/organizations/{org}/members"), Some(owner)).await.body;
+    let roles: Vec<&str> = members["members"].as_array().unwrap().iter().filter_map(|m| m["role"].as_str()).collect();
+    assert_eq!(roles, ["owner", "manager", "box_office"], "{members}");
+    let log = visit.get(&page).await;
+    assert!(log.body.contains("member.role_changed") && log.body.contains("member.joined"), "{}", log.body);
+
+    // A manager sees the log, not the members; the box office not the page.
+    let mut as_manager = crate::pages::Visit::new(&app);
+    as_manager.sign_in(&manager_email).await;
+    let theirs = as_manager.get(&page).await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    assert!(theirs.body.contains("member.role_changed") && !theirs.body.contains("Invite someone"), "{}", theirs.body);
+    let mut as_box_office = crate::pages::Visit::new(&app);
+    as_box_office.sign_in(&email_of(&app, door).await).await;
+    assert_eq!(as_box_office.get(&page).await.status, StatusCode::NOT_FOUND);
+    let csrf = as_box_office.get("/manage/organizations").await.hidden("csrf");
+    let tried = as_box_office.post(&format!("{page}/{owner_id}/remove"), &[("csrf", &csrf)]).await;
+    assert_eq!(tried.status, StatusCode::NOT_FOUND, "not theirs to change");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_team_pages_in_a_browser_at_1280_and_375_px() {
+    let sink = SmtpSink::start().await;
+    let app = spawn_app_with(test_config(&["--smtp-url", &sink.url()])).await;
+    let people = app.users(2).await;
+    let (owner, invitee) = (email_of(&app, &people[0]).await, email_of(&app, &people[1]).await);
+    let browser = crate::browser::Browser::start("team-back-office").await;
+    browser.sign_in(&app.base, &owner).await;
+    browser.goto(&app.url("/manage")).await;
+    browser.click("Teams").await;
+    browser.wait_for_path("/manage/organizations").await;
+    browser.fill("Name", "Philharmonie").await;
+    browser.click("Create").await;
+    browser.wait_for_text("Invite someone").await;
+    browser.fill("Email", "nobody").await;
+    browser.click("Invite").await;
+    browser.wait_for_text("must be an email address like name@example.com").await;
+    browser.accessibility().await;
+    browser.fill("Email", &invitee).await;
+    browser.click("Invite").await;
+    browser.wait_for_text("Invitation sent.").await;
+    browser.accessibility().await;
+    browser.screenshot("team-1280").await;
+
+    // The invitee opens the emailed link on a phone, signs in, joins.
+    let token = token_in(&invitation_to(&sink, &invitee).await);
+    let phone = crate::browser::Browser::start_with("team-phone", &["--window-size=375,812".to_owned()]).await;
+    phone.sign_in(&app.base, &invitee).await;
+    phone.goto(&app.url(&format!("/invitations/{token}"))).await;
+    phone.wait_for_text("Join Philharmonie").await;
+    phone.accessibility().await;
+    let fits = phone.execute("return document.documentElement.scrollWidth <= window.innerWidth;", json!([])).await;
+    assert_eq!(fits, json!(true), "no sideways scrolling at 375 px");
+    phone.screenshot("invitation-375").await;
+    phone.click("Join Philharmonie").await;
+    phone.wait_for_path("/manage").await;
+    // The owner's page lists them now, and fits a phone too.
+    let owner_phone =
+        crate::browser::Browser::start_with("team-owner-phone", &["--window-size=375,812".to_owned()]).await;
+    owner_phone.sign_in(&app.base, &owner).await;
+    owner_phone.goto(&app.url("/manage/organizations")).await;
+    owner_phone.click("Philharmonie").await;
+    owner_phone.wait_for_text(&invitee.to_lowercase()).await;
+    owner_phone.screenshot("team-375").await;
+    let fits =
+        owner_phone.execute("return document.documentElement.scrollWidth <= window.innerWidth;", json!([])).await;
+    let wide = owner_phone
+        .execute(
+            "return [...document.querySelectorAll('body *')].filter(e => !e.closest('.scroll') && e.getBoundingClientRect().right > window.innerWidth + 1)
+                .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(fits, json!(true), "the members' table fits 375 px: {wide}");
 }
