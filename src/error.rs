@@ -411,6 +411,7 @@ impl From<crate::team::TeamError> for ApiError {
             E::Invalid(errors) => Self::Validation(errors),
             E::LastOwner => Self::Conflict { code: "last_owner", detail: err.to_string() },
             E::InvitationNotFound => Self::NotFound("invitation"),
+            E::PersonalOrganization => Self::Conflict { code: "personal_organization", detail: err.to_string() },
             E::InvitationExpired => Self::Conflict { code: "invitation_expired", detail: err.to_string() },
             E::InvitationUsed => Self::Conflict { code: "invitation_used", detail: err.to_string() },
             E::WrongAccount => Self::Conflict { code: "wrong_account", detail: err.to_string() },

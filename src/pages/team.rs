@@ -83,7 +83,7 @@ pub async fn accept(
 pub async fn organizations(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
     let mine = crate::team::mine(&state.db, user.id).await.map_err(crate::error::ApiError::from)?;
-    render_organizations(&state, &visitor, &mine, user.id, None, StatusCode::OK)
+    render_organizations(&state, &visitor, &mine, user.id, (None, None), StatusCode::OK)
 }
 
 fn render_organizations(
@@ -91,7 +91,7 @@ fn render_organizations(
     visitor: &Visitor,
     mine: &[crate::db::teams::MemberOf],
     user: uuid::Uuid,
-    error: Option<String>,
+    (typed, error): (Option<&str>, Option<String>),
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let organizations: Vec<_> = mine
@@ -106,7 +106,7 @@ fn render_organizations(
             }
         })
         .collect();
-    let data = context! { organizations, errors => context! { name => error } };
+    let data = context! { organizations, errors => context! { name => error }, values => context! { name => typed } };
     Ok(page_with_status(&state.pages, visitor, status, "manage/organizations.html", data))
 }
 
@@ -118,7 +118,8 @@ pub async fn create(State(state): State<AppState>, acting: Acting) -> Result<Res
         Err(TeamError::Invalid(errors)) => {
             let mine = crate::team::mine(&state.db, user.id).await.map_err(crate::error::ApiError::from)?;
             let message = errors.into_iter().next().map(|e| e.message);
-            render_organizations(&state, &visitor, &mine, user.id, message, StatusCode::UNPROCESSABLE_ENTITY)
+            let typed = Some(form.get("name"));
+            render_organizations(&state, &visitor, &mine, user.id, (typed, message), StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(err) => Err(crate::error::ApiError::from(err).into()),
     }
@@ -168,7 +169,11 @@ async fn organization_page(
     let log = crate::team::audit_log(&state.db, user, id, None, 50).await.map_err(crate::error::ApiError::from)?;
     let roles: Vec<_> = Role::ALL.iter().map(|r| context! { value => r.as_str(), label => r.label() }).collect();
     let data = context! {
-        organization => context! { id => id.to_string(), name => me.organization.name, personal => me.organization.personal_of == Some(user) },
+        organization => context! {
+            id => id.to_string(),
+            name => me.organization.name,
+            personal_of => me.organization.personal_of.map(|p| p.to_string()),
+        },
         owner,
         you => user.to_string(),
         roles,
@@ -194,10 +199,12 @@ async fn organization_page(
 
 /// What a member change refused says, next to where it was asked.
 fn member_problem(err: TeamError) -> Result<std::collections::HashMap<String, String>, PageError> {
+    let said = |message: String| Ok([("members".to_owned(), message)].into());
     match err {
         TeamError::Invalid(errors) => Ok(errors.into_iter().map(|e| (e.field, e.message)).collect()),
-        TeamError::LastOwner | TeamError::MemberNotFound | TeamError::InvitationNotFound => {
-            Ok([("members".to_owned(), format!("{}.", capitalized(&err.to_string())))].into())
+        TeamError::InvitationNotFound => said("That invitation was withdrawn or taken already.".into()),
+        TeamError::LastOwner | TeamError::MemberNotFound | TeamError::PersonalOrganization => {
+            said(format!("{}.", capitalized(&err.to_string())))
         }
         TeamError::NotFound | TeamError::NotAllowed => Err(PageError::NotFound),
         err => Err(crate::error::ApiError::from(err).into()),
@@ -239,12 +246,18 @@ pub async fn change(
         _ => return Err(PageError::NotFound),
     };
     match outcome {
-        // Who left their own organization goes back to their list.
-        Ok(()) if what == "remove" && subject == user.id => Ok(see_other("/manage/organizations")),
+        // Who left, or gave themselves a role that may not open this page,
+        // goes back to their list.
+        Ok(()) if subject == user.id && what != "withdraw" => Ok(see_other("/manage/organizations")),
         Ok(()) => Ok(see_other(&format!("/manage/organizations/{id}?done={done}"))),
         Err(err) => {
-            let errors = member_problem(err)?;
-            organization_page(&state, &visitor, user.id, id, errors, None, StatusCode::CONFLICT).await
+            let status = match err {
+                TeamError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::CONFLICT,
+            };
+            // A row's refusal is said above the members, not at the invite form.
+            let errors = member_problem(err)?.into_values().map(|message| ("members".to_owned(), message)).collect();
+            organization_page(&state, &visitor, user.id, id, errors, None, status).await
         }
     }
 }

@@ -38,6 +38,9 @@ pub enum TeamError {
     LastOwner,
     #[error("this invitation link is not valid")]
     InvitationNotFound,
+    /// A person stays in the organization that is their own (its id is theirs).
+    #[error("this is the person's own organization: they can be given another role, not removed")]
+    PersonalOrganization,
     #[error("this invitation ran out; ask for a new one")]
     InvitationExpired,
     #[error("this invitation was used already")]
@@ -255,6 +258,11 @@ pub async fn set_role(
     if before == Role::Owner && role != Role::Owner && db::owners(&mut tx, organization).await? <= 1 {
         return Err(TeamError::LastOwner);
     }
+    if before == role {
+        // Nothing changes, nothing is recorded.
+        let row = db::members(&mut tx, organization).await?.into_iter().find(|m| m.user_id == member);
+        return row.ok_or(TeamError::MemberNotFound);
+    }
     db::set_role(&mut tx, organization, member, role).await?;
     if before == Role::Owner && role != Role::Owner {
         // What they invited as an owner goes with their power to invite.
@@ -291,6 +299,9 @@ pub async fn remove(pool: &PgPool, person: Uuid, organization: Uuid, member: Uui
     let before = db::role_of(&mut tx, organization, member).await?.ok_or(TeamError::MemberNotFound)?;
     if before == Role::Owner && db::owners(&mut tx, organization).await? <= 1 {
         return Err(TeamError::LastOwner);
+    }
+    if db::find(&mut tx, organization).await?.is_some_and(|o| o.personal_of == Some(member)) {
+        return Err(TeamError::PersonalOrganization);
     }
     let email = crate::db::users::find(&mut tx, member).await?.map(|u| u.email).unwrap_or_default();
     db::remove(&mut tx, organization, member).await?;

@@ -462,6 +462,14 @@ async fn an_owner_runs_the_team_from_the_back_office() {
     assert_eq!(roles, ["owner", "manager", "box_office"], "{members}");
     let log = visit.get(&page).await;
     assert!(log.body.contains("member.role_changed") && log.body.contains("member.joined"), "{}", log.body);
+    // A role that is none: said above the members, 422; a form without its token: refused.
+    let bad = visit.post(&format!("{page}/{door_id}/role"), &[("csrf", &csrf), ("role", "boss")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("one of owner, manager, box_office, door"), "{}", bad.body);
+    let forged = visit.post(&format!("{page}/{door_id}/remove"), &[("csrf", "forged")]).await;
+    assert_ne!(forged.status, StatusCode::SEE_OTHER, "{}", forged.body);
+    let unknown = visit.post(&format!("{page}/{door_id}/promote"), &[("csrf", &csrf)]).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
     // A manager sees the log, not the members; the box office not the page.
     let mut as_manager = crate::pages::Visit::new(&app);
@@ -475,6 +483,18 @@ async fn an_owner_runs_the_team_from_the_back_office() {
     let csrf = as_box_office.get("/manage/organizations").await.hidden("csrf");
     let tried = as_box_office.post(&format!("{page}/{owner_id}/remove"), &[("csrf", &csrf)]).await;
     assert_eq!(tried.status, StatusCode::NOT_FOUND, "not theirs to change");
+    // With a second owner, the first may step down: back to their list (the page is no longer theirs).
+    let csrf = visit.get(&page).await.hidden("csrf");
+    let manager_id = id_of(&app, manager).await;
+    let up = visit.post(&format!("{page}/{manager_id}/role"), &[("csrf", &csrf), ("role", "owner")]).await;
+    assert_eq!(up.status, StatusCode::SEE_OTHER);
+    let down = visit.post(&format!("{page}/{owner_id}/role"), &[("csrf", &csrf), ("role", "door")]).await;
+    assert_eq!((down.status, down.location()), (StatusCode::SEE_OTHER, "/manage/organizations"));
+    assert_eq!(visit.get("/manage/organizations").await.status, StatusCode::OK);
+    // A person's own organization keeps them (another role, yes; out, no).
+    let own = id_of(&app, owner).await;
+    let keep = app.call(Method::DELETE, &format!("/api/v1/organizations/{own}/members/{own}"), Some(owner), None).await;
+    assert_eq!(keep.status, StatusCode::CONFLICT, "{keep:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
