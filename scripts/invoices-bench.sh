@@ -10,25 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 OUT=${OUT:-docs/bench}
-BIN=target/release
-PG=postgres://postgres@127.0.0.1:5432
 REQUESTS=${REQUESTS:-6000}
 SEATS=${SEATS:-3000}
 mkdir -p "$OUT"
-SERVER=
-
-fresh_db() { psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null; }
-
-start_server() {
-  fresh_db boxoffice_bench
-  env DATABASE_URL=$PG/boxoffice_bench RATE_LIMITS=off EMAIL_VERIFICATION=off MAIL_DIR=/tmp/bench-mail RUST_LOG=warn \
-    AMQP_QUEUE_PREFIX="bench-$$." AMQP_QUEUE_EXPIRES_MS=600000 REDIS_KEY_PREFIX="bench-$$:" \
-    $BIN/boxoffice serve >/tmp/bench-serve.log 2>&1 &
-  SERVER=$!
-  for _ in $(seq 1 60); do curl -fs http://127.0.0.1:8080/readyz >/dev/null && return; sleep 0.5; done
-  echo "server did not start"; exit 1
-}
-trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null || true' EXIT
+. scripts/bench-lib.sh
 
 start_server
 for i in $(seq 1 "$RUNS"); do
