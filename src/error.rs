@@ -430,6 +430,7 @@ impl From<crate::papers::PapersError> for ApiError {
             E::InvoiceNotFound => Self::NotFound("invoice"),
             E::InvoiceIssued => Self::Conflict { code: "invoice_issued", detail: err.to_string() },
             E::NotAllowed => Self::Forbidden,
+            E::OrganizationNotFound => Self::NotFound("organization"),
             E::Invalid(errors) => Self::Validation(errors),
             E::Pdf(err) => Self::Internal(err.into()),
             E::Wallet(err) => Self::Internal(err.into()),

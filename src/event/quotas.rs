@@ -62,7 +62,8 @@ impl<E: SharedFailure> EventRoom<'_, E> {
     /// The event's quotas, with what each has left.
     pub async fn quotas(&self, user_id: Uuid, event_id: Uuid) -> Result<Vec<QuotaRow>, EventError> {
         let mut conn = self.db.acquire().await?;
-        event_for(&mut conn, event_id, user_id, Action::EditEvent).await?;
+        // What is left of each is sales, as the orders are.
+        event_for(&mut conn, event_id, user_id, Action::ViewOrders).await?;
         Ok(db::quotas::of_event(&mut conn, event_id).await?)
     }
 }

@@ -155,8 +155,30 @@ impl From<BillingProfile> for Billing {
         (status = 404, description = "None set: invoices name the account", body = Problem),
     ))]
 pub async fn get_billing(State(state): State<AppState>, user: CurrentUser) -> ApiResult<axum::Json<Billing>> {
-    let profile =
-        crate::papers::billing_profile(&state.db, user.id).await?.ok_or(ApiError::NotFound("billing details"))?;
+    billing_of(&state, user, None).await
+}
+
+/// An organization's billing details (the seller on the invoices of its
+/// events), for its owners; 404 until set.
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/billing", tag = "invoices", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The billing details", body = Billing),
+        (status = 403, description = "The caller's role does not allow the organization's billing", body = Problem),
+        (status = 404, description = "None set, or not an organization of the caller", body = Problem),
+    ))]
+pub async fn get_organization_billing(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+) -> ApiResult<axum::Json<Billing>> {
+    billing_of(&state, user, Some(id)).await
+}
+
+async fn billing_of(state: &AppState, user: CurrentUser, organization: Option<Uuid>) -> ApiResult<axum::Json<Billing>> {
+    let profile = crate::papers::billing_profile(&state.db, user.id, organization)
+        .await?
+        .ok_or(ApiError::NotFound("billing details"))?;
     Ok(axum::Json(profile.into()))
 }
 
@@ -172,6 +194,34 @@ pub async fn put_billing(
     user: CurrentUser,
     Json(req): Json<Billing>,
 ) -> ApiResult<axum::Json<Billing>> {
+    save_billing(&state, user, None, req).await
+}
+
+/// Sets an organization's billing details (its owners); invoices of its
+/// events issued from now on carry them.
+#[utoipa::path(put, path = "/api/v1/organizations/{id}/billing", tag = "invoices", params(("id" = Uuid, Path)),
+    request_body = Billing, security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Saved", body = Billing),
+        (status = 403, description = "The caller's role does not allow the organization's billing", body = Problem),
+        (status = 404, description = "Not an organization of the caller", body = Problem),
+        (status = 422, description = "Invalid fields", body = Problem),
+    ))]
+pub async fn put_organization_billing(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    Json(req): Json<Billing>,
+) -> ApiResult<axum::Json<Billing>> {
+    save_billing(&state, user, Some(id), req).await
+}
+
+async fn save_billing(
+    state: &AppState,
+    user: CurrentUser,
+    organization: Option<Uuid>,
+    req: Billing,
+) -> ApiResult<axum::Json<Billing>> {
     let input = BillingInput {
         legal_name: req.legal_name,
         address: req.address,
@@ -179,7 +229,7 @@ pub async fn put_billing(
         invoice_footer: req.invoice_footer,
         invoice_prefix: req.invoice_prefix,
     };
-    Ok(axum::Json(crate::papers::save_billing_profile(&state.db, user.id, input).await?.into()))
+    Ok(axum::Json(crate::papers::save_billing_profile(&state.db, user.id, organization, input).await?.into()))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -232,7 +282,28 @@ pub async fn export(
     axum::extract::Query(params): axum::extract::Query<PeriodParams>,
 ) -> ApiResult<Response> {
     let (from, to) = period(&params).map_err(ApiError::Validation)?;
-    let zip = crate::papers::export(&state.db, user.id, from, to).await?;
+    let zip = crate::papers::export(&state.db, user.id, None, from, to).await?;
+    Ok(zip_response(&params, zip))
+}
+
+/// An organization's invoices and credit notes of a period (its owners), as
+/// `/api/v1/me/invoices.zip` gives a person's own.
+#[utoipa::path(get, path = "/api/v1/organizations/{id}/invoices.zip", tag = "invoices",
+    params(("id" = Uuid, Path), PeriodParams), security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ZIP", body = Vec<u8>, content_type = "application/zip"),
+        (status = 403, description = "The caller's role does not allow the organization's billing", body = Problem),
+        (status = 404, description = "Not an organization of the caller", body = Problem),
+        (status = 422, description = "`from`/`to` not days, in the wrong order, or more than 2000 papers in the period", body = Problem),
+    ))]
+pub async fn organization_export(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<Uuid>,
+    axum::extract::Query(params): axum::extract::Query<PeriodParams>,
+) -> ApiResult<Response> {
+    let (from, to) = period(&params).map_err(ApiError::Validation)?;
+    let zip = crate::papers::export(&state.db, user.id, Some(id), from, to).await?;
     Ok(zip_response(&params, zip))
 }
 

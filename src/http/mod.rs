@@ -217,6 +217,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invoices::invoice_pdf))
         .routes(routes!(invoices::put_booking_billing))
         .routes(routes!(invoices::get_billing, invoices::put_billing))
+        .routes(routes!(invoices::get_organization_billing, invoices::put_organization_billing))
+        .routes(routes!(invoices::organization_export))
         .routes(routes!(invoices::export))
         .routes(routes!(booking_events::booking_events))
         .routes(routes!(bookings::cancel_booking))

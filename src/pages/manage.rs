@@ -76,7 +76,8 @@ pub async fn events(State(state): State<AppState>, visitor: Visitor) -> Result<R
 }
 
 pub async fn new_event_form(State(state): State<AppState>, visitor: Visitor) -> Result<Response, PageError> {
-    organizer(&visitor)?;
+    let user = organizer(&visitor)?;
+    let organizations = creatable(&state, user).await?;
     let values: HashMap<String, String> = [
         ("timezone", "UTC"),
         ("currency", "EUR"),
@@ -90,7 +91,22 @@ pub async fn new_event_form(State(state): State<AppState>, visitor: Visitor) -> 
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     let rows = event_form::rows(&[], TYPE_ROWS);
-    Ok(page(&state.pages, &visitor, "manage/event_form.html", context! { values, rows, new => true }))
+    let data = context! { values, rows, organizations, new => true };
+    Ok(page(&state.pages, &visitor, "manage/event_form.html", data))
+}
+
+/// The organizations `user` may create events in, their personal one first
+/// (the new-event form offers a choice when there is one).
+async fn creatable(state: &AppState, user: CurrentUser) -> Result<Vec<minijinja::Value>, PageError> {
+    let mine = crate::team::mine(&state.db, user.id).await.map_err(crate::error::ApiError::from)?;
+    Ok(mine
+        .into_iter()
+        .filter(|m| m.role.0.allows(Action::CreateEvent))
+        .map(|m| {
+            let name = if m.organization.personal_of.is_some() { "Yourself".to_owned() } else { m.organization.name };
+            context! { id => m.organization.id.to_string(), name }
+        })
+        .collect())
 }
 
 /// "Save" (a draft) or "Publish": the API's own validation, its messages next
@@ -102,19 +118,39 @@ pub async fn create_event(State(state): State<AppState>, acting: Acting) -> Resu
     let read = EventForm::read(&form, &[], TYPE_ROWS, None, &mut errors);
     let rows_used = read.as_ref().map(EventForm::rows_used).unwrap_or_default();
     let request = read.and_then(EventForm::create);
+    let organizations = creatable(&state, user).await?;
+    // Blank (a person in no team sees no choice): their personal one.
+    let organization = match form.get("organization_id").trim() {
+        "" => None,
+        raw => match raw.parse::<Uuid>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                errors.insert("organization_id".to_owned(), "choose one of your organizations".to_owned());
+                None
+            }
+        },
+    };
     let again = |errors: FieldErrors| {
         let values: HashMap<&String, &String> = form.0.iter().filter(|(k, _)| k.as_str() != "csrf").collect();
         let errors = event_form::place_errors(errors, TYPE_ROWS);
-        let data = context! { values, errors, rows => event_form::rows(&[], TYPE_ROWS), new => true };
+        let data = context! { values, errors, organizations, rows => event_form::rows(&[], TYPE_ROWS), new => true };
         page_with_status(&state.pages, &visitor, StatusCode::UNPROCESSABLE_ENTITY, "manage/event_form.html", data)
     };
     let Some(request) = request.filter(|_| errors.is_empty()) else { return Ok(again(errors)) };
     let created = match request.parse(Utc::now()) {
-        Ok(new) => state.events().create(user.id, None, new, Default::default()).await,
+        Ok(new) => state.events().create(user.id, organization, new, Default::default()).await,
         Err(err) => Err(err),
     };
     match created {
         Ok(event) => Ok(see_other(&format!("/manage/events/{}", event.details.id))),
+        // Left since the form was shown, or never theirs: said at the choice.
+        Err(err @ (EventError::OrganizationNotFound | EventError::NotOrganizer)) if organization.is_some() => {
+            let message = match err {
+                EventError::OrganizationNotFound => "choose one of your organizations",
+                _ => "your role in this organization does not allow new events",
+            };
+            Ok(again([("organization_id".to_owned(), message.to_owned())].into()))
+        }
         Err(EventError::Invalid(errors)) => Ok(again(event_form::to_form_rows(field_errors(errors), &rows_used))),
         // Two ticket types that PostgreSQL finds to share a name.
         Err(err @ EventError::NameTaken) => Ok(again([("ticket_types".to_owned(), err.to_string())].into())),
@@ -136,6 +172,22 @@ async fn own_event(state: &AppState, user: CurrentUser, id: Uuid, action: Action
     }
 }
 
+/// What the person's role lets them do to `event`, so a page offers only
+/// that (a link their role may not follow would lead to a 404).
+async fn abilities(state: &AppState, user: CurrentUser, event: &Event) -> Result<minijinja::Value, PageError> {
+    let mut conn = state.db.acquire().await.map_err(ApiError::from)?;
+    let role =
+        crate::db::teams::role_of(&mut conn, event.details.organization_id, user.id).await.map_err(ApiError::from)?;
+    let may = |action: Action| role.is_some_and(|r| r.allows(action));
+    Ok(context! {
+        edit => may(Action::EditEvent),
+        orders => may(Action::ViewOrders),
+        mark_paid => may(Action::MarkPaid),
+        refund => may(Action::Refund),
+        door => may(Action::CheckIn),
+    })
+}
+
 /// The live sales of one event: per ticket type and in total, the line, a
 /// chart of seats sold per minute.
 pub async fn dashboard(
@@ -144,7 +196,9 @@ pub async fn dashboard(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = EventModel::whole(&own_event(&state, user, id, Action::ViewOrders).await?);
+    let own = own_event(&state, user, id, Action::ViewOrders).await?;
+    let may = abilities(&state, user, &own).await?;
+    let event = EventModel::whole(&own);
     let stats = door::sales(&state.db, &state.bookings, user.id, id, Action::ViewOrders).await?;
     let line = line::of_event(&state.db, &state.bookings, Some(user.id), id).await?;
     let mut conn = state.db.acquire().await?;
@@ -164,6 +218,7 @@ pub async fn dashboard(
         .collect();
     let data = context! {
         quotas,
+        may,
         event => minijinja::Value::from_serialize(&event),
         sales_upcoming,
         stats => minijinja::Value::from_serialize(&stats),
@@ -198,7 +253,9 @@ pub async fn orders(
     Query(filter): Query<OrderFilter>,
 ) -> Result<Response, PageError> {
     let user = organizer(&visitor)?;
-    let event = model(&own_event(&state, user, id, Action::ViewOrders).await?);
+    let own = own_event(&state, user, id, Action::ViewOrders).await?;
+    let may = abilities(&state, user, &own).await?;
+    let event = model(&own);
     let status = filter.status.filter(|s| !s.is_empty());
     let q = filter.q.filter(|q| !q.trim().is_empty());
     // The page's own query (a status chosen, a search, a cursor followed), checked as the API checks it.
@@ -215,6 +272,7 @@ pub async fn orders(
     };
     let data = context! {
         event,
+        may,
         orders => minijinja::Value::from_serialize(&list),
         questions => super::render::fields(questions),
         status,
@@ -340,9 +398,11 @@ async fn door_page(
     id: Uuid,
     verdict: Option<minijinja::Value>,
 ) -> Result<Response, PageError> {
-    let event = model(&own_event(state, user, id, Action::CheckIn).await?);
+    let own = own_event(state, user, id, Action::CheckIn).await?;
+    let may = abilities(state, user, &own).await?;
+    let event = model(&own);
     let stats = door::sales(&state.db, &state.bookings, user.id, id, Action::CheckIn).await?;
-    let data = context! { event, verdict, checked_in => stats.totals.checked_in, sold => stats.totals.sold };
+    let data = context! { event, may, verdict, checked_in => stats.totals.checked_in, sold => stats.totals.sold };
     Ok(page(&state.pages, visitor, "manage/door.html", data))
 }
 

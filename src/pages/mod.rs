@@ -75,6 +75,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/manage/organizations", get(team::organizations).post(team::create))
         .route("/manage/organizations/{id}", get(team::organization))
         .route("/manage/organizations/{id}/invitations", post(team::invite))
+        .route("/manage/organizations/{id}/billing", get(billing::team_form).post(billing::team_save))
+        .route("/manage/organizations/{id}/invoices.zip", get(billing::team_export))
         .route("/manage/organizations/{id}/{subject}/{what}", post(team::change))
         .route("/manage", get(manage::events))
         .route("/manage/billing", get(billing::form).post(billing::save))

@@ -23,10 +23,13 @@ pub enum PapersError {
     /// No invoice or credit note of the booking has that number.
     #[error("invoice not found")]
     InvoiceNotFound,
-    /// The person's role in their personal organization does not allow its
-    /// billing (someone they made its owner took it from them).
+    /// The person's role in the organization does not allow its billing
+    /// (in their personal one: someone they made its owner took it from them).
     #[error("your role in this organization does not allow its billing details")]
     NotAllowed,
+    /// Not an organization the person is a member of.
+    #[error("organization not found")]
+    OrganizationNotFound,
     /// Its invoice was issued: what it names no longer changes.
     #[error("the invoice of this booking was issued; its billing details can no longer change")]
     InvoiceIssued,
@@ -239,6 +242,7 @@ pub const PREFIX_MAX: usize = 12;
 pub async fn save_billing_profile(
     db: &PgPool,
     user_id: Uuid,
+    organization: Option<Uuid>,
     input: BillingInput,
 ) -> Result<db::invoices::BillingProfile, PapersError> {
     let mut v = crate::domain::Violations::new();
@@ -262,34 +266,44 @@ pub async fn save_billing_profile(
     let profile =
         db::invoices::BillingProfile { legal_name, address, tax_id, invoice_footer, invoice_prefix: prefix.to_owned() };
     let mut conn = db.acquire().await?;
-    // The details are the person's personal organization's (its id is theirs).
-    let user_id = personal_billing(&mut conn, user_id).await?;
+    let organization = billing_of(&mut conn, user_id, organization).await?;
     // One series a year: an auditor reads its numbers for gaps.
-    if db::invoices::other_series_this_year(&mut conn, user_id, prefix, chrono::Utc::now()).await? {
+    if db::invoices::other_series_this_year(&mut conn, organization, prefix, chrono::Utc::now()).await? {
         return Err(PapersError::Invalid(vec![crate::domain::FieldError {
             field: "invoice_prefix".into(),
             message: "this year's invoices have another prefix: it can change from next year on".into(),
         }]));
     }
-    db::invoices::save_profile(&mut conn, user_id, &profile).await?;
+    db::invoices::save_profile(&mut conn, organization, &profile).await?;
     Ok(profile)
 }
 
-/// The billing details, the invoice series and the invoices a person's
-/// `/me/billing` and period export are about: their personal organization's
-/// (its id is theirs), while their role there allows its billing.
-async fn personal_billing(conn: &mut PgConnection, user_id: Uuid) -> Result<Uuid, PapersError> {
-    let personal = db::teams::ensure_personal(conn, user_id).await?;
-    if !crate::event::access::may(conn, user_id, personal, Action::Billing).await? {
-        return Err(PapersError::NotAllowed);
+/// The organization whose billing details, invoice series and invoices a
+/// person asks about: `organization`, or their personal one (its id is
+/// theirs: `/me/billing`), while their role there allows its billing.
+async fn billing_of(conn: &mut PgConnection, user_id: Uuid, organization: Option<Uuid>) -> Result<Uuid, PapersError> {
+    let organization = match organization {
+        Some(id) if id != user_id => id,
+        // Their personal one (its id is theirs), made on first use.
+        _ => db::teams::ensure_personal(conn, user_id).await?,
+    };
+    match crate::event::access::authorize(conn, user_id, organization, Action::Billing).await? {
+        Ok(_) => Ok(organization),
+        Err(crate::event::access::Refusal::NotMember) => Err(PapersError::OrganizationNotFound),
+        Err(crate::event::access::Refusal::NotAllowed(_)) => Err(PapersError::NotAllowed),
     }
-    Ok(personal)
 }
 
-pub async fn billing_profile(db: &PgPool, user_id: Uuid) -> Result<Option<db::invoices::BillingProfile>, PapersError> {
+/// The billing details of `organization` (the person's personal one when
+/// `None`), if set.
+pub async fn billing_profile(
+    db: &PgPool,
+    user_id: Uuid,
+    organization: Option<Uuid>,
+) -> Result<Option<db::invoices::BillingProfile>, PapersError> {
     let mut conn = db.acquire().await?;
-    let user_id = personal_billing(&mut conn, user_id).await?;
-    Ok(db::invoices::profile(&mut conn, user_id).await?)
+    let organization = billing_of(&mut conn, user_id, organization).await?;
+    Ok(db::invoices::profile(&mut conn, organization).await?)
 }
 
 /// The name and address the buyer gave for booking `id`'s invoice.
@@ -357,14 +371,15 @@ pub fn ledger(rows: &[db::invoices::InvoiceRow]) -> String {
 /// their PDFs and `ledger.csv`.
 pub async fn export(
     db: &PgPool,
-    organizer: Uuid,
+    user_id: Uuid,
+    organization: Option<Uuid>,
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<u8>, ExportError> {
     let rows = {
         let mut conn = db.acquire().await.map_err(PapersError::from)?;
-        let organizer = personal_billing(&mut conn, organizer).await?;
-        db::invoices::of_period(&mut conn, organizer, from, to, EXPORT_MAX as i64 + 1)
+        let organization = billing_of(&mut conn, user_id, organization).await?;
+        db::invoices::of_period(&mut conn, organization, from, to, EXPORT_MAX as i64 + 1)
             .await
             .map_err(PapersError::from)?
     };

@@ -54,6 +54,15 @@ pub enum TeamError {
     Database(#[from] sqlx::Error),
 }
 
+/// Locks `organization` (member changes one at a time), when there is one;
+/// `person`'s own personal organization is made on first use.
+async fn lock(conn: &mut PgConnection, person: Uuid, organization: Uuid) -> Result<Option<OrganizationRow>, TeamError> {
+    if organization == person {
+        db::ensure_personal(conn, person).await?;
+    }
+    Ok(db::lock(conn, organization).await?)
+}
+
 /// May `person` do `action` in `organization`? The organization, when so.
 async fn allowed(
     conn: &mut PgConnection,
@@ -61,6 +70,10 @@ async fn allowed(
     organization: Uuid,
     action: Action,
 ) -> Result<OrganizationRow, TeamError> {
+    if organization == person {
+        // Their personal organization (its id is theirs), made on first use.
+        db::ensure_personal(conn, person).await?;
+    }
     match authorize(conn, person, organization, action).await? {
         Ok(_) => db::find(conn, organization).await?.ok_or(TeamError::NotFound),
         Err(Refusal::NotMember) => Err(TeamError::NotFound),
@@ -131,10 +144,11 @@ pub async fn invite(
             None
         }
     };
-    let (email, role) = v.finish_with(email.zip(role)).map_err(TeamError::Invalid)?;
     let mut tx = pool.begin().await?;
-    db::lock(&mut tx, organization).await?.ok_or(TeamError::NotFound)?;
+    lock(&mut tx, person, organization).await?.ok_or(TeamError::NotFound)?;
+    // Who may comes before what they sent.
     allowed(&mut tx, person, organization, Action::ManageMembers).await?;
+    let (email, role) = v.finish_with(email.zip(role)).map_err(TeamError::Invalid)?;
     let (token, hash) = crate::auth::refresh::generate();
     let expires = Utc::now() + Duration::days(INVITATION_VALID_DAYS);
     let invitation = db::invite(&mut tx, organization, email.as_str(), role, &hash, person, expires).await?;
@@ -225,7 +239,7 @@ pub async fn accept(pool: &PgPool, person: Uuid, token: &str, verified_only: boo
 /// Withdraws an invitation not taken yet (owners): its link stops working.
 pub async fn withdraw(pool: &PgPool, person: Uuid, organization: Uuid, invitation: Uuid) -> Result<(), TeamError> {
     let mut tx = pool.begin().await?;
-    db::lock(&mut tx, organization).await?.ok_or(TeamError::NotFound)?;
+    lock(&mut tx, person, organization).await?.ok_or(TeamError::NotFound)?;
     allowed(&mut tx, person, organization, Action::ManageMembers).await?;
     let email =
         db::withdraw_invitation(&mut tx, organization, invitation).await?.ok_or(TeamError::InvitationNotFound)?;
@@ -242,18 +256,18 @@ pub async fn set_role(
     member: Uuid,
     role: &str,
 ) -> Result<MemberRow, TeamError> {
+    let mut tx = pool.begin().await?;
+    // Member changes of one organization take turns; the actor's own role is
+    // read after the lock (two owners demoting each other: the second finds
+    // itself demoted).
+    lock(&mut tx, person, organization).await?.ok_or(TeamError::NotFound)?;
+    allowed(&mut tx, person, organization, Action::ManageMembers).await?;
     let role = Role::parse(role).ok_or_else(|| {
         TeamError::Invalid(vec![FieldError {
             field: "role".into(),
             message: "one of owner, manager, box_office, door".into(),
         }])
     })?;
-    let mut tx = pool.begin().await?;
-    // Member changes of one organization take turns; the actor's own role is
-    // read after the lock (two owners demoting each other: the second finds
-    // itself demoted).
-    db::lock(&mut tx, organization).await?.ok_or(TeamError::NotFound)?;
-    allowed(&mut tx, person, organization, Action::ManageMembers).await?;
     let before = db::role_of(&mut tx, organization, member).await?.ok_or(TeamError::MemberNotFound)?;
     if before == Role::Owner && role != Role::Owner && db::owners(&mut tx, organization).await? <= 1 {
         return Err(TeamError::LastOwner);
@@ -288,7 +302,7 @@ pub async fn set_role(
 pub async fn remove(pool: &PgPool, person: Uuid, organization: Uuid, member: Uuid) -> Result<(), TeamError> {
     let mut tx = pool.begin().await?;
     // Locked first, the actor's role read after (as in `set_role`).
-    db::lock(&mut tx, organization).await?.ok_or(TeamError::NotFound)?;
+    lock(&mut tx, person, organization).await?.ok_or(TeamError::NotFound)?;
     if member == person {
         if db::role_of(&mut tx, organization, person).await?.is_none() {
             return Err(TeamError::NotFound);

@@ -1,6 +1,9 @@
-//! The authorization matrix: every route, as anonymous, as another user and
-//! as the owner, against the documented status. The table must name every
-//! route of the OpenAPI document, so a new route without a row fails here.
+//! The authorization matrix: every route, as anonymous, as another user, as
+//! each role of the organizer's organization and as the owner, against the
+//! documented status. The table must name every route of the OpenAPI
+//! document, so a new route without a row fails here, and every route names
+//! the least role it lets in (`least_role`), so a route checking a laxer or
+//! stricter action than its row says fails too.
 
 use std::collections::BTreeSet;
 
@@ -18,11 +21,114 @@ enum Expect {
     Matrix(u16, u16, u16),
 }
 
+/// The least role of the organizer's organization a route lets in; the
+/// roles are ordered door < box office < manager < owner, each allowing what
+/// the one before it does and more (issue 31's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Least {
+    Door,
+    BoxOffice,
+    Manager,
+    Owner,
+}
+
+/// What members of the organizer's organization get on a route.
+#[derive(Debug, Clone, Copy)]
+enum Members {
+    /// Nothing of the organization's: they are people like any other (their
+    /// own account, their own bookings, their personal organization).
+    Outsiders,
+    /// The route lets this role and those above it in. On the organizer's
+    /// routes a role below it is refused with 403 (it sees the event or
+    /// the organization) and the least role makes the owner's call; on a
+    /// buyer's route (their tickets and papers) a role below it gets what
+    /// another user gets and the roles it lets in what the buyer gets.
+    From(Least),
+}
+
+/// Each organizer and booking route's least role. Every row of the table
+/// with an owner names one here (a missing one fails the test).
+fn members_of(method: &str, path: &str) -> Option<Members> {
+    use Least::*;
+    use Members::*;
+    Some(match (method, path) {
+        ("get", "/api/v1/events/{id}") => From(Door),
+        ("post", "/api/v1/events/{id}/check-ins") | ("delete", "/api/v1/events/{id}/check-ins/{code}") => From(Door),
+        ("get", "/api/v1/tickets/{code}") | ("get", "/api/v1/tickets/{code}/qr.svg") => From(Door),
+        ("get", "/api/v1/events/{id}/attendees.csv")
+        | ("get", "/api/v1/events/{id}/stats")
+        | ("get", "/api/v1/events/{id}/bookings")
+        | ("get", "/api/v1/events/{id}/quotas")
+        | ("get", "/api/v1/bookings/{id}/details")
+        | ("get", "/api/v1/bookings/{id}/tickets.pdf")
+        | ("get", "/api/v1/bookings/{id}/tickets.pkpass")
+        | ("get", "/api/v1/bookings/{id}/invoices")
+        | ("get", "/api/v1/bookings/{id}/invoices/{file}") => From(BoxOffice),
+        ("post", "/api/v1/events/{id}/bookings/{booking_id}/mark-paid") => From(BoxOffice),
+        ("post", "/api/v1/events/{id}/bookings/{booking_id}/refund/paid-out")
+        | ("post", "/api/v1/events/{id}/bookings/{booking_id}/cancel") => From(Manager),
+        ("patch", "/api/v1/events/{id}")
+        | ("delete", "/api/v1/events/{id}")
+        | ("post", "/api/v1/events/{id}/publish")
+        | ("post", "/api/v1/events/{id}/cancel")
+        | ("post", "/api/v1/events/{id}/ticket-types")
+        | ("patch", "/api/v1/events/{id}/ticket-types/{ticket_type_id}")
+        | ("post", "/api/v1/events/{id}/quotas")
+        | ("post", "/api/v1/events/{id}/codes")
+        | ("get", "/api/v1/events/{id}/codes")
+        | ("get", "/api/v1/events/{id}/codes.csv")
+        | ("get", "/api/v1/events/{id}/codes/{code_id}")
+        | ("patch", "/api/v1/events/{id}/codes/{code_id}")
+        | ("delete", "/api/v1/events/{id}/codes/{code_id}")
+        | ("post", "/api/v1/events/{id}/questions")
+        | ("patch", "/api/v1/events/{id}/questions/{question_id}")
+        | ("delete", "/api/v1/events/{id}/questions/{question_id}")
+        | ("put", "/api/v1/events/{id}/image")
+        | ("delete", "/api/v1/events/{id}/image") => From(Manager),
+        ("get", "/api/v1/organizations/{id}/audit") => From(Manager),
+        ("get", "/api/v1/organizations/{id}/members")
+        | ("post", "/api/v1/organizations/{id}/invitations")
+        | ("delete", "/api/v1/organizations/{id}/invitations/{invitation_id}")
+        | ("patch", "/api/v1/organizations/{id}/members/{user_id}")
+        | ("delete", "/api/v1/organizations/{id}/members/{user_id}")
+        | ("get", "/api/v1/organizations/{id}/billing")
+        | ("put", "/api/v1/organizations/{id}/billing")
+        | ("get", "/api/v1/organizations/{id}/invoices.zip") => From(Owner),
+        ("get", "/api/v1/me")
+        | ("get", "/api/v1/me/events")
+        | ("get", "/api/v1/me/bookings")
+        | ("get", "/api/v1/me/waiting-list")
+        | ("post", "/api/v1/events")
+        | ("post", "/api/v1/bookings")
+        | ("get", "/api/v1/bookings/{id}")
+        | ("put", "/api/v1/bookings/{id}/details")
+        | ("get", "/api/v1/bookings/{id}/events")
+        | ("post", "/api/v1/bookings/{id}/cancel")
+        | ("post", "/api/v1/bookings/{id}/payment")
+        | ("post", "/api/v1/bookings/{id}/payment/confirm")
+        | ("post", "/api/v1/bookings/{id}/confirm")
+        | ("put", "/api/v1/bookings/{id}/billing")
+        | ("post", "/api/v1/ticket-types/{id}/waiting-list")
+        | ("delete", "/api/v1/waiting-list/{id}")
+        | ("post", "/api/v1/auth/verify/resend")
+        | ("get", "/api/v1/me/billing")
+        | ("put", "/api/v1/me/billing")
+        | ("get", "/api/v1/me/invoices.zip")
+        | ("get", "/api/v1/organizations")
+        | ("post", "/api/v1/organizations")
+        | ("post", "/api/v1/invitations/{token}/accept")
+        | ("post", "/api/v1/auth/logout") => Outsiders,
+        _ => return None,
+    })
+}
+
 /// (method, documented path, the path used, body, owner, expected).
 type Row<'a> = (&'a str, &'a str, String, Option<Value>, &'a String, Expect);
 
 struct World {
     organizer: String,
+    /// Members of the organizer's personal organization, least role first.
+    members: Vec<(Least, String)>,
     buyer: String,
     stranger: String,
     event: String,
@@ -58,8 +164,16 @@ fn fill(path: &str, w: &World, event: &str) -> String {
         .replace("{spare}", &w.spare_booking)
 }
 
-async fn world(app: &TestApp) -> World {
+async fn world(app: &TestApp, sink: &crate::smtp::SmtpSink) -> World {
     let (organizer, _) = app.user().await;
+    // The organizer's personal organization (made on first use): its id is theirs.
+    let org = app.get("/api/v1/me", Some(&organizer)).await.body["id"].as_str().unwrap().to_owned();
+    let mut members = Vec::new();
+    for (least, role) in [(Least::Door, "door"), (Least::BoxOffice, "box_office"), (Least::Manager, "manager")] {
+        let (member, _) = app.user().await;
+        crate::teams::join(app, sink, &organizer, &org, &member, role).await;
+        members.push((least, member));
+    }
     let (buyer, _) = app.user().await;
     let (stranger, _) = app.user().await;
     let (event, tt) = app.on_sale(&organizer, 20, 5).await;
@@ -106,6 +220,7 @@ async fn world(app: &TestApp) -> World {
         asked.push(made.body["id"].as_str().unwrap_or_else(|| panic!("{made:?}")).to_owned());
     }
     World {
+        members,
         voucher,
         question: asked[0].clone(),
         spare_question: asked[1].clone(),
@@ -135,8 +250,11 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
     let passes = std::env::temp_dir().join(format!("boxoffice-pass-{}", uuid::Uuid::new_v4().simple()));
     let flags = crate::papers::pass_signing(&passes);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let sink = crate::smtp::SmtpSink::start().await;
+    let smtp = sink.url();
+    let flags: Vec<&str> = flags.into_iter().chain(["--smtp-url", smtp.as_str()]).collect();
     let app = crate::helpers::spawn_app_with(crate::helpers::test_config(&flags)).await;
-    let w = world(&app).await;
+    let w = world(&app, &sink).await;
     let unique = || format!("{}@example.org", uuid::Uuid::new_v4().simple());
     let booking_body = json!({"ticket_type_id": w.ticket_type, "quantity": 1});
     // (method, documented path, the path used, body, owner, expected). The owner
@@ -706,6 +824,31 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             &w.organizer,
             Expect::Matrix(401, 404, 409),
         ),
+        // The personal organization's details, set in the world.
+        (
+            "get",
+            "/api/v1/organizations/{id}/billing",
+            format!("/api/v1/organizations/{org}/billing"),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "put",
+            "/api/v1/organizations/{id}/billing",
+            format!("/api/v1/organizations/{org}/billing"),
+            Some(json!({"legal_name": "Organizer GmbH", "address": "Street 1"})),
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "get",
+            "/api/v1/organizations/{id}/invoices.zip",
+            format!("/api/v1/organizations/{org}/invoices.zip?from=2020-01-01&to=2030-12-31"),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
         (
             "get",
             "/api/v1/organizations/{id}/audit",
@@ -765,7 +908,43 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
                 let other_user = if owner == &w.stranger { w.buyer.clone() } else { w.stranger.clone() };
                 assert_eq!(call(None).await.as_u16(), anonymous, "{method} {documented_path} anonymous");
                 assert_eq!(call(Some(other_user)).await.as_u16(), other, "{method} {documented_path} another user");
-                assert_eq!(call(Some(owner.clone())).await.as_u16(), own, "{method} {documented_path} owner");
+                let members = members_of(method.as_str().to_lowercase().as_str(), documented_path)
+                    .unwrap_or_else(|| panic!("{method} {documented_path} names no least role in members_of"));
+                let organizers = owner == &w.organizer;
+                // Who makes the owner's call: on the organizer's routes the
+                // least role let in (the owner when only they are).
+                let mut owner_call = owner.clone();
+                for (role, token) in &w.members {
+                    let expected = match members {
+                        Members::Outsiders => other,
+                        Members::From(least) if *role < least => {
+                            if organizers {
+                                403
+                            } else {
+                                other
+                            }
+                        }
+                        Members::From(_) if organizers => {
+                            owner_call = token.clone();
+                            break;
+                        }
+                        Members::From(_) => {
+                            assert_eq!(
+                                method,
+                                Method::GET,
+                                "{documented_path}: a buyer's route lets members read only"
+                            );
+                            own
+                        }
+                    };
+                    assert_eq!(
+                        call(Some(token.clone())).await.as_u16(),
+                        expected,
+                        "{method} {documented_path} as {role:?}"
+                    );
+                }
+                let who = if &owner_call == owner { "owner" } else { "the least role let in" };
+                assert_eq!(call(Some(owner_call)).await.as_u16(), own, "{method} {documented_path} {who}");
             }
         }
     }

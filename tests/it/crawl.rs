@@ -48,7 +48,7 @@ async fn every_page_reachable_by_a_link_a_form_or_a_redirect_renders_for_nobody_
         if let Some(email) = who {
             visit.sign_in(email).await;
         }
-        let crawled = crawl(&mut visit, &starts).await;
+        let crawled = crawl(&mut visit, &starts, Forms::Send).await;
         let label = who.map_or("nobody", |e| e.as_str());
         assert!(crawled.failures.is_empty(), "as {label}, pages failed:\n{}", crawled.failures.join("\n"));
         seen_by.push((label.to_owned(), crawled.shapes));
@@ -83,21 +83,187 @@ async fn every_page_reachable_by_a_link_a_form_or_a_redirect_renders_for_nobody_
     }
 }
 
-/// What the crawl saw: the shapes of what it requested, and what failed.
+/// The least role of an organization a back-office page of one of its
+/// events or of the organization itself lets in (issue 31): the roles are
+/// ordered door < box office < manager < owner, each allowing what the one
+/// before it does and more. `None` for a shape without a row.
+fn least_role(shape: &str) -> Option<usize> {
+    const DOOR: usize = 0;
+    const BOX_OFFICE: usize = 1;
+    const MANAGER: usize = 2;
+    const OWNER: usize = 3;
+    let tail = shape
+        .strip_prefix("GET /manage/events/{id}")
+        .or_else(|| shape.strip_prefix("POST /manage/events/{id}"))
+        .map(|tail| (shape.starts_with("GET"), tail));
+    if let Some((read, tail)) = tail {
+        return Some(match (read, tail) {
+            (_, "/door") | (false, "/door/undo") => DOOR,
+            (true, "" | "/orders" | "/attendees" | "/attendees.csv") => BOX_OFFICE,
+            (false, "/orders/{id}/mark-paid") => BOX_OFFICE,
+            (true, "/edit" | "/cancel" | "/codes" | "/codes.csv" | "/questions" | "/orders/{id}/refund") => MANAGER,
+            (
+                false,
+                "/publish"
+                | "/edit"
+                | "/image"
+                | "/image/remove"
+                | "/cancel"
+                | "/codes"
+                | "/questions"
+                | "/questions/{id}/delete"
+                | "/codes/{id}/disable"
+                | "/orders/{id}/refund"
+                | "/orders/{id}/paid-back",
+            ) => MANAGER,
+            _ => return None,
+        });
+    }
+    match shape {
+        "GET /manage/organizations/{id}" => Some(MANAGER),
+        "GET /manage/organizations/{id}/billing"
+        | "POST /manage/organizations/{id}/billing"
+        | "GET /manage/organizations/{id}/invoices.zip" => Some(OWNER),
+        "POST /manage/organizations/{id}/invitations"
+        | "POST /manage/organizations/{id}/{id}/role"
+        | "POST /manage/organizations/{id}/{id}/remove"
+        | "POST /manage/organizations/{id}/{id}/withdraw" => Some(OWNER),
+        _ => None,
+    }
+}
+
+/// Whether a shape belongs to one event's or one organization's back office.
+fn organizations_page(shape: &str) -> bool {
+    ["/manage/events/{id}", "/manage/organizations/{id}"]
+        .iter()
+        .any(|prefix| shape.split_once(' ').is_some_and(|(_, p)| p.starts_with(prefix)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_back_office_page_answers_each_role_of_the_organization_as_the_role_allows() {
+    let sink = crate::smtp::SmtpSink::start().await;
+    let app = crate::helpers::spawn_app_with(crate::helpers::test_config(&["--smtp-url", &sink.url()])).await;
+    let world = World::make(&app).await;
+    let token = |email: String| {
+        let app = &app;
+        async move { app.login(&email, crate::helpers::PASSWORD).await.body["access_token"].as_str().unwrap().to_owned() }
+    };
+    let organizer = token(world.organizer_email.clone()).await;
+    // The organizer's events are in their personal organization, whose id is theirs.
+    let org = app.get("/api/v1/me", Some(&organizer)).await.body["id"].as_str().unwrap().to_owned();
+    let mut members = Vec::new();
+    for role in ["door", "box_office", "manager"] {
+        let email = format!("{role}-{}@example.org", uuid::Uuid::new_v4().simple());
+        assert_eq!(app.register(&email).await.status, StatusCode::CREATED);
+        crate::teams::join(&app, &sink, &organizer, &org, &token(email.clone()).await, role).await;
+        members.push(email);
+    }
+
+    // The owner reads every page of the back office and collects its forms.
+    let mut owner = Visit::new(&app);
+    owner.sign_in(&world.organizer_email).await;
+    let starts = ["/manage".to_owned(), format!("/manage/organizations/{org}")];
+    let crawled = crawl(&mut owner, &starts, Forms::Collect).await;
+    assert!(crawled.failures.is_empty(), "pages failed:\n{}", crawled.failures.join("\n"));
+    assert!(crawled.missing.is_empty(), "links to nothing: {:?}", crawled.missing);
+    let steps: Vec<Step> = crawled
+        .pages
+        .iter()
+        .map(|p| Step::Get(p.clone()))
+        .chain(crawled.forms.iter().cloned())
+        .filter(|s| organizations_page(&shape_of(s)))
+        .collect();
+    let unnamed: Vec<String> = steps.iter().map(shape_of).filter(|s| least_role(s).is_none()).collect();
+    assert!(unnamed.is_empty(), "back-office pages without a least role here: {unnamed:?}");
+    let reached: HashSet<String> = steps.iter().map(shape_of).collect();
+    for shape in [
+        "GET /manage/events/{id}",
+        "GET /manage/events/{id}/door",
+        "POST /manage/events/{id}/door",
+        "GET /manage/events/{id}/orders",
+        "POST /manage/events/{id}/orders/{id}/mark-paid",
+        "GET /manage/events/{id}/edit",
+        "POST /manage/events/{id}/publish",
+        "GET /manage/organizations/{id}",
+        "POST /manage/organizations/{id}/{id}/role",
+    ] {
+        assert!(reached.contains(shape), "the owner never reached {shape}: {reached:?}");
+    }
+
+    // Each role: what it may open opens; what it may not is not there, and
+    // a form it may not send changes nothing.
+    for (rank, email) in members.iter().enumerate() {
+        let mut visit = Visit::new(&app);
+        visit.sign_in(email).await;
+        // What a role is shown, it can open.
+        let theirs = crawl(&mut visit, &["/manage".to_owned()], Forms::Collect).await;
+        assert!(theirs.failures.is_empty(), "as {email}, pages failed:\n{}", theirs.failures.join("\n"));
+        assert!(theirs.missing.is_empty(), "as {email}, links to nothing: {:?}", theirs.missing);
+        let mine = visit.get("/manage").await;
+        assert_eq!(mine.status, StatusCode::OK, "My events as {email}");
+        // Their own session's token: a form refused for its token proves nothing.
+        let csrf = mine.hidden("csrf");
+        let me = app.get("/api/v1/me", Some(&token(email.clone()).await)).await.body["id"].as_str().unwrap().to_owned();
+        for step in &steps {
+            let shape = shape_of(step);
+            let allowed = least_role(&shape).is_some_and(|least| rank >= least);
+            match step {
+                Step::Get(path) => {
+                    let page = visit.get(path).await;
+                    let expected = if allowed { StatusCode::OK } else { StatusCode::NOT_FOUND };
+                    assert_eq!(page.status, expected, "{shape} ({path}) as {email}");
+                }
+                Step::Post(path, form) if !allowed && !path.contains(&me) => {
+                    let form: Vec<(&str, &str)> = form
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), if k == "csrf" { csrf.as_str() } else { v.as_str() }))
+                        .collect();
+                    let page = visit.post(path, &form).await;
+                    assert_eq!(page.status, StatusCode::NOT_FOUND, "{shape} ({path}) as {email}");
+                }
+                // Sent by a role it lets in, it would change the world the
+                // next rows read; the journeys in teams.rs send those. A
+                // member's own row (leaving) is theirs whatever their role.
+                Step::Post(..) => {}
+            }
+        }
+    }
+}
+
+/// What the crawl saw: the shapes of what it requested, what failed, the
+/// pages it read (200) and the forms it found.
 struct Crawled {
     shapes: HashSet<String>,
     failures: Vec<String>,
+    pages: Vec<String>,
+    forms: Vec<Step>,
+    /// Links followed that were not there (404).
+    missing: Vec<String>,
 }
 
-async fn crawl(visit: &mut Visit, starts: &[String]) -> Crawled {
+/// Whether the crawl sends the forms it finds or only collects them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Forms {
+    Send,
+    Collect,
+}
+
+async fn crawl(visit: &mut Visit, starts: &[String], sending: Forms) -> Crawled {
     let mut gets: VecDeque<Step> = starts.iter().map(|s| Step::Get(s.clone())).collect();
     // Forms that change things go after every page was read; signing out last.
     let mut posts: VecDeque<Step> = VecDeque::new();
     let mut done: HashSet<Step> = HashSet::new();
     let mut per_shape: std::collections::HashMap<String, usize> = Default::default();
     let (mut shapes, mut failures) = (HashSet::new(), Vec::new());
+    let (mut pages, mut found, mut missing) = (Vec::new(), Vec::new(), Vec::new());
     let mut requests = 0;
     while let Some(step) = gets.pop_front().or_else(|| posts.pop_front()) {
+        if sending == Forms::Collect && matches!(step, Step::Post(..)) {
+            if !found.contains(&step) {
+                found.push(step);
+            }
+            continue;
+        }
         if requests >= MOST_REQUESTS || !done.insert(step.clone()) {
             continue;
         }
@@ -129,6 +295,12 @@ async fn crawl(visit: &mut Visit, starts: &[String]) -> Crawled {
             gets.push_front(Step::Get(target));
             continue;
         }
+        if page.status == StatusCode::OK && matches!(step, Step::Get(_)) {
+            pages.push(from.clone());
+        }
+        if page.status == StatusCode::NOT_FOUND && matches!(step, Step::Get(_)) {
+            missing.push(format!("{shape} ({from})"));
+        }
         let html = page.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !html.starts_with("text/html") {
             continue;
@@ -149,7 +321,7 @@ async fn crawl(visit: &mut Visit, starts: &[String]) -> Crawled {
             }
         }
     }
-    Crawled { shapes, failures }
+    Crawled { shapes, failures, pages, forms: found, missing }
 }
 
 /// `GET /events/{id}`: the step with ids, codes and queries left out.

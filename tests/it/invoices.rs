@@ -14,7 +14,7 @@ async fn invoices(app: &TestApp, token: &str, booking: Uuid) -> crate::helpers::
 }
 
 /// The text of the PDF at `path`, as `pdftotext` (poppler) reads it.
-async fn pdf_text(app: &TestApp, token: &str, path: &str) -> String {
+pub(crate) async fn pdf_text(app: &TestApp, token: &str, path: &str) -> String {
     let response = reqwest::Client::new().get(app.url(path)).bearer_auth(token).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{path}");
     assert_eq!(response.headers()["content-type"], "application/pdf");

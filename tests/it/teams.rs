@@ -38,9 +38,9 @@ async fn id_of(app: &TestApp, token: &str) -> String {
     app.get("/api/v1/me", Some(token)).await.body["id"].as_str().unwrap().to_owned()
 }
 
-/// `owner` invites `member` (a verified account) into `org` as `role`;
+/// `owner` invites `member` (a verified account where the server verifies) into `org` as `role`;
 /// the member takes the emailed link.
-async fn join(app: &TestApp, sink: &SmtpSink, owner: &str, org: &str, member: &str, role: &str) {
+pub(crate) async fn join(app: &TestApp, sink: &SmtpSink, owner: &str, org: &str, member: &str, role: &str) {
     let email = email_of(app, member).await;
     let invited = app
         .post(&format!("/api/v1/organizations/{org}/invitations"), Some(owner), json!({"email": email, "role": role}))
@@ -551,4 +551,171 @@ async fn the_team_pages_in_a_browser_at_1280_and_375_px() {
         )
         .await;
     assert_eq!(fits, json!(true), "the members' table fits 375 px: {wide}");
+}
+
+/// The bytes of a download (200 asserted).
+async fn download(app: &TestApp, token: &str, path: &str) -> Vec<u8> {
+    let response = reqwest::Client::new().get(app.url(path)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.bytes().await.unwrap().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_invoices_under_its_own_details_and_series_and_its_owners_run_them() {
+    let Team { app, sink, owner, org, event, ticket_type } = team().await;
+    let people = app.users(2).await;
+    let [manager, buyer] = [&people[0], &people[1]];
+    join(&app, &sink, &owner, &org, manager, "manager").await;
+    let billing = format!("/api/v1/organizations/{org}/billing");
+
+    // Until set, there are none; a manager may not read or set them, a stranger learns nothing.
+    assert_eq!(app.get(&billing, Some(&owner)).await.status, StatusCode::NOT_FOUND);
+    let details = json!({"legal_name": "Konzerthaus GmbH", "address": "Gendarmenmarkt 1\n10117 Berlin",
+                         "tax_id": "DE123456789", "invoice_prefix": "KH"});
+    assert_eq!(status(&app, Method::PUT, &billing, manager, Some(details.clone())).await, 403);
+    assert_eq!(status(&app, Method::GET, &billing, manager, None).await, 403);
+    assert_eq!(status(&app, Method::GET, &billing, buyer, None).await, 404);
+    let bad = app.call(Method::PUT, &billing, Some(&owner), Some(json!({"legal_name": "", "address": "x"}))).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+    let saved = app.call(Method::PUT, &billing, Some(&owner), Some(details)).await;
+    assert_eq!((saved.status, saved.body["invoice_prefix"].as_str()), (StatusCode::OK, Some("KH")), "{saved:?}");
+    // The owner's own details are their own: still none.
+    assert_eq!(app.get("/api/v1/me/billing", Some(&owner)).await.status, StatusCode::NOT_FOUND);
+
+    // A booking of the team's event paid by the manager: invoiced in the team's series, naming it.
+    let booking = app.book_final(buyer, &ticket_type, 1).await.to_string();
+    assert_eq!(app.mark_paid(manager, &event, &booking).await.status, StatusCode::OK);
+    let invoices = app.get(&format!("/api/v1/bookings/{booking}/invoices"), Some(buyer)).await.body;
+    let number = invoices[0]["number"].as_str().unwrap_or_else(|| panic!("{invoices}")).to_owned();
+    let year = chrono::Datelike::year(&chrono::Utc::now());
+    assert_eq!(number, format!("KH-{year}-00001"), "{invoices}");
+    let text =
+        crate::invoices::pdf_text(&app, buyer, &format!("/api/v1/bookings/{booking}/invoices/{number}.pdf")).await;
+    assert!(text.contains("Konzerthaus GmbH") && text.contains("DE123456789"), "{text}");
+
+    // The period's export: the owner's, not the manager's.
+    let period = format!("/api/v1/organizations/{org}/invoices.zip?from={year}-01-01&to={year}-12-31");
+    assert_eq!(status(&app, Method::GET, &period, manager, None).await, 403);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(download(&app, &owner, &period).await)).expect("a ZIP");
+    let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    assert!(names.contains(&format!("{number}.pdf")) && names.contains(&"ledger.csv".to_owned()), "{names:?}");
+    let mut ledger = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("ledger.csv").unwrap(), &mut ledger).unwrap();
+    assert!(ledger.contains(&number), "{ledger}");
+    // The owner's personal export has none of the team's.
+    let own = download(&app, &owner, &format!("/api/v1/me/invoices.zip?from={year}-01-01&to={year}-12-31")).await;
+    let own = zip::ZipArchive::new(std::io::Cursor::new(own)).expect("a ZIP");
+    assert!(own.file_names().all(|n| !n.starts_with("KH-")), "{:?}", own.file_names().collect::<Vec<_>>());
+
+    // The back office: the team's page links its billing details; a prefix that is
+    // none is said next to its field; saved, the page says so.
+    let mut visit = crate::pages::Visit::new(&app);
+    visit.sign_in(&email_of(&app, &owner).await).await;
+    let team_page = visit.get(&format!("/manage/organizations/{org}")).await;
+    let link = format!("/manage/organizations/{org}/billing");
+    assert!(team_page.body.contains(&format!("href=\"{link}\"")), "{}", team_page.body);
+    let form = visit.get(&link).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(
+        form.body.contains("Billing details of Konzerthaus GmbH") && form.body.contains("DE123456789"),
+        "{}",
+        form.body
+    );
+    let csrf = form.hidden("csrf");
+    let fields = |prefix: &'static str| {
+        let csrf = csrf.clone();
+        move || {
+            vec![
+                ("csrf".to_owned(), csrf.clone()),
+                ("legal_name".to_owned(), "Konzerthaus GmbH".to_owned()),
+                ("address".to_owned(), "Gendarmenmarkt 1".to_owned()),
+                ("tax_id".to_owned(), "DE123456789".to_owned()),
+                ("invoice_footer".to_owned(), String::new()),
+                ("invoice_prefix".to_owned(), prefix.to_owned()),
+            ]
+        }
+    };
+    let post = |fields: Vec<(String, String)>| fields;
+    let bad = post(fields("kh-2")());
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refused = visit.post(&link, &bad).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("invoice_prefix-error"), "{}", refused.body);
+    let good = post(fields("KH")());
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = visit.post(&link, &good).await;
+    assert_eq!((done.status, done.location()), (StatusCode::SEE_OTHER, format!("{link}?saved=1").as_str()));
+    assert!(visit.get(done.location()).await.body.contains("Saved."));
+    let export =
+        visit.get(&format!("/manage/organizations/{org}/invoices.zip?from={year}-01-01&to={year}-12-31")).await;
+    assert_eq!(export.status, StatusCode::OK);
+    let wrong = visit.get(&format!("/manage/organizations/{org}/invoices.zip?from=soon&to={year}-12-31")).await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.body.contains("period_from-error"), "{}", wrong.body);
+    // The manager's back office has no such page.
+    let mut as_manager = crate::pages::Visit::new(&app);
+    as_manager.sign_in(&email_of(&app, manager).await).await;
+    assert_eq!(as_manager.get(&link).await.status, StatusCode::NOT_FOUND);
+    assert!(!as_manager.get(&format!("/manage/organizations/{org}")).await.body.contains(&link));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_event_page_creates_in_the_chosen_organization() {
+    let Team { app, sink, owner, org, .. } = team().await;
+    let door = app.users(1).await.remove(0);
+    join(&app, &sink, &owner, &org, &door, "door").await;
+    let mut visit = crate::pages::Visit::new(&app);
+    visit.sign_in(&email_of(&app, &owner).await).await;
+    let form = visit.get("/manage/events/new").await;
+    assert!(
+        form.body.contains("name=\"organization_id\"") && form.body.contains("Konzerthaus GmbH"),
+        "the choice: {}",
+        form.body
+    );
+    let csrf = form.hidden("csrf");
+    let fields = |organization: &str| {
+        vec![
+            ("csrf".to_owned(), csrf.clone()),
+            ("organization_id".to_owned(), organization.to_owned()),
+            ("title".to_owned(), "Chamber Night".to_owned()),
+            ("venue".to_owned(), "Kleiner Saal".to_owned()),
+            ("starts_at".to_owned(), "2031-05-01T19:30".to_owned()),
+            ("timezone".to_owned(), "Europe/Berlin".to_owned()),
+            ("currency".to_owned(), "EUR".to_owned()),
+            ("prequeue_minutes".to_owned(), "0".to_owned()),
+            ("hold_seconds".to_owned(), "600".to_owned()),
+            ("offline_hold_hours".to_owned(), "24".to_owned()),
+            ("offer_hours".to_owned(), "24".to_owned()),
+            ("ticket_types[0].name".to_owned(), "Standard".to_owned()),
+            ("ticket_types[0].price".to_owned(), "20".to_owned()),
+            ("ticket_types[0].capacity".to_owned(), "80".to_owned()),
+            ("ticket_types[0].max_per_order".to_owned(), "4".to_owned()),
+            ("action".to_owned(), "save".to_owned()),
+        ]
+    };
+    let send = |fields: Vec<(String, String)>| fields;
+    let made = send(fields(&org));
+    let made: Vec<(&str, &str)> = made.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let created = visit.post("/manage/events/new", &made).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let dashboard = visit.get(created.location()).await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    let id = created.location().trim_start_matches("/manage/events/").to_owned();
+    let event = app.get(&format!("/api/v1/events/{id}"), Some(&owner)).await.body;
+    assert_eq!(event["organization_id"].as_str(), Some(org.as_str()), "{event}");
+    // The team sees it: the door member's events list it.
+    let theirs = app.get("/api/v1/me/events", Some(&door)).await.body.to_string();
+    assert!(theirs.contains(&id), "{theirs}");
+
+    // The door member may not create in the team: no choice offered, and a forged one said at the field.
+    let mut as_door = crate::pages::Visit::new(&app);
+    as_door.sign_in(&email_of(&app, &door).await).await;
+    let theirs = as_door.get("/manage/events/new").await;
+    assert!(!theirs.body.contains("name=\"organization_id\""), "{}", theirs.body);
+    let mut forged = fields(&org);
+    forged[0].1 = theirs.hidden("csrf");
+    let forged: Vec<(&str, &str)> = forged.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refused = as_door.post("/manage/events/new", &forged).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert!(refused.body.contains("does not allow new events"), "{}", refused.body);
 }
