@@ -163,6 +163,11 @@ impl AppState {
         }
     }
 
+    /// The webhook sender's parts.
+    pub fn webhook_sender(&self) -> crate::webhooks::send::SenderContext {
+        crate::webhooks::send::SenderContext { db: self.db.clone(), allow_local: self.config.webhooks_allow_http }
+    }
+
     /// The mailer's parts, sharing this process's connections and metrics.
     pub fn mailer(&self) -> MailerContext {
         MailerContext {

@@ -90,15 +90,18 @@ async fn run_command(command: Command, config: Config) -> Result<(), StartError>
             Ok(())
         }
         Command::Worker => {
-            // Only what the worker and the mailer use: nothing of the API.
+            // Only what the worker, the mailer and the webhook sender use: nothing of the API.
             let retention = config.retention();
+            let allow_local = config.webhooks_allow_http;
             let (worker, mailer) = app::background(config).await?;
+            let webhooks = crate::webhooks::send::SenderContext { db: worker.db.clone(), allow_local };
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             let housekeeping = crate::worker::housekeeping::run(worker.db.clone(), retention, shutdown.clone());
             let tasks = [
                 tokio::spawn(housekeeping),
                 tokio::spawn(crate::mail::run(mailer, shutdown.clone())),
+                tokio::spawn(crate::webhooks::send::run(webhooks, shutdown.clone())),
                 tokio::spawn(crate::worker::run(worker, shutdown.clone())),
             ];
             for task in tasks {
@@ -134,12 +137,13 @@ async fn run_command(command: Command, config: Config) -> Result<(), StartError>
                 tracing::info!(addr = ?listener.local_addr().ok(), "metrics at /metrics");
                 tokio::spawn(app::serve_metrics(state.clone(), listener, shutdown.clone()));
             }
-            // The worker and the mailer run in `serve` too.
+            // The worker, the mailer and the webhook sender run in `serve` too.
             let background = match command {
                 Command::Api => Vec::new(),
                 _ => vec![
                     tokio::spawn(crate::worker::run(state.worker(), shutdown.clone())),
                     tokio::spawn(crate::mail::run(state.mailer(), shutdown.clone())),
+                    tokio::spawn(crate::webhooks::send::run(state.webhook_sender(), shutdown.clone())),
                     tokio::spawn(crate::worker::housekeeping::run(
                         state.db.clone(),
                         state.config.retention(),

@@ -113,6 +113,15 @@ fn on_off(raw: &str) -> Result<bool, String> {
     }
 }
 
+/// `1` or `0` (`on`/`off` too).
+fn one_zero(raw: &str) -> Result<bool, String> {
+    match raw {
+        "1" | "on" => Ok(true),
+        "0" | "off" => Ok(false),
+        other => Err(format!("must be `1` or `0`, not `{other}`")),
+    }
+}
+
 /// Every setting of the process. Each flag can also be set by the environment
 /// variable of the same name in upper case (see `.env.example`).
 #[derive(Debug, Clone, Args)]
@@ -254,6 +263,12 @@ pub struct Config {
     /// it a wrong password answers 429, a correct one still signs in.
     #[arg(long, env = "RATE_LIMIT_LOGIN_EMAIL", global = true, default_value = "100/900", value_parser = Limit::parse)]
     pub rate_limit_login_email: Limit,
+
+    /// `1`: webhook endpoints may be http and private, loopback or link-local
+    /// addresses (tests, a receiver on this machine). Never in production: it
+    /// lets an organizer's endpoint reach into the operator's network.
+    #[arg(long, env = "WEBHOOKS_ALLOW_HTTP", global = true, default_value = "0", value_parser = one_zero, action = clap::ArgAction::Set)]
+    pub webhooks_allow_http: bool,
 
     /// `off` serves every read from PostgreSQL (to measure what the cache gives).
     #[arg(long, env = "READ_CACHE", global = true, default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]

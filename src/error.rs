@@ -421,6 +421,21 @@ impl From<crate::team::TeamError> for ApiError {
     }
 }
 
+impl From<crate::webhooks::WebhookError> for ApiError {
+    fn from(err: crate::webhooks::WebhookError) -> Self {
+        use crate::webhooks::WebhookError as E;
+        match err {
+            E::OrganizationNotFound => Self::NotFound("organization"),
+            E::NotAllowed => Self::Forbidden,
+            E::NotFound => Self::NotFound("webhook endpoint"),
+            E::DeliveryNotFound => Self::NotFound("delivery"),
+            E::TooMany => Self::Conflict { code: "too_many_webhooks", detail: err.to_string() },
+            E::Invalid(errors) => Self::Validation(errors),
+            E::Database(err) => err.into(),
+        }
+    }
+}
+
 impl From<crate::papers::PapersError> for ApiError {
     fn from(err: crate::papers::PapersError) -> Self {
         use crate::papers::PapersError as E;

@@ -43,6 +43,8 @@ pub mod queue;
 pub mod team;
 /// Logging.
 pub mod telemetry;
+/// Webhooks: endpoints, the events written with each change, their sender.
+pub mod webhooks;
 /// The booking consumer: batches from the queue, retries, dead letters; expired holds,
 /// refunds to send, housekeeping.
 pub mod worker;

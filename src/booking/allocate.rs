@@ -302,6 +302,7 @@ pub async fn allocate_batch(
         let confirmed: Vec<Uuid> =
             outcome.decided.iter().filter(|(_, s, _)| *s == BookingStatus::Confirmed).map(|(id, _, _)| *id).collect();
         crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingConfirmed, &confirmed).await?;
+        crate::webhooks::events::bookings(&mut tx, "booking.confirmed", &confirmed).await?;
         // Announced on commit (NOTIFY is transactional): clients waiting on
         // `GET /bookings/{id}?wait=` answer at once.
         db::announce_final(&mut tx, &outcomes.ids).await?;

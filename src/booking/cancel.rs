@@ -112,6 +112,7 @@ pub async fn cancel_booking(
         offered.extend(crate::booking::waiting::offer_returned_seats(&mut tx, *tt, provider).await?);
     }
     crate::db::outbox::enqueue(&mut tx, crate::db::outbox::Kind::BookingCancelled, &[booking_id]).await?;
+    crate::webhooks::events::bookings(&mut tx, "booking.cancelled", &[booking_id]).await?;
     // The answer, read in the transaction: once it commits, nothing may fail
     // (a busy pool must not answer 503 for a cancellation that happened).
     let cancelled = db::find(&mut tx, booking_id).await?.ok_or(CancelError::NotFound)?;

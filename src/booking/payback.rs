@@ -41,6 +41,7 @@ pub async fn paid_back(
     match payments::refund_paid_back(&mut tx, booking_id, by).await? {
         PaidBack::Now => {
             outbox::enqueue(&mut tx, Kind::RefundSucceeded, &[booking_id]).await?;
+            crate::webhooks::events::bookings(&mut tx, "booking.refunded", &[booking_id]).await?;
             let detail = serde_json::json!({});
             crate::team::record(&mut tx, by, event_id, "refund.paid_back", &booking.reference(), detail).await?;
             tracing::info!(booking.id = %booking_id, "offline refund paid back");

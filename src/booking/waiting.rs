@@ -185,6 +185,7 @@ pub async fn offer_returned_seats(
     allocation::take_seats(conn, &[ticket_type_id], &[seats]).await?;
     db::mark_offered(conn, &chosen, &offered).await?;
     crate::db::outbox::enqueue(conn, crate::db::outbox::Kind::WaitingListOffer, &offered).await?;
+    crate::webhooks::events::bookings(conn, "waiting_list.offered", &offered).await?;
     tracing::info!(ticket_type.id = %ticket_type_id, offers = offered.len(), seats, "seats offered to the waiting list");
     Ok(holders)
 }

@@ -350,6 +350,7 @@ pub async fn confirm_held(conn: &mut PgConnection, booking: &BookingRow, paid: b
     tickets.add(booking.id, booking.event_id, booking.ticket_type_id, booking.quantity);
     super::allocation::insert_tickets(conn, &tickets).await?;
     super::outbox::enqueue(conn, super::outbox::Kind::BookingConfirmed, &[booking.id]).await?;
+    crate::webhooks::events::bookings(conn, "booking.confirmed", &[booking.id]).await?;
     // A waiting-list offer taken: the entry is done.
     super::waiting::close_offers(conn, &[booking.id]).await?;
     super::allocation::announce_final(conn, &[booking.id]).await

@@ -66,6 +66,38 @@ pub struct InvitationMail {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// Who a message to an event's people comes from: its organization.
+pub async fn organizer_of_message(conn: &mut PgConnection, message_id: Uuid) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT o.name FROM messages m JOIN events e ON e.id = m.event_id JOIN organizations o ON o.id = e.organization_id
+         WHERE m.id = $1",
+    )
+    .bind(message_id)
+    .fetch_optional(conn)
+    .await
+    .map(Option::unwrap_or_default)
+}
+
+/// What a "webhook disabled" email says.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WebhookDisabledMail {
+    pub organization_id: Uuid,
+    pub organization: String,
+    pub url: String,
+    pub reason: Option<String>,
+}
+
+/// Endpoint `id` with its organization's name.
+pub async fn webhook_endpoint(conn: &mut PgConnection, id: Uuid) -> Result<Option<WebhookDisabledMail>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT o.id AS organization_id, o.name AS organization, w.url, w.disabled_reason AS reason
+           FROM webhook_endpoints w JOIN organizations o ON o.id = w.organization_id WHERE w.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// The invitation `id` with its organization and who sent it.
 pub async fn invitation(conn: &mut PgConnection, id: Uuid) -> Result<Option<InvitationMail>, sqlx::Error> {
     sqlx::query_as(

@@ -10,6 +10,7 @@ pub mod invariants;
 pub mod invoices;
 pub mod line;
 pub mod mail;
+pub mod messages;
 pub mod outbox;
 pub mod payments;
 pub mod prune;
@@ -21,6 +22,8 @@ pub mod teams;
 pub mod tickets;
 pub mod users;
 pub mod waiting;
+pub mod wakeup;
+pub mod webhooks;
 
 use std::time::Duration;
 

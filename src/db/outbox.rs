@@ -24,6 +24,12 @@ pub enum Kind {
     /// An invitation to join an organization (a row naming the address and
     /// the invitation).
     Invitation,
+    /// A webhook endpoint was disabled after days of failures (a row per
+    /// owner, naming the address and the endpoint).
+    WebhookDisabled,
+    /// An organizer's message to an event's people (a row per person,
+    /// naming them and the message).
+    AttendeeMessage,
 }
 
 impl Kind {
@@ -42,6 +48,8 @@ impl Kind {
             Self::WaitingListOffer => "waiting_list_offer",
             Self::SignInLink => "sign_in_link",
             Self::Invitation => "invitation",
+            Self::WebhookDisabled => "webhook_disabled",
+            Self::AttendeeMessage => "attendee_message",
         }
     }
 }
@@ -59,6 +67,8 @@ impl TryFrom<String> for Kind {
             "waiting_list_offer" => Ok(Self::WaitingListOffer),
             "sign_in_link" => Ok(Self::SignInLink),
             "invitation" => Ok(Self::Invitation),
+            "webhook_disabled" => Ok(Self::WebhookDisabled),
+            "attendee_message" => Ok(Self::AttendeeMessage),
             other => Err(format!("unknown outbox kind {other:?}")),
         }
     }
@@ -78,6 +88,10 @@ pub struct OutboxRow {
     pub secret: Option<String>,
     /// The invitation an invitation email carries.
     pub invitation_id: Option<Uuid>,
+    /// The endpoint a "webhook disabled" email is about.
+    pub webhook_endpoint_id: Option<Uuid>,
+    /// The message an attendee message carries.
+    pub message_id: Option<Uuid>,
     pub attempts: i32,
     pub created_at: DateTime<Utc>,
 }
@@ -141,21 +155,49 @@ pub async fn enqueue_invitation(
     Ok(())
 }
 
+/// Queues the "webhook disabled" email to each owner of `organization_id`.
+pub async fn enqueue_webhook_disabled(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    endpoint_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO outbox (id, kind, email, webhook_endpoint_id)
+         SELECT gen_random_uuid(), $3, u.email, $2 FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.organization_id = $1 AND m.role = 'owner'",
+    )
+    .bind(organization_id)
+    .bind(endpoint_id)
+    .bind(Kind::WebhookDisabled.as_str())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Claims up to `limit` due rows for `lease`: they are not due again (for
 /// any mailer) until the lease runs out, by which time they are sent or
 /// rescheduled. `SKIP LOCKED` lets several mailers claim side by side. The
 /// last error is cleared while a row is held, so that a row waiting for its
-/// retry (error set) can be told from a row being sent (none).
-pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease: Duration) -> Result<Vec<OutboxRow>, sqlx::Error> {
+/// retry (error set) can be told from a row being sent (none). Organizers'
+/// messages to their attendees come after every other email due, and not
+/// at all unless `messages` (not while a sale is deciding).
+pub async fn claim_due(
+    conn: &mut PgConnection,
+    limit: i64,
+    lease: Duration,
+    messages: bool,
+) -> Result<Vec<OutboxRow>, sqlx::Error> {
     sqlx::query_as(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + make_interval(secs => $2),
                            last_error = NULL
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()
-                      ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, booking_id, user_id, email, secret, invitation_id, attempts, created_at",
+                        AND ($3 OR kind <> 'attendee_message')
+                      ORDER BY kind = 'attendee_message', next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING id, kind, booking_id, user_id, email, secret, invitation_id, webhook_endpoint_id, message_id, attempts, created_at",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
+    .bind(messages)
     .fetch_all(conn)
     .await
 }
@@ -174,7 +216,7 @@ pub async fn claim_due_urgent(
          WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()
                         AND kind IN ($3, $4, $5, $6)
                       ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, kind, booking_id, user_id, email, secret, invitation_id, attempts, created_at",
+         RETURNING id, kind, booking_id, user_id, email, secret, invitation_id, webhook_endpoint_id, message_id, attempts, created_at",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())

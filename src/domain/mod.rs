@@ -10,6 +10,7 @@ pub mod csv;
 pub mod draw;
 pub mod event;
 pub mod invoice;
+pub mod message;
 pub mod money;
 pub mod question;
 pub mod reference;
@@ -17,5 +18,6 @@ pub mod tax;
 pub mod team;
 pub mod validation;
 pub mod waiting;
+pub mod webhook;
 
 pub use validation::{FieldError, Violations};

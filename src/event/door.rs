@@ -21,6 +21,10 @@ pub async fn check_in(db: &PgPool, user: Uuid, event_id: Uuid, code: &str) -> Re
     event_for(&mut tx, event_id, user, Action::CheckIn).await?;
     let code = csv::ticket_code(code).ok_or(EventError::TicketNotFound)?;
     let outcome = db::check_in(&mut tx, event_id, &code).await?;
+    if let CheckIn::Admitted(ticket) = &outcome {
+        crate::webhooks::events::checked_in(&mut tx, ticket.booking_id, ticket.position, &ticket.attendee_name, None)
+            .await?;
+    }
     tx.commit().await?;
     match outcome {
         CheckIn::Admitted(ticket) => Ok(ticket),

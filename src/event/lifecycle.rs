@@ -158,6 +158,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         }
         if status == EventStatus::Published {
             db::line::commit_draw(&mut tx, details.id).await?;
+            crate::webhooks::events::event(&mut tx, "event.published", details.id).await?;
         }
         tx.commit().await?;
         if status == EventStatus::Published {
@@ -254,6 +255,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
             _ => {
                 let row = db_events::set_status(&mut tx, id, EventStatus::Published).await?;
                 db::line::commit_draw(&mut tx, id).await?;
+                crate::webhooks::events::event(&mut tx, "event.published", id).await?;
                 row
             }
         };
@@ -276,6 +278,8 @@ impl<E: SharedFailure> EventRoom<'_, E> {
                 let cancelled = db::bookings::cancel_all_of_event(&mut tx, id).await?;
                 db::waiting::close_event(&mut tx, id).await?;
                 db::outbox::enqueue(&mut tx, db::outbox::Kind::EventCancelled, &cancelled).await?;
+                crate::webhooks::events::event(&mut tx, "event.cancelled", id).await?;
+                crate::webhooks::events::bookings(&mut tx, "booking.cancelled", &cancelled).await?;
                 (row, cancelled)
             }
         };

@@ -15,6 +15,7 @@ mod error;
 pub mod image;
 pub mod lifecycle;
 pub mod line;
+pub mod messages;
 pub mod orders;
 pub mod payment;
 pub mod questions;

@@ -152,6 +152,7 @@ impl From<BillingProfile> for Billing {
 #[utoipa::path(get, path = "/api/v1/me/billing", tag = "invoices", security(("bearer" = [])),
     responses(
         (status = 200, description = "The billing details", body = Billing),
+        (status = 403, description = "The caller's role in their own organization no longer allows its billing", body = Problem),
         (status = 404, description = "None set: invoices name the account", body = Problem),
     ))]
 pub async fn get_billing(State(state): State<AppState>, user: CurrentUser) -> ApiResult<axum::Json<Billing>> {
@@ -187,6 +188,7 @@ async fn billing_of(state: &AppState, user: CurrentUser, organization: Option<Uu
 #[utoipa::path(put, path = "/api/v1/me/billing", tag = "invoices", request_body = Billing, security(("bearer" = [])),
     responses(
         (status = 200, description = "Saved", body = Billing),
+        (status = 403, description = "The caller's role in their own organization no longer allows its billing", body = Problem),
         (status = 422, description = "Invalid fields", body = Problem),
     ))]
 pub async fn put_billing(
@@ -274,6 +276,7 @@ pub fn period(params: &PeriodParams) -> Result<(DateTime<Utc>, DateTime<Utc>), V
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The ZIP", body = Vec<u8>, content_type = "application/zip"),
+        (status = 403, description = "The caller's role in their own organization no longer allows its billing", body = Problem),
         (status = 422, description = "`from`/`to` not days, in the wrong order, or more than 2000 papers in the period", body = Problem),
     ))]
 pub async fn export(
@@ -281,6 +284,7 @@ pub async fn export(
     user: CurrentUser,
     axum::extract::Query(params): axum::extract::Query<PeriodParams>,
 ) -> ApiResult<Response> {
+    crate::papers::billing_access(&state.db, user.id, None).await?;
     let (from, to) = period(&params).map_err(ApiError::Validation)?;
     let zip = crate::papers::export(&state.db, user.id, None, from, to).await?;
     Ok(zip_response(&params, zip))
@@ -302,6 +306,7 @@ pub async fn organization_export(
     Path(id): Path<Uuid>,
     axum::extract::Query(params): axum::extract::Query<PeriodParams>,
 ) -> ApiResult<Response> {
+    crate::papers::billing_access(&state.db, user.id, Some(id)).await?;
     let (from, to) = period(&params).map_err(ApiError::Validation)?;
     let zip = crate::papers::export(&state.db, user.id, Some(id), from, to).await?;
     Ok(zip_response(&params, zip))

@@ -15,6 +15,7 @@ pub mod events;
 pub mod export;
 pub mod extract;
 pub mod invoices;
+pub mod messages;
 pub mod ops;
 pub mod orders;
 pub mod organizations;
@@ -26,6 +27,7 @@ pub mod state;
 pub mod ticket_types;
 pub mod tickets;
 pub mod waiting_list;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -60,6 +62,7 @@ use state::AppState;
         (name = "invoices", description = "Invoices and credit notes with tax; billing details"),
         (name = "door", description = "For organizers: check-in, attendee list, sales figures"),
         (name = "teams", description = "Organizations, members and their roles, invitations, the audit log"),
+        (name = "webhooks", description = "Endpoints told of bookings, check-ins and events as they happen (Standard Webhooks)"),
         (name = "ops", description = "Health and readiness"),
     )
 )]
@@ -213,6 +216,15 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(organizations::audit))
         .routes(routes!(organizations::preview))
         .routes(routes!(organizations::accept))
+        .routes(routes!(messages::send, messages::list))
+        .routes(routes!(messages::preview))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::remove))
+        .routes(routes!(webhooks::rotate))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::replay_since))
+        .routes(routes!(webhooks::test))
         .routes(routes!(invoices::booking_invoices))
         .routes(routes!(invoices::invoice_pdf))
         .routes(routes!(invoices::put_booking_billing))

@@ -17,7 +17,8 @@
 //! thousands of them would slow the decisions they report. It catches up
 //! at full speed once the sale goes quiet. Emails someone waits on to act (a
 //! verification link, a waiting-list offer) are not held back: they go
-//! first, at full speed.
+//! first, at full speed. An organizer's message to an event's people (a row
+//! per person) comes after every other email due, and waits out a sale.
 
 pub mod render;
 pub mod transport;
@@ -28,7 +29,6 @@ use std::time::Duration;
 use futures::future::join_all;
 use lettre::message::Mailbox;
 use rand::Rng;
-use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -105,7 +105,7 @@ pub async fn run(state: MailerContext, shutdown: CancellationToken) {
         Some(url) => tracing::info!(smtp = %crate::config::redact_url(url), "mailer started"),
         None => tracing::info!(dir = %config.mail_dir, "mailer started; no SMTP_URL, writing .eml files"),
     }
-    let mut listener = listen(&state).await;
+    let mut wakeup = crate::db::wakeup::Wakeup::new(&state.db, "outbox", POLL).await;
     // Set by a try that could not reach the mail server; the next success
     // brings the rows that waited for the server forward.
     let failing = AtomicBool::new(false);
@@ -136,23 +136,8 @@ pub async fn run(state: MailerContext, shutdown: CancellationToken) {
                 }
             }
         }
-        let notified = async {
-            match listener.as_mut() {
-                Some(listener) => {
-                    if listener.recv().await.is_err() {
-                        tokio::time::sleep(POLL).await;
-                    }
-                }
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = notified => {}
-            () = tokio::time::sleep(POLL) => {}
-        }
-        if listener.is_none() {
-            listener = listen(&state).await;
+        if !wakeup.wait(&shutdown).await {
+            break;
         }
     }
     tracing::info!("mailer stopped");
@@ -167,13 +152,8 @@ async fn claim(conn: &mut sqlx::PgConnection, busy: bool) -> Result<Vec<OutboxRo
             return Ok(urgent);
         }
     }
-    outbox::claim_due(conn, CLAIM, LEASE).await
-}
-
-async fn listen(state: &MailerContext) -> Option<PgListener> {
-    let mut listener = PgListener::connect_with(&state.db).await.ok()?;
-    listener.listen("outbox").await.ok()?;
-    Some(listener)
+    // Organizers' messages wait for the sale to go quiet: booking emails first.
+    outbox::claim_due(conn, CLAIM, LEASE, !busy).await
 }
 
 #[tracing::instrument(skip_all, fields(outbox.id = %row.id, booking.id = ?row.booking_id, kind = row.kind.as_str()))]
@@ -283,6 +263,38 @@ async fn deliver(
             };
             match crate::db::users::find_by_email(&mut conn, email).await {
                 Ok(account) => templates.sign_in_link(row, email, account.is_some(), token, envelope),
+                Err(_) => return,
+            }
+        }
+        (None, Some(user_id), None) if row.kind == outbox::Kind::AttendeeMessage => {
+            let Some(message_id) = row.message_id else {
+                let _ = outbox::mark_failed(&mut conn, row, "a message row naming no message").await;
+                return;
+            };
+            match crate::db::messages::mail(&mut conn, message_id, user_id).await {
+                Ok(Some(mail)) if state.settings.verification_required && !mail.verified => {
+                    let _ = outbox::mark_skipped(&mut conn, row, "the address is not verified").await;
+                    return;
+                }
+                Ok(Some(mail)) => {
+                    let organizer = match crate::db::mail::organizer_of_message(&mut conn, message_id).await {
+                        Ok(name) => name,
+                        Err(_) => return,
+                    };
+                    templates.attendee_message(row, &mail, &organizer, envelope)
+                }
+                Ok(None) => Err(anyhow::anyhow!("the message or its person no longer exists")),
+                Err(_) => return,
+            }
+        }
+        (None, None, None) if row.kind == outbox::Kind::WebhookDisabled => {
+            let (Some(email), Some(id)) = (row.email.as_deref(), row.webhook_endpoint_id) else {
+                let _ = outbox::mark_failed(&mut conn, row, "a webhook notice with no address").await;
+                return;
+            };
+            match crate::db::mail::webhook_endpoint(&mut conn, id).await {
+                Ok(Some(endpoint)) => templates.webhook_disabled(row, email, &endpoint, envelope),
+                Ok(None) => Err(anyhow::anyhow!("the endpoint no longer exists")),
                 Err(_) => return,
             }
         }

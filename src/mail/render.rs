@@ -36,6 +36,10 @@ impl Default for Templates {
             ("refund_succeeded.html", include_str!("../../templates/refund_succeeded.html")),
             ("invitation.txt", include_str!("../../templates/invitation.txt")),
             ("invitation.html", include_str!("../../templates/invitation.html")),
+            ("webhook_disabled.txt", include_str!("../../templates/webhook_disabled.txt")),
+            ("attendee_message.txt", include_str!("../../templates/attendee_message.txt")),
+            ("attendee_message.html", include_str!("../../templates/attendee_message.html")),
+            ("webhook_disabled.html", include_str!("../../templates/webhook_disabled.html")),
             ("email_verification.txt", include_str!("../../templates/email_verification.txt")),
             ("email_verification.html", include_str!("../../templates/email_verification.html")),
             ("sign_in_link.txt", include_str!("../../templates/sign_in_link.txt")),
@@ -94,7 +98,11 @@ impl Templates {
             Kind::EventCancelled => format!("Event cancelled: {}", mail.title),
             Kind::RefundSucceeded => format!("Your refund for {}", mail.title),
             Kind::WaitingListOffer => format!("Seats for you: {}", mail.title),
-            Kind::EmailVerification | Kind::SignInLink | Kind::Invitation => {
+            Kind::EmailVerification
+            | Kind::SignInLink
+            | Kind::Invitation
+            | Kind::WebhookDisabled
+            | Kind::AttendeeMessage => {
                 anyhow::bail!("an email about an address is not about a booking")
             }
         };
@@ -214,6 +222,60 @@ impl Templates {
         let html = self.env.get_template("invitation.html")?.render(&data)?;
         let to = Mailbox::new(None, email.parse()?);
         let subject = format!("Join {} on Boxoffice", invitation.organization);
+        Ok(builder(row, envelope, to, subject).multipart(
+            MultiPart::alternative().singlepart(SinglePart::plain(text)).singlepart(SinglePart::html(html)),
+        )?)
+    }
+}
+
+impl Templates {
+    /// One person's copy of an organizer's message to an event's people.
+    pub fn attendee_message(
+        &self,
+        row: &OutboxRow,
+        mail: &crate::db::messages::MessageMail,
+        organizer: &str,
+        envelope: &Envelope<'_>,
+    ) -> anyhow::Result<Message> {
+        use crate::domain::message::fill;
+        let reference =
+            mail.numbers.iter().map(|n| crate::domain::reference::encode(*n)).collect::<Vec<_>>().join(", ");
+        let body = fill(&mail.body, &mail.name, &mail.event_title, &reference);
+        let subject = fill(&mail.subject, &mail.name, &mail.event_title, &reference);
+        let paragraphs: Vec<Vec<&str>> =
+            body.split("\n\n").map(|p| p.lines().collect::<Vec<_>>()).filter(|p| !p.is_empty()).collect();
+        let data = context! { body, paragraphs, organizer, event => mail.event_title };
+        let text = self.env.get_template("attendee_message.txt")?.render(&data)?;
+        let html = self.env.get_template("attendee_message.html")?.render(&data)?;
+        let to = Mailbox::new(Some(mail.name.clone()), mail.email.parse()?);
+        Ok(builder(row, envelope, to, subject).multipart(
+            MultiPart::alternative().singlepart(SinglePart::plain(text)).singlepart(SinglePart::html(html)),
+        )?)
+    }
+
+    /// The email telling an owner that an endpoint was turned off.
+    pub fn webhook_disabled(
+        &self,
+        row: &OutboxRow,
+        email: &str,
+        endpoint: &crate::db::mail::WebhookDisabledMail,
+        envelope: &Envelope<'_>,
+    ) -> anyhow::Result<Message> {
+        let link = format!(
+            "{}/manage/organizations/{}/webhooks",
+            envelope.public_url.trim_end_matches('/'),
+            endpoint.organization_id
+        );
+        let data = context! {
+            organization => endpoint.organization,
+            url => endpoint.url,
+            reason => endpoint.reason.clone().unwrap_or_default(),
+            link,
+        };
+        let text = self.env.get_template("webhook_disabled.txt")?.render(&data)?;
+        let html = self.env.get_template("webhook_disabled.html")?.render(&data)?;
+        let to = Mailbox::new(None, email.parse()?);
+        let subject = format!("A webhook of {} was turned off", endpoint.organization);
         Ok(builder(row, envelope, to, subject).multipart(
             MultiPart::alternative().singlepart(SinglePart::plain(text)).singlepart(SinglePart::html(html)),
         )?)

@@ -41,7 +41,8 @@ impl Scope {
     async fn team(state: &AppState, user: Uuid, id: Uuid) -> Result<Scope, PageError> {
         let mine = crate::team::mine(&state.db, user).await.map_err(ApiError::from)?;
         let me = mine.into_iter().find(|m| m.organization.id == id).ok_or(PageError::NotFound)?;
-        let name = me.organization.personal_of.is_none().then_some(me.organization.name);
+        // Another person's personal organization is named as a team is (by its person).
+        let name = (me.organization.personal_of != Some(user)).then_some(me.organization.name);
         Ok(Scope { organization: Some(id), name })
     }
 

@@ -259,7 +259,8 @@ impl EventForm {
 /// The form's field names that show a message; any other the API names (a
 /// field the form does not have) goes to the form's own message.
 pub fn place_errors(errors: FieldErrors, rows: usize) -> FieldErrors {
-    const EVENT: [&str; 13] = [
+    const EVENT: [&str; 14] = [
+        "organization_id",
         "title",
         "venue",
         "starts_at",

@@ -95,18 +95,30 @@ pub async fn new_event_form(State(state): State<AppState>, visitor: Visitor) -> 
     Ok(page(&state.pages, &visitor, "manage/event_form.html", data))
 }
 
-/// The organizations `user` may create events in, their personal one first
-/// (the new-event form offers a choice when there is one).
-async fn creatable(state: &AppState, user: CurrentUser) -> Result<Vec<minijinja::Value>, PageError> {
+/// The organizations `user` may create events in, their own personal one
+/// first (the form's default); `None` when that is the only one (no choice
+/// to offer).
+async fn creatable(state: &AppState, user: CurrentUser) -> Result<Option<Vec<minijinja::Value>>, PageError> {
     let mine = crate::team::mine(&state.db, user.id).await.map_err(crate::error::ApiError::from)?;
-    Ok(mine
-        .into_iter()
-        .filter(|m| m.role.0.allows(Action::CreateEvent))
-        .map(|m| {
-            let name = if m.organization.personal_of.is_some() { "Yourself".to_owned() } else { m.organization.name };
-            context! { id => m.organization.id.to_string(), name }
-        })
-        .collect())
+    let mut choices: Vec<_> = mine.into_iter().filter(|m| m.role.0.allows(Action::CreateEvent)).collect();
+    choices.sort_by_key(|m| m.organization.personal_of != Some(user.id));
+    if choices.len() == 1 && choices[0].organization.personal_of == Some(user.id) {
+        return Ok(None);
+    }
+    Ok(Some(
+        choices
+            .into_iter()
+            .map(|m| {
+                let name = match m.organization.personal_of {
+                    Some(owner) if owner == user.id => "Yourself".to_owned(),
+                    // Another person's own events, where they made this person a member.
+                    Some(_) => format!("{} (personal)", m.organization.name),
+                    None => m.organization.name,
+                };
+                context! { id => m.organization.id.to_string(), name }
+            })
+            .collect(),
+    ))
 }
 
 /// "Save" (a draft) or "Publish": the API's own validation, its messages next
@@ -125,7 +137,8 @@ pub async fn create_event(State(state): State<AppState>, acting: Acting) -> Resu
         raw => match raw.parse::<Uuid>() {
             Ok(id) => Some(id),
             Err(_) => {
-                errors.insert("organization_id".to_owned(), "choose one of your organizations".to_owned());
+                let at = if organizations.is_some() { "organization_id" } else { "form" };
+                errors.insert(at.to_owned(), "choose one of your organizations".to_owned());
                 None
             }
         },
@@ -143,13 +156,17 @@ pub async fn create_event(State(state): State<AppState>, acting: Acting) -> Resu
     };
     match created {
         Ok(event) => Ok(see_other(&format!("/manage/events/{}", event.details.id))),
-        // Left since the form was shown, or never theirs: said at the choice.
-        Err(err @ (EventError::OrganizationNotFound | EventError::NotOrganizer)) if organization.is_some() => {
-            let message = match err {
-                EventError::OrganizationNotFound => "choose one of your organizations",
-                _ => "your role in this organization does not allow new events",
+        // Left since the form was shown, or never theirs: said next to the choice.
+        Err(err @ (EventError::OrganizationNotFound | EventError::NotOrganizer)) => {
+            // Next to the choice when the form offers one, above the form otherwise.
+            let at = if organizations.is_some() { "organization_id" } else { "form" };
+            let (field, message) = match (err, organization) {
+                (EventError::OrganizationNotFound, _) => (at, "choose one of your organizations"),
+                (_, Some(_)) => (at, "your role in this organization does not allow new events"),
+                // Their own organization, where someone they made owner gave them a lesser role.
+                (_, None) => ("form", "your role in your own organization no longer allows new events: ask its owner"),
             };
-            Ok(again([("organization_id".to_owned(), message.to_owned())].into()))
+            Ok(again([(field.to_owned(), message.to_owned())].into()))
         }
         Err(EventError::Invalid(errors)) => Ok(again(event_form::to_form_rows(field_errors(errors), &rows_used))),
         // Two ticket types that PostgreSQL finds to share a name.
@@ -185,6 +202,7 @@ async fn abilities(state: &AppState, user: CurrentUser, event: &Event) -> Result
         mark_paid => may(Action::MarkPaid),
         refund => may(Action::Refund),
         door => may(Action::CheckIn),
+        message => may(Action::Message),
     })
 }
 

@@ -22,12 +22,14 @@ mod event_form;
 mod event_image;
 mod form;
 mod manage;
+mod messages;
 mod model;
 mod questions;
 mod render;
 mod session;
 mod shop;
 mod team;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -76,6 +78,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/manage/organizations/{id}", get(team::organization))
         .route("/manage/organizations/{id}/invitations", post(team::invite))
         .route("/manage/organizations/{id}/billing", get(billing::team_form).post(billing::team_save))
+        .route("/manage/organizations/{id}/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/manage/organizations/{id}/webhooks/{webhook}", get(webhooks::show))
+        .route("/manage/organizations/{id}/webhooks/{webhook}/{what}", post(webhooks::act))
+        .route("/manage/organizations/{id}/webhooks/{webhook}/deliveries/{delivery}/replay", post(webhooks::replay))
         .route("/manage/organizations/{id}/invoices.zip", get(billing::team_export))
         .route("/manage/organizations/{id}/{subject}/{what}", post(team::change))
         .route("/manage", get(manage::events))
@@ -106,6 +112,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/manage/events/{id}/attendees.csv", get(manage::attendees_csv))
         .route("/manage/events/{id}/door", get(manage::door).post(manage::check_in))
         .route("/manage/events/{id}/door/undo", post(manage::undo))
+        .route("/manage/events/{id}/messages", get(messages::page).post(messages::post))
         .route("/static/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))
 }

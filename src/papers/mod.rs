@@ -245,6 +245,9 @@ pub async fn save_billing_profile(
     organization: Option<Uuid>,
     input: BillingInput,
 ) -> Result<db::invoices::BillingProfile, PapersError> {
+    let mut tx = db.begin().await?;
+    // Who may comes before what they sent.
+    let organization = billing_of(&mut tx, user_id, organization).await?;
     let mut v = crate::domain::Violations::new();
     // What a page prints whole: a name on one line, six lines of address
     // or footer of one printed line each (a paper never cuts them).
@@ -265,17 +268,28 @@ pub async fn save_billing_profile(
     let ((legal_name, address), (tax_id, invoice_footer)) = v.finish_with(fields).map_err(PapersError::Invalid)?;
     let profile =
         db::invoices::BillingProfile { legal_name, address, tax_id, invoice_footer, invoice_prefix: prefix.to_owned() };
-    let mut conn = db.acquire().await?;
-    let organization = billing_of(&mut conn, user_id, organization).await?;
     // One series a year: an auditor reads its numbers for gaps.
-    if db::invoices::other_series_this_year(&mut conn, organization, prefix, chrono::Utc::now()).await? {
+    if db::invoices::other_series_this_year(&mut tx, organization, prefix, chrono::Utc::now()).await? {
         return Err(PapersError::Invalid(vec![crate::domain::FieldError {
             field: "invoice_prefix".into(),
             message: "this year's invoices have another prefix: it can change from next year on".into(),
         }]));
     }
-    db::invoices::save_profile(&mut conn, organization, &profile).await?;
+    db::invoices::save_profile(&mut tx, organization, &profile).await?;
+    // Several owners may change what every invoice says: the log says who.
+    let detail =
+        serde_json::json!({"legal_name": profile.legal_name, "tax_id": profile.tax_id, "invoice_prefix": prefix});
+    db::teams::audit(&mut tx, organization, Some(user_id), "billing.changed", None, &profile.legal_name, detail)
+        .await?;
+    tx.commit().await?;
     Ok(profile)
+}
+
+/// Whether `user_id` may read and change `organization`'s billing (their
+/// personal one when `None`): asked before what a request sent is read.
+pub async fn billing_access(db: &PgPool, user_id: Uuid, organization: Option<Uuid>) -> Result<(), PapersError> {
+    let mut conn = db.acquire().await?;
+    billing_of(&mut conn, user_id, organization).await.map(|_| ())
 }
 
 /// The organization whose billing details, invoice series and invoices a

@@ -48,6 +48,7 @@ pub async fn send_due(db: &PgPool, stripe: &Stripe) -> Result<usize, sqlx::Error
                 if payments::refund_succeeded(&mut tx, refund.id, &stripe_id).await? {
                     let kind = crate::db::outbox::Kind::RefundSucceeded;
                     crate::db::outbox::enqueue(&mut tx, kind, &[refund.booking_id]).await?;
+                    crate::webhooks::events::bookings(&mut tx, "booking.refunded", &[refund.booking_id]).await?;
                 }
                 tx.commit().await?;
                 succeeded += 1;

@@ -18,6 +18,7 @@ mod cluster;
 mod instances;
 mod load;
 mod onsale;
+mod outbox;
 #[path = "../it/proxy.rs"]
 mod proxy;
 mod selling;
@@ -147,6 +148,8 @@ impl Rig {
             ("STRIPE_SECRET_KEY", STRIPE_KEY.to_owned()),
             ("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET.to_owned()),
             ("STRIPE_API_BASE", format!("http://127.0.0.1:{}", stripe.port)),
+            // The suite's webhook receiver listens on this machine.
+            ("WEBHOOKS_ALLOW_HTTP", "1".to_owned()),
         ];
         let mut app = Boxoffice::new(&dir, database_url.clone(), redis.url(), rabbit.url(), sink.url(), &stripe_env);
         tokio::task::block_in_place(|| app.start_api())?;
@@ -441,7 +444,8 @@ fn main() -> std::process::ExitCode {
             Ok(rig) => rig,
             Err(error) => {
                 eprintln!("faults: could not start the private system: {error:#}");
-                let singles = usize::from(chosen("onsale")) + usize::from(chosen("selling"));
+                let singles =
+                    usize::from(chosen("onsale")) + usize::from(chosen("selling")) + usize::from(chosen("outbox"));
                 return (0, faults.len() + checkout_faults.len() + cluster_faults.len() + singles);
             }
         };
@@ -521,6 +525,24 @@ fn main() -> std::process::ExitCode {
                 }
             }
         }
+        let mut outbox_rows = Vec::new();
+        if chosen("outbox") {
+            println!("\nfaults: the worker killed while webhooks and a message to attendees go out ...");
+            match tokio::time::timeout(CASE_LIMIT, rig.outbox_case()).await {
+                Ok(Ok(row)) => outbox_rows.push(row),
+                Ok(Err(error)) => {
+                    failed += 1;
+                    eprintln!("FAILED outbox: {error:#}");
+                    eprintln!("api log:\n{}\nworker log:\n{}", rig.app.api.log_tail(15), rig.app.worker.log_tail(15));
+                    rig.repair().await;
+                }
+                Err(_) => {
+                    failed += 1;
+                    eprintln!("FAILED outbox: took longer than {CASE_LIMIT:?}");
+                    rig.repair().await;
+                }
+            }
+        }
         let mut cluster_rows: Vec<ClusterRow> = Vec::new();
         if !cluster_faults.is_empty() {
             println!("\nfaults: scripts/cluster.sh up (3 RabbitMQ nodes, Redis and 3 Sentinels, HAProxy, 2 APIs, 2 workers) ...");
@@ -568,6 +590,10 @@ fn main() -> std::process::ExitCode {
         for row in &onsale_rows {
             println!("{}", row.markdown());
         }
+        println!("\n{}", outbox::OutboxRow::HEADER);
+        for row in &outbox_rows {
+            println!("{}", row.markdown());
+        }
         println!("\n{}", ClusterRow::HEADER);
         for row in &cluster_rows {
             println!("{}", row.markdown());
@@ -577,7 +603,8 @@ fn main() -> std::process::ExitCode {
         if failed == 0 {
             let _ = std::fs::remove_dir_all(dir);
         }
-        (rows.len() + checkout_rows.len() + selling_rows.len() + onsale_rows.len() + cluster_rows.len(), failed)
+        let passed = rows.len() + checkout_rows.len() + selling_rows.len() + onsale_rows.len() + outbox_rows.len();
+        (passed + cluster_rows.len(), failed)
     });
     println!("\nfaults: {passed} passed, {failed} failed");
     if failed == 0 { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }

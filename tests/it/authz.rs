@@ -2,7 +2,7 @@
 //! each role of the organizer's organization and as the owner, against the
 //! documented status. The table must name every route of the OpenAPI
 //! document, so a new route without a row fails here, and every route names
-//! the least role it lets in (`least_role`), so a route checking a laxer or
+//! the least role it lets in (`members_of`), so a route checking a laxer or
 //! stricter action than its row says fails too.
 
 use std::collections::BTreeSet;
@@ -86,6 +86,9 @@ fn members_of(method: &str, path: &str) -> Option<Members> {
         | ("put", "/api/v1/events/{id}/image")
         | ("delete", "/api/v1/events/{id}/image") => From(Manager),
         ("get", "/api/v1/organizations/{id}/audit") => From(Manager),
+        ("post", "/api/v1/events/{id}/messages")
+        | ("get", "/api/v1/events/{id}/messages")
+        | ("post", "/api/v1/events/{id}/messages/preview") => From(Manager),
         ("get", "/api/v1/organizations/{id}/members")
         | ("post", "/api/v1/organizations/{id}/invitations")
         | ("delete", "/api/v1/organizations/{id}/invitations/{invitation_id}")
@@ -93,7 +96,17 @@ fn members_of(method: &str, path: &str) -> Option<Members> {
         | ("delete", "/api/v1/organizations/{id}/members/{user_id}")
         | ("get", "/api/v1/organizations/{id}/billing")
         | ("put", "/api/v1/organizations/{id}/billing")
-        | ("get", "/api/v1/organizations/{id}/invoices.zip") => From(Owner),
+        | ("get", "/api/v1/organizations/{id}/invoices.zip")
+        | ("get", "/api/v1/organizations/{id}/webhooks")
+        | ("post", "/api/v1/organizations/{id}/webhooks")
+        | ("get", "/api/v1/organizations/{id}/webhooks/{webhook_id}")
+        | ("patch", "/api/v1/organizations/{id}/webhooks/{webhook_id}")
+        | ("delete", "/api/v1/organizations/{id}/webhooks/{webhook_id}")
+        | ("post", "/api/v1/organizations/{id}/webhooks/{webhook_id}/rotate")
+        | ("get", "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries")
+        | ("post", "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries/{delivery_id}/replay")
+        | ("post", "/api/v1/organizations/{id}/webhooks/{webhook_id}/replay")
+        | ("post", "/api/v1/organizations/{id}/webhooks/{webhook_id}/test") => From(Owner),
         ("get", "/api/v1/me")
         | ("get", "/api/v1/me/events")
         | ("get", "/api/v1/me/bookings")
@@ -154,6 +167,11 @@ struct World {
     /// A priced booking paid, and its invoice's number.
     invoiced: String,
     invoice: String,
+    /// Webhook endpoints of the organizer's personal organization (one to
+    /// remove), and a delivery of the first (a test event).
+    webhook: String,
+    spare_webhook: String,
+    delivery: String,
 }
 
 fn fill(path: &str, w: &World, event: &str) -> String {
@@ -219,7 +237,20 @@ async fn world(app: &TestApp, sink: &crate::smtp::SmtpSink) -> World {
         let made = app.post(&questions, Some(&organizer), json!({"label": label, "kind": "text"})).await;
         asked.push(made.body["id"].as_str().unwrap_or_else(|| panic!("{made:?}")).to_owned());
     }
+    let hooks = format!("/api/v1/organizations/{org}/webhooks");
+    let mut endpoints = Vec::new();
+    for n in 0..2 {
+        let body = json!({"url": format!("https://hooks.example.com/{n}"), "events": ["booking.confirmed"]});
+        let made = app.post(&hooks, Some(&organizer), body).await;
+        endpoints.push(made.body["id"].as_str().unwrap_or_else(|| panic!("{made:?}")).to_owned());
+    }
+    app.post(&format!("{hooks}/{}/test", endpoints[0]), Some(&organizer), json!({})).await;
+    let log = app.get(&format!("{hooks}/{}/deliveries", endpoints[0]), Some(&organizer)).await;
+    let delivery = log.body["items"][0]["id"].as_str().unwrap_or_else(|| panic!("{log:?}")).to_owned();
     World {
+        webhook: endpoints[0].clone(),
+        spare_webhook: endpoints[1].clone(),
+        delivery,
         members,
         voucher,
         question: asked[0].clone(),
@@ -823,6 +854,110 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             None,
             &w.organizer,
             Expect::Matrix(401, 404, 409),
+        ),
+        (
+            "get",
+            "/api/v1/organizations/{id}/webhooks",
+            format!("/api/v1/organizations/{org}/webhooks"),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "post",
+            "/api/v1/organizations/{id}/webhooks",
+            format!("/api/v1/organizations/{org}/webhooks"),
+            Some(json!({"url": "https://hooks.example.com/new", "events": ["event.published"]})),
+            &w.organizer,
+            Expect::Matrix(401, 404, 201),
+        ),
+        (
+            "get",
+            "/api/v1/organizations/{id}/webhooks/{webhook_id}",
+            format!("/api/v1/organizations/{org}/webhooks/{}", w.webhook),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "patch",
+            "/api/v1/organizations/{id}/webhooks/{webhook_id}",
+            format!("/api/v1/organizations/{org}/webhooks/{}", w.webhook),
+            Some(json!({"description": "The box office's CRM"})),
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "delete",
+            "/api/v1/organizations/{id}/webhooks/{webhook_id}",
+            format!("/api/v1/organizations/{org}/webhooks/{}", w.spare_webhook),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 204),
+        ),
+        (
+            "post",
+            "/api/v1/organizations/{id}/webhooks/{webhook_id}/rotate",
+            format!("/api/v1/organizations/{org}/webhooks/{}/rotate", w.webhook),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "get",
+            "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries",
+            format!("/api/v1/organizations/{org}/webhooks/{}/deliveries", w.webhook),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 200),
+        ),
+        (
+            "post",
+            "/api/v1/organizations/{id}/webhooks/{webhook_id}/deliveries/{delivery_id}/replay",
+            format!("/api/v1/organizations/{org}/webhooks/{}/deliveries/{}/replay", w.webhook, w.delivery),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 202),
+        ),
+        (
+            "post",
+            "/api/v1/organizations/{id}/webhooks/{webhook_id}/replay",
+            format!("/api/v1/organizations/{org}/webhooks/{}/replay", w.webhook),
+            Some(json!({"since": "2020-01-01T00:00:00Z"})),
+            &w.organizer,
+            Expect::Matrix(401, 404, 202),
+        ),
+        (
+            "post",
+            "/api/v1/organizations/{id}/webhooks/{webhook_id}/test",
+            format!("/api/v1/organizations/{org}/webhooks/{}/test", w.webhook),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 404, 202),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/messages/preview",
+            fill("/api/v1/events/{id}/messages/preview", &w, &w.event),
+            Some(json!({"audience": "all", "subject": "Doors at 7", "body": "Hello {name}"})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/messages",
+            fill("/api/v1/events/{id}/messages", &w, &w.event),
+            Some(json!({"audience": "all", "subject": "Doors at 7", "body": "Hello {name}"})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 202),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/messages",
+            fill("/api/v1/events/{id}/messages", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
         ),
         // The personal organization's details, set in the world.
         (

@@ -101,10 +101,14 @@ fn least_role(shape: &str) -> Option<usize> {
             (_, "/door") | (false, "/door/undo") => DOOR,
             (true, "" | "/orders" | "/attendees" | "/attendees.csv") => BOX_OFFICE,
             (false, "/orders/{id}/mark-paid") => BOX_OFFICE,
-            (true, "/edit" | "/cancel" | "/codes" | "/codes.csv" | "/questions" | "/orders/{id}/refund") => MANAGER,
+            (
+                true,
+                "/edit" | "/cancel" | "/codes" | "/codes.csv" | "/questions" | "/orders/{id}/refund" | "/messages",
+            ) => MANAGER,
             (
                 false,
                 "/publish"
+                | "/messages"
                 | "/edit"
                 | "/image"
                 | "/image/remove"
@@ -123,7 +127,17 @@ fn least_role(shape: &str) -> Option<usize> {
         "GET /manage/organizations/{id}" => Some(MANAGER),
         "GET /manage/organizations/{id}/billing"
         | "POST /manage/organizations/{id}/billing"
-        | "GET /manage/organizations/{id}/invoices.zip" => Some(OWNER),
+        | "GET /manage/organizations/{id}/invoices.zip"
+        | "GET /manage/organizations/{id}/webhooks"
+        | "POST /manage/organizations/{id}/webhooks"
+        | "GET /manage/organizations/{id}/webhooks/{id}"
+        | "POST /manage/organizations/{id}/webhooks/{id}/test"
+        | "POST /manage/organizations/{id}/webhooks/{id}/rotate"
+        | "POST /manage/organizations/{id}/webhooks/{id}/enable"
+        | "POST /manage/organizations/{id}/webhooks/{id}/disable"
+        | "POST /manage/organizations/{id}/webhooks/{id}/remove"
+        | "POST /manage/organizations/{id}/webhooks/{id}/replay"
+        | "POST /manage/organizations/{id}/webhooks/{id}/deliveries/{id}/replay" => Some(OWNER),
         "POST /manage/organizations/{id}/invitations"
         | "POST /manage/organizations/{id}/{id}/role"
         | "POST /manage/organizations/{id}/{id}/remove"
@@ -162,7 +176,8 @@ async fn every_back_office_page_answers_each_role_of_the_organization_as_the_rol
     // The owner reads every page of the back office and collects its forms.
     let mut owner = Visit::new(&app);
     owner.sign_in(&world.organizer_email).await;
-    let starts = ["/manage".to_owned(), format!("/manage/organizations/{org}")];
+    let starts =
+        ["/manage".to_owned(), format!("/manage/organizations/{org}"), format!("/manage/organizations/{org}/billing")];
     let crawled = crawl(&mut owner, &starts, Forms::Collect).await;
     assert!(crawled.failures.is_empty(), "pages failed:\n{}", crawled.failures.join("\n"));
     assert!(crawled.missing.is_empty(), "links to nothing: {:?}", crawled.missing);
@@ -186,6 +201,10 @@ async fn every_back_office_page_answers_each_role_of_the_organization_as_the_rol
         "POST /manage/events/{id}/publish",
         "GET /manage/organizations/{id}",
         "POST /manage/organizations/{id}/{id}/role",
+        "GET /manage/organizations/{id}/billing",
+        "POST /manage/organizations/{id}/billing",
+        "GET /manage/organizations/{id}/webhooks",
+        "POST /manage/organizations/{id}/webhooks",
     ] {
         assert!(reached.contains(shape), "the owner never reached {shape}: {reached:?}");
     }
@@ -199,6 +218,20 @@ async fn every_back_office_page_answers_each_role_of_the_organization_as_the_rol
         let theirs = crawl(&mut visit, &["/manage".to_owned()], Forms::Collect).await;
         assert!(theirs.failures.is_empty(), "as {email}, pages failed:\n{}", theirs.failures.join("\n"));
         assert!(theirs.missing.is_empty(), "as {email}, links to nothing: {:?}", theirs.missing);
+        // ...and reaches what its role is for: a crawl that finds nothing passes nothing.
+        let expected: &[&str] = match rank {
+            0 => &["GET /manage/events/{id}/door"],
+            1 => &["GET /manage/events/{id}", "GET /manage/events/{id}/orders", "GET /manage/events/{id}/door"],
+            _ => &[
+                "GET /manage/events/{id}/edit",
+                "GET /manage/events/{id}/codes",
+                "GET /manage/events/{id}/messages",
+                "GET /manage/organizations/{id}",
+            ],
+        };
+        for shape in expected {
+            assert!(theirs.shapes.contains(*shape), "as {email}, never reached {shape}: {:?}", theirs.shapes);
+        }
         let mine = visit.get("/manage").await;
         assert_eq!(mine.status, StatusCode::OK, "My events as {email}");
         // Their own session's token: a form refused for its token proves nothing.
@@ -417,7 +450,11 @@ fn forms(html: &str, from: &str) -> Vec<Step> {
 }
 
 fn unescape(text: &str) -> String {
-    text.replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'").replace("&#39;", "'")
+    text.replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
 }
 
 /// The data every page needs to have something to show: events of every

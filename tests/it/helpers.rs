@@ -255,9 +255,10 @@ impl TestApp {
         tokio::spawn(boxoffice::worker::run(state.worker(), self.shutdown.clone()));
     }
 
-    /// Runs one more mailer in this process, stopped with the app.
+    /// Runs one more mailer and webhook sender in this process, stopped with the app.
     pub fn spawn_mailer(&self, state: AppState) {
         tokio::spawn(boxoffice::mail::run(state.mailer(), self.shutdown.clone()));
+        tokio::spawn(boxoffice::webhooks::send::run(state.webhook_sender(), self.shutdown.clone()));
     }
 
     /// One more worker started as `boxoffice worker` starts it: its own
