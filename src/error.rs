@@ -358,6 +358,7 @@ impl From<crate::event::EventError> for ApiError {
         match err {
             E::NotFound => Self::NotFound("event"),
             E::TicketTypeNotFound => Self::NotFound("ticket type"),
+            E::CheckinListNotFound => Self::NotFound("check-in list"),
             E::TicketNotFound => Self::NotFound("ticket"),
             E::NoCheckIn => Self::NotFound("checked-in ticket"),
             E::AlreadyCheckedIn(at) => Self::AlreadyCheckedIn(at),
@@ -430,6 +431,7 @@ impl From<crate::webhooks::WebhookError> for ApiError {
             E::NotFound => Self::NotFound("webhook endpoint"),
             E::DeliveryNotFound => Self::NotFound("delivery"),
             E::TooMany => Self::Conflict { code: "too_many_webhooks", detail: err.to_string() },
+            E::Disabled => Self::Conflict { code: "webhook_disabled", detail: err.to_string() },
             E::Invalid(errors) => Self::Validation(errors),
             E::Database(err) => err.into(),
         }

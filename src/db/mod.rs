@@ -4,6 +4,7 @@
 pub mod allocation;
 pub mod bookings;
 pub mod codes;
+pub mod door_scans;
 pub mod events;
 pub mod images;
 pub mod invariants;

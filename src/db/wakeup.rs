@@ -18,7 +18,14 @@ pub struct Wakeup {
 
 impl Wakeup {
     pub async fn new(db: &PgPool, channel: &'static str, poll: Duration) -> Self {
-        let mut wakeup = Self { db: db.clone(), channel, poll, listener: None };
+        // A connection of its own, beside the pool: a listener holds its
+        // connection for good, and the pool's are for the work.
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with((*db.connect_options()).clone());
+        let mut wakeup = Self { db: own, channel, poll, listener: None };
         wakeup.listener = wakeup.listen().await;
         wakeup
     }

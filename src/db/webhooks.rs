@@ -107,8 +107,8 @@ pub async fn update(conn: &mut PgConnection, id: Uuid, changes: &EndpointChanges
             url = coalesce($2, url), description = coalesce($3, description), events = coalesce($4, events),
             enabled = coalesce($5, enabled),
             -- Enabled again: a fresh start (no failure streak, no reason to be off).
-            disabled_reason = CASE WHEN $5 THEN NULL ELSE disabled_reason END,
-            failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END,
+            disabled_reason = CASE WHEN $5 AND NOT enabled THEN NULL ELSE disabled_reason END,
+            failing_since = CASE WHEN $5 AND NOT enabled THEN NULL ELSE failing_since END,
             updated_at = now()
           WHERE id = $1 RETURNING *) {}",
         ENDPOINT.replace("FROM webhook_endpoints", "FROM e")
@@ -202,21 +202,26 @@ pub struct Due {
     pub message_id: Uuid,
     pub endpoint_id: Uuid,
     pub payload: String,
-    /// Including this one.
+    /// Tries made before this one.
     pub attempts: i32,
+    /// The claim: until then the row is this sender's. Its outcome is
+    /// recorded only while the claim holds (another sender may have taken
+    /// the row after it ran out).
+    pub leased_until: DateTime<Utc>,
 }
 
 /// Claims up to `limit` due deliveries of enabled endpoints by moving them
-/// `lease` ahead; counts the try.
+/// `lease` ahead. A try is counted when its outcome is recorded (a sender
+/// that dies first, or never reaches the endpoint, costs the row nothing).
 pub async fn claim_due(conn: &mut PgConnection, limit: i64, lease: Duration) -> Result<Vec<Due>, sqlx::Error> {
     sqlx::query_as(
         "WITH due AS (
             SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
             WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND w.enabled
             ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE OF d SKIP LOCKED)
-         UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2), attempts = d.attempts + 1
+         UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2)
          FROM due WHERE d.id = due.id
-         RETURNING d.id, d.message_id, d.endpoint_id, d.payload, d.attempts",
+         RETURNING d.id, d.message_id, d.endpoint_id, d.payload, d.attempts, d.next_attempt_at AS leased_until",
     )
     .bind(limit)
     .bind(lease.as_secs_f64())
@@ -245,23 +250,28 @@ pub async fn mark_delivered(
     outcome: &Outcome,
     lease: Duration,
 ) -> Result<u64, sqlx::Error> {
-    sqlx::query(
+    let mine = sqlx::query(
         "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(), last_attempt_at = now(),
-                last_status = $2, last_latency_ms = $3, last_error = NULL
-         WHERE id = $1",
+                attempts = attempts + 1, last_status = $2, last_latency_ms = $3, last_error = NULL
+         WHERE id = $1 AND next_attempt_at = $4 AND status = 'pending'",
     )
     .bind(due.id)
     .bind(outcome.status.map(i32::from))
     .bind(outcome.latency_ms)
+    .bind(due.leased_until)
     .execute(&mut *conn)
     .await?;
+    if mine.rows_affected() == 0 {
+        return Ok(0);
+    }
     sqlx::query("UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
         .bind(due.endpoint_id)
         .execute(&mut *conn)
         .await?;
-    // Beyond a lease: not held by a sender right now.
+    // Beyond a lease: not held by a sender right now. The try they are
+    // brought forward for does not count against their schedule.
     let woken = sqlx::query(
-        "UPDATE webhook_deliveries SET next_attempt_at = now()
+        "UPDATE webhook_deliveries SET next_attempt_at = now(), attempts = greatest(attempts - 1, 0)
          WHERE endpoint_id = $1 AND status = 'pending' AND next_attempt_at > now() + make_interval(secs => $2)",
     )
     .bind(due.endpoint_id)
@@ -272,27 +282,32 @@ pub async fn mark_delivered(
 }
 
 /// A try failed: again after `retry` (given up without one). Returns
-/// since when the endpoint has been failing.
+/// since when the endpoint has been failing; `None` when the row is no
+/// longer this try's (another sender took it after the lease ran out).
 pub async fn mark_failed(
     conn: &mut PgConnection,
     due: &Due,
     outcome: &Outcome,
     retry: Option<Duration>,
-) -> Result<DateTime<Utc>, sqlx::Error> {
-    sqlx::query(
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let mine = sqlx::query(
         "UPDATE webhook_deliveries SET
             status = CASE WHEN $5::float8 IS NULL THEN 'failed' ELSE 'pending' END,
             next_attempt_at = now() + make_interval(secs => coalesce($5::float8, 0)),
-            last_attempt_at = now(), last_status = $2, last_latency_ms = $3, last_error = $4
-         WHERE id = $1",
+            attempts = attempts + 1, last_attempt_at = now(), last_status = $2, last_latency_ms = $3, last_error = $4
+         WHERE id = $1 AND next_attempt_at = $6 AND status = 'pending'",
     )
     .bind(due.id)
     .bind(outcome.status.map(i32::from))
     .bind(outcome.latency_ms)
     .bind(outcome.error.as_deref())
     .bind(retry.map(|r| r.as_secs_f64()))
+    .bind(due.leased_until)
     .execute(&mut *conn)
     .await?;
+    if mine.rows_affected() == 0 {
+        return Ok(None);
+    }
     sqlx::query_scalar(
         "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, now()) WHERE id = $1
          RETURNING failing_since",
@@ -300,6 +315,7 @@ pub async fn mark_failed(
     .bind(due.endpoint_id)
     .fetch_one(conn)
     .await
+    .map(Some)
 }
 
 /// Disables an endpoint that kept failing; true when this call did it.

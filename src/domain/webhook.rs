@@ -127,6 +127,12 @@ pub fn check_url(raw: &str, allow_local: bool) -> Result<url::Url, UrlRefusal> {
     if refused { Err(UrlRefusal::Private) } else { Ok(url) }
 }
 
+/// The host of an endpoint's URL: what the audit log and the server's log
+/// name (a receiver's path may carry its credential).
+pub fn host_of(url: &str) -> String {
+    url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+}
+
 /// Whether `ip` is an address on the public internet (not private,
 /// loopback, link-local, shared, reserved, documentation or multicast).
 pub fn routable(ip: IpAddr) -> bool {
@@ -137,6 +143,14 @@ pub fn routable(ip: IpAddr) -> bool {
                 return routable_v4(v4);
             }
             let s = ip.segments();
+            // IPv4-compatible (`::a.b.c.d`, deprecated) reaches that IPv4 address too.
+            if s[..6] == [0, 0, 0, 0, 0, 0] {
+                return routable_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+            }
+            // Local-use NAT64 (64:ff9b:1::/48) translates into private networks.
+            if s[..3] == [0x64, 0xff9b, 1] {
+                return false;
+            }
             // NAT64 (64:ff9b::/96) reaches the IPv4 address it embeds.
             if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
                 return routable_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
@@ -146,6 +160,7 @@ pub fn routable(ip: IpAddr) -> bool {
                 || ip.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
                 || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
         }
     }
@@ -211,6 +226,9 @@ mod tests {
             "https://[fe80::1]/",
             "https://[::ffff:127.0.0.1]/",
             "https://[64:ff9b::a00:1]/",
+            "https://[::10.0.0.1]/",
+            "https://[64:ff9b:1::1]/",
+            "https://[fec0::1]/",
             "https://localhost:8443/",
             "https://api.localhost/",
             "https://printer.local/",

@@ -13,6 +13,8 @@ pub enum EventError {
     OrganizationNotFound,
     #[error("ticket type not found")]
     TicketTypeNotFound,
+    #[error("check-in list not found")]
+    CheckinListNotFound,
     /// No ticket of this event with that code.
     #[error("ticket not found")]
     TicketNotFound,

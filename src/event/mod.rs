@@ -11,6 +11,7 @@
 pub mod access;
 pub mod codes;
 pub mod door;
+pub mod door_sync;
 mod error;
 pub mod image;
 pub mod lifecycle;

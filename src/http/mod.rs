@@ -8,6 +8,7 @@ pub mod bookings;
 pub mod checkout;
 pub mod codes;
 pub mod door;
+pub mod door_sync;
 pub mod draw;
 pub mod event_image;
 pub mod event_list;
@@ -216,6 +217,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(organizations::audit))
         .routes(routes!(organizations::preview))
         .routes(routes!(organizations::accept))
+        .routes(routes!(door_sync::sync))
+        .routes(routes!(door_sync::offline))
+        .routes(routes!(door_sync::lists, door_sync::create_list))
         .routes(routes!(messages::send, messages::list))
         .routes(routes!(messages::preview))
         .routes(routes!(webhooks::list, webhooks::create))

@@ -53,6 +53,7 @@ fn refused(err: WebhookError) -> PageError {
         | WebhookError::NotAllowed
         | WebhookError::NotFound
         | WebhookError::DeliveryNotFound => PageError::NotFound,
+        // A test or replay of an endpoint turned off meanwhile (the page offers none).
         err => ApiError::from(err).into(),
     }
 }

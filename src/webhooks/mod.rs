@@ -33,6 +33,9 @@ pub enum WebhookError {
     DeliveryNotFound,
     #[error("an organization has at most {MAX_ENDPOINTS} webhook endpoints")]
     TooMany,
+    /// Turned off: nothing is sent to it until it is on again.
+    #[error("the endpoint is turned off: turn it on first")]
+    Disabled,
     #[error("the request has invalid fields")]
     Invalid(Vec<FieldError>),
     #[error(transparent)]
@@ -109,9 +112,9 @@ pub async fn register(
     allow_local: bool,
 ) -> Result<EndpointRow, WebhookError> {
     let mut tx = pool.begin().await?;
+    allowed(&mut tx, person, organization).await?;
     // Counted under the organization's row lock: two at once cannot pass the limit.
     crate::db::teams::lock(&mut tx, organization).await?;
-    allowed(&mut tx, person, organization).await?;
     let changes = check(input, true, allow_local)?;
     if db::count(&mut tx, organization).await? >= MAX_ENDPOINTS {
         return Err(WebhookError::TooMany);
@@ -133,7 +136,7 @@ pub async fn register(
         Some(person),
         "webhook.created",
         None,
-        &url,
+        &rules::host_of(&url),
         json!({"events": events}),
     )
     .await?;
@@ -172,9 +175,8 @@ pub async fn update(
         Some(person),
         "webhook.changed",
         None,
-        &endpoint.url,
-        json!({"url": (before.url != endpoint.url).then_some(&before.url), "events": endpoint.events,
-               "enabled": endpoint.enabled}),
+        &rules::host_of(&endpoint.url),
+        json!({"url_changed": before.url != endpoint.url, "events": endpoint.events, "enabled": endpoint.enabled}),
     )
     .await?;
     tx.commit().await?;
@@ -186,8 +188,8 @@ pub async fn remove(pool: &PgPool, person: Uuid, organization: Uuid, id: Uuid) -
     allowed(&mut tx, person, organization).await?;
     let endpoint = db::find(&mut tx, organization, id).await?.ok_or(WebhookError::NotFound)?;
     db::delete(&mut tx, id).await?;
-    crate::db::teams::audit(&mut tx, organization, Some(person), "webhook.removed", None, &endpoint.url, json!({}))
-        .await?;
+    let host = rules::host_of(&endpoint.url);
+    crate::db::teams::audit(&mut tx, organization, Some(person), "webhook.removed", None, &host, json!({})).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -205,7 +207,7 @@ pub async fn rotate(pool: &PgPool, person: Uuid, organization: Uuid, id: Uuid) -
         Some(person),
         "webhook.secret_rotated",
         None,
-        &endpoint.url,
+        &rules::host_of(&endpoint.url),
         json!({}),
     )
     .await?;
@@ -238,7 +240,10 @@ pub async fn replay(
 ) -> Result<DeliveryRow, WebhookError> {
     let mut tx = pool.begin().await?;
     allowed(&mut tx, person, organization).await?;
-    db::find(&mut tx, organization, id).await?.ok_or(WebhookError::NotFound)?;
+    let endpoint = db::find(&mut tx, organization, id).await?.ok_or(WebhookError::NotFound)?;
+    if !endpoint.enabled {
+        return Err(WebhookError::Disabled);
+    }
     let again = db::replay(&mut tx, id, delivery).await?.ok_or(WebhookError::DeliveryNotFound)?;
     tx.commit().await?;
     Ok(again)
@@ -255,6 +260,9 @@ pub async fn replay_since(
     let mut tx = pool.begin().await?;
     allowed(&mut tx, person, organization).await?;
     let endpoint = db::find(&mut tx, organization, id).await?.ok_or(WebhookError::NotFound)?;
+    if !endpoint.enabled {
+        return Err(WebhookError::Disabled);
+    }
     let count = db::replay_since(&mut tx, id, since).await?;
     crate::db::teams::audit(
         &mut tx,
@@ -262,7 +270,7 @@ pub async fn replay_since(
         Some(person),
         "webhook.replayed",
         None,
-        &endpoint.url,
+        &rules::host_of(&endpoint.url),
         json!({"since": since, "deliveries": count}),
     )
     .await?;
@@ -274,7 +282,10 @@ pub async fn replay_since(
 pub async fn send_test(pool: &PgPool, person: Uuid, organization: Uuid, id: Uuid) -> Result<Uuid, WebhookError> {
     let mut tx = pool.begin().await?;
     allowed(&mut tx, person, organization).await?;
-    db::find(&mut tx, organization, id).await?.ok_or(WebhookError::NotFound)?;
+    let endpoint = db::find(&mut tx, organization, id).await?.ok_or(WebhookError::NotFound)?;
+    if !endpoint.enabled {
+        return Err(WebhookError::Disabled);
+    }
     let message = Uuid::now_v7();
     let body = events::envelope(rules::TEST_EVENT, json!({"organization_id": organization, "endpoint_id": id}));
     db::enqueue(&mut tx, rules::TEST_EVENT, &[(message, organization, body)], Some(id)).await?;

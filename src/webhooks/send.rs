@@ -74,6 +74,8 @@ fn client(allow_local: bool) -> Result<reqwest::Client, reqwest::Error> {
         .timeout(TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the endpoint's name itself, past the check below.
+        .no_proxy()
         .user_agent(concat!("Boxoffice-Webhooks/", env!("CARGO_PKG_VERSION")));
     let builder = if allow_local { builder } else { builder.dns_resolver(Arc::new(PublicOnly)) };
     builder.build()
@@ -96,15 +98,19 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
-#[tracing::instrument(skip_all, fields(delivery.id = %due.id, endpoint.id = %due.endpoint_id, attempt = due.attempts))]
+#[tracing::instrument(skip_all, fields(delivery.id = %due.id, endpoint.id = %due.endpoint_id, attempt = due.attempts + 1))]
 async fn deliver(context: &SenderContext, client: &reqwest::Client, due: &Due) {
-    let Ok(mut conn) = context.db.acquire().await else {
-        return; // the lease brings it back
+    // The connection goes back before the request: an endpoint that takes
+    // its time must not hold the pool the rest of the system works with.
+    let endpoint = match context.db.acquire().await {
+        Ok(mut conn) => db::endpoint(&mut conn, due.endpoint_id).await,
+        Err(err) => Err(err),
     };
-    let endpoint = match db::endpoint(&mut conn, due.endpoint_id).await {
+    let endpoint = match endpoint {
         Ok(Some(endpoint)) if endpoint.enabled => endpoint,
         // Removed or disabled since: the row stays as it is (a cascade removes it, enabling sends it).
         Ok(_) => return,
+        // The lease brings it back.
         Err(_) => return,
     };
     let now = chrono::Utc::now();
@@ -135,7 +141,11 @@ async fn deliver(context: &SenderContext, client: &reqwest::Client, due: &Due) {
             }
         }
     };
-    if let Err(err) = record(&mut conn, due, &endpoint, &outcome).await {
+    let recorded = match context.db.acquire().await {
+        Ok(mut conn) => record(&mut conn, due, &endpoint, &outcome).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = recorded {
         // The lease brings it back: at worst it is sent twice, with the same webhook-id.
         tracing::warn!(error = %err, "could not record a webhook delivery");
     }
@@ -172,21 +182,24 @@ async fn record(
         }
         return Ok(());
     }
-    let retry = rules::retry_after(due.attempts);
+    // This try counts: the schedule's step after it.
+    let retry = rules::retry_after(due.attempts + 1);
     tracing::warn!(error = ?outcome.error, retry_in = ?retry, "webhook not delivered");
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let failing_since = db::mark_failed(&mut tx, due, outcome, retry).await?;
+    // Another sender took the row since (this one outlived its lease): its word counts.
+    let Some(failing_since) = db::mark_failed(&mut tx, due, outcome, retry).await? else { return Ok(()) };
     if chrono::Utc::now() - failing_since >= rules::DISABLE_AFTER {
         let reason = format!("every delivery failed for five days (last: {})", outcome.error.as_deref().unwrap_or(""));
         if db::disable(&mut tx, endpoint.id, &reason).await? {
-            tracing::warn!(url = %endpoint.url, "webhook endpoint disabled after five days of failures");
+            let host = crate::domain::webhook::host_of(&endpoint.url);
+            tracing::warn!(host = %host, "webhook endpoint disabled after five days of failures");
             crate::db::teams::audit(
                 &mut tx,
                 endpoint.organization_id,
                 None,
                 "webhook.disabled",
                 None,
-                &endpoint.url,
+                &host,
                 serde_json::json!({"reason": reason}),
             )
             .await?;

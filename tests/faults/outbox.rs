@@ -68,7 +68,7 @@ impl Receiver {
             axum::routing::post(move |headers: HeaderMap, body: Bytes| {
                 let state = self.clone();
                 async move {
-                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    tokio::time::sleep(Duration::from_millis(1000)).await;
                     let secret = state.secret.lock().unwrap().clone();
                     let Ok(verifier) = standardwebhooks::Webhook::new(&secret) else {
                         return StatusCode::INTERNAL_SERVER_ERROR;

@@ -54,6 +54,10 @@ fn members_of(method: &str, path: &str) -> Option<Members> {
     Some(match (method, path) {
         ("get", "/api/v1/events/{id}") => From(Door),
         ("post", "/api/v1/events/{id}/check-ins") | ("delete", "/api/v1/events/{id}/check-ins/{code}") => From(Door),
+        ("post", "/api/v1/events/{id}/check-ins/sync")
+        | ("get", "/api/v1/events/{id}/check-ins/offline")
+        | ("get", "/api/v1/events/{id}/check-in-lists") => From(Door),
+        ("post", "/api/v1/events/{id}/check-in-lists") => From(Manager),
         ("get", "/api/v1/tickets/{code}") | ("get", "/api/v1/tickets/{code}/qr.svg") => From(Door),
         ("get", "/api/v1/events/{id}/attendees.csv")
         | ("get", "/api/v1/events/{id}/stats")
@@ -958,6 +962,38 @@ async fn every_route_answers_anonymous_strangers_and_owners_as_documented() {
             None,
             &w.organizer,
             Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/check-ins/sync",
+            fill("/api/v1/events/{id}/check-ins/sync", &w, &w.event),
+            Some(json!({"device_id": "matrix", "gate": "Gate A", "scans": []})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/check-ins/offline",
+            fill("/api/v1/events/{id}/check-ins/offline", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "get",
+            "/api/v1/events/{id}/check-in-lists",
+            fill("/api/v1/events/{id}/check-in-lists", &w, &w.event),
+            None,
+            &w.organizer,
+            Expect::Matrix(401, 403, 200),
+        ),
+        (
+            "post",
+            "/api/v1/events/{id}/check-in-lists",
+            fill("/api/v1/events/{id}/check-in-lists", &w, &w.event),
+            Some(json!({"name": "Main entrance", "ticket_type_ids": [w.ticket_type]})),
+            &w.organizer,
+            Expect::Matrix(401, 403, 201),
         ),
         // The personal organization's details, set in the world.
         (

@@ -13,6 +13,7 @@ mod codes;
 mod connections;
 mod crawl;
 mod door;
+mod door_offline;
 mod draw;
 mod emails;
 mod errors;

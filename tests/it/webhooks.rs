@@ -387,6 +387,17 @@ async fn endpoints_are_https_on_the_internet_for_owners_and_at_most_twenty() {
     assert_eq!(app.get(&hooks, Some(owner)).await.body.as_array().unwrap().len(), 20);
     let audit = app.get(&format!("/api/v1/organizations/{org}/audit"), Some(owner)).await.body.to_string();
     assert!(audit.contains("webhook.created"), "{audit}");
+    // Turned off: nothing to test or replay until it is on again.
+    let off = app.patch(&one, Some(owner), json!({"enabled": false})).await;
+    assert_eq!((off.status, off.body["enabled"].as_bool()), (StatusCode::OK, Some(false)), "{off:?}");
+    let test = app.post(&format!("{one}/test"), Some(owner), json!({})).await;
+    assert_eq!((test.status, test.code()), (StatusCode::CONFLICT, "webhook_disabled"), "{test:?}");
+    let on = app.patch(&one, Some(owner), json!({"enabled": true})).await;
+    assert_eq!(on.body["enabled"], true);
+    assert_eq!(app.post(&format!("{one}/test"), Some(owner), json!({})).await.status, StatusCode::ACCEPTED);
+    // The log names the host, never the whole URL (a receiver's path may be its password).
+    let log = app.get(&format!("/api/v1/organizations/{org}/audit"), Some(owner)).await.body.to_string();
+    assert!(log.contains("hooks.example.com") && !log.contains("hooks.example.com/one"), "{log}");
     // Removed: gone with its log.
     assert_eq!(app.call(Method::DELETE, &one, Some(owner), None).await.status, StatusCode::NO_CONTENT);
     assert_eq!(app.get(&one, Some(owner)).await.status, StatusCode::NOT_FOUND);

@@ -1,0 +1,159 @@
+//! Issue 31, the door offline (server side): a device keeps the check-in
+//! list (codes as SHA-256 hashes), uploads its scans later; each scan is
+//! applied once (its nonce), earliest first: the first scan of a ticket
+//! admits it, later ones are duplicates told with who admitted it, where
+//! and when; a check-in list admits its ticket types only.
+
+use chrono::{Duration, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::helpers::{TestApp, spawn_app};
+
+async fn codes(app: &TestApp, buyer: &str, booking: uuid::Uuid) -> Vec<String> {
+    let booking = app.get(&format!("/api/v1/bookings/{booking}"), Some(buyer)).await.body;
+    booking["tickets"].as_array().unwrap().iter().map(|t| t["code"].as_str().unwrap().to_owned()).collect()
+}
+
+fn scan(nonce: &str, code: &str, minutes_ago: i64) -> Value {
+    json!({"nonce": nonce, "code": code, "scanned_at": (Utc::now() - Duration::minutes(minutes_ago)).to_rfc3339()})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_made_offline_apply_once_in_the_order_they_were_made() {
+    let app = spawn_app().await;
+    let people = app.users(3).await;
+    let [owner, buyer, stranger] = [&people[0], &people[1], &people[2]];
+    let event = app
+        .published_event(
+            owner,
+            json!({"ticket_types": [
+                {"name": "Standard", "price_cents": 0, "capacity": 20, "max_per_order": 4},
+                {"name": "VIP", "price_cents": 0, "capacity": 5}]}),
+        )
+        .await;
+    let id = event["id"].as_str().unwrap().to_owned();
+    let tt = |i: usize| event["ticket_types"][i]["id"].as_str().unwrap().to_owned();
+    let standard = codes(&app, buyer, app.book_final(buyer, &tt(0), 3).await).await;
+    let vip = codes(&app, buyer, app.book_final(buyer, &tt(1), 1).await).await;
+    let spare = app.book_final(buyer, &tt(0), 1).await;
+    let void = codes(&app, buyer, spare).await;
+    assert_eq!(
+        app.post(&format!("/api/v1/bookings/{spare}/cancel"), Some(buyer), json!({})).await.status,
+        StatusCode::OK
+    );
+
+    // The list a device keeps: hashes, never the codes.
+    let offline = app.get(&format!("/api/v1/events/{id}/check-ins/offline"), Some(owner)).await;
+    assert_eq!(offline.status, StatusCode::OK, "{offline:?}");
+    let text = offline.body.to_string();
+    assert!(standard.iter().all(|c| !text.contains(c.as_str())), "a code in the offline list");
+    let hash =
+        |code: &str| sha2::Sha256::digest(code.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let tickets = offline.body["tickets"].as_array().unwrap();
+    let entry = tickets.iter().find(|t| t["hash"] == hash(&standard[0]).as_str()).expect("each ticket by its hash");
+    assert_eq!((entry["status"].as_str(), entry["ticket_type"].as_str()), (Some("valid"), Some("Standard")));
+    let voided = tickets.iter().find(|t| t["hash"] == hash(&void[0]).as_str()).unwrap();
+    assert_eq!(voided["status"], "void");
+    assert_eq!(
+        app.get(&format!("/api/v1/events/{id}/check-ins/offline"), Some(stranger)).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Device A, Gate A: two tickets, one of them twice, a code that is none, a void one.
+    let sync = format!("/api/v1/events/{id}/check-ins/sync");
+    let upload = json!({"device_id": "device-a", "gate": "Gate A", "scans": [
+        scan("a1", &standard[0], 30), scan("a2", &standard[1], 29), scan("a3", &standard[0], 27),
+        scan("a4", "ZZZZZZZZZZZZZZZZZZZZZZZZZZ", 26), scan("a5", &void[0], 25)]});
+    let first = app.post(&sync, Some(owner), upload.clone()).await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    let outcomes = |reply: &Value| -> Vec<String> {
+        reply["scans"].as_array().unwrap().iter().map(|s| s["outcome"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(outcomes(&first.body), ["admitted", "admitted", "duplicate", "unknown", "void"], "{first:?}");
+    assert_eq!(first.body["scans"][2]["admitted_gate"], "Gate A");
+    // The same upload again (the answer was lost): nothing applied twice.
+    let again = app.post(&sync, Some(owner), upload).await;
+    assert_eq!(outcomes(&again.body), outcomes(&first.body));
+    let (scans,): (i64,) = sqlx::query_as("SELECT count(*) FROM door_scans WHERE event_id = $1::uuid")
+        .bind(&id)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(scans, 5);
+
+    // Device B, Gate B, uploads later: its scan of the second ticket was
+    // made before A's, so it admitted it and A's is the duplicate; its scan
+    // of the first ticket came after A's: a duplicate, told where and when.
+    let b = app
+        .post(
+            &sync,
+            Some(owner),
+            json!({"device_id": "device-b", "gate": "Gate B", "scans": [
+            scan("b1", &standard[1], 40), scan("b2", &standard[0], 5), scan("b3", &standard[2], 4)]}),
+        )
+        .await;
+    assert_eq!(outcomes(&b.body), ["admitted", "duplicate", "admitted"], "{b:?}");
+    assert_eq!(b.body["scans"][1]["admitted_gate"], "Gate A", "{b:?}");
+    assert!(b.body["scans"][1]["admitted_at"].is_string());
+    let second: Vec<(String, String)> =
+        sqlx::query_as("SELECT device_id, outcome FROM door_scans WHERE ticket_code = $1 ORDER BY scanned_at")
+            .bind(&standard[1])
+            .fetch_all(app.db())
+            .await
+            .unwrap();
+    assert_eq!(second, [("device-b".into(), "admitted".into()), ("device-a".into(), "duplicate".into())]);
+    // The server, the ticket and the attendee list agree.
+    let ticket = app.get(&format!("/api/v1/tickets/{}", standard[1]), Some(owner)).await.body;
+    assert_eq!(ticket["status"], "checked_in", "{ticket}");
+    let csv = reqwest::Client::new()
+        .get(app.url(&format!("/api/v1/events/{id}/attendees.csv")))
+        .bearer_auth(owner)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().filter(|l| l.contains(",checked_in,")).count(), 3, "{csv}");
+    // The online door sees the offline admissions.
+    let online = app.post(&format!("/api/v1/events/{id}/check-ins"), Some(owner), json!({"code": standard[2]})).await;
+    assert_eq!(online.status, StatusCode::CONFLICT, "{online:?}");
+
+    // A check-in list: the VIP entrance admits VIP tickets only.
+    let lists = format!("/api/v1/events/{id}/check-in-lists");
+    let bad = app.post(&lists, Some(owner), json!({"name": "VIP entrance", "ticket_type_ids": []})).await;
+    assert_eq!(bad.fields(), ["ticket_type_ids"], "{bad:?}");
+    let made = app.post(&lists, Some(owner), json!({"name": "VIP entrance", "ticket_type_ids": [tt(1)]})).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    let taken = app.post(&lists, Some(owner), json!({"name": "VIP entrance", "ticket_type_ids": [tt(1)]})).await;
+    assert_eq!(taken.fields(), ["name"]);
+    let list = made.body["id"].as_str().unwrap();
+    let vip_door = app
+        .post(
+            &sync,
+            Some(owner),
+            json!({"device_id": "device-c", "gate": "VIP", "list_id": list, "scans": [
+            scan("c1", &standard[2], 3), scan("c2", &vip[0], 2)]}),
+        )
+        .await;
+    assert_eq!(outcomes(&vip_door.body), ["not_valid_here", "admitted"], "{vip_door:?}");
+    let offline = app.get(&format!("/api/v1/events/{id}/check-ins/offline"), Some(owner)).await.body;
+    assert_eq!(offline["lists"][0]["name"], "VIP entrance");
+
+    // What an upload may not be.
+    let nobody = app.post(&sync, Some(owner), json!({"device_id": "", "scans": []})).await;
+    assert_eq!(nobody.fields(), ["device_id"]);
+    let many: Vec<Value> = (0..501).map(|i| scan(&format!("m{i}"), &standard[0], 1)).collect();
+    let too_many = app.post(&sync, Some(owner), json!({"device_id": "device-d", "scans": many})).await;
+    assert_eq!(too_many.fields(), ["scans"]);
+    let unknown_list = app
+        .post(&sync, Some(owner), json!({"device_id": "device-d", "list_id": uuid::Uuid::now_v7(), "scans": []}))
+        .await;
+    assert_eq!(unknown_list.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.post(&sync, Some(stranger), json!({"device_id": "x", "scans": []})).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
