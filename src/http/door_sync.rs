@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::extract::{CurrentUser, Json, Path};
 use crate::db::door_scans::CheckinListRow;
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::event::door_sync::{Scan, ScanOutcome, SyncInput, code_hash};
 use crate::http::state::AppState;
 
@@ -59,14 +59,19 @@ pub async fn sync(
     Path(id): Path<Uuid>,
     Json(req): Json<SyncRequest>,
 ) -> ApiResult<axum::Json<SyncReply>> {
+    Ok(axum::Json(apply(&state, user.id, id, req).await?))
+}
+
+/// Applies an upload (the API's and the offline door page's).
+pub async fn apply(state: &AppState, user: Uuid, id: Uuid, req: SyncRequest) -> Result<SyncReply, ApiError> {
     let input = SyncInput {
         device_id: req.device_id,
         gate: req.gate,
         list_id: req.list_id,
         scans: req.scans.into_iter().map(|s| Scan { nonce: s.nonce, code: s.code, scanned_at: s.scanned_at }).collect(),
     };
-    let scans = state.events().sync_scans(user.id, id, input).await?;
-    Ok(axum::Json(SyncReply { scans }))
+    let scans = state.events().sync_scans(user, id, input).await?;
+    Ok(SyncReply { scans })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -118,9 +123,14 @@ pub async fn offline(
     user: CurrentUser,
     Path(id): Path<Uuid>,
 ) -> ApiResult<axum::Json<OfflineList>> {
+    Ok(axum::Json(offline_list(&state, user.id, id).await?))
+}
+
+/// The list (the API's and the offline door page's).
+pub async fn offline_list(state: &AppState, user: Uuid, id: Uuid) -> Result<OfflineList, ApiError> {
     let generated_at = Utc::now();
-    let (event, tickets, lists) = state.events().offline_list(user.id, id).await?;
-    Ok(axum::Json(OfflineList {
+    let (event, tickets, lists) = state.events().offline_list(user, id).await?;
+    Ok(OfflineList {
         event_id: id,
         title: event.details.title,
         generated_at,
@@ -137,7 +147,7 @@ pub async fn offline(
             })
             .collect(),
         lists: lists.into_iter().map(CheckinList::from).collect(),
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

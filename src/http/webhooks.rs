@@ -293,6 +293,7 @@ pub async fn deliveries(
         (status = 202, description = "On its way", body = Delivery),
         (status = 403, description = "A member who is not an owner", body = Problem),
         (status = 404, description = "No such organization, endpoint or delivery", body = Problem),
+        (status = 409, description = "The endpoint is turned off (`webhook_disabled`)", body = Problem),
     ))]
 pub async fn replay(
     State(state): State<AppState>,
@@ -311,6 +312,8 @@ pub async fn replay(
         (status = 202, description = "How many are on their way", body = Replayed),
         (status = 403, description = "A member who is not an owner", body = Problem),
         (status = 404, description = "No such organization or endpoint", body = Problem),
+        (status = 409, description = "The endpoint is turned off (`webhook_disabled`)", body = Problem),
+        (status = 422, description = "`since` is not a time", body = Problem),
     ))]
 pub async fn replay_since(
     State(state): State<AppState>,
@@ -329,6 +332,7 @@ pub async fn replay_since(
         (status = 202, description = "On its way", body = TestSent),
         (status = 403, description = "A member who is not an owner", body = Problem),
         (status = 404, description = "No such organization or endpoint", body = Problem),
+        (status = 409, description = "The endpoint is turned off (`webhook_disabled`)", body = Problem),
     ))]
 pub async fn test(
     State(state): State<AppState>,

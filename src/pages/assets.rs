@@ -27,6 +27,8 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         ("pay.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/pay.js")[..]),
         ("door.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/door.js")[..]),
         ("draw.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/draw.js")[..]),
+        ("door-offline.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/door-offline.js")[..]),
+        ("door-icon.svg", "image/svg+xml", &include_bytes!("../../static/door-icon.svg")[..]),
         ("jsQR.js", "text/javascript; charset=utf-8", &include_bytes!("../../static/vendor/jsQR.js")[..]),
     ]
     .into_iter()

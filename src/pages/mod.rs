@@ -17,6 +17,7 @@ mod booking;
 mod chart;
 mod codes;
 mod details;
+mod door_offline;
 mod error;
 mod event_form;
 mod event_image;
@@ -112,6 +113,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/manage/events/{id}/attendees.csv", get(manage::attendees_csv))
         .route("/manage/events/{id}/door", get(manage::door).post(manage::check_in))
         .route("/manage/events/{id}/door/undo", post(manage::undo))
+        .route("/manage/events/{id}/door/offline", get(door_offline::page_of))
+        .route("/manage/events/{id}/door/offline.json", get(door_offline::list))
+        .route("/manage/events/{id}/door/sync", post(door_offline::sync))
+        .route("/manage/events/{id}/door/manifest.webmanifest", get(door_offline::manifest))
+        .route("/manage/door-sw.js", get(door_offline::worker))
         .route("/manage/events/{id}/messages", get(messages::page).post(messages::post))
         .route("/static/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit))

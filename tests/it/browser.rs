@@ -104,6 +104,19 @@ impl Browser {
         reply["value"].clone()
     }
 
+    /// Takes the browser off the network or back (Chromium's own network
+    /// emulation: requests fail, `navigator.onLine` follows, `online` and
+    /// `offline` events fire).
+    pub async fn network(&self, online: bool) {
+        if online {
+            self.command(reqwest::Method::DELETE, "/chromium/network_conditions", None).await;
+        } else {
+            let conditions = json!({"network_conditions":
+                {"offline": true, "latency": 0, "download_throughput": 0, "upload_throughput": 0}});
+            self.command(reqwest::Method::POST, "/chromium/network_conditions", Some(conditions)).await;
+        }
+    }
+
     pub async fn goto(&self, url: &str) {
         self.command(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
     }

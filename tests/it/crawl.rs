@@ -98,7 +98,7 @@ fn least_role(shape: &str) -> Option<usize> {
         .map(|tail| (shape.starts_with("GET"), tail));
     if let Some((read, tail)) = tail {
         return Some(match (read, tail) {
-            (_, "/door") | (false, "/door/undo") => DOOR,
+            (_, "/door") | (false, "/door/undo") | (true, "/door/offline" | "/door/manifest.webmanifest") => DOOR,
             (true, "" | "/orders" | "/attendees" | "/attendees.csv") => BOX_OFFICE,
             (false, "/orders/{id}/mark-paid") => BOX_OFFICE,
             (

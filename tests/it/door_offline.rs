@@ -157,3 +157,106 @@ async fn scans_made_offline_apply_once_in_the_order_they_were_made() {
         StatusCode::FORBIDDEN
     );
 }
+
+/// Scans `code` on the offline door page (typed, then Enter).
+async fn scan_in(browser: &crate::browser::Browser, code: &str) {
+    browser.type_into("#offline-code", &format!("{code}\u{E007}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_door_page_works_offline_and_two_devices_agree_once_back() {
+    let sink = crate::smtp::SmtpSink::start().await;
+    let app = crate::helpers::spawn_app_with(crate::helpers::test_config(&["--smtp-url", &sink.url()])).await;
+    let people = app.users(4).await;
+    let [owner, buyer, door_a, door_b] = [&people[0], &people[1], &people[2], &people[3]];
+    let org = app.get("/api/v1/me", Some(owner)).await.body["id"].as_str().unwrap().to_owned();
+    for door in [door_a, door_b] {
+        crate::teams::join(&app, &sink, owner, &org, door, "door").await;
+    }
+    let (event, tt) = app.on_sale(owner, 20, 4).await;
+    let id = event["id"].as_str().unwrap().to_owned();
+    let tickets = codes(&app, buyer, app.book_final(buyer, &tt, 4).await).await;
+    let email = |token: &str| {
+        let (app, token) = (&app, token.to_owned());
+        async move { app.get("/api/v1/me", Some(&token)).await.body["email"].as_str().unwrap().to_owned() }
+    };
+    let page = app.url(&format!("/manage/events/{id}/door/offline"));
+
+    // Two door devices open the page online: each keeps the list.
+    let mut devices = Vec::new();
+    for (name, token, gate) in [("door-a", door_a, "Gate A"), ("door-b", door_b, "Gate B")] {
+        // Device B is a phone.
+        let size = if name == "door-b" { "375,812" } else { "1280,900" };
+        let browser = crate::browser::Browser::start_with(name, &[format!("--window-size={size}")]).await;
+        browser.sign_in(&app.url(""), &email(token).await).await;
+        browser.goto(&page).await;
+        browser.wait_for_text("4 tickets on this device").await;
+        browser
+            .execute(
+                "var g = document.getElementById('gate'); g.value = arguments[0]; g.dispatchEvent(new Event('change'));",
+                json!([gate]),
+            )
+            .await;
+        devices.push(browser);
+    }
+    devices[0].accessibility().await;
+
+    // The venue's connection goes: device A admits three tickets, one of them twice.
+    for device in &devices {
+        device.network(false).await;
+        device.wait_for_text("Offline").await;
+    }
+    let a = &devices[0];
+    for code in &tickets[..3] {
+        scan_in(a, code).await;
+        a.wait_for_text("Admitted").await;
+    }
+    scan_in(a, &tickets[0]).await;
+    a.wait_for_text("Already admitted").await;
+    a.wait_for_text("4 scans waiting").await;
+    // Device B, offline too, admits the first ticket again (it cannot know).
+    let b = &devices[1];
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    scan_in(b, &tickets[0]).await;
+    b.wait_for_text("Admitted").await;
+    b.wait_for_text("1 scan waiting").await;
+    let (none,): (i64,) = sqlx::query_as("SELECT count(*) FROM door_scans WHERE event_id = $1::uuid")
+        .bind(&id)
+        .fetch_one(app.db())
+        .await
+        .unwrap();
+    assert_eq!(none, 0, "nothing reached the server while offline");
+
+    // Back online: the scans go up; the server, the attendee list and the
+    // second device agree; B is told A admitted the ticket first.
+    a.network(true).await;
+    a.wait_for_text("All scans sent").await;
+    b.network(true).await;
+    b.wait_for_text("All scans sent").await;
+    b.wait_for_text("already admitted at Gate A").await;
+    b.accessibility().await;
+    b.screenshot("door-offline-375").await;
+    a.screenshot("door-offline-1280").await;
+    let outcomes: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT ticket_code, device_id, outcome FROM door_scans WHERE event_id = $1::uuid ORDER BY scanned_at",
+    )
+    .bind(&id)
+    .fetch_all(app.db())
+    .await
+    .unwrap();
+    let admitted: Vec<&String> = outcomes.iter().filter(|o| o.2 == "admitted").map(|o| &o.0).collect();
+    assert_eq!(admitted.len(), 3, "{outcomes:?}");
+    let first: Vec<&(String, String, String)> = outcomes.iter().filter(|o| o.0 == tickets[0]).collect();
+    assert_eq!(first.iter().filter(|o| o.2 == "admitted").count(), 1, "{first:?}");
+    assert_eq!(first.iter().filter(|o| o.2 == "duplicate").count(), 2, "{first:?}");
+    let ticket = app.get(&format!("/api/v1/tickets/{}", tickets[0]), Some(owner)).await.body;
+    assert_eq!(ticket["status"], "checked_in");
+    let untouched = app.get(&format!("/api/v1/tickets/{}", tickets[3]), Some(owner)).await.body;
+    assert_eq!(untouched["status"], "valid");
+    // Device B's list, refreshed, knows A's admissions.
+    b.goto(&page).await;
+    b.wait_for_text("All scans sent").await;
+    scan_in(b, &tickets[1]).await;
+    b.wait_for_text("Already admitted").await;
+    b.wait_for_text("At Gate A").await;
+}
