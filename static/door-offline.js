@@ -39,6 +39,7 @@
   var queue = load("queue", []);
   var seen = load("conflicts", []);
   var sending = false;
+  var problem = "";
 
   function time(iso) {
     var d = new Date(iso);
@@ -51,6 +52,7 @@
     parts.push(navigator.onLine ? "Online" : "Offline");
     parts.push(list ? list.tickets.length + " tickets on this device, as of " + time(list.generated_at) : "No check-in list yet");
     parts.push(waiting === 0 ? "All scans sent" : waiting + (waiting === 1 ? " scan waiting" : " scans waiting"));
+    if (problem && waiting > 0) parts.push(problem);
     state.textContent = parts.join(" · ");
     conflicts.innerHTML = "";
     seen.forEach(function (c) {
@@ -84,12 +86,16 @@
     return fetch(listUrl, { credentials: "same-origin", headers: { accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (fresh) {
+        // An answer older than the list in hand (two refreshes crossing) is dropped.
+        if (list && fresh.generated_at < list.generated_at) return;
         // Scans not yet sent stay as this device judged them.
         var mine = {};
         queue.forEach(function (s) { if (s.hash) mine[s.hash] = s; });
         fresh.tickets.forEach(function (t) {
           var s = mine[t.hash];
-          if (s && t.status === "valid") { t.status = "checked_in"; t.checked_in_at = s.scanned_at; t.checked_in_gate = s.gate; }
+          if (s && s.admitted && t.status === "valid") {
+            t.status = "checked_in"; t.checked_in_at = s.scanned_at; t.checked_in_gate = s.gate;
+          }
         });
         list = fresh;
         save("list", list);
@@ -101,12 +107,17 @@
   function send() {
     if (sending || !navigator.onLine || queue.length === 0) { show(); return Promise.resolve(); }
     sending = true;
-    var batch = queue.slice(0, 500);
+    // Scans made at one gate with one list go together, a hundred at most
+    // (well within what one request may carry).
+    var first = queue[0];
+    var batch = queue.filter(function (s) { return s.gate === first.gate && (s.list || "") === (first.list || ""); }).slice(0, 100);
     var body = {
       device_id: device,
-      gate: gateInput.value.trim() || null,
-      list_id: listSelect.value || null,
-      scans: batch.map(function (s) { return { nonce: s.nonce, code: s.code, scanned_at: s.scanned_at }; })
+      gate: first.gate || null,
+      list_id: first.list || null,
+      scans: batch.map(function (s) {
+        return { nonce: s.nonce, code: s.code, scanned_at: s.scanned_at, admitted: s.admitted };
+      })
     };
     return fetch(syncUrl, {
       method: "POST",
@@ -114,8 +125,13 @@
       headers: { "content-type": "application/json", "x-csrf-token": csrf, accept: "application/json" },
       body: JSON.stringify(body)
     })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (r) {
+        if (r.redirected || r.status === 401 || r.status === 403) throw new Error("sign in again to send them");
+        if (!r.ok) throw new Error("the server answered " + r.status);
+        return r.json();
+      })
       .then(function (reply) {
+        problem = "";
         var done = {};
         reply.scans.forEach(function (outcome) {
           done[outcome.nonce] = true;
@@ -129,7 +145,10 @@
         save("queue", queue);
         save("conflicts", seen.slice(0, 50));
       })
-      .catch(function () { /* tried again when online, or in a minute */ })
+      .catch(function (error) {
+        // Tried again when online, or in a minute; said meanwhile.
+        problem = "Not sent: " + (error && error.message && !/fetch|network/i.test(error.message) ? error.message : "no answer");
+      })
       .then(function () { sending = false; return refresh(); });
   }
 
@@ -144,8 +163,9 @@
       var now = new Date().toISOString();
       var ticket = list && list.tickets.filter(function (t) { return t.hash === h; })[0];
       var chosen = list && listSelect.value && list.lists.filter(function (l) { return l.id === listSelect.value; })[0];
-      queue.push({ nonce: random(), code: code, scanned_at: now, hash: ticket ? h : null, gate: gateInput.value.trim() });
-      save("queue", queue);
+      var scan = { nonce: random(), code: code, scanned_at: now, hash: ticket ? h : null,
+                   gate: gateInput.value.trim(), list: listSelect.value || "", admitted: false };
+      queue.push(scan);
       if (!ticket) {
         say("invalid", "Not valid", "No ticket of this event has this code.");
       } else if (ticket.status === "void") {
@@ -156,12 +176,14 @@
         say("already", "Already admitted",
           (ticket.checked_in_gate ? "At " + ticket.checked_in_gate + " at " : "At ") + time(ticket.checked_in_at) + ": " + ticket.holder);
       } else {
+        scan.admitted = true;
         ticket.status = "checked_in";
         ticket.checked_in_at = now;
         ticket.checked_in_gate = gateInput.value.trim();
         save("list", list);
         say("admitted", "Admitted", ticket.holder + " · " + ticket.ticket_type);
       }
+      save("queue", queue);
       show();
       send();
     });
@@ -169,8 +191,8 @@
 
   form.addEventListener("submit", function (e) {
     e.preventDefault();
-    // As the server reads a code: trimmed, in capitals.
-    var code = input.value.trim().toUpperCase();
+    // As the server reads a code: trimmed, in capitals (a ticket's is 26 characters).
+    var code = input.value.trim().toUpperCase().slice(0, 64);
     input.value = "";
     input.focus();
     if (code) judge(code);
@@ -179,7 +201,14 @@
   window.addEventListener("offline", show);
   setInterval(function () { send().then(refresh); }, 60000);
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register(root.getAttribute("data-worker"), { scope: "/manage/events/" }).catch(function () {});
+    navigator.serviceWorker.register(root.getAttribute("data-worker"), { scope: root.getAttribute("data-scope") })
+      .catch(function () {});
+  }
+  // This page and its files kept now, for the first launch without a connection.
+  if (window.caches) {
+    var files = [location.pathname];
+    document.querySelectorAll("link[rel=stylesheet], script[src]").forEach(function (el) { files.push(el.getAttribute("href") || el.getAttribute("src")); });
+    caches.open("boxoffice-door-v1").then(function (cache) { return cache.addAll(files); }).catch(function () {});
   }
   show();
   send().then(refresh);

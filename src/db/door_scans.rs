@@ -152,6 +152,16 @@ pub async fn lock_ticket(
     .await
 }
 
+/// Locks the tickets of `codes` (of the event) in code order.
+pub async fn lock_tickets(conn: &mut PgConnection, event_id: Uuid, codes: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT code FROM tickets WHERE event_id = $1 AND code = ANY($2) ORDER BY code FOR UPDATE")
+        .bind(event_id)
+        .bind(codes)
+        .fetch_all(conn)
+        .await?;
+    Ok(())
+}
+
 /// Admits the ticket by this scan: when, where, by which device.
 pub async fn admit(
     conn: &mut PgConnection,
@@ -198,7 +208,8 @@ pub struct OfflineTicket {
 
 pub async fn offline_list(conn: &mut PgConnection, event_id: Uuid) -> Result<Vec<OfflineTicket>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT t.code, coalesce(a.name, u.name) AS holder, t.ticket_type_id,
+        "SELECT t.code, CASE WHEN t.status = 'void' THEN '' ELSE coalesce(a.name, u.name) END AS holder,
+                t.ticket_type_id,
                 tt.name AS ticket_type, t.status, t.checked_in_at, t.checked_in_gate
          FROM tickets t JOIN bookings b ON b.id = t.booking_id JOIN users u ON u.id = b.user_id
          JOIN ticket_types tt ON tt.id = t.ticket_type_id

@@ -79,7 +79,8 @@ pub async fn check_in(conn: &mut PgConnection, event_id: Uuid, code: &str) -> Re
         _ => {}
     }
     let admitted = sqlx::query(
-        "UPDATE tickets SET status = 'checked_in', checked_in_at = now() WHERE code = $1 AND status = 'valid'",
+        "UPDATE tickets SET status = 'checked_in', checked_in_at = now(), checked_in_gate = NULL, checked_in_device = NULL
+         WHERE code = $1 AND status = 'valid'",
     )
     .bind(code)
     .execute(&mut *conn)
@@ -100,7 +101,7 @@ pub async fn check_in(conn: &mut PgConnection, event_id: Uuid, code: &str) -> Re
 /// ticket rows it cancels, so one racing with this update is seen whole.)
 pub async fn undo_check_in(conn: &mut PgConnection, event_id: Uuid, code: &str) -> Result<bool, sqlx::Error> {
     let undone = sqlx::query(
-        "UPDATE tickets t SET status = 'valid', checked_in_at = NULL
+        "UPDATE tickets t SET status = 'valid', checked_in_at = NULL, checked_in_gate = NULL, checked_in_device = NULL
          FROM bookings b
          WHERE t.code = $1 AND t.event_id = $2 AND t.status = 'checked_in'
            AND b.id = t.booking_id AND b.status = 'confirmed'",

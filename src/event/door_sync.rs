@@ -29,6 +29,9 @@ pub struct Scan {
     pub nonce: String,
     pub code: String,
     pub scanned_at: DateTime<Utc>,
+    /// Whether the device let the person in. One it turned away (its list
+    /// was older, or said so) never admits anyone later: it is `refused`.
+    pub admitted: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -44,7 +47,8 @@ pub struct SyncInput {
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ScanOutcome {
     pub nonce: String,
-    /// `admitted`, `duplicate`, `void`, `unknown` or `not_valid_here`.
+    /// `admitted`, `duplicate`, `void`, `unknown`, `not_valid_here`, or
+    /// `refused` (the device turned the person away).
     pub outcome: String,
     pub holder: Option<String>,
     pub ticket_type: Option<String>,
@@ -90,6 +94,10 @@ impl<E: SharedFailure> EventRoom<'_, E> {
         let now = Utc::now();
         let gate = input.gate.as_deref().map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned);
         input.scans.sort_by_key(|s| s.scanned_at);
+        // Every ticket of the upload locked at once, in one order: two
+        // devices uploading together wait for each other, never deadlock.
+        let codes: Vec<String> = input.scans.iter().filter_map(|s| crate::domain::csv::ticket_code(&s.code)).collect();
+        db::lock_tickets(&mut tx, event_id, &codes).await?;
         let mut outcomes = Vec::with_capacity(input.scans.len());
         for scan in &input.scans {
             let scanned_at = if scan.scanned_at > now + CLOCK_SKEW { now } else { scan.scanned_at };
@@ -108,6 +116,7 @@ impl<E: SharedFailure> EventRoom<'_, E> {
                 None => None,
             };
             let outcome = match &ticket {
+                _ if !scan.admitted => "refused",
                 None => "unknown",
                 Some(t) if t.status == "void" => "void",
                 Some(t) if list.as_ref().is_some_and(|l| !l.ticket_type_ids.contains(&t.ticket_type_id)) => {

@@ -22,6 +22,14 @@ pub struct ScanIn {
     pub code: String,
     /// When it was scanned, by the device's clock.
     pub scanned_at: DateTime<Utc>,
+    /// Whether the device let the person in (default true). A scan it
+    /// turned away is recorded `refused` and admits nobody.
+    #[serde(default = "yes")]
+    pub admitted: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -68,7 +76,11 @@ pub async fn apply(state: &AppState, user: Uuid, id: Uuid, req: SyncRequest) -> 
         device_id: req.device_id,
         gate: req.gate,
         list_id: req.list_id,
-        scans: req.scans.into_iter().map(|s| Scan { nonce: s.nonce, code: s.code, scanned_at: s.scanned_at }).collect(),
+        scans: req
+            .scans
+            .into_iter()
+            .map(|s| Scan { nonce: s.nonce, code: s.code, scanned_at: s.scanned_at, admitted: s.admitted })
+            .collect(),
     };
     let scans = state.events().sync_scans(user, id, input).await?;
     Ok(SyncReply { scans })
@@ -81,7 +93,7 @@ pub struct OfflineTicket {
     pub holder: String,
     pub ticket_type_id: Uuid,
     pub ticket_type: String,
-    /// `valid`, `checked_in` or `void`.
+    /// `valid`, `checked_in` or `void` (a void ticket's holder is not told).
     pub status: String,
     pub checked_in_at: Option<DateTime<Utc>>,
     pub checked_in_gate: Option<String>,

@@ -15,6 +15,7 @@ mod assets;
 mod billing;
 mod booking;
 mod chart;
+mod checkin_lists;
 mod codes;
 mod details;
 mod door_offline;
@@ -114,6 +115,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/manage/events/{id}/door", get(manage::door).post(manage::check_in))
         .route("/manage/events/{id}/door/undo", post(manage::undo))
         .route("/manage/events/{id}/door/offline", get(door_offline::page_of))
+        .route("/manage/events/{id}/door/lists", get(checkin_lists::page).post(checkin_lists::create))
         .route("/manage/events/{id}/door/offline.json", get(door_offline::list))
         .route("/manage/events/{id}/door/sync", post(door_offline::sync))
         .route("/manage/events/{id}/door/manifest.webmanifest", get(door_offline::manifest))

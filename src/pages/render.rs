@@ -38,6 +38,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("manage/webhooks.html", include_str!("../../templates/pages/manage/webhooks.html")),
         ("manage/messages.html", include_str!("../../templates/pages/manage/messages.html")),
         ("manage/door_offline.html", include_str!("../../templates/pages/manage/door_offline.html")),
+        ("manage/checkin_lists.html", include_str!("../../templates/pages/manage/checkin_lists.html")),
         ("manage/webhook.html", include_str!("../../templates/pages/manage/webhook.html")),
         ("link_sent.html", include_str!("../../templates/pages/link_sent.html")),
         ("verify.html", include_str!("../../templates/pages/verify.html")),

@@ -98,9 +98,12 @@ fn least_role(shape: &str) -> Option<usize> {
         .map(|tail| (shape.starts_with("GET"), tail));
     if let Some((read, tail)) = tail {
         return Some(match (read, tail) {
-            (_, "/door") | (false, "/door/undo") | (true, "/door/offline" | "/door/manifest.webmanifest") => DOOR,
+            (_, "/door")
+            | (false, "/door/undo")
+            | (true, "/door/offline" | "/door/offline.json" | "/door/manifest.webmanifest") => DOOR,
             (true, "" | "/orders" | "/attendees" | "/attendees.csv") => BOX_OFFICE,
             (false, "/orders/{id}/mark-paid") => BOX_OFFICE,
+            (_, "/door/lists") => MANAGER,
             (
                 true,
                 "/edit" | "/cancel" | "/codes" | "/codes.csv" | "/questions" | "/orders/{id}/refund" | "/messages",
