@@ -13,8 +13,8 @@
   var listUrl = root.getAttribute("data-list");
   var syncUrl = root.getAttribute("data-sync");
   var csrf = root.getAttribute("data-csrf");
-  var form = document.getElementById("offline-scan");
-  var input = document.getElementById("offline-code");
+  var form = document.getElementById("check-in");
+  var input = document.getElementById("code");
   var gateInput = document.getElementById("gate");
   var listSelect = document.getElementById("checkin-list");
   var verdict = document.getElementById("offline-verdict");
@@ -50,7 +50,9 @@
     var waiting = queue.length;
     var parts = [];
     parts.push(navigator.onLine ? "Online" : "Offline");
-    parts.push(list ? list.tickets.length + " tickets on this device, as of " + time(list.generated_at) : "No check-in list yet");
+    var count = list ? list.tickets.length : 0;
+    parts.push(list ? count + (count === 1 ? " ticket" : " tickets") + " on this device, as of " + time(list.generated_at)
+                    : "No check-in list yet");
     parts.push(waiting === 0 ? "All scans sent" : waiting + (waiting === 1 ? " scan waiting" : " scans waiting"));
     if (problem && waiting > 0) parts.push(problem);
     state.textContent = parts.join(" · ");

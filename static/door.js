@@ -1,7 +1,9 @@
 // The door's camera: reads a ticket's QR code and checks it in. The browser's
 // BarcodeDetector where it has one, else the vendored jsQR (fetched only
 // then). Scanning goes on after each verdict until "Stop camera". A verdict
-// also buzzes and beeps where the device can.
+// also buzzes and beeps where the device can. The same on both door pages:
+// the online one sends the form (a new page comes with the verdict), the
+// offline one judges it in place (door-offline.js) and the camera goes on.
 (function () {
   "use strict";
   var form = document.getElementById("check-in");
@@ -9,7 +11,7 @@
   var video = document.getElementById("camera");
   if (!form || !button || !video) return;
 
-  var verdict = document.querySelector(".verdict");
+  var verdict = document.querySelector(".verdict:not([hidden])");
   if (verdict) {
     var good = verdict.classList.contains("admitted");
     if (navigator.vibrate) navigator.vibrate(good ? 120 : [80, 60, 80]);
@@ -86,7 +88,9 @@
               if (code && stream) {
                 sessionStorage.setItem("boxoffice-last-scan", JSON.stringify({ code: code, at: Date.now() }));
                 form.querySelector("input[name=code]").value = code;
-                form.submit();
+                // The offline page judges in place: keep reading after a moment.
+                if (form.requestSubmit) form.requestSubmit(); else form.submit();
+                setTimeout(look, 1500);
               } else {
                 setTimeout(look, 150);
               }

@@ -290,6 +290,12 @@ pub async fn mark_failed(
     outcome: &Outcome,
     retry: Option<Duration>,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    // The endpoint first, as its removal takes them (endpoint, then its
+    // deliveries by the cascade): the other order could deadlock with it.
+    sqlx::query("SELECT id FROM webhook_endpoints WHERE id = $1 FOR UPDATE")
+        .bind(due.endpoint_id)
+        .fetch_optional(&mut *conn)
+        .await?;
     let mine = sqlx::query(
         "UPDATE webhook_deliveries SET
             status = CASE WHEN $5::float8 IS NULL THEN 'failed' ELSE 'pending' END,

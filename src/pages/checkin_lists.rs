@@ -15,7 +15,7 @@ use super::render::{page_with_status, see_other};
 use super::session::{Acting, Visitor};
 use crate::domain::team::Action;
 use crate::event::EventError;
-use crate::http::extract::Path;
+use crate::http::extract::{CurrentUser, Path};
 use crate::http::state::AppState;
 
 pub async fn page(
@@ -24,24 +24,21 @@ pub async fn page(
     Path(id): Path<Uuid>,
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
-    render(&state, &visitor, user.id, id, HashMap::new(), HashMap::new(), StatusCode::OK).await
+    render(&state, &visitor, user, id, HashMap::new(), HashMap::new(), StatusCode::OK).await
 }
 
 async fn render(
     state: &AppState,
     visitor: &Visitor,
-    user: Uuid,
+    user: CurrentUser,
     id: Uuid,
     values: HashMap<String, String>,
     errors: HashMap<String, String>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
     // Making lists changes the event: its managers' page.
-    let event = match state.events().for_organizer(user, id, Action::EditEvent).await {
-        Err(EventError::NotOrganizer) => return Err(PageError::NotFound),
-        other => other?,
-    };
-    let lists = state.events().checkin_lists(user, id).await?;
+    let event = super::manage::own_event(state, user, id, Action::EditEvent).await?;
+    let lists = state.events().checkin_lists(user.id, id).await?;
     let name_of = |t: &Uuid| event.ticket_types.iter().find(|x| x.id == *t).map_or("", |x| x.name.as_str());
     let data = context! {
         event => context! { id => id.to_string(), title => event.details.title.clone() },
@@ -71,7 +68,7 @@ pub async fn create(
         Err(EventError::Invalid(invalid)) => {
             let errors = invalid.into_iter().map(|e| (e.field, e.message)).collect();
             let values = form.0.into_iter().filter(|(k, _)| k != "csrf").collect();
-            render(&state, &visitor, user.id, id, values, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+            render(&state, &visitor, user, id, values, errors, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(EventError::NotOrganizer) => Err(PageError::NotFound),
         Err(err) => Err(err.into()),

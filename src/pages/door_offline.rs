@@ -15,17 +15,12 @@ use super::error::PageError;
 use super::render::page;
 use super::session::Visitor;
 use crate::domain::team::Action;
-use crate::event::EventError;
 use crate::http::door_sync::{SyncReply, SyncRequest};
 use crate::http::extract::{Json, Path};
 use crate::http::state::AppState;
 
 async fn door_event(state: &AppState, visitor: &Visitor, id: Uuid) -> Result<crate::event::Event, PageError> {
-    let user = visitor.signed_in()?;
-    match state.events().for_organizer(user.id, id, Action::CheckIn).await {
-        Err(EventError::NotOrganizer) => Err(PageError::NotFound),
-        other => Ok(other?),
-    }
+    super::manage::own_event(state, visitor.signed_in()?, id, Action::CheckIn).await
 }
 
 pub async fn page_of(

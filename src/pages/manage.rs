@@ -182,7 +182,12 @@ fn field_errors(errors: Vec<crate::domain::FieldError>) -> FieldErrors {
 
 /// An event of the signed-in person's organization that their role lets
 /// them `action` (a 404 page for anyone else: a page reveals the event).
-async fn own_event(state: &AppState, user: CurrentUser, id: Uuid, action: Action) -> Result<Event, PageError> {
+pub(super) async fn own_event(
+    state: &AppState,
+    user: CurrentUser,
+    id: Uuid,
+    action: Action,
+) -> Result<Event, PageError> {
     match state.events().for_organizer(user.id, id, action).await {
         Err(EventError::NotOrganizer) => Err(PageError::NotFound),
         other => Ok(other?),

@@ -18,7 +18,7 @@ use crate::domain::message::Audience;
 use crate::domain::team::Action;
 use crate::event::EventError;
 use crate::event::messages::{MessageInput, Preview};
-use crate::http::extract::{Path, Query};
+use crate::http::extract::{CurrentUser, Path, Query};
 use crate::http::state::AppState;
 
 #[derive(serde::Deserialize)]
@@ -34,14 +34,14 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     let user = visitor.signed_in()?;
     let values = HashMap::from([("audience".to_owned(), "all".to_owned())]);
-    render(&state, &visitor, user.id, id, values, HashMap::new(), None, done.sent, StatusCode::OK).await
+    render(&state, &visitor, user, id, values, HashMap::new(), None, done.sent, StatusCode::OK).await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn render(
     state: &AppState,
     visitor: &Visitor,
-    user: Uuid,
+    user: CurrentUser,
     id: Uuid,
     values: HashMap<String, String>,
     errors: HashMap<String, String>,
@@ -49,11 +49,8 @@ async fn render(
     sent: Option<i64>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
-    let event = match state.events().for_organizer(user, id, Action::Message).await {
-        Err(EventError::NotOrganizer) => return Err(PageError::NotFound),
-        other => other?,
-    };
-    let messages = state.events().messages(user, id).await?;
+    let event = super::manage::own_event(state, user, id, Action::Message).await?;
+    let messages = state.events().messages(user.id, id).await?;
     let types: Vec<_> =
         event.ticket_types.iter().map(|t| context! { id => t.id.to_string(), name => t.name }).collect();
     let audiences: Vec<_> =
@@ -100,19 +97,17 @@ pub async fn post(State(state): State<AppState>, Path(id): Path<Uuid>, acting: A
             Ok((_, count)) => Ok(see_other(&format!("/manage/events/{id}/messages?sent={count}"))),
             Err(err) => {
                 let errors = refused(err)?;
-                render(&state, &visitor, user.id, id, values, errors, None, None, StatusCode::UNPROCESSABLE_ENTITY)
-                    .await
+                render(&state, &visitor, user, id, values, errors, None, None, StatusCode::UNPROCESSABLE_ENTITY).await
             }
         }
     } else {
         match state.events().preview_message(user.id, id, input(&form)).await {
             Ok(preview) => {
-                render(&state, &visitor, user.id, id, values, HashMap::new(), Some(preview), None, StatusCode::OK).await
+                render(&state, &visitor, user, id, values, HashMap::new(), Some(preview), None, StatusCode::OK).await
             }
             Err(err) => {
                 let errors = refused(err)?;
-                render(&state, &visitor, user.id, id, values, errors, None, None, StatusCode::UNPROCESSABLE_ENTITY)
-                    .await
+                render(&state, &visitor, user, id, values, errors, None, None, StatusCode::UNPROCESSABLE_ENTITY).await
             }
         }
     }

@@ -170,7 +170,7 @@ async fn scans_made_offline_apply_once_in_the_order_they_were_made() {
 
 /// Scans `code` on the offline door page (typed, then Enter).
 async fn scan_in(browser: &crate::browser::Browser, code: &str) {
-    browser.type_into("#offline-code", &format!("{code}\u{E007}")).await;
+    browser.type_into("#code", &format!("{code}\u{E007}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,4 +307,37 @@ async fn a_manager_makes_a_check_in_list_in_the_back_office() {
     assert!(shown.body.contains("<strong>VIP entrance</strong>: VIP"), "{}", shown.body);
     let api = app.get(&format!("/api/v1/events/{id}/check-in-lists"), Some(&owner)).await.body;
     assert_eq!(api[0]["ticket_type_ids"][0], vip.as_str(), "{api}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offline_door_reads_a_ticket_with_the_camera_without_a_connection() {
+    let app = spawn_app().await;
+    let people = app.users(2).await;
+    let [owner, buyer] = [&people[0], &people[1]];
+    let (event, tt) = app.on_sale(owner, 10, 2).await;
+    let id = event["id"].as_str().unwrap().to_owned();
+    let code = codes(&app, buyer, app.book_final(buyer, &tt, 1).await).await.remove(0);
+    let email = app.get("/api/v1/me", Some(owner)).await.body["email"].as_str().unwrap().to_owned();
+    let video = crate::browser::camera_showing(&code);
+    let switches = [
+        "--use-fake-device-for-media-stream".to_owned(),
+        "--use-fake-ui-for-media-stream".to_owned(),
+        format!("--use-file-for-fake-video-capture={}", video.display()),
+    ];
+    let browser = crate::browser::Browser::start_with("door-offline-camera", &switches).await;
+    browser.sign_in(&app.url(""), &email).await;
+    browser.goto(&app.url(&format!("/manage/events/{id}/door/offline"))).await;
+    browser.wait_for_text("1 ticket on this device").await;
+    browser.network(false).await;
+    browser.wait_for_text("Offline").await;
+    browser.click("Scan with camera").await;
+    browser.wait_for_text("Admitted").await;
+    // Still reading: the same ticket, seen again, is turned away here.
+    browser.wait_for_text("Already admitted").await;
+    browser.click("Stop camera").await;
+    browser.network(true).await;
+    browser.wait_for_text("All scans sent").await;
+    let ticket = app.get(&format!("/api/v1/tickets/{code}"), Some(owner)).await.body;
+    assert_eq!(ticket["status"], "checked_in", "{ticket}");
+    let _ = std::fs::remove_file(video);
 }

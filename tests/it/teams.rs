@@ -719,3 +719,50 @@ async fn the_new_event_page_creates_in_the_chosen_organization() {
     assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
     assert!(refused.body.contains("does not allow new events"), "{}", refused.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_message_billing_and_check_in_list_pages_in_a_browser_at_375_and_1280_px() {
+    let Team { app, owner, org, event, ticket_type, .. } = team().await;
+    let made = app
+        .post(
+            &format!("/api/v1/organizations/{org}/webhooks"),
+            Some(&owner),
+            json!({"url": "https://hooks.example.com/boxoffice/a-rather-long-path-that-must-wrap-on-a-phone",
+                   "events": ["booking.confirmed", "event.published"], "description": "The CRM"}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    let endpoint = made.body["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/api/v1/organizations/{org}/webhooks/{endpoint}/test"), Some(&owner), json!({})).await;
+    let buyer = app.users(1).await.remove(0);
+    let held = app.book_final(&buyer, &ticket_type, 1).await;
+    assert_eq!(app.mark_paid(&owner, &event, &held.to_string()).await.status, StatusCode::OK);
+    let email = email_of(&app, &owner).await;
+    let pages = [
+        (format!("/manage/organizations/{org}/webhooks"), "New endpoint"),
+        (format!("/manage/organizations/{org}/webhooks/{endpoint}"), "Signing secret"),
+        (format!("/manage/organizations/{org}/billing"), "Billing details of Konzerthaus GmbH"),
+        (format!("/manage/events/{event}/messages"), "Write to the people of Team Night"),
+        (format!("/manage/events/{event}/door/lists"), "No lists yet"),
+    ];
+    for (name, size) in [("pages-1280", "1280,900"), ("pages-375", "375,812")] {
+        let browser = crate::browser::Browser::start_with(name, &[format!("--window-size={size}")]).await;
+        browser.sign_in(&app.base, &email).await;
+        for (n, (path, heading)) in pages.iter().enumerate() {
+            browser.goto(&app.url(path)).await;
+            browser.wait_for_text(heading).await;
+            browser.accessibility().await;
+            let fits =
+                browser.execute("return document.documentElement.scrollWidth <= window.innerWidth;", json!([])).await;
+            assert_eq!(fits, json!(true), "{path} is wider than the window at {size}");
+            browser.screenshot(&format!("page-{n}")).await;
+        }
+        // A message previewed in the browser: the count and the copy.
+        browser.goto(&app.url(&format!("/manage/events/{event}/messages"))).await;
+        browser.fill("Subject", "Doors at 7").await;
+        browser.type_into("#body", "Hello {name}").await;
+        browser.click("Preview").await;
+        browser.wait_for_text("Preview: 1 person").await;
+        browser.accessibility().await;
+    }
+}
